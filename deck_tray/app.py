@@ -1,0 +1,179 @@
+"""Composition root: builds the services and the UI and runs them on the qasync loop."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import logging.handlers
+import os
+import signal
+import sys
+import threading
+import types
+from typing import Any
+
+import platformdirs
+import qasync
+from PySide6.QtCore import QSettings
+from PySide6.QtWidgets import QApplication, QMessageBox
+
+from deck_tray import APP_ID, __version__
+from deck_tray.core import claude, codex
+from deck_tray.core.model import DeliveryReport, DeliveryState, Session
+from deck_tray.core.reply import Reply
+from deck_tray.core.scan import Scanner
+from deck_tray.services.dispatcher import Dispatcher
+from deck_tray.services.monitor import Monitor
+from deck_tray.services.panes import Tmux
+from deck_tray.services.registry import SessionRegistry
+from deck_tray.ui.icons import app_icon
+from deck_tray.ui.tray import Tray
+from deck_tray.ui.window import MainWindow
+
+log = logging.getLogger("deck_tray")
+
+
+def setup_logging() -> str:
+    """Log to a rotating file under the platformdirs log dir (and stderr); returns the path."""
+    log_dir = platformdirs.user_log_dir("deck-tray", appauthor=False)
+    os.makedirs(log_dir, exist_ok=True)
+    path = os.path.join(log_dir, "deck-tray.log")
+    handler = logging.handlers.RotatingFileHandler(path, maxBytes=1_000_000, backupCount=3)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    root = logging.getLogger()
+    root.addHandler(handler)
+    root.addHandler(logging.StreamHandler())
+    root.setLevel(logging.INFO)
+    return path
+
+
+class DeckTrayApp:
+    """Everything the running app consists of, wired together.
+
+    Args:
+        scanner: file scanner (default: the user's real config dirs).
+        tmux: tmux client.
+        settings: QSettings to use (default: under platformdirs' config dir).
+    """
+
+    def __init__(self, scanner: Scanner | None = None, tmux: Tmux | None = None,
+                 settings: QSettings | None = None) -> None:
+        self.scanner = scanner or Scanner(claude.config_dir(), codex.codex_home())
+        self.tmux = tmux or Tmux()
+        if settings is None:
+            path = os.path.join(platformdirs.user_config_dir("deck-tray", appauthor=False), "deck-tray.ini")
+            settings = QSettings(path, QSettings.Format.IniFormat)
+        self.settings = settings
+        self.registry = SessionRegistry()
+        self.monitor = Monitor(self.scanner, self.tmux, self.registry)
+        self.dispatcher = Dispatcher(self.tmux, self._probe)
+        self.window = MainWindow(self.registry, self.settings)
+        self.tray = Tray(self.registry)
+        self.tray.pin_action.setChecked(self.window.is_pinned())
+        self.tray.open_requested.connect(self.window.open_session)
+        self.tray.show_window_requested.connect(self._show_window)
+        self.tray.pin_toggled.connect(self.window.pin_action.setChecked)
+        self.window.pin_action.toggled.connect(self.tray.pin_action.setChecked)
+        self.window.reply_requested.connect(self.send_reply)
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self.quit_event = asyncio.Event()
+        self.tray.quit_requested.connect(self.quit_event.set)
+
+    async def _probe(self, session_id: str) -> Session | None:
+        await self.monitor.refresh_now()
+        return self.registry.get(session_id)
+
+    def _show_window(self) -> None:
+        self.window.show()
+        self.window.raise_()
+        self.window.activateWindow()
+
+    def start(self) -> None:
+        """Show the tray (or the window when the desktop has no tray) and start watching."""
+        if Tray.available():
+            self.tray.show()
+        else:
+            log.warning("no system tray on this desktop (no StatusNotifierWatcher or XEmbed host); "
+                        "showing the window instead. On GNOME, install the AppIndicator extension.")
+            self._show_window()
+        self.monitor.start()
+
+    async def stop(self) -> None:
+        """Stop services and wait for answers in flight."""
+        await self.monitor.stop()
+        for t in list(self._tasks):
+            t.cancel()
+        if self._tasks:
+            await asyncio.gather(*self._tasks, return_exceptions=True)
+
+    def send_reply(self, session_id: str, reply: Reply) -> asyncio.Task[DeliveryReport]:
+        """Dispatch ``reply`` in the background; the tab shows the outcome."""
+        task = asyncio.ensure_future(self._send(session_id, reply))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return task
+
+    async def _send(self, session_id: str, reply: Reply) -> DeliveryReport:
+        session = self.registry.get(session_id)
+        if session is None:
+            report = DeliveryReport(DeliveryState.REFUSED, "the session is no longer known", reply.text)
+        else:
+            report = await self.dispatcher.dispatch(session, reply)
+        self.window.show_delivery(session_id, report)
+        self.monitor.refresh()
+        return report
+
+
+def install_error_funnel(loop: asyncio.AbstractEventLoop) -> None:
+    """Send uncaught errors (main thread, threads, loop) to one place: the log + a message."""
+
+    def report(exc_type: type[BaseException], exc: BaseException, tb: types.TracebackType | None) -> None:
+        log.error("unexpected error", exc_info=(exc_type, exc, tb))
+        app = QApplication.instance()
+        if app is not None and threading.current_thread() is threading.main_thread():
+            box = QMessageBox(QMessageBox.Icon.Warning, "deck-tray",
+                              f"Something went wrong: {exc}\nDetails are in the log.")
+            box.setDetailedText("".join(__import__("traceback").format_exception(exc_type, exc, tb)))
+            box.open()
+
+    sys.excepthook = report
+    threading.excepthook = lambda a: report(a.exc_type, a.exc_value or Exception(), a.exc_traceback)
+
+    def loop_handler(_loop: asyncio.AbstractEventLoop, ctx: dict[str, Any]) -> None:
+        exc = ctx.get("exception")
+        if isinstance(exc, BaseException):
+            report(type(exc), exc, exc.__traceback__)
+        else:
+            log.error("event loop: %s", ctx.get("message"))
+
+    loop.set_exception_handler(loop_handler)
+
+
+def run_app() -> int:
+    """Start the tray app; returns the exit code."""
+    log_path = setup_logging()
+    qapp = QApplication.instance() or QApplication(sys.argv)
+    assert isinstance(qapp, QApplication)
+    qapp.setApplicationName("deck-tray")
+    qapp.setApplicationVersion(__version__)
+    qapp.setDesktopFileName(APP_ID)
+    qapp.setWindowIcon(app_icon())
+    qapp.setQuitOnLastWindowClosed(False)
+    log.info("deck-tray %s starting; log at %s", __version__, log_path)
+
+    async def main() -> None:
+        loop = asyncio.get_running_loop()
+        install_error_funnel(loop)
+        app = DeckTrayApp()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, app.quit_event.set)
+        qapp.aboutToQuit.connect(app.quit_event.set)
+        app.start()
+        await app.quit_event.wait()
+        await app.stop()
+
+    try:
+        qasync.run(main())
+    except asyncio.CancelledError:
+        pass
+    return 0

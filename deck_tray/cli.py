@@ -1,0 +1,144 @@
+"""Command line: ``deck-tray`` (the app), ``deck-tray sessions``, ``deck-tray reply``.
+
+Exit codes: 0 success / delivered, 2 usage error or unknown session, 3 refused (the
+reason is on stderr, nothing was typed), 4 delivery unknown (something was typed but the
+pane failed afterwards; check it, nothing is resent).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+import time
+from collections.abc import Sequence
+
+from deck_tray import __version__
+from deck_tray.core import claude, codex
+from deck_tray.core.model import DeliveryState, Session
+from deck_tray.core.reply import Reply, ReplyKind
+from deck_tray.core.scan import Scanner
+from deck_tray.core.status import age_text
+
+EXIT_OK, EXIT_USAGE, EXIT_REFUSED, EXIT_UNKNOWN = 0, 2, 3, 4
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="deck-tray",
+        description="Watch Claude Code and Codex sessions, get notified when one waits, answer it.",
+    )
+    p.add_argument("--version", action="version", version=f"deck-tray {__version__}")
+    sub = p.add_subparsers(dest="command")
+    s = sub.add_parser("sessions", help="scan once and print every known session")
+    s.add_argument("--json", action="store_true", help="print a JSON array")
+    s.add_argument("--all", action="store_true", help="include ended sessions in the table")
+    r = sub.add_parser("reply", help="answer a session (types into its tmux pane)")
+    r.add_argument("id", help="session id or a unique prefix of it")
+    r.add_argument("text", nargs="?", help="text to send as a prompt (or as a free-text answer)")
+    g = r.add_mutually_exclusive_group()
+    g.add_argument("--allow", action="store_true", help="allow the pending permission once")
+    g.add_argument("--deny", nargs="?", const="", metavar="MESSAGE",
+                   help="deny the pending permission; MESSAGE is then sent as the next prompt")
+    g.add_argument("--option", metavar="LABEL", help="pick the option with this label")
+    r.add_argument("--always", action="store_true", help="with --allow: allow and don't ask again")
+    return p
+
+
+def make_scanner() -> Scanner:
+    """A scanner on the user's real config dirs (honours CLAUDE_CONFIG_DIR and CODEX_HOME)."""
+    return Scanner(claude.config_dir(), codex.codex_home())
+
+
+async def _collect() -> list[Session]:
+    from deck_tray.services.collect import collect
+    from deck_tray.services.panes import Tmux
+
+    return await collect(make_scanner(), Tmux())
+
+
+def cmd_sessions(args: argparse.Namespace) -> int:
+    """Print sessions as a table or JSON."""
+    sessions = asyncio.run(_collect())
+    if args.json:
+        print(json.dumps([s.to_json() for s in sessions], ensure_ascii=False, indent=2))
+        return EXIT_OK
+    shown = [s for s in sessions if args.all or s.status.value != "ended"]
+    if not shown:
+        print("No running Claude Code or Codex sessions found.")
+        return EXIT_OK
+    now = time.time()
+    for s in shown:
+        pane = s.pane.label if s.pane else "-"
+        print(f"{s.id[:8]}  {s.agent.value:<11}  {s.status.value:<18}  {pane:<10}  "
+              f"{s.display_title[:40]:<40}  {age_text(now - s.updated_at)}")
+        print(f"          {s.reason}")
+    return EXIT_OK
+
+
+def _reply_of(args: argparse.Namespace) -> Reply | None:
+    if args.always and not args.allow:
+        return None
+    if args.allow:
+        return Reply(ReplyKind.ALLOW_ALWAYS if args.always else ReplyKind.ALLOW)
+    if args.deny is not None:
+        return Reply(ReplyKind.DENY, args.deny or "")
+    if args.option is not None:
+        return Reply(ReplyKind.OPTION, args.option)
+    if args.text:
+        return Reply(ReplyKind.PROMPT, args.text)
+    return None
+
+
+async def _reply(args: argparse.Namespace, reply: Reply) -> int:
+    from deck_tray.services.collect import collect, find_session
+    from deck_tray.services.dispatcher import Dispatcher
+    from deck_tray.services.panes import Tmux
+
+    scanner = make_scanner()
+    tmux = Tmux()
+    sessions = await collect(scanner, tmux)
+    found = find_session(sessions, args.id)
+    if found is None:
+        print(f"deck-tray: no session matches {args.id!r}; see 'deck-tray sessions'", file=sys.stderr)
+        return EXIT_USAGE
+    if isinstance(found, list):
+        ids = ", ".join(s.id[:12] for s in found[:5])
+        print(f"deck-tray: {args.id!r} matches several sessions ({ids}); give more of the id",
+              file=sys.stderr)
+        return EXIT_USAGE
+
+    async def probe(sid: str) -> Session | None:
+        fresh = find_session(await collect(scanner, tmux), sid)
+        return fresh if isinstance(fresh, Session) else None
+
+    report = await Dispatcher(tmux, probe).dispatch(found, reply)
+    if report.state is DeliveryState.REFUSED:
+        print(f"deck-tray: refused: {report.detail}", file=sys.stderr)
+        return EXIT_REFUSED
+    print(report.state.value)
+    if report.state is DeliveryState.UNKNOWN:
+        print(f"deck-tray: {report.detail}", file=sys.stderr)
+        return EXIT_UNKNOWN
+    return EXIT_OK
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``deck-tray`` console script."""
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if args.command == "sessions":
+        return cmd_sessions(args)
+    if args.command == "reply":
+        reply = _reply_of(args)
+        if reply is None:
+            parser.error("reply needs TEXT, --allow [--always], --deny [MESSAGE] or --option LABEL")
+        return asyncio.run(_reply(args, reply))
+    from deck_tray.app import run_app
+
+    return run_app()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,125 @@
+"""Process facts from ``/proc`` and psutil: liveness, start time, agent processes.
+
+Linux only (``/proc/<pid>/stat`` field 22 is the start time in clock ticks since boot,
+the value Claude Code writes as ``procStart``).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+import psutil
+
+log = logging.getLogger(__name__)
+
+SHELLS = frozenset({"bash", "sh", "dash", "zsh", "fish", "ksh", "mksh", "tcsh", "csh", "nu", "xonsh", "elvish"})
+
+
+def proc_start(pid: int) -> str | None:
+    """Field 22 of ``/proc/<pid>/stat`` (start time, clock ticks) or None if no such pid."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as fh:
+            raw = fh.read().decode("utf-8", "replace")
+    except OSError:
+        return None
+    # The command name (field 2) is in parentheses and may contain spaces.
+    rest = raw[raw.rfind(")") + 2:].split()
+    # rest[0] is field 3, so field 22 is rest[19].
+    return rest[19] if len(rest) > 19 else None
+
+
+def is_alive(pid: int, expected_start: str = "") -> bool:
+    """True if ``pid`` runs and, when ``expected_start`` is given, started at that time."""
+    start = proc_start(pid)
+    if start is None:
+        return False
+    try:
+        if psutil.Process(pid).status() == psutil.STATUS_ZOMBIE:
+            return False
+    except psutil.Error:
+        return False
+    return not expected_start or start == expected_start
+
+
+def ancestors(pid: int) -> list[int]:
+    """``pid`` followed by its parent, grandparent … up to init; ``[]`` if it is gone."""
+    try:
+        proc = psutil.Process(pid)
+        return [pid, *(p.pid for p in proc.parents())]
+    except psutil.Error:
+        return []
+
+
+def environ(pid: int) -> dict[str, str]:
+    """The process environment (empty when unreadable)."""
+    try:
+        with open(f"/proc/{pid}/environ", "rb") as fh:
+            raw = fh.read()
+    except OSError:
+        return {}
+    env: dict[str, str] = {}
+    for item in raw.split(b"\0"):
+        key, sep, val = item.partition(b"=")
+        if sep:
+            env[key.decode("utf-8", "replace")] = val.decode("utf-8", "replace")
+    return env
+
+
+@dataclass(frozen=True)
+class AgentProcess:
+    """A running agent process.
+
+    Attributes:
+        pid: process id.
+        kind: ``"claude"`` or ``"codex"``.
+        cwd: its working directory, ``""`` if unreadable.
+        open_rollouts: Codex rollout files it holds open.
+        daemon: True for Codex's background ``app-server`` (not attached to a pane).
+    """
+
+    pid: int
+    kind: str
+    cwd: str
+    open_rollouts: tuple[str, ...] = ()
+    daemon: bool = False
+
+
+def _kind(name: str, cmdline: list[str]) -> str | None:
+    base = name.lower()
+    if base in ("claude",) or base.startswith("claude"):
+        return "claude"
+    if base.startswith("codex"):
+        return "codex"
+    if base in ("node", "bun") and len(cmdline) > 1:
+        script = cmdline[1].rsplit("/", 1)[-1]
+        if script in ("claude", "cli.js") and "claude" in cmdline[1]:
+            return "claude"
+        if script == "codex" or "codex" in cmdline[1].rsplit("/", 3)[-3:]:
+            return "codex"
+    return None
+
+
+def agent_processes() -> list[AgentProcess]:
+    """Every running Claude Code and Codex process of this user (one pass over the table)."""
+    out: list[AgentProcess] = []
+    for proc in psutil.process_iter(["pid", "name", "cmdline", "uids"]):
+        info = proc.info
+        try:
+            kind = _kind(info.get("name") or "", info.get("cmdline") or [])
+            if kind is None:
+                continue
+            if info.get("uids") and info["uids"].real != psutil.Process().uids().real:
+                continue
+            cwd = proc.cwd()
+            cmd = info.get("cmdline") or []
+            daemon = kind == "codex" and "app-server" in cmd
+            rollouts: tuple[str, ...] = ()
+            if kind == "codex":
+                rollouts = tuple(
+                    f.path for f in proc.open_files() if "/rollout-" in f.path and f.path.endswith(".jsonl")
+                )
+            out.append(AgentProcess(proc.pid, kind, cwd, rollouts, daemon))
+        except psutil.Error:
+            continue
+    return out

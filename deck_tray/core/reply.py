@@ -1,0 +1,188 @@
+"""What to type into a pane: text sanitising and key plans per agent (DESIGN.md §5).
+
+A plan is a list of :class:`Step` the multiplexer adapter executes in order. Keys are
+tmux key names (``Enter``, ``Escape``, ``1``). Answer keys were verified against
+Claude Code 2.1.197 (a digit selects and confirms, Esc rejects) and codex-cli 0.169.0
+(``y`` once, ``p`` always for the prefix, Esc rejects; a digit answers a question).
+"""
+
+from __future__ import annotations
+
+import enum
+import re
+from dataclasses import dataclass
+
+from deck_tray.core.model import AgentKind, PendingRequest, RequestKind
+from deck_tray.core.screens import Screen, ScreenKind
+
+#: Pause between typing text and pressing Enter (seconds). Codex takes an Enter that
+#: arrives in the same burst as the text for a pasted newline; 150 ms is the floor.
+ENTER_PAUSE_S = 0.3
+#: Longer single lines are pasted rather than typed key by key.
+LITERAL_MAX = 200
+
+_ESC_SEQ = re.compile(
+    r"\x1b\[[0-?]*[ -/]*[@-~]"  # CSI
+    r"|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)?"  # OSC
+    r"|\x1b[PX^_][^\x1b]*(?:\x1b\\)?"  # DCS, SOS, PM, APC
+    r"|\x1b[@-Z\\-_]?"  # other two-byte escapes, or a lone ESC
+    r"|[\x9b\x9d\x90\x98\x9e\x9f][^\x07\x1b\x9c]*[\x07\x9c]?"  # 8-bit introducers
+)
+_CONTROLS = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
+def sanitize(text: str) -> str:
+    """Make user text safe to type into a terminal.
+
+    CRLF and CR become LF; escape sequences (CSI, OSC, DCS …) and every C0/C1 control
+    character other than ``\\n`` and ``\\t`` are removed; trailing newlines are dropped
+    (Enter is sent separately).
+    """
+    t = text.replace("\r\n", "\n").replace("\r", "\n")
+    t = _ESC_SEQ.sub("", t)
+    t = _CONTROLS.sub("", t)
+    return t.rstrip("\n")
+
+
+class StepKind(enum.Enum):
+    """One action of a plan."""
+
+    LITERAL = "literal"  # type text as is (tmux send-keys -l)
+    PASTE = "paste"  # bracketed paste of text (tmux load-buffer + paste-buffer -p)
+    KEY = "key"  # a named key (tmux send-keys KEY)
+    PAUSE = "pause"  # wait, seconds in ``value``
+    WAIT_SCREEN = "wait_screen"  # wait until the screen shows ``value`` (ScreenKind value)
+
+
+@dataclass(frozen=True)
+class Step:
+    """One step; ``value`` is text, a key name, seconds, or a screen kind."""
+
+    kind: StepKind
+    value: str
+
+    @property
+    def sends_text(self) -> bool:
+        """True for steps after which the user's text may have reached the agent."""
+        return self.kind in (StepKind.LITERAL, StepKind.PASTE, StepKind.KEY)
+
+
+class ReplyKind(enum.Enum):
+    """What the user asked to send."""
+
+    PROMPT = "prompt"  # free text: a new prompt, or the free-text answer to a question
+    ALLOW = "allow"
+    ALLOW_ALWAYS = "allow_always"
+    DENY = "deny"  # with an optional message typed as the next prompt
+    OPTION = "option"  # pick a menu option by label
+
+
+@dataclass(frozen=True)
+class Reply:
+    """One user answer.
+
+    Attributes:
+        kind: what to do.
+        text: the prompt text, the deny message, or the option label.
+    """
+
+    kind: ReplyKind
+    text: str = ""
+
+    def describe(self) -> str:
+        """Short human description for logs and the window (never the full text)."""
+        if self.kind is ReplyKind.PROMPT:
+            return f"prompt ({len(self.text)} characters)"
+        if self.kind is ReplyKind.OPTION:
+            return f"option {self.text!r}"
+        return self.kind.value.replace("_", " ")
+
+
+class PlanError(ValueError):
+    """The reply cannot be expressed with the agent's keys; the message says why."""
+
+
+def text_steps(text: str) -> list[Step]:
+    """Type ``text`` (already sanitised) and submit it: text, pause, Enter."""
+    if not text.strip():
+        raise PlanError("the text is empty")
+    typed = Step(StepKind.LITERAL, text) if "\n" not in text and len(text) <= LITERAL_MAX else Step(
+        StepKind.PASTE, text
+    )
+    return [typed, Step(StepKind.PAUSE, str(ENTER_PAUSE_S)), Step(StepKind.KEY, "Enter")]
+
+
+def plan(agent: AgentKind, reply: Reply, screen: Screen, pending: PendingRequest | None) -> list[Step]:
+    """The key plan for ``reply`` given what the pane shows now.
+
+    Args:
+        agent: Claude Code or Codex (opencode is answered through its API, not a pane).
+        reply: the user's answer.
+        screen: the pane as parsed right before sending.
+        pending: the request the session is known to wait on, if any.
+
+    Raises:
+        PlanError: the answer does not fit the screen (no menu shown, unknown option,
+            a prompt while a menu is open...).
+    """
+    if agent is AgentKind.OPENCODE:
+        raise PlanError("opencode sessions are answered through the opencode server, not a pane")
+    menu = screen.kind in (ScreenKind.PERMISSION, ScreenKind.QUESTION)
+    if reply.kind is ReplyKind.PROMPT:
+        text = sanitize(reply.text)
+        if screen.kind is ScreenKind.QUESTION:
+            free = screen.option("Type something") or screen.option("None of the above")
+            if free is None:
+                raise PlanError("this question has no free-text option; pick one of its options")
+            return [Step(StepKind.KEY, free.number), Step(StepKind.PAUSE, "0.5"), *text_steps(text)]
+        if menu:
+            raise PlanError(
+                "the agent shows a permission prompt; answer it with Allow or Deny first "
+                "(your text is kept)"
+            )
+        if screen.kind is ScreenKind.IDLE and screen.draft:
+            raise PlanError(
+                f"the agent's input line already holds text typed in the terminal "
+                f"({screen.draft[:40]!r}); send it or clear it there first"
+            )
+        return text_steps(text)
+    if not menu:
+        raise PlanError("no permission prompt or question is on the agent's screen any more")
+    if reply.kind is ReplyKind.OPTION:
+        opt = screen.option(reply.text)
+        if opt is None:
+            labels = ", ".join(o.label for o in screen.options)
+            raise PlanError(f"no option {reply.text!r} on screen (options: {labels})")
+        return [Step(StepKind.KEY, _option_key(agent, screen, opt.number, opt.hotkey))]
+    if screen.kind is ScreenKind.QUESTION and reply.kind is not ReplyKind.DENY:
+        raise PlanError("the agent asks a question: pick an option or type an answer")
+    if reply.kind is ReplyKind.ALLOW:
+        return [Step(StepKind.KEY, _option_key(agent, screen, "1"))]
+    if reply.kind is ReplyKind.ALLOW_ALWAYS:
+        if len(screen.options) < 3:
+            raise PlanError("this prompt has no 'always allow' option")
+        return [Step(StepKind.KEY, _option_key(agent, screen, "2"))]
+    # DENY: Esc rejects in both agents; a message follows as a new prompt once idle.
+    steps = [Step(StepKind.KEY, "Escape")]
+    message = sanitize(reply.text)
+    if message.strip():
+        steps += [Step(StepKind.WAIT_SCREEN, ScreenKind.IDLE.value), *text_steps(message)]
+    return steps
+
+
+def _option_key(agent: AgentKind, screen: Screen, number: str, hotkey: str = "") -> str:
+    """Key for the option ``number``: Codex approvals use their hotkeys (y, p, esc)."""
+    if agent is AgentKind.CODEX and screen.kind is ScreenKind.PERMISSION:
+        hot = hotkey or next((o.hotkey for o in screen.options if o.number == number), "")
+        if hot:
+            return "Escape" if hot == "esc" else hot
+    return number
+
+
+def pending_kind_of(screen: Screen) -> RequestKind | None:
+    """The request kind a screen shows, if any."""
+    if screen.kind is ScreenKind.PERMISSION:
+        return RequestKind.PERMISSION
+    if screen.kind is ScreenKind.QUESTION:
+        return RequestKind.QUESTION
+    return None

@@ -1,0 +1,327 @@
+"""Turns the agents' files on disk into per-session observations (incrementally).
+
+:class:`Scanner` owns one :class:`~deck_tray.core.jsonl.JsonlTailer` and one parser
+state per transcript, so repeated scans read only appended bytes. It is plain Python
+and blocking (file I/O, ``/proc``); the services call it on an executor thread, the CLI
+calls it directly.
+
+Discovery:
+
+* Claude Code: ``CONFIG/sessions/<pid>.json`` (live, stale when the pid is gone or its
+  ``procStart`` differs) and ``CONFIG/projects/*/*.jsonl`` modified within the history
+  window.
+* Codex: ``CODEX_HOME/sessions/YYYY/MM/DD/rollout-*.jsonl`` modified within the history
+  window; a session is live while a codex process holds its rollout open, or runs in its
+  cwd (daemon mode, where the TUI does not hold the file).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from deck_tray.core import claude, codex, procs
+from deck_tray.core.jsonl import JsonlTailer
+from deck_tray.core.model import (
+    AgentKind,
+    Evidence,
+    EvidenceSource,
+    Message,
+    PaneRef,
+    PendingRequest,
+    Session,
+    SessionStatus,
+)
+from deck_tray.core.status import decide
+
+log = logging.getLogger(__name__)
+
+#: Transcripts untouched for longer than this are not listed (seconds): 24 h.
+HISTORY_S = 24 * 3600.0
+#: On first sight of a transcript only its last bytes are read: 4 MiB.
+TAIL_BYTES = 4 * 1024 * 1024
+
+
+@dataclass
+class Observation:
+    """Everything the files say about one session (before panes and screens).
+
+    Attributes:
+        id: session / thread id.
+        agent: which agent.
+        cwd: working directory.
+        title: human title.
+        pid: the live agent process, or None.
+        transcript: transcript / rollout path.
+        evidence: observations from files and the process table.
+        messages: recent conversation.
+        pending_hint: the open tool call that may be a pending request.
+        updated_at: newest activity, POSIX seconds.
+    """
+
+    id: str
+    agent: AgentKind
+    cwd: str = ""
+    title: str = ""
+    pid: int | None = None
+    transcript: str = ""
+    evidence: list[Evidence] = field(default_factory=list)
+    messages: tuple[Message, ...] = ()
+    pending_hint: PendingRequest | None = None
+    updated_at: float = 0.0
+
+
+class _Tracked:
+    def __init__(self, path: str, agent: AgentKind) -> None:
+        self.tailer = JsonlTailer(path, tail_bytes=TAIL_BYTES)
+        self.state: claude.ClaudeTranscript | codex.CodexRollout = (
+            claude.ClaudeTranscript() if agent is AgentKind.CLAUDE_CODE else codex.CodexRollout()
+        )
+        self.agent = agent
+        self.size_mtime: tuple[int, float] = (-1, -1.0)
+
+    def update(self) -> bool:
+        res = self.tailer.read_new()
+        if res.reset:
+            self.state.reset()
+        for rec in res.records:
+            self.state.feed(rec)
+        return not res.missing
+
+
+class Scanner:
+    """Incremental scanner of Claude Code and Codex session files.
+
+    Args:
+        claude_dir: Claude's config dir (``$CLAUDE_CONFIG_DIR`` or ``~/.claude``).
+        codex_dir: ``$CODEX_HOME`` or ``~/.codex``.
+        history_s: how far back (by file mtime) transcripts are listed.
+        clock: time source (POSIX seconds), replaceable in tests.
+        process_lister: returns the running agent processes (psutil by default).
+    """
+
+    def __init__(
+        self,
+        claude_dir: Path,
+        codex_dir: Path,
+        *,
+        history_s: float = HISTORY_S,
+        clock: Callable[[], float] = time.time,
+        process_lister: Callable[[], list[procs.AgentProcess]] = procs.agent_processes,
+    ) -> None:
+        self.claude_dir = claude_dir
+        self.codex_dir = codex_dir
+        self.history_s = history_s
+        self.clock = clock
+        self.process_lister = process_lister
+        self._tracked: dict[str, _Tracked] = {}
+
+    # -- discovery -----------------------------------------------------------------
+    def watch_roots(self) -> list[Path]:
+        """Folders whose changes matter (for file watchers); they may not exist yet."""
+        return [self.claude_dir / "sessions", self.claude_dir / "projects", self.codex_dir / "sessions"]
+
+    def _recent(self, pattern_root: Path, glob: str, now: float) -> list[str]:
+        out: list[str] = []
+        if not pattern_root.is_dir():
+            return out
+        for p in pattern_root.glob(glob):
+            try:
+                if now - p.stat().st_mtime <= self.history_s:
+                    out.append(str(p))
+            except OSError:
+                continue
+        return out
+
+    def live_claude(self) -> dict[str, claude.LiveStatus]:
+        """Live status files whose process still runs, by session id."""
+        live: dict[str, claude.LiveStatus] = {}
+        sdir = self.claude_dir / "sessions"
+        if not sdir.is_dir():
+            return live
+        for p in sdir.glob("*.json"):
+            ls = claude.read_live_status(p)
+            if ls is None:
+                continue
+            if not procs.is_alive(ls.pid, ls.proc_start):
+                continue
+            prev = live.get(ls.session_id)
+            if prev is None or ls.updated_at >= prev.updated_at:
+                live[ls.session_id] = ls
+        return live
+
+    # -- scanning ------------------------------------------------------------------
+    def scan(self) -> list[Observation]:
+        """Read what changed on disk and return an observation per known session.
+
+        Never raises for bad or vanishing files; they are skipped and logged.
+        """
+        now = self.clock()
+        live = self.live_claude()
+        agents = self.process_lister()
+        paths = set(self._recent(self.claude_dir / "projects", "*/*.jsonl", now))
+        for ls in live.values():
+            if ls.cwd:
+                paths.add(str(claude.transcript_path(self.claude_dir, ls.cwd, ls.session_id)))
+        codex_paths = set(self._recent(self.codex_dir / "sessions", "*/*/*/rollout-*.jsonl", now))
+        for ap in agents:
+            codex_paths.update(p for p in ap.open_rollouts if p.startswith(str(self.codex_dir)))
+        wanted = {p: AgentKind.CLAUDE_CODE for p in paths}
+        wanted.update({p: AgentKind.CODEX for p in codex_paths})
+        for gone in set(self._tracked) - set(wanted):
+            del self._tracked[gone]
+        present: list[_Tracked] = []
+        for path, agent in wanted.items():
+            tr = self._tracked.get(path)
+            if tr is None:
+                tr = self._tracked[path] = _Tracked(path, agent)
+            try:
+                st = os.stat(path)
+                key = (st.st_size, st.st_mtime)
+            except OSError:
+                key = (-1, -1.0)
+            if key != tr.size_mtime:
+                tr.size_mtime = key
+                if not tr.update():
+                    continue
+            elif key[0] < 0:
+                continue
+            present.append(tr)
+        obs = self._claude_observations(present, live, agents, now)
+        obs += self._codex_observations(present, agents, now)
+        return obs
+
+    def _claude_observations(
+        self,
+        tracked: Iterable[_Tracked],
+        live: dict[str, claude.LiveStatus],
+        agents: list[procs.AgentProcess],
+        now: float,
+    ) -> list[Observation]:
+        out: dict[str, Observation] = {}
+        claude_cwds = {a.cwd for a in agents if a.kind == "claude"}
+        live_cwds = {ls.cwd for ls in live.values()}
+        for tr in tracked:
+            st = tr.state
+            if not isinstance(st, claude.ClaudeTranscript):
+                continue
+            sid = st.session_id or Path(tr.tailer.path).stem
+            ob = Observation(sid, AgentKind.CLAUDE_CODE, st.cwd, st.display_title, None, tr.tailer.path)
+            ob.messages = tuple(st.messages)
+            ob.pending_hint = st.pending_request()
+            ob.updated_at = st.last_at
+            ev = st.evidence()
+            if ev is not None:
+                ob.evidence.append(ev)
+            out[sid] = ob
+        for sid, ls in live.items():
+            ob = out.get(sid)
+            if ob is None:
+                ob = out[sid] = Observation(sid, AgentKind.CLAUDE_CODE, ls.cwd)
+                ob.evidence.append(
+                    Evidence(EvidenceSource.TRANSCRIPT, SessionStatus.IDLE, ls.updated_at, "new session")
+                )
+            ob.pid = ls.pid
+            ob.cwd = ls.cwd or ob.cwd
+            ob.title = ob.title or ls.name
+            ob.updated_at = max(ob.updated_at, ls.updated_at)
+            lev = claude.live_status_evidence(ls)
+            if lev is not None:
+                ob.evidence.append(lev)
+        for sid, ob in out.items():
+            if sid in live:
+                continue
+            # No live status file. Claude versions that write none are live only while a
+            # claude process runs in that cwd that has no status file of its own.
+            if ob.cwd and ob.cwd in claude_cwds and ob.cwd not in live_cwds and now - ob.updated_at < 3600:
+                continue
+            if any(e.status is SessionStatus.ENDED for e in ob.evidence):
+                continue
+            ob.evidence.append(
+                Evidence(EvidenceSource.PROCESS, SessionStatus.ENDED, ob.updated_at or now,
+                         "Claude Code is no longer running")
+            )
+        return list(out.values())
+
+    def _codex_observations(
+        self, tracked: Iterable[_Tracked], agents: list[procs.AgentProcess], now: float
+    ) -> list[Observation]:
+        by_file: dict[str, procs.AgentProcess] = {}
+        tuis_by_cwd: dict[str, list[procs.AgentProcess]] = {}
+        for ap in agents:
+            if ap.kind != "codex":
+                continue
+            for p in ap.open_rollouts:
+                by_file.setdefault(p, ap)
+            if not ap.daemon:
+                tuis_by_cwd.setdefault(ap.cwd, []).append(ap)
+        out: list[Observation] = []
+        for tr in tracked:
+            st = tr.state
+            if not isinstance(st, codex.CodexRollout):
+                continue
+            tid = st.thread_id or codex.thread_id_from_path(tr.tailer.path) or Path(tr.tailer.path).stem
+            ob = Observation(tid, AgentKind.CODEX, st.cwd, st.title, None, tr.tailer.path)
+            ob.messages = tuple(st.messages)
+            ob.pending_hint = st.pending_request()
+            ob.updated_at = st.last_at
+            ev = st.evidence()
+            if ev is not None:
+                ob.evidence.append(ev)
+            out.append(ob)
+        # Attach processes: the holder of the file first; else a TUI in the same cwd,
+        # newest session first (daemon mode, where the TUI holds no rollout).
+        used: set[int] = set()
+        for ob in sorted(out, key=lambda o: -o.updated_at):
+            holder = by_file.get(ob.transcript)
+            if holder is not None and not holder.daemon:
+                ob.pid = holder.pid
+                used.add(holder.pid)
+        for ob in sorted(out, key=lambda o: -o.updated_at):
+            if ob.pid is not None:
+                continue
+            holder = by_file.get(ob.transcript)
+            cands = [a for a in tuis_by_cwd.get(ob.cwd, []) if a.pid not in used and not a.open_rollouts]
+            if cands:
+                ob.pid = cands[0].pid
+                used.add(cands[0].pid)
+            elif holder is not None:
+                continue  # a daemon holds it: alive, but in no pane
+            else:
+                ob.evidence.append(
+                    Evidence(EvidenceSource.PROCESS, SessionStatus.ENDED, ob.updated_at or now,
+                             "no Codex process has this session open")
+                )
+        return out
+
+
+def build_session(
+    ob: Observation,
+    now: float,
+    *,
+    pane: PaneRef | None = None,
+    extra: Iterable[Evidence] = (),
+) -> Session:
+    """Combine an observation, its pane and extra evidence (screen, hooks) into a Session."""
+    evidence = [*ob.evidence, *extra]
+    status, reason, pending = decide(evidence, now)
+    if status is SessionStatus.ENDED:
+        pane = None
+    return Session(
+        id=ob.id,
+        agent=ob.agent,
+        cwd=ob.cwd,
+        title=ob.title,
+        pid=ob.pid if status is not SessionStatus.ENDED else None,
+        pane=pane,
+        status=status,
+        reason=reason,
+        pending=pending,
+        updated_at=max([ob.updated_at, *(e.observed_at for e in evidence)]),
+        transcript=ob.transcript,
+        messages=ob.messages,
+    )

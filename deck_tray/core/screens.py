@@ -1,0 +1,236 @@
+"""Screen rules: what an agent's pane shows (``tmux capture-pane -p`` text).
+
+Used to confirm a waiting state the files cannot prove (Codex approvals) and to read
+the real menu options. Each rule names the captured screen it was written from
+(``tests/fixtures/screens/``):
+
+* Claude Code 2.1.197: ``claude-2.1.197-permission-bash.txt`` (``Do you want to
+  proceed?`` + ``❯ 1. Yes`` …, footer ``Esc to cancel``), ``claude-2.1.197-question.txt``
+  (footer ``Enter to select · ↑/↓ to navigate``), busy footer ``esc to interrupt``,
+  idle footer ``? for shortcuts``.
+* codex-cli 0.169.0: ``codex-0.169.0-approval.txt`` (``Would you like to run the
+  following command?`` + ``› 1. Yes, proceed (y)`` …, footer ``Press enter to confirm or
+  esc to cancel``), question ``Question 1/1`` + ``enter to submit answer``, busy
+  ``esc to interrupt``.
+
+Only the bottom of the screen is read (the live prompt area), so menus quoted in the
+scroll-back above are not mistaken for a live prompt.
+"""
+
+from __future__ import annotations
+
+import enum
+import re
+from dataclasses import dataclass
+
+from deck_tray.core.model import (
+    AgentKind,
+    Evidence,
+    EvidenceSource,
+    PendingRequest,
+    RequestKind,
+    SessionStatus,
+)
+
+#: How long a screen observation is trusted (seconds): screens are re-read, not watched.
+SCREEN_FRESH_S = 6.0
+_BOTTOM_LINES = 40
+
+
+class ScreenKind(enum.Enum):
+    """What the bottom of an agent's pane shows."""
+
+    PERMISSION = "permission"
+    QUESTION = "question"
+    BUSY = "busy"
+    IDLE = "idle"
+    UNKNOWN = "unknown"
+
+
+@dataclass(frozen=True)
+class MenuOption:
+    """One entry of an on-screen menu.
+
+    Attributes:
+        number: its digit as shown (``"1"``).
+        label: its text without the key hint (``"Yes, proceed"``).
+        hotkey: the key hint shown in parentheses (Codex ``y``/``p``/``esc``), or ``""``.
+    """
+
+    number: str
+    label: str
+    hotkey: str = ""
+
+
+@dataclass(frozen=True)
+class Screen:
+    """A parsed pane.
+
+    Attributes:
+        kind: what the pane shows.
+        title: the menu's question line (``"Do you want to proceed?"``) or ``""``.
+        options: the menu entries in order.
+        draft: text in the agent's input line while idle (the user typed there), or ``""``.
+    """
+
+    kind: ScreenKind
+    title: str = ""
+    options: tuple[MenuOption, ...] = ()
+    draft: str = ""
+
+    def option(self, label: str) -> MenuOption | None:
+        """The option whose label equals ``label`` (case-insensitive), or starts with it."""
+        want = label.strip().casefold()
+        for opt in self.options:
+            if opt.label.casefold() == want:
+                return opt
+        for opt in self.options:
+            if opt.label.casefold().startswith(want):
+                return opt
+        return None
+
+
+_OPT_RE = re.compile(r"^\s*(?:[❯›>]\s*)?(\d{1,2})\.\s+(\S.*?)\s*$")
+_HOTKEY_RE = re.compile(r"^(.*?)\s*\((y|p|a|n|esc|tab)\)\s*$", re.I)
+_CLAUDE_PERMISSION_RE = re.compile(r"^\s*Do you want to (?:proceed|create|make this edit|overwrite|allow)\b.*\?\s*$")
+_CLAUDE_QUESTION_FOOT = "Enter to select"
+_CODEX_APPROVAL_RE = re.compile(r"Would you like to (?:run the following command|make the following edits|"
+                                r"grant these permissions)|Press enter to confirm or esc to cancel")
+_CODEX_QUESTION_RE = re.compile(r"^\s*Question \d+/\d+")
+
+
+def _bottom(text: str) -> list[str]:
+    lines = text.rstrip("\n").split("\n")
+    while lines and not lines[-1].strip():
+        lines.pop()
+    return lines[-_BOTTOM_LINES:]
+
+
+def _options(lines: list[str], start: int, *, split_descriptions: bool) -> tuple[MenuOption, ...]:
+    out: list[MenuOption] = []
+    seen: set[str] = set()
+    for line in lines[start:]:
+        m = _OPT_RE.match(line)
+        if not m:
+            continue
+        num, label = m.group(1), m.group(2)
+        if num in seen:
+            break
+        seen.add(num)
+        if split_descriptions:
+            # Codex question rows: "Red (Recommended)  A red widget" — two spaces split.
+            label = re.split(r"\s{2,}", label, maxsplit=1)[0]
+        hotkey = ""
+        hm = _HOTKEY_RE.match(label)
+        if hm:
+            label, hotkey = hm.group(1), hm.group(2).lower()
+        out.append(MenuOption(num, label.strip(), hotkey))
+    return tuple(out)
+
+
+def read_claude(text: str) -> Screen:
+    """Parse a Claude Code (2.1.197) pane."""
+    lines = _bottom(text)
+    for i in range(len(lines) - 1, -1, -1):
+        if _CLAUDE_PERMISSION_RE.match(lines[i]):
+            opts = _options(lines, i + 1, split_descriptions=False)
+            if opts:
+                return Screen(ScreenKind.PERMISSION, lines[i].strip(), opts)
+    if any(_CLAUDE_QUESTION_FOOT in ln for ln in lines[-4:]):
+        start = 0
+        for i, ln in enumerate(lines):
+            if "☐" in ln or "☒" in ln or "✔" in ln:
+                start = i
+        opts = _options(lines, start, split_descriptions=False)
+        title = ""
+        for ln in lines[start + 1:]:
+            if ln.strip() and not _OPT_RE.match(ln) and "☐" not in ln:
+                title = ln.strip()
+                break
+        if opts:
+            return Screen(ScreenKind.QUESTION, title, opts)
+    tail = "\n".join(lines[-6:])
+    if "esc to interrupt" in tail.lower():
+        return Screen(ScreenKind.BUSY)
+    if "? for shortcuts" in tail or "❯" in tail:
+        return Screen(ScreenKind.IDLE, draft=_claude_draft(lines))
+    return Screen(ScreenKind.UNKNOWN)
+
+
+def _claude_draft(lines: list[str]) -> str:
+    for ln in reversed(lines):
+        s = ln.strip()
+        if s.startswith("❯"):
+            return s[1:].strip()
+    return ""
+
+
+def read_codex(text: str) -> Screen:
+    """Parse a codex-cli (0.169.0) pane."""
+    lines = _bottom(text)
+    for i, ln in enumerate(lines):
+        if _CODEX_APPROVAL_RE.search(ln):
+            opts = _options(lines, i, split_descriptions=False)
+            if opts:
+                return Screen(ScreenKind.PERMISSION, ln.strip(), opts)
+    for i, ln in enumerate(lines):
+        if _CODEX_QUESTION_RE.match(ln):
+            title = lines[i + 1].strip() if i + 1 < len(lines) else ""
+            opts = _options(lines, i + 1, split_descriptions=True)
+            if opts:
+                return Screen(ScreenKind.QUESTION, title, opts)
+    tail = "\n".join(lines[-8:]).lower()
+    if "esc to interrupt" in tail:
+        return Screen(ScreenKind.BUSY)
+    if "for shortcuts" in tail or "›" in tail:
+        return Screen(ScreenKind.IDLE, draft=_codex_draft(lines))
+    return Screen(ScreenKind.UNKNOWN)
+
+
+def _codex_draft(lines: list[str]) -> str:
+    for ln in reversed(lines):
+        s = ln.strip()
+        if s.startswith("›"):
+            body = s[1:].strip()
+            # The empty composer shows a dim placeholder such as "Ask Codex to do anything".
+            return "" if body.startswith(("Ask Codex", "Find and fix", "Explain this", "Summarize",
+                                          "Implement", "Improve", "Write tests", "Run /")) else body
+    return ""
+
+
+def read_screen(agent: AgentKind, text: str) -> Screen:
+    """Parse a pane of ``agent``."""
+    return read_codex(text) if agent is AgentKind.CODEX else read_claude(text)
+
+
+def screen_evidence(
+    agent: AgentKind, screen: Screen, at: float, hint: PendingRequest | None = None
+) -> Evidence | None:
+    """Evidence from a parsed screen (fresh for :data:`SCREEN_FRESH_S`).
+
+    Args:
+        agent: whose pane.
+        screen: the parsed pane.
+        at: when it was captured.
+        hint: the request the transcript says is open; its tool and summary are kept and
+            the on-screen labels replace its guessed options.
+    """
+    if screen.kind is ScreenKind.PERMISSION:
+        kind = RequestKind.PERMISSION
+        status = SessionStatus.WAITING_PERMISSION
+        detail = "permission prompt" if agent is AgentKind.CLAUDE_CODE else "approval prompt"
+    elif screen.kind is ScreenKind.QUESTION:
+        kind = RequestKind.QUESTION
+        status = SessionStatus.WAITING_QUESTION
+        detail = "question"
+    elif screen.kind is ScreenKind.BUSY:
+        return Evidence(EvidenceSource.SCREEN, SessionStatus.BUSY, at, "working", SCREEN_FRESH_S)
+    else:
+        return None
+    labels = tuple(o.label for o in screen.options)
+    if hint is not None:
+        pending = PendingRequest(kind, hint.tool, hint.summary, labels, hint.request_id,
+                                 hint.question or (screen.title if kind is RequestKind.QUESTION else ""))
+    else:
+        pending = PendingRequest(kind, "", screen.title, labels, "", screen.title)
+    return Evidence(EvidenceSource.SCREEN, status, at, detail, SCREEN_FRESH_S, pending)

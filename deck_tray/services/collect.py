@@ -1,0 +1,84 @@
+"""One full observation pass: files → panes → screens → :class:`Session` snapshots.
+
+Shared by the app's monitor (every tick) and the CLI (once). Blocking work (file reads,
+the process table, ancestry look-ups) runs on the default executor so the GUI thread
+never waits on it; tmux is driven asynchronously.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+
+from deck_tray.core.model import AgentKind, Evidence, PaneRef, Session, SessionStatus
+from deck_tray.core.scan import Observation, Scanner, build_session
+from deck_tray.core.screens import read_screen, screen_evidence
+from deck_tray.services.panes import PaneInfo, Tmux, TmuxError, pane_for_pid
+
+log = logging.getLogger(__name__)
+
+
+def _needs_screen(ob: Observation) -> bool:
+    """Only panes whose files say "something may be asked" are captured."""
+    if ob.pending_hint is not None:
+        return True
+    return any(e.status.is_waiting for e in ob.evidence)
+
+
+def _map_panes(obs: list[Observation], panes: list[PaneInfo]) -> dict[str, PaneInfo]:
+    out: dict[str, PaneInfo] = {}
+    for ob in obs:
+        if ob.pid is None:
+            continue
+        pane = pane_for_pid(ob.pid, panes)
+        if pane is not None:
+            out[ob.id] = pane
+    return out
+
+
+async def collect(scanner: Scanner, tmux: Tmux, *, clock: object = time.time) -> list[Session]:
+    """Scan files, map live agents to tmux panes, read screens where needed.
+
+    Returns:
+        One :class:`Session` per known session, newest activity first.
+    """
+    loop = asyncio.get_running_loop()
+    obs = await loop.run_in_executor(None, scanner.scan)
+    panes = await tmux.all_panes() if tmux.available else []
+    pane_map = await loop.run_in_executor(None, _map_panes, obs, panes) if panes else {}
+    now = scanner.clock()
+
+    async def one(ob: Observation) -> Session:
+        pane = pane_map.get(ob.id)
+        ref: PaneRef | None = pane.ref() if pane else None
+        extra: list[Evidence] = []
+        if ref is not None and _needs_screen(ob) and ob.agent in (AgentKind.CLAUDE_CODE, AgentKind.CODEX):
+            try:
+                text = await tmux.capture(ref)
+            except TmuxError as exc:
+                log.debug("capture of %s failed: %s", ref, exc)
+            else:
+                ev = screen_evidence(ob.agent, read_screen(ob.agent, text), scanner.clock(), ob.pending_hint)
+                if ev is not None:
+                    extra.append(ev)
+        return build_session(ob, now, pane=ref, extra=extra)
+
+    sessions = list(await asyncio.gather(*(one(ob) for ob in obs)))
+    sessions.sort(key=lambda s: (s.status is SessionStatus.ENDED, -s.updated_at))
+    return sessions
+
+
+def find_session(sessions: list[Session], key: str) -> Session | list[Session] | None:
+    """The session whose id is ``key`` or starts with it.
+
+    Returns:
+        The session; a list of candidates when the prefix is ambiguous; None if no match.
+    """
+    exact = [s for s in sessions if s.id == key]
+    if exact:
+        return exact[0]
+    cands = [s for s in sessions if key and s.id.startswith(key)]
+    if len(cands) == 1:
+        return cands[0]
+    return cands or None

@@ -1,0 +1,182 @@
+"""The only way text leaves deck-tray: state-first sending into an agent's tmux pane.
+
+For every reply: *query* the pane (it exists, is alive, still runs the agent's pid, its
+foreground command is not a shell, and what its screen shows) → *decide* a key plan
+(:func:`deck_tray.core.reply.plan`) → *execute* it (text, pause ≥ 150 ms, Enter as its
+own key) → *verify* the agent took it. Any failed check refuses with the reason and the
+text is kept in the report. Nothing is ever sent twice: a failure after the first key
+reached the pane reports ``UNKNOWN``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable
+
+from deck_tray.core import procs
+from deck_tray.core.model import (
+    AgentKind,
+    DeliveryReport,
+    DeliveryState,
+    MessageRole,
+    Session,
+    SessionStatus,
+)
+from deck_tray.core.reply import PlanError, Reply, ReplyKind, Step, StepKind, plan, sanitize
+from deck_tray.core.screens import Screen, ScreenKind, read_screen
+from deck_tray.services.panes import Tmux, TmuxError, is_shell, pid_under_pane
+
+log = logging.getLogger(__name__)
+
+#: Returns a fresh snapshot of a session by id (or None), used to verify acceptance.
+Probe = Callable[[str], Awaitable[Session | None]]
+
+
+class Dispatcher:
+    """Sends replies into panes and reports an honest :class:`DeliveryState`.
+
+    Args:
+        tmux: the tmux client.
+        probe: fetches a fresh session snapshot, to see the agent take the answer.
+        accept_timeout: seconds to wait for ``ACCEPTED`` after Enter.
+    """
+
+    def __init__(self, tmux: Tmux, probe: Probe | None = None, *, accept_timeout: float = 15.0) -> None:
+        self.tmux = tmux
+        self.probe = probe
+        self.accept_timeout = accept_timeout
+        self._locks: dict[str, asyncio.Lock] = {}
+
+    async def dispatch(self, session: Session, reply: Reply) -> DeliveryReport:
+        """Deliver ``reply`` to ``session``; never raises for delivery problems."""
+        lock = self._locks.setdefault(session.id, asyncio.Lock())
+        async with lock:
+            try:
+                return await self._dispatch(session, reply)
+            except TmuxError as exc:
+                return self._refuse(reply, f"tmux failed before anything was typed: {exc}")
+
+    @staticmethod
+    def _refuse(reply: Reply, why: str) -> DeliveryReport:
+        log.info("reply refused: %s", why)
+        return DeliveryReport(DeliveryState.REFUSED, why, reply.text)
+
+    async def check_target(self, session: Session) -> tuple[str | None, Screen | None]:
+        """Query step: ``(refusal reason or None, parsed screen)``."""
+        if session.agent is AgentKind.OPENCODE:
+            return "opencode sessions are answered through the opencode server", None
+        if session.status is SessionStatus.ENDED or session.pid is None:
+            return "the agent is no longer running, so nothing was typed", None
+        ref = session.pane
+        if ref is None:
+            return ("no tmux pane is known for this session; deck-tray can only type into agents "
+                    "running inside tmux"), None
+        pane = await self.tmux.pane(ref)
+        if pane is None:
+            return f"pane {ref.pane_id} ({ref.label or ref.server}) no longer exists", None
+        if pane.dead:
+            return f"the process in pane {ref.pane_id} has exited", None
+        if not procs.is_alive(session.pid):
+            return f"the agent (pid {session.pid}) has exited", None
+        if not pid_under_pane(session.pid, pane):
+            return f"the agent (pid {session.pid}) no longer runs in pane {ref.pane_id}", None
+        if is_shell(pane.command):
+            return f"pane {ref.pane_id} shows a shell ({pane.command}), not the agent", None
+        screen = read_screen(session.agent, await self.tmux.capture(ref))
+        return None, screen
+
+    async def _dispatch(self, session: Session, reply: Reply) -> DeliveryReport:
+        why, screen = await self.check_target(session)
+        if why is not None or screen is None:
+            return self._refuse(reply, why or "the pane could not be read")
+        try:
+            steps = plan(session.agent, reply, screen, session.pending)
+        except PlanError as exc:
+            return self._refuse(reply, str(exc))
+        ref = session.pane
+        assert ref is not None
+        log.info("sending %s to %s (%s)", reply.describe(), session.id[:8], ref)
+        started = time.time()
+        state = DeliveryState.REFUSED
+        for i, step in enumerate(steps):
+            try:
+                await self._run(step, session)
+            except (TmuxError, TimeoutError) as exc:
+                if state is DeliveryState.REFUSED:
+                    return self._refuse(reply, f"could not type into the pane: {exc}")
+                return DeliveryReport(
+                    DeliveryState.UNKNOWN,
+                    f"part of the answer reached the pane, then this failed: {exc}. Check the pane; "
+                    "deck-tray does not send it again.",
+                    reply.text,
+                )
+            if step.sends_text:
+                state = DeliveryState.SUBMITTED if _is_submit(steps, i) else DeliveryState.SENT
+        if state is not DeliveryState.SUBMITTED:
+            state = DeliveryState.SENT
+        accepted = await self._verify(session, reply, screen, started)
+        if accepted:
+            return DeliveryReport(DeliveryState.ACCEPTED, "the agent took the answer", reply.text)
+        return DeliveryReport(
+            DeliveryState.SUBMITTED,
+            "typed and submitted; the agent has not shown that it took it yet",
+            reply.text,
+        )
+
+    async def _run(self, step: Step, session: Session) -> None:
+        ref = session.pane
+        assert ref is not None
+        if step.kind is StepKind.LITERAL:
+            await self.tmux.send_literal(ref, step.value)
+        elif step.kind is StepKind.PASTE:
+            await self.tmux.paste(ref, step.value)
+        elif step.kind is StepKind.KEY:
+            await self.tmux.send_key(ref, step.value)
+        elif step.kind is StepKind.PAUSE:
+            await asyncio.sleep(float(step.value))
+        elif step.kind is StepKind.WAIT_SCREEN:
+            want = ScreenKind(step.value)
+            deadline = time.monotonic() + 15.0
+            while time.monotonic() < deadline:
+                if read_screen(session.agent, await self.tmux.capture(ref)).kind is want:
+                    return
+                await asyncio.sleep(0.2)
+            raise TimeoutError(f"the agent did not return to its {want.value} prompt within 15 s")
+
+    async def _verify(self, session: Session, reply: Reply, before: Screen, started: float) -> bool:
+        ref = session.pane
+        assert ref is not None
+        text = sanitize(reply.text)
+        deadline = time.monotonic() + self.accept_timeout
+        while time.monotonic() < deadline:
+            try:
+                screen = read_screen(session.agent, await self.tmux.capture(ref))
+            except TmuxError:
+                return False
+            menu_before = before.kind in (ScreenKind.PERMISSION, ScreenKind.QUESTION)
+            if menu_before and screen.kind not in (ScreenKind.PERMISSION, ScreenKind.QUESTION):
+                if reply.kind is not ReplyKind.DENY or not text:
+                    return True
+            if self.probe is not None:
+                fresh = await self.probe(session.id)
+                if fresh is not None:
+                    if reply.kind in (ReplyKind.PROMPT, ReplyKind.DENY) and text and any(
+                        m.role is MessageRole.USER and m.text.strip() == text.strip()
+                        and m.timestamp >= started - 2
+                        for m in fresh.messages[-20:]
+                    ):
+                        return True
+                    if reply.kind is not ReplyKind.PROMPT and not fresh.status.is_waiting:
+                        if reply.kind is not ReplyKind.DENY or not text:
+                            return True
+            if reply.kind is ReplyKind.PROMPT and screen.kind is ScreenKind.BUSY and not menu_before:
+                return True
+            await asyncio.sleep(0.25)
+        return False
+
+
+def _is_submit(steps: list[Step], i: int) -> bool:
+    """True if step ``i`` is the last key of the plan (the final Enter or menu key)."""
+    return all(not s.sends_text for s in steps[i + 1:])

@@ -1,0 +1,102 @@
+"""SessionRegistry: the one source of truth for sessions, with Qt signals on transitions."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+
+from PySide6.QtCore import QObject, Signal
+
+from deck_tray.core.model import Session
+
+log = logging.getLogger(__name__)
+
+
+def _visible_key(s: Session) -> tuple[object, ...]:
+    """What a user would notice changing (the reason's age text excluded)."""
+    last = s.messages[-1] if s.messages else None
+    return (s.status, s.pending, s.title, s.cwd, s.pid, s.pane, s.reason.split(" — ")[0],
+            len(s.messages), last)
+
+
+def request_key(s: Session) -> tuple[str, str, str] | None:
+    """Identity of the request a waiting session is blocked on (for notify-once)."""
+    if not s.status.is_waiting:
+        return None
+    p = s.pending
+    if p is None:
+        return (s.id, s.status.value, "")
+    return (s.id, p.request_id or p.summary, p.kind.value)
+
+
+class SessionRegistry(QObject):
+    """Holds the current :class:`Session` of every known session.
+
+    Signals:
+        session_added(Session): a session appeared.
+        session_changed(Session): something a user would notice changed (status, pending
+            request, title, pane, conversation).
+        session_removed(str): a session id disappeared (its transcript aged out or vanished).
+        attention_needed(Session): a session moved into a waiting state for a request
+            not announced before (once per request).
+        waiting_count_changed(int): the number of waiting sessions changed.
+    """
+
+    session_added = Signal(object)
+    session_changed = Signal(object)
+    session_removed = Signal(str)
+    attention_needed = Signal(object)
+    waiting_count_changed = Signal(int)
+
+    def __init__(self, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self._sessions: dict[str, Session] = {}
+        self._announced: set[tuple[str, str, str]] = set()
+        self._waiting = 0
+
+    def sessions(self) -> list[Session]:
+        """Every session, waiting first, then by newest activity."""
+        return sorted(
+            self._sessions.values(),
+            key=lambda s: (not s.status.is_waiting, s.status.value == "ended", -s.updated_at),
+        )
+
+    def get(self, session_id: str) -> Session | None:
+        """The session with this id, or None."""
+        return self._sessions.get(session_id)
+
+    def waiting(self) -> list[Session]:
+        """Sessions blocked on the user, oldest wait first."""
+        return sorted((s for s in self._sessions.values() if s.status.is_waiting), key=lambda s: s.updated_at)
+
+    def apply(self, snapshot: Iterable[Session], *, complete: bool = True) -> None:
+        """Merge a scan result; emits signals for what changed.
+
+        Args:
+            snapshot: the sessions as just observed.
+            complete: True when ``snapshot`` holds every session (absent ones are removed).
+        """
+        seen: set[str] = set()
+        for s in snapshot:
+            seen.add(s.id)
+            old = self._sessions.get(s.id)
+            self._sessions[s.id] = s
+            if old is None:
+                self.session_added.emit(s)
+            elif _visible_key(old) != _visible_key(s):
+                self.session_changed.emit(s)
+            key = request_key(s)
+            if key is not None and key not in self._announced:
+                self._announced.add(key)
+                # A session found already waiting at start-up is announced too: it waits.
+                self.attention_needed.emit(s)
+        if complete:
+            for sid in [k for k in self._sessions if k not in seen]:
+                del self._sessions[sid]
+                self.session_removed.emit(sid)
+        live_keys = {request_key(s) for s in self._sessions.values()}
+        self._announced &= {k for k in live_keys if k is not None}
+        n = sum(1 for s in self._sessions.values() if s.status.is_waiting)
+        if n != self._waiting:
+            self._waiting = n
+            self.waiting_count_changed.emit(n)

@@ -1,0 +1,67 @@
+"""Icons drawn from the packaged SVGs (``deck_tray/resources``), with a count badge."""
+
+from __future__ import annotations
+
+from functools import cache
+from importlib import resources
+
+from PySide6.QtCore import QByteArray, QRectF, Qt
+from PySide6.QtGui import QColor, QFont, QIcon, QPainter, QPixmap
+from PySide6.QtSvg import QSvgRenderer
+
+from deck_tray.core.model import SessionStatus
+
+
+@cache
+def _svg(name: str) -> bytes:
+    return resources.files("deck_tray.resources").joinpath(f"{name}.svg").read_bytes()
+
+
+def render(name: str, size: int = 64, badge: int = 0) -> QPixmap:
+    """Render ``resources/<name>.svg`` at ``size`` px, with a red count badge if ``badge`` > 0."""
+    pm = QPixmap(size, size)
+    pm.fill(Qt.GlobalColor.transparent)
+    painter = QPainter(pm)
+    painter.setRenderHint(QPainter.RenderHint.Antialiasing)
+    QSvgRenderer(QByteArray(_svg(name))).render(painter, QRectF(0, 0, size, size))
+    if badge > 0:
+        d = size * 0.52
+        rect = QRectF(size - d, 0, d, d)
+        painter.setPen(Qt.PenStyle.NoPen)
+        painter.setBrush(QColor("#d92d20"))
+        painter.drawEllipse(rect)
+        font = QFont()
+        font.setBold(True)
+        font.setPixelSize(int(d * 0.62))
+        painter.setFont(font)
+        painter.setPen(QColor("white"))
+        painter.drawText(rect, Qt.AlignmentFlag.AlignCenter, str(badge) if badge < 10 else "9+")
+    painter.end()
+    return pm
+
+
+def tray_icon(waiting: int, busy: bool) -> QIcon:
+    """The tray icon: waiting (with count) > busy > idle."""
+    icon = QIcon()
+    name = "state-waiting" if waiting else "state-busy" if busy else "state-idle"
+    for size in (16, 22, 24, 32, 48, 64):
+        icon.addPixmap(render(name, size, waiting))
+    return icon
+
+
+def status_icon(status: SessionStatus, size: int = 16) -> QIcon:
+    """Small icon for a session's status (lists, tabs, menus)."""
+    name = {
+        SessionStatus.WAITING_PERMISSION: "state-waiting",
+        SessionStatus.WAITING_QUESTION: "state-waiting",
+        SessionStatus.BUSY: "state-busy",
+    }.get(status, "state-idle")
+    return QIcon(render(name, size * 2))
+
+
+def app_icon() -> QIcon:
+    """The application icon."""
+    icon = QIcon()
+    for size in (16, 32, 48, 64, 128):
+        icon.addPixmap(render("deck-tray", size))
+    return icon

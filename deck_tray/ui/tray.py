@@ -1,0 +1,127 @@
+"""The tray icon: state icon with a waiting count, a menu of sessions, notifications."""
+
+from __future__ import annotations
+
+import logging
+
+from PySide6.QtCore import QObject, Signal
+from PySide6.QtGui import QAction
+from PySide6.QtWidgets import QMenu, QSystemTrayIcon
+
+from deck_tray.core.model import Session, SessionStatus
+from deck_tray.services.registry import SessionRegistry
+from deck_tray.ui.icons import status_icon, tray_icon
+
+log = logging.getLogger(__name__)
+MENU_MAX = 12
+
+
+def notification_text(s: Session) -> tuple[str, str]:
+    """Title and body of the notification for a waiting session."""
+    title = f"{s.agent.label} needs you — {s.display_title}"
+    p = s.pending
+    if p is not None and p.kind.value == "question":
+        body = f"Question: {p.question or p.summary}"
+    elif p is not None:
+        body = f"Permission for {p.tool or 'a command'}: {p.summary}"
+    else:
+        body = s.reason.split(" — ")[0]
+    return title, body[:240]
+
+
+class Tray(QObject):
+    """Tray icon and menu, rebuilt from the registry.
+
+    Args:
+        registry: the sessions.
+
+    Signals:
+        open_requested(str): the user picked a session (menu or notification click).
+        show_window_requested(): "Open window".
+        pin_toggled(bool): "Pin window" was toggled.
+        quit_requested(): "Quit".
+    """
+
+    open_requested = Signal(str)
+    show_window_requested = Signal()
+    pin_toggled = Signal(bool)
+    quit_requested = Signal()
+
+    def __init__(self, registry: SessionRegistry, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self.registry = registry
+        self.icon = QSystemTrayIcon(self)
+        self.menu = QMenu()
+        self.menu.aboutToShow.connect(self.rebuild_menu)
+        self.icon.setContextMenu(self.menu)
+        self.icon.activated.connect(self._activated)
+        self.icon.messageClicked.connect(self._message_clicked)
+        self._last_notified: str | None = None
+        self.pin_action = QAction("Pin window on top")
+        self.pin_action.setCheckable(True)
+        self.pin_action.toggled.connect(self.pin_toggled)
+        registry.session_added.connect(self.refresh)
+        registry.session_changed.connect(self.refresh)
+        registry.session_removed.connect(self.refresh)
+        registry.attention_needed.connect(self.notify)
+        self.refresh()
+
+    @staticmethod
+    def available() -> bool:
+        """True when the desktop has a tray (StatusNotifierWatcher or XEmbed host)."""
+        return QSystemTrayIcon.isSystemTrayAvailable()
+
+    def show(self) -> None:
+        """Show the icon."""
+        self.icon.show()
+
+    def refresh(self, *_args: object) -> None:
+        """Update the icon, tooltip and menu from the registry."""
+        sessions = self.registry.sessions()
+        waiting = [s for s in sessions if s.status.is_waiting]
+        busy = any(s.status is SessionStatus.BUSY for s in sessions)
+        self.icon.setIcon(tray_icon(len(waiting), busy))
+        if waiting:
+            tip = f"deck-tray — {len(waiting)} waiting: " + ", ".join(s.display_title for s in waiting[:3])
+        else:
+            live = [s for s in sessions if s.status is not SessionStatus.ENDED]
+            tip = f"deck-tray — {len(live)} session(s), none waiting" if live else "deck-tray — no sessions"
+        self.icon.setToolTip(tip)
+        self.rebuild_menu()
+
+    def rebuild_menu(self) -> None:
+        """Waiting sessions first, then the others, then the window actions."""
+        self.menu.clear()
+        sessions = [s for s in self.registry.sessions() if s.status is not SessionStatus.ENDED]
+        if not sessions:
+            none = self.menu.addAction("No running sessions")
+            none.setEnabled(False)
+        for s in sessions[:MENU_MAX]:
+            prefix = "⚠ " if s.status.is_waiting else ""
+            act = self.menu.addAction(status_icon(s.status), f"{prefix}{s.display_title[:40]} — {s.status.label}")
+            act.triggered.connect(lambda _=False, sid=s.id: self.open_requested.emit(sid))
+        self.menu.addSeparator()
+        self.menu.addAction("Open window", self.show_window_requested.emit)
+        self.menu.addAction(self.pin_action)
+        self.menu.addSeparator()
+        self.menu.addAction("Quit deck-tray", self.quit_requested.emit)
+
+    def notify(self, s: Session) -> None:
+        """Show a notification for a session that started waiting."""
+        title, body = notification_text(s)
+        self._last_notified = s.id
+        log.info("notify: %s is %s", s.id[:8], s.status.value)
+        if self.icon.isVisible() or QSystemTrayIcon.supportsMessages():
+            self.icon.showMessage(title, body, QSystemTrayIcon.MessageIcon.Information, 15000)
+
+    def _message_clicked(self) -> None:
+        if self._last_notified:
+            self.open_requested.emit(self._last_notified)
+
+    def _activated(self, reason: QSystemTrayIcon.ActivationReason) -> None:
+        if reason in (QSystemTrayIcon.ActivationReason.Trigger, QSystemTrayIcon.ActivationReason.DoubleClick):
+            waiting = self.registry.waiting()
+            if waiting:
+                self.open_requested.emit(waiting[0].id)
+            else:
+                self.show_window_requested.emit()
