@@ -95,7 +95,7 @@ class Reply:
             return f"prompt ({len(self.text)} characters)"
         if self.kind is ReplyKind.OPTION:
             return f"option {self.text!r}"
-        return self.kind.value.replace("_", " ")
+        return str(self.kind.value).replace("_", " ")
 
 
 class PlanError(ValueError):

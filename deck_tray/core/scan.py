@@ -219,19 +219,19 @@ class Scanner:
                 ob.evidence.append(ev)
             out[sid] = ob
         for sid, ls in live.items():
-            ob = out.get(sid)
-            if ob is None:
-                ob = out[sid] = Observation(sid, AgentKind.CLAUDE_CODE, ls.cwd)
-                ob.evidence.append(
+            known = out.get(sid)
+            if known is None:
+                known = out[sid] = Observation(sid, AgentKind.CLAUDE_CODE, ls.cwd)
+                known.evidence.append(
                     Evidence(EvidenceSource.TRANSCRIPT, SessionStatus.IDLE, ls.updated_at, "new session")
                 )
-            ob.pid = ls.pid
-            ob.cwd = ls.cwd or ob.cwd
-            ob.title = ob.title or ls.name
-            ob.updated_at = max(ob.updated_at, ls.updated_at)
+            known.pid = ls.pid
+            known.cwd = ls.cwd or known.cwd
+            known.title = known.title or ls.name
+            known.updated_at = max(known.updated_at, ls.updated_at)
             lev = claude.live_status_evidence(ls)
             if lev is not None:
-                ob.evidence.append(lev)
+                known.evidence.append(lev)
         for sid, ob in out.items():
             if sid in live:
                 continue

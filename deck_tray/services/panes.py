@@ -29,7 +29,7 @@ _FIELDS = (
     "pane_id", "pane_pid", "pane_current_command", "pane_dead", "session_name",
     "window_index", "pane_index", "pane_active", "window_active", "session_attached",
 )
-_FORMAT = _SEP.join("#{%s}" % f for f in _FIELDS)
+_FORMAT = _SEP.join("#{" + f + "}" for f in _FIELDS)
 #: Seconds a tmux call may take before it counts as failed.
 TMUX_TIMEOUT_S = 5.0
 

@@ -193,7 +193,7 @@ class MainWindow(QMainWindow):
         if tab is not None:
             tab.show_delivery(report)
 
-    def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802 (Qt API)
+    def closeEvent(self, event: QCloseEvent) -> None:
         """Closing hides the window; the app keeps running in the tray."""
         self.settings.setValue("window/geometry", self.saveGeometry())
         super().closeEvent(event)

@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# Install everything the test suite needs on a fresh Debian/Ubuntu machine, then run it:
+# system packages (apt-get), the pinned agents (npm, into ./.agents), the project with its
+# test extras (pip), then the linters and the whole pytest suite.
+#
+#   ./scripts/test.sh [pytest args...]
+#
+# DECK_TRAY_SKIP_INSTALL=1 skips the install steps (for a machine already set up).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+CLAUDE_CODE_VERSION=2.1.197
+CODEX_VERSION=0.169.0
+PY=${PYTHON:-python3}
+
+if [[ "${DECK_TRAY_SKIP_INSTALL:-0}" != 1 ]]; then
+  need=()
+  for pair in tmux:tmux Xvfb:xvfb import:imagemagick git:git; do
+    command -v "${pair%%:*}" >/dev/null 2>&1 || need+=("${pair#*:}")
+  done
+  if ((${#need[@]})); then
+    SUDO=""; [[ $(id -u) -eq 0 ]] || SUDO=sudo
+    $SUDO apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need[@]}" >/dev/null
+  fi
+  have() { [[ -x .agents/node_modules/.bin/$1 ]] && [[ "$(.agents/node_modules/.bin/$1 --version 2>/dev/null)" == *"$2"* ]]; }
+  if ! have claude "$CLAUDE_CODE_VERSION" || ! have codex "$CODEX_VERSION"; then
+    mkdir -p .agents
+    npm install --prefix .agents --no-audit --no-fund --loglevel=error \
+      "@anthropic-ai/claude-code@$CLAUDE_CODE_VERSION" "@openai/codex@$CODEX_VERSION" >/dev/null
+  fi
+  $PY -m pip install -q --disable-pip-version-check -e '.[test]' 2>&1 | grep -v "Running pip as the 'root' user" || true
+fi
+
+export DECK_TRAY_AGENTS_DIR="$PWD/.agents"
+export QT_QPA_PLATFORM=offscreen
+
+echo "== ruff";          $PY -m ruff check deck_tray tests bench
+echo "== import-linter"; lint-imports
+echo "== mypy --strict (core, services)"; $PY -m mypy
+echo "== pytest";        $PY -m pytest "$@"

@@ -1,0 +1,148 @@
+"""Registry → tray and window wiring, as a user sees it (offscreen)."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+from PySide6.QtCore import QSettings
+from PySide6.QtWidgets import QPushButton
+
+from deck_tray.core.model import (
+    AgentKind,
+    DeliveryReport,
+    DeliveryState,
+    Message,
+    MessageRole,
+    PaneRef,
+    PendingRequest,
+    RequestKind,
+    Session,
+    SessionStatus,
+)
+from deck_tray.core.reply import ReplyKind
+from deck_tray.services.registry import SessionRegistry
+from deck_tray.ui.tray import Tray, notification_text
+from deck_tray.ui.window import MainWindow
+
+pytestmark = pytest.mark.gui
+PANE = PaneRef("tmux", "%3", "/tmp/tmux-0/default", "work:1.0")
+
+
+def waiting(sid: str = "aaaa1111", request: str = "toolu_1") -> Session:
+    return Session(
+        id=sid, agent=AgentKind.CLAUDE_CODE, cwd="/home/dev/proj", title="Fix the login bug",
+        pid=4242, pane=PANE, status=SessionStatus.WAITING_PERMISSION,
+        reason="permission prompt for Bash `rm -f x` — live status file, 2 s ago",
+        pending=PendingRequest(RequestKind.PERMISSION, "Bash", "rm -f x",
+                               ("Yes", "Yes, and always allow access to proj/", "No"), request),
+        updated_at=time.time(),
+        messages=(
+            Message(MessageRole.USER, "please clean up"),
+            Message(MessageRole.TOOL, "Bash(rm -f x)", state="pending"),
+        ),
+    )
+
+
+def busy(sid: str = "bbbb2222") -> Session:
+    return Session(id=sid, agent=AgentKind.CODEX, cwd="/home/dev/api", title="Add pagination",
+                   pid=777, pane=PANE, status=SessionStatus.BUSY, reason="working — transcript, just now",
+                   updated_at=time.time())
+
+
+@pytest.fixture
+def settings(tmp_path) -> QSettings:
+    return QSettings(str(tmp_path / "s.ini"), QSettings.Format.IniFormat)
+
+
+def test_attention_is_announced_once_per_request(qtbot) -> None:
+    reg = SessionRegistry()
+    seen: list[Session] = []
+    reg.attention_needed.connect(seen.append)
+    reg.apply([waiting(), busy()])
+    reg.apply([waiting(), busy()])
+    assert [s.id for s in seen] == ["aaaa1111"]
+    reg.apply([waiting(request="toolu_2"), busy()])  # a new request in the same session
+    assert len(seen) == 2
+    changed: list[Session] = []
+    reg.session_changed.connect(changed.append)
+    reg.apply([busy()])
+    assert reg.get("aaaa1111") is None
+
+
+def test_tray_menu_lists_waiting_first_and_counts(qtbot) -> None:
+    reg = SessionRegistry()
+    tray = Tray(reg)
+    reg.apply([busy(), waiting()])
+    texts = [a.text() for a in tray.menu.actions() if a.text()]
+    assert texts[0].startswith("⚠ Fix the login bug")
+    assert any(t.startswith("Add pagination") for t in texts)
+    assert "Quit deck-tray" in texts
+    assert "1 waiting" in tray.icon.toolTip()
+    title, body = notification_text(waiting())
+    assert "Claude Code" in title and "Fix the login bug" in title
+    assert "Bash" in body and "rm -f x" in body
+
+
+def test_window_tab_shows_request_and_sends_allow(qtbot, settings) -> None:
+    reg = SessionRegistry()
+    win = MainWindow(reg, settings)
+    qtbot.addWidget(win)
+    reg.apply([waiting(), busy()])
+    assert win.session_list.count() == 2
+    tab = win.open_session("aaaa1111")
+    assert tab is not None and win.tabs.count() == 1
+    assert tab.request_box.isVisibleTo(win)
+    buttons = {b.text(): b for b in tab.request_box.findChildren(QPushButton)}
+    assert {"Allow", "Always allow", "Deny"} <= set(buttons)
+    with qtbot.waitSignal(win.reply_requested, timeout=2000) as blocker:
+        buttons["Allow"].click()
+    sid, reply = blocker.args
+    assert sid == "aaaa1111" and reply.kind is ReplyKind.ALLOW
+    assert "Needs permission" in tab.banner.text()
+    assert "please clean up" in tab.view.toPlainText()
+
+
+def test_refused_answer_keeps_the_text(qtbot, settings) -> None:
+    reg = SessionRegistry()
+    win = MainWindow(reg, settings)
+    qtbot.addWidget(win)
+    reg.apply([busy()])
+    tab = win.open_session("bbbb2222")
+    assert tab is not None
+    tab.answer.setPlainText("run the tests\nand fix them")
+    with qtbot.waitSignal(win.reply_requested, timeout=2000) as blocker:
+        tab.send_button.click()
+    assert blocker.args[1].text == "run the tests\nand fix them"
+    win.show_delivery("bbbb2222", DeliveryReport(DeliveryState.REFUSED, "pane %3 no longer exists",
+                                                  "run the tests\nand fix them"))
+    assert tab.answer.toPlainText() == "run the tests\nand fix them"
+    assert "pane %3 no longer exists" in tab.delivery.text()
+    assert tab.send_button.isEnabled()
+    win.show_delivery("bbbb2222", DeliveryReport(DeliveryState.ACCEPTED, "", "run the tests\nand fix them"))
+    assert tab.answer.toPlainText() == ""
+    assert "Delivered" in tab.delivery.text()
+
+
+def test_pin_is_remembered(qtbot, settings) -> None:
+    reg = SessionRegistry()
+    win = MainWindow(reg, settings)
+    qtbot.addWidget(win)
+    win.pin_action.setChecked(True)
+    assert win.is_pinned()
+    win2 = MainWindow(reg, settings)
+    qtbot.addWidget(win2)
+    assert win2.is_pinned()
+
+
+def test_ended_session_cannot_be_typed_into(qtbot, settings) -> None:
+    reg = SessionRegistry()
+    win = MainWindow(reg, settings)
+    qtbot.addWidget(win)
+    ended = Session(id="cccc3333", agent=AgentKind.CLAUDE_CODE, title="old", status=SessionStatus.ENDED,
+                    reason="Claude Code is no longer running — process table, 3 min ago")
+    reg.apply([ended])
+    tab = win.open_session("cccc3333")
+    assert tab is not None
+    assert not tab.send_button.isEnabled()
+    assert not tab.request_box.isVisibleTo(win)
