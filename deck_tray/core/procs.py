@@ -18,28 +18,27 @@ SHELLS = frozenset({"bash", "sh", "dash", "zsh", "fish", "ksh", "mksh", "tcsh", 
 
 def proc_start(pid: int) -> str | None:
     """Field 22 of ``/proc/<pid>/stat`` (start time, clock ticks) or None if no such pid."""
+    rest = _stat_fields(pid)
+    # rest[0] is field 3, so field 22 is rest[19].
+    return rest[19] if rest is not None and len(rest) > 19 else None
+
+
+def _stat_fields(pid: int) -> list[str] | None:
     try:
         with open(f"/proc/{pid}/stat", "rb") as fh:
             raw = fh.read().decode("utf-8", "replace")
     except OSError:
         return None
-    # The command name (field 2) is in parentheses and may contain spaces.
-    rest = raw[raw.rfind(")") + 2:].split()
-    # rest[0] is field 3, so field 22 is rest[19].
-    return rest[19] if len(rest) > 19 else None
+    # The command name (field 2) is in parentheses and may contain spaces; rest[0] is field 3.
+    return raw[raw.rfind(")") + 2:].split()
 
 
 def is_alive(pid: int, expected_start: str = "") -> bool:
-    """True if ``pid`` runs and, when ``expected_start`` is given, started at that time."""
-    start = proc_start(pid)
-    if start is None:
+    """True if ``pid`` runs (not a zombie) and, when ``expected_start`` is given, started then."""
+    rest = _stat_fields(pid)
+    if rest is None or len(rest) < 20 or rest[0] in ("Z", "X"):
         return False
-    try:
-        if psutil.Process(pid).status() == psutil.STATUS_ZOMBIE:
-            return False
-    except psutil.Error:
-        return False
-    return not expected_start or start == expected_start
+    return not expected_start or rest[19] == expected_start
 
 
 def ancestors(pid: int) -> list[int]:

@@ -76,6 +76,8 @@ class Observation:
 
 
 class _Tracked:
+    """One transcript file: its tailer and parser state."""
+
     def __init__(self, path: str, agent: AgentKind) -> None:
         self.tailer = JsonlTailer(path, tail_bytes=TAIL_BYTES)
         self.state: claude.ClaudeTranscript | codex.CodexRollout = (
@@ -102,6 +104,11 @@ class Scanner:
         history_s: how far back (by file mtime) transcripts are listed.
         clock: time source (POSIX seconds), replaceable in tests.
         process_lister: returns the running agent processes (psutil by default).
+        process_ttl: seconds a process-table snapshot is reused by incremental scans.
+
+    A full :meth:`scan` globs the folders; ``scan(changed=paths)`` re-reads only the
+    named files and reuses everything else, which keeps a file event cheap however many
+    sessions exist.
     """
 
     def __init__(
@@ -112,13 +119,20 @@ class Scanner:
         history_s: float = HISTORY_S,
         clock: Callable[[], float] = time.time,
         process_lister: Callable[[], list[procs.AgentProcess]] = procs.agent_processes,
+        process_ttl: float = 15.0,
     ) -> None:
         self.claude_dir = claude_dir
         self.codex_dir = codex_dir
         self.history_s = history_s
         self.clock = clock
         self.process_lister = process_lister
+        self.process_ttl = process_ttl
         self._tracked: dict[str, _Tracked] = {}
+        self._status: dict[str, tuple[tuple[int, float], claude.LiveStatus | None]] = {}
+        self._procs: list[procs.AgentProcess] = []
+        self._procs_at = float("-inf")
+        self._alive: dict[tuple[int, str], bool] = {}
+        self._live_paths: set[str] = set()
 
     # -- discovery -----------------------------------------------------------------
     def watch_roots(self) -> list[Path]:
@@ -137,60 +151,131 @@ class Scanner:
                 continue
         return out
 
-    def live_claude(self) -> dict[str, claude.LiveStatus]:
-        """Live status files whose process still runs, by session id."""
+    def _read_status(self, path: str) -> None:
+        try:
+            st = os.stat(path)
+        except OSError:
+            self._status.pop(path, None)
+            return
+        key = (st.st_size, st.st_mtime)
+        old = self._status.get(path)
+        if old is not None and old[0] == key:
+            return
+        ls = claude.read_live_status(Path(path))
+        if ls is None and old is not None and old[1] is not None:
+            return  # caught mid-rewrite: keep the last good content until the next event
+        self._status[path] = (key, ls)
+
+    def live_claude(self, recheck: bool = True) -> dict[str, claude.LiveStatus]:
+        """Live status files whose process still runs, by session id.
+
+        Args:
+            recheck: look at ``/proc`` again; False reuses the last answer per process
+                (file events need no liveness check, the periodic tick does one).
+        """
         live: dict[str, claude.LiveStatus] = {}
-        sdir = self.claude_dir / "sessions"
-        if not sdir.is_dir():
-            return live
-        for p in sdir.glob("*.json"):
-            ls = claude.read_live_status(p)
+        if recheck:
+            self._alive.clear()
+        for _key, ls in self._status.values():
             if ls is None:
                 continue
-            if not procs.is_alive(ls.pid, ls.proc_start):
+            ident = (ls.pid, ls.proc_start)
+            alive = self._alive.get(ident)
+            if alive is None:
+                alive = self._alive[ident] = procs.is_alive(ls.pid, ls.proc_start)
+            if not alive:
                 continue
             prev = live.get(ls.session_id)
             if prev is None or ls.updated_at >= prev.updated_at:
                 live[ls.session_id] = ls
         return live
 
+    def liveness_changed(self) -> bool:
+        """Cheap check for the periodic tick: did a known agent process start or exit?
+
+        Re-reads ``/proc/<pid>/stat`` of every process behind a status file or a Codex
+        session; True when an answer differs from the last scan's (a scan is needed).
+        """
+        for ident, was in list(self._alive.items()):
+            if procs.is_alive(*ident) != was:
+                return True
+        return any(not procs.is_alive(ap.pid) for ap in self._procs)
+
+    def _processes(self, now: float, force: bool) -> list[procs.AgentProcess]:
+        if force or now - self._procs_at > self.process_ttl:
+            self._procs = self.process_lister()
+            self._procs_at = now
+        return self._procs
+
+    def _track(self, path: str, agent: AgentKind) -> None:
+        tr = self._tracked.get(path)
+        if tr is None:
+            tr = self._tracked[path] = _Tracked(path, agent)
+        try:
+            st = os.stat(path)
+            key = (st.st_size, st.st_mtime)
+        except OSError:
+            del self._tracked[path]
+            return
+        if key != tr.size_mtime:
+            tr.size_mtime = key
+            if not tr.update():
+                del self._tracked[path]
+
     # -- scanning ------------------------------------------------------------------
-    def scan(self) -> list[Observation]:
+    def scan(self, changed: Iterable[str] | None = None) -> list[Observation]:
         """Read what changed on disk and return an observation per known session.
+
+        Args:
+            changed: paths reported changed by a file watcher; None for a full scan
+                (glob every folder, refresh the process table).
 
         Never raises for bad or vanishing files; they are skipped and logged.
         """
         now = self.clock()
-        live = self.live_claude()
-        agents = self.process_lister()
-        paths = set(self._recent(self.claude_dir / "projects", "*/*.jsonl", now))
+        sessions_dir = str(self.claude_dir / "sessions")
+        projects_dir = str(self.claude_dir / "projects")
+        codex_dir = str(self.codex_dir / "sessions")
+        new_files = False
+        if changed is None:
+            sdir = self.claude_dir / "sessions"
+            found = {str(p) for p in sdir.glob("*.json")} if sdir.is_dir() else set()
+            for gone in set(self._status) - found:
+                del self._status[gone]
+            for p in found:
+                self._read_status(p)
+            wanted = {p: AgentKind.CLAUDE_CODE for p in self._recent(self.claude_dir / "projects", "*/*.jsonl", now)}
+            wanted.update(
+                {p: AgentKind.CODEX for p in self._recent(self.codex_dir / "sessions", "*/*/*/rollout-*.jsonl", now)}
+            )
+            for gone in set(self._tracked) - set(wanted):
+                del self._tracked[gone]
+            for path, agent in wanted.items():
+                self._track(path, agent)
+        else:
+            for path in changed:
+                if path.startswith(sessions_dir) and path.endswith(".json"):
+                    self._read_status(path)
+                elif path.endswith(".jsonl") and path.startswith(projects_dir):
+                    new_files |= path not in self._tracked
+                    self._track(path, AgentKind.CLAUDE_CODE)
+                elif path.endswith(".jsonl") and path.startswith(codex_dir) and "/rollout-" in path:
+                    new_files |= path not in self._tracked
+                    self._track(path, AgentKind.CODEX)
+        live = self.live_claude(recheck=changed is None or not changed)
         for ls in live.values():
-            if ls.cwd:
-                paths.add(str(claude.transcript_path(self.claude_dir, ls.cwd, ls.session_id)))
-        codex_paths = set(self._recent(self.codex_dir / "sessions", "*/*/*/rollout-*.jsonl", now))
+            if ls.cwd and ls.session_id not in self._live_paths:
+                tpath = str(claude.transcript_path(self.claude_dir, ls.cwd, ls.session_id))
+                if tpath not in self._tracked and os.path.exists(tpath):
+                    self._track(tpath, AgentKind.CLAUDE_CODE)
+                if tpath in self._tracked:
+                    self._live_paths.add(ls.session_id)
+        agents = self._processes(now, force=changed is None or new_files)
         for ap in agents:
-            codex_paths.update(p for p in ap.open_rollouts if p.startswith(str(self.codex_dir)))
-        wanted = {p: AgentKind.CLAUDE_CODE for p in paths}
-        wanted.update({p: AgentKind.CODEX for p in codex_paths})
-        for gone in set(self._tracked) - set(wanted):
-            del self._tracked[gone]
-        present: list[_Tracked] = []
-        for path, agent in wanted.items():
-            tr = self._tracked.get(path)
-            if tr is None:
-                tr = self._tracked[path] = _Tracked(path, agent)
-            try:
-                st = os.stat(path)
-                key = (st.st_size, st.st_mtime)
-            except OSError:
-                key = (-1, -1.0)
-            if key != tr.size_mtime:
-                tr.size_mtime = key
-                if not tr.update():
-                    continue
-            elif key[0] < 0:
-                continue
-            present.append(tr)
+            for p in ap.open_rollouts:
+                if p.startswith(str(self.codex_dir)) and p not in self._tracked:
+                    self._track(p, AgentKind.CODEX)
+        present = list(self._tracked.values())
         obs = self._claude_observations(present, live, agents, now)
         obs += self._codex_observations(present, agents, now)
         return obs

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Iterable
 
 from deck_tray.core.model import AgentKind, Evidence, PaneRef, Session, SessionStatus
 from deck_tray.core.scan import Observation, Scanner, build_session
@@ -17,6 +18,7 @@ from deck_tray.core.screens import read_screen, screen_evidence
 from deck_tray.services.panes import PaneInfo, Tmux, TmuxError, pane_for_pid
 
 log = logging.getLogger(__name__)
+_NO_PANE = PaneInfo("", "", 0, "", True, "", "", "", False)
 
 
 def _needs_screen(ob: Observation) -> bool:
@@ -24,6 +26,10 @@ def _needs_screen(ob: Observation) -> bool:
     if ob.pending_hint is not None:
         return True
     return any(e.status.is_waiting for e in ob.evidence)
+
+
+def _ref(pane: PaneInfo | None) -> PaneRef | None:
+    return pane.ref() if pane is not None else None
 
 
 def _map_panes(obs: list[Observation], panes: list[PaneInfo]) -> dict[str, PaneInfo]:
@@ -37,16 +43,62 @@ def _map_panes(obs: list[Observation], panes: list[PaneInfo]) -> dict[str, PaneI
     return out
 
 
-async def collect(scanner: Scanner, tmux: Tmux, *, clock: object = time.time) -> list[Session]:
+class PaneCache:
+    """Remembers the pid → pane mapping between refreshes.
+
+    tmux is listed again when ``ttl`` seconds passed or a live agent has no known pane
+    yet. The dispatcher never trusts this cache: it re-queries tmux before every send.
+    """
+
+    def __init__(self, ttl: float = 10.0) -> None:
+        self.ttl = ttl
+        self.panes: list[PaneInfo] = []
+        self.listed_at = float("-inf")
+        self.mapping: dict[tuple[str, int], PaneInfo] = {}
+
+    def stale(self, obs: list[Observation]) -> bool:
+        """True when tmux should be listed again."""
+        if time.monotonic() - self.listed_at > self.ttl:
+            return True
+        return any(ob.pid is not None and (ob.id, ob.pid) not in self.mapping for ob in obs)
+
+
+async def collect(
+    scanner: Scanner,
+    tmux: Tmux,
+    *,
+    changed: Iterable[str] | None = None,
+    cache: PaneCache | None = None,
+) -> list[Session]:
     """Scan files, map live agents to tmux panes, read screens where needed.
+
+    Args:
+        scanner: the file scanner.
+        tmux: the tmux client.
+        changed: paths a watcher reported (incremental scan); None for a full scan.
+        cache: pane mapping reused between calls; None lists tmux every time.
 
     Returns:
         One :class:`Session` per known session, newest activity first.
     """
     loop = asyncio.get_running_loop()
-    obs = await loop.run_in_executor(None, scanner.scan)
-    panes = await tmux.all_panes() if tmux.available else []
-    pane_map = await loop.run_in_executor(None, _map_panes, obs, panes) if panes else {}
+    paths = None if changed is None else list(changed)
+    obs = await loop.run_in_executor(None, scanner.scan, paths)
+    pane_map: dict[str, PaneInfo]
+    if cache is not None and not cache.stale(obs):
+        pane_map = {ob.id: cache.mapping[(ob.id, ob.pid)] for ob in obs
+                    if ob.pid is not None and (ob.id, ob.pid) in cache.mapping}
+    else:
+        panes = await tmux.all_panes() if tmux.available else []
+        pane_map = await loop.run_in_executor(None, _map_panes, obs, panes) if panes else {}
+        if cache is not None:
+            cache.panes, cache.listed_at = panes, time.monotonic()
+            cache.mapping = {(ob.id, ob.pid): pane_map[ob.id] for ob in obs if ob.pid is not None and ob.id in pane_map}
+            # Agents outside tmux stay unmapped; remember that too until the ttl passes.
+            for ob in obs:
+                if ob.pid is not None and ob.id not in pane_map:
+                    cache.mapping.setdefault((ob.id, ob.pid), _NO_PANE)
+    pane_map = {k: v for k, v in pane_map.items() if v is not _NO_PANE}
     now = scanner.clock()
 
     async def one(ob: Observation) -> Session:
@@ -64,7 +116,10 @@ async def collect(scanner: Scanner, tmux: Tmux, *, clock: object = time.time) ->
                     extra.append(ev)
         return build_session(ob, now, pane=ref, extra=extra)
 
-    sessions = list(await asyncio.gather(*(one(ob) for ob in obs)))
+    needs = [ob for ob in obs if ob.id in pane_map and _needs_screen(ob)]
+    sessions = list(await asyncio.gather(*(one(ob) for ob in needs)))
+    need_ids = {ob.id for ob in needs}
+    sessions += [build_session(ob, now, pane=_ref(pane_map.get(ob.id))) for ob in obs if ob.id not in need_ids]
     sessions.sort(key=lambda s: (s.status is SessionStatus.ENDED, -s.updated_at))
     return sessions
 

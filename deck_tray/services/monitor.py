@@ -18,18 +18,20 @@ from watchdog.events import FileSystemEvent, FileSystemEventHandler
 from watchdog.observers import Observer
 
 from deck_tray.core.scan import Scanner
-from deck_tray.services.collect import collect
+from deck_tray.services.collect import PaneCache, collect
 from deck_tray.services.panes import Tmux
 from deck_tray.services.registry import SessionRegistry
 
 log = logging.getLogger(__name__)
 
 #: Coalescing delay after a file event (ms).
-COALESCE_MS = 25
+COALESCE_MS = 10
 #: Liveness / pane / screen tick (ms) while some session may be asked something.
 FAST_TICK_MS = 1000
 #: Tick otherwise (ms).
-SLOW_TICK_MS = 3000
+SLOW_TICK_MS = 5000
+#: Every this many ticks the folders and the process table are rescanned in full.
+FULL_EVERY_TICKS = 12
 
 
 class _Handler(FileSystemEventHandler):
@@ -39,8 +41,10 @@ class _Handler(FileSystemEventHandler):
     def on_any_event(self, event: FileSystemEvent) -> None:
         if event.event_type in ("opened", "closed_no_write"):
             return
-        # Runs on the watchdog thread: only hand over (queued signal).
-        self._monitor.files_changed.emit(str(event.src_path))
+        # Runs on the watchdog thread: only hand over (queued signal). Atomic writes
+        # (write a temp file, rename over the target) arrive as moves: the target counts.
+        dest = getattr(event, "dest_path", "")
+        self._monitor.files_changed.emit(str(dest or event.src_path))
 
 
 class Monitor(QObject):
@@ -69,6 +73,11 @@ class Monitor(QObject):
         self._watched: set[str] = set()
         self._task: asyncio.Task[None] | None = None
         self._again = False
+        self._changed: set[str] = set()
+        self._full = True
+        self._ticks = 0
+        self._needs_screens = False
+        self.pane_cache = PaneCache()
         self._coalesce = QTimer(self)
         self._coalesce.setSingleShot(True)
         self._coalesce.setInterval(COALESCE_MS)
@@ -85,7 +94,7 @@ class Monitor(QObject):
         self._arm_watches()
         self._observer.start()
         self._tick.start()
-        self.refresh()
+        self.refresh(incremental=False)
 
     async def stop(self) -> None:
         """Stop timers, the watcher thread and any refresh in flight."""
@@ -122,24 +131,35 @@ class Monitor(QObject):
             except OSError as exc:
                 log.warning("cannot watch %s: %s", target, exc)
 
-    def _on_files_changed(self, _path: str) -> None:
+    def _on_files_changed(self, path: str) -> None:
+        self._changed.add(path)
         if not self._coalesce.isActive():
             self._coalesce.start()
 
     def _on_tick(self) -> None:
-        self._arm_watches()
-        self.refresh()
+        self._ticks += 1
+        if self._ticks % FULL_EVERY_TICKS == 0:
+            self._arm_watches()
+            self._full = True
+        self.refresh(incremental=True)
 
-    def refresh(self) -> None:
-        """Ask for a refresh; coalesces with one already running."""
+    def refresh(self, incremental: bool = True) -> None:
+        """Ask for a refresh; coalesces with one already running.
+
+        Args:
+            incremental: only re-read files reported changed (plus liveness); False
+                rescans every folder and the process table.
+        """
+        if not incremental:
+            self._full = True
         if self._task is not None and not self._task.done():
             self._again = True
             return
         self._task = asyncio.ensure_future(self._refresh())
 
-    async def refresh_now(self) -> None:
+    async def refresh_now(self, incremental: bool = True) -> None:
         """Refresh and wait until the registry holds the result."""
-        self.refresh()
+        self.refresh(incremental)
         task = self._task
         if task is not None:
             await asyncio.shield(task)
@@ -147,9 +167,20 @@ class Monitor(QObject):
     async def _refresh(self) -> None:
         while True:
             self._again = False
+            changed: set[str] | None = None
+            if not self._full:
+                changed, self._changed = self._changed, set()
+            self._full = False
             t0 = time.perf_counter()
+            if changed is not None and not changed and not self._needs_screens:
+                # A quiet tick: only look for agents that started or exited.
+                loop = asyncio.get_running_loop()
+                if not await loop.run_in_executor(None, self.scanner.liveness_changed):
+                    if not self._again:
+                        return
+                    continue
             try:
-                sessions = await collect(self.scanner, self.tmux)
+                sessions = await collect(self.scanner, self.tmux, changed=changed, cache=self.pane_cache)
             except asyncio.CancelledError:
                 raise
             except Exception:
@@ -157,12 +188,10 @@ class Monitor(QObject):
                 sessions = None
             if sessions is not None:
                 self.registry.apply(sessions)
-                maybe_asked = any(s.status.is_waiting or s.pending for s in sessions if s.pid)
-                self._tick.setInterval(FAST_TICK_MS if maybe_asked or self._has_busy(sessions) else SLOW_TICK_MS)
+                # Screens are re-read only while some agent may be asking something.
+                self._needs_screens = any((s.status.is_waiting or s.status.value == "busy") and s.pane
+                                          for s in sessions)
+                self._tick.setInterval(FAST_TICK_MS if self._needs_screens else SLOW_TICK_MS)
             self.refreshed.emit(time.perf_counter() - t0)
             if not self._again:
                 return
-
-    @staticmethod
-    def _has_busy(sessions: list[Any]) -> bool:
-        return any(s.status.value == "busy" for s in sessions)
