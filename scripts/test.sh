@@ -35,7 +35,7 @@ fi
 export DECK_TRAY_AGENTS_DIR="$PWD/.agents"
 export QT_QPA_PLATFORM=offscreen
 
-echo "== ruff";          $PY -m ruff check deck_tray tests bench
+echo "== ruff";          $PY -m ruff check deck_tray tests bench scripts
 echo "== import-linter"; lint-imports
 echo "== mypy --strict (core, services)"; $PY -m mypy
 echo "== pytest";        $PY -m pytest "$@"

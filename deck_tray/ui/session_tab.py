@@ -6,7 +6,7 @@ import html
 import time
 
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtGui import QKeySequence, QShortcut
+from PySide6.QtGui import QKeySequence, QPalette, QShortcut
 from PySide6.QtWidgets import (
     QFrame,
     QHBoxLayout,
@@ -38,6 +38,14 @@ _BANNER_COLORS = {
     SessionStatus.ENDED: ("#f0f0f0", "#555555", "#bbbbbb"),
     SessionStatus.UNKNOWN: ("#f0f0f0", "#555555", "#bbbbbb"),
 }
+_BANNER_COLORS_DARK = {
+    SessionStatus.WAITING_PERMISSION: ("#3d2a0f", "#ffc46b", "#b8741a"),
+    SessionStatus.WAITING_QUESTION: ("#3d2a0f", "#ffc46b", "#b8741a"),
+    SessionStatus.BUSY: ("#172a4d", "#9cc3ff", "#3d6fd6"),
+    SessionStatus.IDLE: ("#15331f", "#8fdcab", "#2f8a52"),
+    SessionStatus.ENDED: ("#2f3136", "#b0b3b8", "#55585e"),
+    SessionStatus.UNKNOWN: ("#2f3136", "#b0b3b8", "#55585e"),
+}
 _DELIVERY_TEXT = {
     DeliveryState.SENT: "Typed into the pane…",
     DeliveryState.SUBMITTED: "Submitted — waiting for the agent to take it",
@@ -48,8 +56,9 @@ _DELIVERY_TEXT = {
 MAX_RENDERED = 200
 
 
-def render_conversation(messages: tuple[Message, ...]) -> str:
+def render_conversation(messages: tuple[Message, ...], dark: bool = False) -> str:
     """HTML of the newest :data:`MAX_RENDERED` messages (oldest first)."""
+    tool_color, user_color, notice_color = ("#a0a4ab", "#7fb0ff", "#ffc46b") if dark else ("#555", "#2d6cdf", "#8a4b00")
     parts: list[str] = []
     shown = messages[-MAX_RENDERED:]
     if len(messages) > len(shown):
@@ -58,14 +67,14 @@ def render_conversation(messages: tuple[Message, ...]) -> str:
         text = html.escape(m.text if len(m.text) < 4000 else m.text[:4000] + " …")
         text = text.replace("\n", "<br>")
         if m.role is MessageRole.USER:
-            parts.append(f"<p><b style='color:#2d6cdf'>You</b><br>{text}</p>")
+            parts.append(f"<p><b style='color:{user_color}'>You</b><br>{text}</p>")
         elif m.role is MessageRole.ASSISTANT:
             parts.append(f"<p><b>Agent</b><br>{text}</p>")
         elif m.role is MessageRole.TOOL:
-            mark = {"pending": "⏳", "done": "✓", "error": "✗"}.get(m.state, "•")
-            parts.append(f"<p style='font-family:monospace;color:#555'>{mark} {text}</p>")
+            mark = {"pending": "○", "done": "✓", "error": "✗"}.get(m.state, "•")
+            parts.append(f"<p style='font-family:monospace;color:{tool_color}'>{mark} {text}</p>")
         else:
-            parts.append(f"<p style='color:#8a4b00'><i>{text}</i></p>")
+            parts.append(f"<p style='color:{notice_color}'><i>{text}</i></p>")
     if not shown:
         parts.append("<p style='color:gray'>No conversation yet — it appears after the first prompt.</p>")
     return "".join(parts)
@@ -158,7 +167,7 @@ class SessionTab(QWidget):
         where.append(f"tmux {session.pane.label or session.pane.pane_id}" if session.pane else "not in tmux")
         self.where.setText("  ·  ".join(where))
         self.where.setToolTip(f"session {session.id}")
-        bg, fg, border = _BANNER_COLORS[session.status]
+        bg, fg, border = (_BANNER_COLORS_DARK if self._dark() else _BANNER_COLORS)[session.status]
         self.banner.setStyleSheet(
             f"#banner {{ background: {bg}; color: {fg}; border: 1px solid {border}; "
             "border-radius: 6px; padding: 6px 10px; }"
@@ -171,7 +180,7 @@ class SessionTab(QWidget):
         key = (len(session.messages), session.messages[-1] if session.messages else None)
         if key != self._rendered_key:
             self._rendered_key = key
-            self.view.setHtml(render_conversation(session.messages))
+            self.view.setHtml(render_conversation(session.messages, self._dark()))
             bar = self.view.verticalScrollBar()
             bar.setValue(bar.maximum())
         can_type = session.status is not SessionStatus.ENDED and session.pane is not None
@@ -183,6 +192,9 @@ class SessionTab(QWidget):
             self.send_button.setToolTip("No tmux pane is known for this session")
         else:
             self.send_button.setToolTip("Type this into the agent's pane (Ctrl+Enter)")
+
+    def _dark(self) -> bool:
+        return self.palette().color(QPalette.ColorRole.Base).lightness() < 128
 
     @staticmethod
     def _provenance(session: Session) -> str:

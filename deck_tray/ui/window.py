@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from PySide6.QtCore import QSettings, Qt, Signal
+from PySide6.QtCore import QSettings, QSize, Qt, Signal
 from PySide6.QtGui import QAction, QCloseEvent
 from PySide6.QtWidgets import (
     QLabel,
@@ -52,6 +52,10 @@ class MainWindow(QMainWindow):
 
         self.session_list = QListWidget()
         self.session_list.setMinimumWidth(220)
+        self.session_list.setTextElideMode(Qt.TextElideMode.ElideRight)
+        self.session_list.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.session_list.setSpacing(3)
+        self.session_list.setIconSize(QSize(22, 22))
         self.session_list.itemActivated.connect(self._open_item)
         self.session_list.itemClicked.connect(self._open_item)
         self.list_stack = QStackedWidget()
@@ -120,7 +124,7 @@ class MainWindow(QMainWindow):
         self.session_list.clear()
         sessions = self.registry.sessions()
         for s in sessions:
-            item = QListWidgetItem(status_icon(s.status), f"{s.display_title}\n{s.agent.label} · {s.status.label}")
+            item = QListWidgetItem(status_icon(s.status, 22), f"{s.display_title}\n{s.agent.label} · {s.status.label}")
             item.setData(Qt.ItemDataRole.UserRole, s.id)
             item.setToolTip(f"{s.cwd}\n{s.reason}")
             if s.status is SessionStatus.ENDED:
