@@ -100,9 +100,15 @@ def _kind(name: str, cmdline: list[str]) -> str | None:
 
 
 def agent_processes() -> list[AgentProcess]:
-    """Every running Claude Code and Codex process of this user (one pass over the table)."""
+    """Every running Claude Code and Codex process of this user (one pass over the table).
+
+    Launchers are folded into the agent they start: codex-cli 0.169.0 from npm runs
+    ``node …/bin/codex`` (the pane's process), which starts the native ``codex`` that
+    holds the rollout; only the native child is listed.
+    """
     out: list[AgentProcess] = []
-    for proc in psutil.process_iter(["pid", "name", "cmdline", "uids"]):
+    parents: dict[int, int] = {}
+    for proc in psutil.process_iter(["pid", "name", "cmdline", "uids", "ppid"]):
         info = proc.info
         try:
             kind = _kind(info.get("name") or "", info.get("cmdline") or [])
@@ -119,6 +125,9 @@ def agent_processes() -> list[AgentProcess]:
                     f.path for f in proc.open_files() if "/rollout-" in f.path and f.path.endswith(".jsonl")
                 )
             out.append(AgentProcess(proc.pid, kind, cwd, rollouts, daemon))
+            parents[proc.pid] = int(info.get("ppid") or 0)
         except psutil.Error:
             continue
-    return out
+    kind_of = {a.pid: a.kind for a in out}
+    launchers = {parents[a.pid] for a in out if kind_of.get(parents[a.pid]) == a.kind}
+    return [a for a in out if a.pid not in launchers]
