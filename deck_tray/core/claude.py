@@ -220,12 +220,10 @@ class ClaudeTranscript:
 
     def _user(self, rec: dict[str, Any], ts: float) -> None:
         msg = rec.get("message")
-        if not isinstance(msg, dict):
-            return
+        if not isinstance(msg, dict) or rec.get("isMeta"):
+            return  # meta records (skill bodies, command expansions) are not prompts
         content = msg.get("content")
         if isinstance(content, str):
-            if rec.get("isMeta"):
-                return
             tags = _TAG_RE.findall(content)
             if tags:
                 for tag, val in tags:

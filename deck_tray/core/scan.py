@@ -132,7 +132,7 @@ class Scanner:
         self._procs: list[procs.AgentProcess] = []
         self._procs_at = float("-inf")
         self._alive: dict[tuple[int, str], bool] = {}
-        self._live_paths: set[str] = set()
+        self._live_paths: dict[str, str] = {}
 
     # -- discovery -----------------------------------------------------------------
     def watch_roots(self) -> list[Path]:
@@ -264,12 +264,15 @@ class Scanner:
                     self._track(path, AgentKind.CODEX)
         live = self.live_claude(recheck=changed is None or not changed)
         for ls in live.values():
-            if ls.cwd and ls.session_id not in self._live_paths:
-                tpath = str(claude.transcript_path(self.claude_dir, ls.cwd, ls.session_id))
-                if tpath not in self._tracked and os.path.exists(tpath):
-                    self._track(tpath, AgentKind.CLAUDE_CODE)
-                if tpath in self._tracked:
-                    self._live_paths.add(ls.session_id)
+            # A live session's transcript is read even when no watcher reported it (it is
+            # created at the first prompt, possibly in a folder nobody watches yet).
+            if ls.cwd:
+                tpath = self._live_paths.get(ls.session_id)
+                if tpath is None:
+                    tpath = self._live_paths[ls.session_id] = str(
+                        claude.transcript_path(self.claude_dir, ls.cwd, ls.session_id)
+                    )
+                self._track(tpath, AgentKind.CLAUDE_CODE)
         agents = self._processes(now, force=changed is None or new_files)
         for ap in agents:
             for p in ap.open_rollouts:

@@ -71,12 +71,16 @@ class Screen:
         title: the menu's question line (``"Do you want to proceed?"``) or ``""``.
         options: the menu entries in order.
         draft: text in the agent's input line while idle (the user typed there), or ``""``.
+        tool: for permission menus, the tool named above the menu (``"Bash"``), or ``""``.
+        subject: for permission menus, what it wants to do (the command, the file), or ``""``.
     """
 
     kind: ScreenKind
     title: str = ""
     options: tuple[MenuOption, ...] = ()
     draft: str = ""
+    tool: str = ""
+    subject: str = ""
 
     def option(self, label: str) -> MenuOption | None:
         """The option whose label equals ``label`` (case-insensitive), or starts with it."""
@@ -131,11 +135,14 @@ def _options(lines: list[str], start: int, *, split_descriptions: bool) -> tuple
 def read_claude(text: str) -> Screen:
     """Parse a Claude Code (2.1.197) pane."""
     lines = _bottom(text)
+    # A live menu has its footer at the bottom; a question quoted in an answer has not.
+    footer = any("Esc to cancel" in ln for ln in lines[-4:])
     for i in range(len(lines) - 1, -1, -1):
-        if _CLAUDE_PERMISSION_RE.match(lines[i]):
+        if footer and _CLAUDE_PERMISSION_RE.match(lines[i]):
             opts = _options(lines, i + 1, split_descriptions=False)
             if opts:
-                return Screen(ScreenKind.PERMISSION, lines[i].strip(), opts)
+                tool, subject = _claude_request_head(lines[:i])
+                return Screen(ScreenKind.PERMISSION, lines[i].strip(), opts, tool=tool, subject=subject)
     if any(_CLAUDE_QUESTION_FOOT in ln for ln in lines[-4:]):
         start = 0
         for i, ln in enumerate(lines):
@@ -157,6 +164,21 @@ def read_claude(text: str) -> Screen:
     return Screen(ScreenKind.UNKNOWN)
 
 
+def _claude_request_head(above: list[str]) -> tuple[str, str]:
+    """Tool and subject from the box above Claude's menu (" Bash command" / the command)."""
+    for j in range(len(above) - 1, -1, -1):
+        if above[j].startswith("─"):
+            box = [ln for ln in above[j + 1:] if ln.strip()]
+            if not box:
+                return "", ""
+            head = box[0].strip()
+            tool = head.removesuffix(" command").removesuffix(" file")
+            tool = {"Create": "Write", "Edit": "Edit"}.get(tool, tool)
+            subject = box[1].strip() if len(box) > 1 else ""
+            return tool, subject
+    return "", ""
+
+
 def _claude_draft(lines: list[str]) -> str:
     for ln in reversed(lines):
         s = ln.strip()
@@ -172,7 +194,8 @@ def read_codex(text: str) -> Screen:
         if _CODEX_APPROVAL_RE.search(ln):
             opts = _options(lines, i, split_descriptions=False)
             if opts:
-                return Screen(ScreenKind.PERMISSION, ln.strip(), opts)
+                cmd = next((x.strip()[2:] for x in lines[i:] if x.strip().startswith("$ ")), "")
+                return Screen(ScreenKind.PERMISSION, ln.strip(), opts, tool="shell" if cmd else "", subject=cmd)
     for i, ln in enumerate(lines):
         if _CODEX_QUESTION_RE.match(ln):
             title = lines[i + 1].strip() if i + 1 < len(lines) else ""
@@ -232,5 +255,6 @@ def screen_evidence(
         pending = PendingRequest(kind, hint.tool, hint.summary, labels, hint.request_id,
                                  hint.question or (screen.title if kind is RequestKind.QUESTION else ""))
     else:
-        pending = PendingRequest(kind, "", screen.title, labels, "", screen.title)
+        pending = PendingRequest(kind, screen.tool, screen.subject or screen.title, labels, "",
+                                 screen.title if kind is RequestKind.QUESTION else "")
     return Evidence(EvidenceSource.SCREEN, status, at, detail, SCREEN_FRESH_S, pending)

@@ -77,6 +77,7 @@ class Monitor(QObject):
         self._full = True
         self._ticks = 0
         self._needs_screens = False
+        self._stopped = True
         self.pane_cache = PaneCache()
         self._coalesce = QTimer(self)
         self._coalesce.setSingleShot(True)
@@ -89,6 +90,7 @@ class Monitor(QObject):
 
     def start(self) -> None:
         """Start watching and run the first refresh."""
+        self._stopped = False
         self._observer = Observer()
         self._observer.daemon = True
         self._arm_watches()
@@ -98,6 +100,7 @@ class Monitor(QObject):
 
     async def stop(self) -> None:
         """Stop timers, the watcher thread and any refresh in flight."""
+        self._stopped = True
         self._tick.stop()
         self._coalesce.stop()
         if self._observer is not None:
@@ -132,9 +135,18 @@ class Monitor(QObject):
                 log.warning("cannot watch %s: %s", target, exc)
 
     def _on_files_changed(self, path: str) -> None:
+        if self._stopped:
+            return
+        if not path.endswith((".json", ".jsonl")) and self._watch_target_appeared():
+            # A folder we wait for (sessions/, projects/) was created: watch it now.
+            self._arm_watches()
+            self._full = True
         self._changed.add(path)
         if not self._coalesce.isActive():
             self._coalesce.start()
+
+    def _watch_target_appeared(self) -> bool:
+        return any(root.is_dir() and f"{root}|True" not in self._watched for root in self.scanner.watch_roots())
 
     def _on_tick(self) -> None:
         self._ticks += 1
@@ -150,6 +162,8 @@ class Monitor(QObject):
             incremental: only re-read files reported changed (plus liveness); False
                 rescans every folder and the process table.
         """
+        if self._stopped:
+            return
         if not incremental:
             self._full = True
         if self._task is not None and not self._task.done():

@@ -19,14 +19,21 @@ def _visible_key(s: Session) -> tuple[object, ...]:
             len(s.messages), last)
 
 
-def request_key(s: Session) -> tuple[str, str, str] | None:
-    """Identity of the request a waiting session is blocked on (for notify-once)."""
-    if not s.status.is_waiting:
-        return None
-    p = s.pending
-    if p is None:
-        return (s.id, s.status.value, "")
-    return (s.id, p.request_id or p.summary, p.kind.value)
+def is_new_request(old: Session | None, new: Session) -> bool:
+    """True when ``new`` starts waiting on a request ``old`` was not yet waiting on.
+
+    A waiting episode is announced once: on the move into a waiting state, or when one
+    identified request is followed by another without the session leaving the state.
+    Details that arrive later for the same request (the transcript's tool call id after
+    the screen's menu) do not count as a new request.
+    """
+    if not new.status.is_waiting:
+        return False
+    if old is None or not old.status.is_waiting:
+        return True
+    a = old.pending.request_id if old.pending else ""
+    b = new.pending.request_id if new.pending else ""
+    return bool(a and b and a != b)
 
 
 class SessionRegistry(QObject):
@@ -51,7 +58,6 @@ class SessionRegistry(QObject):
     def __init__(self, parent: QObject | None = None) -> None:
         super().__init__(parent)
         self._sessions: dict[str, Session] = {}
-        self._announced: set[tuple[str, str, str]] = set()
         self._waiting = 0
 
     def sessions(self) -> list[Session]:
@@ -85,17 +91,13 @@ class SessionRegistry(QObject):
                 self.session_added.emit(s)
             elif _visible_key(old) != _visible_key(s):
                 self.session_changed.emit(s)
-            key = request_key(s)
-            if key is not None and key not in self._announced:
-                self._announced.add(key)
+            if is_new_request(old, s):
                 # A session found already waiting at start-up is announced too: it waits.
                 self.attention_needed.emit(s)
         if complete:
             for sid in [k for k in self._sessions if k not in seen]:
                 del self._sessions[sid]
                 self.session_removed.emit(sid)
-        live_keys = {request_key(s) for s in self._sessions.values()}
-        self._announced &= {k for k in live_keys if k is not None}
         n = sum(1 for s in self._sessions.values() if s.status.is_waiting)
         if n != self._waiting:
             self._waiting = n
