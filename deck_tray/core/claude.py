@@ -215,8 +215,28 @@ class ClaudeTranscript:
             self._set_phase("done", ts)
 
     def _set_phase(self, phase: str, ts: float) -> None:
+        # Records are not always written in time order: 2.1.197 flushes the first prompt's
+        # user record *after* the assistant records when it creates the file. A record
+        # older than the one that set the phase does not move the phase back.
+        if ts and self.phase_at and ts < self.phase_at:
+            return
         self.phase = phase
         self.phase_at = ts or self.last_at
+
+    def _add(self, msg: Message) -> None:
+        """Append, keeping the conversation in time order (see :meth:`_set_phase`)."""
+        i = len(self.messages)
+        while msg.timestamp and i > 0 and self.messages[i - 1].timestamp > msg.timestamp:
+            i -= 1
+        if i == len(self.messages):
+            self.messages.append(msg)
+            return
+        if len(self.messages) == self.messages.maxlen:
+            if i == 0:
+                return  # older than everything kept in a full window
+            self.messages.popleft()
+            i -= 1
+        self.messages.insert(i, msg)
 
     def _user(self, rec: dict[str, Any], ts: float) -> None:
         msg = rec.get("message")
@@ -228,13 +248,13 @@ class ClaudeTranscript:
             if tags:
                 for tag, val in tags:
                     if tag == "command-name":
-                        self.messages.append(Message(MessageRole.NOTICE, val.strip(), ts))
+                        self._add(Message(MessageRole.NOTICE, val.strip(), ts))
                         if val.strip() in ("/exit", "/quit"):
                             self._set_phase("ended", ts)
                 return
             if content.startswith("<local-command-caveat>"):
                 return
-            self.messages.append(Message(MessageRole.USER, content, ts, str(rec.get("uuid") or "")))
+            self._add(Message(MessageRole.USER, content, ts, str(rec.get("uuid") or "")))
             if not self.first_prompt:
                 self.first_prompt = content.strip().splitlines()[0][:80] if content.strip() else ""
             self._set_phase("working", ts)
@@ -253,11 +273,11 @@ class ClaudeTranscript:
             elif btype == "text":
                 text = str(block.get("text") or "")
                 if text.startswith("[Request interrupted"):
-                    self.messages.append(Message(MessageRole.NOTICE, "Interrupted by the user", ts))
+                    self._add(Message(MessageRole.NOTICE, "Interrupted by the user", ts))
                     self.open_tools.clear()
                     self._set_phase("interrupted", ts)
                 elif text:
-                    self.messages.append(Message(MessageRole.USER, text, ts))
+                    self._add(Message(MessageRole.USER, text, ts))
                     self._set_phase("working", ts)
 
     def _close_tool(self, tid: str, state: str) -> None:
@@ -287,14 +307,14 @@ class ClaudeTranscript:
                 if last is not None and last.role is MessageRole.ASSISTANT and mid and last.key == mid:
                     self.messages[-1] = Message(last.role, last.text + "\n\n" + text, last.timestamp, mid)
                 else:
-                    self.messages.append(Message(MessageRole.ASSISTANT, text, ts, mid))
+                    self._add(Message(MessageRole.ASSISTANT, text, ts, mid))
             elif btype == "tool_use":
                 tid = str(block.get("id") or "")
                 name = str(block.get("name") or "tool")
                 inp = block.get("input")
                 self.open_tools[tid] = (name, inp, ts)
                 summary = tool_summary(name, inp)
-                self.messages.append(Message(MessageRole.TOOL, f"{name}({summary})", ts, tid, "pending"))
+                self._add(Message(MessageRole.TOOL, f"{name}({summary})", ts, tid, "pending"))
         stop = msg.get("stop_reason")
         if self.open_tools:
             self._set_phase("tool", ts)

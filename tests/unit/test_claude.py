@@ -517,3 +517,17 @@ def test_config_dir_honours_claude_config_dir() -> None:
 def test_config_dir_reads_the_process_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setenv("CLAUDE_CONFIG_DIR", str(tmp_path / "c"))
     assert config_dir() == tmp_path / "c"
+
+
+def test_first_prompt_written_after_the_answer_still_reads_in_time_order(fixtures_dir) -> None:
+    """Claude Code 2.1.197 created this transcript at the first prompt and wrote the user
+    record *after* the assistant's text and tool_use (captured live, the prompt still open)."""
+    t = ClaudeTranscript()
+    for line in (fixtures_dir / "claude-code-2.1.197-first-prompt-order.jsonl").read_text().splitlines():
+        t.feed(json.loads(line))
+    roles = [m.role for m in t.messages]
+    assert roles == [MessageRole.USER, MessageRole.ASSISTANT, MessageRole.TOOL]
+    assert t.messages[0].text == "please FAKE_BASH now"
+    ev = t.evidence()
+    assert ev is not None and ev.pending is not None and ev.pending.tool == "Bash"
+    assert "tool" in ev.detail or "Bash" in ev.detail
