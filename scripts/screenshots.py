@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import sys
+import tempfile
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -92,7 +93,7 @@ def main() -> None:
     if "--dark" in sys.argv:
         app.setPalette(dark_palette())
         suffix = "-dark"
-    settings = QSettings(str(out / ".shots.ini"), QSettings.Format.IniFormat)
+    settings = QSettings(str(Path(tempfile.mkdtemp()) / "shots.ini"), QSettings.Format.IniFormat)
     reg = SessionRegistry()
     win = MainWindow(reg, settings)
     win.resize(1100, 700)
