@@ -9,9 +9,13 @@ PY=${PYTHON:-python3}
 
 need=()
 command -v tmux >/dev/null 2>&1 || need+=(tmux)
-# Qt 6's X11 platform plugin needs libxcb-cursor0 (absent on many minimal desktops).
-if command -v dpkg-query >/dev/null 2>&1 && ! dpkg-query -W -f='${Status}' libxcb-cursor0 2>/dev/null | grep -q "ok installed"; then
-  need+=(libxcb-cursor0)
+# Qt 6's X11 platform plugin loads these at start (libxcb-cursor0 and the icccm/keysyms
+# helpers are missing on many minimal desktops).
+if command -v dpkg-query >/dev/null 2>&1; then
+  for pkg in libxcb-cursor0 libxcb-icccm4 libxcb-keysyms1 libxcb-image0 libxcb-render-util0 \
+             libxcb-randr0 libxcb-shape0 libxcb-xkb1 libxkbcommon-x11-0 libegl1 libfontconfig1; do
+    dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "ok installed" || need+=("$pkg")
+  done
 fi
 if ((${#need[@]})) && command -v apt-get >/dev/null 2>&1; then
   SUDO=""; [[ $(id -u) -eq 0 ]] || SUDO=sudo

@@ -18,6 +18,12 @@ if [[ "${DECK_TRAY_SKIP_INSTALL:-0}" != 1 ]]; then
   for pair in tmux:tmux Xvfb:xvfb import:imagemagick git:git; do
     command -v "${pair%%:*}" >/dev/null 2>&1 || need+=("${pair#*:}")
   done
+  # Libraries Qt's offscreen platform (used by the GUI tests) loads.
+  if command -v dpkg-query >/dev/null 2>&1; then
+    for pkg in libegl1 libgl1 libxkbcommon0 libfontconfig1 libglib2.0-0 libdbus-1-3; do
+      dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "ok installed" || need+=("$pkg")
+    done
+  fi
   if ((${#need[@]})); then
     SUDO=""; [[ $(id -u) -eq 0 ]] || SUDO=sudo
     $SUDO apt-get update -qq
