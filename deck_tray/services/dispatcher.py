@@ -70,6 +70,9 @@ class Dispatcher:
         if session.status is SessionStatus.ENDED or session.pid is None:
             return "the agent is no longer running, so nothing was typed", None
         ref = session.pane
+        if not self.tmux.available:
+            return ("tmux is not installed; deck-tray types answers through tmux "
+                    "(install it, or answer in the terminal)"), None
         if ref is None:
             return ("no tmux pane is known for this session; deck-tray can only type into agents "
                     "running inside tmux"), None

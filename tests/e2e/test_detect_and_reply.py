@@ -101,6 +101,30 @@ def test_claude_permission_is_reported_and_allowed(tmp_path: Path) -> None:
 
 
 @needs_claude
+def test_claude_question_is_answered_with_its_option(tmp_path: Path) -> None:
+    with (
+        FakeModel("anthropic", tmp_path / "fake") as model,
+        TmuxServer() as tmux,
+        ClaudeAgent(tmux, model, tmp_path / "claude") as claude,
+    ):
+        env = claude_env(tmux, claude)
+        claude.type_line("please FAKE_ASK now")
+        claude.wait_for(r"Enter to select")
+        s = wait_session(env, lambda x: x["status"] == "waiting_question", "the question to be reported", 30)
+        assert s["pending"]["kind"] == "question"
+        assert "colour" in s["pending"]["summary"]
+        assert s["pending"]["options"][:2] == ["Red", "Blue"]
+        res = deck_tray(env, "reply", s["id"], "--option", "Blue")
+        assert res.returncode == 0, res.stderr
+        wait_until(
+            lambda: any("Blue" in json.dumps(r.get("body", {}).get("messages", [])[-1:]) for r in model.requests()),
+            60, "the answer 'Blue' to reach the model",
+        )
+        res = deck_tray(env, "reply", s["id"], "--option", "Purple")
+        assert res.returncode == 3, "no question is open any more: refused"
+
+
+@needs_claude
 def test_claude_multiline_unicode_prompt_reaches_the_model_exactly(tmp_path: Path) -> None:
     # No tab: Claude Code's composer turns a pasted tab into four spaces (seen with 2.1.197).
     text = "first line: ünïcødé — 日本語 🚀\nsecond line\nthird \"quoted\" $HOME `x` 'single' \\ back"

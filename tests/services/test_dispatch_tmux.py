@@ -170,3 +170,13 @@ def test_refused_for_ended_sessions_and_sessions_without_a_pane(server: str, tmp
     assert report.state is DeliveryState.REFUSED and "tmux" in report.detail
     time.sleep(0.3)
     assert pane.received() == b""
+
+
+def test_refused_with_a_clear_reason_when_tmux_is_missing(server: str, tmp_path: Path, monkeypatch) -> None:
+    pane = start(server, tmp_path)
+    monkeypatch.setattr("deck_tray.services.panes.shutil.which", lambda _name: None)
+    no_tmux = Tmux()
+    assert not no_tmux.available
+    report = asyncio.run(Dispatcher(no_tmux, accept_timeout=0.2).dispatch(pane.session(), Reply(ReplyKind.PROMPT, "x")))
+    assert report.state is DeliveryState.REFUSED and "tmux is not installed" in report.detail
+    assert report.text == "x"
