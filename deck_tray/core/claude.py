@@ -15,8 +15,6 @@ See ``shared/reference/claude-code-and-codex.md`` §1 for the captured formats.
 
 from __future__ import annotations
 
-import collections
-import datetime as _dt
 import json
 import os
 import re
@@ -33,11 +31,11 @@ from deck_tray.core.model import (
     RequestKind,
     SessionStatus,
 )
+from deck_tray.core.records import TurnLog, iso_timestamp, question_parts
 
 #: Options of Claude's tool permission menu when the screen cannot be read (2.1.197).
 DEFAULT_PERMISSION_OPTIONS = ("Yes", "Yes, and don't ask again", "No")
 QUESTION_TOOL = "AskUserQuestion"
-_MAX_MESSAGES = 400
 
 
 def config_dir(env: dict[str, str] | None = None) -> Path:
@@ -138,16 +136,6 @@ def live_status_evidence(ls: LiveStatus) -> Evidence | None:
     return Evidence(EvidenceSource.STATUS_FILE, status, ls.updated_at, detail)
 
 
-def _ts(rec: dict[str, Any]) -> float:
-    raw = rec.get("timestamp")
-    if isinstance(raw, str):
-        try:
-            return _dt.datetime.fromisoformat(raw.replace("Z", "+00:00")).timestamp()
-        except ValueError:
-            return 0.0
-    return 0.0
-
-
 _TAG_RE = re.compile(r"<(command-name|local-command-stdout)>(.*?)</\1>", re.S)
 
 
@@ -165,7 +153,7 @@ def tool_summary(name: str, tool_input: Any) -> str:
     return json.dumps(tool_input, ensure_ascii=False)[:200]
 
 
-class ClaudeTranscript:
+class ClaudeTranscript(TurnLog):
     """State of one Claude Code transcript, fed record by record.
 
     Feed every record of ``projects/*/<id>.jsonl`` in file order to :meth:`feed`; read
@@ -174,15 +162,12 @@ class ClaudeTranscript:
     """
 
     def __init__(self, session_id: str = "") -> None:
+        super().__init__()
         self.session_id = session_id
         self.cwd = ""
         self.title = ""
         self.first_prompt = ""
-        self.messages: collections.deque[Message] = collections.deque(maxlen=_MAX_MESSAGES)
         self.open_tools: dict[str, tuple[str, Any, float]] = {}
-        self.phase = ""  # "working" | "tool" | "done" | "interrupted" | "ended"
-        self.phase_at = 0.0
-        self.last_at = 0.0
         self._custom_title = False
 
     def reset(self) -> None:
@@ -196,7 +181,7 @@ class ClaudeTranscript:
             self.session_id = rec["sessionId"]
         if isinstance(rec.get("cwd"), str) and rec["cwd"]:
             self.cwd = rec["cwd"]
-        ts = _ts(rec)
+        ts = iso_timestamp(rec)
         if ts:
             self.last_at = max(self.last_at, ts)
         if rtype == "ai-title" and isinstance(rec.get("aiTitle"), str):
@@ -212,31 +197,7 @@ class ClaudeTranscript:
         elif rtype == "assistant":
             self._assistant(rec, ts)
         elif rtype == "system" and rec.get("subtype") == "turn_duration":
-            self._set_phase("done", ts)
-
-    def _set_phase(self, phase: str, ts: float) -> None:
-        # Records are not always written in time order: 2.1.197 flushes the first prompt's
-        # user record *after* the assistant records when it creates the file. A record
-        # older than the one that set the phase does not move the phase back.
-        if ts and self.phase_at and ts < self.phase_at:
-            return
-        self.phase = phase
-        self.phase_at = ts or self.last_at
-
-    def _add(self, msg: Message) -> None:
-        """Append, keeping the conversation in time order (see :meth:`_set_phase`)."""
-        i = len(self.messages)
-        while msg.timestamp and i > 0 and self.messages[i - 1].timestamp > msg.timestamp:
-            i -= 1
-        if i == len(self.messages):
-            self.messages.append(msg)
-            return
-        if len(self.messages) == self.messages.maxlen:
-            if i == 0:
-                return  # older than everything kept in a full window
-            self.messages.popleft()
-            i -= 1
-        self.messages.insert(i, msg)
+            self.set_phase("done", ts)
 
     def _user(self, rec: dict[str, Any], ts: float) -> None:
         msg = rec.get("message")
@@ -248,16 +209,16 @@ class ClaudeTranscript:
             if tags:
                 for tag, val in tags:
                     if tag == "command-name":
-                        self._add(Message(MessageRole.NOTICE, val.strip(), ts))
+                        self.add(Message(MessageRole.NOTICE, val.strip(), ts))
                         if val.strip() in ("/exit", "/quit"):
-                            self._set_phase("ended", ts)
+                            self.set_phase("ended", ts)
                 return
             if content.startswith("<local-command-caveat>"):
                 return
-            self._add(Message(MessageRole.USER, content, ts, str(rec.get("uuid") or "")))
+            self.add(Message(MessageRole.USER, content, ts, str(rec.get("uuid") or "")))
             if not self.first_prompt:
                 self.first_prompt = content.strip().splitlines()[0][:80] if content.strip() else ""
-            self._set_phase("working", ts)
+            self.set_phase("working", ts)
             return
         if not isinstance(content, list):
             return
@@ -268,24 +229,17 @@ class ClaudeTranscript:
             if btype == "tool_result":
                 tid = str(block.get("tool_use_id") or "")
                 self.open_tools.pop(tid, None)
-                self._close_tool(tid, "error" if block.get("is_error") else "done")
-                self._set_phase("working", ts)
+                self.close_tool(tid, "error" if block.get("is_error") else "done")
+                self.set_phase("working", ts)
             elif btype == "text":
                 text = str(block.get("text") or "")
                 if text.startswith("[Request interrupted"):
-                    self._add(Message(MessageRole.NOTICE, "Interrupted by the user", ts))
+                    self.add(Message(MessageRole.NOTICE, "Interrupted by the user", ts))
                     self.open_tools.clear()
-                    self._set_phase("interrupted", ts)
+                    self.set_phase("interrupted", ts)
                 elif text:
-                    self._add(Message(MessageRole.USER, text, ts))
-                    self._set_phase("working", ts)
-
-    def _close_tool(self, tid: str, state: str) -> None:
-        for i in range(len(self.messages) - 1, -1, -1):
-            m = self.messages[i]
-            if m.role is MessageRole.TOOL and m.key == tid:
-                self.messages[i] = Message(m.role, m.text, m.timestamp, m.key, state)
-                return
+                    self.add(Message(MessageRole.USER, text, ts))
+                    self.set_phase("working", ts)
 
     def _assistant(self, rec: dict[str, Any], ts: float) -> None:
         msg = rec.get("message")
@@ -307,21 +261,21 @@ class ClaudeTranscript:
                 if last is not None and last.role is MessageRole.ASSISTANT and mid and last.key == mid:
                     self.messages[-1] = Message(last.role, last.text + "\n\n" + text, last.timestamp, mid)
                 else:
-                    self._add(Message(MessageRole.ASSISTANT, text, ts, mid))
+                    self.add(Message(MessageRole.ASSISTANT, text, ts, mid))
             elif btype == "tool_use":
                 tid = str(block.get("id") or "")
                 name = str(block.get("name") or "tool")
                 inp = block.get("input")
                 self.open_tools[tid] = (name, inp, ts)
                 summary = tool_summary(name, inp)
-                self._add(Message(MessageRole.TOOL, f"{name}({summary})", ts, tid, "pending"))
+                self.add(Message(MessageRole.TOOL, f"{name}({summary})", ts, tid, "pending"))
         stop = msg.get("stop_reason")
         if self.open_tools:
-            self._set_phase("tool", ts)
+            self.set_phase("tool", ts)
         elif stop == "end_turn":
-            self._set_phase("done", ts)
+            self.set_phase("done", ts)
         else:
-            self._set_phase("working", ts)
+            self.set_phase("working", ts)
 
     def pending_request(self) -> PendingRequest | None:
         """The newest unanswered tool call as a request (it may also just be running)."""
@@ -329,42 +283,13 @@ class ClaudeTranscript:
             return None
         tid, (name, inp, _ts0) = next(reversed(self.open_tools.items()))
         if name == QUESTION_TOOL:
-            question, options = _question_parts(inp)
+            question, options = question_parts(inp)
             return PendingRequest(RequestKind.QUESTION, name, question, options, tid, question)
         return PendingRequest(
             RequestKind.PERMISSION, name, tool_summary(name, inp), DEFAULT_PERMISSION_OPTIONS, tid
         )
 
-    def evidence(self) -> Evidence | None:
-        """What the transcript alone says (weakest evidence; see module docs)."""
-        at = self.phase_at or self.last_at
-        if self.phase in ("done",):
-            return Evidence(EvidenceSource.TRANSCRIPT, SessionStatus.IDLE, at, "turn finished")
-        if self.phase == "interrupted":
-            return Evidence(EvidenceSource.TRANSCRIPT, SessionStatus.IDLE, at, "interrupted")
-        if self.phase == "ended":
-            return Evidence(EvidenceSource.TRANSCRIPT, SessionStatus.ENDED, at, "the user quit")
-        if self.phase == "tool":
-            pend = self.pending_request()
-            detail = f"running {pend.tool} or waiting for an answer" if pend else "running a tool"
-            return Evidence(EvidenceSource.TRANSCRIPT, SessionStatus.BUSY, at, detail, pending=pend)
-        if self.phase == "working":
-            return Evidence(EvidenceSource.TRANSCRIPT, SessionStatus.BUSY, at, "working")
-        return None
-
     @property
     def display_title(self) -> str:
         """Generated or custom title, else the first prompt."""
         return self.title or self.first_prompt
-
-
-def _question_parts(inp: Any) -> tuple[str, tuple[str, ...]]:
-    if isinstance(inp, dict):
-        qs = inp.get("questions")
-        if isinstance(qs, list) and qs and isinstance(qs[0], dict):
-            q = qs[0]
-            opts = tuple(
-                str(o.get("label")) for o in q.get("options") or [] if isinstance(o, dict) and o.get("label")
-            )
-            return str(q.get("question") or ""), opts
-    return "", ()

@@ -15,28 +15,18 @@ Turn state from the rollout alone: ``task_complete`` / ``turn_aborted`` ⇒ idle
 
 from __future__ import annotations
 
-import collections
-import datetime as _dt
 import json
 import os
 import re
 from pathlib import Path
 from typing import Any
 
-from deck_tray.core.model import (
-    Evidence,
-    EvidenceSource,
-    Message,
-    MessageRole,
-    PendingRequest,
-    RequestKind,
-    SessionStatus,
-)
+from deck_tray.core.model import Message, MessageRole, PendingRequest, RequestKind
+from deck_tray.core.records import TurnLog, iso_timestamp, question_parts
 
 #: The approval menu of codex-cli 0.169.0 when the screen cannot be read.
 DEFAULT_APPROVAL_OPTIONS = ("Yes, proceed", "Yes, and don't ask again for this command", "No")
 QUESTION_TOOL = "request_user_input"
-_MAX_MESSAGES = 400
 _HARNESS_PREFIXES = (
     "<environment_context>",
     "<turn_aborted>",
@@ -66,16 +56,6 @@ def thread_id_from_path(path: str) -> str | None:
     """The thread id in a rollout file name, or None if the name is not a rollout's."""
     m = ROLLOUT_RE.search(path)
     return m.group("id") if m else None
-
-
-def _ts(rec: dict[str, Any]) -> float:
-    raw = rec.get("timestamp")
-    if isinstance(raw, str):
-        try:
-            return _dt.datetime.fromisoformat(raw.replace("Z", "+00:00")).timestamp()
-        except ValueError:
-            return 0.0
-    return 0.0
 
 
 def _text_of(content: Any) -> str:
@@ -111,38 +91,24 @@ def call_summary(name: str, args: dict[str, Any]) -> str:
     if isinstance(cmd, str) and cmd:
         return cmd
     if name == QUESTION_TOOL:
-        q, _ = _question_parts(args)
+        q, _ = question_parts(args)
         return q
     if isinstance(args.get("raw"), str):
         return str(args["raw"])[:200]
     return json.dumps(args, ensure_ascii=False)[:200]
 
 
-def _question_parts(args: dict[str, Any]) -> tuple[str, tuple[str, ...]]:
-    qs = args.get("questions")
-    if isinstance(qs, list) and qs and isinstance(qs[0], dict):
-        q = qs[0]
-        opts = tuple(
-            str(o.get("label")) for o in q.get("options") or [] if isinstance(o, dict) and o.get("label")
-        )
-        return str(q.get("question") or ""), opts
-    return "", ()
-
-
-class CodexRollout:
+class CodexRollout(TurnLog):
     """State of one Codex rollout, fed record by record (both record shapes)."""
 
     def __init__(self, thread_id: str = "") -> None:
+        super().__init__()
         self.thread_id = thread_id
         self.cwd = ""
         self.title = ""
         self.cli_version = ""
         self.source = ""
-        self.messages: collections.deque[Message] = collections.deque(maxlen=_MAX_MESSAGES)
         self.open_calls: dict[str, tuple[str, dict[str, Any], float]] = {}
-        self.phase = ""  # "working" | "tool" | "done" | "interrupted"
-        self.phase_at = 0.0
-        self.last_at = 0.0
         self._saw_response_user = False
 
     def reset(self) -> None:
@@ -151,7 +117,7 @@ class CodexRollout:
 
     def feed(self, rec: dict[str, Any]) -> None:
         """Apply one rollout record."""
-        ts = _ts(rec)
+        ts = iso_timestamp(rec)
         if ts:
             self.last_at = max(self.last_at, ts)
         rtype = rec.get("type")
@@ -176,34 +142,30 @@ class CodexRollout:
         elif rtype == "event_msg":
             self._event(payload, ts)
 
-    def _set_phase(self, phase: str, ts: float) -> None:
-        self.phase = phase
-        self.phase_at = ts or self.last_at
-
     def _event(self, p: dict[str, Any], ts: float) -> None:
         ptype = p.get("type")
         if ptype == "task_started":
-            self._set_phase("working", ts)
+            self.set_phase("working", ts)
         elif ptype == "task_complete":
             self.open_calls.clear()
-            self._set_phase("done", ts)
+            self.set_phase("done", ts)
         elif ptype == "turn_aborted":
             self.open_calls.clear()
-            self.messages.append(Message(MessageRole.NOTICE, "Interrupted by the user", ts))
-            self._set_phase("interrupted", ts)
+            self.add(Message(MessageRole.NOTICE, "Interrupted by the user", ts))
+            self.set_phase("interrupted", ts)
         elif ptype == "user_message" and not self._saw_response_user:
             # Older shape: the typed prompt only appears here (0.169 also has a response_item).
             text = str(p.get("message") or "")
             if text and not text.startswith(_HARNESS_PREFIXES):
                 self._user_prompt(text, ts)
         elif ptype == "error":
-            self.messages.append(Message(MessageRole.NOTICE, str(p.get("message") or "error"), ts))
+            self.add(Message(MessageRole.NOTICE, str(p.get("message") or "error"), ts))
 
     def _user_prompt(self, text: str, ts: float) -> None:
-        self.messages.append(Message(MessageRole.USER, text, ts))
+        self.add(Message(MessageRole.USER, text, ts))
         if not self.title:
             self.title = text.strip().splitlines()[0][:80] if text.strip() else ""
-        self._set_phase("working", ts)
+        self.set_phase("working", ts)
 
     def _item(self, p: dict[str, Any], ts: float) -> None:
         ptype = p.get("type")
@@ -215,55 +177,32 @@ class CodexRollout:
                     self._saw_response_user = True
                     self._user_prompt(text, ts)
             elif role == "assistant" and text:
-                self.messages.append(Message(MessageRole.ASSISTANT, text, ts, str(p.get("id") or "")))
+                self.add(Message(MessageRole.ASSISTANT, text, ts, str(p.get("id") or "")))
         elif ptype in ("function_call", "custom_tool_call", "local_shell_call"):
             call_id = str(p.get("call_id") or p.get("id") or "")
             name = str(p.get("name") or ptype)
             args = parse_arguments(p.get("arguments", p.get("input", p.get("action"))))
             self.open_calls[call_id] = (name, args, ts)
             summary = call_summary(name, args)
-            self.messages.append(Message(MessageRole.TOOL, f"{name}({summary})", ts, call_id, "pending"))
-            self._set_phase("tool", ts)
+            self.add(Message(MessageRole.TOOL, f"{name}({summary})", ts, call_id, "pending"))
+            self.set_phase("tool", ts)
         elif ptype in ("function_call_output", "custom_tool_call_output"):
             call_id = str(p.get("call_id") or "")
             self.open_calls.pop(call_id, None)
             out = p.get("output")
             out_text = out if isinstance(out, str) else json.dumps(out)[:500]
             state = "error" if "aborted by user" in out_text else "done"
-            for i in range(len(self.messages) - 1, -1, -1):
-                m = self.messages[i]
-                if m.role is MessageRole.TOOL and m.key == call_id:
-                    self.messages[i] = Message(m.role, m.text, m.timestamp, m.key, state)
-                    break
-            self._set_phase("tool" if self.open_calls else "working", ts)
+            self.close_tool(call_id, state)
+            self.set_phase("tool" if self.open_calls else "working", ts)
 
     def pending_request(self) -> PendingRequest | None:
         """The newest unanswered call that asks the user (escalated command or question)."""
         for call_id, (name, args, _t) in reversed(self.open_calls.items()):
             if name == QUESTION_TOOL:
-                q, opts = _question_parts(args)
+                q, opts = question_parts(args)
                 return PendingRequest(RequestKind.QUESTION, name, q, opts, call_id, q)
             if args.get("sandbox_permissions") == "require_escalated":
                 return PendingRequest(
                     RequestKind.PERMISSION, name, call_summary(name, args), DEFAULT_APPROVAL_OPTIONS, call_id
                 )
-        return None
-
-    def evidence(self) -> Evidence | None:
-        """What the rollout alone says (weakest evidence)."""
-        at = self.phase_at or self.last_at
-        if self.phase == "done":
-            return Evidence(EvidenceSource.TRANSCRIPT, SessionStatus.IDLE, at, "turn finished")
-        if self.phase == "interrupted":
-            return Evidence(EvidenceSource.TRANSCRIPT, SessionStatus.IDLE, at, "interrupted")
-        if self.phase == "tool":
-            pend = self.pending_request()
-            if pend is not None:
-                return Evidence(
-                    EvidenceSource.TRANSCRIPT, SessionStatus.BUSY, at,
-                    f"running {pend.tool} or waiting for an answer", pending=pend,
-                )
-            return Evidence(EvidenceSource.TRANSCRIPT, SessionStatus.BUSY, at, "running a tool")
-        if self.phase == "working":
-            return Evidence(EvidenceSource.TRANSCRIPT, SessionStatus.BUSY, at, "working")
         return None

@@ -75,6 +75,20 @@ class Observation:
     updated_at: float = 0.0
 
 
+def _observe(
+    st: claude.ClaudeTranscript | codex.CodexRollout, sid: str, agent: AgentKind, title: str, path: str
+) -> Observation:
+    """An observation from a transcript's parsed state."""
+    ob = Observation(sid, agent, st.cwd, title, None, path)
+    ob.messages = tuple(st.messages)
+    ob.pending_hint = st.pending_request()
+    ob.updated_at = st.last_at
+    ev = st.evidence()
+    if ev is not None:
+        ob.evidence.append(ev)
+    return ob
+
+
 class _Tracked:
     """One transcript file: its tailer and parser state."""
 
@@ -298,14 +312,7 @@ class Scanner:
             if not isinstance(st, claude.ClaudeTranscript):
                 continue
             sid = st.session_id or Path(tr.tailer.path).stem
-            ob = Observation(sid, AgentKind.CLAUDE_CODE, st.cwd, st.display_title, None, tr.tailer.path)
-            ob.messages = tuple(st.messages)
-            ob.pending_hint = st.pending_request()
-            ob.updated_at = st.last_at
-            ev = st.evidence()
-            if ev is not None:
-                ob.evidence.append(ev)
-            out[sid] = ob
+            out[sid] = _observe(st, sid, AgentKind.CLAUDE_CODE, st.display_title, tr.tailer.path)
         for sid, ls in live.items():
             known = out.get(sid)
             if known is None:
@@ -353,14 +360,7 @@ class Scanner:
             if not isinstance(st, codex.CodexRollout):
                 continue
             tid = st.thread_id or codex.thread_id_from_path(tr.tailer.path) or Path(tr.tailer.path).stem
-            ob = Observation(tid, AgentKind.CODEX, st.cwd, st.title, None, tr.tailer.path)
-            ob.messages = tuple(st.messages)
-            ob.pending_hint = st.pending_request()
-            ob.updated_at = st.last_at
-            ev = st.evidence()
-            if ev is not None:
-                ob.evidence.append(ev)
-            out.append(ob)
+            out.append(_observe(st, tid, AgentKind.CODEX, st.title, tr.tailer.path))
         # Attach processes: the holder of the file first; else a TUI in the same cwd,
         # newest session first (daemon mode, where the TUI holds no rollout).
         used: set[int] = set()

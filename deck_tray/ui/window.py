@@ -101,7 +101,7 @@ class MainWindow(QMainWindow):
         geo = settings.value("window/geometry")
         if geo is not None:
             self.restoreGeometry(geo)
-        self.pin_action.setChecked(settings.value("window/pinned", False, type=bool))
+        self.pin_action.setChecked(bool(settings.value("window/pinned", False, type=bool)))
         self._rebuild_list()
 
     # -- pinning -------------------------------------------------------------------

@@ -13,18 +13,15 @@ import os
 import subprocess
 import sys
 import time
-from pathlib import Path
 from typing import Any
 
 import pytest
 
-from .harness import ClaudeAgent, CodexAgent, FakeModel, TmuxServer, find_agent_bin, wait_until
+from .conftest import World
+from .harness import wait_until
 
 pytestmark = pytest.mark.e2e
 
-_HOW = "install with ./scripts/test.sh or `npm install --prefix .agents`, or set DECK_TRAY_AGENTS_DIR"
-needs_claude = pytest.mark.skipif(find_agent_bin("claude") is None, reason=f"claude not found ({_HOW})")
-needs_codex = pytest.mark.skipif(find_agent_bin("codex") is None, reason=f"codex not found ({_HOW})")
 
 
 def deck_tray(env: dict[str, str], *args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
@@ -44,14 +41,6 @@ def sessions(env: dict[str, str]) -> list[dict[str, Any]]:
     return data
 
 
-def claude_env(tmux: TmuxServer, agent: ClaudeAgent) -> dict[str, str]:
-    return {"HOME": str(agent.home), "TMUX_TMPDIR": str(tmux.tmpdir), "CODEX_HOME": str(agent.home / "no-codex")}
-
-
-def codex_env(tmux: TmuxServer, agent: CodexAgent) -> dict[str, str]:
-    return {"HOME": str(agent.home), "TMUX_TMPDIR": str(tmux.tmpdir), "CODEX_HOME": str(agent.codex_home)}
-
-
 def wait_session(env: dict[str, str], pred: Any, what: str, timeout: float = 60) -> dict[str, Any]:
     found: dict[str, Any] | None = None
 
@@ -68,146 +57,121 @@ def wait_session(env: dict[str, str], pred: Any, what: str, timeout: float = 60)
     return found
 
 
-@needs_claude
-def test_claude_permission_is_reported_and_allowed(tmp_path: Path) -> None:
-    with (
-        FakeModel("anthropic", tmp_path / "fake") as model,
-        TmuxServer() as tmux,
-        ClaudeAgent(tmux, model, tmp_path / "claude") as claude,
-    ):
-        env = claude_env(tmux, claude)
-        claude.type_line("please FAKE_BASH now")
-        claude.wait_for(r"Do you want to proceed\?")
-        # One scan right after the prompt appeared reports it (a one-shot CLI scan takes < 2 s).
-        t0 = time.monotonic()
-        listed = sessions(env)
-        elapsed = time.monotonic() - t0
-        assert elapsed < 2.0, f"deck-tray sessions took {elapsed:.2f} s"
-        [s] = [x for x in listed if x["status"] != "ended"]
-        assert s["agent"] == "claude-code"
-        assert s["status"] == "waiting_permission", s
-        assert s["pid"] == claude.pid
-        assert s["pane"] == f"tmux:{tmux.socket_path}:{claude.pane}"
-        assert s["pending"]["tool"] == "Bash"
-        assert "touch fake-bash-ran.txt" in s["pending"]["summary"]
-        assert s["pending"]["options"][0] == "Yes" and s["pending"]["options"][-1] == "No"
-        assert "live status file" in s["reason"]
+def test_claude_permission_is_reported_and_allowed(claude_world: World) -> None:
+    tmux = claude_world.tmux
+    claude = claude_world.agent
+    env = claude_world.env
+    claude.type_line("please FAKE_BASH now")
+    claude.wait_for(r"Do you want to proceed\?")
+    # One scan right after the prompt appeared reports it (a one-shot CLI scan takes < 2 s).
+    t0 = time.monotonic()
+    listed = sessions(env)
+    elapsed = time.monotonic() - t0
+    assert elapsed < 2.0, f"deck-tray sessions took {elapsed:.2f} s"
+    [s] = [x for x in listed if x["status"] != "ended"]
+    assert s["agent"] == "claude-code"
+    assert s["status"] == "waiting_permission", s
+    assert s["pid"] == claude.pid
+    assert s["pane"] == f"tmux:{tmux.socket_path}:{claude.pane}"
+    assert s["pending"]["tool"] == "Bash"
+    assert "touch fake-bash-ran.txt" in s["pending"]["summary"]
+    assert s["pending"]["options"][0] == "Yes" and s["pending"]["options"][-1] == "No"
+    assert "live status file" in s["reason"]
 
-        res = deck_tray(env, "reply", s["id"][:8], "--allow")
-        assert res.returncode == 0, res.stderr
-        assert res.stdout.strip() in ("accepted", "submitted")
-        wait_until((claude.project / "fake-bash-ran.txt").exists, 60, "the approved command to run")
-        wait_session(env, lambda x: x["id"] == s["id"] and x["status"] == "idle", "the turn to finish")
+    res = deck_tray(env, "reply", s["id"][:8], "--allow")
+    assert res.returncode == 0, res.stderr
+    assert res.stdout.strip() in ("accepted", "submitted")
+    wait_until((claude.project / "fake-bash-ran.txt").exists, 60, "the approved command to run")
+    wait_session(env, lambda x: x["id"] == s["id"] and x["status"] == "idle", "the turn to finish")
 
 
-@needs_claude
-def test_claude_question_is_answered_with_its_option(tmp_path: Path) -> None:
-    with (
-        FakeModel("anthropic", tmp_path / "fake") as model,
-        TmuxServer() as tmux,
-        ClaudeAgent(tmux, model, tmp_path / "claude") as claude,
-    ):
-        env = claude_env(tmux, claude)
-        claude.type_line("please FAKE_ASK now")
-        claude.wait_for(r"Enter to select")
-        s = wait_session(env, lambda x: x["status"] == "waiting_question", "the question to be reported", 30)
-        assert s["pending"]["kind"] == "question"
-        assert "colour" in s["pending"]["summary"]
-        assert s["pending"]["options"][:2] == ["Red", "Blue"]
-        res = deck_tray(env, "reply", s["id"], "--option", "Blue")
-        assert res.returncode == 0, res.stderr
-        wait_until(
-            lambda: any("Blue" in json.dumps(r.get("body", {}).get("messages", [])[-1:]) for r in model.requests()),
-            60, "the answer 'Blue' to reach the model",
-        )
-        res = deck_tray(env, "reply", s["id"], "--option", "Purple")
-        assert res.returncode == 3, "no question is open any more: refused"
+def test_claude_question_is_answered_with_its_option(claude_world: World) -> None:
+    model = claude_world.model
+    claude = claude_world.agent
+    env = claude_world.env
+    claude.type_line("please FAKE_ASK now")
+    claude.wait_for(r"Enter to select")
+    s = wait_session(env, lambda x: x["status"] == "waiting_question", "the question to be reported", 30)
+    assert s["pending"]["kind"] == "question"
+    assert "colour" in s["pending"]["summary"]
+    assert s["pending"]["options"][:2] == ["Red", "Blue"]
+    res = deck_tray(env, "reply", s["id"], "--option", "Blue")
+    assert res.returncode == 0, res.stderr
+    wait_until(
+        lambda: any("Blue" in json.dumps(r.get("body", {}).get("messages", [])[-1:]) for r in model.requests()),
+        60, "the answer 'Blue' to reach the model",
+    )
+    res = deck_tray(env, "reply", s["id"], "--option", "Purple")
+    assert res.returncode == 3, "no question is open any more: refused"
 
 
-@needs_claude
-def test_claude_multiline_unicode_prompt_reaches_the_model_exactly(tmp_path: Path) -> None:
+def test_claude_multiline_unicode_prompt_reaches_the_model_exactly(claude_world: World) -> None:
     # No tab: Claude Code's composer turns a pasted tab into four spaces (seen with 2.1.197).
     text = "first line: ünïcødé — 日本語 🚀\nsecond line\nthird \"quoted\" $HOME `x` 'single' \\ back"
-    with (
-        FakeModel("anthropic", tmp_path / "fake") as model,
-        TmuxServer() as tmux,
-        ClaudeAgent(tmux, model, tmp_path / "claude") as claude,
-    ):
-        env = claude_env(tmux, claude)
-        s = wait_session(env, lambda x: x["status"] == "idle" and x["pane"], "the new session to be listed idle")
-        res = deck_tray(env, "reply", s["id"], text)
-        assert res.returncode == 0, res.stderr
+    model = claude_world.model
+    env = claude_world.env
+    s = wait_session(env, lambda x: x["status"] == "idle" and x["pane"], "the new session to be listed idle")
+    res = deck_tray(env, "reply", s["id"], text)
+    assert res.returncode == 0, res.stderr
 
-        def prompt_seen() -> bool:
-            for req in model.requests():
-                for msg in (req.get("body") or {}).get("messages", []):
-                    content = msg.get("content")
-                    blocks = content if isinstance(content, list) else [{"type": "text", "text": content}]
-                    if any(b.get("type") == "text" and b.get("text") == text for b in blocks):
-                        return True
-            return False
+    def prompt_seen() -> bool:
+        for req in model.requests():
+            for msg in (req.get("body") or {}).get("messages", []):
+                content = msg.get("content")
+                blocks = content if isinstance(content, list) else [{"type": "text", "text": content}]
+                if any(b.get("type") == "text" and b.get("text") == text for b in blocks):
+                    return True
+        return False
 
-        wait_until(prompt_seen, 60, "the prompt to reach the model byte-exact")
+    wait_until(prompt_seen, 60, "the prompt to reach the model byte-exact")
 
 
-@needs_claude
-def test_reply_is_refused_when_the_agent_is_gone(tmp_path: Path) -> None:
-    with (
-        FakeModel("anthropic", tmp_path / "fake") as model,
-        TmuxServer() as tmux,
-        ClaudeAgent(tmux, model, tmp_path / "claude") as claude,
-    ):
-        env = claude_env(tmux, claude)
-        s = wait_session(env, lambda x: x["status"] == "idle" and x["pane"], "the session to be listed")
-        pane = claude.pane
-        # The agent dies; a plain shell takes over the same pane.
-        tmux.run("respawn-pane", "-k", "-t", pane, "bash", "--norc", "--noprofile")
-        wait_until(lambda: tmux.display(pane, "#{pane_current_command}") == "bash", 30, "bash in the pane")
-        res = deck_tray(env, "reply", s["id"], "rm -rf should-never-be-typed")
-        assert res.returncode in (2, 3), (res.returncode, res.stdout, res.stderr)
-        time.sleep(0.5)  # give a wrongly sent key time to show up before looking
-        assert "should-never-be-typed" not in tmux.capture(pane)
+def test_reply_is_refused_when_the_agent_is_gone(claude_world: World) -> None:
+    tmux = claude_world.tmux
+    claude = claude_world.agent
+    env = claude_world.env
+    s = wait_session(env, lambda x: x["status"] == "idle" and x["pane"], "the session to be listed")
+    pane = claude.pane
+    # The agent dies; a plain shell takes over the same pane.
+    tmux.run("respawn-pane", "-k", "-t", pane, "bash", "--norc", "--noprofile")
+    wait_until(lambda: tmux.display(pane, "#{pane_current_command}") == "bash", 30, "bash in the pane")
+    res = deck_tray(env, "reply", s["id"], "rm -rf should-never-be-typed")
+    assert res.returncode in (2, 3), (res.returncode, res.stdout, res.stderr)
+    time.sleep(0.5)  # give a wrongly sent key time to show up before looking
+    assert "should-never-be-typed" not in tmux.capture(pane)
 
 
-@needs_codex
-def test_codex_approval_is_reported_and_allowed(tmp_path: Path) -> None:
-    with (
-        FakeModel("openai", tmp_path / "fake") as model,
-        TmuxServer() as tmux,
-        CodexAgent(tmux, model, tmp_path / "codex") as codex,
-    ):
-        env = codex_env(tmux, codex)
-        codex.type_line("please FAKE_SHELL now")
-        codex.wait_for(r"Would you like to run the following command\?")
-        s = wait_session(env, lambda x: x["status"] == "waiting_permission", "the approval to be reported", 30)
-        assert s["agent"] == "codex"
-        assert s["pid"] == codex.pid
-        assert s["pane"] == f"tmux:{tmux.socket_path}:{codex.pane}"
-        assert "touch fake-shell-ran.txt" in s["pending"]["summary"]
-        assert s["pending"]["options"][0] == "Yes, proceed"
-        assert "screen" in s["reason"]
+def test_codex_approval_is_reported_and_allowed(codex_world: World) -> None:
+    tmux = codex_world.tmux
+    codex = codex_world.agent
+    env = codex_world.env
+    codex.type_line("please FAKE_SHELL now")
+    codex.wait_for(r"Would you like to run the following command\?")
+    s = wait_session(env, lambda x: x["status"] == "waiting_permission", "the approval to be reported", 30)
+    assert s["agent"] == "codex"
+    assert s["pid"] == codex.pid
+    assert s["pane"] == f"tmux:{tmux.socket_path}:{codex.pane}"
+    assert "touch fake-shell-ran.txt" in s["pending"]["summary"]
+    assert s["pending"]["options"][0] == "Yes, proceed"
+    assert "screen" in s["reason"]
 
-        res = deck_tray(env, "reply", s["id"][:10], "--allow")
-        assert res.returncode == 0, res.stderr
-        wait_until((codex.project / "fake-shell-ran.txt").exists, 60, "the approved command to run")
-        wait_session(env, lambda x: x["id"] == s["id"] and x["status"] == "idle", "the turn to finish")
+    res = deck_tray(env, "reply", s["id"][:10], "--allow")
+    assert res.returncode == 0, res.stderr
+    wait_until((codex.project / "fake-shell-ran.txt").exists, 60, "the approved command to run")
+    wait_session(env, lambda x: x["id"] == s["id"] and x["status"] == "idle", "the turn to finish")
 
 
-@needs_codex
-def test_codex_deny_with_message(tmp_path: Path) -> None:
-    with (
-        FakeModel("openai", tmp_path / "fake") as model,
-        TmuxServer() as tmux,
-        CodexAgent(tmux, model, tmp_path / "codex") as codex,
-    ):
-        env = codex_env(tmux, codex)
-        codex.type_line("please FAKE_SHELL now")
-        codex.wait_for(r"Would you like to run the following command\?")
-        s = wait_session(env, lambda x: x["status"] == "waiting_permission", "the approval to be reported", 30)
-        res = deck_tray(env, "reply", s["id"], "--deny", "use a dry run instead")
-        assert res.returncode == 0, res.stderr
-        wait_until(
-            lambda: any("use a dry run instead" in json.dumps(r.get("body")) for r in model.requests()),
-            60, "the follow-up message to reach the model",
-        )
-        assert not (codex.project / "fake-shell-ran.txt").exists()
+def test_codex_deny_with_message(codex_world: World) -> None:
+    model = codex_world.model
+    codex = codex_world.agent
+    env = codex_world.env
+    codex.type_line("please FAKE_SHELL now")
+    codex.wait_for(r"Would you like to run the following command\?")
+    s = wait_session(env, lambda x: x["status"] == "waiting_permission", "the approval to be reported", 30)
+    res = deck_tray(env, "reply", s["id"], "--deny", "use a dry run instead")
+    assert res.returncode == 0, res.stderr
+    wait_until(
+        lambda: any("use a dry run instead" in json.dumps(r.get("body")) for r in model.requests()),
+        60, "the follow-up message to reach the model",
+    )
+    assert not (codex.project / "fake-shell-ran.txt").exists()

@@ -1,0 +1,121 @@
+"""What Claude transcripts and Codex rollouts have in common: timestamps, the
+conversation window, and the turn phase that becomes transcript evidence.
+"""
+
+from __future__ import annotations
+
+import collections
+import datetime as _dt
+from typing import Any
+
+from deck_tray.core.model import (
+    Evidence,
+    EvidenceSource,
+    Message,
+    MessageRole,
+    PendingRequest,
+    SessionStatus,
+)
+
+#: Conversation items kept per session (the newest).
+MAX_MESSAGES = 400
+
+
+def iso_timestamp(rec: dict[str, Any]) -> float:
+    """A record's ``timestamp`` (ISO 8601, ``Z`` or offset) as POSIX seconds; 0 if absent or bad."""
+    raw = rec.get("timestamp")
+    if isinstance(raw, str):
+        try:
+            return _dt.datetime.fromisoformat(raw.replace("Z", "+00:00")).timestamp()
+        except ValueError:
+            return 0.0
+    return 0.0
+
+
+def question_parts(inp: Any) -> tuple[str, tuple[str, ...]]:
+    """First question and its option labels from a question tool's input.
+
+    Both Claude's ``AskUserQuestion`` and Codex's ``request_user_input`` take
+    ``{"questions": [{"question": str, "options": [{"label": str, ...}], ...}]}``.
+    """
+    if isinstance(inp, dict):
+        qs = inp.get("questions")
+        if isinstance(qs, list) and qs and isinstance(qs[0], dict):
+            q = qs[0]
+            raw_opts = q.get("options")
+            opts = tuple(
+                str(o.get("label"))
+                for o in (raw_opts if isinstance(raw_opts, list) else [])
+                if isinstance(o, dict) and o.get("label")
+            )
+            return str(q.get("question") or ""), opts
+    return "", ()
+
+
+class TurnLog:
+    """The recent conversation and the phase of the current turn, fed in file order.
+
+    Phases: ``"working"`` (the model or a tool runs), ``"tool"`` (a tool call has no result
+    yet: running, or waiting for the user), ``"done"`` (turn finished), ``"interrupted"``,
+    ``"ended"`` (the user quit). Records are not always written in time order, so a record
+    older than the one that set the phase does not move it back, and messages are kept
+    sorted by time.
+    """
+
+    def __init__(self) -> None:
+        self.messages: collections.deque[Message] = collections.deque(maxlen=MAX_MESSAGES)
+        self.phase = ""
+        self.phase_at = 0.0
+        self.last_at = 0.0
+
+    def set_phase(self, phase: str, ts: float) -> None:
+        """Move the turn to ``phase`` unless a newer record already set it."""
+        if ts and self.phase_at and ts < self.phase_at:
+            return
+        self.phase = phase
+        self.phase_at = ts or self.last_at
+
+    def add(self, msg: Message) -> None:
+        """Add a message at its place in time."""
+        i = len(self.messages)
+        while msg.timestamp and i > 0 and self.messages[i - 1].timestamp > msg.timestamp:
+            i -= 1
+        if i == len(self.messages):
+            self.messages.append(msg)
+            return
+        if len(self.messages) == self.messages.maxlen:
+            if i == 0:
+                return  # older than everything kept in a full window
+            self.messages.popleft()
+            i -= 1
+        self.messages.insert(i, msg)
+
+    def close_tool(self, key: str, state: str) -> None:
+        """Mark the tool call ``key`` as ``"done"`` or ``"error"``."""
+        for i in range(len(self.messages) - 1, -1, -1):
+            m = self.messages[i]
+            if m.role is MessageRole.TOOL and m.key == key:
+                self.messages[i] = Message(m.role, m.text, m.timestamp, m.key, state)
+                return
+
+    def pending_request(self) -> PendingRequest | None:
+        """The open call that may be a request to the user (subclasses know which)."""
+        return None
+
+    def evidence(self) -> Evidence | None:
+        """What the file alone says (the weakest evidence; see :mod:`deck_tray.core.status`)."""
+        at = self.phase_at or self.last_at
+        src = EvidenceSource.TRANSCRIPT
+        if self.phase == "done":
+            return Evidence(src, SessionStatus.IDLE, at, "turn finished")
+        if self.phase == "interrupted":
+            return Evidence(src, SessionStatus.IDLE, at, "interrupted")
+        if self.phase == "ended":
+            return Evidence(src, SessionStatus.ENDED, at, "the user quit")
+        if self.phase == "tool":
+            pend = self.pending_request()
+            detail = f"running {pend.tool} or waiting for an answer" if pend else "running a tool"
+            return Evidence(src, SessionStatus.BUSY, at, detail, pending=pend)
+        if self.phase == "working":
+            return Evidence(src, SessionStatus.BUSY, at, "working")
+        return None

@@ -1,0 +1,58 @@
+"""Fixtures: a real agent in a private tmux server against a loopback fake model."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from .harness import ClaudeAgent, CodexAgent, FakeModel, TmuxServer, find_agent_bin
+
+_HOW = "install with ./scripts/test.sh or `npm install --prefix .agents`, or set DECK_TRAY_AGENTS_DIR"
+
+
+@dataclass
+class World:
+    """One running agent and what deck-tray needs to see it.
+
+    Attributes:
+        model: the fake model server.
+        tmux: the private tmux server.
+        agent: the running agent.
+        env: environment for a deck-tray process that should see exactly this agent.
+    """
+
+    model: FakeModel
+    tmux: TmuxServer
+    agent: ClaudeAgent | CodexAgent
+    env: dict[str, str]
+
+
+@pytest.fixture
+def claude_world(tmp_path: Path) -> Iterator[World]:
+    """A real Claude Code at its idle prompt."""
+    if find_agent_bin("claude") is None:
+        pytest.skip(f"claude not found ({_HOW})")
+    with (
+        FakeModel("anthropic", tmp_path / "fake") as model,
+        TmuxServer() as tmux,
+        ClaudeAgent(tmux, model, tmp_path / "claude") as agent,
+    ):
+        env = {"HOME": str(agent.home), "TMUX_TMPDIR": str(tmux.tmpdir), "CODEX_HOME": str(agent.home / "no-codex")}
+        yield World(model, tmux, agent, env)
+
+
+@pytest.fixture
+def codex_world(tmp_path: Path) -> Iterator[World]:
+    """A real Codex CLI (``--no-daemon``) at its idle prompt."""
+    if find_agent_bin("codex") is None:
+        pytest.skip(f"codex not found ({_HOW})")
+    with (
+        FakeModel("openai", tmp_path / "fake") as model,
+        TmuxServer() as tmux,
+        CodexAgent(tmux, model, tmp_path / "codex") as agent,
+    ):
+        env = {"HOME": str(agent.home), "TMUX_TMPDIR": str(tmux.tmpdir), "CODEX_HOME": str(agent.codex_home)}
+        yield World(model, tmux, agent, env)
