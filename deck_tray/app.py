@@ -24,8 +24,9 @@ from deck_tray.core.reply import Reply
 from deck_tray.core.scan import Scanner
 from deck_tray.services.dispatcher import Dispatcher
 from deck_tray.services.monitor import Monitor
-from deck_tray.services.panes import Tmux
+from deck_tray.services.panes import Multiplexer, MuxSet, Tmux
 from deck_tray.services.registry import SessionRegistry
+from deck_tray.services.zellij import Zellij
 from deck_tray.ui.icons import app_icon
 from deck_tray.ui.tray import Tray
 from deck_tray.ui.window import MainWindow
@@ -52,21 +53,21 @@ class DeckTrayApp:
 
     Args:
         scanner: file scanner (default: the user's real config dirs).
-        tmux: tmux client.
+        mux: the multiplexers (default: tmux and zellij).
         settings: QSettings to use (default: under platformdirs' config dir).
     """
 
-    def __init__(self, scanner: Scanner | None = None, tmux: Tmux | None = None,
+    def __init__(self, scanner: Scanner | None = None, mux: Multiplexer | None = None,
                  settings: QSettings | None = None) -> None:
         self.scanner = scanner or Scanner(claude.config_dir(), codex.codex_home())
-        self.tmux = tmux or Tmux()
+        self.mux = mux or MuxSet([Tmux(), Zellij()])
         if settings is None:
             path = os.path.join(platformdirs.user_config_dir("deck-tray", appauthor=False), "deck-tray.ini")
             settings = QSettings(path, QSettings.Format.IniFormat)
         self.settings = settings
         self.registry = SessionRegistry()
-        self.monitor = Monitor(self.scanner, self.tmux, self.registry)
-        self.dispatcher = Dispatcher(self.tmux, self._probe)
+        self.monitor = Monitor(self.scanner, self.mux, self.registry)
+        self.dispatcher = Dispatcher(self.mux, self._probe)
         self.window = MainWindow(self.registry, self.settings)
         self.tray = Tray(self.registry)
         self.tray.pin_action.setChecked(self.window.is_pinned())

@@ -13,6 +13,7 @@ import json
 import sys
 import time
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from deck_tray import __version__
 from deck_tray.core import claude, codex
@@ -20,6 +21,9 @@ from deck_tray.core.model import DeliveryState, Session
 from deck_tray.core.reply import Reply, ReplyKind
 from deck_tray.core.scan import Scanner
 from deck_tray.core.status import age_text
+
+if TYPE_CHECKING:
+    from deck_tray.services.panes import MuxSet
 
 EXIT_OK, EXIT_USAGE, EXIT_REFUSED, EXIT_UNKNOWN = 0, 2, 3, 4
 
@@ -34,7 +38,7 @@ def _parser() -> argparse.ArgumentParser:
     s = sub.add_parser("sessions", help="scan once and print every known session")
     s.add_argument("--json", action="store_true", help="print a JSON array")
     s.add_argument("--all", action="store_true", help="include ended sessions in the table")
-    r = sub.add_parser("reply", help="answer a session (types into its tmux pane)")
+    r = sub.add_parser("reply", help="answer a session (types into its tmux or zellij pane)")
     r.add_argument("id", help="session id or a unique prefix of it")
     r.add_argument("text", nargs="?", help="text to send as a prompt (or as a free-text answer)")
     g = r.add_mutually_exclusive_group()
@@ -51,11 +55,17 @@ def make_scanner() -> Scanner:
     return Scanner(claude.config_dir(), codex.codex_home())
 
 
+def make_mux() -> MuxSet:
+    """tmux and zellij, as found on PATH."""
+    from deck_tray.services.panes import MuxSet, Tmux
+    from deck_tray.services.zellij import Zellij
+
+    return MuxSet([Tmux(), Zellij()])
+
+
 async def _collect() -> list[Session]:
     from deck_tray.services.collect import collect
-    from deck_tray.services.panes import Tmux
-
-    return await collect(make_scanner(), Tmux())
+    return await collect(make_scanner(), make_mux())
 
 
 def cmd_sessions(args: argparse.Namespace) -> int:
@@ -94,11 +104,9 @@ def _reply_of(args: argparse.Namespace) -> Reply | None:
 async def _reply(args: argparse.Namespace, reply: Reply) -> int:
     from deck_tray.services.collect import collect, find_session
     from deck_tray.services.dispatcher import Dispatcher
-    from deck_tray.services.panes import Tmux
-
     scanner = make_scanner()
-    tmux = Tmux()
-    sessions = await collect(scanner, tmux)
+    mux = make_mux()
+    sessions = await collect(scanner, mux)
     found = find_session(sessions, args.id)
     if found is None:
         print(f"deck-tray: no session matches {args.id!r}; see 'deck-tray sessions'", file=sys.stderr)
@@ -110,10 +118,10 @@ async def _reply(args: argparse.Namespace, reply: Reply) -> int:
         return EXIT_USAGE
 
     async def probe(sid: str) -> Session | None:
-        fresh = find_session(await collect(scanner, tmux), sid)
+        fresh = find_session(await collect(scanner, mux), sid)
         return fresh if isinstance(fresh, Session) else None
 
-    report = await Dispatcher(tmux, probe).dispatch(found, reply)
+    report = await Dispatcher(mux, probe).dispatch(found, reply)
     if report.state is DeliveryState.REFUSED:
         print(f"deck-tray: refused: {report.detail}", file=sys.stderr)
         return EXIT_REFUSED

@@ -45,6 +45,17 @@ def sanitize(text: str) -> str:
     return t.rstrip("\n")
 
 
+#: WAIT_SCREEN value: the question's free-text row is selected and takes typing.
+FREE_TEXT = "free_text"
+
+
+def screen_matches(screen: Screen, want: str) -> bool:
+    """True when ``screen`` shows what a WAIT_SCREEN step waits for."""
+    if want == FREE_TEXT:
+        return screen.free_text
+    return screen.kind.value == want
+
+
 class StepKind(enum.Enum):
     """One action of a plan."""
 
@@ -135,7 +146,9 @@ def plan(agent: AgentKind, reply: Reply, screen: Screen, pending: PendingRequest
             free = screen.option("Type something") or screen.option("None of the above")
             if free is None:
                 raise PlanError("this question has no free-text option; pick one of its options")
-            return [Step(StepKind.KEY, free.number), Step(StepKind.PAUSE, "0.5"), *text_steps(text)]
+            # Claude: the digit selects "Type something." and turns that row into a text
+            # field; typing before it appears would be lost (seen with 2.1.197).
+            return [Step(StepKind.KEY, free.number), Step(StepKind.WAIT_SCREEN, FREE_TEXT), *text_steps(text)]
         if menu:
             raise PlanError(
                 "the agent shows a permission prompt; answer it with Allow or Deny first "

@@ -73,6 +73,8 @@ class Screen:
         draft: text in the agent's input line while idle (the user typed there), or ``""``.
         tool: for permission menus, the tool named above the menu (``"Bash"``), or ``""``.
         subject: for permission menus, what it wants to do (the command, the file), or ``""``.
+        free_text: for questions, the free-text option is selected and takes typing
+            (Claude shows ``❯ 3. Type something.`` as an input row and "ctrl+g to edit").
     """
 
     kind: ScreenKind
@@ -81,6 +83,7 @@ class Screen:
     draft: str = ""
     tool: str = ""
     subject: str = ""
+    free_text: bool = False
 
     def option(self, label: str) -> MenuOption | None:
         """The option whose label equals ``label`` (case-insensitive), or starts with it."""
@@ -155,7 +158,11 @@ def read_claude(text: str) -> Screen:
                 title = ln.strip()
                 break
         if opts:
-            return Screen(ScreenKind.QUESTION, title, opts)
+            selected = next((ln for ln in lines[start:] if ln.lstrip().startswith("❯")), "")
+            m = _OPT_RE.match(selected)
+            on_free = bool(m) and m.group(2).lower().startswith("type something")  # type: ignore[union-attr]
+            editing = any("to edit in" in ln for ln in lines[-3:])
+            return Screen(ScreenKind.QUESTION, title, opts, free_text=on_free and editing)
     tail = "\n".join(lines[-6:])
     if "esc to interrupt" in tail.lower():
         return Screen(ScreenKind.BUSY)
@@ -219,6 +226,83 @@ def _codex_draft(lines: list[str]) -> str:
             return "" if body.startswith(("Ask Codex", "Find and fix", "Explain this", "Summarize",
                                           "Implement", "Improve", "Write tests", "Run /")) else body
     return ""
+
+
+_SGR_RE = re.compile(r"\x1b\[([0-9;]*)m")
+_OTHER_ESC_RE = re.compile(r"\x1b\[[0-9;?]*[A-Za-ln-z]|\x1b\][^\x07]*\x07")
+
+
+class _Style:
+    """The SGR attributes that matter for telling typed text from placeholders."""
+
+    def __init__(self) -> None:
+        self.dim = self.grey = self.reverse = False
+
+    def apply(self, params: list[int]) -> None:
+        i = 0
+        while i < len(params):
+            p = params[i]
+            if p == 0:
+                self.dim = self.grey = self.reverse = False
+            elif p == 2:
+                self.dim = True
+            elif p == 22:
+                self.dim = False
+            elif p == 7:
+                self.reverse = True
+            elif p == 27:
+                self.reverse = False
+            elif 30 <= p <= 37 or 91 <= p <= 97 or p == 39:
+                self.grey = False
+            elif p == 90:
+                self.grey = True
+            elif p == 38 and i + 2 < len(params) and params[i + 1] == 5:
+                self.grey = 238 <= params[i + 2] <= 250
+                i += 2
+            elif p == 38 and i + 4 < len(params) and params[i + 1] == 2:
+                r, g, b = params[i + 2:i + 5]
+                self.grey = r == g == b and 80 <= r <= 180
+                i += 4
+            i += 1
+
+    @property
+    def faint(self) -> bool:
+        return self.dim or self.grey
+
+
+def input_line_is_dim(styled: str, prompts: str = "❯›") -> bool:
+    """True when the text after the input prompt is drawn dim or grey (a placeholder or an
+    autosuggestion the user did not type), from a capture with SGR sequences
+    (``tmux capture-pane -e``, ``zellij action dump-screen --ansi``).
+
+    The last line whose first visible character is a prompt is read; the reverse-video
+    cursor cell is ignored. False when any visible character there is in a normal colour
+    (the user typed it), or when there is no text at all.
+    """
+    for line in reversed(styled.rstrip("\n").split("\n")):
+        line = _OTHER_ESC_RE.sub("", line)
+        plain = _SGR_RE.sub("", line).strip()
+        if not plain or plain[0] not in prompts:
+            continue
+        style = _Style()
+        seen_prompt = seen_text = False
+        pos = 0
+        for m in [*_SGR_RE.finditer(line), None]:
+            chunk = line[pos:m.start()] if m is not None else line[pos:]
+            for ch in chunk:
+                if not seen_prompt:
+                    seen_prompt = ch in prompts
+                    continue
+                if ch.strip() and not style.reverse:
+                    if not style.faint:
+                        return False
+                    seen_text = True
+            if m is None:
+                break
+            style.apply([int(x) if x else 0 for x in m.group(1).split(";")] if m.group(1) else [0])
+            pos = m.end()
+        return seen_text
+    return False
 
 
 def read_screen(agent: AgentKind, text: str) -> Screen:

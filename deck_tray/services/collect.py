@@ -2,7 +2,7 @@
 
 Shared by the app's monitor (every tick) and the CLI (once). Blocking work (file reads,
 the process table, ancestry look-ups) runs on the default executor so the GUI thread
-never waits on it; tmux is driven asynchronously.
+never waits on it; tmux and zellij are driven asynchronously.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from collections.abc import Iterable
 from deck_tray.core.model import AgentKind, Evidence, PaneRef, Session, SessionStatus
 from deck_tray.core.scan import Observation, Scanner, build_session
 from deck_tray.core.screens import read_screen, screen_evidence
-from deck_tray.services.panes import PaneInfo, Tmux, TmuxError, pane_for_pid
+from deck_tray.services.panes import Multiplexer, MuxError, PaneInfo, pane_for_pid
 
 log = logging.getLogger(__name__)
 _NO_PANE = PaneInfo("", "", 0, "", True, "", "", "", False)
@@ -46,8 +46,8 @@ def _map_panes(obs: list[Observation], panes: list[PaneInfo]) -> dict[str, PaneI
 class PaneCache:
     """Remembers the pid → pane mapping between refreshes.
 
-    tmux is listed again when ``ttl`` seconds passed or a live agent has no known pane
-    yet. The dispatcher never trusts this cache: it re-queries tmux before every send.
+    Panes are listed again when ``ttl`` seconds passed or a live agent has no known pane
+    yet. The dispatcher never trusts this cache: it re-queries the pane before every send.
     """
 
     def __init__(self, ttl: float = 10.0) -> None:
@@ -57,7 +57,7 @@ class PaneCache:
         self.mapping: dict[tuple[str, int], PaneInfo] = {}
 
     def stale(self, obs: list[Observation]) -> bool:
-        """True when tmux should be listed again."""
+        """True when the panes should be listed again."""
         if time.monotonic() - self.listed_at > self.ttl:
             return True
         return any(ob.pid is not None and (ob.id, ob.pid) not in self.mapping for ob in obs)
@@ -65,18 +65,18 @@ class PaneCache:
 
 async def collect(
     scanner: Scanner,
-    tmux: Tmux,
+    mux: Multiplexer,
     *,
     changed: Iterable[str] | None = None,
     cache: PaneCache | None = None,
 ) -> list[Session]:
-    """Scan files, map live agents to tmux panes, read screens where needed.
+    """Scan files, map live agents to their panes, read screens where needed.
 
     Args:
         scanner: the file scanner.
-        tmux: the tmux client.
+        mux: the multiplexer(s).
         changed: paths a watcher reported (incremental scan); None for a full scan.
-        cache: pane mapping reused between calls; None lists tmux every time.
+        cache: pane mapping reused between calls; None lists the panes every time.
 
     Returns:
         One :class:`Session` per known session, newest activity first.
@@ -89,7 +89,7 @@ async def collect(
         pane_map = {ob.id: cache.mapping[(ob.id, ob.pid)] for ob in obs
                     if ob.pid is not None and (ob.id, ob.pid) in cache.mapping}
     else:
-        panes = await tmux.all_panes() if tmux.available else []
+        panes = await mux.all_panes() if mux.available else []
         pane_map = await loop.run_in_executor(None, _map_panes, obs, panes) if panes else {}
         if cache is not None:
             cache.panes, cache.listed_at = panes, time.monotonic()
@@ -107,8 +107,8 @@ async def collect(
         extra: list[Evidence] = []
         if ref is not None and _needs_screen(ob) and ob.agent in (AgentKind.CLAUDE_CODE, AgentKind.CODEX):
             try:
-                text = await tmux.capture(ref)
-            except TmuxError as exc:
+                text = await mux.capture(ref)
+            except MuxError as exc:
                 log.debug("capture of %s failed: %s", ref, exc)
             else:
                 ev = screen_evidence(ob.agent, read_screen(ob.agent, text), scanner.clock(), ob.pending_hint)

@@ -1,4 +1,4 @@
-"""The only way text leaves deck-tray: state-first sending into an agent's tmux pane.
+"""The only way text leaves deck-tray: state-first sending into an agent's tmux or zellij pane.
 
 For every reply: *query* the pane (it exists, is alive, still runs the agent's pid, its
 foreground command is not a shell, and what its screen shows) → *decide* a key plan
@@ -14,6 +14,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable
+from dataclasses import replace
 
 from deck_tray.core import procs
 from deck_tray.core.model import (
@@ -24,9 +25,9 @@ from deck_tray.core.model import (
     Session,
     SessionStatus,
 )
-from deck_tray.core.reply import PlanError, Reply, ReplyKind, Step, StepKind, plan, sanitize
-from deck_tray.core.screens import Screen, ScreenKind, read_screen
-from deck_tray.services.panes import Tmux, TmuxError, is_shell, pid_under_pane
+from deck_tray.core.reply import FREE_TEXT, PlanError, Reply, ReplyKind, Step, StepKind, plan, sanitize, screen_matches
+from deck_tray.core.screens import Screen, ScreenKind, input_line_is_dim, read_screen
+from deck_tray.services.panes import Multiplexer, MuxError, is_shell, pid_under_pane
 
 log = logging.getLogger(__name__)
 
@@ -38,13 +39,13 @@ class Dispatcher:
     """Sends replies into panes and reports an honest :class:`DeliveryState`.
 
     Args:
-        tmux: the tmux client.
+        mux: the multiplexer(s) (a :class:`~deck_tray.services.panes.MuxSet` for tmux and zellij).
         probe: fetches a fresh session snapshot, to see the agent take the answer.
         accept_timeout: seconds to wait for ``ACCEPTED`` after Enter.
     """
 
-    def __init__(self, tmux: Tmux, probe: Probe | None = None, *, accept_timeout: float = 15.0) -> None:
-        self.tmux = tmux
+    def __init__(self, mux: Multiplexer, probe: Probe | None = None, *, accept_timeout: float = 15.0) -> None:
+        self.mux = mux
         self.probe = probe
         self.accept_timeout = accept_timeout
         self._locks: dict[str, asyncio.Lock] = {}
@@ -55,8 +56,9 @@ class Dispatcher:
         async with lock:
             try:
                 return await self._dispatch(session, reply)
-            except TmuxError as exc:
-                return self._refuse(reply, f"tmux failed before anything was typed: {exc}")
+            except MuxError as exc:
+                which = session.pane.multiplexer if session.pane else "the multiplexer"
+                return self._refuse(reply, f"{which} failed before anything was typed: {exc}")
 
     @staticmethod
     def _refuse(reply: Reply, why: str) -> DeliveryReport:
@@ -70,13 +72,13 @@ class Dispatcher:
         if session.status is SessionStatus.ENDED or session.pid is None:
             return "the agent is no longer running, so nothing was typed", None
         ref = session.pane
-        if not self.tmux.available:
-            return ("tmux is not installed; deck-tray types answers through tmux "
-                    "(install it, or answer in the terminal)"), None
         if ref is None:
-            return ("no tmux pane is known for this session; deck-tray can only type into agents "
-                    "running inside tmux"), None
-        pane = await self.tmux.pane(ref)
+            return ("no terminal pane is known for this session; deck-tray can only type into agents "
+                    "running inside tmux or zellij"), None
+        unusable = self.mux.reason_for(ref)
+        if unusable is not None:
+            return f"{unusable}, so nothing was typed", None
+        pane = await self.mux.pane(ref)
         if pane is None:
             return f"pane {ref.pane_id} ({ref.label or ref.server}) no longer exists", None
         if pane.dead:
@@ -87,7 +89,13 @@ class Dispatcher:
             return f"the agent (pid {session.pid}) no longer runs in pane {ref.pane_id}", None
         if is_shell(pane.command):
             return f"pane {ref.pane_id} shows a shell ({pane.command}), not the agent", None
-        screen = read_screen(session.agent, await self.tmux.capture(ref))
+        screen = read_screen(session.agent, await self.mux.capture(ref))
+        if screen.draft:
+            # Agents show dim placeholders and suggestions in their input line; only text in
+            # normal colours is something the user typed there.
+            styled = await self.mux.capture_styled(ref)
+            if input_line_is_dim(styled):
+                screen = replace(screen, draft="")
         return None, screen
 
     async def _dispatch(self, session: Session, reply: Reply) -> DeliveryReport:
@@ -106,7 +114,7 @@ class Dispatcher:
         for i, step in enumerate(steps):
             try:
                 await self._run(step, session)
-            except (TmuxError, TimeoutError) as exc:
+            except (MuxError, TimeoutError) as exc:
                 if state is DeliveryState.REFUSED:
                     return self._refuse(reply, f"could not type into the pane: {exc}")
                 return DeliveryReport(
@@ -132,21 +140,21 @@ class Dispatcher:
         ref = session.pane
         assert ref is not None
         if step.kind is StepKind.LITERAL:
-            await self.tmux.send_literal(ref, step.value)
+            await self.mux.send_literal(ref, step.value)
         elif step.kind is StepKind.PASTE:
-            await self.tmux.paste(ref, step.value)
+            await self.mux.paste(ref, step.value)
         elif step.kind is StepKind.KEY:
-            await self.tmux.send_key(ref, step.value)
+            await self.mux.send_key(ref, step.value)
         elif step.kind is StepKind.PAUSE:
             await asyncio.sleep(float(step.value))
         elif step.kind is StepKind.WAIT_SCREEN:
-            want = ScreenKind(step.value)
             deadline = time.monotonic() + 15.0
             while time.monotonic() < deadline:
-                if read_screen(session.agent, await self.tmux.capture(ref)).kind is want:
+                if screen_matches(read_screen(session.agent, await self.mux.capture(ref)), step.value):
                     return
-                await asyncio.sleep(0.2)
-            raise TimeoutError(f"the agent did not return to its {want.value} prompt within 15 s")
+                await asyncio.sleep(0.1)
+            what = "text field" if step.value == FREE_TEXT else f"{step.value} prompt"
+            raise TimeoutError(f"the agent did not show its {what} within 15 s")
 
     async def _verify(self, session: Session, reply: Reply, before: Screen, started: float) -> bool:
         ref = session.pane
@@ -155,8 +163,8 @@ class Dispatcher:
         deadline = time.monotonic() + self.accept_timeout
         while time.monotonic() < deadline:
             try:
-                screen = read_screen(session.agent, await self.tmux.capture(ref))
-            except TmuxError:
+                screen = read_screen(session.agent, await self.mux.capture(ref))
+            except MuxError:
                 return False
             menu_before = before.kind in (ScreenKind.PERMISSION, ScreenKind.QUESTION)
             if menu_before and screen.kind not in (ScreenKind.PERMISSION, ScreenKind.QUESTION):

@@ -19,7 +19,7 @@ from watchdog.observers import Observer
 
 from deck_tray.core.scan import Scanner
 from deck_tray.services.collect import PaneCache, collect
-from deck_tray.services.panes import Tmux
+from deck_tray.services.panes import Multiplexer
 from deck_tray.services.registry import SessionRegistry
 
 log = logging.getLogger(__name__)
@@ -52,7 +52,7 @@ class Monitor(QObject):
 
     Args:
         scanner: the file scanner.
-        tmux: the tmux client.
+        mux: the multiplexer(s) panes are listed and read through.
         registry: where results go.
 
     Signals:
@@ -63,11 +63,11 @@ class Monitor(QObject):
     files_changed = Signal(str)
     refreshed = Signal(float)
 
-    def __init__(self, scanner: Scanner, tmux: Tmux, registry: SessionRegistry,
+    def __init__(self, scanner: Scanner, mux: Multiplexer, registry: SessionRegistry,
                  parent: QObject | None = None) -> None:
         super().__init__(parent)
         self.scanner = scanner
-        self.tmux = tmux
+        self.mux = mux
         self.registry = registry
         self._observer: Any = None
         self._watched: set[str] = set()
@@ -194,7 +194,7 @@ class Monitor(QObject):
                         return
                     continue
             try:
-                sessions = await collect(self.scanner, self.tmux, changed=changed, cache=self.pane_cache)
+                sessions = await collect(self.scanner, self.mux, changed=changed, cache=self.pane_cache)
             except asyncio.CancelledError:
                 raise
             except Exception:

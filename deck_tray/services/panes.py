@@ -1,11 +1,15 @@
-"""tmux panes: discovery of every tmux server of the user, pid → pane mapping, sending.
+"""Terminal multiplexer panes: one interface, tmux and zellij behind it.
+
+:class:`Multiplexer` is what the collector and the dispatcher use: list every pane with
+the pid of its first process, read a pane's screen, type text, paste, press keys.
+:class:`Tmux` drives tmux (3.2+; checked with 3.3a), :class:`deck_tray.services.zellij.Zellij`
+drives zellij 0.44+, and :class:`MuxSet` routes by :attr:`PaneRef.multiplexer`.
 
 tmux is driven through its CLI with argv lists (``asyncio.create_subprocess_exec``;
 never a shell). Servers are found by their sockets under ``$TMUX_TMPDIR`` (default
 ``/tmp``) ``/tmux-<uid>/``, so ``tmux -L work`` servers are found too. One batched
 ``list-panes -a -F …`` per server gives every pane with its ``pane_pid``; an agent's pane
-is the one whose ``pane_pid`` is the agent or one of its ancestors (psutil). Checked with
-tmux 3.3a.
+is the one whose ``pane_pid`` is the agent or one of its ancestors (psutil).
 """
 
 from __future__ import annotations
@@ -16,6 +20,8 @@ import os
 import shutil
 import stat
 import uuid
+from abc import ABC, abstractmethod
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -34,25 +40,30 @@ _FORMAT = _SEP.join("#{" + f + "}" for f in _FIELDS)
 TMUX_TIMEOUT_S = 5.0
 
 
-class TmuxError(RuntimeError):
-    """A tmux command failed; the message holds tmux's own words."""
+class MuxError(RuntimeError):
+    """A multiplexer command failed; the message holds the multiplexer's own words."""
+
+
+TmuxError = MuxError
 
 
 @dataclass(frozen=True)
 class PaneInfo:
-    """One row of ``list-panes -a``.
+    """One pane as its multiplexer lists it.
 
     Attributes:
-        socket: the server's socket path.
-        pane_id: stable id (``%3``).
-        pane_pid: the pane's first process.
-        command: ``pane_current_command`` (the foreground process name).
-        dead: the pane's process exited (remain-on-exit).
-        session: tmux session name; ``window``/``index``: window and pane numbers.
-        focused: the active pane of the active window of an attached session.
+        server: tmux socket path / zellij session name.
+        pane_id: stable id (tmux ``%3``, zellij ``terminal_3``).
+        pane_pid: the pane's first process (0 when unknown).
+        command: the foreground command's name (tmux ``pane_current_command``, zellij
+            ``pane_command``'s first word), ``""`` if unknown.
+        dead: the pane's process exited (tmux remain-on-exit, zellij held command pane).
+        session: tmux session name or zellij tab name; ``window``/``index``: position.
+        focused: the pane the user is looking at.
+        multiplexer: ``"tmux"`` or ``"zellij"``.
     """
 
-    socket: str
+    server: str
     pane_id: str
     pane_pid: int
     command: str
@@ -61,10 +72,122 @@ class PaneInfo:
     window: str
     index: str
     focused: bool
+    multiplexer: str = "tmux"
 
     def ref(self) -> PaneRef:
         """The stable reference stored with a session."""
-        return PaneRef("tmux", self.pane_id, self.socket, f"{self.session}:{self.window}.{self.index}")
+        if self.multiplexer == "tmux":
+            label = f"{self.session}:{self.window}.{self.index}"
+        else:
+            label = f"{self.server}/{self.session}/{self.pane_id}"
+        return PaneRef(self.multiplexer, self.pane_id, self.server, label)
+
+
+class Multiplexer(ABC):
+    """What deck-tray needs from a terminal multiplexer. All methods are coroutines that
+    raise :class:`MuxError` when the multiplexer fails or refuses."""
+
+    #: ``PaneRef.multiplexer`` value this adapter serves.
+    name = ""
+
+    @property
+    @abstractmethod
+    def available(self) -> bool:
+        """True when the multiplexer is installed (and new enough to target panes)."""
+
+    @property
+    def unavailable_reason(self) -> str:
+        """Why :attr:`available` is False, in words for the user."""
+        return f"{self.name} is not installed"
+
+    def reason_for(self, ref: PaneRef) -> str | None:
+        """Why ``ref`` cannot be typed into through this adapter, or None when it can."""
+        return None if self.available else self.unavailable_reason
+
+    @abstractmethod
+    async def all_panes(self) -> list[PaneInfo]:
+        """Every pane of every server/session of the user (stale ones skipped)."""
+
+    @abstractmethod
+    async def pane(self, ref: PaneRef) -> PaneInfo | None:
+        """Current facts of one pane, or None if it (or its server) is gone."""
+
+    @abstractmethod
+    async def capture(self, ref: PaneRef, lines: int = 60) -> str:
+        """The pane's visible text (without colours)."""
+
+    async def capture_styled(self, ref: PaneRef) -> str:
+        """The pane's visible text with SGR escape sequences (to tell dim text apart)."""
+        return await self.capture(ref)
+
+    @abstractmethod
+    async def send_literal(self, ref: PaneRef, text: str) -> None:
+        """Type ``text`` as is (no Enter)."""
+
+    @abstractmethod
+    async def paste(self, ref: PaneRef, text: str) -> None:
+        """Paste ``text`` as one bracketed paste (no Enter)."""
+
+    @abstractmethod
+    async def send_key(self, ref: PaneRef, key: str) -> None:
+        """Press one key, named as tmux names it (``Enter``, ``Escape``, ``1``, ``y``)."""
+
+
+class MuxSet(Multiplexer):
+    """Several multiplexers as one: lists all panes, routes each call by the ref's
+    :attr:`PaneRef.multiplexer`."""
+
+    name = "any"
+
+    def __init__(self, muxes: Iterable[Multiplexer]) -> None:
+        self.muxes = {m.name: m for m in muxes}
+
+    @property
+    def available(self) -> bool:
+        return any(m.available for m in self.muxes.values())
+
+    def for_ref(self, ref: PaneRef) -> Multiplexer:
+        """The adapter of ``ref``. Raises MuxError for an unknown multiplexer."""
+        mux = self.muxes.get(ref.multiplexer)
+        if mux is None:
+            raise MuxError(f"no adapter for {ref.multiplexer}")
+        return mux
+
+    def reason_for(self, ref: PaneRef) -> str | None:
+        """Why ``ref``'s multiplexer cannot be used, or None when it can."""
+        mux = self.muxes.get(ref.multiplexer)
+        if mux is None:
+            return f"deck-tray cannot type into {ref.multiplexer} panes"
+        return None if mux.available else mux.unavailable_reason
+
+    async def all_panes(self) -> list[PaneInfo]:
+        live = [m for m in self.muxes.values() if m.available]
+        results = await asyncio.gather(*(m.all_panes() for m in live), return_exceptions=True)
+        out: list[PaneInfo] = []
+        for mux, res in zip(live, results, strict=True):
+            if isinstance(res, BaseException):
+                log.debug("%s did not list its panes: %s", mux.name, res)
+                continue
+            out.extend(res)
+        return out
+
+    async def pane(self, ref: PaneRef) -> PaneInfo | None:
+        return await self.for_ref(ref).pane(ref)
+
+    async def capture(self, ref: PaneRef, lines: int = 60) -> str:
+        return await self.for_ref(ref).capture(ref, lines)
+
+    async def capture_styled(self, ref: PaneRef) -> str:
+        return await self.for_ref(ref).capture_styled(ref)
+
+    async def send_literal(self, ref: PaneRef, text: str) -> None:
+        await self.for_ref(ref).send_literal(ref, text)
+
+    async def paste(self, ref: PaneRef, text: str) -> None:
+        await self.for_ref(ref).paste(ref, text)
+
+    async def send_key(self, ref: PaneRef, key: str) -> None:
+        await self.for_ref(ref).send_key(ref, key)
 
 
 def tmux_binary() -> str | None:
@@ -95,13 +218,40 @@ def server_sockets(env: dict[str, str] | None = None) -> list[str]:
     return sorted(out)
 
 
-class Tmux:
+async def run_argv(argv: list[str], *, timeout: float, input_bytes: bytes | None = None,
+                   env: dict[str, str] | None = None) -> tuple[int, str, str]:
+    """Run an argv list (never a shell); return ``(exit code, stdout, stderr)``.
+
+    Raises:
+        MuxError: it could not start, or took longer than ``timeout`` seconds (then killed).
+    """
+    try:
+        proc = await asyncio.create_subprocess_exec(
+            *argv,
+            stdin=asyncio.subprocess.PIPE if input_bytes is not None else asyncio.subprocess.DEVNULL,
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, env=env,
+        )
+    except OSError as exc:
+        raise MuxError(f"cannot run {argv[0]}: {exc}") from exc
+    try:
+        out, err = await asyncio.wait_for(proc.communicate(input_bytes), timeout)
+    except TimeoutError:
+        proc.kill()
+        await proc.wait()
+        raise MuxError(f"{argv[0]} {argv[1] if len(argv) > 1 else ''} timed out after {timeout:.0f} s") from None
+    rc = proc.returncode if proc.returncode is not None else -1
+    return rc, out.decode("utf-8", "replace"), err.decode("utf-8", "replace")
+
+
+class Tmux(Multiplexer):
     """Async tmux client for one or many servers (addressed by socket path).
 
     Args:
         binary: tmux executable (default: found on PATH).
         env: environment for socket discovery (default ``os.environ``).
     """
+
+    name = "tmux"
 
     def __init__(self, binary: str | None = None, env: dict[str, str] | None = None) -> None:
         self.binary = binary or tmux_binary()
@@ -119,21 +269,12 @@ class Tmux:
             TmuxError: tmux is missing, timed out, or exited non-zero.
         """
         if self.binary is None:
-            raise TmuxError("tmux is not installed")
-        proc = await asyncio.create_subprocess_exec(
-            self.binary, "-S", socket, *args,
-            stdin=asyncio.subprocess.PIPE if input_bytes is not None else asyncio.subprocess.DEVNULL,
-            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
-        )
-        try:
-            out, err = await asyncio.wait_for(proc.communicate(input_bytes), TMUX_TIMEOUT_S)
-        except TimeoutError:
-            proc.kill()
-            await proc.wait()
-            raise TmuxError(f"tmux {args[0]} timed out after {TMUX_TIMEOUT_S:.0f} s") from None
-        if proc.returncode != 0:
-            raise TmuxError(err.decode("utf-8", "replace").strip() or f"tmux {args[0]} failed")
-        return out.decode("utf-8", "replace")
+            raise MuxError("tmux is not installed")
+        rc, out, err = await run_argv([self.binary, "-S", socket, *args], timeout=TMUX_TIMEOUT_S,
+                                      input_bytes=input_bytes)
+        if rc != 0:
+            raise MuxError(err.strip() or f"tmux {args[0]} failed")
+        return out
 
     async def list_panes(self, socket: str) -> list[PaneInfo]:
         """Every pane of one server (one call). Raises TmuxError if the server is gone."""
@@ -148,7 +289,7 @@ class Tmux:
             except ValueError:
                 continue
             rows.append(PaneInfo(
-                socket=socket, pane_id=parts[0], pane_pid=pid, command=parts[2], dead=parts[3] == "1",
+                server=socket, pane_id=parts[0], pane_pid=pid, command=parts[2], dead=parts[3] == "1",
                 session=parts[4], window=parts[5], index=parts[6],
                 focused=parts[7] == "1" and parts[8] == "1" and parts[9] not in ("", "0"),
             ))
@@ -180,6 +321,10 @@ class Tmux:
         """The pane's visible text (plus ``lines`` of history), without colours."""
         return await self.run(ref.server, "capture-pane", "-p", "-J", "-S", f"-{lines}", "-t", ref.pane_id)
 
+    async def capture_styled(self, ref: PaneRef) -> str:
+        """The visible text with SGR sequences (``capture-pane -e``)."""
+        return await self.run(ref.server, "capture-pane", "-p", "-e", "-J", "-t", ref.pane_id)
+
     async def send_literal(self, ref: PaneRef, text: str) -> None:
         """Type ``text`` literally (``send-keys -l``)."""
         await self.run(ref.server, "send-keys", "-t", ref.pane_id, "-l", "--", text)
@@ -196,8 +341,11 @@ class Tmux:
 
 
 def pane_for_pid(pid: int, panes: list[PaneInfo]) -> PaneInfo | None:
-    """The pane that runs ``pid``: the agent's environment names it (``TMUX``/``TMUX_PANE``),
-    confirmed by ancestry; else the pane whose ``pane_pid`` is the pid or an ancestor."""
+    """The pane that runs ``pid``: the pane whose ``pane_pid`` is the pid or an ancestor.
+
+    When several panes match (nested multiplexers), the one the agent's environment names
+    (``TMUX``/``TMUX_PANE``, ``ZELLIJ_SESSION_NAME``/``ZELLIJ_PANE_ID``) wins, then the
+    innermost (the nearest ancestor)."""
     chain = procs.ancestors(pid)
     if not chain:
         return None
@@ -206,17 +354,21 @@ def pane_for_pid(pid: int, panes: list[PaneInfo]) -> PaneInfo | None:
         if not p.dead:
             by_pid.setdefault(p.pane_pid, []).append(p)
     env = procs.environ(pid)
-    hint_pane = env.get("TMUX_PANE", "")
-    hint_sock = env.get("TMUX", "").split(",", 1)[0]
-    for anc in chain:
-        cands = by_pid.get(anc, [])
-        if not cands:
-            continue
-        for c in cands:
-            if c.pane_id == hint_pane and (not hint_sock or os.path.realpath(c.socket) == os.path.realpath(hint_sock)):
-                return c
-        return cands[0]
-    return None
+    tmux_pane = env.get("TMUX_PANE", "")
+    tmux_sock = env.get("TMUX", "").split(",", 1)[0]
+    zj_pane = f"terminal_{env['ZELLIJ_PANE_ID']}" if env.get("ZELLIJ_PANE_ID") else ""
+    zj_session = env.get("ZELLIJ_SESSION_NAME", "")
+
+    def named(c: PaneInfo) -> bool:
+        if c.multiplexer == "tmux":
+            return c.pane_id == tmux_pane and (
+                not tmux_sock or os.path.realpath(c.server) == os.path.realpath(tmux_sock))
+        return c.pane_id == zj_pane and c.server == zj_session
+
+    matches = [c for anc in chain for c in by_pid.get(anc, [])]
+    if not matches:
+        return None
+    return next((c for c in matches if named(c)), matches[0])
 
 
 def pid_under_pane(pid: int, pane: PaneInfo) -> bool:

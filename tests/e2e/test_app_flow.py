@@ -45,7 +45,7 @@ def test_window_allow_runs_the_command(tmp_path: Path, qtbot: Any, qloop: asynci
         monkeypatch.setenv("TMUX_TMPDIR", str(tmux.tmpdir))
         app = DeckTrayApp(
             scanner=Scanner(claude.config_dir, tmp_path / "no-codex"),
-            tmux=Tmux(),
+            mux=Tmux(),
             settings=QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat),
         )
         qtbot.addWidget(app.window)

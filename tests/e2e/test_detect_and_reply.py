@@ -175,3 +175,30 @@ def test_codex_deny_with_message(codex_world: World) -> None:
         60, "the follow-up message to reach the model",
     )
     assert not (codex.project / "fake-shell-ran.txt").exists()
+
+
+def test_claude_question_is_answered_with_free_text(claude_world: World) -> None:
+    model, claude, env = claude_world.model, claude_world.agent, claude_world.env
+    claude.type_line("please FAKE_ASK now")
+    claude.wait_for(r"Enter to select")
+    s = wait_session(env, lambda x: x["status"] == "waiting_question", "the question to be reported", 30)
+    res = deck_tray(env, "reply", s["id"], "Green, with stripes")
+    assert res.returncode == 0, res.stderr
+    wait_until(
+        lambda: any("Green, with stripes" in json.dumps(r.get("body", {}).get("messages", [])[-1:])
+                    for r in model.requests()),
+        60, "the free-text answer to reach the model",
+    )
+
+
+def test_prompt_is_refused_while_the_user_has_a_draft_in_the_terminal(claude_world: World) -> None:
+    tmux, claude, env = claude_world.tmux, claude_world.agent, claude_world.env
+    tmux.send_text(claude.pane, "half-typed thought")
+    claude.wait_for("half-typed thought")
+    s = wait_session(env, lambda x: x["status"] == "idle" and x["pane"], "the session to be listed")
+    res = deck_tray(env, "reply", s["id"], "a prompt from the tray")
+    assert res.returncode == 3, (res.stdout, res.stderr)
+    assert "half-typed thought" in res.stderr
+    time.sleep(0.5)
+    screen = claude.capture()
+    assert "half-typed thought" in screen and "a prompt from the tray" not in screen

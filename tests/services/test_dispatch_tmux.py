@@ -87,7 +87,7 @@ def test_servers_are_found_and_the_pid_maps_to_its_pane(server: str, tmp_path: P
     assert server in server_sockets()
     panes = asyncio.run(Tmux().all_panes())
     found = pane_for_pid(pane.pid, panes)
-    assert found is not None and found.pane_id == pane.pane_id and found.socket == server
+    assert found is not None and found.pane_id == pane.pane_id and found.server == server
 
 
 def test_single_line_is_typed_then_enter_alone(server: str, tmp_path: Path) -> None:

@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 from deck_tray.core.model import AgentKind, PendingRequest, RequestKind
 from deck_tray.core.reply import (
     ENTER_PAUSE_S,
+    FREE_TEXT,
     LITERAL_MAX,
     PlanError,
     Reply,
@@ -259,7 +260,7 @@ def test_claude_question_prompt_selects_type_something_first() -> None:
     screen = claude_screen("question")
     steps = plan(AgentKind.CLAUDE_CODE, Reply(ReplyKind.PROMPT, "Green, please"), screen, None)
     assert steps[0] == Step(StepKind.KEY, "3")  # "3. Type something."
-    assert steps[1].kind is StepKind.PAUSE
+    assert steps[1] == Step(StepKind.WAIT_SCREEN, FREE_TEXT)  # the row turns into a text field
     assert keys(steps[2:]) == [
         (StepKind.LITERAL, "Green, please"),
         (StepKind.PAUSE, str(ENTER_PAUSE_S)),

@@ -10,6 +10,7 @@ from deck_tray.core.screens import (
     SCREEN_FRESH_S,
     MenuOption,
     ScreenKind,
+    input_line_is_dim,
     read_claude,
     read_codex,
     read_screen,
@@ -194,3 +195,38 @@ def test_idle_screen_gives_no_evidence_and_busy_screen_says_busy() -> None:
     assert screen_evidence(AgentKind.CLAUDE_CODE, read_claude(text("claude-2.1.197-idle.txt")), 1.0) is None
     ev = screen_evidence(AgentKind.CLAUDE_CODE, read_claude(text("claude-2.1.197-busy.txt")), 1.0)
     assert ev is not None and ev.status is SessionStatus.BUSY and ev.fresh_for == SCREEN_FRESH_S
+
+
+# -- typed text vs. placeholders and suggestions (captured with `capture-pane -e`) -------------
+
+def _ansi(name: str) -> str:
+    return (SCREENS / name).read_text(encoding="utf-8")
+
+
+def test_text_the_user_typed_is_a_draft() -> None:
+    assert not input_line_is_dim(_ansi("claude-2.1.197-idle-draft.ansi"))
+    assert not input_line_is_dim(_ansi("codex-0.169.0-idle-draft.ansi"))
+
+
+def test_codex_placeholder_is_dim_not_a_draft() -> None:
+    styled = _ansi("codex-0.169.0-idle.ansi")
+    assert "Ask Codex to do anything" in styled
+    assert input_line_is_dim(styled)
+
+
+def test_empty_claude_input_line_is_not_dim_text() -> None:
+    assert not input_line_is_dim(_ansi("claude-2.1.197-idle.ansi"))
+
+
+def test_a_dim_suggestion_after_the_cursor_is_not_a_draft() -> None:
+    # Synthetic: Claude draws prompt suggestions in dim text behind the cursor cell
+    # (not reproducible with the fake model, which produces no suggestions).
+    assert input_line_is_dim("\x1b[39m❯\xa0\x1b[7mr\x1b[0m\x1b[2mun the tests again\x1b[22m\n")
+    assert input_line_is_dim("❯ \x1b[38;5;244msuggested text\x1b[39m\n")
+    assert not input_line_is_dim("❯ typed\x1b[2m and a suggestion\x1b[0m\n")
+
+
+def test_free_text_row_selected_in_a_claude_question() -> None:
+    screen = read_claude((SCREENS / "claude-2.1.197-question-free-text.txt").read_text(encoding="utf-8"))
+    assert screen.kind is ScreenKind.QUESTION and screen.free_text
+    assert not read_claude((SCREENS / "claude-2.1.197-question.txt").read_text(encoding="utf-8")).free_text
