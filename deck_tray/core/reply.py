@@ -119,9 +119,13 @@ def text_steps(text: str) -> list[Step]:
     """Type ``text`` (already sanitised) and submit it: text, pause, Enter."""
     if not text.strip():
         raise PlanError("the text is empty")
-    typed = Step(StepKind.LITERAL, text) if "\n" not in text and len(text) <= LITERAL_MAX else Step(
-        StepKind.PASTE, text
+    # Typed key by key, a leading "!" or "#" or "?" switches Claude's input mode and a tab
+    # completes; pasted, they stay text. Long and multi-line text is pasted too.
+    literal = (
+        "\n" not in text and "\t" not in text and len(text) <= LITERAL_MAX
+        and not text.startswith(("!", "#", "?"))
     )
+    typed = Step(StepKind.LITERAL if literal else StepKind.PASTE, text)
     return [typed, Step(StepKind.PAUSE, str(ENTER_PAUSE_S)), Step(StepKind.KEY, "Enter")]
 
 

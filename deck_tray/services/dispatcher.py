@@ -75,6 +75,7 @@ class Dispatcher:
         if ref is None:
             return ("no terminal pane is known for this session; deck-tray can only type into agents "
                     "running inside tmux or zellij"), None
+        await self.mux.ensure_ready()
         unusable = self.mux.reason_for(ref)
         if unusable is not None:
             return f"{unusable}, so nothing was typed", None

@@ -104,6 +104,9 @@ class Multiplexer(ABC):
         """Why ``ref`` cannot be typed into through this adapter, or None when it can."""
         return None if self.available else self.unavailable_reason
 
+    async def ensure_ready(self) -> None:  # noqa: B027 (optional hook, nothing to do by default)
+        """Learn what :attr:`available` depends on (versions), once; cheap afterwards."""
+
     @abstractmethod
     async def all_panes(self) -> list[PaneInfo]:
         """Every pane of every server/session of the user (stale ones skipped)."""
@@ -159,6 +162,9 @@ class MuxSet(Multiplexer):
         if mux is None:
             return f"deck-tray cannot type into {ref.multiplexer} panes"
         return None if mux.available else mux.unavailable_reason
+
+    async def ensure_ready(self) -> None:
+        await asyncio.gather(*(m.ensure_ready() for m in self.muxes.values()))
 
     async def all_panes(self) -> list[PaneInfo]:
         live = [m for m in self.muxes.values() if m.available]

@@ -28,6 +28,8 @@ import logging
 import os
 import re
 import shutil
+import socket
+import struct
 from typing import Any
 
 import psutil
@@ -41,6 +43,8 @@ log = logging.getLogger(__name__)
 #: First zellij version whose CLI can address a pane by id.
 MIN_VERSION = (0, 44, 0)
 ZELLIJ_TIMEOUT_S = 5.0
+#: Text travels as one argv element; Linux caps one argument at 128 KiB (MAX_ARG_STRLEN).
+MAX_TEXT_BYTES = 120 * 1024
 _KEYS = {"Escape": "Esc", "Enter": "Enter", "Tab": "Tab", "BSpace": "Backspace", "Space": "Space"}
 _VERSION_RE = re.compile(r"(\d+)\.(\d+)\.(\d+)")
 
@@ -62,30 +66,53 @@ def parse_sessions(text: str) -> list[str]:
     return out
 
 
+def server_pid(socket_path: str) -> int | None:
+    """Pid of the process listening on a zellij session socket (``SO_PEERCRED``), or None.
+
+    ``zellij ls`` connects to the same sockets to tell live sessions from dead ones, so a
+    bare connect-and-close is harmless.
+    """
+    try:
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+            sock.settimeout(1.0)
+            sock.connect(socket_path)
+            creds = sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i"))
+    except OSError:
+        return None
+    pid = int(struct.unpack("3i", creds)[0])
+    return pid if pid > 0 else None
+
+
 def pane_roots(session: str) -> dict[int, int]:
     """``{terminal id: pid}`` of the pane root processes of one session, from ``/proc``.
 
-    The root of pane N is a direct child of the session's ``zellij --server …/<session>``
-    process and carries ``ZELLIJ_PANE_ID=N`` in its environment.
+    The session's server is the process listening on its socket (``<socket dir>/<session>``;
+    found through the ``--server`` argument of running servers). Matching the session name in
+    that argument would break after ``rename-session``, which moves the socket but not the
+    argv. The root of pane N is a direct child of the server with ``ZELLIJ_PANE_ID=N``.
     """
-    roots: dict[int, int] = {}
+    dirs: set[str] = set()
     for proc in psutil.process_iter(["pid", "cmdline"]):
         cmd = proc.info.get("cmdline") or []
-        if "--server" not in cmd:
-            continue
-        i = cmd.index("--server")
-        if i + 1 >= len(cmd) or os.path.basename(cmd[i + 1].rstrip("/")) != session:
+        if "--server" in cmd:
+            i = cmd.index("--server")
+            if i + 1 < len(cmd):
+                dirs.add(os.path.dirname(cmd[i + 1].rstrip("/")))
+    for d in sorted(dirs, key=lambda d: os.path.basename(d) != "contract_version_1"):
+        pid = server_pid(os.path.join(d, session))
+        if pid is None:
             continue
         try:
-            children = proc.children()
+            children = psutil.Process(pid).children()
         except psutil.Error:
             continue
+        roots: dict[int, int] = {}
         for child in children:
-            env = procs.environ(child.pid)
-            pid_s = env.get("ZELLIJ_PANE_ID", "")
+            pid_s = procs.environ(child.pid).get("ZELLIJ_PANE_ID", "")
             if pid_s.isdigit():
                 roots[int(pid_s)] = child.pid
-    return roots
+        return roots
+    return {}
 
 
 def panes_from_json(session: str, data: Any, roots: dict[int, int]) -> list[PaneInfo]:
@@ -222,10 +249,23 @@ class Zellij(Multiplexer):
     async def capture_styled(self, ref: PaneRef) -> str:
         return await self.action(ref.server, "dump-screen", "--pane-id", ref.pane_id, "--ansi")
 
+    async def ensure_ready(self) -> None:
+        await self.probe()
+
+    @staticmethod
+    def _check_size(text: str) -> None:
+        if len(text.encode("utf-8")) > MAX_TEXT_BYTES:
+            raise MuxError(
+                f"the text is {len(text.encode('utf-8')) // 1024} KiB; zellij takes at most "
+                f"{MAX_TEXT_BYTES // 1024} KiB in one go (a Linux limit on one argument). Send it in parts"
+            )
+
     async def send_literal(self, ref: PaneRef, text: str) -> None:
+        self._check_size(text)
         await self.action(ref.server, "write-chars", "--pane-id", ref.pane_id, "--", text)
 
     async def paste(self, ref: PaneRef, text: str) -> None:
+        self._check_size(text)
         await self.action(ref.server, "paste", "--pane-id", ref.pane_id, "--", text)
 
     async def send_key(self, ref: PaneRef, key: str) -> None:

@@ -202,3 +202,82 @@ def test_prompt_is_refused_while_the_user_has_a_draft_in_the_terminal(claude_wor
     time.sleep(0.5)
     screen = claude.capture()
     assert "half-typed thought" in screen and "a prompt from the tray" not in screen
+
+
+def _texts_sent(model: Any) -> list[str]:
+    """Every text block of every message the agent sent to the fake model (both APIs)."""
+    out: list[str] = []
+    for req in model.requests():
+        body = req.get("body") or {}
+        for msg in [*(body.get("messages") or []), *(body.get("input") or [])]:
+            content = msg.get("content") if isinstance(msg, dict) else None
+            if isinstance(content, str):
+                out.append(content)
+            elif isinstance(content, list):
+                out.extend(b["text"] for b in content if isinstance(b, dict) and isinstance(b.get("text"), str))
+    return out
+
+
+LONG_TEXT = "\n".join(f"{i:04d} ünïcødé — 日本語 🚀 \"quotes\" $HOME `ticks` 'single' \\ back" for i in range(150))
+
+
+def test_claude_10kb_prompt_arrives_whole(claude_world: World) -> None:
+    assert len(LONG_TEXT.encode()) > 10_000
+    env = claude_world.env
+    s = wait_session(env, lambda x: x["status"] == "idle" and x["pane"], "the session to be listed")
+    res = deck_tray(env, "reply", s["id"], LONG_TEXT)
+    assert res.returncode == 0, res.stderr
+    wait_until(lambda: LONG_TEXT in _texts_sent(claude_world.model), 60, "the 10 KB prompt to reach the model")
+
+
+def test_codex_multiline_and_10kb_prompts_arrive_whole(codex_world: World) -> None:
+    env = codex_world.env
+    short = "first line: ünïcødé — 日本語 🚀\nsecond line\nthird \"quoted\" $HOME `x`"
+    # Codex writes no rollout before the first prompt, so deck-tray sees the session after it.
+    codex_world.agent.type_line("hello")
+    s = wait_session(env, lambda x: x["pane"] and x["status"] == "idle", "the session to be listed idle")
+    for text in (short, LONG_TEXT):
+        res = deck_tray(env, "reply", s["id"], text)
+        assert res.returncode == 0, res.stderr
+        wait_until(lambda t=text: t in _texts_sent(codex_world.model), 60, "the prompt to reach the model")
+        wait_session(env, lambda x: x["id"] == s["id"] and x["status"] == "idle", "the turn to finish")
+
+
+def test_codex_always_allow(codex_world: World) -> None:
+    codex, env = codex_world.agent, codex_world.env
+    codex.type_line("please FAKE_SHELL now")
+    codex.wait_for(r"Would you like to run the following command\?")
+    s = wait_session(env, lambda x: x["status"] == "waiting_permission", "the approval to be reported", 30)
+    assert len(s["pending"]["options"]) == 3
+    res = deck_tray(env, "reply", s["id"], "--allow", "--always")
+    assert res.returncode == 0, res.stderr
+    wait_until((codex.project / "fake-shell-ran.txt").exists, 60, "the approved command to run")
+    codex.wait_for("don't ask again|approved", timeout=30)
+
+
+def test_codex_question_in_plan_mode_is_answered_with_its_option(codex_world: World) -> None:
+    codex, env = codex_world.agent, codex_world.env
+    codex.wait_for("gpt-fake")  # fully loaded: earlier keys are dropped
+
+    def plan_mode() -> bool:  # Shift+Tab cycles into Plan mode, the only mode with questions
+        if "Plan mode" in codex.capture():
+            return True
+        codex.send_keys("BTab")
+        time.sleep(1.0)
+        return "Plan mode" in codex.capture()
+
+    wait_until(plan_mode, 60, "Codex to switch to Plan mode")
+    codex.type_line("please FAKE_ASK now")
+    codex.wait_for(r"Question 1/1")
+    s = wait_session(env, lambda x: x["status"] == "waiting_question", "the question to be reported", 30)
+    assert "Blue" in s["pending"]["options"]
+    res = deck_tray(env, "reply", s["id"], "--option", "Blue")
+    assert res.returncode == 0, res.stderr
+    def answered() -> bool:
+        for r in codex_world.model.requests():
+            tail = json.dumps(r.get("body", {}).get("input", [])[-3:])
+            if "function_call_output" in tail and "answers" in tail and "Blue" in tail:
+                return True
+        return False
+
+    wait_until(answered, 60, "the answer to reach the model")
