@@ -514,10 +514,6 @@ def test_two_sessions_with_the_same_pane_id_keep_their_own_processes(fz: FakeZel
 
 # -- renamed sessions (zellij rename-session moves the socket file; the server's argv keeps the old name)
 
-RENAME_BUG = ("BUG: pane_roots() finds a session's server by the session name in its argv "
-              "(zellij --server …/<name>), which rename-session does not change")
-
-
 def test_a_renamed_session_still_maps_its_panes_to_their_processes(fz: FakeZellij) -> None:
     renamed = f"renamed-{os.getpid()}"
     pids = fz.setup({renamed: work_session()}, started_as={renamed: WORK})
