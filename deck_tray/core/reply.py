@@ -148,9 +148,9 @@ def plan(agent: AgentKind, reply: Reply, screen: Screen, pending: PendingRequest
     if reply.kind is ReplyKind.PROMPT:
         text = sanitize(reply.text)
         if screen.kind is ScreenKind.QUESTION:
-            free = screen.option("Type something") or screen.option("None of the above")
+            free = screen.option("Type something") if agent is AgentKind.CLAUDE_CODE else None
             if free is None:
-                raise PlanError("this question has no free-text option; pick one of its options")
+                raise PlanError("this question takes one of its options; pick one (your text is kept)")
             # Claude: the digit selects "Type something." and turns that row into a text
             # field; typing before it appears would be lost (seen with 2.1.197).
             return [Step(StepKind.KEY, free.number), Step(StepKind.WAIT_SCREEN, FREE_TEXT), *text_steps(text)]

@@ -281,3 +281,14 @@ def test_codex_question_in_plan_mode_is_answered_with_its_option(codex_world: Wo
         return False
 
     wait_until(answered, 60, "the answer to reach the model")
+
+
+def test_claude_deny_with_message(claude_world: World) -> None:
+    model, claude, env = claude_world.model, claude_world.agent, claude_world.env
+    claude.type_line("please FAKE_BASH now")
+    claude.wait_for(r"Do you want to proceed\?")
+    s = wait_session(env, lambda x: x["status"] == "waiting_permission", "the permission to be reported", 30)
+    res = deck_tray(env, "reply", s["id"], "--deny", "use a dry run instead")
+    assert res.returncode == 0, res.stderr
+    wait_until(lambda: "use a dry run instead" in _texts_sent(model), 60, "the follow-up message to reach the model")
+    assert not (claude.project / "fake-bash-ran.txt").exists()
