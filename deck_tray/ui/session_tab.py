@@ -5,8 +5,8 @@ from __future__ import annotations
 import html
 import time
 
-from PySide6.QtCore import Qt, Signal
-from PySide6.QtGui import QKeySequence, QPalette, QShortcut
+from PySide6.QtCore import QEvent, QObject, Qt, QTimer, Signal
+from PySide6.QtGui import QKeyEvent, QKeySequence, QPalette, QShortcut
 from PySide6.QtWidgets import (
     QFrame,
     QHBoxLayout,
@@ -29,6 +29,7 @@ from deck_tray.core.model import (
 )
 from deck_tray.core.reply import Reply, ReplyKind
 from deck_tray.core.status import age_text
+from deck_tray.ui.persist import WindowMemory
 
 _BANNER_COLORS = {
     SessionStatus.WAITING_PERMISSION: ("#fff4e5", "#8a4b00", "#f0a030"),
@@ -56,28 +57,42 @@ _DELIVERY_TEXT = {
 MAX_RENDERED = 200
 
 
-def render_conversation(messages: tuple[Message, ...], dark: bool = False) -> str:
-    """HTML of the newest :data:`MAX_RENDERED` messages (oldest first)."""
-    tool_color, user_color, notice_color = ("#a0a4ab", "#7fb0ff", "#ffc46b") if dark else ("#555", "#2d6cdf", "#8a4b00")
-    parts: list[str] = []
+def _quote(text: str) -> str:
+    return "\n".join("> " + line if line else ">" for line in text.split("\n"))
+
+
+def _clock(ts: float) -> str:
+    return time.strftime("%H:%M", time.localtime(ts)) if ts else ""
+
+
+def render_conversation(messages: tuple[Message, ...]) -> str:
+    """Markdown of the newest :data:`MAX_RENDERED` messages, oldest first.
+
+    Prompts are quoted under **You**, the agent's text is rendered as the markdown it is,
+    tool calls take one line with their state (○ running or asked, ✓ done, ✗ failed or
+    rejected), notices are in italics.
+    """
     shown = messages[-MAX_RENDERED:]
+    parts: list[str] = []
     if len(messages) > len(shown):
-        parts.append(f"<p style='color:gray'>… {len(messages) - len(shown)} earlier messages</p>")
+        parts.append(f"*… {len(messages) - len(shown)} earlier messages are not shown*")
     for m in shown:
-        text = html.escape(m.text if len(m.text) < 4000 else m.text[:4000] + " …")
-        text = text.replace("\n", "<br>")
+        text = m.text if len(m.text) < 8000 else m.text[:8000] + " …"
+        when = _clock(m.timestamp)
         if m.role is MessageRole.USER:
-            parts.append(f"<p><b style='color:{user_color}'>You</b><br>{text}</p>")
+            parts.append(f"**You**{' · ' + when if when else ''}\n\n{_quote(text)}")
         elif m.role is MessageRole.ASSISTANT:
-            parts.append(f"<p><b>Agent</b><br>{text}</p>")
+            parts.append(f"**Agent**{' · ' + when if when else ''}\n\n{text}")
         elif m.role is MessageRole.TOOL:
             mark = {"pending": "○", "done": "✓", "error": "✗"}.get(m.state, "•")
-            parts.append(f"<p style='font-family:monospace;color:{tool_color}'>{mark} {text}</p>")
+            one = " ".join(text.split())
+            one = (one if len(one) <= 160 else one[:159] + "…").replace("`", "'")
+            parts.append(f"{mark} `{one}`")
         else:
-            parts.append(f"<p style='color:{notice_color}'><i>{text}</i></p>")
+            parts.append(f"*{text.strip()}*")
     if not shown:
-        parts.append("<p style='color:gray'>No conversation yet — it appears after the first prompt.</p>")
-    return "".join(parts)
+        parts.append("*No conversation yet — it appears after the first prompt.*")
+    return "\n\n".join(parts)
 
 
 class SessionTab(QWidget):
@@ -89,9 +104,13 @@ class SessionTab(QWidget):
 
     reply_requested = Signal(str, object)
 
-    def __init__(self, session: Session, parent: QWidget | None = None) -> None:
+    def __init__(self, session: Session, memory: WindowMemory | None = None, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.session = session
+        self.memory = memory
+        self._recall: list[str] = []
+        self._recall_pos = 0
+        self._recall_draft = ""
         self._rendered_key: tuple[int, object] | None = None
         self._busy_sending = False
 
@@ -138,6 +157,14 @@ class SessionTab(QWidget):
         self.send_button.clicked.connect(self._send_text)
         QShortcut(QKeySequence("Ctrl+Return"), self.answer, self._send_text)
         QShortcut(QKeySequence("Ctrl+Enter"), self.answer, self._send_text)
+        self.answer.installEventFilter(self)
+        self._draft_timer = QTimer(self)
+        self._draft_timer.setSingleShot(True)
+        self._draft_timer.setInterval(300)
+        self._draft_timer.timeout.connect(self.save_draft)
+        if memory is not None:
+            self.answer.setPlainText(memory.draft(session.id))
+        self.answer.textChanged.connect(self._draft_timer.start)
         self.delivery = QLabel()
         self.delivery.setWordWrap(True)
         self.delivery.setTextFormat(Qt.TextFormat.PlainText)
@@ -180,7 +207,7 @@ class SessionTab(QWidget):
         key = (len(session.messages), session.messages[-1] if session.messages else None)
         if key != self._rendered_key:
             self._rendered_key = key
-            self.view.setHtml(render_conversation(session.messages, self._dark()))
+            self.view.setMarkdown(render_conversation(session.messages))
             bar = self.view.verticalScrollBar()
             bar.setValue(bar.maximum())
         can_type = session.status is not SessionStatus.ENDED and session.pane is not None
@@ -253,6 +280,33 @@ class SessionTab(QWidget):
         b.clicked.connect(clicked)
         self.buttons_row.addWidget(b)
 
+    # -- drafts and recall ---------------------------------------------------------
+    def save_draft(self) -> None:
+        """Persist the answer box now (also done 300 ms after each change)."""
+        self._draft_timer.stop()
+        if self.memory is not None:
+            self.memory.save_draft(self.session.id, self.answer.toPlainText())
+
+    def eventFilter(self, obj: QObject, event: QEvent) -> bool:
+        """Up on the first line recalls earlier answers; Down goes forward again."""
+        if obj is self.answer and event.type() == QEvent.Type.KeyPress and isinstance(event, QKeyEvent):
+            key = event.key()
+            cursor = self.answer.textCursor()
+            if key == Qt.Key.Key_Up and cursor.blockNumber() == 0 and self.memory is not None:
+                if self._recall_pos == 0:
+                    self._recall = self.memory.history(self.session.id)
+                    self._recall_draft = self.answer.toPlainText()
+                if self._recall_pos < len(self._recall):
+                    self._recall_pos += 1
+                    self.answer.setPlainText(self._recall[-self._recall_pos])
+                    return True
+            elif key == Qt.Key.Key_Down and self._recall_pos > 0 and \
+                    cursor.blockNumber() == self.answer.document().blockCount() - 1:
+                self._recall_pos -= 1
+                self.answer.setPlainText(self._recall[-self._recall_pos] if self._recall_pos else self._recall_draft)
+                return True
+        return super().eventFilter(obj, event)
+
     # -- sending -------------------------------------------------------------------
     def _send_text(self) -> None:
         text = self.answer.toPlainText()
@@ -283,8 +337,12 @@ class SessionTab(QWidget):
             self.delivery.setStyleSheet("color: #b54708;")
         else:
             self.delivery.setStyleSheet("color: #1e6b3a;")
+            if report.text and self.memory is not None:
+                self.memory.add_history(self.session.id, report.text)
             if report.text and report.text == self.answer.toPlainText():
                 self.answer.clear()
+                self.save_draft()
+            self._recall_pos = 0
         self.delivery.setText(text)
         self.update_session(self.session)
 

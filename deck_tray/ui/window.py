@@ -1,32 +1,73 @@
-"""The pinned window: a session list beside one tab per opened session."""
+"""The window: sessions grouped by what they need, beside one tab per opened session.
+
+* The list groups sessions as **Needs you**, **Working**, **Ready**, **Ended**, shows the
+  agent and the project, and filters as you type. A session that became ready or started
+  waiting stays bold with a dot until its tab has been seen.
+* Tabs close with their button, a middle click or Ctrl+W, can be reordered, and the last
+  :data:`~deck_tray.ui.persist.CLOSED_MAX` closed ones can be reopened (Ctrl+Shift+T, the
+  toolbar button that shows only when there is something to reopen, or its menu) with
+  their draft; the stack survives a restart.
+* Pinned mode keeps a compact window above the others; the choice and the geometry of
+  each mode are remembered.
+"""
 
 from __future__ import annotations
 
-from PySide6.QtCore import QSettings, QSize, Qt, Signal
-from PySide6.QtGui import QAction, QCloseEvent
+import time
+
+from PySide6.QtCore import QEvent, QObject, QSettings, QSize, Qt, Signal
+from PySide6.QtGui import QAction, QCloseEvent, QFont, QKeySequence, QMouseEvent
 from PySide6.QtWidgets import (
     QLabel,
-    QListWidget,
-    QListWidgetItem,
+    QLineEdit,
     QMainWindow,
+    QMenu,
     QSplitter,
     QStackedWidget,
     QTabWidget,
     QToolBar,
+    QToolButton,
+    QTreeWidget,
+    QTreeWidgetItem,
+    QVBoxLayout,
     QWidget,
 )
 
 from deck_tray.core.model import DeliveryReport, Session, SessionStatus
+from deck_tray.core.status import age_text
 from deck_tray.services.registry import SessionRegistry
 from deck_tray.ui.icons import app_icon, status_icon
+from deck_tray.ui.persist import ClosedTab, WindowMemory
 from deck_tray.ui.session_tab import SessionTab
 
 _EMPTY_TEXT = (
     "<h3>No session open</h3>"
     "<p>Sessions of Claude Code and Codex running on this machine are listed on the left.<br>"
-    "Click one to open it here. When an agent waits for you, deck-tray tells you in the tray.</p>"
+    "Click one to open it here. When an agent waits for you, deck-tray tells you.</p>"
 )
-_NO_SESSIONS_TEXT = "No agent sessions yet.\nStart Claude Code or Codex in a tmux pane."
+_NO_SESSIONS_TEXT = "No agent sessions yet.\n\nStart Claude Code or Codex in a tmux or zellij pane; it shows up here."
+_GROUPS = (
+    ("waiting", "Needs you"),
+    ("busy", "Working"),
+    ("idle", "Ready"),
+    ("ended", "Ended"),
+)
+COMPACT_SIZE = QSize(560, 620)
+
+
+def group_of(s: Session) -> str:
+    """Which list group a session belongs to."""
+    if s.status.is_waiting:
+        return "waiting"
+    if s.status is SessionStatus.BUSY:
+        return "busy"
+    if s.status is SessionStatus.ENDED:
+        return "ended"
+    return "idle"
+
+
+def _project(s: Session) -> str:
+    return s.cwd.rstrip("/").rsplit("/", 1)[-1] if s.cwd else ""
 
 
 class MainWindow(QMainWindow):
@@ -34,7 +75,7 @@ class MainWindow(QMainWindow):
 
     Args:
         registry: the source of sessions.
-        settings: where the pin and geometry are remembered.
+        settings: where pin, geometry, drafts and the closed-tab stack are remembered.
 
     Signals:
         reply_requested(str, Reply): forwarded from a tab.
@@ -46,31 +87,48 @@ class MainWindow(QMainWindow):
         super().__init__()
         self.registry = registry
         self.settings = settings
+        self.memory = WindowMemory(settings)
         self.setWindowTitle("deck-tray")
         self.setWindowIcon(app_icon())
         self.tabs_by_id: dict[str, SessionTab] = {}
+        self.unread: set[str] = set()
 
-        self.session_list = QListWidget()
-        self.session_list.setMinimumWidth(220)
+        # -- left: filter + grouped list --------------------------------------------
+        self.filter = QLineEdit()
+        self.filter.setPlaceholderText("Filter sessions…")
+        self.filter.setClearButtonEnabled(True)
+        self.filter.textChanged.connect(self._rebuild_list)
+        self.session_list = QTreeWidget()
+        self.session_list.setHeaderHidden(True)
+        self.session_list.setRootIsDecorated(False)
+        self.session_list.setIndentation(8)
+        self.session_list.setIconSize(QSize(22, 22))
         self.session_list.setTextElideMode(Qt.TextElideMode.ElideRight)
         self.session_list.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
-        self.session_list.setSpacing(3)
-        self.session_list.setIconSize(QSize(22, 22))
         self.session_list.itemActivated.connect(self._open_item)
         self.session_list.itemClicked.connect(self._open_item)
+        self.empty_list = QLabel(_NO_SESSIONS_TEXT)
+        self.empty_list.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.empty_list.setWordWrap(True)
+        self.empty_list.setStyleSheet("color: palette(mid); padding: 12px;")
         self.list_stack = QStackedWidget()
-        empty_list = QLabel(_NO_SESSIONS_TEXT)
-        empty_list.setAlignment(Qt.AlignmentFlag.AlignCenter)
-        empty_list.setWordWrap(True)
-        empty_list.setStyleSheet("color: palette(mid); padding: 12px;")
-        self.list_stack.addWidget(empty_list)
+        self.list_stack.addWidget(self.empty_list)
         self.list_stack.addWidget(self.session_list)
+        left = QWidget()
+        lv = QVBoxLayout(left)
+        lv.setContentsMargins(4, 4, 0, 4)
+        lv.addWidget(self.filter)
+        lv.addWidget(self.list_stack, 1)
 
+        # -- right: tabs ---------------------------------------------------------------
         self.tabs = QTabWidget()
         self.tabs.setTabsClosable(True)
         self.tabs.setMovable(True)
         self.tabs.setDocumentMode(True)
+        self.tabs.setElideMode(Qt.TextElideMode.ElideRight)
         self.tabs.tabCloseRequested.connect(self.close_tab)
+        self.tabs.currentChanged.connect(self._tab_seen)
+        self.tabs.tabBar().installEventFilter(self)
         self.empty = QLabel(_EMPTY_TEXT)
         self.empty.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.empty.setWordWrap(True)
@@ -78,38 +136,70 @@ class MainWindow(QMainWindow):
         self.right.addWidget(self.empty)
         self.right.addWidget(self.tabs)
 
-        split = QSplitter()
-        split.addWidget(self.list_stack)
-        split.addWidget(self.right)
-        split.setStretchFactor(1, 1)
-        split.setSizes([260, 640])
-        self.setCentralWidget(split)
+        self.split = QSplitter()
+        self.split.addWidget(left)
+        self.split.addWidget(self.right)
+        self.split.setStretchFactor(1, 1)
+        self.split.setSizes([260, 700])
+        self.setCentralWidget(self.split)
 
+        # -- toolbar -------------------------------------------------------------------
         bar = QToolBar("Window")
         bar.setMovable(False)
+        bar.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextOnly)
         self.pin_action = QAction("Pin on top", self)
         self.pin_action.setCheckable(True)
-        self.pin_action.setToolTip("Keep this window above other windows")
+        self.pin_action.setToolTip("Keep a compact window above other windows")
         self.pin_action.toggled.connect(self.set_pinned)
         bar.addAction(self.pin_action)
+        self.reopen_menu = QMenu(self)
+        self.reopen_action = QAction("Reopen closed tab", self)
+        self.reopen_action.setShortcut(QKeySequence("Ctrl+Shift+T"))
+        self.reopen_action.setToolTip("Reopen the last closed tab (Ctrl+Shift+T)")
+        self.reopen_action.triggered.connect(lambda: self.reopen_closed())
+        self.reopen_action.setMenu(self.reopen_menu)
+        self.addAction(self.reopen_action)
+        bar.addAction(self.reopen_action)
+        self.reopen_button = bar.widgetForAction(self.reopen_action)
+        if isinstance(self.reopen_button, QToolButton):
+            self.reopen_button.setPopupMode(QToolButton.ToolButtonPopupMode.MenuButtonPopup)
+        close_tab = QAction("Close tab", self)
+        close_tab.setShortcut(QKeySequence("Ctrl+W"))
+        close_tab.triggered.connect(lambda: self.close_tab(self.tabs.currentIndex()))
+        self.addAction(close_tab)
         self.addToolBar(bar)
 
         registry.session_added.connect(self._on_session)
         registry.session_changed.connect(self._on_session)
         registry.session_removed.connect(self._on_removed)
-        self.resize(980, 640)
-        geo = settings.value("window/geometry")
-        if geo is not None:
-            self.restoreGeometry(geo)
+        self._restore_geometry(pinned=bool(settings.value("window/pinned", False, type=bool)))
         self.pin_action.setChecked(bool(settings.value("window/pinned", False, type=bool)))
+        self._update_reopen()
         self._rebuild_list()
 
-    # -- pinning -------------------------------------------------------------------
+    # -- pinning and geometry ------------------------------------------------------------
+    def _geometry_key(self, pinned: bool) -> str:
+        return "window/geometry_pinned" if pinned else "window/geometry"
+
+    def _restore_geometry(self, pinned: bool) -> None:
+        geo = self.settings.value(self._geometry_key(pinned))
+        if geo is not None:
+            self.restoreGeometry(geo)
+        else:
+            self.resize(COMPACT_SIZE if pinned else QSize(1040, 680))
+
     def set_pinned(self, pinned: bool) -> None:
-        """Keep the window on top (remembered across restarts)."""
+        """Pinned: compact and always on top. Normal: a regular window. Both remembered."""
+        was = self.is_pinned()
+        if was != pinned:
+            self.settings.setValue(self._geometry_key(was), self.saveGeometry())
         self.settings.setValue("window/pinned", pinned)
         visible = self.isVisible()
         self.setWindowFlag(Qt.WindowType.WindowStaysOnTopHint, pinned)
+        if was != pinned:
+            self._restore_geometry(pinned)
+        if pinned:
+            self.split.setSizes([200, max(300, self.width() - 200)])
         if visible:
             self.show()
 
@@ -117,43 +207,105 @@ class MainWindow(QMainWindow):
         """Whether the window stays on top."""
         return bool(self.windowFlags() & Qt.WindowType.WindowStaysOnTopHint)
 
-    # -- list ----------------------------------------------------------------------
+    # -- list ------------------------------------------------------------------------------
     def _rebuild_list(self) -> None:
         current = self.session_list.currentItem()
-        current_id = current.data(Qt.ItemDataRole.UserRole) if current else None
+        current_id = current.data(0, Qt.ItemDataRole.UserRole) if current else None
+        needle = self.filter.text().strip().casefold()
         self.session_list.clear()
         sessions = self.registry.sessions()
+        now = time.time()
+        groups: dict[str, list[Session]] = {key: [] for key, _ in _GROUPS}
         for s in sessions:
-            item = QListWidgetItem(status_icon(s.status, 22), f"{s.display_title}\n{s.agent.label} · {s.status.label}")
-            item.setData(Qt.ItemDataRole.UserRole, s.id)
-            item.setToolTip(f"{s.cwd}\n{s.reason}")
-            if s.status is SessionStatus.ENDED:
-                item.setForeground(self.palette().placeholderText())
-            if s.status.is_waiting:
-                font = item.font()
-                font.setBold(True)
-                item.setFont(font)
-            self.session_list.addItem(item)
-            if s.id == current_id:
-                self.session_list.setCurrentItem(item)
+            hay = f"{s.display_title} {s.cwd} {s.agent.label} {s.status.label}".casefold()
+            if needle and needle not in hay:
+                continue
+            groups[group_of(s)].append(s)
+        bold = QFont(self.font())
+        bold.setBold(True)
+        for key, label in _GROUPS:
+            members = groups[key]
+            if not members:
+                continue
+            head = QTreeWidgetItem([f"{label}  ({len(members)})"])
+            head.setFlags(Qt.ItemFlag.ItemIsEnabled)
+            head.setFont(0, bold)
+            head.setForeground(0, self.palette().placeholderText())
+            self.session_list.addTopLevelItem(head)
+            for s in members:
+                dot = "● " if s.id in self.unread else ""
+                line2 = " · ".join(x for x in (s.agent.label, _project(s), age_text(now - s.updated_at)) if x)
+                item = QTreeWidgetItem([f"{dot}{s.display_title}\n{line2}"])
+                item.setIcon(0, status_icon(s.status, 22))
+                item.setData(0, Qt.ItemDataRole.UserRole, s.id)
+                item.setToolTip(0, f"{s.display_title}\n{s.cwd}\n{s.status.label}: {s.reason}")
+                if s.status is SessionStatus.ENDED:
+                    item.setForeground(0, self.palette().placeholderText())
+                if s.id in self.unread:
+                    item.setFont(0, bold)
+                head.addChild(item)
+                if s.id == current_id:
+                    self.session_list.setCurrentItem(item)
+            head.setExpanded(True)
         self.list_stack.setCurrentIndex(1 if sessions else 0)
 
-    def _open_item(self, item: QListWidgetItem) -> None:
-        self.open_session(str(item.data(Qt.ItemDataRole.UserRole)))
+    def listed(self) -> dict[str, list[str]]:
+        """Session ids shown in the list, by group label (for tests and accessibility)."""
+        out: dict[str, list[str]] = {}
+        for i in range(self.session_list.topLevelItemCount()):
+            head = self.session_list.topLevelItem(i)
+            label = head.text(0).split("  (", 1)[0]
+            out[label] = [str(head.child(j).data(0, Qt.ItemDataRole.UserRole)) for j in range(head.childCount())]
+        return out
+
+    def _open_item(self, item: QTreeWidgetItem) -> None:
+        sid = item.data(0, Qt.ItemDataRole.UserRole)
+        if sid:
+            self.open_session(str(sid))
 
     def _on_session(self, s: Session) -> None:
         tab = self.tabs_by_id.get(s.id)
+        if s.status.is_waiting or s.status is SessionStatus.IDLE:
+            old_tab_status = tab.session.status if tab is not None else None
+            if not self._is_seen(s.id) and old_tab_status is not s.status:
+                self.unread.add(s.id)
         if tab is not None:
             tab.update_session(s)
-            idx = self.tabs.indexOf(tab)
-            self.tabs.setTabIcon(idx, status_icon(s.status))
-            self.tabs.setTabText(idx, _tab_title(s))
+            self._label_tab(tab, s)
         self._rebuild_list()
 
     def _on_removed(self, sid: str) -> None:
+        self.unread.discard(sid)
         self._rebuild_list()
 
-    # -- tabs ----------------------------------------------------------------------
+    # -- unread ----------------------------------------------------------------------------
+    def _is_seen(self, sid: str) -> bool:
+        tab = self.tabs_by_id.get(sid)
+        return tab is not None and self.isActiveWindow() and self.tabs.currentWidget() is tab and self.isVisible()
+
+    def _tab_seen(self, _index: int = -1) -> None:
+        tab = self.current_tab()
+        if tab is not None and self.isVisible() and tab.session.id in self.unread:
+            self.unread.discard(tab.session.id)
+            self._label_tab(tab, tab.session)
+            self._rebuild_list()
+
+    def changeEvent(self, event: QEvent) -> None:
+        """Looking at the window marks the current tab as seen."""
+        if event.type() == QEvent.Type.ActivationChange and self.isActiveWindow():
+            self._tab_seen()
+        super().changeEvent(event)
+
+    def _label_tab(self, tab: SessionTab, s: Session) -> None:
+        idx = self.tabs.indexOf(tab)
+        if idx < 0:
+            return
+        title = s.display_title if len(s.display_title) <= 28 else s.display_title[:27] + "…"
+        self.tabs.setTabText(idx, ("● " if s.id in self.unread else "") + title)
+        self.tabs.setTabIcon(idx, status_icon(s.status))
+        self.tabs.setTabToolTip(idx, f"{s.display_title}\n{s.cwd}\n{s.status.label}")
+
+    # -- tabs ------------------------------------------------------------------------------
     def open_session(self, session_id: str) -> SessionTab | None:
         """Open (or focus) the tab of a session, and show and raise the window."""
         s = self.registry.get(session_id)
@@ -161,30 +313,70 @@ class MainWindow(QMainWindow):
         if tab is None:
             if s is None:
                 return None
-            tab = SessionTab(s)
+            tab = SessionTab(s, self.memory)
             tab.reply_requested.connect(self.reply_requested)
             self.tabs_by_id[session_id] = tab
-            idx = self.tabs.addTab(tab, status_icon(s.status), _tab_title(s))
-            self.tabs.setTabToolTip(idx, f"{s.display_title}\n{s.cwd}")
+            self.tabs.addTab(tab, "")
+            self._label_tab(tab, s)
+            self.memory.forget_closed(session_id)
+            self._update_reopen()
         self.right.setCurrentWidget(self.tabs)
         self.tabs.setCurrentWidget(tab)
         self.show()
         self.raise_()
         self.activateWindow()
+        self.unread.discard(session_id)
+        self._label_tab(tab, tab.session)
+        self._rebuild_list()
         tab.answer.setFocus()
         return tab
 
     def close_tab(self, index: int) -> None:
-        """Close the tab at ``index`` (the session keeps running)."""
+        """Close the tab at ``index`` (the session keeps running); it can be reopened."""
         w = self.tabs.widget(index)
+        if not isinstance(w, SessionTab):
+            return
+        w.save_draft()
+        self.memory.push_closed(ClosedTab(w.session.id, w.session.display_title, w.session.agent.label))
         self.tabs.removeTab(index)
-        for sid, tab in list(self.tabs_by_id.items()):
-            if tab is w:
-                del self.tabs_by_id[sid]
-        if w is not None:
-            w.deleteLater()
+        self.tabs_by_id.pop(w.session.id, None)
+        w.deleteLater()
         if self.tabs.count() == 0:
             self.right.setCurrentWidget(self.empty)
+        self._update_reopen()
+
+    def reopen_closed(self, session_id: str | None = None) -> SessionTab | None:
+        """Reopen the newest closed tab (or that of ``session_id``), with its draft."""
+        while True:
+            closed = self.memory.pop_closed(session_id)
+            if closed is None:
+                self._update_reopen()
+                return None
+            if self.registry.get(closed.session_id) is not None or session_id is not None:
+                break
+            # Its session is gone (transcript aged out): skip it, try the next one.
+        tab = self.open_session(closed.session_id)
+        self._update_reopen()
+        return tab
+
+    def _update_reopen(self) -> None:
+        closed = self.memory.closed_tabs()
+        self.reopen_action.setVisible(bool(closed))
+        self.reopen_action.setEnabled(bool(closed))
+        self.reopen_menu.clear()
+        for t in closed:
+            act = self.reopen_menu.addAction(f"{t.title}  —  {t.agent}" if t.agent else t.title)
+            act.triggered.connect(lambda _=False, sid=t.session_id: self.reopen_closed(sid))
+
+    def eventFilter(self, obj: QObject, event: QEvent) -> bool:
+        """Middle click on a tab closes it."""
+        if obj is self.tabs.tabBar() and event.type() == QEvent.Type.MouseButtonRelease \
+                and isinstance(event, QMouseEvent) and event.button() == Qt.MouseButton.MiddleButton:
+            idx = self.tabs.tabBar().tabAt(event.position().toPoint())
+            if idx >= 0:
+                self.close_tab(idx)
+                return True
+        return super().eventFilter(obj, event)
 
     def current_tab(self) -> SessionTab | None:
         """The visible session tab, if any."""
@@ -198,11 +390,8 @@ class MainWindow(QMainWindow):
             tab.show_delivery(report)
 
     def closeEvent(self, event: QCloseEvent) -> None:
-        """Closing hides the window; the app keeps running in the tray."""
-        self.settings.setValue("window/geometry", self.saveGeometry())
+        """Closing hides the window; the app keeps running in the tray. Drafts are kept."""
+        self.settings.setValue(self._geometry_key(self.is_pinned()), self.saveGeometry())
+        for tab in self.tabs_by_id.values():
+            tab.save_draft()
         super().closeEvent(event)
-
-
-def _tab_title(s: Session) -> str:
-    t = s.display_title
-    return t if len(t) <= 28 else t[:27] + "…"

@@ -89,7 +89,7 @@ def test_window_tab_shows_request_and_sends_allow(qtbot, settings) -> None:
     win = MainWindow(reg, settings)
     qtbot.addWidget(win)
     reg.apply([waiting(), busy()])
-    assert win.session_list.count() == 2
+    assert win.listed() == {"Needs you": ["aaaa1111"], "Working": ["bbbb2222"]}
     tab = win.open_session("aaaa1111")
     assert tab is not None and win.tabs.count() == 1
     assert tab.request_box.isVisibleTo(win)
