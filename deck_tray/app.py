@@ -9,13 +9,12 @@ import os
 import signal
 import sys
 import threading
-import types
 from typing import Any
 
 import platformdirs
 import qasync
 from PySide6.QtCore import QSettings
-from PySide6.QtWidgets import QApplication, QMessageBox
+from PySide6.QtWidgets import QApplication
 
 from deck_tray import APP_ID, __version__
 from deck_tray.core import claude, codex
@@ -27,6 +26,7 @@ from deck_tray.services.monitor import Monitor
 from deck_tray.services.panes import Multiplexer, MuxSet, Tmux
 from deck_tray.services.registry import SessionRegistry
 from deck_tray.services.zellij import Zellij
+from deck_tray.ui.errors import ErrorReporter
 from deck_tray.ui.icons import app_icon
 from deck_tray.ui.tray import Tray
 from deck_tray.ui.window import MainWindow
@@ -96,6 +96,8 @@ class DeckTrayApp:
         else:
             log.warning("no system tray on this desktop (no StatusNotifierWatcher or XEmbed host); "
                         "showing the window instead. On GNOME, install the AppIndicator extension.")
+            self.window.set_no_tray(tell=not self.settings.value("window/told_no_tray", False, type=bool))
+            self.settings.setValue("window/told_no_tray", True)
             self._show_window()
         self.monitor.start()
 
@@ -125,18 +127,9 @@ class DeckTrayApp:
         return report
 
 
-def install_error_funnel(loop: asyncio.AbstractEventLoop) -> None:
+def install_error_funnel(loop: asyncio.AbstractEventLoop, reporter: ErrorReporter) -> None:
     """Send uncaught errors (main thread, threads, loop) to one place: the log + a message."""
-
-    def report(exc_type: type[BaseException], exc: BaseException, tb: types.TracebackType | None) -> None:
-        log.error("unexpected error", exc_info=(exc_type, exc, tb))
-        app = QApplication.instance()
-        if app is not None and threading.current_thread() is threading.main_thread():
-            box = QMessageBox(QMessageBox.Icon.Warning, "deck-tray",
-                              f"Something went wrong: {exc}\nDetails are in the log.")
-            box.setDetailedText("".join(__import__("traceback").format_exception(exc_type, exc, tb)))
-            box.open()
-
+    report = reporter.report
     sys.excepthook = report
     threading.excepthook = lambda a: report(a.exc_type, a.exc_value or Exception(), a.exc_traceback)
 
@@ -164,8 +157,8 @@ def run_app() -> int:
 
     async def main() -> None:
         loop = asyncio.get_running_loop()
-        install_error_funnel(loop)
         app = DeckTrayApp()
+        install_error_funnel(loop, ErrorReporter(app.window))
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, app.quit_event.set)
         qapp.aboutToQuit.connect(app.quit_event.set)

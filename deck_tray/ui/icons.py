@@ -6,7 +6,7 @@ from functools import cache
 from importlib import resources
 
 from PySide6.QtCore import QByteArray, QRectF, Qt
-from PySide6.QtGui import QColor, QFont, QIcon, QPainter, QPixmap
+from PySide6.QtGui import QColor, QFont, QGuiApplication, QIcon, QPainter, QPixmap
 from PySide6.QtSvg import QSvgRenderer
 
 from deck_tray.core.model import SessionStatus
@@ -40,10 +40,22 @@ def render(name: str, size: int = 64, badge: int = 0) -> QPixmap:
     return pm
 
 
-def tray_icon(waiting: int, busy: bool) -> QIcon:
-    """The tray icon: waiting (with count) > busy > idle."""
+def panel_is_dark() -> bool:
+    """Best guess whether the tray sits on a dark panel: the desktop's colour scheme."""
+    hints = QGuiApplication.styleHints()
+    if hints.colorScheme() == Qt.ColorScheme.Dark:
+        return True
+    if hints.colorScheme() == Qt.ColorScheme.Light:
+        return False
+    return QGuiApplication.palette().window().color().lightness() < 128
+
+
+def tray_icon(waiting: int, busy: bool, dark: bool | None = None) -> QIcon:
+    """The tray icon: waiting (orange, with the count) > busy (blue) > idle (grey, a light
+    variant on dark panels)."""
     icon = QIcon()
-    name = "state-waiting" if waiting else "state-busy" if busy else "state-idle"
+    dark = panel_is_dark() if dark is None else dark
+    name = "state-waiting" if waiting else "state-busy" if busy else ("state-idle-dark" if dark else "state-idle")
     for size in (16, 22, 24, 32, 48, 64):
         icon.addPixmap(render(name, size, waiting))
     return icon

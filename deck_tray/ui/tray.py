@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import datetime as _dt
 import logging
+import time
 
 from PySide6.QtCore import QObject, Signal
 from PySide6.QtGui import QAction
@@ -14,6 +16,13 @@ from deck_tray.ui.icons import status_icon, tray_icon
 
 log = logging.getLogger(__name__)
 MENU_MAX = 12
+
+
+def seconds_until_morning(now: float | None = None, hour: int = 8) -> float:
+    """Seconds from ``now`` until ``hour`` o'clock tomorrow (local time)."""
+    t = _dt.datetime.fromtimestamp(time.time() if now is None else now)
+    target = (t + _dt.timedelta(days=1)).replace(hour=hour, minute=0, second=0, microsecond=0)
+    return (target - t).total_seconds()
 
 
 def notification_text(s: Session) -> tuple[str, str]:
@@ -39,12 +48,15 @@ class Tray(QObject):
         open_requested(str): the user picked a session (menu or notification click).
         show_window_requested(): "Open window".
         pin_toggled(bool): "Pin window" was toggled.
+        pause_requested(object): pause notifications for this many seconds (float), or
+            ``0.0`` to resume.
         quit_requested(): "Quit".
     """
 
     open_requested = Signal(str)
     show_window_requested = Signal()
     pin_toggled = Signal(bool)
+    pause_requested = Signal(object)
     quit_requested = Signal()
 
     def __init__(self, registry: SessionRegistry, parent: QObject | None = None) -> None:
@@ -63,7 +75,7 @@ class Tray(QObject):
         registry.session_added.connect(self.refresh)
         registry.session_changed.connect(self.refresh)
         registry.session_removed.connect(self.refresh)
-        registry.attention_needed.connect(self.notify)
+        self.paused_until: float | None = None
         self.refresh()
 
     @staticmethod
@@ -103,14 +115,27 @@ class Tray(QObject):
         self.menu.addSeparator()
         self.menu.addAction("Open window", self.show_window_requested.emit)
         self.menu.addAction(self.pin_action)
+        if self.paused_until is not None and self.paused_until > time.time():
+            until = time.strftime("%H:%M", time.localtime(self.paused_until))
+            self.menu.addAction(f"Resume notifications (paused until {until})", lambda: self.pause_requested.emit(0.0))
+        else:
+            pause = self.menu.addMenu("Pause notifications")
+            pause.addAction("For 30 minutes", lambda: self.pause_requested.emit(30 * 60.0))
+            pause.addAction("For 1 hour", lambda: self.pause_requested.emit(3600.0))
+            pause.addAction("Until tomorrow morning", lambda: self.pause_requested.emit(seconds_until_morning()))
         self.menu.addSeparator()
         self.menu.addAction("Quit deck-tray", self.quit_requested.emit)
 
     def notify(self, s: Session) -> None:
-        """Show a notification for a session that started waiting."""
+        """Show a tray message for a session that started waiting (the fallback when no
+        notification server with actions is reachable)."""
         title, body = notification_text(s)
-        self._last_notified = s.id
-        log.info("notify: %s is %s", s.id[:8], s.status.value)
+        self.show_message(title, body, s.id)
+
+    def show_message(self, title: str, body: str, session_id: str) -> None:
+        """A tray balloon; clicking it opens ``session_id`` where the desktop reports clicks."""
+        self._last_notified = session_id
+        log.info("tray message for %s", session_id[:8])
         if self.icon.isVisible() or QSystemTrayIcon.supportsMessages():
             self.icon.showMessage(title, body, QSystemTrayIcon.MessageIcon.Information, 15000)
 

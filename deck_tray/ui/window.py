@@ -18,10 +18,12 @@ import time
 from PySide6.QtCore import QEvent, QObject, QSettings, QSize, Qt, Signal
 from PySide6.QtGui import QAction, QCloseEvent, QFont, QKeySequence, QMouseEvent
 from PySide6.QtWidgets import (
+    QHBoxLayout,
     QLabel,
     QLineEdit,
     QMainWindow,
     QMenu,
+    QPushButton,
     QSplitter,
     QStackedWidget,
     QTabWidget,
@@ -141,7 +143,28 @@ class MainWindow(QMainWindow):
         self.split.addWidget(self.right)
         self.split.setStretchFactor(1, 1)
         self.split.setSizes([260, 700])
-        self.setCentralWidget(self.split)
+        self.no_tray = False
+        self.notice_bar = QWidget()
+        self.notice_bar.setObjectName("notice")
+        self.notice_bar.setStyleSheet(
+            "#notice { background: rgba(45,108,223,0.12); border-bottom: 1px solid #6b9bef; }"
+        )
+        nb = QHBoxLayout(self.notice_bar)
+        nb.setContentsMargins(10, 6, 6, 6)
+        self.notice = QLabel()
+        self.notice.setWordWrap(True)
+        nb.addWidget(self.notice, 1)
+        dismiss = QPushButton("Got it")
+        dismiss.clicked.connect(self.notice_bar.hide)
+        nb.addWidget(dismiss, 0, Qt.AlignmentFlag.AlignTop)
+        self.notice_bar.hide()
+        central = QWidget()
+        cv = QVBoxLayout(central)
+        cv.setContentsMargins(0, 0, 0, 0)
+        cv.setSpacing(0)
+        cv.addWidget(self.notice_bar)
+        cv.addWidget(self.split, 1)
+        self.setCentralWidget(central)
 
         # -- toolbar -------------------------------------------------------------------
         bar = QToolBar("Window")
@@ -389,9 +412,25 @@ class MainWindow(QMainWindow):
         if tab is not None:
             tab.show_delivery(report)
 
+    def set_no_tray(self, tell: bool) -> None:
+        """The desktop has no tray: closing minimizes instead of hiding (there would be no way
+        back), and, the first time, a bar says how to get a tray."""
+        self.no_tray = True
+        if tell:
+            self.notice.setText(
+                "Your desktop shows no tray icons, so deck-tray keeps this window available instead "
+                "(closing it minimizes it). On GNOME, install the “AppIndicator and KStatusNotifierItem "
+                "Support” extension to get the tray icon."
+            )
+            self.notice_bar.show()
+
     def closeEvent(self, event: QCloseEvent) -> None:
         """Closing hides the window; the app keeps running in the tray. Drafts are kept."""
         self.settings.setValue(self._geometry_key(self.is_pinned()), self.saveGeometry())
         for tab in self.tabs_by_id.values():
             tab.save_draft()
+        if self.no_tray:
+            event.ignore()
+            self.showMinimized()
+            return
         super().closeEvent(event)

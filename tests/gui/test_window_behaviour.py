@@ -174,3 +174,59 @@ def test_conversation_renders_markdown(tmp_path: Path, qtbot) -> None:
     assert "item one" in plain and "- item" not in plain, "markdown lists are rendered, not shown raw"
     assert "✓ Bash(rm -f x)" in plain
     assert "**fix**" not in plain
+
+
+def test_no_tray_keeps_the_window_and_says_so_once(tmp_path: Path, qtbot) -> None:
+    from deck_tray.app import DeckTrayApp
+    from deck_tray.core.scan import Scanner
+    from deck_tray.services.panes import Tmux
+
+    settings = QSettings(str(tmp_path / "s.ini"), QSettings.Format.IniFormat)
+
+    def start() -> DeckTrayApp:
+        app = DeckTrayApp(scanner=Scanner(tmp_path / "c", tmp_path / "x"), mux=Tmux(), settings=settings)
+        qtbot.addWidget(app.window)
+        app.monitor.start = lambda: None  # type: ignore[method-assign]  # no scanning needed here
+        app.start()  # offscreen: Qt reports no system tray
+        return app
+
+    first = start()
+    assert first.window.isVisible()
+    assert first.window.notice_bar.isVisibleTo(first.window)
+    assert "AppIndicator" in first.window.notice.text()
+    first.window.close()
+    assert first.window.isVisible(), "without a tray, closing must not make the app unreachable"
+    second = start()
+    assert not second.window.notice_bar.isVisibleTo(second.window), "told once"
+
+
+def test_errors_show_once_with_copy_details(qtbot) -> None:
+    import sys
+    import threading
+
+    from PySide6.QtWidgets import QApplication, QMessageBox
+
+    from deck_tray.ui.errors import ErrorReporter
+
+    reporter = ErrorReporter()
+
+    def boom() -> None:
+        try:
+            raise RuntimeError("the pane vanished mid-read")
+        except RuntimeError:
+            reporter.report(*sys.exc_info())  # type: ignore[arg-type]
+
+    t = threading.Thread(target=boom)
+    t.start()
+    t.join()
+    qtbot.waitUntil(lambda: reporter.box is not None and reporter.box.isVisible(), timeout=3000)
+    box = reporter.box
+    assert box is not None and "the pane vanished mid-read" in box.text()
+    copy = next(b for b in box.buttons() if b.text() == "Copy details")
+    copy.click()
+    assert "RuntimeError" in QApplication.clipboard().text()
+    assert box.isVisible(), "copying keeps the message open"
+    boom()
+    qtbot.waitUntil(lambda: reporter.count == 2, timeout=3000)
+    assert len([w for w in QApplication.topLevelWidgets() if isinstance(w, QMessageBox) and w.isVisible()]) == 1
+    box.close()

@@ -146,3 +146,36 @@ def test_ended_session_cannot_be_typed_into(qtbot, settings) -> None:
     assert tab is not None
     assert not tab.send_button.isEnabled()
     assert not tab.request_box.isVisibleTo(win)
+
+
+def test_tray_pause_menu_and_resume(qtbot) -> None:
+    import time as _time
+
+    reg = SessionRegistry()
+    tray = Tray(reg)
+    tray.rebuild_menu()
+    pause = next(a for a in tray.menu.actions() if a.text() == "Pause notifications")
+    labels = [a.text() for a in pause.menu().actions()]
+    assert labels == ["For 30 minutes", "For 1 hour", "Until tomorrow morning"]
+    with qtbot.waitSignal(tray.pause_requested, timeout=1000) as blocker:
+        pause.menu().actions()[1].trigger()
+    assert blocker.args == [3600.0]
+    tray.paused_until = _time.time() + 3600
+    tray.rebuild_menu()
+    resume = next(a for a in tray.menu.actions() if a.text().startswith("Resume notifications"))
+    with qtbot.waitSignal(tray.pause_requested, timeout=1000) as blocker:
+        resume.trigger()
+    assert blocker.args == [0.0]
+
+
+def test_tray_icon_states_differ(qtbot) -> None:
+    from deck_tray.ui.icons import tray_icon
+
+    def image(icon):  # type: ignore[no-untyped-def]
+        return icon.pixmap(32, 32).toImage()
+
+    idle, busy_, waiting1, waiting3 = (tray_icon(0, False, False), tray_icon(0, True, False),
+                                       tray_icon(1, False, False), tray_icon(3, False, False))
+    assert len({image(i).cacheKey() for i in (idle, busy_, waiting1, waiting3)}) == 4
+    assert image(idle) != image(busy_) and image(waiting1) != image(waiting3)
+    assert image(tray_icon(0, False, True)) != image(idle), "a light variant for dark panels"
