@@ -84,6 +84,29 @@ def dark_palette() -> QPalette:
     return p
 
 
+def long_conversation() -> Session:
+    """A finished session with the whole captured Claude transcript (8 turns)."""
+    fx = ROOT / "tests" / "fixtures"
+    ct = ClaudeTranscript()
+    for line in (fx / "claude-code-2.1.197-interactive.jsonl").read_text().splitlines():
+        ct.feed(json.loads(line))
+    extra = (
+        "Here is what changed:\n\n"
+        "1. **Build** — the `dist/` folder is removed before packaging.\n"
+        "2. **Tests** — `pytest -q` now runs the slow suite only with `--slow`.\n\n"
+        "```bash\nmake clean && make dist\n```\n\nAnything else?"
+    )
+    from deck_tray.core.model import Message, MessageRole
+
+    msgs = (*ct.messages, Message(MessageRole.ASSISTANT, extra, time.time() - 30))
+    return Session(
+        id="6c891d37-ea8a-4230-a6e5-8df46b7b1a8b", agent=AgentKind.CLAUDE_CODE, cwd="/home/dev/work/proj",
+        title="Release checklist", pid=13600, pane=PaneRef("tmux", "%7", "/tmp/tmux-1000/default", "work:3.0"),
+        status=SessionStatus.IDLE, reason="turn finished — live status file, 30 s ago",
+        updated_at=time.time() - 30, messages=msgs,
+    )
+
+
 def main() -> None:
     out = Path(sys.argv[1]) if len(sys.argv) > 1 and not sys.argv[1].startswith("--") else ROOT / "docs" / "screenshots"
     out.mkdir(parents=True, exist_ok=True)
@@ -98,15 +121,24 @@ def main() -> None:
     win = MainWindow(reg, settings)
     win.resize(1100, 700)
     win.show()
-    app.processEvents()
-    win.grab().save(str(out / f"window-empty{suffix}.png"))
-    sessions = demo_sessions()
+
+    def shot(name: str) -> None:
+        for _ in range(5):
+            app.processEvents()
+        win.grab().save(str(out / f"{name}{suffix}.png"))
+
+    shot("window-empty")
+    sessions = [*demo_sessions(), long_conversation()]
     reg.apply(sessions)
     win.open_session(sessions[1].id)
+    win.open_session(sessions[4].id)
+    shot("window-long-conversation")
     win.open_session(sessions[0].id)
-    for _ in range(5):
-        app.processEvents()
-    win.grab().save(str(out / f"window-waiting{suffix}.png"))
+    win.close_tab(win.tabs.indexOf(win.tabs_by_id[sessions[1].id]))  # shows the reopen button
+    shot("window-waiting")
+    win.pin_action.setChecked(True)
+    win.resize(600, 640)
+    shot("window-pinned")
     print(f"saved to {out}")
 
 

@@ -208,8 +208,8 @@ class SessionTab(QWidget):
         if key != self._rendered_key:
             self._rendered_key = key
             self.view.setMarkdown(render_conversation(session.messages))
-            bar = self.view.verticalScrollBar()
-            bar.setValue(bar.maximum())
+            # Newest at the bottom; the layout finishes after this call, so scroll once it has.
+            QTimer.singleShot(0, self.scroll_to_end)
         can_type = session.status is not SessionStatus.ENDED and session.pane is not None
         self.answer.setReadOnly(False)
         self.send_button.setEnabled(can_type and not self._busy_sending)
@@ -219,6 +219,11 @@ class SessionTab(QWidget):
             self.send_button.setToolTip("No tmux pane is known for this session")
         else:
             self.send_button.setToolTip("Type this into the agent's pane (Ctrl+Enter)")
+
+    def scroll_to_end(self) -> None:
+        """Show the newest message."""
+        bar = self.view.verticalScrollBar()
+        bar.setValue(bar.maximum())
 
     def _dark(self) -> bool:
         return self.palette().color(QPalette.ColorRole.Base).lightness() < 128

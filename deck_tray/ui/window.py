@@ -94,6 +94,7 @@ class MainWindow(QMainWindow):
         self.setWindowIcon(app_icon())
         self.tabs_by_id: dict[str, SessionTab] = {}
         self.unread: set[str] = set()
+        self._last_status: dict[str, SessionStatus] = {}
 
         # -- left: filter + grouped list --------------------------------------------
         self.filter = QLineEdit()
@@ -288,10 +289,14 @@ class MainWindow(QMainWindow):
 
     def _on_session(self, s: Session) -> None:
         tab = self.tabs_by_id.get(s.id)
-        if s.status.is_waiting or s.status is SessionStatus.IDLE:
-            old_tab_status = tab.session.status if tab is not None else None
-            if not self._is_seen(s.id) and old_tab_status is not s.status:
-                self.unread.add(s.id)
+        before = self._last_status.get(s.id)
+        self._last_status[s.id] = s.status
+        # Unread: the session *became* ready or started waiting (found waiting counts too).
+        became = s.status is not before and (
+            s.status.is_waiting or (s.status is SessionStatus.IDLE and before is not None)
+        )
+        if became and not self._is_seen(s.id):
+            self.unread.add(s.id)
         if tab is not None:
             tab.update_session(s)
             self._label_tab(tab, s)
@@ -299,6 +304,7 @@ class MainWindow(QMainWindow):
 
     def _on_removed(self, sid: str) -> None:
         self.unread.discard(sid)
+        self._last_status.pop(sid, None)
         self._rebuild_list()
 
     # -- unread ----------------------------------------------------------------------------
