@@ -19,10 +19,11 @@ from PySide6.QtWidgets import QApplication
 from deck_tray import APP_ID, __version__
 from deck_tray.core import claude, codex
 from deck_tray.core.model import DeliveryReport, DeliveryState, Session
-from deck_tray.core.reply import Reply
+from deck_tray.core.reply import Reply, ReplyKind
 from deck_tray.core.scan import Scanner
 from deck_tray.services.dispatcher import Dispatcher
 from deck_tray.services.monitor import Monitor
+from deck_tray.services.notifier import DBusNotifications, NotificationBackend, Notifier
 from deck_tray.services.panes import Multiplexer, MuxSet, Tmux
 from deck_tray.services.registry import SessionRegistry
 from deck_tray.services.zellij import Zellij
@@ -58,7 +59,8 @@ class DeckTrayApp:
     """
 
     def __init__(self, scanner: Scanner | None = None, mux: Multiplexer | None = None,
-                 settings: QSettings | None = None) -> None:
+                 settings: QSettings | None = None,
+                 notification_backends: list[NotificationBackend] | None = None) -> None:
         self.scanner = scanner or Scanner(claude.config_dir(), codex.codex_home())
         self.mux = mux or MuxSet([Tmux(), Zellij()])
         if settings is None:
@@ -79,6 +81,39 @@ class DeckTrayApp:
         self._tasks: set[asyncio.Task[Any]] = set()
         self.quit_event = asyncio.Event()
         self.tray.quit_requested.connect(self.quit_event.set)
+        self.notifier = Notifier(
+            self.registry,
+            [DBusNotifications()] if notification_backends is None else notification_backends,
+            fallback=self.tray.show_message,
+            is_focused=self._pane_focused,
+        )
+        self.notifier.action_invoked.connect(self._notification_action)
+        self.tray.pause_requested.connect(self._pause)
+        self.notifier.paused_changed.connect(self._paused_changed)
+
+    def _pane_focused(self, session: Session) -> bool:
+        """True when the session's pane is the active pane of an attached tmux/zellij client
+        (the user is looking at it, so a notification would only interrupt)."""
+        if session.pane is None:
+            return False
+        return any(p.focused and p.ref() == session.pane for p in self.monitor.pane_cache.panes)
+
+    def _notification_action(self, session_id: str, action: str) -> None:
+        if action == "allow":
+            self.send_reply(session_id, Reply(ReplyKind.ALLOW))
+        elif action == "deny":
+            self.send_reply(session_id, Reply(ReplyKind.DENY))
+        self.window.open_session(session_id)
+
+    def _pause(self, seconds: object) -> None:
+        if isinstance(seconds, (int, float)) and seconds > 0:
+            self.notifier.pause(float(seconds))
+        else:
+            self.notifier.resume()
+
+    def _paused_changed(self, _paused: bool) -> None:
+        self.tray.paused_until = self.notifier.paused_until
+        self.tray.rebuild_menu()
 
     async def _probe(self, session_id: str) -> Session | None:
         await self.monitor.refresh_now()
@@ -101,8 +136,13 @@ class DeckTrayApp:
             self._show_window()
         self.monitor.start()
 
+    async def start_notifications(self) -> None:
+        """Connect to the desktop's notification service (falls back to tray messages)."""
+        await self.notifier.start()
+
     async def stop(self) -> None:
         """Stop services and wait for answers in flight."""
+        await self.notifier.stop()
         await self.monitor.stop()
         for t in list(self._tasks):
             t.cancel()
@@ -163,6 +203,7 @@ def run_app() -> int:
             loop.add_signal_handler(sig, app.quit_event.set)
         qapp.aboutToQuit.connect(app.quit_event.set)
         app.start()
+        await app.start_notifications()
         await app.quit_event.wait()
         await app.stop()
 

@@ -116,7 +116,8 @@ class Tray(QObject):
         self.menu.addAction("Open window", self.show_window_requested.emit)
         self.menu.addAction(self.pin_action)
         if self.paused_until is not None and self.paused_until > time.time():
-            until = time.strftime("%H:%M", time.localtime(self.paused_until))
+            until = ("you resume" if self.paused_until == float("inf")
+                     else time.strftime("%H:%M", time.localtime(self.paused_until)))
             self.menu.addAction(f"Resume notifications (paused until {until})", lambda: self.pause_requested.emit(0.0))
         else:
             pause = self.menu.addMenu("Pause notifications")
