@@ -15,7 +15,7 @@ PY=${PYTHON:-python3}
 
 if [[ "${DECK_TRAY_SKIP_INSTALL:-0}" != 1 ]]; then
   need=()
-  for pair in tmux:tmux Xvfb:xvfb import:imagemagick git:git; do
+  for pair in tmux:tmux Xvfb:xvfb import:imagemagick git:git dunst:dunst dunstctl:dunst dbus-daemon:dbus; do
     command -v "${pair%%:*}" >/dev/null 2>&1 || need+=("${pair#*:}")
   done
   # Libraries Qt's offscreen platform (used by the GUI tests) loads.

@@ -230,3 +230,36 @@ def test_errors_show_once_with_copy_details(qtbot) -> None:
     qtbot.waitUntil(lambda: reporter.count == 2, timeout=3000)
     assert len([w for w in QApplication.topLevelWidgets() if isinstance(w, QMessageBox) and w.isVisible()]) == 1
     box.close()
+
+
+def test_notification_open_action_opens_the_exact_tab(tmp_path: Path, qtbot) -> None:
+    from deck_tray.app import DeckTrayApp
+    from deck_tray.core.scan import Scanner
+    from deck_tray.services.panes import Tmux
+
+    app = DeckTrayApp(scanner=Scanner(tmp_path / "c", tmp_path / "x"), mux=Tmux(),
+                      settings=QSettings(str(tmp_path / "s.ini"), QSettings.Format.IniFormat),
+                      notification_backends=[])
+    qtbot.addWidget(app.window)
+    app.registry.apply([sess(1, SessionStatus.WAITING_PERMISSION), sess(2, SessionStatus.WAITING_QUESTION)])
+    app.notifier.action_invoked.emit("00000002-session", "open")
+    tab = app.window.current_tab()
+    assert tab is not None and tab.session.id == "00000002-session"
+    assert app.window.isVisible()
+
+
+def test_pause_from_the_tray_reaches_the_notifier(tmp_path: Path, qtbot) -> None:
+    from deck_tray.app import DeckTrayApp
+    from deck_tray.core.scan import Scanner
+    from deck_tray.services.panes import Tmux
+
+    app = DeckTrayApp(scanner=Scanner(tmp_path / "c", tmp_path / "x"), mux=Tmux(),
+                      settings=QSettings(str(tmp_path / "s.ini"), QSettings.Format.IniFormat),
+                      notification_backends=[])
+    qtbot.addWidget(app.window)
+    app.tray.pause_requested.emit(1800.0)
+    assert app.notifier.paused_until is not None and app.notifier.paused_until > time.time() + 1700
+    app.tray.rebuild_menu()
+    assert any(a.text().startswith("Resume notifications") for a in app.tray.menu.actions())
+    app.tray.pause_requested.emit(0.0)
+    assert app.notifier.paused_until is None
