@@ -10,7 +10,7 @@ from PySide6.QtCore import QObject, Signal
 from PySide6.QtGui import QAction
 from PySide6.QtWidgets import QMenu, QSystemTrayIcon
 
-from deck_tray.core.model import Session, SessionStatus
+from deck_tray.core.model import SessionStatus
 from deck_tray.services.registry import SessionRegistry
 from deck_tray.ui.icons import status_icon, tray_icon
 
@@ -23,19 +23,6 @@ def seconds_until_morning(now: float | None = None, hour: int = 8) -> float:
     t = _dt.datetime.fromtimestamp(time.time() if now is None else now)
     target = (t + _dt.timedelta(days=1)).replace(hour=hour, minute=0, second=0, microsecond=0)
     return (target - t).total_seconds()
-
-
-def notification_text(s: Session) -> tuple[str, str]:
-    """Title and body of the notification for a waiting session."""
-    title = f"{s.agent.label} needs you — {s.display_title}"
-    p = s.pending
-    if p is not None and p.kind.value == "question":
-        body = f"Question: {p.question or p.summary}"
-    elif p is not None:
-        body = f"Permission for {p.tool or 'a command'}: {p.summary}"
-    else:
-        body = s.reason.split(" — ")[0]
-    return title, body[:240]
 
 
 class Tray(QObject):
@@ -126,12 +113,6 @@ class Tray(QObject):
             pause.addAction("Until tomorrow morning", lambda: self.pause_requested.emit(seconds_until_morning()))
         self.menu.addSeparator()
         self.menu.addAction("Quit deck-tray", self.quit_requested.emit)
-
-    def notify(self, s: Session) -> None:
-        """Show a tray message for a session that started waiting (the fallback when no
-        notification server with actions is reachable)."""
-        title, body = notification_text(s)
-        self.show_message(title, body, s.id)
 
     def show_message(self, title: str, body: str, session_id: str) -> None:
         """A tray balloon; clicking it opens ``session_id`` where the desktop reports clicks."""

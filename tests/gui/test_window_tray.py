@@ -21,8 +21,9 @@ from deck_tray.core.model import (
     SessionStatus,
 )
 from deck_tray.core.reply import ReplyKind
+from deck_tray.services.notifier import notification_text
 from deck_tray.services.registry import SessionRegistry
-from deck_tray.ui.tray import Tray, notification_text
+from deck_tray.ui.tray import Tray
 from deck_tray.ui.window import MainWindow
 
 pytestmark = pytest.mark.gui
