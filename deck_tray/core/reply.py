@@ -12,7 +12,7 @@ import enum
 import re
 from dataclasses import dataclass
 
-from deck_tray.core.model import AgentKind, PendingRequest, RequestKind
+from deck_tray.core.model import AgentKind, PendingRequest
 from deck_tray.core.screens import Screen, ScreenKind
 
 #: Pause between typing text and pressing Enter (seconds). Codex takes an Enter that
@@ -196,12 +196,3 @@ def _option_key(agent: AgentKind, screen: Screen, number: str, hotkey: str = "")
         if hot:
             return "Escape" if hot == "esc" else hot
     return number
-
-
-def pending_kind_of(screen: Screen) -> RequestKind | None:
-    """The request kind a screen shows, if any."""
-    if screen.kind is ScreenKind.PERMISSION:
-        return RequestKind.PERMISSION
-    if screen.kind is ScreenKind.QUESTION:
-        return RequestKind.QUESTION
-    return None

@@ -52,17 +52,24 @@ def panel_is_dark() -> bool:
 
 def tray_icon(waiting: int, busy: bool, dark: bool | None = None) -> QIcon:
     """The tray icon: waiting (orange, with the count) > busy (blue) > idle (grey, a light
-    variant on dark panels)."""
-    icon = QIcon()
+    variant on dark panels). Rendered once per look and cached: the tray refreshes on every
+    session change."""
     dark = panel_is_dark() if dark is None else dark
     name = "state-waiting" if waiting else "state-busy" if busy else ("state-idle-dark" if dark else "state-idle")
+    return _tray_icon(name, min(waiting, 10))
+
+
+@cache
+def _tray_icon(name: str, waiting: int) -> QIcon:
+    icon = QIcon()
     for size in (16, 22, 24, 32, 48, 64):
         icon.addPixmap(render(name, size, waiting))
     return icon
 
 
+@cache
 def status_icon(status: SessionStatus, size: int = 16) -> QIcon:
-    """Small icon for a session's status (lists, tabs, menus)."""
+    """Small icon for a session's status (lists, tabs, menus); cached per status and size."""
     name = {
         SessionStatus.WAITING_PERMISSION: "state-waiting",
         SessionStatus.WAITING_QUESTION: "state-waiting",
