@@ -103,6 +103,7 @@ class PendingRequest:
         options: the answer labels in menu order, e.g. ``("Yes", "Yes, and don't ask again", "No")``.
         request_id: the agent's id for the request (tool_use id / call_id), ``""`` if unknown.
         question: for questions, the question text.
+        asker: who asks when it is not the session itself (an opencode sub-agent's title).
     """
 
     kind: RequestKind
@@ -111,6 +112,7 @@ class PendingRequest:
     options: tuple[str, ...] = ()
     request_id: str = ""
     question: str = ""
+    asker: str = ""
 
     def to_json(self) -> dict[str, object]:
         """The CLI JSON shape: ``{kind, tool, summary, options: [labels]}``."""
@@ -119,6 +121,7 @@ class PendingRequest:
             "tool": self.tool,
             "summary": self.summary,
             "options": list(self.options),
+            "asker": self.asker or None,
         }
 
 
@@ -213,6 +216,7 @@ class Session:
         updated_at: POSIX seconds of the newest observation.
         transcript: path of the transcript / rollout file, ``""`` if none.
         messages: the recent conversation, oldest first.
+        server: for opencode, the base URL of the server that runs the session; else ``""``.
     """
 
     id: str
@@ -227,6 +231,7 @@ class Session:
     updated_at: float = 0.0
     transcript: str = ""
     messages: tuple[Message, ...] = field(default=(), compare=False)
+    server: str = ""
 
     @property
     def display_title(self) -> str:
@@ -250,6 +255,7 @@ class Session:
             "pane": str(self.pane) if self.pane else None,
             "pending": self.pending.to_json() if self.pending else None,
             "updated_at": _iso(self.updated_at),
+            "server": self.server or None,
         }
 
 

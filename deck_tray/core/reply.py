@@ -88,6 +88,7 @@ class ReplyKind(enum.Enum):
     ALLOW_ALWAYS = "allow_always"
     DENY = "deny"  # with an optional message typed as the next prompt
     OPTION = "option"  # pick a menu option by label
+    STOP = "stop"  # interrupt the running turn (opencode: abort)
 
 
 @dataclass(frozen=True)
@@ -144,6 +145,8 @@ def plan(agent: AgentKind, reply: Reply, screen: Screen, pending: PendingRequest
     """
     if agent is AgentKind.OPENCODE:
         raise PlanError("opencode sessions are answered through the opencode server, not a pane")
+    if reply.kind is ReplyKind.STOP:
+        raise PlanError("Stop is available for opencode sessions; press Esc in the agent's pane instead")
     menu = screen.kind in (ScreenKind.PERMISSION, ScreenKind.QUESTION)
     if reply.kind is ReplyKind.PROMPT:
         text = sanitize(reply.text)

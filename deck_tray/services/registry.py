@@ -58,6 +58,7 @@ class SessionRegistry(QObject):
     def __init__(self, parent: QObject | None = None) -> None:
         super().__init__(parent)
         self._sessions: dict[str, Session] = {}
+        self._source: dict[str, str] = {}
         self._waiting = 0
 
     def sessions(self) -> list[Session]:
@@ -75,18 +76,22 @@ class SessionRegistry(QObject):
         """Sessions blocked on the user, oldest wait first."""
         return sorted((s for s in self._sessions.values() if s.status.is_waiting), key=lambda s: s.updated_at)
 
-    def apply(self, snapshot: Iterable[Session], *, complete: bool = True) -> None:
-        """Merge a scan result; emits signals for what changed.
+    def apply(self, snapshot: Iterable[Session], *, complete: bool = True, source: str = "files") -> None:
+        """Merge observed sessions; emits signals for what changed.
 
         Args:
             snapshot: the sessions as just observed.
-            complete: True when ``snapshot`` holds every session (absent ones are removed).
+            complete: True when ``snapshot`` holds every session of ``source`` (absent
+                ones of that source are removed).
+            source: who observed them (``"files"`` for transcripts and panes,
+                ``"opencode <url>"`` per opencode server); removal never crosses sources.
         """
         seen: set[str] = set()
         for s in snapshot:
             seen.add(s.id)
             old = self._sessions.get(s.id)
             self._sessions[s.id] = s
+            self._source[s.id] = source
             if old is None:
                 self.session_added.emit(s)
             elif _visible_key(old) != _visible_key(s):
@@ -95,9 +100,22 @@ class SessionRegistry(QObject):
                 # A session found already waiting at start-up is announced too: it waits.
                 self.attention_needed.emit(s)
         if complete:
-            for sid in [k for k in self._sessions if k not in seen]:
-                del self._sessions[sid]
-                self.session_removed.emit(sid)
+            gone = [k for k in self._sessions if k not in seen and self._source.get(k) == source]
+            self._drop(gone)
+        self._count_waiting()
+
+    def remove(self, session_ids: Iterable[str]) -> None:
+        """Forget these sessions (e.g. deleted on their opencode server)."""
+        self._drop([k for k in session_ids if k in self._sessions])
+        self._count_waiting()
+
+    def _drop(self, ids: list[str]) -> None:
+        for sid in ids:
+            del self._sessions[sid]
+            self._source.pop(sid, None)
+            self.session_removed.emit(sid)
+
+    def _count_waiting(self) -> None:
         n = sum(1 for s in self._sessions.values() if s.status.is_waiting)
         if n != self._waiting:
             self._waiting = n
