@@ -1,5 +1,8 @@
 """Command line: ``deck-tray`` (the app), ``deck-tray sessions``, ``deck-tray reply``.
 
+opencode servers are found by themselves (local processes listening on loopback) and
+can be named with ``--opencode-url URL`` (repeatable, also before the subcommand).
+
 Exit codes: 0 success / delivered, 2 usage error or unknown session, 3 refused (the
 reason is on stderr, nothing was typed), 4 delivery unknown (something was typed but the
 pane failed afterwards; check it, nothing is resent).
@@ -17,7 +20,7 @@ from typing import TYPE_CHECKING
 
 from deck_tray import __version__
 from deck_tray.core import claude, codex
-from deck_tray.core.model import DeliveryState, Session
+from deck_tray.core.model import DeliveryReport, DeliveryState, Session
 from deck_tray.core.reply import Reply, ReplyKind
 from deck_tray.core.scan import Scanner
 from deck_tray.core.status import age_text
@@ -29,16 +32,20 @@ EXIT_OK, EXIT_USAGE, EXIT_REFUSED, EXIT_UNKNOWN = 0, 2, 3, 4
 
 
 def _parser() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--opencode-url", action="append", metavar="URL", default=argparse.SUPPRESS,
+                        help="an opencode server to follow, e.g. http://127.0.0.1:4096 (repeatable)")
     p = argparse.ArgumentParser(
-        prog="deck-tray",
-        description="Watch Claude Code and Codex sessions, get notified when one waits, answer it.",
+        prog="deck-tray", parents=[common],
+        description="Watch Claude Code, Codex and opencode sessions, get notified when one waits, answer it.",
     )
     p.add_argument("--version", action="version", version=f"deck-tray {__version__}")
     sub = p.add_subparsers(dest="command")
-    s = sub.add_parser("sessions", help="scan once and print every known session")
+    s = sub.add_parser("sessions", parents=[common], help="scan once and print every known session")
     s.add_argument("--json", action="store_true", help="print a JSON array")
     s.add_argument("--all", action="store_true", help="include ended sessions in the table")
-    r = sub.add_parser("reply", help="answer a session (types into its tmux or zellij pane)")
+    r = sub.add_parser("reply", parents=[common],
+                       help="answer a session (types into its tmux or zellij pane, or through opencode's API)")
     r.add_argument("id", help="session id or a unique prefix of it")
     r.add_argument("text", nargs="?", help="text to send as a prompt (or as a free-text answer)")
     g = r.add_mutually_exclusive_group()
@@ -46,6 +53,7 @@ def _parser() -> argparse.ArgumentParser:
     g.add_argument("--deny", nargs="?", const="", metavar="MESSAGE",
                    help="deny the pending permission; MESSAGE is then sent as the next prompt")
     g.add_argument("--option", metavar="LABEL", help="pick the option with this label")
+    g.add_argument("--stop", action="store_true", help="stop the running turn (opencode)")
     r.add_argument("--always", action="store_true", help="with --allow: allow and don't ask again")
     return p
 
@@ -63,20 +71,33 @@ def make_mux() -> MuxSet:
     return MuxSet([Tmux(), Zellij()])
 
 
-async def _collect() -> list[Session]:
+async def _collect(args: argparse.Namespace) -> list[Session]:
+    """Sessions from files and panes plus every reachable opencode server; problems with a
+    server go to stderr (its sessions are then missing, not guessed)."""
     from deck_tray.services.collect import collect
-    return await collect(make_scanner(), make_mux())
+    from deck_tray.services.opencode_source import snapshot_all
+    from deck_tray.services.secrets import Credentials
+
+    urls = list(getattr(args, "opencode_url", None) or [])
+    (files, (oc, servers)) = await asyncio.gather(
+        collect(make_scanner(), make_mux()), snapshot_all(urls, Credentials()))
+    for st in servers:
+        if st.phase.value != "connected":
+            print(f"deck-tray: opencode server {st.url} {st.phase.value}: {st.detail}", file=sys.stderr)
+    out = files + oc
+    out.sort(key=lambda s: (s.status.value == "ended", -s.updated_at))
+    return out
 
 
 def cmd_sessions(args: argparse.Namespace) -> int:
     """Print sessions as a table or JSON."""
-    sessions = asyncio.run(_collect())
+    sessions = asyncio.run(_collect(args))
     if args.json:
         print(json.dumps([s.to_json() for s in sessions], ensure_ascii=False, indent=2))
         return EXIT_OK
     shown = [s for s in sessions if args.all or s.status.value != "ended"]
     if not shown:
-        print("No running Claude Code or Codex sessions found.")
+        print("No running Claude Code, Codex or opencode sessions found.")
         return EXIT_OK
     now = time.time()
     for s in shown:
@@ -96,6 +117,8 @@ def _reply_of(args: argparse.Namespace) -> Reply | None:
         return Reply(ReplyKind.DENY, args.deny or "")
     if args.option is not None:
         return Reply(ReplyKind.OPTION, args.option)
+    if args.stop:
+        return Reply(ReplyKind.STOP)
     if args.text:
         return Reply(ReplyKind.PROMPT, args.text)
     return None
@@ -106,7 +129,7 @@ async def _reply(args: argparse.Namespace, reply: Reply) -> int:
     from deck_tray.services.dispatcher import Dispatcher
     scanner = make_scanner()
     mux = make_mux()
-    sessions = await collect(scanner, mux)
+    sessions = await _collect(args)
     found = find_session(sessions, args.id)
     if found is None:
         print(f"deck-tray: no session matches {args.id!r}; see 'deck-tray sessions'", file=sys.stderr)
@@ -121,7 +144,10 @@ async def _reply(args: argparse.Namespace, reply: Reply) -> int:
         fresh = find_session(await collect(scanner, mux), sid)
         return fresh if isinstance(fresh, Session) else None
 
-    report = await Dispatcher(mux, probe).dispatch(found, reply)
+    if found.server:
+        report = await _reply_opencode(found, reply)
+    else:
+        report = await Dispatcher(mux, probe).dispatch(found, reply)
     if report.state is DeliveryState.REFUSED:
         print(f"deck-tray: refused: {report.detail}", file=sys.stderr)
         return EXIT_REFUSED
@@ -130,6 +156,20 @@ async def _reply(args: argparse.Namespace, reply: Reply) -> int:
         print(f"deck-tray: {report.detail}", file=sys.stderr)
         return EXIT_UNKNOWN
     return EXIT_OK
+
+
+async def _reply_opencode(session: Session, reply: Reply) -> DeliveryReport:
+    from deck_tray.services.opencode_source import answer, snapshot_server
+    from deck_tray.services.secrets import Credentials
+
+    st, state, client = await snapshot_server(session.server, Credentials())
+    if client is None:
+        return DeliveryReport(DeliveryState.REFUSED, f"opencode server {st.url} {st.phase.value}: {st.detail}",
+                              reply.text)
+    try:
+        return await answer(client, state, session, reply)
+    finally:
+        await client.aclose()
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -141,7 +181,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "reply":
         reply = _reply_of(args)
         if reply is None:
-            parser.error("reply needs TEXT, --allow [--always], --deny [MESSAGE] or --option LABEL")
+            parser.error("reply needs TEXT, --allow [--always], --deny [MESSAGE], --option LABEL or --stop")
         return asyncio.run(_reply(args, reply))
     from deck_tray.app import run_app
 

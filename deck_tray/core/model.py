@@ -66,7 +66,7 @@ class EvidenceSource(enum.Enum):
     SCREEN = "screen"
     HOOK = "hook"
     STATUS_FILE = "live status file"
-    SSE = "event stream"
+    SSE = "opencode server"
     PROCESS = "process table"
 
     @property

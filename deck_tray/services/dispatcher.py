@@ -15,6 +15,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import replace
+from typing import Protocol
 
 from deck_tray.core import procs
 from deck_tray.core.model import (
@@ -35,6 +36,14 @@ log = logging.getLogger(__name__)
 Probe = Callable[[str], Awaitable[Session | None]]
 
 
+class ApiAnswerer(Protocol):
+    """Answers sessions through an agent's own API (opencode), not a pane."""
+
+    async def answer(self, session: Session, reply: Reply) -> DeliveryReport:
+        """Deliver ``reply``; never raises for delivery problems."""
+        ...
+
+
 class Dispatcher:
     """Sends replies into panes and reports an honest :class:`DeliveryState`.
 
@@ -42,11 +51,14 @@ class Dispatcher:
         mux: the multiplexer(s) (a :class:`~deck_tray.services.panes.MuxSet` for tmux and zellij).
         probe: fetches a fresh session snapshot, to see the agent take the answer.
         accept_timeout: seconds to wait for ``ACCEPTED`` after Enter.
+        api: answers opencode sessions through their server (None: they are refused).
     """
 
-    def __init__(self, mux: Multiplexer, probe: Probe | None = None, *, accept_timeout: float = 15.0) -> None:
+    def __init__(self, mux: Multiplexer, probe: Probe | None = None, *, accept_timeout: float = 15.0,
+                 api: ApiAnswerer | None = None) -> None:
         self.mux = mux
         self.probe = probe
+        self.api = api
         self.accept_timeout = accept_timeout
         self._locks: dict[str, asyncio.Lock] = {}
 
@@ -54,6 +66,12 @@ class Dispatcher:
         """Deliver ``reply`` to ``session``; never raises for delivery problems."""
         lock = self._locks.setdefault(session.id, asyncio.Lock())
         async with lock:
+            if session.agent is AgentKind.OPENCODE:
+                if self.api is None:
+                    return self._refuse(reply, "opencode sessions are answered through the opencode server, "
+                                               "and no server connection is set up")
+                log.info("sending %s to opencode session %s", reply.describe(), session.id[:12])
+                return await self.api.answer(session, reply)
             try:
                 return await self._dispatch(session, reply)
             except MuxError as exc:

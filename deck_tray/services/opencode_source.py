@@ -583,3 +583,49 @@ class OpencodeSource(QObject):
         w.state.set_sessions([new])
         await client.prompt(str(new["id"]), prompt)
         return str(new["id"])
+
+
+async def snapshot_server(url: str, credentials: Credentials, *, clock: Clock = time.time,
+                          with_history: bool = False) -> tuple[ServerState, OpencodeState, OpencodeClient | None]:
+    """One REST pass over a server (the CLI's view; no event stream).
+
+    Returns:
+        ``(state of the server, its sessions, an open client or None)``; the caller closes
+        the client. On failure the session state is empty and the server state says why.
+    """
+    loop = asyncio.get_running_loop()
+    password = await loop.run_in_executor(None, credentials.lookup, url)
+    client = OpencodeClient(url, (credentials.username(), password) if password else None)
+    state = OpencodeState(url)
+    try:
+        health = await client.health()
+        await sync_state(client, state, clock)
+        if with_history:
+            for root in state.roots():
+                state.set_messages(root, await client.messages(root, HISTORY_LIMIT))
+    except AuthRequired as exc:
+        await client.aclose()
+        return ServerState(url, ServerPhase.AUTH_REQUIRED, str(exc)), OpencodeState(url), None
+    except OpencodeError as exc:
+        await client.aclose()
+        return ServerState(url, ServerPhase.UNREACHABLE, str(exc)), OpencodeState(url), None
+    detail = f"opencode {health.get('version', '?')}"
+    return ServerState(url, ServerPhase.CONNECTED, detail, len(state.roots())), state, client
+
+
+async def snapshot_all(urls: Iterable[str], credentials: Credentials, *, discover: bool = True,
+                       clock: Clock = time.time) -> tuple[list[Session], list[ServerState]]:
+    """Sessions of every reachable server (configured ``urls`` plus discovered ones)."""
+    wanted = [u.rstrip("/") for u in urls]
+    if discover:
+        loop = asyncio.get_running_loop()
+        wanted += [u for u in await loop.run_in_executor(None, discover_servers) if u not in wanted]
+    results = await asyncio.gather(*(snapshot_server(u, credentials, clock=clock) for u in wanted))
+    sessions: list[Session] = []
+    states: list[ServerState] = []
+    for st, state, client in results:
+        states.append(st)
+        sessions += state.sessions(clock())
+        if client is not None:
+            await client.aclose()
+    return sessions, states

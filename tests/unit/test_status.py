@@ -63,7 +63,7 @@ def test_equal_rank_newest_wins_regardless_of_order() -> None:
     for order in ([old, new], [new, old]):
         status, reason, _ = decide(order, NOW)
         assert status is SessionStatus.IDLE
-        assert reason == "ready for a prompt — event stream, 3 s ago"
+        assert reason == "ready for a prompt — opencode server, 3 s ago"
     assert pick([old, new], NOW) is new
 
 
