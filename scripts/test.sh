@@ -11,6 +11,7 @@ cd "$(dirname "$0")/.."
 
 CLAUDE_CODE_VERSION=2.1.197
 CODEX_VERSION=0.169.0
+OPENCODE_VERSION=1.18.33
 PY=${PYTHON:-python3}
 
 if [[ "${DECK_TRAY_SKIP_INSTALL:-0}" != 1 ]]; then
@@ -30,10 +31,11 @@ if [[ "${DECK_TRAY_SKIP_INSTALL:-0}" != 1 ]]; then
     DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need[@]}" >/dev/null
   fi
   have() { [[ -x .agents/node_modules/.bin/$1 ]] && [[ "$(.agents/node_modules/.bin/$1 --version 2>/dev/null)" == *"$2"* ]]; }
-  if ! have claude "$CLAUDE_CODE_VERSION" || ! have codex "$CODEX_VERSION"; then
+  if ! have claude "$CLAUDE_CODE_VERSION" || ! have codex "$CODEX_VERSION" || ! have opencode "$OPENCODE_VERSION"; then
     mkdir -p .agents
     npm install --prefix .agents --no-audit --no-fund --loglevel=error \
-      "@anthropic-ai/claude-code@$CLAUDE_CODE_VERSION" "@openai/codex@$CODEX_VERSION" >/dev/null
+      "@anthropic-ai/claude-code@$CLAUDE_CODE_VERSION" "@openai/codex@$CODEX_VERSION" \
+      "opencode-ai@$OPENCODE_VERSION" >/dev/null
   fi
   $PY -m pip install -q --disable-pip-version-check -e '.[test]' 2>&1 | grep -v "Running pip as the 'root' user" || true
 fi
