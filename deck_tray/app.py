@@ -9,6 +9,7 @@ import os
 import signal
 import sys
 import threading
+from collections.abc import Sequence
 from typing import Any
 
 import platformdirs
@@ -23,6 +24,10 @@ from deck_tray.core.reply import Reply, ReplyKind
 from deck_tray.core.scan import Scanner
 from deck_tray.services.dispatcher import Dispatcher
 from deck_tray.services.monitor import Monitor
+from deck_tray.services.opencode_client import OpencodeError
+from deck_tray.services.opencode_source import OpencodeSource
+from deck_tray.services.secrets import Credentials
+from deck_tray.services.terminal_actions import open_session_in_terminal
 from deck_tray.services.notifier import DBusNotifications, NotificationBackend, Notifier
 from deck_tray.services.panes import Multiplexer, MuxSet, Tmux
 from deck_tray.services.registry import SessionRegistry
@@ -56,11 +61,17 @@ class DeckTrayApp:
         scanner: file scanner (default: the user's real config dirs).
         mux: the multiplexers (default: tmux and zellij).
         settings: QSettings to use (default: under platformdirs' config dir).
+        notification_backends: desktop notification backends (default: freedesktop D-Bus).
+        opencode_urls: opencode servers to follow besides those in the settings (``opencode/urls``).
+        discover_opencode: also follow opencode servers found running on this machine.
+        credentials: opencode password lookup (default: environment, then keyring).
     """
 
     def __init__(self, scanner: Scanner | None = None, mux: Multiplexer | None = None,
                  settings: QSettings | None = None,
-                 notification_backends: list[NotificationBackend] | None = None) -> None:
+                 notification_backends: list[NotificationBackend] | None = None,
+                 opencode_urls: Sequence[str] = (), discover_opencode: bool = True,
+                 credentials: Credentials | None = None) -> None:
         self.scanner = scanner or Scanner(claude.config_dir(), codex.codex_home())
         self.mux = mux or MuxSet([Tmux(), Zellij()])
         if settings is None:
@@ -69,7 +80,10 @@ class DeckTrayApp:
         self.settings = settings
         self.registry = SessionRegistry()
         self.monitor = Monitor(self.scanner, self.mux, self.registry)
-        self.dispatcher = Dispatcher(self.mux, self._probe)
+        configured = [str(u) for u in _as_list(self.settings.value("opencode/urls", []))]
+        self.opencode = OpencodeSource(self.registry, credentials or Credentials(),
+                                       urls=[*configured, *opencode_urls], discover=discover_opencode)
+        self.dispatcher = Dispatcher(self.mux, self._probe, api=self.opencode)
         self.window = MainWindow(self.registry, self.settings)
         self.tray = Tray(self.registry)
         self.tray.pin_action.setChecked(self.window.is_pinned())
@@ -78,6 +92,14 @@ class DeckTrayApp:
         self.tray.pin_toggled.connect(self.window.pin_action.setChecked)
         self.window.pin_action.toggled.connect(self.tray.pin_action.setChecked)
         self.window.reply_requested.connect(self.send_reply)
+        self.window.action_requested.connect(self._action)
+        self.window.password_entered.connect(self._password_entered)
+        self.opencode.servers_changed.connect(self.window.show_servers)
+        self.opencode.password_needed.connect(self.window.ask_password)
+        self.opencode.handed_off.connect(self._handed_off)
+        self.opencode.auto_handoff_percent = (
+            float(self.settings.value("opencode/auto_handoff_percent", 80, type=float))
+            if self.settings.value("opencode/auto_handoff", False, type=bool) else None)
         self._tasks: set[asyncio.Task[Any]] = set()
         self.quit_event = asyncio.Event()
         self.tray.quit_requested.connect(self.quit_event.set)
@@ -135,6 +157,7 @@ class DeckTrayApp:
             self.settings.setValue("window/told_no_tray", True)
             self._show_window()
         self.monitor.start()
+        self.opencode.start()
 
     async def start_notifications(self) -> None:
         """Connect to the desktop's notification service (falls back to tray messages)."""
@@ -144,6 +167,7 @@ class DeckTrayApp:
         """Stop services and wait for answers in flight."""
         await self.notifier.stop()
         await self.monitor.stop()
+        await self.opencode.stop()
         for t in list(self._tasks):
             t.cancel()
         if self._tasks:
@@ -167,6 +191,65 @@ class DeckTrayApp:
         return report
 
 
+    def _spawn(self, coro: Any) -> asyncio.Task[Any]:
+        task = asyncio.ensure_future(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return task
+
+    def _action(self, session_id: str, action: str, arg: str) -> None:
+        session = self.registry.get(session_id)
+        if session is None:
+            self.window.show_delivery(session_id, DeliveryReport(DeliveryState.REFUSED, "the session is gone"))
+            return
+        if action == "handoff":
+            self._spawn(self._handoff(session, arg))
+        elif action == "open_terminal":
+            self._spawn(self._open_terminal(session))
+
+    async def _handoff(self, session: Session, goal: str) -> None:
+        try:
+            new_id = await self.opencode.handoff(session, goal)
+        except OpencodeError as exc:
+            self.window.show_delivery(session.id, DeliveryReport(
+                DeliveryState.REFUSED, f"hand-off failed: {exc}", goal))
+            return
+        self._handed_off(session.id, new_id, False)
+
+    def _handed_off(self, old_id: str, new_id: str, automatic: bool) -> None:
+        why = "context nearly full: " if automatic else ""
+        self.window.show_delivery(old_id, DeliveryReport(
+            DeliveryState.ACCEPTED, f"{why}handed off to a new session ({new_id})"))
+        self._spawn(self._open_when_listed(new_id))
+
+    async def _open_when_listed(self, session_id: str, timeout: float = 15.0) -> None:
+        """Open a new session's tab as soon as the registry knows it (it arrives over SSE)."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while self.registry.get(session_id) is None and loop.time() < deadline:
+            await asyncio.sleep(0.05)
+        self.window.open_session(session_id)
+
+    async def _open_terminal(self, session: Session) -> None:
+        report = await open_session_in_terminal(self.mux, session, self.opencode)
+        self.window.show_delivery(session.id, report)
+
+    def _password_entered(self, url: str, password: str) -> None:
+        async def store() -> None:
+            detail = await self.opencode.set_password(url, password)
+            if "keyring" in detail and "only until" in detail:
+                self.window.show_notice(detail)
+
+        self._spawn(store())
+
+
+def _as_list(value: object) -> list[object]:
+    """QSettings returns a lone string for a one-item list; None for nothing."""
+    if value is None or value == "":
+        return []
+    return list(value) if isinstance(value, (list, tuple)) else [value]
+
+
 def install_error_funnel(loop: asyncio.AbstractEventLoop, reporter: ErrorReporter) -> None:
     """Send uncaught errors (main thread, threads, loop) to one place: the log + a message."""
     report = reporter.report
@@ -183,8 +266,12 @@ def install_error_funnel(loop: asyncio.AbstractEventLoop, reporter: ErrorReporte
     loop.set_exception_handler(loop_handler)
 
 
-def run_app() -> int:
-    """Start the tray app; returns the exit code."""
+def run_app(opencode_urls: Sequence[str] = ()) -> int:
+    """Start the tray app; returns the exit code.
+
+    Args:
+        opencode_urls: opencode servers to follow besides the discovered and configured ones.
+    """
     log_path = setup_logging()
     qapp = QApplication.instance() or QApplication(sys.argv)
     assert isinstance(qapp, QApplication)
@@ -197,7 +284,7 @@ def run_app() -> int:
 
     async def main() -> None:
         loop = asyncio.get_running_loop()
-        app = DeckTrayApp()
+        app = DeckTrayApp(opencode_urls=opencode_urls)
         install_error_funnel(loop, ErrorReporter(app.window))
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, app.quit_event.set)

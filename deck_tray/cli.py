@@ -185,7 +185,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return asyncio.run(_reply(args, reply))
     from deck_tray.app import run_app
 
-    return run_app()
+    return run_app(getattr(args, "opencode_url", None) or [])
 
 
 if __name__ == "__main__":

@@ -479,6 +479,10 @@ class OpencodeState:
             p.tool_status = str(state.get("status") or "")
             p.summary = str(state.get("title") or "") or _tool_summary(p.tool, state.get("input"))
             p.error = str(state.get("error") or "")
+            answers = _d(state.get("metadata")).get("answers")
+            if p.tool == "question" and isinstance(answers, list) and answers:
+                picked = ", ".join(str(a) for group in answers if isinstance(group, list) for a in group)
+                p.summary = f"{_tool_summary(p.tool, state.get('input')) or p.summary} → {picked}"
             inp = state.get("input")
             if isinstance(inp, dict) and isinstance(inp.get("filePath"), str) and p.tool in ("edit", "write"):
                 p.files = (inp["filePath"],)

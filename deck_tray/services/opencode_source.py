@@ -415,13 +415,19 @@ class OpencodeSource(QObject):
         discover: look for local servers (psutil) every ``discover_every`` seconds.
         clock: POSIX seconds.
 
+    Attributes:
+        auto_handoff_percent: when set, an opencode session whose turn ends with its context
+            this full (percent of the model's limit) is handed off once, automatically.
+
     Signals:
         servers_changed(list[ServerState]): any server's state changed, or one came or went.
         password_needed(str): a server answered 401 (once per episode); the UI asks the user.
+        handed_off(str, str, bool): old session id, new session id, True when automatic.
     """
 
     servers_changed = Signal(object)
     password_needed = Signal(str)
+    handed_off = Signal(str, str, bool)
 
     def __init__(self, registry: SessionRegistry, credentials: Credentials | None = None, *,
                  urls: Iterable[str] = (), discover: bool = True, discover_every: float = 5.0,
@@ -441,6 +447,8 @@ class OpencodeSource(QObject):
         self._discovering: asyncio.Task[list[str]] | None = None
         self._asked: set[str] = set()
         self._handoff_tasks: set[asyncio.Task[Any]] = set()
+        self.auto_handoff_percent: float | None = None
+        self._auto_done: set[str] = set()
 
     def start(self) -> None:
         """Follow the configured servers and start discovering local ones."""
@@ -458,6 +466,9 @@ class OpencodeSource(QObject):
             self._discovering.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._discovering
+        for t in list(self._handoff_tasks):
+            t.cancel()
+        await asyncio.gather(*self._handoff_tasks, return_exceptions=True)
         await asyncio.gather(*(w.stop() for w in self.watchers.values()), return_exceptions=True)
 
     def servers(self) -> list[ServerState]:
@@ -477,13 +488,36 @@ class OpencodeSource(QObject):
         if w is None:
             w = ServerWatcher(url, self.credentials, clock=self.clock, heartbeat_timeout=self.heartbeat_timeout,
                               parent=self)
-            w.sessions_updated.connect(lambda snaps, u=url: self.registry.apply(snaps, complete=False,
-                                                                                source=f"opencode {u}"))
+            w.sessions_updated.connect(lambda snaps, u=url: self._updated(u, snaps))
             w.sessions_removed.connect(self.registry.remove)
             w.state_changed.connect(self._state_changed)
             self.watchers[url] = w
             w.start()
         return w
+
+    def _updated(self, url: str, snaps: list[Session]) -> None:
+        self.registry.apply(snaps, complete=False, source=f"opencode {url}")
+        if self.auto_handoff_percent is None:
+            return
+        w = self.watchers.get(url)
+        for s in snaps:
+            if w is None or s.status is not SessionStatus.IDLE or s.id in self._auto_done:
+                continue
+            use = w.state.context_use(s.id, w.limits)
+            if use is not None and use.limit and use.fraction * 100 >= self.auto_handoff_percent:
+                self._auto_done.add(s.id)
+                log.info("auto hand-off of %s: context %d of %d tokens", s.id, use.tokens, use.limit)
+                task = asyncio.ensure_future(self._auto_handoff(s))
+                self._handoff_tasks.add(task)
+                task.add_done_callback(self._handoff_tasks.discard)
+
+    async def _auto_handoff(self, session: Session) -> None:
+        try:
+            new_id = await self.handoff(session)
+        except OpencodeError as exc:
+            log.warning("automatic hand-off of %s failed: %s", session.id, exc)
+            return
+        self.handed_off.emit(session.id, new_id, True)
 
     async def _drop(self, url: str) -> None:
         w = self.watchers.pop(url, None)

@@ -10,6 +10,7 @@ from PySide6.QtGui import QKeyEvent, QKeySequence, QPalette, QShortcut
 from PySide6.QtWidgets import (
     QFrame,
     QHBoxLayout,
+    QInputDialog,
     QLabel,
     QPlainTextEdit,
     QPushButton,
@@ -100,9 +101,12 @@ class SessionTab(QWidget):
 
     Signals:
         reply_requested(str, Reply): the user asked to send ``Reply`` to session id ``str``.
+        action_requested(str, str, str): session id, action (``"open_terminal"`` or
+            ``"handoff"``) and its argument (the hand-off goal, may be empty).
     """
 
     reply_requested = Signal(str, object)
+    action_requested = Signal(str, str, str)
 
     def __init__(self, session: Session, memory: WindowMemory | None = None, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -125,6 +129,25 @@ class SessionTab(QWidget):
         self.where.setTextFormat(Qt.TextFormat.PlainText)
         self.where.setStyleSheet("color: palette(mid);")
         self.where.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+
+        # opencode sessions are driven through their server: stop, attach, hand off.
+        self.actions_row = QWidget()
+        ar = QHBoxLayout(self.actions_row)
+        ar.setContentsMargins(0, 0, 0, 0)
+        self.stop_button = QPushButton("Stop")
+        self.stop_button.setToolTip("Stop the running turn (opencode abort)")
+        self.stop_button.clicked.connect(lambda: self._emit(Reply(ReplyKind.STOP)))
+        self.terminal_button = QPushButton("Open in terminal")
+        self.terminal_button.setToolTip("Open this session in a new tmux pane next to yours (opencode attach)")
+        self.terminal_button.clicked.connect(
+            lambda: self.action_requested.emit(self.session.id, "open_terminal", ""))
+        self.handoff_button = QPushButton("Hand off…")
+        self.handoff_button.setToolTip(
+            "Start a fresh session that continues this one from a short summary (goal, todos, files)")
+        self.handoff_button.clicked.connect(self._ask_handoff)
+        for b in (self.stop_button, self.terminal_button, self.handoff_button):
+            ar.addWidget(b)
+        ar.addStretch(1)
 
         self.banner = QLabel()
         self.banner.setObjectName("banner")
@@ -176,6 +199,7 @@ class SessionTab(QWidget):
         layout = QVBoxLayout(self)
         layout.addWidget(self.title)
         layout.addWidget(self.where)
+        layout.addWidget(self.actions_row)
         layout.addWidget(self.banner)
         layout.addWidget(self.request_box)
         layout.addWidget(self.view, 1)
@@ -191,7 +215,11 @@ class SessionTab(QWidget):
         where = [session.agent.label]
         if session.cwd:
             where.append(session.cwd)
-        where.append(f"tmux {session.pane.label or session.pane.pane_id}" if session.pane else "not in tmux")
+        if session.server:
+            where.append(f"server {session.server}")
+        else:
+            where.append(f"{session.pane.multiplexer} {session.pane.label or session.pane.pane_id}"
+                         if session.pane else "not in tmux or zellij")
         self.where.setText("  ·  ".join(where))
         self.where.setToolTip(f"session {session.id}")
         bg, fg, border = (_BANNER_COLORS_DARK if self._dark() else _BANNER_COLORS)[session.status]
@@ -210,15 +238,43 @@ class SessionTab(QWidget):
             self.view.setMarkdown(render_conversation(session.messages))
             # Newest at the bottom; the layout finishes after this call, so scroll once it has.
             QTimer.singleShot(0, self.scroll_to_end)
-        can_type = session.status is not SessionStatus.ENDED and session.pane is not None
+        can_type = self._reachable(session)
         self.answer.setReadOnly(False)
         self.send_button.setEnabled(can_type and not self._busy_sending)
         if session.status is SessionStatus.ENDED:
             self.send_button.setToolTip("The agent is no longer running")
+        elif session.server and not can_type:
+            self.send_button.setToolTip("The opencode server is not reachable; your text is kept")
+        elif session.server:
+            self.send_button.setToolTip("Send through the opencode server (Ctrl+Enter)")
         elif session.pane is None:
-            self.send_button.setToolTip("No tmux pane is known for this session")
+            self.send_button.setToolTip("No tmux or zellij pane is known for this session")
         else:
             self.send_button.setToolTip("Type this into the agent's pane (Ctrl+Enter)")
+        self.actions_row.setVisible(bool(session.server))
+        if session.server:
+            self.stop_button.setEnabled(can_type and session.status in (
+                SessionStatus.BUSY, SessionStatus.WAITING_PERMISSION, SessionStatus.WAITING_QUESTION))
+            self.handoff_button.setEnabled(can_type)
+            self.terminal_button.setEnabled(session.status is not SessionStatus.ENDED)
+
+    @staticmethod
+    def _reachable(session: Session) -> bool:
+        """Whether an answer can be delivered at all (pane known, or opencode server connected)."""
+        if session.status is SessionStatus.ENDED:
+            return False
+        if session.server:
+            return session.status is not SessionStatus.UNKNOWN
+        return session.pane is not None
+
+    def _ask_handoff(self) -> None:
+        dlg = QInputDialog(self)
+        dlg.setWindowTitle("Hand off")
+        dlg.setLabelText("A new session continues from a short summary of this one.\n"
+                         "Goal for the new session (optional):")
+        dlg.setOkButtonText("Hand off")
+        dlg.textValueSelected.connect(lambda goal: self.action_requested.emit(self.session.id, "handoff", goal))
+        dlg.open()
 
     def scroll_to_end(self) -> None:
         """Show the newest message."""
@@ -247,17 +303,21 @@ class SessionTab(QWidget):
             self.request_box.hide()
             return
         self.request_box.show()
+        asker = f"<br><i>Asked by sub-agent “{html.escape(p.asker)}”</i>" if p.asker else ""
         if p.kind is RequestKind.QUESTION:
-            self.request_text.setText(f"<b>Question</b><br>{html.escape(p.question or p.summary)}")
+            self.request_text.setText(f"<b>Question</b><br>{html.escape(p.question or p.summary)}{asker}")
             for label in p.options:
                 if label.lower().startswith(("type something", "chat about", "none of the above")):
                     continue
                 self._add_button(label, Reply(ReplyKind.OPTION, label), primary=False)
+            if session.server:
+                self._add_button("Dismiss", Reply(ReplyKind.DENY), primary=False,
+                                 tip="Dismiss the question; the agent stops this turn")
             self.answer.setPlaceholderText("Or type your own answer… (Ctrl+Enter sends)")
         else:
             tool = html.escape(p.tool or "The agent")
             self.request_text.setText(
-                f"<b>{tool}</b> wants to run:<br><code>{html.escape(p.summary)}</code>"
+                f"<b>{tool}</b> wants to run:<br><code>{html.escape(p.summary)}</code>{asker}"
             )
             self._add_button("Allow", Reply(ReplyKind.ALLOW), primary=True,
                              tip=p.options[0] if p.options else "")
@@ -265,7 +325,9 @@ class SessionTab(QWidget):
                 self._add_button("Always allow", Reply(ReplyKind.ALLOW_ALWAYS), primary=False,
                                  tip=p.options[1])
             self._add_button("Deny", Reply(ReplyKind.DENY, ""), primary=False,
-                             tip="Reject (Esc). Text in the answer box is sent as the next prompt.")
+                             tip="Reject. Text in the answer box goes to the agent as your reason."
+                             if session.server else
+                             "Reject (Esc). Text in the answer box is sent as the next prompt.")
         self.buttons_row.addStretch(1)
 
     def _add_button(self, text: str, reply: Reply, *, primary: bool, tip: str = "") -> None:
@@ -274,11 +336,12 @@ class SessionTab(QWidget):
             b.setToolTip(tip)
         if primary:
             b.setStyleSheet("font-weight: bold;")
-        b.setEnabled(not self._busy_sending and self.session.pane is not None)
+        b.setEnabled(not self._busy_sending and self._reachable(self.session))
 
         def clicked() -> None:
             r = reply
-            if r.kind is ReplyKind.DENY:
+            if r.kind is ReplyKind.DENY and self.session.pending is not None \
+                    and self.session.pending.kind is RequestKind.PERMISSION:
                 r = Reply(ReplyKind.DENY, self.answer.toPlainText())
             self._emit(r)
 
@@ -322,6 +385,7 @@ class SessionTab(QWidget):
     def _emit(self, reply: Reply) -> None:
         self._busy_sending = True
         self.send_button.setEnabled(False)
+        self.stop_button.setEnabled(False)
         for i in range(self.buttons_row.count()):
             item = self.buttons_row.itemAt(i)
             w = item.widget() if item is not None else None

@@ -19,6 +19,7 @@ from PySide6.QtCore import QEvent, QObject, QSettings, QSize, Qt, Signal
 from PySide6.QtGui import QAction, QCloseEvent, QFont, QKeySequence, QMouseEvent
 from PySide6.QtWidgets import (
     QHBoxLayout,
+    QInputDialog,
     QLabel,
     QLineEdit,
     QMainWindow,
@@ -36,6 +37,7 @@ from PySide6.QtWidgets import (
 )
 
 from deck_tray.core.model import DeliveryReport, Session, SessionStatus
+from deck_tray.core.opencode import ServerPhase, ServerState
 from deck_tray.core.status import age_text
 from deck_tray.services.registry import SessionRegistry
 from deck_tray.ui.icons import app_icon, status_icon
@@ -44,10 +46,11 @@ from deck_tray.ui.session_tab import SessionTab
 
 _EMPTY_TEXT = (
     "<h3>No session open</h3>"
-    "<p>Sessions of Claude Code and Codex running on this machine are listed on the left.<br>"
+    "<p>Sessions of Claude Code, Codex and opencode on this machine are listed on the left.<br>"
     "Click one to open it here. When an agent waits for you, deck-tray tells you.</p>"
 )
-_NO_SESSIONS_TEXT = "No agent sessions yet.\n\nStart Claude Code or Codex in a tmux or zellij pane; it shows up here."
+_NO_SESSIONS_TEXT = ("No agent sessions yet.\n\nStart Claude Code or Codex in a tmux or zellij pane, "
+                     "or opencode anywhere; it shows up here.")
 _GROUPS = (
     ("waiting", "Needs you"),
     ("busy", "Working"),
@@ -81,9 +84,13 @@ class MainWindow(QMainWindow):
 
     Signals:
         reply_requested(str, Reply): forwarded from a tab.
+        action_requested(str, str, str): forwarded from a tab (session id, action, argument).
+        password_entered(str, str): the user typed the password of an opencode server (url, password).
     """
 
     reply_requested = Signal(str, object)
+    action_requested = Signal(str, str, str)
+    password_entered = Signal(str, str)
 
     def __init__(self, registry: SessionRegistry, settings: QSettings) -> None:
         super().__init__()
@@ -166,6 +173,17 @@ class MainWindow(QMainWindow):
         cv.addWidget(self.notice_bar)
         cv.addWidget(self.split, 1)
         self.setCentralWidget(central)
+
+        # -- status bar: opencode servers ------------------------------------------------
+        self.servers_label = QLabel()
+        self.servers_label.setTextFormat(Qt.TextFormat.PlainText)
+        self.password_button = QPushButton("Enter password…")
+        self.password_button.hide()
+        self.password_button.clicked.connect(self._password_clicked)
+        self.statusBar().addWidget(self.servers_label, 1)
+        self.statusBar().addPermanentWidget(self.password_button)
+        self._servers: list[ServerState] = []
+        self._password_dialogs: dict[str, QInputDialog] = {}
 
         # -- toolbar -------------------------------------------------------------------
         bar = QToolBar("Window")
@@ -344,6 +362,7 @@ class MainWindow(QMainWindow):
                 return None
             tab = SessionTab(s, self.memory)
             tab.reply_requested.connect(self.reply_requested)
+            tab.action_requested.connect(self.action_requested)
             self.tabs_by_id[session_id] = tab
             self.tabs.addTab(tab, "")
             self._label_tab(tab, s)
@@ -417,6 +436,55 @@ class MainWindow(QMainWindow):
         tab = self.tabs_by_id.get(session_id)
         if tab is not None:
             tab.show_delivery(report)
+
+    # -- opencode servers ------------------------------------------------------------------
+    def show_servers(self, states: list[ServerState]) -> None:
+        """Show the opencode servers' connection states in the status bar."""
+        self._servers = list(states)
+        if not states:
+            self.servers_label.setText("No opencode server found (they are looked for every few seconds)")
+            self.servers_label.setToolTip("")
+            self.password_button.hide()
+            return
+        ok = [s for s in states if s.phase is ServerPhase.CONNECTED]
+        bad = [s for s in states if s.phase is not ServerPhase.CONNECTED]
+        text = f"opencode: {len(ok)} of {len(states)} server{'s' if len(states) != 1 else ''} connected"
+        if bad:
+            text += " — " + "; ".join(f"{s.url} {s.phase.value}" for s in bad[:2])
+        self.servers_label.setText(text)
+        self.servers_label.setToolTip("\n".join(f"{s.url}: {s.phase.value} — {s.detail}" for s in states))
+        self.password_button.setVisible(any(s.phase is ServerPhase.AUTH_REQUIRED for s in states))
+
+    def _password_clicked(self) -> None:
+        for s in self._servers:
+            if s.phase is ServerPhase.AUTH_REQUIRED:
+                self.ask_password(s.url)
+
+    def ask_password(self, url: str) -> None:
+        """Ask (without blocking) for the password of the opencode server at ``url``."""
+        if url in self._password_dialogs:
+            self._password_dialogs[url].raise_()
+            return
+        dlg = QInputDialog(self)
+        dlg.setWindowTitle("opencode password")
+        dlg.setLabelText(f"The opencode server at {url} needs a password\n"
+                         "(its OPENCODE_SERVER_PASSWORD). deck-tray keeps it in your keyring.")
+        dlg.setTextEchoMode(QLineEdit.EchoMode.Password)
+        dlg.setOkButtonText("Connect")
+
+        def done(password: str) -> None:
+            if password:
+                self.password_entered.emit(url, password)
+
+        dlg.textValueSelected.connect(done)
+        dlg.finished.connect(lambda _r: self._password_dialogs.pop(url, None))
+        self._password_dialogs[url] = dlg
+        dlg.open()
+
+    def show_notice(self, text: str) -> None:
+        """Show a dismissible message above the session list and tabs."""
+        self.notice.setText(text)
+        self.notice_bar.show()
 
     def set_no_tray(self, tell: bool) -> None:
         """The desktop has no tray: closing minimizes instead of hiding (there would be no way

@@ -1,0 +1,348 @@
+"""deck-tray against a real ``opencode serve`` 1.18.33 and the loopback fake model.
+
+Each test drives real turns through the server and checks what a user of deck-tray sees
+(session state, reason, buttons) and that answers really reach opencode (the approved
+command ran, the question got its option, the rejection carried its feedback).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from PySide6.QtCore import QSettings
+from PySide6.QtWidgets import QPushButton
+
+from deck_tray.app import DeckTrayApp
+from deck_tray.core.model import MessageRole, Session, SessionStatus
+from deck_tray.core.opencode import ServerPhase
+from deck_tray.core.reply import Reply, ReplyKind
+from deck_tray.core.scan import Scanner
+from deck_tray.services.opencode_source import OpencodeSource
+from deck_tray.services.panes import Tmux
+from deck_tray.services.registry import SessionRegistry
+from deck_tray.services.secrets import Credentials
+
+from .opencode_harness import FakeOpenAIModel, OpencodeServe, find_opencode
+
+pytestmark = [
+    pytest.mark.e2e,
+    pytest.mark.skipif(find_opencode() is None, reason="opencode not found (run ./scripts/test.sh)"),
+]
+
+
+async def until(pred: Callable[[], Any], timeout: float, what: str) -> Any:
+    """Poll ``pred`` on the running loop until it is truthy (generous deadlines, no fixed sleeps)."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while True:
+        value = pred()
+        if value:
+            return value
+        if loop.time() > deadline:
+            raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
+        await asyncio.sleep(0.05)
+
+
+@pytest.fixture
+def model(tmp_path: Path) -> Iterator[FakeOpenAIModel]:
+    with FakeOpenAIModel(tmp_path / "model") as m:
+        yield m
+
+
+@pytest.fixture
+def server(tmp_path: Path, model: FakeOpenAIModel) -> Iterator[OpencodeServe]:
+    with OpencodeServe(tmp_path / "oc", model.base_url) as oc:
+        yield oc
+
+
+def _status(registry: SessionRegistry, sid: str) -> SessionStatus | None:
+    s = registry.get(sid)
+    return s.status if s else None
+
+
+class Live:
+    """A registry fed by an :class:`OpencodeSource` following one or more servers."""
+
+    def __init__(self, urls: list[str], env: dict[str, str] | None = None, heartbeat: float = 30.0) -> None:
+        self.registry = SessionRegistry()
+        self.source = OpencodeSource(self.registry, Credentials(env or {}), urls=urls, discover=False,
+                                     heartbeat_timeout=heartbeat)
+        self.asked: list[Session] = []
+        self.registry.attention_needed.connect(self.asked.append)
+
+    def get(self, sid: str) -> Session | None:
+        return self.registry.get(sid)
+
+    def state(self, sid: str) -> SessionStatus | None:
+        return _status(self.registry, sid)
+
+    async def wait_state(self, sid: str, status: SessionStatus, timeout: float = 60) -> Session:
+        s: Session = await until(lambda: (x := self.get(sid)) is not None and x.status is status and x,
+                                 timeout, f"{sid} to be {status.value} (is {self.state(sid)})")
+        return s
+
+
+def test_plain_turn_ends_idle_and_text_is_shown_once(server: OpencodeServe, qloop: asyncio.AbstractEventLoop) -> None:
+    live = Live([server.url])
+
+    async def scenario() -> None:
+        live.source.start()
+        try:
+            await until(lambda: live.source.servers()[0].phase is ServerPhase.CONNECTED, 30, "the stream")
+            sid = server.create_session("plain")
+            server.prompt_async(sid, "Say hello")
+            await live.wait_state(sid, SessionStatus.BUSY, 60)
+            s = await live.wait_state(sid, SessionStatus.IDLE, 60)
+            assert s.reason.startswith("turn finished — opencode server")
+            texts = [m.text for m in s.messages if m.role is MessageRole.ASSISTANT]
+            assert texts == ["Hello from the fake LLM."], texts  # deltas + updated shown once
+            assert [m.text for m in s.messages if m.role is MessageRole.USER] == ["Say hello"]
+            assert not live.asked, "a finished turn is not a request"
+        finally:
+            await live.source.stop()
+
+    qloop.run_until_complete(scenario())
+
+
+def test_permission_wait_allow_and_reject_with_feedback(server: OpencodeServe,
+                                                        qloop: asyncio.AbstractEventLoop) -> None:
+    live = Live([server.url])
+
+    async def scenario() -> None:
+        live.source.start()
+        try:
+            sid = server.create_session("perm")
+            server.prompt_async(sid, "[[bash:echo allowed > allowed.txt]]")
+            s = await live.wait_state(sid, SessionStatus.WAITING_PERMISSION)
+            assert s.pending is not None and s.pending.tool == "bash"
+            assert s.pending.summary == "echo allowed > allowed.txt"
+            assert "permission request for bash `echo allowed > allowed.txt`" in s.reason
+            assert [x.id for x in live.asked] == [sid]
+            report = await live.source.answer(s, Reply(ReplyKind.ALLOW))
+            assert report.delivered, report
+            await live.wait_state(sid, SessionStatus.IDLE)
+            assert (server.project / "allowed.txt").read_text().strip() == "allowed"
+
+            server.prompt_async(sid, "[[bash:echo nope > rejected.txt]]")
+            s = await live.wait_state(sid, SessionStatus.WAITING_PERMISSION)
+            report = await live.source.answer(s, Reply(ReplyKind.DENY, "Do not write files, just say ok"))
+            assert report.delivered, report
+            s = await live.wait_state(sid, SessionStatus.IDLE)
+            assert not (server.project / "rejected.txt").exists()
+            tool = [m for m in s.messages if m.role is MessageRole.TOOL][-1]
+            assert tool.state == "error" and "Do not write files, just say ok" in tool.text
+            # With feedback the turn goes on: the model answered the rejection.
+            assert "Tool result received" in [m for m in s.messages if m.role is MessageRole.ASSISTANT][-1].text
+            assert len(live.asked) == 2, "one announcement per request"
+        finally:
+            await live.source.stop()
+
+    qloop.run_until_complete(scenario())
+
+
+def test_question_and_subagent_permission(server: OpencodeServe, qloop: asyncio.AbstractEventLoop) -> None:
+    live = Live([server.url])
+
+    async def scenario() -> None:
+        live.source.start()
+        try:
+            sid = server.create_session("question")
+            server.prompt_async(sid, "[[question]]")
+            s = await live.wait_state(sid, SessionStatus.WAITING_QUESTION)
+            assert s.pending is not None and s.pending.options == ("Red", "Blue")
+            assert s.pending.question == "Which colour should I use?"
+            refused = await live.source.answer(s, Reply(ReplyKind.OPTION, "Green"))
+            assert not refused.delivered and "no option 'Green'" in refused.detail
+            report = await live.source.answer(s, Reply(ReplyKind.OPTION, "Blue"))
+            assert report.delivered, report
+            s = await live.wait_state(sid, SessionStatus.IDLE)
+            assert any("Blue" in m.text for m in s.messages if m.role is MessageRole.TOOL)
+
+            parent = server.create_session("with a sub-agent")
+            server.prompt_async(parent, "[[task:[[bash:echo sub > sub.txt]]]]")
+            s = await live.wait_state(parent, SessionStatus.WAITING_PERMISSION, 90)
+            assert s.pending is not None and s.pending.asker, "the tab must say which sub-agent asks"
+            assert "sub-agent" in s.reason and "subagent" in s.pending.asker
+            children = [x for x in live.registry.sessions() if x.id not in (sid, parent)]
+            assert not children, "sub-agent sessions are shown in their parent's tab, not listed"
+            report = await live.source.answer(s, Reply(ReplyKind.ALLOW))
+            assert report.delivered, report
+            await live.wait_state(parent, SessionStatus.IDLE, 90)
+            assert (server.project / "sub.txt").exists()
+        finally:
+            await live.source.stop()
+
+    qloop.run_until_complete(scenario())
+
+
+def test_password_server_asks_once_and_connects(tmp_path: Path, model: FakeOpenAIModel,
+                                               qloop: asyncio.AbstractEventLoop) -> None:
+    with OpencodeServe(tmp_path / "locked", model.base_url, password="s3cret-pw") as locked:
+        live = Live([locked.url])
+        asked: list[str] = []
+        live.source.password_needed.connect(asked.append)
+
+        async def scenario() -> None:
+            live.source.start()
+            try:
+                await until(lambda: asked, 30, "the password request")
+                assert live.source.servers()[0].phase is ServerPhase.AUTH_REQUIRED
+                assert "password" in live.source.servers()[0].detail
+                detail = await live.source.set_password(locked.url, "s3cret-pw")
+                assert "keyring" in detail.lower()  # where it went (this machine has no keyring backend)
+                await until(lambda: live.source.servers()[0].phase is ServerPhase.CONNECTED, 30, "connected")
+                sid = locked.create_session("locked")
+                locked.prompt_async(sid, "[[bash:echo locked > locked.txt]]")
+                s = await live.wait_state(sid, SessionStatus.WAITING_PERMISSION)
+                assert (await live.source.answer(s, Reply(ReplyKind.ALLOW))).delivered
+                await until((locked.project / "locked.txt").exists, 60, "the command to run")
+                assert asked == [locked.url], "asked once"
+            finally:
+                await live.source.stop()
+
+        qloop.run_until_complete(scenario())
+        log = Path(locked.log_path).read_text(errors="replace")
+        assert "s3cret-pw" not in log
+
+
+def _cli(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "deck_tray", *args], capture_output=True, text=True,
+                          env=env, timeout=120)
+
+
+def test_cli_two_servers_one_with_password(tmp_path: Path, model: FakeOpenAIModel) -> None:
+    with (
+        OpencodeServe(tmp_path / "open", model.base_url) as open_srv,
+        OpencodeServe(tmp_path / "locked", model.base_url, password="pw-2") as locked,
+    ):
+        a = open_srv.create_session("needs permission")
+        open_srv.prompt_async(a, "[[bash:echo from-cli > cli.txt]]")
+        b = locked.create_session("asks a question")
+        locked.prompt_async(b, "[[question]]")
+        env = {**os.environ, "HOME": str(tmp_path / "home"), "XDG_CONFIG_HOME": str(tmp_path / "cfg"),
+               "XDG_DATA_HOME": str(tmp_path / "data"), "CLAUDE_CONFIG_DIR": str(tmp_path / "no-claude"),
+               "CODEX_HOME": str(tmp_path / "no-codex"), "TMUX_TMPDIR": str(tmp_path / "no-tmux"),
+               "OPENCODE_SERVER_PASSWORD": "pw-2", "PYTHON_KEYRING_BACKEND": "keyring.backends.null.Keyring"}
+        urls = ["--opencode-url", open_srv.url, "--opencode-url", locked.url]
+        deadline = time.monotonic() + 90
+        while True:
+            out = _cli("sessions", "--json", *urls, env=env)
+            assert out.returncode == 0, out.stderr
+            rows = {r["id"]: r for r in json.loads(out.stdout)}
+            if rows.get(a, {}).get("status") == "waiting_permission" and \
+                    rows.get(b, {}).get("status") == "waiting_question":
+                break
+            assert time.monotonic() < deadline, f"states never showed: {rows}"
+            time.sleep(0.5)
+        assert rows[a]["server"] == open_srv.url and rows[b]["server"] == locked.url
+        assert rows[a]["pending"]["summary"] == "echo from-cli > cli.txt"
+        assert rows[b]["pending"]["options"] == ["Red", "Blue"]
+
+        r = _cli("reply", a[:16], "--allow", *urls, env=env)
+        assert r.returncode == 0 and r.stdout.strip() == "accepted", r.stderr
+        r = _cli("reply", b, "--option", "Blue", *urls, env=env)
+        assert r.returncode == 0 and r.stdout.strip() == "accepted", r.stderr
+        deadline = time.monotonic() + 60
+        while not (open_srv.project / "cli.txt").exists():
+            assert time.monotonic() < deadline, "the allowed command never ran"
+            time.sleep(0.2)
+        r = _cli("reply", b, "--option", "Red", *urls, env=env)
+        assert r.returncode == 3 and "nothing is pending" in r.stderr, (r.returncode, r.stderr)
+
+        no_pw = {**env, "OPENCODE_SERVER_PASSWORD": ""}
+        out = _cli("sessions", "--json", *urls, env=no_pw)
+        assert out.returncode == 0
+        assert f"opencode server {locked.url} needs a password" in out.stderr
+        assert {r["id"] for r in json.loads(out.stdout)} >= {a}
+
+
+@pytest.mark.gui
+def test_window_answers_permission_and_question(tmp_path: Path, server: OpencodeServe, qtbot: Any,
+                                                qloop: asyncio.AbstractEventLoop) -> None:
+    app = DeckTrayApp(
+        scanner=Scanner(tmp_path / "no-claude", tmp_path / "no-codex"), mux=Tmux(),
+        settings=QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat),
+        notification_backends=[], opencode_urls=[server.url], discover_opencode=False,
+        credentials=Credentials({}),
+    )
+    qtbot.addWidget(app.window)
+
+    def button(tab: Any, text: str) -> QPushButton:
+        return next(b for b in tab.request_box.findChildren(QPushButton) if b.text() == text and b.isEnabled())
+
+    async def scenario() -> None:
+        app.start()
+        try:
+            sid = server.create_session("from the window")
+            server.prompt_async(sid, "[[bash:echo window > window.txt]]")
+            await until(lambda: _status(app.registry, sid) is SessionStatus.WAITING_PERMISSION, 60, "waiting")
+            tab = app.window.open_session(sid)
+            assert tab is not None and tab.actions_row.isVisibleTo(app.window)
+            assert "server " + server.url in tab.where.text()
+            await until(lambda: button(tab, "Allow"), 5, "an enabled Allow button")
+            button(tab, "Allow").click()
+            await until((server.project / "window.txt").exists, 60, "the command to run")
+            await until(lambda: "Delivered" in tab.delivery.text(), 30, "the delivery state")
+            await until(lambda: _status(app.registry, sid) is SessionStatus.IDLE, 60, "idle")
+
+            server.prompt_async(sid, "[[question]]")
+            await until(lambda: _status(app.registry, sid) is SessionStatus.WAITING_QUESTION, 60, "question")
+            await until(lambda: button(tab, "Red") and button(tab, "Dismiss"), 5, "option buttons")
+            button(tab, "Red").click()
+            await until(lambda: _status(app.registry, sid) is SessionStatus.IDLE, 60, "idle after the answer")
+            s = app.registry.get(sid)
+            assert s is not None and any("Red" in m.text for m in s.messages if m.role is MessageRole.TOOL)
+        finally:
+            await app.stop()
+
+    qloop.run_until_complete(scenario())
+
+
+FAULT_ROUNDS = 20
+
+
+def test_kill_and_restart_leaves_no_stale_waiting(server: OpencodeServe, qloop: asyncio.AbstractEventLoop,
+                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    """``kill -9`` of the server mid-turn, then a restart: deck-tray reconnects, resyncs and
+    shows no waiting state the server no longer holds. Repeated :data:`FAULT_ROUNDS` times."""
+    live = Live([server.url])
+    prompts = ["[[bash:echo r{n} > r{n}.txt]]", "[[question]]", "[[slow]]"]
+    passed = 0
+
+    async def scenario() -> None:
+        nonlocal passed
+        live.source.start()
+        try:
+            for n in range(FAULT_ROUNDS):
+                await until(lambda: live.source.servers()[0].phase is ServerPhase.CONNECTED, 60, "connected")
+                connects = live.source.watchers[server.url].connects
+                sid = server.create_session(f"round {n}")
+                server.prompt_async(sid, prompts[n % 3].format(n=n))
+                want = (SessionStatus.WAITING_PERMISSION, SessionStatus.WAITING_QUESTION, SessionStatus.BUSY)[n % 3]
+                await live.wait_state(sid, want, 60)
+                server.kill9()
+                s = await until(lambda: (x := live.get(sid)) and x.status is SessionStatus.UNKNOWN and x, 40,
+                                "the session to show the server as unreachable")
+                assert "not reachable" in s.reason and s.pending is None
+                assert live.registry.waiting() == []
+                server.restart()
+                await until(lambda: live.source.watchers[server.url].connects > connects, 60, "the reconnect")
+                s = await live.wait_state(sid, SessionStatus.IDLE, 30)
+                assert s.pending is None and live.registry.waiting() == [], "stale waiting state after restart"
+                passed += 1
+        finally:
+            await live.source.stop()
+
+    qloop.run_until_complete(scenario())
+    with capsys.disabled():
+        print(f"\nopencode kill -9 + restart: {passed}/{FAULT_ROUNDS} rounds reconnected with no stale waiting state")
+    assert passed == FAULT_ROUNDS
