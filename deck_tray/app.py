@@ -24,13 +24,13 @@ from deck_tray.core.reply import Reply, ReplyKind
 from deck_tray.core.scan import Scanner
 from deck_tray.services.dispatcher import Dispatcher
 from deck_tray.services.monitor import Monitor
+from deck_tray.services.notifier import DBusNotifications, NotificationBackend, Notifier
 from deck_tray.services.opencode_client import OpencodeError
 from deck_tray.services.opencode_source import OpencodeSource
-from deck_tray.services.secrets import Credentials
-from deck_tray.services.terminal_actions import open_session_in_terminal
-from deck_tray.services.notifier import DBusNotifications, NotificationBackend, Notifier
 from deck_tray.services.panes import Multiplexer, MuxSet, Tmux
 from deck_tray.services.registry import SessionRegistry
+from deck_tray.services.secrets import Credentials
+from deck_tray.services.terminal_actions import open_session_in_terminal
 from deck_tray.services.zellij import Zellij
 from deck_tray.ui.errors import ErrorReporter
 from deck_tray.ui.icons import app_icon
@@ -231,7 +231,7 @@ class DeckTrayApp:
         self.window.open_session(session_id)
 
     async def _open_terminal(self, session: Session) -> None:
-        report = await open_session_in_terminal(self.mux, session, self.opencode)
+        report = await open_session_in_terminal(self.mux, session, self.opencode.binary_for(session.server))
         self.window.show_delivery(session.id, report)
 
     def _password_entered(self, url: str, password: str) -> None:

@@ -55,7 +55,36 @@ def _parser() -> argparse.ArgumentParser:
     g.add_argument("--option", metavar="LABEL", help="pick the option with this label")
     g.add_argument("--stop", action="store_true", help="stop the running turn (opencode)")
     r.add_argument("--always", action="store_true", help="with --allow: allow and don't ask again")
+    a = sub.add_parser("opencode-attach", help="attach to an opencode session (the password comes from the "
+                                               "environment or the keyring, never the command line)")
+    a.add_argument("url", help="the opencode server, e.g. http://127.0.0.1:4096")
+    a.add_argument("session", help="the session id (ses_…)")
+    a.add_argument("--opencode-bin", default="", help="the opencode binary (default: opencode on PATH)")
     return p
+
+
+def cmd_opencode_attach(args: argparse.Namespace) -> int:
+    """Become ``opencode attach URL --session ID`` with the server's password in its environment."""
+    import os
+    import shutil
+
+    from deck_tray.services.secrets import Credentials
+
+    binary = args.opencode_bin or shutil.which("opencode")
+    if not binary or not os.access(binary, os.X_OK):
+        print("deck-tray: opencode is not installed or not on PATH; install it (npm i -g opencode-ai) "
+              "and try again.", file=sys.stderr)
+        if sys.stdin.isatty():
+            input("Press Enter to close this pane.")
+        return EXIT_USAGE
+    creds = Credentials()
+    env = dict(os.environ)
+    password = creds.lookup(args.url)
+    if password:
+        env["OPENCODE_SERVER_PASSWORD"] = password
+        env["OPENCODE_SERVER_USERNAME"] = creds.username()
+    os.execve(binary, [binary, "attach", args.url, "--session", args.session], env)
+    return EXIT_OK  # not reached
 
 
 def make_scanner() -> Scanner:
@@ -178,6 +207,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.command == "sessions":
         return cmd_sessions(args)
+    if args.command == "opencode-attach":
+        return cmd_opencode_attach(args)
     if args.command == "reply":
         reply = _reply_of(args)
         if reply is None:

@@ -49,7 +49,7 @@ from deck_tray.services.secrets import Credentials
 log = logging.getLogger(__name__)
 
 #: Reconnect delays grow from the first to the second value (seconds), doubling.
-BACKOFF_S = (0.5, 15.0)
+BACKOFF_S = (0.5, 5.0)
 #: Root sessions whose history is loaded right after a (re)connect (newest first).
 HISTORY_EAGER = 30
 #: Messages fetched per session history.
@@ -76,18 +76,25 @@ def _is_opencode(proc: psutil.Process) -> bool:
 
 
 def discover_servers() -> list[str]:
-    """Base URLs of opencode servers run by this user and listening on loopback TCP ports.
+    """Base URLs of opencode servers run by this user and listening on loopback TCP ports
+    (see :func:`discover_server_binaries`)."""
+    return sorted(discover_server_binaries())
+
+
+def discover_server_binaries() -> dict[str, str]:
+    """Base URLs of opencode servers run by this user and listening on loopback TCP ports,
+    each with the server's executable (``""`` when it cannot be read).
 
     Looks at processes named ``opencode`` (or a node/bun launcher of it) owned by the
     current uid and their listening sockets (psutil). Blocking: run it in an executor.
 
     Returns:
-        URLs such as ``http://127.0.0.1:4096``, sorted; possibly several per process.
+        ``{url: executable}``, URLs such as ``http://127.0.0.1:4096``; possibly several per process.
     """
     import os
 
     uid = os.getuid()
-    urls: set[str] = set()
+    urls: dict[str, str] = {}
     for proc in psutil.process_iter(["name", "cmdline", "uids"]):
         try:
             uids = proc.info.get("uids")
@@ -96,10 +103,14 @@ def discover_servers() -> list[str]:
             for conn in proc.net_connections(kind="tcp"):
                 port = _listens_on_loopback(conn)
                 if port is not None:
-                    urls.add(f"http://127.0.0.1:{port}")
+                    try:
+                        exe = proc.exe() if proc.info.get("name") != "node" else ""
+                    except (psutil.AccessDenied, OSError):
+                        exe = ""
+                    urls[f"http://127.0.0.1:{port}"] = exe
         except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
             continue
-    return sorted(urls)
+    return urls
 
 
 async def sync_state(client: OpencodeClient, state: OpencodeState, clock: Clock) -> set[str]:
@@ -448,6 +459,7 @@ class OpencodeSource(QObject):
         self._asked: set[str] = set()
         self._handoff_tasks: set[asyncio.Task[Any]] = set()
         self.auto_handoff_percent: float | None = None
+        self._binaries: dict[str, str] = {}
         self._auto_done: set[str] = set()
 
     def start(self) -> None:
@@ -572,6 +584,10 @@ class OpencodeSource(QObject):
         w = self.watchers.get(url) or self._add(url)
         w.retry_now()
         return result.detail
+
+    def binary_for(self, url: str) -> str:
+        """The opencode executable that serves ``url`` (when discovered locally), else ``""``."""
+        return self._binaries.get(url, "")
 
     def watcher_for(self, session: Session) -> ServerWatcher | None:
         """The watcher of the server that runs ``session``."""

@@ -334,7 +334,8 @@ def test_kill_and_restart_leaves_no_stale_waiting(server: OpencodeServe, qloop: 
                                 "the session to show the server as unreachable")
                 assert "not reachable" in s.reason and s.pending is None
                 assert live.registry.waiting() == []
-                server.restart()
+                # Restart off the loop, so deck-tray keeps trying to reconnect meanwhile.
+                await asyncio.get_running_loop().run_in_executor(None, server.restart)
                 await until(lambda: live.source.watchers[server.url].connects > connects, 60, "the reconnect")
                 s = await live.wait_state(sid, SessionStatus.IDLE, 30)
                 assert s.pending is None and live.registry.waiting() == [], "stale waiting state after restart"
