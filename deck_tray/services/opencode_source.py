@@ -460,6 +460,7 @@ class OpencodeSource(QObject):
         self._handoff_tasks: set[asyncio.Task[Any]] = set()
         self.auto_handoff_percent: float | None = None
         self._binaries: dict[str, str] = {}
+        self._last_status: dict[str, SessionStatus] = {}
         self._auto_done: set[str] = set()
 
     def start(self) -> None:
@@ -509,11 +510,16 @@ class OpencodeSource(QObject):
 
     def _updated(self, url: str, snaps: list[Session]) -> None:
         self.registry.apply(snaps, complete=False, source=f"opencode {url}")
+        before = {s.id: self._last_status.get(s.id) for s in snaps}
+        self._last_status.update({s.id: s.status for s in snaps})
         if self.auto_handoff_percent is None:
             return
         w = self.watchers.get(url)
         for s in snaps:
-            if w is None or s.status is not SessionStatus.IDLE or s.id in self._auto_done:
+            # Only a turn seen ending now counts: sessions found idle at start-up are left alone.
+            ended_now = s.status is SessionStatus.IDLE and before[s.id] in (
+                SessionStatus.BUSY, SessionStatus.WAITING_PERMISSION, SessionStatus.WAITING_QUESTION)
+            if w is None or not ended_now or s.id in self._auto_done:
                 continue
             use = w.state.context_use(s.id, w.limits)
             if use is not None and use.limit and use.fraction * 100 >= self.auto_handoff_percent:

@@ -184,6 +184,47 @@ def test_question_and_subagent_permission(server: OpencodeServe, qloop: asyncio.
     qloop.run_until_complete(scenario())
 
 
+def test_handoff_by_hand_and_automatic(server: OpencodeServe, qloop: asyncio.AbstractEventLoop) -> None:
+    live = Live([server.url])
+    handed: list[tuple[str, str, bool]] = []
+    live.source.handed_off.connect(lambda a, b, auto: handed.append((a, b, auto)))
+
+    async def scenario() -> None:
+        live.source.start()
+        try:
+            sid = server.create_session("Ship the release")
+            server.prompt_async(sid, "[[todo]]")
+            s = await live.wait_state(sid, SessionStatus.IDLE, 90)
+            await until(lambda: server.get(f"/session/{sid}/todo"), 30, "the todo list")
+            new_id = await live.source.handoff(s, "Tag v2.0 and publish it")
+            info = server.get(f"/session/{new_id}")
+            assert info["title"] == f"Handoff: {s.display_title}"
+            await until(lambda: live.get(new_id), 30, "the new session to be listed")
+            msgs = await until(lambda: server.get(f"/session/{new_id}/message"), 30, "the hand-off prompt")
+            prompt = next(p["text"] for m in msgs if m["info"]["role"] == "user" for p in m["parts"]
+                          if p["type"] == "text")
+            assert "Tag v2.0 and publish it" in prompt and sid in prompt
+            assert "1/3 done" in prompt, prompt
+            assert len(prompt) < 1500, "the hand-off prompt is meant to be short"
+
+            # Automatic: any context use is over a 0.001 % threshold; once per session, and only
+            # for a turn that ends while deck-tray watches (idle sessions found over it stay).
+            await live.wait_state(new_id, SessionStatus.IDLE, 60)
+            live.source.auto_handoff_percent = 0.001
+            other = server.create_session("Long session")
+            server.prompt_async(other, "Say hello")
+            await until(lambda: any(h[0] == other for h in handed), 60, "the automatic hand-off")
+            assert [h for h in handed if h[0] == other][0][2] is True
+            auto_new = [h for h in handed if h[0] == other][0][1]
+            assert server.get(f"/session/{auto_new}")["title"] == "Handoff: " + live.get(other).display_title
+            live.source.auto_handoff_percent = None
+            assert not [h for h in handed if h[0] in (sid, new_id)], "idle sessions must not be handed off"
+        finally:
+            await live.source.stop()
+
+    qloop.run_until_complete(scenario())
+
+
 def test_password_server_asks_once_and_connects(tmp_path: Path, model: FakeOpenAIModel,
                                                qloop: asyncio.AbstractEventLoop) -> None:
     with OpencodeServe(tmp_path / "locked", model.base_url, password="s3cret-pw") as locked:
