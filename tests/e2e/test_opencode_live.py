@@ -209,7 +209,8 @@ def test_handoff_by_hand_and_automatic(server: OpencodeServe, qloop: asyncio.Abs
 
             # Automatic: any context use is over a 0.001 % threshold; once per session, and only
             # for a turn that ends while deck-tray watches (idle sessions found over it stay).
-            await live.wait_state(new_id, SessionStatus.IDLE, 60)
+            await until(lambda: (x := live.get(new_id)) and x.status is SessionStatus.IDLE and any(
+                m.role is MessageRole.ASSISTANT for m in x.messages), 60, "the hand-off session's first turn")
             live.source.auto_handoff_percent = 0.001
             other = server.create_session("Long session")
             server.prompt_async(other, "Say hello")
