@@ -108,8 +108,22 @@ async def _collect(args: argparse.Namespace) -> list[Session]:
     from deck_tray.services.secrets import Credentials
 
     urls = list(getattr(args, "opencode_url", None) or [])
+    creds = Credentials()
     (files, (oc, servers)) = await asyncio.gather(
-        collect(make_scanner(), make_mux()), snapshot_all(urls, Credentials()))
+        collect(make_scanner(), make_mux()), snapshot_all(urls, creds))
+    locked = [st.url for st in servers if st.phase.value == "needs a password"]
+    if locked and sys.stdin.isatty():
+        # Ask once per locked server; the password goes to the keyring (or this run only).
+        import getpass
+
+        for url in locked:
+            password = getpass.getpass(f"Password for the opencode server at {url} (Enter to skip): ")
+            if password:
+                result = await asyncio.get_running_loop().run_in_executor(None, creds.store, url, password)
+                print(f"deck-tray: {result.detail}", file=sys.stderr)
+        retry, again = await snapshot_all(locked, creds, discover=False)
+        oc += retry
+        servers = [st for st in servers if st.url not in locked] + again
     for st in servers:
         if st.phase.value != "connected":
             print(f"deck-tray: opencode server {st.url} {st.phase.value}: {st.detail}", file=sys.stderr)
