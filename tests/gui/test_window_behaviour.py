@@ -187,6 +187,7 @@ def test_no_tray_keeps_the_window_and_says_so_once(tmp_path: Path, qtbot) -> Non
         app = DeckTrayApp(scanner=Scanner(tmp_path / "c", tmp_path / "x"), mux=Tmux(), settings=settings)
         qtbot.addWidget(app.window)
         app.monitor.start = lambda: None  # type: ignore[method-assign]  # no scanning needed here
+        app.opencode.start = lambda: None  # type: ignore[method-assign]  # nor opencode servers
         app.start()  # offscreen: Qt reports no system tray
         return app
 
