@@ -51,6 +51,10 @@ PERMISSION_OPTIONS = ("Allow once", "Always allow", "Reject")
 PERMISSION_REPLIES = ("once", "always", "reject")
 #: Conversation items kept per session.
 MAX_MESSAGES = 400
+#: ``session.status`` types that mean "working" (idle is stored as absence).
+BUSY_TYPES = frozenset({"busy", "retry"})
+#: Open todos listed in a hand-off prompt (the rest are counted).
+HANDOFF_TODOS = 8
 #: Event types that carry nothing for deck-tray (instance boot noise, keep-alives).
 IGNORED_EVENTS = frozenset({
     "sync", "server.connected", "server.heartbeat", "plugin.added", "catalog.updated",
@@ -264,26 +268,34 @@ class OpencodeState:
         """Add or update session infos (``Session`` objects of the API)."""
         changed: set[str] = set()
         for info in infos:
-            sid = info.get("id")
+            sid = info.get("id") if isinstance(info, dict) else None
             if isinstance(sid, str) and sid:
                 self.infos[sid] = info
                 changed.add(self.root_of(sid))
         return changed
 
     def set_messages(self, sid: str, items: list[dict[str, Any]]) -> set[str]:
-        """Replace a session's history with ``GET /session/{id}/message`` items."""
+        """Take a session's history from ``GET /session/{id}/message`` items.
+
+        Messages that events built and the history lacks are kept; for a message in both,
+        each part keeps whichever state got further (see :func:`_merge`).
+        """
         msgs: dict[str, _Msg] = {}
         for item in items:
             info = item.get("info") if isinstance(item, dict) else None
             if not isinstance(info, dict) or not isinstance(info.get("id"), str):
                 continue
             m = self._message(msgs, info)
-            for part in item.get("parts") or []:
+            for part in _l(item.get("parts")):
                 if isinstance(part, dict):
                     self._part(m, part)
-        # Events that arrived while the history loaded are newer than it: keep them.
+        # What events already built may be older than the history (a reconnect reloads it)
+        # or newer (events that arrived while it loaded): keep whichever got further.
         for mid, m in self.messages.get(sid, {}).items():
-            msgs.setdefault(mid, m)
+            if mid in msgs:
+                _merge(msgs[mid], m)
+            else:
+                msgs[mid] = m
         self.messages[sid] = msgs
         self.history_loaded.add(sid)
         return {self.root_of(sid)}
@@ -300,16 +312,20 @@ class OpencodeState:
             now: POSIX seconds.
 
         Requests of sessions that are not busy are dropped: an abort leaves them behind.
+        A resync ends :meth:`go_offline`'s ``UNKNOWN``.
         """
         changed: set[str] = set()
+        busy = {sid: st for sid, st in statuses.items() if isinstance(st, dict) and st.get("type") in BUSY_TYPES}
         in_dir = {s for s in self.infos if self.directory_of(s) == directory}
         for sid in in_dir | set(self.status):
-            if (sid in in_dir or self.directory_of(sid) == directory) and sid not in statuses and sid in self.status:
+            if (sid in in_dir or self.directory_of(sid) == directory) and sid not in busy and sid in self.status:
                 del self.status[sid]
                 self.settled_at[sid] = now
                 changed.add(self.root_of(sid))
-        for sid, st in statuses.items():
-            if isinstance(st, dict) and self.status.get(sid) != st:
+        for sid, st in busy.items():
+            if self.status.get(sid) != st:
+                if sid not in self.status:
+                    self.errors.pop(sid, None)  # a turn started since that error
                 self.status[sid] = st
                 changed.add(self.root_of(sid))
         for store, fresh in ((self.permissions, permissions), (self.questions, questions)):
@@ -319,20 +335,28 @@ class OpencodeState:
                 changed.add(self.root_of(str(gone.get("sessionID") or "")))
             for req in fresh:
                 req_id, owner = req.get("id"), req.get("sessionID")
-                if not isinstance(req_id, str) or not isinstance(owner, str) or owner not in statuses:
+                if not isinstance(req_id, str) or not isinstance(owner, str) or owner not in busy:
                     continue
                 store[req_id] = req
                 self.request_dirs[req_id] = directory
                 self.asked_at.setdefault(req_id, now)
                 changed.add(self.root_of(owner))
+        if self.offline:
+            self.offline = ""
+            changed |= set(self.roots())
         return {c for c in changed if c}
 
     def _sid_of(self, rid: str) -> str:
         req = self.permissions.get(rid) or self.questions.get(rid) or {}
         return str(req.get("sessionID") or "")
 
-    def handle(self, frame: dict[str, Any], now: float) -> set[str]:
-        """Apply one ``/global/event`` frame (``{"directory", "payload"}``) or a bare event."""
+    def handle(self, frame: Any, now: float) -> set[str]:
+        """Apply one ``/global/event`` frame (``{"directory", "payload"}``) or a bare event.
+
+        Anything that is not an event of a known shape changes nothing.
+        """
+        if not isinstance(frame, dict):
+            return set()
         payload = frame.get("payload") if "payload" in frame else frame
         if not isinstance(payload, dict):
             return set()
@@ -347,30 +371,50 @@ class OpencodeState:
             return set()
         sid = props.get("sessionID")
         sid = sid if isinstance(sid, str) else ""
-        if sid:
+        changed = self._apply(etype, props, sid, directory, now)
+        if changed and sid and etype != "session.deleted":
+            # Activity on the session (malformed and unknown events are not).
             self.seen_at[sid] = now
+        return changed
+
+    def _apply(self, etype: str, props: dict[str, Any], sid: str, directory: str, now: float) -> set[str]:
         if etype in ("session.created", "session.updated"):
             info = props.get("info")
-            if isinstance(info, dict) and isinstance(info.get("id"), str):
+            if isinstance(info, dict) and isinstance(info.get("id"), str) and info["id"]:
                 return self.set_sessions([info])
             return set()
         if etype == "session.deleted":
             info = props.get("info")
-            sid = sid or (str(info.get("id")) if isinstance(info, dict) else "")
+            sid = sid or (str(info.get("id") or "") if isinstance(info, dict) else "")
+            if not sid:
+                return set()
             root = self.root_of(sid)
-            self._forget(sid)
-            return {root} if root else set()
-        if not sid and etype not in ("permission.replied", "question.replied", "question.rejected"):
+            for member in self._family(sid):
+                self._forget(member)
+            return {root}
+        if etype in ("permission.replied", "question.replied", "question.rejected"):
+            rid = props.get("requestID")
+            if not isinstance(rid, str) or not rid:
+                return set()
+            sid = sid or self._sid_of(rid)
+            self.permissions.pop(rid, None)
+            self.questions.pop(rid, None)
+            self.request_dirs.pop(rid, None)
+            self.asked_at.pop(rid, None)
+            return {self.root_of(sid)} if sid else set()
+        if not sid:
             return set()
         if etype == "session.status":
             st = props.get("status")
-            if isinstance(st, dict):
-                if st.get("type") == "idle":
-                    self._settle(sid, now)
-                else:
-                    if sid not in self.status:
-                        self.errors.pop(sid, None)
-                    self.status[sid] = st
+            kind = st.get("type") if isinstance(st, dict) else None
+            if kind == "idle":
+                self._settle(sid, now)
+            elif kind in BUSY_TYPES and isinstance(st, dict):
+                if sid not in self.status:
+                    self.errors.pop(sid, None)  # a new turn: the last one's error is history
+                self.status[sid] = st
+            else:
+                return set()
             return {self.root_of(sid)}
         if etype == "session.idle":
             self._settle(sid, now)
@@ -378,58 +422,80 @@ class OpencodeState:
         if etype == "session.error":
             name, msg = _error_text(props.get("error"))
             self.errors[sid] = (name, msg, now)
-            self._drop_requests(sid)
+            for s in self._family(sid):
+                self._drop_requests(s)
             return {self.root_of(sid)}
         if etype in ("permission.asked", "question.asked"):
             rid = props.get("id")
-            if isinstance(rid, str):
-                store = self.permissions if etype == "permission.asked" else self.questions
-                store[rid] = props
-                self.request_dirs[rid] = directory or self.directory_of(sid)
-                self.asked_at[rid] = now
+            if not isinstance(rid, str) or not rid:
+                return set()
+            store = self.permissions if etype == "permission.asked" else self.questions
+            store[rid] = props
+            self.request_dirs[rid] = directory or self.directory_of(sid)
+            self.asked_at[rid] = now
             return {self.root_of(sid)}
-        if etype in ("permission.replied", "question.replied", "question.rejected"):
-            rid = props.get("requestID")
-            if isinstance(rid, str):
-                sid = sid or self._sid_of(rid)
-                self.permissions.pop(rid, None)
-                self.questions.pop(rid, None)
-                self.request_dirs.pop(rid, None)
-                self.asked_at.pop(rid, None)
-            return {self.root_of(sid)} if sid else set()
         if etype == "message.updated":
             info = props.get("info")
-            if isinstance(info, dict) and isinstance(info.get("id"), str):
-                self._message(self.messages.setdefault(sid, {}), info)
+            if not isinstance(info, dict) or not isinstance(info.get("id"), str) or not info["id"]:
+                return set()
+            self._message(self.messages.setdefault(sid, {}), info)
             return {self.root_of(sid)}
         if etype == "message.part.updated":
             part = props.get("part")
-            if isinstance(part, dict):
-                mid = str(part.get("messageID") or "")
-                owner = self.messages.setdefault(sid, {}).setdefault(mid, _Msg(mid))
-                self._part(owner, part)
+            if not isinstance(part, dict):
+                return set()
+            mid, pid = part.get("messageID"), part.get("id")
+            if not isinstance(mid, str) or not mid or not isinstance(pid, str) or not pid:
+                return set()
+            owner = self.messages.setdefault(sid, {}).setdefault(mid, _Msg(mid))
+            self._part(owner, part)
             return {self.root_of(sid)}
         if etype == "message.part.delta":
-            mid, pid = str(props.get("messageID") or ""), str(props.get("partID") or "")
+            mid, pid = props.get("messageID"), props.get("partID")
             delta = props.get("delta")
-            if props.get("field", "text") == "text" and isinstance(delta, str) and pid:
-                owner = self.messages.setdefault(sid, {}).setdefault(mid, _Msg(mid))
-                owner.parts.setdefault(pid, _Part(pid, "text")).text += delta
+            if (props.get("field", "text") != "text" or not isinstance(delta, str) or not isinstance(mid, str)
+                    or not mid or not isinstance(pid, str) or not pid):
+                return set()
+            owner = self.messages.setdefault(sid, {}).setdefault(mid, _Msg(mid))
+            owner.parts.setdefault(pid, _Part(pid, "text")).text += delta
             return {self.root_of(sid)}
         if etype == "message.removed":
-            self.messages.get(sid, {}).pop(str(props.get("messageID") or ""), None)
+            if self.messages.get(sid, {}).pop(str(props.get("messageID") or ""), None) is None:
+                return set()
             return {self.root_of(sid)}
         if etype == "message.part.removed":
             gone = self.messages.get(sid, {}).get(str(props.get("messageID") or ""))
-            if gone is not None:
-                gone.parts.pop(str(props.get("partID") or ""), None)
+            if gone is None or gone.parts.pop(str(props.get("partID") or ""), None) is None:
+                return set()
             return {self.root_of(sid)}
         return set()
 
     def _settle(self, sid: str, now: float) -> None:
-        self.status.pop(sid, None)
-        self.settled_at[sid] = now
-        self._drop_requests(sid)
+        # Nothing below a session that stopped can still run or wait (a sub-agent runs inside
+        # its parent's ``task`` call); an abort sends no ``*.replied`` for what it left behind.
+        for s in self._family(sid):
+            if s == sid or s in self.status:
+                self.status.pop(s, None)
+                self.settled_at[s] = now
+            self._drop_requests(s)
+
+    def _family(self, sid: str) -> set[str]:
+        """``sid`` and every session below it (children, grandchildren, …)."""
+        known = set(self.infos) | set(self.status) | set(self.messages) | {
+            str(r.get("sessionID") or "") for r in self._requests()}
+        out = {sid}
+        for s in known:
+            cur, seen = s, {s}
+            while True:
+                parent = self.infos.get(cur, {}).get("parentID")
+                if not isinstance(parent, str) or not parent or parent in seen:
+                    break
+                if parent == sid:
+                    out.add(s)
+                    break
+                seen.add(parent)
+                cur = parent
+        return out
 
     def _drop_requests(self, sid: str) -> None:
         for store in (self.permissions, self.questions):
@@ -517,7 +583,7 @@ class OpencodeState:
         if kind is RequestKind.QUESTION:
             qs = _l(req.get("questions"))
             q = qs[0] if qs and isinstance(qs[0], dict) else {}
-            opts = tuple(str(o.get("label")) for o in q.get("options") or [] if isinstance(o, dict) and o.get("label"))
+            opts = tuple(str(o.get("label")) for o in _l(q.get("options")) if isinstance(o, dict) and o.get("label"))
             more = f" (+{len(qs) - 1} more)" if len(qs) > 1 else ""
             return PendingRequest(RequestKind.QUESTION, "question", str(q.get("header") or "") + more, opts, rid,
                                   str(q.get("question") or ""), asker=asker)
@@ -622,11 +688,12 @@ class OpencodeState:
     def files_touched(self, root: str) -> list[str]:
         """Files edited in this session (patch parts, edit/write tool inputs), first seen first."""
         out: dict[str, None] = {}
-        for sid in sorted(self.descendants(root)):
-            for m in sorted(self.messages.get(sid, {}).values(), key=lambda m: (m.created, m.id)):
-                for p in m.parts.values():
-                    for f in p.files:
-                        out.setdefault(f, None)
+        # Time order across the family (session ids sort newest first, so not by session).
+        msgs = [m for sid in self.descendants(root) for m in self.messages.get(sid, {}).values()]
+        for m in sorted(msgs, key=lambda m: (m.created, m.id)):
+            for p in sorted(m.parts.values(), key=lambda p: p.id):
+                for f in p.files:
+                    out.setdefault(f, None)
         return list(out)
 
 
@@ -659,7 +726,7 @@ def handoff_prompt(*, title: str, session_id: str, goal: str, doing: str, todos:
         files: files touched, absolute paths.
         directory: the project directory, used to shorten file paths.
     """
-    lines = [f"# Session handoff: {title or session_id}", ""]
+    lines = [f"# Session handoff: {_clip(title, 120) or session_id}", ""]
     if doing:
         lines += [f"**Where we are:** {_clip(doing, 400)}", ""]
     if goal:
@@ -667,10 +734,12 @@ def handoff_prompt(*, title: str, session_id: str, goal: str, doing: str, todos:
     if todos:
         done = sum(1 for t in todos if t.get("status") == "completed")
         lines.append(f"**Todos:** {done}/{len(todos)} done")
-        for t in todos:
-            if t.get("status") in ("in_progress", "pending"):
-                mark = "▶" if t.get("status") == "in_progress" else "-"
-                lines.append(f"{mark} {_clip(str(t.get('content') or ''), 120)}")
+        open_ = [t for t in todos if t.get("status") in ("in_progress", "pending")]
+        for t in open_[:HANDOFF_TODOS]:
+            mark = "▶" if t.get("status") == "in_progress" else "-"
+            lines.append(f"{mark} {_clip(str(t.get('content') or ''), 120)}")
+        if len(open_) > HANDOFF_TODOS:
+            lines.append(f"(+{len(open_) - HANDOFF_TODOS} more open)")
         lines.append("")
     if files:
         base = directory.rstrip("/") + "/" if directory else ""
@@ -681,6 +750,33 @@ def handoff_prompt(*, title: str, session_id: str, goal: str, doing: str, todos:
     lines.append("")
     lines.append(f"_Previous session: {session_id}. Its full history is in opencode under that id._")
     return "\n".join(lines)
+
+
+def _merge(hist: _Msg, live: _Msg) -> None:
+    """Fold what events built (``live``) into the same message from the history (``hist``).
+
+    Either may be newer: keep each part in the state that got further (tool status
+    pending → running → completed/error; text that extends the other), and fill message
+    fields the history lacks.
+    """
+    hist.role = hist.role or live.role
+    hist.created = hist.created or live.created
+    hist.completed = hist.completed or live.completed
+    hist.error = hist.error or live.error
+    hist.tokens = hist.tokens or live.tokens
+    hist.provider = hist.provider or live.provider
+    hist.model = hist.model or live.model
+    for pid, lp in live.parts.items():
+        hp = hist.parts.get(pid)
+        if hp is None:
+            hist.parts[pid] = lp
+        elif lp.type == "tool" and _TOOL_RANK.get(lp.tool_status, 0) > _TOOL_RANK.get(hp.tool_status, 0):
+            hist.parts[pid] = lp
+        elif lp.type != "tool" and len(lp.text) > len(hp.text) and lp.text.startswith(hp.text):
+            hist.parts[pid] = lp
+
+
+_TOOL_RANK = {"pending": 1, "running": 2, "completed": 3, "error": 3}
 
 
 def _clip(text: str, n: int) -> str:

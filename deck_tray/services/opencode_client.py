@@ -36,6 +36,15 @@ class NotFound(OpencodeError):
     """The server answered 404 for the session or request (answered elsewhere, or gone)."""
 
 
+class NoAnswer(OpencodeError):
+    """The request went out but no answer came back (timeout, connection broken).
+
+    The server may have acted on it, so an answer that fails this way must not be resent
+    blindly. A connection that could not even be opened raises plain :class:`OpencodeError`.
+    The message always contains "did not answer".
+    """
+
+
 class OpencodeClient:
     """Async client of one server.
 
@@ -63,16 +72,23 @@ class OpencodeClient:
             q["directory"] = directory
         try:
             r = await self._http.request(method, path, params=q or None, json=json)
+        except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
+            # Nothing was sent: safe to say "not delivered".
+            raise OpencodeError(f"cannot reach {self.url}: {_exc_text(exc)}") from exc
         except httpx.TimeoutException as exc:
-            raise OpencodeError(f"{self.url} did not answer {method} {path} in time") from exc
+            raise NoAnswer(f"{self.url} did not answer {method} {path} in time") from exc
+        except (httpx.ReadError, httpx.WriteError, httpx.RemoteProtocolError) as exc:
+            raise NoAnswer(f"{self.url} did not answer {method} {path}: the connection broke "
+                           f"({_exc_text(exc)})") from exc
         except httpx.HTTPError as exc:
-            raise OpencodeError(f"cannot reach {self.url}: {exc}") from exc
+            raise OpencodeError(f"cannot reach {self.url}: {_exc_text(exc)}") from exc
         if r.status_code == 401:
             raise AuthRequired(f"{self.url} needs a password (HTTP 401)")
         if r.status_code == 404:
             raise NotFound(_error_message(r) or f"{path} not found")
         if r.status_code >= 400:
-            raise OpencodeError(f"{method} {path} failed with HTTP {r.status_code}: {_error_message(r)}")
+            why = _error_message(r)
+            raise OpencodeError(f"{method} {path} failed with HTTP {r.status_code}" + (f": {why}" if why else ""))
         if not expect_json or r.status_code == 204:
             return None
         if "json" not in r.headers.get("content-type", ""):
@@ -206,11 +222,19 @@ class OpencodeClient:
         raise OpencodeError(f"{self.url} closed the event stream")
 
 
+def _exc_text(exc: Exception) -> str:
+    return str(exc) or type(exc).__name__
+
+
 def _error_message(r: httpx.Response) -> str:
+    """The server's error text: ``data.message`` (NotFoundError, BadRequest) or ``message``
+    (PermissionNotFoundError); an HTML page (the web UI's fallback) gives ``""``."""
+    if "html" in r.headers.get("content-type", ""):
+        return ""
     try:
         body = orjson.loads(r.content)
     except orjson.JSONDecodeError:
-        return r.text[:200]
+        return r.text[:200].strip()
     if isinstance(body, dict):
         data = body.get("data")
         if isinstance(data, dict) and data.get("message"):
