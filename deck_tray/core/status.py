@@ -78,6 +78,8 @@ def reason_text(ev: Evidence, pending: PendingRequest | None, now: float) -> str
     what = ev.detail
     if pending is not None and pending.kind is RequestKind.QUESTION:
         what = f"question “{_clip(pending.question or pending.summary, 60)}”"
+        if pending.asker:
+            what = f"sub-agent “{_clip(pending.asker, 40)}” asks: {what}"
     elif pending is not None and pending.summary:
         what = f"{what} for {pending.tool or 'a command'} `{_clip(pending.summary, 60)}`"
     return f"{what} — {ev.source.value}, {age_text(now - ev.observed_at)}"

@@ -22,6 +22,7 @@ import time
 from collections.abc import Callable, Iterable
 from typing import Any
 
+import httpx
 import psutil
 from PySide6.QtCore import QObject, QTimer, Signal
 
@@ -39,6 +40,7 @@ from deck_tray.core.reply import Reply, ReplyKind, sanitize
 from deck_tray.services.opencode_client import (
     HISTORY_S,
     AuthRequired,
+    NoAnswer,
     NotFound,
     OpencodeClient,
     OpencodeError,
@@ -176,7 +178,10 @@ async def answer(client: OpencodeClient, state: OpencodeState, session: Session,
             return DeliveryReport(DeliveryState.ACCEPTED,
                                   "queued: opencode takes it when the current step ends" if queued
                                   else "sent to opencode", reply.text)
-        rid, req, kind = pend[0]
+        shown = session.pending.request_id if session.pending is not None else ""
+        if shown and all(p[0] != shown for p in pend):
+            return refuse("the request you answered is no longer pending; the session now asks something else")
+        rid, req, kind = next((p for p in pend if p[0] == shown), pend[0])
         directory = state.request_dirs.get(rid) or state.directory_of(str(req.get("sessionID") or ""))
         if kind is RequestKind.PERMISSION:
             if reply.kind is ReplyKind.OPTION and reply.text in PERMISSION_OPTIONS:
@@ -191,7 +196,7 @@ async def answer(client: OpencodeClient, state: OpencodeState, session: Session,
                 return refuse("opencode asks for a permission; answer it with Allow or Deny first (your text is kept)")
             else:
                 return refuse(f"no option {reply.text!r} here (options: {', '.join(PERMISSION_OPTIONS)})")
-            await client.reply_permission(rid, directory, choice, text if choice == "reject" else "")
+            await client.reply_permission(rid, directory, choice, text if reply.kind is ReplyKind.DENY else "")
             done = {"once": "allowed once", "always": "allowed from now on", "reject": "rejected"}[choice]
         else:
             raw_qs = req.get("questions")
@@ -217,10 +222,10 @@ async def answer(client: OpencodeClient, state: OpencodeState, session: Session,
         return refuse("the request is no longer pending (answered elsewhere, or the server restarted)")
     except AuthRequired as exc:
         return refuse(f"{exc}; enter it in deck-tray's window or set OPENCODE_SERVER_PASSWORD")
+    except NoAnswer as exc:
+        return DeliveryReport(DeliveryState.UNKNOWN, f"{exc}; it may have taken the answer. "
+                              "Check the session; deck-tray does not send it again.", reply.text)
     except OpencodeError as exc:
-        if "did not answer" in str(exc):
-            return DeliveryReport(DeliveryState.UNKNOWN, f"{exc}; it may have taken the answer. "
-                                  "Check the session; deck-tray does not send it again.", reply.text)
         return refuse(str(exc))
     if settle is not None:
         settle()
@@ -236,6 +241,7 @@ class ServerWatcher(QObject):
         clock: POSIX seconds.
         heartbeat_timeout: seconds without a byte before the stream counts as dead.
         backoff: first and maximum reconnect delay, seconds.
+        transport: httpx transport for the client (tests); None for the network.
 
     Signals:
         sessions_updated(list[Session]): snapshots of root sessions that changed.
@@ -249,8 +255,9 @@ class ServerWatcher(QObject):
 
     def __init__(self, url: str, credentials: Credentials, *, clock: Clock = time.time,
                  heartbeat_timeout: float = 30.0, backoff: tuple[float, float] = BACKOFF_S,
-                 parent: QObject | None = None) -> None:
+                 transport: httpx.AsyncBaseTransport | None = None, parent: QObject | None = None) -> None:
         super().__init__(parent)
+        self.transport = transport
         self.url = url.rstrip("/")
         self.credentials = credentials
         self.clock = clock
@@ -267,6 +274,7 @@ class ServerWatcher(QObject):
         self._flush_scheduled = False
         self._wake = asyncio.Event()
         self._known_roots: set[str] = set()
+        self._busy_before_gap: set[str] = set()
 
     # -- lifecycle -----------------------------------------------------------------
 
@@ -303,7 +311,7 @@ class ServerWatcher(QObject):
         if self.client is not None:
             await self.client.aclose()
         auth = (self.credentials.username(), password) if password else None
-        self.client = OpencodeClient(self.url, auth)
+        self.client = OpencodeClient(self.url, auth, transport=self.transport)
         return self.client
 
     async def _run(self) -> None:
@@ -319,8 +327,8 @@ class ServerWatcher(QObject):
                 self._set_state(ServerPhase.AUTH_REQUIRED,
                                 f"{exc}. Enter it in deck-tray (it goes to the keyring) "
                                 "or set OPENCODE_SERVER_PASSWORD.")
-                self._wake.clear()
                 await self._wake.wait()
+                self._wake.clear()
                 delay = self.backoff[0]
                 continue
             except OpencodeError as exc:
@@ -354,8 +362,9 @@ class ServerWatcher(QObject):
             self._apply(self.state.handle(frame, self.clock()))
 
     async def _resync(self, client: OpencodeClient) -> None:
-        was_busy = set(self.state.status)
+        was_busy = set(self.state.status) | self._busy_before_gap
         changed = await sync_state(client, self.state, self.clock)
+        self._busy_before_gap = set()
         with contextlib.suppress(OpencodeError):
             self.limits = context_limits(await client.providers())
         # Reconcile: sessions that were busy before the gap may have finished in it.
@@ -385,6 +394,7 @@ class ServerWatcher(QObject):
         task.add_done_callback(self._history_tasks.discard)
 
     def _went_offline(self, why: str) -> None:
+        self._busy_before_gap |= set(self.state.status)
         self.state.go_offline(why, self.clock())
         self._apply(set(self.state.roots()))
 

@@ -234,16 +234,16 @@ async def open_in_pane(mux: Tmux, argv: list[str], cwd: str, *, title: str = "",
             log.debug("could not title pane %s: %s", pane_id, exc)
 
     # Verify.
-    return await _verify(mux, server, pane_id, argv, plan, cmd, timeout_s, settle_s)
+    return await _verify(mux, server, pane_id, argv, plan, cmd, timeout_s, settle_s, title)
 
 
 async def _verify(mux: Tmux, server: str, pane_id: str, argv: list[str], plan: Placement, cmd: str,
-                  timeout_s: float, settle_s: float) -> TerminalReport:
+                  timeout_s: float, settle_s: float, title: str = "") -> TerminalReport:
     loop = asyncio.get_running_loop()
     start = loop.time()
     deadline = start + timeout_s
     wants_shell = is_shell(os.path.basename(argv[0]))
-    program = os.path.basename(argv[0])
+    program = f"“{title}”" if title else os.path.basename(argv[0])
     dead_since: float | None = None
     while True:
         try:

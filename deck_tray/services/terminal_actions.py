@@ -52,5 +52,5 @@ async def open_session_in_terminal(mux: Multiplexer, session: Session, opencode_
     if tmux is None:
         return DeliveryReport(DeliveryState.REFUSED, "tmux support is not set up")
     report = await open_in_pane(tmux, attach_argv(session, opencode_bin), session.cwd,
-                                title=f"opencode {session.display_title}")
+                                title=f"opencode: {session.display_title}")
     return DeliveryReport(DeliveryState.ACCEPTED if report.ok else DeliveryState.REFUSED, report.detail)

@@ -349,6 +349,44 @@ def test_window_answers_permission_and_question(tmp_path: Path, server: Opencode
     qloop.run_until_complete(scenario())
 
 
+def test_open_in_terminal_attaches_next_to_the_users_pane(tmp_path: Path, server: OpencodeServe,
+                                                          qloop: asyncio.AbstractEventLoop,
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    from deck_tray.services.terminal_actions import open_session_in_terminal
+
+    from .harness import TmuxServer
+
+    sid = server.create_session("Attach me")
+    server.prompt_async(sid, "Say hello")
+    live = Live([server.url])
+    binary = find_opencode() or ""
+
+    async def scenario(tmux: TmuxServer | None) -> tuple[Any, Session]:
+        live.source.start()
+        try:
+            s = await live.wait_state(sid, SessionStatus.IDLE, 60)
+            return await open_session_in_terminal(Tmux(), s, binary), s
+        finally:
+            await live.source.stop()
+
+    monkeypatch.setenv("TMUX_TMPDIR", str(tmp_path / "no-tmux"))
+    report, _ = qloop.run_until_complete(scenario(None))
+    assert not report.delivered and "No tmux server is running" in report.detail
+    assert "opencode-attach" in report.detail, "the user gets a command to run by hand"
+
+    with TmuxServer() as tmux:
+        monkeypatch.setenv("TMUX_TMPDIR", str(tmux.tmpdir))
+        first = tmux.new_session("work", ["sleep", "300"], tmp_path, width=200, height=50)
+        report, s = qloop.run_until_complete(scenario(tmux))
+        assert report.delivered, report.detail
+        assert "to the right of your pane work:0.0" in report.detail
+        panes = tmux.run("list-panes", "-a", "-F", "#{pane_id}").split()
+        new = next(p for p in panes if p != first)
+        # The real opencode TUI shows the session's conversation.
+        tmux.wait_for(new, r"Hello from the fake LLM", timeout=60)
+        assert tmux.display(new, "#{pane_current_path}") == str(server.project)
+
+
 FAULT_ROUNDS = 20
 
 
@@ -372,13 +410,13 @@ def test_kill_and_restart_leaves_no_stale_waiting(server: OpencodeServe, qloop: 
                 want = (SessionStatus.WAITING_PERMISSION, SessionStatus.WAITING_QUESTION, SessionStatus.BUSY)[n % 3]
                 await live.wait_state(sid, want, 60)
                 server.kill9()
-                s = await until(lambda: (x := live.get(sid)) and x.status is SessionStatus.UNKNOWN and x, 40,
+                s = await until(lambda i=sid: (x := live.get(i)) and x.status is SessionStatus.UNKNOWN and x, 40,
                                 "the session to show the server as unreachable")
                 assert "not reachable" in s.reason and s.pending is None
                 assert live.registry.waiting() == []
                 # Restart off the loop, so deck-tray keeps trying to reconnect meanwhile.
                 await asyncio.get_running_loop().run_in_executor(None, server.restart)
-                await until(lambda: live.source.watchers[server.url].connects > connects, 60, "the reconnect")
+                await until(lambda c=connects: live.source.watchers[server.url].connects > c, 60, "the reconnect")
                 s = await live.wait_state(sid, SessionStatus.IDLE, 30)
                 assert s.pending is None and live.registry.waiting() == [], "stale waiting state after restart"
                 passed += 1

@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
-import functools
 import json
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
@@ -24,7 +23,6 @@ import pytest
 from deck_tray.core.model import DeliveryState, RequestKind, Session, SessionStatus
 from deck_tray.core.opencode import OpencodeState, ServerPhase, ServerState
 from deck_tray.core.reply import Reply, ReplyKind
-from deck_tray.services import opencode_source
 from deck_tray.services.opencode_client import AuthRequired, NoAnswer, NotFound, OpencodeClient, OpencodeError
 from deck_tray.services.opencode_source import ServerWatcher, answer, sync_state
 from deck_tray.services.secrets import Credentials
@@ -540,9 +538,8 @@ def _ok(server: FakeServer) -> FakeServer:
      {"reply": "reject", "message": "Do not write files, just say ok"}, "rejected"),
     (Reply(ReplyKind.OPTION, "Allow once"), {"reply": "once"}, "allowed once"),
     (Reply(ReplyKind.OPTION, "Always allow"), {"reply": "always"}, "allowed from now on"),
-    pytest.param(Reply(ReplyKind.OPTION, "Reject"), {"reply": "reject"}, "rejected", marks=pytest.mark.xfail(
-        reason="opencode_source.answer() sends the option label as feedback: {'reply': 'reject', 'message': "
-               "'Reject'}, and opencode then continues the turn instead of stopping it", strict=True)),
+    # The "Reject" option is a plain reject: its label is not sent as feedback.
+    (Reply(ReplyKind.OPTION, "Reject"), {"reply": "reject"}, "rejected"),
 ])
 def test_answering_a_permission(reply: Reply, body: dict[str, Any], done: str) -> None:
     settled: list[bool] = []
@@ -662,8 +659,6 @@ def test_an_allow_when_nothing_is_pending_is_refused() -> None:
     assert server.posts() == []
 
 
-@pytest.mark.xfail(strict=True, reason="opencode_source.answer() answers the oldest pending request of the family, "
-                   "not the one in the snapshot the user acted on (session.pending.request_id)")
 def test_allow_never_approves_a_request_the_user_did_not_see() -> None:
     server = _ok(fixture_server())
     server.json("POST", "/permission/per_200e00400001rmrfrmrfrmrf/reply", True)
@@ -738,11 +733,8 @@ def watching(loop: asyncio.AbstractEventLoop, monkeypatch: pytest.MonkeyPatch) -
         server.json("GET", f"/session/{sid}/message", [])
     stream = StreamControl()
     server.on("GET", "/global/event", stream.handler)
-    # ServerWatcher builds its own OpencodeClient and has no transport parameter: patch it in.
-    monkeypatch.setattr(opencode_source, "OpencodeClient",
-                        functools.partial(OpencodeClient, transport=httpx.MockTransport(server)))
     w = ServerWatcher(URL, Credentials(env={"OPENCODE_SERVER_PASSWORD": "secret"}), clock=time.time,
-                      backoff=(0.05, 0.2))
+                      backoff=(0.05, 0.2), transport=httpx.MockTransport(server))
     seen: dict[str, Session] = {}
     states: list[ServerState] = []
     w.sessions_updated.connect(lambda snaps: seen.update({s.id: s for s in snaps}))
@@ -789,8 +781,6 @@ def _watch_a_drop(qloop: asyncio.AbstractEventLoop, w: ServerWatcher, server: Fa
     assert w.connects == 2
 
 
-@pytest.mark.xfail(strict=True, reason="ServerWatcher._resync computes was_busy after _went_offline() cleared the "
-                   "statuses, so the history of sessions that were busy before a gap is never reloaded")
 def test_watcher_reloads_the_conversation_of_a_session_that_was_busy_before_a_gap(
         qloop: asyncio.AbstractEventLoop, monkeypatch: pytest.MonkeyPatch) -> None:
     tool = "prt_200e0034d001toolbash00001"
