@@ -58,6 +58,13 @@ HISTORY_EAGER = 30
 HISTORY_LIMIT = 200
 
 Clock = Callable[[], float]
+#: Events that only change a conversation's content; their snapshots are rebuilt at most
+#: every :data:`CONTENT_FLUSH_S` seconds.
+CONTENT_EVENTS = frozenset({"message.part.delta", "message.part.updated", "message.updated",
+                            "message.removed", "message.part.removed"})
+CONTENT_FLUSH_S = 0.1
+#: Longest run of frame handling before the event loop gets a turn (seconds).
+YIELD_EVERY_S = 0.005
 
 
 def _listens_on_loopback(conn: Any) -> int | None:
@@ -271,7 +278,8 @@ class ServerWatcher(QObject):
         self._task: asyncio.Task[None] | None = None
         self._history_tasks: set[asyncio.Task[None]] = set()
         self._dirty: set[str] = set()
-        self._flush_scheduled = False
+        self._flush_handle: asyncio.Handle | None = None
+        self._flush_urgent = False
         self._wake = asyncio.Event()
         self._known_roots: set[str] = set()
         self._busy_before_gap: set[str] = set()
@@ -285,6 +293,9 @@ class ServerWatcher(QObject):
 
     async def stop(self) -> None:
         """Stop the stream and close the client."""
+        if self._flush_handle is not None:
+            self._flush_handle.cancel()
+            self._flush_handle = None
         for t in [self._task, *self._history_tasks]:
             if t is not None:
                 t.cancel()
@@ -350,6 +361,7 @@ class ServerWatcher(QObject):
         client = await self._client()
         self._set_state(ServerPhase.CONNECTING, "connecting…")
         synced = False
+        slice_start = time.monotonic()
         async for frame in client.events(self.heartbeat_timeout):
             if not synced:
                 # The first frame (server.connected) means the stream is live: events from
@@ -359,7 +371,14 @@ class ServerWatcher(QObject):
                 synced = True
                 self.connects += 1
                 self._set_state(ServerPhase.CONNECTED, f"opencode {health.get('version', '?')}")
-            self._apply(self.state.handle(frame, self.clock()))
+            payload = frame.get("payload")
+            etype = payload.get("type") if isinstance(payload, dict) else None
+            self._apply(self.state.handle(frame, self.clock()), urgent=etype not in CONTENT_EVENTS)
+            if time.monotonic() - slice_start > YIELD_EVERY_S:
+                # Buffered frames are read without ever giving the loop back: let the GUI
+                # (and the flushes) run between slices of a fast stream.
+                await asyncio.sleep(0)
+                slice_start = time.monotonic()
 
     async def _resync(self, client: OpencodeClient) -> None:
         was_busy = set(self.state.status) | self._busy_before_gap
@@ -387,7 +406,7 @@ class ServerWatcher(QObject):
                 log.info("history of %s from %s failed: %s", sid, self.url, exc)
                 self.state.history_loaded.discard(sid)
                 return
-            self._apply(self.state.set_messages(sid, items))
+            self._apply(self.state.set_messages(sid, items), urgent=False)
 
         task = asyncio.ensure_future(load())
         self._history_tasks.add(task)
@@ -398,15 +417,30 @@ class ServerWatcher(QObject):
         self.state.go_offline(why, self.clock())
         self._apply(set(self.state.roots()))
 
-    def _apply(self, roots: Iterable[str]) -> None:
-        self._dirty.update(r for r in roots if r)
-        if not self._flush_scheduled and self._dirty:
-            # Frames that arrived in one chunk are applied before the snapshots are built.
-            self._flush_scheduled = True
-            asyncio.get_running_loop().call_soon(self._flush)
+    def _apply(self, roots: Iterable[str], urgent: bool = True) -> None:
+        """Mark ``roots`` for a snapshot rebuild.
+
+        Urgent changes (status, requests, sessions) are flushed as soon as the frames that
+        arrived together are applied; conversation-only changes (streamed text, tool
+        progress) at most every :data:`CONTENT_FLUSH_S`, so a fast stream cannot keep the GUI
+        thread rebuilding long conversations.
+        """
+        new = {r for r in roots if r}
+        if not new:
+            return  # heartbeats, sync duplicates, noise: nothing to rebuild, nothing to hurry
+        self._dirty |= new
+        loop = asyncio.get_running_loop()
+        if urgent and not self._flush_urgent:
+            if self._flush_handle is not None:
+                self._flush_handle.cancel()
+            self._flush_handle = loop.call_soon(self._flush)
+            self._flush_urgent = True
+        elif self._flush_handle is None:
+            self._flush_handle = loop.call_later(CONTENT_FLUSH_S, self._flush)
 
     def _flush(self) -> None:
-        self._flush_scheduled = False
+        self._flush_handle = None
+        self._flush_urgent = False
         dirty, self._dirty = self._dirty, set()
         now = self.clock()
         current = set(self.state.roots())
