@@ -361,30 +361,30 @@ def test_open_in_terminal_attaches_next_to_the_users_pane(tmp_path: Path, server
     live = Live([server.url])
     binary = find_opencode() or ""
 
-    async def scenario(tmux: TmuxServer | None) -> tuple[Any, Session]:
+    async def scenario() -> None:
         live.source.start()
         try:
             s = await live.wait_state(sid, SessionStatus.IDLE, 60)
-            return await open_session_in_terminal(Tmux(), s, binary), s
+            monkeypatch.setenv("TMUX_TMPDIR", str(tmp_path / "no-tmux"))
+            report = await open_session_in_terminal(Tmux(), s, binary)
+            assert not report.delivered and "No tmux server is running" in report.detail
+            assert "opencode-attach" in report.detail, "the user gets a command to run by hand"
+
+            with TmuxServer() as tmux:
+                monkeypatch.setenv("TMUX_TMPDIR", str(tmux.tmpdir))
+                first = tmux.new_session("work", ["sleep", "300"], tmp_path, width=200, height=50)
+                report = await open_session_in_terminal(Tmux(), s, binary)
+                assert report.delivered, report.detail
+                assert "to the right of your pane work:0.0" in report.detail
+                panes = tmux.run("list-panes", "-a", "-F", "#{pane_id}").split()
+                new = next(p for p in panes if p != first)
+                # The real opencode TUI shows the session's conversation.
+                await until(lambda: "Hello from the fake LLM" in tmux.capture(new), 60, "the attached TUI")
+                assert tmux.display(new, "#{pane_current_path}") == str(server.project)
         finally:
             await live.source.stop()
 
-    monkeypatch.setenv("TMUX_TMPDIR", str(tmp_path / "no-tmux"))
-    report, _ = qloop.run_until_complete(scenario(None))
-    assert not report.delivered and "No tmux server is running" in report.detail
-    assert "opencode-attach" in report.detail, "the user gets a command to run by hand"
-
-    with TmuxServer() as tmux:
-        monkeypatch.setenv("TMUX_TMPDIR", str(tmux.tmpdir))
-        first = tmux.new_session("work", ["sleep", "300"], tmp_path, width=200, height=50)
-        report, s = qloop.run_until_complete(scenario(tmux))
-        assert report.delivered, report.detail
-        assert "to the right of your pane work:0.0" in report.detail
-        panes = tmux.run("list-panes", "-a", "-F", "#{pane_id}").split()
-        new = next(p for p in panes if p != first)
-        # The real opencode TUI shows the session's conversation.
-        tmux.wait_for(new, r"Hello from the fake LLM", timeout=60)
-        assert tmux.display(new, "#{pane_current_path}") == str(server.project)
+    qloop.run_until_complete(scenario())
 
 
 FAULT_ROUNDS = 20
