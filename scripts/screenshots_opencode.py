@@ -63,9 +63,8 @@ def main() -> None:
         win = app.window
         win.resize(1100, 720)
 
-        def shot(name: str) -> None:
-            for _ in range(5):
-                qapp.processEvents()
+        async def shot(name: str) -> None:
+            await asyncio.sleep(0.3)  # let layouts settle (no processEvents inside a coroutine)
             win.grab().save(str(out / f"{name}{suffix}.png"))
 
         async def scenario() -> None:
@@ -84,9 +83,9 @@ def main() -> None:
                 d.reject()
             win.open_session(c)
             win.open_session(b)
-            shot("window-opencode-question")
+            await shot("window-opencode-question")
             win.open_session(a)
-            shot("window-opencode-subagent-permission")
+            await shot("window-opencode-subagent-permission")
             await app.stop()
 
         loop = qasync.QEventLoop(qapp)
