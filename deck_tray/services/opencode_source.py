@@ -67,6 +67,15 @@ CONTENT_FLUSH_S = 0.1
 YIELD_EVERY_S = 0.005
 
 
+def normalize_url(url: str) -> str:
+    """One spelling per server: no trailing slash, ``localhost`` as ``127.0.0.1`` (the form
+    discovery produces), ``http://`` added when no scheme is given."""
+    u = url.strip().rstrip("/")
+    if "://" not in u:
+        u = "http://" + u
+    return u.replace("://localhost:", "://127.0.0.1:").replace("://localhost/", "://127.0.0.1/")
+
+
 def _listens_on_loopback(conn: Any) -> int | None:
     if conn.status != psutil.CONN_LISTEN or not conn.laddr:
         return None
@@ -265,7 +274,7 @@ class ServerWatcher(QObject):
                  transport: httpx.AsyncBaseTransport | None = None, parent: QObject | None = None) -> None:
         super().__init__(parent)
         self.transport = transport
-        self.url = url.rstrip("/")
+        self.url = normalize_url(url)
         self.credentials = credentials
         self.clock = clock
         self.heartbeat_timeout = heartbeat_timeout
@@ -491,7 +500,7 @@ class OpencodeSource(QObject):
         super().__init__(parent)
         self.registry = registry
         self.credentials = credentials or Credentials()
-        self.configured = [u.rstrip("/") for u in urls]
+        self.configured = list(dict.fromkeys(normalize_url(u) for u in urls))
         self.discover = discover
         self.clock = clock
         self.heartbeat_timeout = heartbeat_timeout
@@ -534,7 +543,7 @@ class OpencodeSource(QObject):
 
     def add_url(self, url: str) -> None:
         """Follow a server the user named (kept while it is down)."""
-        url = url.rstrip("/")
+        url = normalize_url(url)
         if url not in self.configured:
             self.configured.append(url)
         self._add(url)
@@ -716,7 +725,7 @@ async def snapshot_server(url: str, credentials: Credentials, *, clock: Clock = 
 async def snapshot_all(urls: Iterable[str], credentials: Credentials, *, discover: bool = True,
                        clock: Clock = time.time) -> tuple[list[Session], list[ServerState]]:
     """Sessions of every reachable server (configured ``urls`` plus discovered ones)."""
-    wanted = [u.rstrip("/") for u in urls]
+    wanted = list(dict.fromkeys(normalize_url(u) for u in urls))
     if discover:
         loop = asyncio.get_running_loop()
         wanted += [u for u in await loop.run_in_executor(None, discover_servers) if u not in wanted]

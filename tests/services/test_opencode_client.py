@@ -823,3 +823,11 @@ def _watch_a_password_change(qloop: asyncio.AbstractEventLoop, w: ServerWatcher,
     w.retry_now()
     stream.push(CONNECTED)
     wait_for(qloop, lambda: w.server_state.phase is ServerPhase.CONNECTED, "the watcher to connect")
+
+
+def test_server_urls_have_one_spelling() -> None:
+    from deck_tray.services.opencode_source import normalize_url
+
+    assert normalize_url("http://localhost:4096/") == "http://127.0.0.1:4096"
+    assert normalize_url("127.0.0.1:4096") == "http://127.0.0.1:4096"
+    assert normalize_url(" https://oc.example:8443/ ") == "https://oc.example:8443"
