@@ -55,6 +55,9 @@ def _parser() -> argparse.ArgumentParser:
     g.add_argument("--option", metavar="LABEL", help="pick the option with this label")
     g.add_argument("--stop", action="store_true", help="stop the running turn (opencode)")
     r.add_argument("--always", action="store_true", help="with --allow: allow and don't ask again")
+    from deck_tray import commands
+
+    commands.add_all(sub, [common])
     a = sub.add_parser("opencode-attach", help="attach to an opencode session (the password comes from the "
                                                "environment or the keyring, never the command line)")
     a.add_argument("url", help="the opencode server, e.g. http://127.0.0.1:4096")
@@ -219,6 +222,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``deck-tray`` console script."""
     parser = _parser()
     args = parser.parse_args(argv)
+    func = getattr(args, "func", None)
+    if callable(func):
+        return int(func(args))
     if args.command == "sessions":
         return cmd_sessions(args)
     if args.command == "opencode-attach":

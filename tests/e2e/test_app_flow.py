@@ -47,6 +47,7 @@ def test_window_allow_runs_the_command(tmp_path: Path, qtbot: Any, qloop: asynci
             scanner=Scanner(claude.config_dir, tmp_path / "no-codex"),
             mux=Tmux(),
             settings=QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat),
+            discover_opencode=False,
         )
         qtbot.addWidget(app.window)
         announced: list[Session] = []
