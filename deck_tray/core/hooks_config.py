@@ -1,0 +1,874 @@
+"""deck-tray's entries in Claude Code's and Codex's config files: merge, remove, detect, diff.
+
+Pure functions over file *texts* (``None`` = the file does not exist); reading, writing,
+backups and prompting live in :mod:`deck_tray.commands.hooks`.
+
+Files and the entries deck-tray owns in them (``EXE`` = the deck-tray executable words,
+e.g. ``("/home/u/.local/bin/deck-tray",)`` or ``("/usr/bin/python3", "-m", "deck_tray")``):
+
+* Claude Code — ``$CLAUDE_CONFIG_DIR/settings.json`` (default ``~/.claude/settings.json``),
+  one group per event in :data:`CLAUDE_EVENTS`, appended after the user's own groups::
+
+      {"hooks": {"PermissionRequest": [..., {"matcher": "*", "hooks": [
+                     {"type": "command", "command": "EXE hook claude-code", "timeout": 10}]}],
+                 "Stop": [..., {"hooks": [{"type": "command", "command": "EXE hook claude-code",
+                                           "timeout": 10}]}], ...}}
+
+  ``matcher`` only on tool events (:data:`TOOL_EVENTS`), as in the captured 2.1.197 setup
+  (``shared/reference/claude-code-and-codex.md`` §1.6). ``command`` is run by a shell, so it
+  is ``shlex.join`` of the words.
+* Codex — ``$CODEX_HOME/hooks.json`` (default ``~/.codex/hooks.json``), the same shape with
+  ``EXE hook codex`` for :data:`CODEX_EVENTS` (§2.6); Codex runs a new or changed hook only
+  after the user trusted it once (``/hooks`` in its TUI, then ``t``). And
+  ``$CODEX_HOME/config.toml``, top-level ``notify = ["EXE"..., "hook", "codex"]`` (an argv
+  list; Codex appends the JSON payload as the last argument, §2.5). Codex runs one notify
+  program: someone else's is never replaced.
+
+An entry is deck-tray's when its command words contain ``hook <agent>`` right after a
+deck-tray executable (a file named ``deck-tray…``, ``… -m deck_tray``, or the ``EXE`` in
+use), so a reinstall after the executable moved replaces the old entry instead of adding one.
+"""
+
+from __future__ import annotations
+
+import copy
+import difflib
+import enum
+import json
+import os
+import re
+import shlex
+import tomllib
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from deck_tray.core.model import AgentKind
+
+#: Claude Code events deck-tray listens to (issue #6; all seen in 2.1.197).
+CLAUDE_EVENTS: tuple[str, ...] = (
+    "PermissionRequest", "Notification", "Stop", "UserPromptSubmit", "SessionStart", "SessionEnd",
+)
+#: Codex events deck-tray listens to (those seen firing in 0.169.0; each needs trusting once).
+CODEX_EVENTS: tuple[str, ...] = ("PermissionRequest", "Stop", "UserPromptSubmit", "SessionStart", "SessionEnd")
+#: Events whose groups take a tool ``matcher`` (``"*"``); others are written without one.
+TOOL_EVENTS: frozenset[str] = frozenset(
+    {"PreToolUse", "PostToolUse", "PostToolUseFailure", "PermissionRequest", "PermissionDenied"})
+#: Seconds the agent waits for the hook before killing it (the forwarder returns in ~50 ms).
+HOOK_TIMEOUT_S = 10
+#: Backups are ``<file><BACKUP_INFIX><UTC timestamp>``.
+BACKUP_INFIX = ".deck-tray-backup-"
+
+Json = dict[str, Any]
+
+
+class HookState(enum.Enum):
+    """How far deck-tray's entries in one config file are installed."""
+
+    INSTALLED = "installed"
+    NOT_INSTALLED = "not installed"
+    OUTDATED = "outdated"
+    """deck-tray's entries are there but run another deck-tray executable."""
+    PARTIAL = "partially installed"
+    """Some events (or the notify line) are there, others are missing."""
+    FOREIGN = "another program"
+    """Codex ``notify`` runs someone else's program; deck-tray leaves it alone."""
+    ERROR = "unreadable"
+    """The file is malformed or cannot be read; the detail says where."""
+
+
+@dataclass(frozen=True)
+class HookStatus:
+    """deck-tray's hooks in one config file.
+
+    Attributes:
+        agent: the agent the file belongs to.
+        path: the config file (it may not exist).
+        state: how far deck-tray's entries are installed.
+        detail: one sentence for people, e.g. ``"all 6 events run /x/deck-tray hook claude-code"``.
+    """
+
+    agent: AgentKind
+    path: Path
+    state: HookState
+    detail: str
+
+
+class ConfigError(ValueError):
+    """A user's config file deck-tray refuses to edit (malformed, or an unexpected shape).
+
+    Attributes:
+        path: the file.
+        line: 1-based line of the problem, or None when not known.
+        reason: what is wrong.
+    """
+
+    def __init__(self, path: Path, reason: str, line: int | None = None) -> None:
+        self.path = path
+        self.line = line
+        self.reason = reason
+        where = f"{path}, line {line}" if line else str(path)
+        super().__init__(f"{where}: {reason}")
+
+
+@dataclass(frozen=True)
+class FilePlan:
+    """What install/uninstall would do to one file.
+
+    Attributes:
+        agent: the agent the file belongs to.
+        path: the file.
+        old: its current text, None when it does not exist.
+        new: the text to write, None to leave the file as it is.
+        notes: sentences for the user: what changes, or why nothing does.
+    """
+
+    agent: AgentKind
+    path: Path
+    old: str | None
+    new: str | None
+    notes: tuple[str, ...] = field(default=())
+
+    @property
+    def changed(self) -> bool:
+        """Whether applying the plan changes the file."""
+        return self.new is not None and self.new != self.old
+
+    def diff(self) -> str:
+        """Unified diff old → new ('' when unchanged)."""
+        return unified_diff(self.path, self.old, self.new) if self.changed else ""
+
+
+# --------------------------------------------------------------------------- commands
+
+
+def hook_argv(exe: Sequence[str], agent: AgentKind) -> list[str]:
+    """The forwarder's argv: ``[*exe, "hook", agent.value]``."""
+    return [*exe, "hook", agent.value]
+
+
+def hook_command(exe: Sequence[str], agent: AgentKind) -> str:
+    """The forwarder as a shell command string (``shlex.join`` of :func:`hook_argv`)."""
+    return shlex.join(hook_argv(exe, agent))
+
+
+def _words(command: object) -> list[str] | None:
+    """A command's words: a shell string is split with ``shlex``, an argv list taken as is."""
+    if isinstance(command, str):
+        try:
+            return shlex.split(command)
+        except ValueError:
+            return None
+    if isinstance(command, list) and all(isinstance(w, str) for w in command):
+        return list(command)
+    return None
+
+
+def looks_like_deck_tray(prefix: Sequence[str]) -> bool:
+    """Whether ``prefix`` (command words before ``hook``) runs some deck-tray.
+
+    True for one word whose file name starts with ``deck-tray``/``deck_tray`` (console
+    script, frozen bundle, AppImage) and for ``<python> -m deck_tray``.
+    """
+    if len(prefix) == 1:
+        return re.match(r"deck[-_]tray", os.path.basename(prefix[0]), re.IGNORECASE) is not None
+    return len(prefix) >= 3 and list(prefix[-2:]) == ["-m", "deck_tray"]
+
+
+def our_executable(command: object, agent: AgentKind, exe: Sequence[str] = ()) -> list[str] | None:
+    """The deck-tray executable words of ``command`` if it is deck-tray's hook for ``agent``.
+
+    Args:
+        command: a hook's ``command`` string or a ``notify`` argv list.
+        agent: whose hook to look for.
+        exe: the executable in use now (also recognised when not named deck-tray, e.g. in tests).
+
+    Returns:
+        The words before ``hook <agent>``, or None when the command is not deck-tray's.
+    """
+    words = _words(command)
+    if not words:
+        return None
+    for i in range(1, len(words) - 1):
+        if words[i] == "hook" and words[i + 1] == agent.value:
+            prefix = words[:i]
+            if (exe and prefix == list(exe)) or looks_like_deck_tray(prefix):
+                return prefix
+    return None
+
+
+# --------------------------------------------------------------------------- JSON hook files
+
+
+def load_json(path: Path, text: str | None) -> Json:
+    """Parse a settings/hooks JSON file and check the shape of its ``hooks`` key.
+
+    Args:
+        path: the file (for messages).
+        text: its content; None (no file) or blank gives ``{}``.
+
+    Returns:
+        The parsed object.
+
+    Raises:
+        ConfigError: not JSON (with the line), not an object, or ``hooks`` not shaped
+            ``{Event: [{"hooks": [{...}, ...], ...}, ...]}``.
+    """
+    if text is None or not text.strip():
+        return {}
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as e:
+        raise ConfigError(path, f"not valid JSON: {e.msg} (column {e.colno})", e.lineno) from None
+    if not isinstance(data, dict):
+        raise ConfigError(path, f"expected a JSON object at the top, found {type(data).__name__}")
+    hooks = data.get("hooks")
+    if hooks is None:
+        return data
+    if not isinstance(hooks, dict):
+        raise ConfigError(path, f'"hooks" is a {type(hooks).__name__}, expected an object of events')
+    for event, groups in hooks.items():
+        if not isinstance(groups, list):
+            raise ConfigError(path, f'"hooks.{event}" is a {type(groups).__name__}, expected a list')
+        for gi, group in enumerate(groups):
+            if not isinstance(group, dict):
+                raise ConfigError(path, f'"hooks.{event}[{gi}]" is a {type(group).__name__}, expected an object')
+            handlers = group.get("hooks", [])
+            if not isinstance(handlers, list) or not all(isinstance(h, dict) for h in handlers):
+                raise ConfigError(path, f'"hooks.{event}[{gi}].hooks" is not a list of objects')
+    return data
+
+
+def detect_indent(text: str | None) -> int | str:
+    """The indentation of a JSON text (spaces count, or ``"\\t"``); 2 when not known."""
+    for line in (text or "").splitlines()[1:]:
+        stripped = line.lstrip(" \t")
+        if stripped and stripped != line:
+            lead = line[: len(line) - len(stripped)]
+            return "\t" if lead.startswith("\t") else len(lead)
+    return 2
+
+
+def dump_json(data: Json, indent: int | str = 2) -> str:
+    """``data`` as JSON text with ``indent``, non-ASCII kept, and a final newline."""
+    return json.dumps(data, indent=indent, ensure_ascii=False) + "\n"
+
+
+@dataclass
+class _Node:
+    """A JSON value's place in its text: ``[start, end)``, and its members or items."""
+
+    start: int
+    end: int
+    members: list[tuple[str, int, int, _Node]] | None = None  # (key, key start, key end, value)
+    items: list[_Node] | None = None
+
+
+_WS = " \t\r\n"
+
+
+def _skip_ws(text: str, i: int) -> int:
+    while i < len(text) and text[i] in _WS:
+        i += 1
+    return i
+
+
+def _string_end(text: str, i: int) -> int:
+    """End of the JSON string starting at ``text[i] == '"'``."""
+    i += 1
+    while text[i] != '"':
+        i += 2 if text[i] == "\\" else 1
+    return i + 1
+
+
+def _scan(text: str, i: int) -> _Node:
+    """Spans of the (valid) JSON value starting at ``i``."""
+    c = text[i]
+    if c == "{":
+        node = _Node(i, i, members=[])
+        j = _skip_ws(text, i + 1)
+        while text[j] != "}":
+            k_end = _string_end(text, j)
+            key = json.loads(text[j:k_end])
+            value = _scan(text, _skip_ws(text, _skip_ws(text, k_end) + 1))
+            assert node.members is not None
+            node.members.append((key, j, k_end, value))
+            j = _skip_ws(text, value.end)
+            if text[j] == ",":
+                j = _skip_ws(text, j + 1)
+        node.end = j + 1
+        return node
+    if c == "[":
+        node = _Node(i, i, items=[])
+        j = _skip_ws(text, i + 1)
+        while text[j] != "]":
+            item = _scan(text, j)
+            assert node.items is not None
+            node.items.append(item)
+            j = _skip_ws(text, item.end)
+            if text[j] == ",":
+                j = _skip_ws(text, j + 1)
+        node.end = j + 1
+        return node
+    if c == '"':
+        return _Node(i, _string_end(text, i))
+    j = i
+    while j < len(text) and text[j] not in _WS + ",]}":
+        j += 1
+    return _Node(i, j)
+
+
+def _render(value: Any, multiline: bool, indent: int | str, at: str) -> str:
+    """``value`` as JSON for a place whose line starts with ``at``: indented, or compact."""
+    if not multiline:
+        return json.dumps(value, ensure_ascii=False)
+    return json.dumps(value, indent=indent, ensure_ascii=False).replace("\n", "\n" + at)
+
+
+def _splice(text: str, node: _Node, old: Any, new: Any, indent: int | str) -> str:
+    """The text of ``new``, reusing ``text``'s bytes for every part equal to ``old``.
+
+    Unchanged members and items keep their exact formatting; changed ones are rendered in
+    the style around them (indented when their container spans lines, else compact).
+    """
+    raw = text[node.start:node.end]
+    if old == new and type(old) is type(new):
+        return raw
+    if isinstance(old, dict) and isinstance(new, dict) and node.members:
+        keys = [m[0] for m in node.members]
+        if len(set(keys)) != len(keys):
+            return _render(new, True, indent, "")  # duplicate keys: no safe splice
+        first_v = node.members[0][3]
+        prefix = text[node.start:node.members[0][1]]
+        suffix = text[node.members[-1][3].end:node.end]
+        sep = (text[node.members[0][3].end:node.members[1][1]] if len(node.members) > 1
+               else "," + (prefix[1:] if "\n" in prefix else " "))
+        colon = text[node.members[0][2]:first_v.start]
+        at = prefix[prefix.rfind("\n") + 1:] if "\n" in prefix else ""
+        by_key = {m[0]: m for m in node.members}
+        chunks = []
+        for key, value in new.items():
+            if key in by_key:
+                _, k0, k1, vnode = by_key[key]
+                chunks.append(text[k0:vnode.start] + _splice(text, vnode, old[key], value, indent))
+            else:
+                chunks.append(json.dumps(key, ensure_ascii=False) + colon
+                              + _render(value, "\n" in prefix, indent, at))
+        if not chunks:
+            return "{}"
+        return prefix + sep.join(chunks) + suffix
+    if isinstance(old, list) and isinstance(new, list) and node.items:
+        prefix = text[node.start:node.items[0].start]
+        suffix = text[node.items[-1].end:node.end]
+        sep = (text[node.items[0].end:node.items[1].start] if len(node.items) > 1
+               else "," + (prefix[1:] if "\n" in prefix else " "))
+        at = prefix[prefix.rfind("\n") + 1:] if "\n" in prefix else ""
+        canon = [json.dumps(v, sort_keys=True) for v in old], [json.dumps(v, sort_keys=True) for v in new]
+        chunks = []
+        for op, a0, a1, b0, b1 in difflib.SequenceMatcher(None, *canon, autojunk=False).get_opcodes():
+            if op == "equal" or (op == "replace" and a1 - a0 == b1 - b0):
+                chunks += [_splice(text, node.items[a0 + k], old[a0 + k], new[b0 + k], indent) for k in range(b1 - b0)]
+            else:
+                chunks += [_render(v, "\n" in prefix, indent, at) for v in new[b0:b1]]
+        if not chunks:
+            return "[]"
+        return prefix + sep.join(chunks) + suffix
+    # A scalar, a changed type, or an empty container: render it where it stands.
+    line_start = text.rfind("\n", 0, node.start) + 1
+    lead = text[line_start:node.start]
+    at = lead[: len(lead) - len(lead.lstrip(" \t"))]
+    return _render(new, True, indent, at)
+
+
+def edit_json(text: str | None, old: Json, new: Json) -> str:
+    """``new`` as the text of a file that held ``old`` as ``text``, changing as little as possible.
+
+    Only the parts of ``new`` that differ from ``old`` are written anew (in the file's
+    indentation, :func:`detect_indent`); everything else keeps its exact bytes.
+    """
+    indent = detect_indent(text)
+    if text is None or not text.strip():
+        return dump_json(new, indent)
+    start = _skip_ws(text, 0)
+    try:
+        root = _scan(text, start)
+        out = text[:start] + _splice(text, root, old, new, indent) + text[root.end:]
+        if json.loads(out) == new:
+            return out
+    except (IndexError, ValueError, AssertionError):
+        pass
+    return dump_json(new, indent)
+
+
+def _handler(command: str) -> Json:
+    return {"type": "command", "command": command, "timeout": HOOK_TIMEOUT_S}
+
+
+def _group(event: str, command: str) -> Json:
+    group: Json = {"matcher": "*"} if event in TOOL_EVENTS else {}
+    group["hooks"] = [_handler(command)]
+    return group
+
+
+def _ours_in(groups: list[Any], agent: AgentKind, exe: Sequence[str]) -> list[tuple[int, int, str]]:
+    """``(group index, handler index, command)`` of deck-tray's handlers in one event's groups."""
+    found: list[tuple[int, int, str]] = []
+    for gi, group in enumerate(groups):
+        for hi, handler in enumerate(group.get("hooks", [])):
+            command = handler.get("command")
+            if isinstance(command, str) and our_executable(command, agent, exe) is not None:
+                found.append((gi, hi, command))
+    return found
+
+
+def _drop(groups: list[Any], doomed: list[tuple[int, int]]) -> None:
+    """Remove handlers ``(gi, hi)`` from ``groups`` in place; drop groups left with no handler."""
+    emptied: set[int] = set()
+    for gi, hi in sorted(doomed, reverse=True):
+        del groups[gi]["hooks"][hi]
+        if not groups[gi]["hooks"]:
+            emptied.add(gi)
+    for gi in sorted(emptied, reverse=True):
+        del groups[gi]
+
+
+def merge_hooks(data: Json, events: Sequence[str], agent: AgentKind, exe: Sequence[str]) -> tuple[Json, list[str]]:
+    """Make deck-tray's handlers in ``data["hooks"]`` exactly one per event in ``events``.
+
+    The user's groups and handlers, their order and unknown keys stay. A missing event gets
+    a new group appended (so Codex's per-position trust of the user's hooks is kept); a
+    deck-tray handler running another executable gets the new command in place; extra
+    deck-tray handlers (duplicates, events no longer used) are removed.
+
+    Args:
+        data: a parsed settings/hooks file (from :func:`load_json`); not modified.
+        events: the events to hook.
+        agent: whose hook command to write.
+        exe: the deck-tray executable words.
+
+    Returns:
+        ``(new data, changes)``; ``changes`` is empty when nothing needed doing.
+    """
+    out = copy.deepcopy(data)
+    command = hook_command(exe, agent)
+    changes: list[str] = []
+    hooks = out.get("hooks")
+    if hooks is None:
+        hooks = out["hooks"] = {}
+    for event in list(hooks):
+        groups = hooks[event]
+        ours = _ours_in(groups, agent, exe)
+        if event not in events:
+            if ours:
+                _drop(groups, [(gi, hi) for gi, hi, _ in ours])
+                if not groups:
+                    del hooks[event]
+                changes.append(f"{event}: removed deck-tray's hook (no longer used)")
+            continue
+        if not ours:
+            groups.append(_group(event, command))
+            changes.append(f"{event}: added")
+            continue
+        gi, hi, old = ours[0]
+        if old != command:
+            groups[gi]["hooks"][hi]["command"] = command
+            changes.append(f"{event}: now runs {command} (was {old})")
+        if len(ours) > 1:
+            _drop(groups, [(g, h) for g, h, _ in ours[1:]])
+            changes.append(f"{event}: removed {len(ours) - 1} duplicate deck-tray hook(s)")
+    for event in events:
+        if event not in hooks:
+            hooks[event] = [_group(event, command)]
+            changes.append(f"{event}: added")
+    if not hooks and "hooks" not in data:
+        del out["hooks"]
+    return out, changes
+
+
+def remove_hooks(data: Json, agent: AgentKind, exe: Sequence[str] = ()) -> tuple[Json, list[str]]:
+    """Remove every deck-tray handler for ``agent`` from ``data["hooks"]``.
+
+    Groups left with no handler go, and so do events left with no group (only those
+    deck-tray emptied); everything else stays as it is.
+
+    Returns:
+        ``(new data, changes)``; ``changes`` is empty when there was nothing of deck-tray's.
+    """
+    out = copy.deepcopy(data)
+    hooks = out.get("hooks")
+    changes: list[str] = []
+    if not isinstance(hooks, dict):
+        return out, changes
+    for event in list(hooks):
+        groups = hooks[event]
+        ours = _ours_in(groups, agent, exe)
+        if ours:
+            _drop(groups, [(gi, hi) for gi, hi, _ in ours])
+            if not groups:
+                del hooks[event]
+            changes.append(f"{event}: removed deck-tray's hook")
+    if changes and not hooks:
+        del out["hooks"]
+    return out, changes
+
+
+def hooks_state(data: Json, events: Sequence[str], agent: AgentKind, exe: Sequence[str],
+                exists: Callable[[str], bool] | None = None) -> tuple[HookState, str]:
+    """How far deck-tray's handlers for ``events`` are in ``data["hooks"]``.
+
+    Args:
+        data: a parsed settings/hooks file.
+        events: the events deck-tray wants.
+        agent: whose hook command to look for.
+        exe: the deck-tray executable in use now.
+        exists: tells whether an executable path exists (to say so of an outdated one).
+
+    Returns:
+        ``(state, one-sentence detail)``.
+    """
+    found = data.get("hooks")
+    hooks: Json = found if isinstance(found, dict) else {}
+    command = hook_command(exe, agent)
+    current: list[str] = []
+    other: dict[str, str] = {}
+    for event in events:
+        ours = _ours_in(hooks.get(event, []), agent, exe)
+        if any(c == command for _, _, c in ours):
+            current.append(event)
+        elif ours:
+            other[event] = ours[0][2]
+    missing = [e for e in events if e not in current and e not in other]
+    disabled = " (but \"disableAllHooks\" is true in this file, so none run)" if data.get("disableAllHooks") else ""
+    if not current and not other:
+        return HookState.NOT_INSTALLED, "no deck-tray hooks"
+    if missing:
+        there = len(events) - len(missing)
+        return HookState.PARTIAL, (f"deck-tray hooks for {there} of {len(events)} events; missing "
+                                   f"{', '.join(missing)}{disabled}")
+    if other:
+        olds = sorted(set(other.values()))
+        what = "; ".join(olds)
+        gone = ""
+        if exists is not None:
+            paths = [w[0] for w in (our_executable(c, agent, exe) for c in olds) if w]
+            if paths and not any(exists(p) for p in paths):
+                gone = ", which no longer exists"
+        return HookState.OUTDATED, (f"{len(other)} of {len(events)} events run {what}{gone}, not {command}"
+                                    f"{disabled}")
+    return HookState.INSTALLED, f"all {len(events)} events ({', '.join(events)}) run {command}{disabled}"
+
+
+def plan_json(agent: AgentKind, path: Path, text: str | None, events: Sequence[str], exe: Sequence[str],
+              install: bool) -> FilePlan:
+    """Plan installing (or removing) deck-tray's hooks in one settings/hooks JSON file.
+
+    Args:
+        agent: whose file it is.
+        path: the file.
+        text: its current content, None when it does not exist.
+        events: the events to hook (install).
+        exe: the deck-tray executable words.
+        install: True to install, False to uninstall.
+
+    Returns:
+        The plan; its notes say "already installed" / "nothing to remove" when unchanged.
+
+    Raises:
+        ConfigError: the file is malformed (see :func:`load_json`).
+    """
+    data = load_json(path, text)
+    if install:
+        new, changes = merge_hooks(data, events, agent, exe)
+    else:
+        new, changes = remove_hooks(data, agent, exe)
+    if not changes:
+        note = "already installed" if install else "no deck-tray hooks to remove"
+        return FilePlan(agent, path, text, None, (f"{path}: {note}",))
+    return FilePlan(agent, path, text, edit_json(text, data, new), tuple(f"{path}: {c}" for c in changes))
+
+
+# --------------------------------------------------------------------------- Codex config.toml notify
+
+_HEADER_RE = re.compile(r"\s*\[")
+_NOTIFY_RE = re.compile(r"""\s*(?:notify|"notify"|'notify')\s*=""")
+
+
+def load_toml(path: Path, text: str | None) -> Json:
+    """Parse a TOML file (None or blank gives ``{}``).
+
+    Raises:
+        ConfigError: not valid TOML, with the line tomllib reports.
+    """
+    if text is None or not text.strip():
+        return {}
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as e:
+        m = re.search(r"\(at line (\d+), column (\d+)\)", str(e))
+        msg = re.sub(r"\s*\(at line \d+, column \d+\)", "", str(e))
+        if m:
+            raise ConfigError(path, f"not valid TOML: {msg} (column {m.group(2)})", int(m.group(1))) from None
+        raise ConfigError(path, f"not valid TOML: {msg}") from None
+
+
+def _parses(chunk: str) -> Json | None:
+    try:
+        return tomllib.loads(chunk)
+    except tomllib.TOMLDecodeError:
+        return None
+
+
+def _starts_statement(lines: list[str], i: int) -> bool:
+    """Whether line ``i`` starts a statement (is not inside a multi-line string or array)."""
+    return _parses("".join(lines[:i])) is not None
+
+
+def _first_header(lines: list[str]) -> int:
+    """Index of the first table header line, ``len(lines)`` when there is none."""
+    for i, line in enumerate(lines):
+        if _HEADER_RE.match(line) and _starts_statement(lines, i):
+            return i
+    return len(lines)
+
+
+@dataclass(frozen=True)
+class _Notify:
+    start: int
+    end: int  # exclusive
+    value: Any
+    table: str  # "" at the top level, else the header line, e.g. "[tui]"
+
+
+def _notify_statements(lines: list[str]) -> list[_Notify]:
+    """Every ``notify = ...`` statement with its lines, value and table."""
+    out: list[_Notify] = []
+    table = ""
+    i = 0
+    while i < len(lines):
+        line = lines[i]
+        if _HEADER_RE.match(line) and _starts_statement(lines, i):
+            table = line.split("#", 1)[0].strip()
+        elif _NOTIFY_RE.match(line) and _starts_statement(lines, i):
+            for j in range(i + 1, len(lines) + 1):
+                parsed = _parses("".join(lines[i:j]))
+                if parsed is not None and "notify" in parsed:
+                    out.append(_Notify(i, j, parsed["notify"], table))
+                    i = j - 1
+                    break
+        i += 1
+    return out
+
+
+def notify_line(argv: Sequence[str]) -> str:
+    """``notify = ["w1", "w2", ...]`` as one TOML line (no newline)."""
+    return "notify = [" + ", ".join(json.dumps(w, ensure_ascii=False) for w in argv) + "]"
+
+
+def _shown(value: Any) -> str:
+    """A notify value as its TOML line."""
+    if isinstance(value, list) and all(isinstance(w, str) for w in value):
+        return notify_line(value)
+    return f"notify = {value!r}"
+
+
+def _strip_notify(data: Any) -> Any:
+    if isinstance(data, dict):
+        return {k: _strip_notify(v) for k, v in data.items() if k != "notify"}
+    if isinstance(data, list):
+        return [_strip_notify(v) for v in data]
+    return data
+
+
+def _check_edit(path: Path, before: Json, after_text: str, top: list[str] | None) -> None:
+    """Refuse an edit that changed anything but ``notify`` keys (a bug guard)."""
+    after = _parses(after_text)
+    ok = after is not None and _strip_notify(after) == _strip_notify(before) and after.get("notify") == top
+    if not ok:
+        raise ConfigError(path, "deck-tray could not edit the notify line safely; nothing was changed. "
+                                "Edit it by hand (see 'deck-tray hooks status').")
+
+
+def _insert_at(lines: list[str]) -> int:
+    """Where a new top-level key goes: after the last top-level line, before the first table's comments."""
+    pos = _first_header(lines)
+    while pos < len(lines) and pos > 0 and lines[pos - 1].lstrip().startswith("#"):
+        pos -= 1  # comments attached to the header belong to it
+    while pos > 0 and not lines[pos - 1].strip():
+        pos -= 1
+    return pos
+
+
+def notify_state(path: Path, text: str | None, exe: Sequence[str],
+                 exists: Callable[[str], bool] | None = None) -> tuple[HookState, str]:
+    """State of Codex's top-level ``notify`` in config.toml relative to deck-tray.
+
+    Returns:
+        ``(state, detail)``: INSTALLED (ours, this executable), OUTDATED (ours, another
+        executable), FOREIGN (another program), NOT_INSTALLED (none, or ours only inside a
+        table where Codex does not read it).
+
+    Raises:
+        ConfigError: config.toml is not valid TOML.
+    """
+    load_toml(path, text)
+    want = hook_argv(exe, AgentKind.CODEX)
+    lines = (text or "").splitlines(keepends=True)
+    stmts = _notify_statements(lines)
+    top = next((s for s in stmts if not s.table), None)
+    misplaced = [s for s in stmts if s.table and our_executable(s.value, AgentKind.CODEX, exe) is not None]
+    aside = "".join(f"; deck-tray's notify line {s.start + 1} sits inside {s.table}, where Codex does not read it"
+                    for s in misplaced)
+    if top is None:
+        return HookState.NOT_INSTALLED, "no notify program" + aside
+    shown = _shown(top.value)
+    ours = our_executable(top.value, AgentKind.CODEX, exe)
+    if ours is None:
+        return HookState.FOREIGN, (f"line {top.start + 1} runs another program ({shown}); "
+                                   "deck-tray leaves it (its Stop hook reports finished turns anyway)")
+    if top.value == want:
+        return HookState.INSTALLED, f"{shown} (line {top.start + 1})" + aside
+    gone = ", which no longer exists" if exists is not None and ours and not exists(ours[0]) else ""
+    return HookState.OUTDATED, f"line {top.start + 1} runs {shlex.join(ours)}{gone}, not {shlex.join(exe)}" + aside
+
+
+def plan_notify(path: Path, text: str | None, exe: Sequence[str], install: bool) -> FilePlan:
+    """Plan setting (or removing) deck-tray's top-level ``notify`` in Codex's config.toml.
+
+    Only ``notify`` statements change: a missing one is inserted after the last top-level
+    line (before the first table and the comments attached to it); deck-tray's own is
+    rewritten in place; deck-tray's own inside a table (where Codex ignores it) is removed.
+    Another program's top-level notify is never touched: the note says what to do.
+
+    Args:
+        path: config.toml.
+        text: its content, None when it does not exist.
+        exe: the deck-tray executable words.
+        install: True to install, False to uninstall.
+
+    Returns:
+        The plan.
+
+    Raises:
+        ConfigError: config.toml is not valid TOML (with the line), or the edit would have
+            changed anything else.
+    """
+    agent = AgentKind.CODEX
+    before = load_toml(path, text)
+    lines = (text or "").splitlines(keepends=True)
+    if lines and not lines[-1].endswith("\n"):
+        lines[-1] += "\n"
+    stmts = _notify_statements(lines)
+    top = next((s for s in stmts if not s.table), None)
+    top_ours = top is not None and our_executable(top.value, agent, exe) is not None
+    misplaced = [s for s in stmts if s.table and our_executable(s.value, agent, exe) is not None]
+    want = hook_argv(exe, agent)
+    notes: list[str] = []
+    new = list(lines)
+    # Remove deck-tray's lines from tables first (bottom up, so indices stay right).
+    for s in sorted(misplaced, key=lambda s: s.start, reverse=True):
+        del new[s.start:s.end]
+        notes.append(f"{path}: removed deck-tray's notify line {s.start + 1} from {s.table} "
+                     "(Codex reads notify only at the top level)")
+    result_top: Any = top.value if top is not None else None
+    if install:
+        if top is not None and not top_ours:
+            notes.append(
+                f"{path}: notify already runs another program ({_shown(top.value)}, line {top.start + 1}); "
+                "deck-tray left it. Codex runs one notify program; deck-tray's Stop hook reports finished turns "
+                f"anyway. To use deck-tray's instead, replace that line with {notify_line(want)}, or make your "
+                f"program also run {shlex.join(want)} with the JSON as its last argument.")
+        elif top is not None and top.value == want:
+            notes.append(f"{path}: notify already installed")
+        elif top is not None:
+            new[top.start:top.end] = [notify_line(want) + "\n"]
+            notes.append(f"{path}: notify now runs {shlex.join(want)} (was {shlex.join(top.value)})")
+            result_top = want
+        else:
+            pos = _insert_at(new)
+            add = [notify_line(want) + "\n"]
+            if pos < len(new) and new[pos].strip():
+                add.append("\n")
+            new[pos:pos] = add
+            notes.append(f"{path}: notify = {shlex.join(want)} added (top level, line {pos + 1})")
+            result_top = want
+    elif top is not None and top_ours:
+        del new[top.start:top.end]
+        notes.append(f"{path}: removed deck-tray's notify line {top.start + 1}")
+        result_top = None
+    elif top is not None:
+        notes.append(f"{path}: notify runs another program; left as it is")
+    else:
+        notes.append(f"{path}: no deck-tray notify to remove")
+    new_text = "".join(new)
+    if new_text == "".join(lines):
+        return FilePlan(agent, path, text, None, tuple(notes))
+    _check_edit(path, before, new_text, result_top)
+    return FilePlan(agent, path, text, new_text, tuple(notes))
+
+
+def trust_key(hooks_path: Path, event: str, group: int, handler: int) -> str:
+    """Codex's key for the trust of one hook: ``"<hooks.json>:<snake_event>:<group>:<handler>"``.
+
+    Seen in 0.169.0: ``[hooks.state."/home/u/.codex/hooks.json:permission_request:0:0"]
+    trusted_hash = "sha256:…"`` in config.toml, written when the user trusts hooks under ``/hooks``.
+    """
+    snake = re.sub(r"(?<!^)(?=[A-Z])", "_", event).lower()
+    return f"{hooks_path}:{snake}:{group}:{handler}"
+
+
+def codex_trust_note(config_text: str | None, hooks_path: Path, hooks_data: Json, exe: Sequence[str] = ()) -> str:
+    """Whether config.toml records the user's trust for deck-tray's hooks in ``hooks_path``.
+
+    Codex keys trust by position (:func:`trust_key`) with a hash of the hook that cannot be
+    checked here, so a hook whose command changed shows as trusted but is asked again.
+
+    Args:
+        config_text: config.toml's text (None: no file).
+        hooks_path: the hooks.json path as Codex names it (absolute).
+        hooks_data: hooks.json, parsed.
+        exe: the deck-tray executable in use now.
+
+    Returns:
+        A short sentence ('' when there are no deck-tray hooks or config.toml is not valid TOML).
+    """
+    try:
+        data = tomllib.loads(config_text or "")
+    except tomllib.TOMLDecodeError:
+        return ""
+    hooks_table = data.get("hooks")
+    state = hooks_table.get("state") if isinstance(hooks_table, dict) else None
+    trusted = set(state) if isinstance(state, dict) else set()
+    hooks = hooks_data.get("hooks")
+    keys = [trust_key(hooks_path, event, gi, hi)
+            for event, groups in (hooks.items() if isinstance(hooks, dict) else [])
+            for gi, hi, _ in _ours_in(groups, AgentKind.CODEX, exe)]
+    if not keys:
+        return ""
+    n = sum(1 for k in keys if k in trusted)
+    if n == 0:
+        return "Codex skips them until you trust them once: run codex, type /hooks and trust them"
+    if n < len(keys):
+        return (f"Codex has trust recorded for {n} of {len(keys)}; trust the rest once under /hooks in codex, "
+                "or Codex skips them")
+    return "Codex has trust recorded for all of them (a hook whose command changed is asked again)"
+
+
+# --------------------------------------------------------------------------- diffs and backups
+
+
+def unified_diff(path: Path, old: str | None, new: str | None) -> str:
+    """A unified diff of one file's change (``/dev/null`` for a file that does not exist yet)."""
+    a = (old or "").splitlines(keepends=True)
+    b = (new or "").splitlines(keepends=True)
+    for side in (a, b):
+        if side and not side[-1].endswith("\n"):
+            side[-1] += "\n\\ No newline at end of file\n"
+    return "".join(difflib.unified_diff(a, b, "/dev/null" if old is None else str(path), str(path)))
+
+
+def backup_path(path: Path, when: datetime) -> Path:
+    """``<path>.deck-tray-backup-YYYYMMDDTHHMMSSZ`` for a change made at ``when`` (UTC)."""
+    stamp = when.astimezone(UTC).strftime("%Y%m%dT%H%M%SZ")
+    return path.with_name(path.name + BACKUP_INFIX + stamp)
