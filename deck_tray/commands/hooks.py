@@ -21,7 +21,8 @@ exist; naming the agent creates it.
 
 Exit codes: 0 done or nothing to do, 1 declined at the prompt, 2 usage error, 3 refused
 (a malformed config file, no terminal and no ``--yes``, a file changed meanwhile, a write
-failed, or this deck-tray has no ``hook`` command) — the reason is on stderr.
+failed, or the deck-tray executable found has no working ``hook`` command, see
+:func:`forwarder_problem`) — the reason is on stderr.
 
 Imports beyond ``argparse`` happen inside the functions (``deck-tray hook`` must start fast).
 """
@@ -338,11 +339,25 @@ def _err(msg: str) -> None:
     print(f"deck-tray: {msg}", file=sys.stderr)
 
 
-def _forwarder_missing() -> bool:
-    """Whether this deck-tray lacks the ``hook`` command the hooks would run."""
-    import importlib.util
+def forwarder_problem(exe: Sequence[str]) -> str | None:
+    """Why ``<exe> hook <agent>`` would fail inside the agents (``"has no working …"``), or None.
 
-    return importlib.util.find_spec("deck_tray.commands.hook") is None
+    Runs ``<exe> hook --probe``: the forwarder exits 0 and prints nothing for an agent it
+    does not know (it never fails an agent), while a deck-tray without it (an older
+    install than the one running this) exits 2 with a usage error — which Claude Code
+    would feed back to the model on every Stop.
+    """
+    import subprocess
+
+    try:
+        res = subprocess.run([*exe, "hook", "--probe"], stdin=subprocess.DEVNULL, capture_output=True, text=True,
+                             timeout=30)
+    except (OSError, subprocess.TimeoutExpired) as e:
+        return f"cannot be run ({e})"
+    if res.returncode != 0 or res.stdout.strip():
+        last = (res.stderr.strip().splitlines() or [f"exit status {res.returncode}"])[-1]
+        return f"has no working 'hook' command ({last})"
+    return None
 
 
 def _cmd_status(args: argparse.Namespace) -> int:
@@ -369,18 +384,22 @@ def _cmd_uninstall(args: argparse.Namespace) -> int:
 
 
 def _run(args: argparse.Namespace, install: bool) -> int:
+    import shlex
     import sys
     from datetime import UTC, datetime
 
     from deck_tray.core.model import AgentKind
 
     exe = _exe_of(args)
-    if install and not args.hook_exe and _forwarder_missing():
+    problem = forwarder_problem(exe) if install and not args.hook_exe else None
+    if problem:
+        why = (f"the hooks would run {shlex.join(exe)}, which {problem}, so they would fail in every agent. "
+               "It is probably an older deck-tray than this one: update or reinstall it (pipx install --force …, "
+               "or pip install -e . in a checkout) and run again.")
         if not args.dry_run:
-            _err("this deck-tray has no 'hook' command yet, so hooks would fail in every agent; "
-                 "update deck-tray and run again. Nothing was changed.")
+            _err(why + " Nothing was changed.")
             return EXIT_REFUSED
-        _err("warning: this deck-tray has no 'hook' command yet; install will refuse until it has one")
+        _err("warning: " + why)
     agents = _agents(args.agent)
     if install and args.agent == "all":
         settings, hooks_json, _ = _files()

@@ -3,6 +3,7 @@ HOME with ``CLAUDE_CONFIG_DIR`` / ``CODEX_HOME``, plus the file helpers and the 
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import pty
@@ -233,22 +234,39 @@ def test_usage() -> None:
 # --------------------------------------------------------------------------- in-process
 
 
-def test_install_refuses_while_this_deck_tray_has_no_hook_command(
-        world: dict[str, Path], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+def test_install_refuses_when_the_executable_has_no_working_hook_command(
+        world: dict[str, Path], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+        tmp_path: Path) -> None:
     from deck_tray.cli import main
 
     for k, v in env_of(world).items():
         monkeypatch.setenv(k, v)
-    monkeypatch.setattr(cmd, "_forwarder_missing", lambda: True)
+    # an older deck-tray: no "hook" command, argparse's usage error (exit 2)
+    stale = tmp_path / "bin" / "deck-tray"
+    stale.parent.mkdir()
+    stale.write_text("#!/bin/sh\necho \"deck-tray: error: argument command: invalid choice: 'hook'\" >&2\nexit 2\n")
+    stale.chmod(0o755)
+    monkeypatch.setattr(cmd, "deck_tray_executable", lambda: [str(stale)])
     before = snapshot(world)
     assert main(["hooks", "install", "--yes"]) == 3
-    assert "no 'hook' command" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert f"would run {stale}, which has no working 'hook' command (deck-tray: error: argument command" in err
+    assert "Nothing was changed" in err
     assert snapshot(world) == before
     assert main(["hooks", "install", "--dry-run"]) == 0
-    monkeypatch.setattr(cmd, "_forwarder_missing", lambda: False)
-    monkeypatch.setattr(cmd, "deck_tray_executable", lambda: ["/usr/local/bin/deck-tray"])
+    assert "warning:" in capsys.readouterr().err
+    # a working forwarder: this checkout's, run as python -m deck_tray from anywhere
+    if importlib.util.find_spec("deck_tray.commands.hook") is None:
+        pytest.skip("this checkout has no deck_tray.commands.hook yet")
+    checkout = str(Path(__file__).resolve().parents[2])
+    good = tmp_path / "bin2" / "deck-tray"
+    good.parent.mkdir()
+    good.write_text(f"#!/bin/sh\nPYTHONPATH={shlex.quote(checkout)} exec {shlex.quote(sys.executable)} "
+                    "-m deck_tray \"$@\"\n")
+    good.chmod(0o755)
+    monkeypatch.setattr(cmd, "deck_tray_executable", lambda: [str(good)])
     assert main(["hooks", "install", "--yes"]) == 0
-    assert "/usr/local/bin/deck-tray hook claude-code" in (world["claude"] / "settings.json").read_text()
+    assert f"{good} hook claude-code" in (world["claude"] / "settings.json").read_text()
 
 
 def test_hooks_status_api(world: dict[str, Path]) -> None:
