@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import datetime as _dt
 import gc
 import logging
 import logging.handlers
@@ -11,6 +12,7 @@ import signal
 import sys
 import threading
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import platformdirs
@@ -20,7 +22,8 @@ from PySide6.QtWidgets import QApplication
 
 from deck_tray import APP_ID, __version__
 from deck_tray.core import claude, codex
-from deck_tray.core.model import DeliveryReport, DeliveryState, Session
+from deck_tray.core import settings as cfg
+from deck_tray.core.model import DeliveryReport, DeliveryState, Session, SessionStatus
 from deck_tray.core.reply import Reply, ReplyKind
 from deck_tray.core.scan import Scanner
 from deck_tray.services.dispatcher import Dispatcher
@@ -31,10 +34,12 @@ from deck_tray.services.opencode_source import OpencodeSource
 from deck_tray.services.panes import Multiplexer, MuxSet, Tmux
 from deck_tray.services.registry import SessionRegistry
 from deck_tray.services.secrets import Credentials
+from deck_tray.services.settings_store import SettingsStore, open_settings
 from deck_tray.services.terminal_actions import open_session_in_terminal
 from deck_tray.services.zellij import Zellij
 from deck_tray.ui.errors import ErrorReporter
 from deck_tray.ui.icons import app_icon
+from deck_tray.ui.settings_dialog import SettingsDialog
 from deck_tray.ui.tray import Tray
 from deck_tray.ui.window import MainWindow
 
@@ -59,13 +64,17 @@ class DeckTrayApp:
     """Everything the running app consists of, wired together.
 
     Args:
-        scanner: file scanner (default: the user's real config dirs).
+        scanner: file scanner (default: the agents' folders from the settings, else their own defaults).
         mux: the multiplexers (default: tmux and zellij).
         settings: QSettings to use (default: under platformdirs' config dir).
         notification_backends: desktop notification backends (default: freedesktop D-Bus).
         opencode_urls: opencode servers to follow besides those in the settings (``opencode/urls``).
-        discover_opencode: also follow opencode servers found running on this machine.
+        discover_opencode: also follow opencode servers found running on this machine (when
+            the ``opencode/discover`` setting is on, too).
         credentials: opencode password lookup (default: environment, then keyring).
+
+    The settings (:mod:`deck_tray.core.settings`) are read from :attr:`store` and applied
+    live when they change (:meth:`_setting_changed`).
     """
 
     def __init__(self, scanner: Scanner | None = None, mux: Multiplexer | None = None,
@@ -73,17 +82,18 @@ class DeckTrayApp:
                  notification_backends: list[NotificationBackend] | None = None,
                  opencode_urls: Sequence[str] = (), discover_opencode: bool = True,
                  credentials: Credentials | None = None) -> None:
-        self.scanner = scanner or Scanner(claude.config_dir(), codex.codex_home())
+        self.settings = settings if settings is not None else open_settings()
+        self.store = SettingsStore(self.settings)
+        self.scanner = scanner or Scanner(*self._agent_dirs(),
+                                          history_s=self.store.get(cfg.HISTORY_HOURS) * 3600.0)
         self.mux = mux or MuxSet([Tmux(), Zellij()])
-        if settings is None:
-            path = os.path.join(platformdirs.user_config_dir("deck-tray", appauthor=False), "deck-tray.ini")
-            settings = QSettings(path, QSettings.Format.IniFormat)
-        self.settings = settings
         self.registry = SessionRegistry()
         self.monitor = Monitor(self.scanner, self.mux, self.registry)
-        configured = [str(u) for u in _as_list(self.settings.value("opencode/urls", []))]
+        self._cli_urls = list(opencode_urls)
+        self._discover_allowed = discover_opencode
         self.opencode = OpencodeSource(self.registry, credentials or Credentials(),
-                                       urls=[*configured, *opencode_urls], discover=discover_opencode)
+                                       urls=[*self.store.get(cfg.OPENCODE_URLS), *opencode_urls],
+                                       discover=discover_opencode and self.store.get(cfg.OPENCODE_DISCOVER))
         self.dispatcher = Dispatcher(self.mux, self._probe, api=self.opencode)
         self.window = MainWindow(self.registry, self.settings)
         self.tray = Tray(self.registry)
@@ -98,9 +108,7 @@ class DeckTrayApp:
         self.opencode.servers_changed.connect(self.window.show_servers)
         self.opencode.password_needed.connect(self.window.ask_password)
         self.opencode.handed_off.connect(self._handed_off)
-        self.opencode.auto_handoff_percent = (
-            float(self.settings.value("opencode/auto_handoff_percent", 80, type=float))
-            if self.settings.value("opencode/auto_handoff", False, type=bool) else None)
+        self._apply_handoff()
         self._tasks: set[asyncio.Task[Any]] = set()
         self.quit_event = asyncio.Event()
         self.tray.quit_requested.connect(self.quit_event.set)
@@ -109,10 +117,74 @@ class DeckTrayApp:
             [DBusNotifications()] if notification_backends is None else notification_backends,
             fallback=self.tray.show_message,
             is_focused=self._pane_focused,
+            quiet=self.quiet_now,
         )
+        self._apply_notifications()
         self.notifier.action_invoked.connect(self._notification_action)
         self.tray.pause_requested.connect(self._pause)
         self.notifier.paused_changed.connect(self._paused_changed)
+        self.settings_dialog: SettingsDialog | None = None
+        self.window.close_to_tray = self.store.get(cfg.CLOSE_TO_TRAY)
+        self.window.quit_requested.connect(self.quit_event.set)
+        self.window.pin_action.toggled.connect(lambda _on: self.store.refresh(cfg.PINNED))  # it stores it
+        self.window.settings_requested.connect(self.open_settings)
+        self.tray.settings_requested.connect(self.open_settings)
+        self.store.changed.connect(self._setting_changed)
+
+    # -- settings ------------------------------------------------------------------------
+
+    def open_settings(self) -> SettingsDialog:
+        """Show the settings dialog (one, non-modal; raised when already open)."""
+        if self.settings_dialog is None:
+            self.settings_dialog = SettingsDialog(self.store, self.window)
+        self.settings_dialog.present()
+        return self.settings_dialog
+
+    def _agent_dirs(self) -> tuple[Path, Path]:
+        return (cfg.agent_dir(self.store.get(cfg.CLAUDE_DIR), claude.config_dir()),
+                cfg.agent_dir(self.store.get(cfg.CODEX_DIR), codex.codex_home()))
+
+    def quiet_now(self) -> bool:
+        """True during the quiet hours of the settings (local time)."""
+        s = self.store
+        return s.get(cfg.QUIET_ENABLED) and cfg.in_quiet_hours(
+            _dt.datetime.now().time(), s.get(cfg.QUIET_START), s.get(cfg.QUIET_END))
+
+    def _apply_notifications(self) -> None:
+        s, n = self.store, self.notifier
+        wanted = {SessionStatus.WAITING_PERMISSION: s.get(cfg.NOTIFY_PERMISSION),
+                  SessionStatus.WAITING_QUESTION: s.get(cfg.NOTIFY_QUESTION),
+                  SessionStatus.IDLE: s.get(cfg.NOTIFY_TURN_FINISHED)}
+        n.announce = frozenset(k for k, on in wanted.items() if on and s.get(cfg.NOTIFY_ENABLED))
+        n.grace = s.get(cfg.GRACE_MS) / 1000.0
+        minutes = s.get(cfg.RENOTIFY_MINUTES)
+        n.renotify_after = minutes * 60.0 if minutes else None
+
+    def _apply_handoff(self) -> None:
+        s = self.store
+        self.opencode.auto_handoff_percent = (
+            float(s.get(cfg.AUTO_HANDOFF_PERCENT)) if s.get(cfg.AUTO_HANDOFF) else None)
+
+    def _setting_changed(self, key: str, value: object) -> None:
+        """Apply a changed setting to the running objects."""
+        if key.startswith("notifications/"):
+            self._apply_notifications()
+            if key in (cfg.QUIET_ENABLED.key, cfg.QUIET_START.key, cfg.QUIET_END.key):
+                self.notifier.release_held()
+        elif key == cfg.OPENCODE_URLS.key:
+            self.opencode.set_urls([*self.store.get(cfg.OPENCODE_URLS), *self._cli_urls])
+        elif key == cfg.OPENCODE_DISCOVER.key:
+            self.opencode.set_discover(self._discover_allowed and bool(value))
+        elif key in (cfg.AUTO_HANDOFF.key, cfg.AUTO_HANDOFF_PERCENT.key):
+            self._apply_handoff()
+        elif key == cfg.PINNED.key:
+            self.window.pin_action.setChecked(bool(value))
+        elif key == cfg.CLOSE_TO_TRAY.key:
+            self.window.close_to_tray = bool(value)
+        elif key in (cfg.CLAUDE_DIR.key, cfg.CODEX_DIR.key, cfg.HISTORY_HOURS.key):
+            self.scanner.claude_dir, self.scanner.codex_dir = self._agent_dirs()
+            self.scanner.history_s = self.store.get(cfg.HISTORY_HOURS) * 3600.0
+            self.monitor.roots_changed()
 
     def _pane_focused(self, session: Session) -> bool:
         """True when the session's pane is the active pane of an attached tmux/zellij client
@@ -151,6 +223,8 @@ class DeckTrayApp:
         """Show the tray (or the window when the desktop has no tray) and start watching."""
         if Tray.available():
             self.tray.show()
+            if not self.store.get(cfg.START_HIDDEN):
+                self._show_window()
         else:
             log.warning("no system tray on this desktop (no StatusNotifierWatcher or XEmbed host); "
                         "showing the window instead. On GNOME, install the AppIndicator extension.")
@@ -242,13 +316,6 @@ class DeckTrayApp:
                 self.window.show_notice(detail)
 
         self._spawn(store())
-
-
-def _as_list(value: object) -> list[object]:
-    """QSettings returns a lone string for a one-item list; None for nothing."""
-    if value is None or value == "":
-        return []
-    return list(value) if isinstance(value, (list, tuple)) else [value]
 
 
 def install_error_funnel(loop: asyncio.AbstractEventLoop, reporter: ErrorReporter) -> None:

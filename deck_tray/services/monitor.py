@@ -115,6 +115,13 @@ class Monitor(QObject):
             except asyncio.CancelledError:
                 pass
 
+    def roots_changed(self) -> None:
+        """The scanner's folders or history window changed (settings): watch the folders it
+        names now and rescan in full. Watches of folders no longer used stay (their events
+        match no session file and cost one cheap refresh)."""
+        self._arm_watches()
+        self.refresh(incremental=False)
+
     def _arm_watches(self) -> None:
         if self._observer is None:
             return

@@ -33,7 +33,7 @@ from typing import Any, TypeVar
 from PySide6.QtCore import QObject, QTimer, Signal
 
 from deck_tray import APP_ID
-from deck_tray.core.model import RequestKind, Session
+from deck_tray.core.model import MessageRole, RequestKind, Session, SessionStatus
 from deck_tray.services.registry import SessionRegistry, is_new_request
 
 try:  # jeepney is a Linux-only dependency (it comes with keyring there).
@@ -81,6 +81,11 @@ ACTION_DENY = "deny"
 ACTIONS = {ACTION_DEFAULT: "open", ACTION_ALLOW: "allow", ACTION_DENY: "deny"}
 
 BODY_MAX = 240
+#: While quiet hours hold a notification, it is looked at again this often (seconds).
+QUIET_RECHECK_S = 30.0
+#: What a :class:`Notifier` announces unless told otherwise (:attr:`Notifier.announce`).
+ANNOUNCE_DEFAULT = frozenset({SessionStatus.WAITING_PERMISSION, SessionStatus.WAITING_QUESTION})
+_QUIET = "it is quiet hours (held until they end)"
 FDN_NAME = "org.freedesktop.Notifications"
 FDN_PATH = "/org/freedesktop/Notifications"
 NOTIFY_SIGNATURE = "susssasa{sv}i"
@@ -95,11 +100,18 @@ def notification_text(s: Session) -> tuple[str, str]:
 
     Returns:
         ``("Claude Code needs you — Fix the login bug", "Permission for Bash: rm -f x")``;
-        questions read ``"Question: <question>"``. The body is cut to 240 characters.
+        questions read ``"Question: <question>"``; a finished turn (``IDLE``)
+        ``("Claude Code finished — …", "Turn finished: <first line of the last answer>")``.
+        The body is cut to 240 characters.
     """
     title = f"{s.agent.label} needs you — {s.display_title}"
     p = s.pending
-    if p is not None and p.kind is RequestKind.QUESTION:
+    if p is None and s.status is SessionStatus.IDLE:
+        title = f"{s.agent.label} finished — {s.display_title}"
+        last = next((m.text.strip() for m in reversed(s.messages)
+                     if m.role is MessageRole.ASSISTANT and m.text.strip()), "")
+        body = "Turn finished" + (f": {last.splitlines()[0]}" if last else "")
+    elif p is not None and p.kind is RequestKind.QUESTION:
         body = f"Question: {p.question or p.summary}"
     elif p is not None:
         body = f"Permission for {p.tool or 'a command'}: {p.summary}"
@@ -495,9 +507,12 @@ class _Slot:
     shown: _Shown | None = None
     timer: asyncio.Task[None] | None = None  # grace / reminder sleep; cancelled freely
     done: bool = False  # no more showings of this request (acted on, dismissed, paused)
+    held: bool = False  # quiet hours hold it; shown when they end if still pending
 
 
 def _same_request(req: Session, cur: Session | None) -> bool:
+    if req.status is SessionStatus.IDLE:  # a finished turn: the same until the session moves on
+        return cur is not None and cur.status is SessionStatus.IDLE
     return cur is not None and cur.status.is_waiting and not is_new_request(req, cur)
 
 
@@ -514,7 +529,17 @@ class Notifier(QObject):
         grace: seconds a request must stay pending before it is shown.
         renotify_after: seconds after which a request still pending is shown again (in place,
             repeatedly); None = never. A notification the user dismissed is not repeated.
+        quiet: True while notifications are to be held (quiet hours). A held request is not
+            dropped: it is shown once ``quiet`` turns False (checked every
+            :data:`QUIET_RECHECK_S` seconds, or at once by :meth:`release_held`) if it is still
+            pending.
         parent: Qt parent.
+
+    Attributes:
+        grace, renotify_after, quiet: as the arguments; changes apply to what is announced next.
+        announce: the statuses announced: ``WAITING_PERMISSION``, ``WAITING_QUESTION`` and
+            ``IDLE`` (a turn seen finishing, not a session found idle); empty = notifications
+            off. Default :data:`ANNOUNCE_DEFAULT`.
 
     Signals:
         action_invoked(str, str): ``(session_id, action)`` with action ``"open"`` (click or
@@ -531,7 +556,8 @@ class Notifier(QObject):
 
     def __init__(self, registry: SessionRegistry, backends: Sequence[NotificationBackend] = (), *,
                  fallback: Fallback | None = None, is_focused: Callable[[Session], bool] | None = None,
-                 grace: float = 0.3, renotify_after: float | None = None, parent: QObject | None = None) -> None:
+                 grace: float = 0.3, renotify_after: float | None = None,
+                 quiet: Callable[[], bool] | None = None, parent: QObject | None = None) -> None:
         super().__init__(parent)
         self.registry = registry
         self.backends = list(backends)
@@ -539,6 +565,9 @@ class Notifier(QObject):
         self.is_focused = is_focused
         self.grace = grace
         self.renotify_after = renotify_after
+        self.quiet = quiet
+        self.announce: frozenset[SessionStatus] = ANNOUNCE_DEFAULT
+        self._status: dict[str, SessionStatus] = {}  # last status seen, to spot a turn finishing
         self._ready: list[NotificationBackend] = []
         self._retry_at: dict[int, float] = {}  # id(backend) -> monotonic time of the next start attempt
         self._slots: dict[str, _Slot] = {}
@@ -554,6 +583,7 @@ class Notifier(QObject):
         for b in self.backends:
             b.set_callbacks(functools.partial(self._action, b), functools.partial(self._closed, b))
         registry.attention_needed.connect(self._on_attention)
+        registry.session_added.connect(self._on_added)
         registry.session_changed.connect(self._on_changed)
         registry.session_removed.connect(self._on_removed)
 
@@ -588,6 +618,13 @@ class Notifier(QObject):
             self._pause_timer.start(min(int(seconds * 1000) + 1, 2**31 - 1))
         log.info("notifications paused %s", "until resumed" if seconds is None else f"for {seconds:g} s")
         self.paused_changed.emit(True)
+
+    def release_held(self) -> None:
+        """Look at the requests quiet hours hold now (not at the next check): call it when the
+        quiet hours setting changed."""
+        for sid, slot in self._slots.items():
+            if slot.held and slot.request is not None and not self._stopping and self._loop is not None:
+                self._arm(sid, slot, 0.0, slot.request)
 
     def resume(self) -> None:
         """End a pause."""
@@ -648,7 +685,16 @@ class Notifier(QObject):
         slot.done = False
         self._arm(s.id, slot, self.grace, s)
 
+    def _on_added(self, s: Session) -> None:
+        self._status[s.id] = s.status
+
     def _on_changed(self, s: Session) -> None:
+        before = self._status.get(s.id)
+        self._status[s.id] = s.status
+        if before is SessionStatus.BUSY and s.status is SessionStatus.IDLE \
+                and SessionStatus.IDLE in self.announce:
+            self._on_attention(s)  # a turn seen finishing now (replaces a stale request's notification)
+            return
         slot = self._slots.get(s.id)
         if slot is None or slot.request is None:
             return
@@ -662,6 +708,7 @@ class Notifier(QObject):
         # else: a new request; attention_needed follows and re-arms the slot
 
     def _on_removed(self, session_id: str) -> None:
+        self._status.pop(session_id, None)
         if session_id in self._slots:
             self._leave(session_id, "it is gone")
 
@@ -725,6 +772,14 @@ class Notifier(QObject):
     def _suppressed(self, cur: Session) -> str | None:
         if self.paused_until is not None:
             return "notifications are paused"
+        if cur.status not in self.announce:
+            return f"{cur.status.label.lower()} is not announced (settings)"
+        if self.quiet is not None:
+            try:
+                if self.quiet():
+                    return _QUIET
+            except Exception:
+                log.exception("quiet failed")
         if self.is_focused is not None:
             try:
                 if self.is_focused(cur):
@@ -747,16 +802,23 @@ class Notifier(QObject):
                     await self._show(sid, slot, cur, refresh=True)
                 return
             first = slot.shown is None or slot.shown.request is not req
+            slot.held = False
             why = self._suppressed(cur)
             if why is not None:
                 log.info("not notifying about %s: %s", sid[:8], why)
                 if first:
                     await self._close_shown(slot)  # a stale notification of an earlier request
-                if self.paused_until is not None and first:
+                if why == _QUIET:
+                    slot.held = True  # shown when quiet hours end, if still pending
+                    if slot.timer is None:
+                        self._arm(sid, slot, QUIET_RECHECK_S, req)
+                    return
+                if first and (self.paused_until is not None or cur.status not in self.announce):
                     slot.done = True  # never shown retroactively
             else:
                 await self._show(sid, slot, cur)
-            if self.renotify_after is not None and not slot.done and slot.request is req and slot.timer is None:
+            if self.renotify_after is not None and req.status.is_waiting and not slot.done \
+                    and slot.request is req and slot.timer is None:
                 self._arm(sid, slot, self.renotify_after, req)
 
     async def _show(self, sid: str, slot: _Slot, cur: Session, *, refresh: bool = False) -> None:
@@ -768,7 +830,8 @@ class Notifier(QObject):
                 continue
             replaces = old.nid if old is not None and old.backend is b else 0
             try:
-                nid = await b.notify(sid, title, body, actions, replaces, urgency=URGENCY_CRITICAL)
+                nid = await b.notify(sid, title, body, actions, replaces,
+                                     urgency=URGENCY_CRITICAL if cur.status.is_waiting else URGENCY_NORMAL)
             except NotificationError as exc:
                 log.warning("%s could not show the notification for %s: %s", b.name, sid[:8], exc)
                 continue

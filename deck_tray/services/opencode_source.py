@@ -515,9 +515,13 @@ class OpencodeSource(QObject):
         self._binaries: dict[str, str] = {}
         self._last_status: dict[str, SessionStatus] = {}
         self._auto_done: set[str] = set()
+        self._started = False
+        self._found: set[str] = set()  # what the last discovery found
+        self._drops: set[asyncio.Task[None]] = set()
 
     def start(self) -> None:
         """Follow the configured servers and start discovering local ones."""
+        self._started = True
         for url in self.configured:
             self._add(url)
         if self.discover:
@@ -527,7 +531,9 @@ class OpencodeSource(QObject):
 
     async def stop(self) -> None:
         """Stop every watcher."""
+        self._started = False
         self._timer.stop()
+        await asyncio.gather(*self._drops, return_exceptions=True)
         if self._discovering is not None:
             self._discovering.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -548,6 +554,47 @@ class OpencodeSource(QObject):
             self.configured.append(url)
         self._add(url)
         self._emit_servers()
+
+    def remove_url(self, url: str) -> None:
+        """Stop following a server the user named, unless discovery finds it running here."""
+        url = normalize_url(url)
+        if url in self.configured:
+            self.configured.remove(url)
+        if self._started and url in self.watchers and not (self.discover and url in self._found):
+            self._spawn_drop(url)
+
+    def set_urls(self, urls: Iterable[str]) -> None:
+        """Follow exactly these named servers (besides discovered ones): the settings changed."""
+        wanted = list(dict.fromkeys(normalize_url(u) for u in urls))
+        for url in [u for u in self.configured if u not in wanted]:
+            self.remove_url(url)
+        if self._started:
+            for url in wanted:
+                self.add_url(url)
+        self.configured = wanted
+
+    def set_discover(self, on: bool) -> None:
+        """Turn looking for local servers on or off (off: servers only discovered are dropped)."""
+        if on == self.discover:
+            return
+        self.discover = on
+        if not self._started:
+            return
+        if on:
+            self._discover_soon()
+            self._timer.start()
+        else:
+            self._timer.stop()
+            if self._discovering is not None:
+                self._discovering.cancel()
+            for url in [u for u in self.watchers if u not in self.configured]:
+                self._spawn_drop(url)
+            self._found.clear()
+
+    def _spawn_drop(self, url: str) -> None:
+        task = asyncio.ensure_future(self._drop(url))
+        self._drops.add(task)
+        task.add_done_callback(self._drops.discard)
 
     def _add(self, url: str) -> ServerWatcher:
         w = self.watchers.get(url)
@@ -610,6 +657,7 @@ class OpencodeSource(QObject):
         except Exception:
             log.exception("looking for opencode servers failed")
             return []
+        self._found = set(found)
         for url in found:
             if url not in self.watchers:
                 log.info("found an opencode server at %s", url)

@@ -37,6 +37,7 @@ class Tray(QObject):
         pin_toggled(bool): "Pin window" was toggled.
         pause_requested(object): pause notifications for this many seconds (float), or
             ``0.0`` to resume.
+        settings_requested(): "Settings…".
         quit_requested(): "Quit".
     """
 
@@ -44,6 +45,7 @@ class Tray(QObject):
     show_window_requested = Signal()
     pin_toggled = Signal(bool)
     pause_requested = Signal(object)
+    settings_requested = Signal()
     quit_requested = Signal()
 
     def __init__(self, registry: SessionRegistry, parent: QObject | None = None) -> None:
@@ -112,6 +114,7 @@ class Tray(QObject):
             pause.addAction("For 1 hour", lambda: self.pause_requested.emit(3600.0))
             pause.addAction("Until tomorrow morning", lambda: self.pause_requested.emit(seconds_until_morning()))
         self.menu.addSeparator()
+        self.menu.addAction("Settings…", self.settings_requested.emit)
         self.menu.addAction("Quit deck-tray", self.quit_requested.emit)
 
     def show_message(self, title: str, body: str, session_id: str) -> None:

@@ -86,11 +86,18 @@ class MainWindow(QMainWindow):
         reply_requested(str, Reply): forwarded from a tab.
         action_requested(str, str, str): forwarded from a tab (session id, action, argument).
         password_entered(str, str): the user typed the password of an opencode server (url, password).
+        settings_requested(): the toolbar's "Settings…".
+        quit_requested(): the window was closed while :attr:`close_to_tray` is off.
+
+    Attributes:
+        close_to_tray: True (default): closing hides the window and deck-tray keeps running.
     """
 
     reply_requested = Signal(str, object)
     action_requested = Signal(str, str, str)
     password_entered = Signal(str, str)
+    settings_requested = Signal()
+    quit_requested = Signal()
 
     def __init__(self, registry: SessionRegistry, settings: QSettings) -> None:
         super().__init__()
@@ -101,6 +108,7 @@ class MainWindow(QMainWindow):
         self.setWindowIcon(app_icon())
         self.tabs_by_id: dict[str, SessionTab] = {}
         self.unread: set[str] = set()
+        self.close_to_tray = True
         self._last_status: dict[str, SessionStatus] = {}
 
         # -- left: filter + grouped list --------------------------------------------
@@ -205,6 +213,10 @@ class MainWindow(QMainWindow):
         self.reopen_button = bar.widgetForAction(self.reopen_action)
         if isinstance(self.reopen_button, QToolButton):
             self.reopen_button.setPopupMode(QToolButton.ToolButtonPopupMode.MenuButtonPopup)
+        self.settings_action = QAction("Settings…", self)
+        self.settings_action.setToolTip("Notifications, quiet hours, opencode servers, window, folders")
+        self.settings_action.triggered.connect(self.settings_requested)
+        bar.addAction(self.settings_action)
         close_tab = QAction("Close tab", self)
         close_tab.setShortcut(QKeySequence("Ctrl+W"))
         close_tab.triggered.connect(lambda: self.close_tab(self.tabs.currentIndex()))
@@ -503,6 +515,10 @@ class MainWindow(QMainWindow):
         self.settings.setValue(self._geometry_key(self.is_pinned()), self.saveGeometry())
         for tab in self.tabs_by_id.values():
             tab.save_draft()
+        if not self.close_to_tray:
+            super().closeEvent(event)
+            self.quit_requested.emit()
+            return
         if self.no_tray:
             event.ignore()
             self.showMinimized()

@@ -1,0 +1,605 @@
+"""The settings dialog: one page per group of :mod:`deck_tray.core.settings`, applied live.
+
+The dialog is non-modal (it is shown, never ``exec()``-ed, so the qasync loop and the window
+keep running) and built from the settings table: a check box for on/off values, a spin box
+for numbers, a time field for times, a text field with a folder picker for paths and an
+editable list for opencode server URLs; each help text is shown under its widget and as its
+tooltip. Invalid input is marked where it was typed, keeps the text, and blocks OK / Apply
+until it is fixed. Apply writes only what was changed here to the
+:class:`~deck_tray.services.settings_store.SettingsStore`, whose ``changed`` signal makes the
+app apply it at once; Cancel drops what was not applied yet; Restore Defaults puts every
+field back to its default (applied with OK / Apply).
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import Qt, QTime, Signal
+from PySide6.QtGui import QColor, QIcon, QPalette
+from PySide6.QtWidgets import (
+    QAbstractButton,
+    QAbstractItemView,
+    QCheckBox,
+    QDialog,
+    QDialogButtonBox,
+    QFileDialog,
+    QFrame,
+    QGridLayout,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QListWidget,
+    QListWidgetItem,
+    QPushButton,
+    QScrollArea,
+    QSpinBox,
+    QStyle,
+    QTabWidget,
+    QTimeEdit,
+    QVBoxLayout,
+    QWidget,
+)
+
+from deck_tray.core import claude, codex
+from deck_tray.core.settings import (
+    BY_KEY,
+    CLAUDE_DIR,
+    CODEX_DIR,
+    Group,
+    Kind,
+    Setting,
+    in_group,
+    normalize_server_url,
+    path_error,
+    server_url_error,
+)
+from deck_tray.services.settings_store import SettingsStore
+
+#: Where a path setting points when it is left empty.
+PATH_DEFAULTS: dict[str, Callable[[], Path]] = {CLAUDE_DIR.key: claude.config_dir, CODEX_DIR.key: codex.codex_home}
+#: Indent of a setting that only matters while the check box above it is on (px).
+INDENT = 22
+
+
+def _home_short(path: str) -> str:
+    home = str(Path.home())
+    return "~" + path[len(home):] if home != "/" and path.startswith(home + "/") else path
+
+
+def _mix(a: QColor, b: QColor, t: float) -> QColor:
+    return QColor(round(a.red() * (1 - t) + b.red() * t), round(a.green() * (1 - t) + b.green() * t),
+                  round(a.blue() * (1 - t) + b.blue() * t))
+
+
+def _is_dark(pal: QPalette) -> bool:
+    return pal.color(QPalette.ColorRole.Window).lightness() < 128
+
+
+def dim_color(pal: QPalette) -> QColor:
+    """Secondary text: the text colour 35 % of the way to the background."""
+    return _mix(pal.color(QPalette.ColorRole.WindowText), pal.color(QPalette.ColorRole.Window), 0.35)
+
+
+def faint_color(pal: QPalette) -> QColor:
+    """Secondary text of a disabled setting: 60 % of the way to the background."""
+    return _mix(pal.color(QPalette.ColorRole.WindowText), pal.color(QPalette.ColorRole.Window), 0.6)
+
+
+def help_style(pal: QPalette) -> str:
+    """Style sheet of help texts: dimmed, fainter while their setting does not apply."""
+    return f"QLabel {{ color: {dim_color(pal).name()}; }} QLabel:disabled {{ color: {faint_color(pal).name()}; }}"
+
+
+def error_color(pal: QPalette) -> QColor:
+    """Readable red on the palette's background."""
+    return QColor("#ff8a80") if _is_dark(pal) else QColor("#c5221f")
+
+
+class _Editor(QWidget):
+    """Edits one setting. ``value()`` never loses what was typed; it reports an error instead.
+
+    Signals:
+        edited(): the user changed something.
+    """
+
+    edited = Signal()
+
+    def __init__(self, setting: Setting[Any]) -> None:
+        super().__init__()
+        self.setting = setting
+        self.lay = QHBoxLayout(self)
+        self.lay.setContentsMargins(0, 0, 0, 0)
+
+    def value(self) -> tuple[Any, str | None]:
+        """``(typed value, None)`` or ``(None, why it is not acceptable)``."""
+        raise NotImplementedError
+
+    def set_value(self, value: Any) -> None:
+        """Show ``value`` (what the user typed is replaced)."""
+        raise NotImplementedError
+
+    def hint(self) -> str:
+        """A note that does not block applying (e.g. a folder that does not exist yet)."""
+        return ""
+
+
+class _BoolEditor(_Editor):
+    def __init__(self, setting: Setting[Any]) -> None:
+        super().__init__(setting)
+        self.box = QCheckBox(setting.label)
+        self.box.toggled.connect(self.edited)
+        self.lay.addWidget(self.box)
+
+    def value(self) -> tuple[Any, str | None]:
+        return self.box.isChecked(), None
+
+    def set_value(self, value: Any) -> None:
+        self.box.setChecked(bool(value))
+
+
+class _IntEditor(_Editor):
+    def __init__(self, setting: Setting[Any]) -> None:
+        super().__init__(setting)
+        self.spin = QSpinBox()
+        self.spin.setRange(setting.minimum, setting.maximum)
+        self.spin.setSuffix(setting.suffix)
+        if setting.special:
+            self.spin.setSpecialValueText(setting.special)
+        self.spin.setMinimumWidth(110)
+        self.spin.valueChanged.connect(self.edited)
+        self.lay.addWidget(self.spin)
+        self.lay.addStretch(1)
+
+    def value(self) -> tuple[Any, str | None]:
+        return self.spin.value(), None
+
+    def set_value(self, value: Any) -> None:
+        self.spin.setValue(int(value))
+
+
+class _TimeEditor(_Editor):
+    def __init__(self, setting: Setting[Any]) -> None:
+        super().__init__(setting)
+        self.edit = QTimeEdit()
+        self.edit.setDisplayFormat("HH:mm")
+        self.edit.setMinimumWidth(110)
+        self.edit.timeChanged.connect(self.edited)
+        self.lay.addWidget(self.edit)
+        self.lay.addStretch(1)
+
+    def value(self) -> tuple[Any, str | None]:
+        t = self.edit.time()
+        return _dt.time(t.hour(), t.minute()), None
+
+    def set_value(self, value: Any) -> None:
+        self.edit.setTime(QTime(value.hour, value.minute))
+
+
+class _PathEditor(_Editor):
+    def __init__(self, setting: Setting[Any]) -> None:
+        super().__init__(setting)
+        self.line = QLineEdit()
+        self.line.setClearButtonEnabled(True)
+        default = PATH_DEFAULTS.get(setting.key)
+        self.default = default() if default is not None else None
+        if self.default is not None:
+            self.line.setPlaceholderText(f"{self.default}  (default)")
+        self.line.textChanged.connect(self.edited)
+        self.browse = QPushButton("Browse…")
+        self.browse.clicked.connect(self._browse)
+        self.lay.addWidget(self.line, 1)
+        self.lay.addWidget(self.browse)
+        self.picker: QFileDialog | None = None
+
+    def _browse(self) -> None:
+        start = self.line.text().strip() or (str(self.default) if self.default else str(Path.home()))
+        dlg = QFileDialog(self, f"Choose the {self.setting.label[0].lower()}{self.setting.label[1:]}",
+                          str(Path(start).expanduser()))
+        dlg.setFileMode(QFileDialog.FileMode.Directory)
+        dlg.setOption(QFileDialog.Option.ShowDirsOnly, True)
+        dlg.fileSelected.connect(self.line.setText)
+        dlg.finished.connect(lambda _r: setattr(self, "picker", None))
+        self.picker = dlg
+        dlg.open()
+
+    def value(self) -> tuple[Any, str | None]:
+        text = self.line.text().strip()
+        err = path_error(text)
+        return (None, err) if err else (text, None)
+
+    def set_value(self, value: Any) -> None:
+        self.line.setText(str(value))
+
+    def hint(self) -> str:
+        text = self.line.text().strip()
+        if text and not path_error(text) and not Path(text).expanduser().is_dir():
+            return "This folder does not exist (yet); deck-tray picks it up once it does."
+        return ""
+
+
+class _UrlsEditor(_Editor):
+    """An editable list of server URLs, and a field to add one (Enter or Add)."""
+
+    def __init__(self, setting: Setting[Any]) -> None:
+        super().__init__(setting)
+        col = QVBoxLayout()
+        col.setContentsMargins(0, 0, 0, 0)
+        self.list = QListWidget()
+        self.list.setEditTriggers(QAbstractItemView.EditTrigger.DoubleClicked
+                                  | QAbstractItemView.EditTrigger.EditKeyPressed)
+        self.list.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
+        self.list.setMinimumHeight(84)
+        self.list.setMaximumHeight(120)
+        self.list.itemChanged.connect(self._changed)
+        self.list.itemSelectionChanged.connect(self._selection)
+        self.entry = QLineEdit()
+        self.entry.setPlaceholderText("http://127.0.0.1:4096")
+        self.entry.setClearButtonEnabled(True)
+        self.entry.textChanged.connect(self.edited)
+        self.entry.returnPressed.connect(self.add)
+        self.add_button = QPushButton("Add")
+        self.add_button.clicked.connect(self.add)
+        self.remove_button = QPushButton("Remove")
+        self.remove_button.setEnabled(False)
+        self.remove_button.clicked.connect(self.remove_selected)
+        row = QHBoxLayout()
+        row.addWidget(self.entry, 1)
+        row.addWidget(self.add_button)
+        row.addWidget(self.remove_button)
+        col.addWidget(self.list)
+        col.addLayout(row)
+        self.lay.addLayout(col, 1)
+        self.entry_error: str | None = None
+
+    def urls(self) -> list[str]:
+        """The list's lines as typed."""
+        return [self.list.item(i).text() for i in range(self.list.count())]
+
+    def add(self) -> None:
+        """Move the entry's URL into the list (it stays in the field when it is invalid)."""
+        text = self.entry.text().strip()
+        if not text:
+            return
+        err = server_url_error(text)
+        if err:
+            self.entry_error = err
+            self.edited.emit()
+            return
+        url = normalize_server_url(text)
+        if url not in [normalize_server_url(u) for u in self.urls() if not server_url_error(u)]:
+            self.list.addItem(self._item(url))
+        self.entry.clear()
+        self.edited.emit()
+
+    def remove_selected(self) -> None:
+        """Drop the selected lines."""
+        for item in self.list.selectedItems():
+            self.list.takeItem(self.list.row(item))
+        self.edited.emit()
+
+    def _item(self, text: str) -> QListWidgetItem:
+        item = QListWidgetItem(text)
+        item.setFlags(item.flags() | Qt.ItemFlag.ItemIsEditable)
+        return item
+
+    def _changed(self, _item: QListWidgetItem) -> None:
+        self.edited.emit()
+
+    def _selection(self) -> None:
+        self.remove_button.setEnabled(bool(self.list.selectedItems()))
+
+    def value(self) -> tuple[Any, str | None]:
+        out: list[str] = []
+        first: str | None = None
+        bad = QColor(error_color(self.palette()))
+        self.list.blockSignals(True)
+        for i in range(self.list.count()):
+            item = self.list.item(i)
+            err = server_url_error(item.text())
+            item.setForeground(bad if err else self.palette().color(QPalette.ColorRole.Text))
+            item.setToolTip(err or "")
+            if err:
+                first = first or err
+            elif (u := normalize_server_url(item.text())) not in out:
+                out.append(u)
+        self.list.blockSignals(False)
+        text = self.entry.text().strip()
+        if text:  # typed but not added yet: it counts (OK must not drop it)
+            err = server_url_error(text)
+            if err:
+                first = first or f"{err} (not added yet)"
+            elif (u := normalize_server_url(text)) not in out:
+                out.append(u)
+        self.entry_error = None
+        return (None, first) if first else (tuple(out), None)
+
+    def set_value(self, value: Any) -> None:
+        self.list.blockSignals(True)
+        self.list.clear()
+        for u in value:
+            self.list.addItem(self._item(u))
+        self.list.blockSignals(False)
+        self.entry.clear()
+        self._selection()
+
+
+_EDITORS: dict[Kind, type[_Editor]] = {
+    Kind.BOOL: _BoolEditor, Kind.INT: _IntEditor, Kind.TIME: _TimeEditor, Kind.PATH: _PathEditor,
+    Kind.URLS: _UrlsEditor,
+}
+
+
+class _Row:
+    """An editor with its label, help text and the line that shows what is wrong."""
+
+    def __init__(self, setting: Setting[Any]) -> None:
+        self.setting = setting
+        self.editor = _EDITORS[setting.kind](setting)
+        self.editor.setToolTip(setting.help)
+        self.label = QLabel(f"{setting.label}:") if setting.kind is not Kind.BOOL else None
+        if self.label is not None:
+            self.label.setToolTip(setting.help)
+            self.label.setBuddy(self.editor)
+        text = setting.help + (" Applies the next time deck-tray starts." if setting.on_restart else "")
+        self.help = QLabel(text)
+        self.help.setWordWrap(True)
+        self.note = QLabel()
+        self.note.setWordWrap(True)
+        self.note.setTextFormat(Qt.TextFormat.PlainText)
+        self.note.hide()
+        self.error: str | None = None
+
+    def widgets(self) -> list[QWidget]:
+        """Everything the row shows."""
+        return [w for w in (self.label, self.editor, self.help, self.note) if w is not None]
+
+    def check(self) -> tuple[Any, str | None]:
+        """Read the editor and show its error (or non-blocking hint) under it."""
+        value, err = self.editor.value()
+        self.error = err
+        hint = "" if err else self.editor.hint()
+        pal = self.note.palette()
+        self.note.setStyleSheet(f"color: {error_color(pal).name()}; font-weight: 600;" if err else "")
+        self.note.setText(f"⚠ {err}" if err else f"ℹ {hint}")
+        self.note.setVisible(bool(err or hint))
+        return value, err
+
+    def set_enabled(self, on: bool) -> None:
+        for w in self.widgets():
+            w.setEnabled(on)
+
+
+class SettingsDialog(QDialog):
+    """The settings, one tab per :class:`~deck_tray.core.settings.Group`.
+
+    Args:
+        store: where values are read from and applied to.
+        parent: the window it belongs to (it stays above it), or None.
+
+    Signals:
+        applied(list[str]): the keys Apply / OK just changed in the store.
+    """
+
+    applied = Signal(object)
+
+    def __init__(self, store: SettingsStore, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.store = store
+        self.setWindowTitle("deck-tray settings")
+        self.setModal(False)
+        self.rows: dict[str, _Row] = {}
+        self.pages: dict[Group, int] = {}
+        self._loaded: dict[str, Any] = {}
+        self._loading = False
+
+        outer = QVBoxLayout(self)
+        self.problems = QLabel()
+        self.problems.setWordWrap(True)
+        self.problems.setTextFormat(Qt.TextFormat.PlainText)
+        self.problems.setObjectName("problems")
+        self.problems.hide()
+        outer.addWidget(self.problems)
+        self.tabs = QTabWidget()
+        for group in Group:
+            self.pages[group] = self.tabs.addTab(self._page(group), group.value)
+        outer.addWidget(self.tabs, 1)
+        where = QLabel(f"Saved in {_home_short(store.path)}. Passwords are kept in your keyring, not here.")
+        where.setWordWrap(True)
+        where.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        where.setStyleSheet(help_style(self.palette()))
+        outer.addWidget(where)
+        self.buttons = QDialogButtonBox(
+            QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Apply
+            | QDialogButtonBox.StandardButton.Cancel | QDialogButtonBox.StandardButton.RestoreDefaults)
+        self.ok_button = self.buttons.button(QDialogButtonBox.StandardButton.Ok)
+        self.apply_button = self.buttons.button(QDialogButtonBox.StandardButton.Apply)
+        self.defaults_button = self.buttons.button(QDialogButtonBox.StandardButton.RestoreDefaults)
+        self.buttons.clicked.connect(self._clicked)
+        outer.addWidget(self.buttons)
+        store.changed.connect(self._store_changed)
+        self.resize(660, 540)
+        self.load()
+
+    # -- building ----------------------------------------------------------------------
+    def _page(self, group: Group) -> QWidget:
+        page = QWidget()
+        v = QVBoxLayout(page)
+        v.setContentsMargins(14, 12, 14, 12)
+        intro = QLabel(group.description)
+        intro.setWordWrap(True)
+        intro.setStyleSheet(f"color: {dim_color(self.palette()).name()}; padding-bottom: 6px;")
+        v.addWidget(intro)
+        grid = QGridLayout()
+        grid.setHorizontalSpacing(12)
+        grid.setVerticalSpacing(2)
+        grid.setColumnStretch(1, 1)
+        r = 0
+        for setting in in_group(group):
+            row = self.rows[setting.key] = _Row(setting)
+            row.editor.edited.connect(lambda key=setting.key: self._edited(key))
+            row.help.setStyleSheet(help_style(self.palette()))
+            indent = INDENT if setting.requires and BY_KEY[setting.requires].group is group else 0
+            if r:
+                grid.setRowMinimumHeight(r, 10)  # space between settings
+                r += 1
+            if row.label is None:  # a check box spans both columns; its text is the label
+                grid.addWidget(row.editor, r, 0, 1, 2)
+                row.editor.setContentsMargins(indent, 0, 0, 0)
+                box_text = self._box_text_offset() + indent
+                row.help.setContentsMargins(box_text, 0, 0, 0)
+                row.note.setContentsMargins(box_text, 0, 0, 0)
+                grid.addWidget(row.note, r + 1, 0, 1, 2)
+                grid.addWidget(row.help, r + 2, 0, 1, 2)
+            else:
+                row.label.setContentsMargins(indent, 0, 0, 0)
+                grid.addWidget(row.label, r, 0, Qt.AlignmentFlag.AlignLeft | (
+                    Qt.AlignmentFlag.AlignTop if setting.kind is Kind.URLS else Qt.AlignmentFlag.AlignVCenter))
+                grid.addWidget(row.editor, r, 1)
+                grid.addWidget(row.note, r + 1, 1)
+                grid.addWidget(row.help, r + 2, 1)
+            r += 3
+        v.addLayout(grid)
+        v.addStretch(1)
+        scroll = QScrollArea()
+        scroll.setWidget(page)
+        scroll.setWidgetResizable(True)
+        scroll.setFrameShape(QFrame.Shape.NoFrame)
+        scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        return scroll
+
+    def _box_text_offset(self) -> int:
+        """Where a check box's text starts, so its help text lines up under it (px)."""
+        style = self.style()
+        return (style.pixelMetric(QStyle.PixelMetric.PM_IndicatorWidth)
+                + style.pixelMetric(QStyle.PixelMetric.PM_CheckBoxLabelSpacing))
+
+    # -- showing -----------------------------------------------------------------------
+    def present(self) -> None:
+        """Show the dialog (non-modal) with the stored values, or raise it if it is open."""
+        if not self.isVisible():
+            self.load()
+        self.show()
+        self.raise_()
+        self.activateWindow()
+
+    def load(self) -> None:
+        """Fill every field from the store (drops what was not applied)."""
+        self._loaded = self.store.values()
+        self._loading = True
+        try:
+            for key, row in self.rows.items():
+                row.editor.set_value(self._loaded[key])
+        finally:
+            self._loading = False
+        self._show_problems()
+        self._refresh()
+
+    def _show_problems(self) -> None:
+        problems = list(self.store.problems.values())
+        self.problems.setVisible(bool(problems))
+        self.problems.setText("Some values in the settings file could not be used. The fields show what "
+                              "deck-tray uses instead; Apply stores them.\n• " + "\n• ".join(problems))
+        self.problems.setStyleSheet(
+            f"#problems {{ color: {error_color(self.palette()).name()}; padding: 6px 8px; "
+            f"border: 1px solid {error_color(self.palette()).name()}; border-radius: 3px; }}")
+
+    # -- editing -----------------------------------------------------------------------
+    def _edited(self, _key: str) -> None:
+        if not self._loading:
+            self._refresh()
+
+    def _refresh(self) -> tuple[dict[str, Any], dict[str, str]]:
+        """Check every field; show errors; enable OK / Apply; grey out what does not apply."""
+        values: dict[str, Any] = {}
+        errors: dict[str, str] = {}
+        for key, row in self.rows.items():
+            value, err = row.check()
+            if err:
+                errors[key] = err
+            else:
+                values[key] = value
+        for row in self.rows.values():
+            need = row.setting.requires
+            row.set_enabled(not need or bool(values.get(need, True)))
+        style = self.style()
+        for group, index in self.pages.items():
+            bad = any(k in errors for k in (s.key for s in in_group(group)))
+            self.tabs.setTabIcon(index, style.standardIcon(QStyle.StandardPixmap.SP_MessageBoxWarning)
+                                 if bad else QIcon())
+        dirty = any(values[k] != self._loaded[k] or k in self.store.problems for k in values)
+        self.ok_button.setEnabled(not errors)
+        self.apply_button.setEnabled(dirty and not errors)
+        return values, errors
+
+    def changes(self) -> dict[str, Any]:
+        """``{key: value}`` of the valid fields that differ from what was loaded."""
+        values, _errors = self._refresh()
+        return {k: v for k, v in values.items() if v != self._loaded[k] or k in self.store.problems}
+
+    def apply(self) -> bool:
+        """Store what was changed here; False (nothing stored) while a field is invalid.
+
+        Only the values edited in the dialog are written, so a setting changed elsewhere
+        meanwhile (the window's pin button) is not undone.
+        """
+        values, errors = self._refresh()
+        if errors:
+            first = next(iter(errors))
+            self.tabs.setCurrentIndex(self.pages[BY_KEY[first].group])
+            return False
+        changed = [k for k, v in values.items() if v != self._loaded[k] or k in self.store.problems]
+        for key in changed:
+            self.store.set(BY_KEY[key], values[key])  # also rewrites a value the file had unusable
+        self._loaded.update({k: values[k] for k in changed})
+        for key in changed:
+            self._loading = True
+            try:
+                self.rows[key].editor.set_value(self._loaded[key])  # e.g. a typed URL joins the list
+            finally:
+                self._loading = False
+        self._show_problems()
+        self._refresh()
+        if changed:
+            self.applied.emit(changed)
+        return True
+
+    def restore_defaults(self) -> None:
+        """Put every field back to its default (stored with OK / Apply)."""
+        self._loading = True
+        try:
+            for key, row in self.rows.items():
+                row.editor.set_value(BY_KEY[key].default)
+        finally:
+            self._loading = False
+        self._refresh()
+
+    def _store_changed(self, key: str, value: object) -> None:
+        """A value changed elsewhere: show it unless the user is editing that field."""
+        row = self.rows.get(key)
+        if row is None:
+            return
+        current, err = row.editor.value()
+        if err is None and current == self._loaded.get(key):
+            self._loading = True
+            try:
+                row.editor.set_value(value)
+            finally:
+                self._loading = False
+        self._loaded[key] = value
+        self._refresh()
+
+    def _clicked(self, button: QAbstractButton) -> None:
+        role = self.buttons.buttonRole(button)
+        if button is self.defaults_button:
+            self.restore_defaults()
+        elif button is self.apply_button:
+            self.apply()
+        elif role == QDialogButtonBox.ButtonRole.AcceptRole:
+            if self.apply():
+                self.accept()
+        elif role == QDialogButtonBox.ButtonRole.RejectRole:
+            self.reject()

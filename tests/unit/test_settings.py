@@ -1,0 +1,196 @@
+"""The settings table and the pure rules for values read back from the INI file."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from deck_tray.core import settings as cfg
+from deck_tray.core.settings import Kind, coerce, in_quiet_hours
+
+
+def test_the_table_is_consistent() -> None:
+    keys = [s.key for s in cfg.SETTINGS]
+    assert len(keys) == len(set(keys)), "keys are unique"
+    for s in cfg.SETTINGS:
+        assert "/" in s.key and s.label and s.help, s.key
+        assert cfg.validate(s, s.default) is None, f"the default of {s.key} is valid"
+        if s.kind is Kind.INT:
+            assert s.minimum <= s.default <= s.maximum
+        if s.requires:
+            assert cfg.BY_KEY[s.requires].kind is Kind.BOOL, f"{s.key} requires an on/off setting"
+    assert {s.group for s in cfg.SETTINGS} == set(cfg.Group), "every page has settings"
+
+
+def test_no_secret_is_a_setting() -> None:
+    for s in cfg.SETTINGS:
+        assert not any(w in s.key.lower() for w in ("password", "token", "secret", "key")), s.key
+
+
+def test_the_brief_is_covered() -> None:
+    """Paths, servers, notification rules, quiet hours, pinned, window, history."""
+    assert {"paths/claude_config_dir", "paths/codex_home", "opencode/urls", "opencode/discover",
+            "opencode/auto_handoff", "opencode/auto_handoff_percent", "notifications/enabled",
+            "notifications/permission", "notifications/question", "notifications/turn_finished",
+            "notifications/renotify_minutes", "notifications/grace_ms", "notifications/quiet_hours",
+            "notifications/quiet_start", "notifications/quiet_end", "window/pinned", "window/start_hidden",
+            "window/close_to_tray", "sessions/history_hours"} == set(cfg.BY_KEY)
+
+
+# -- coercion of INI values ---------------------------------------------------------------------
+
+@pytest.mark.parametrize(("setting", "raw", "want"), [
+    (cfg.NOTIFY_ENABLED, "true", True),
+    (cfg.NOTIFY_ENABLED, "false", False),
+    (cfg.NOTIFY_ENABLED, " Off ", False),
+    (cfg.NOTIFY_ENABLED, "1", True),
+    (cfg.NOTIFY_ENABLED, True, True),
+    (cfg.GRACE_MS, "300", 300),
+    (cfg.GRACE_MS, " 1500 ", 1500),
+    (cfg.GRACE_MS, "250.0", 250),  # what a float written by another version reads as
+    (cfg.GRACE_MS, 42, 42),
+    (cfg.AUTO_HANDOFF_PERCENT, "80", 80),
+    (cfg.HISTORY_HOURS, "720", 720),
+    (cfg.CLAUDE_DIR, "", ""),
+    (cfg.CLAUDE_DIR, "~/alt-claude", "~/alt-claude"),
+    (cfg.CODEX_DIR, " /srv/codex ", "/srv/codex"),
+    (cfg.QUIET_START, "23:15", dt.time(23, 15)),
+    (cfg.QUIET_START, "7:05", dt.time(7, 5)),
+    (cfg.QUIET_START, "07:05:59", dt.time(7, 5)),
+    (cfg.QUIET_END, dt.time(6, 30, 12), dt.time(6, 30)),
+    (cfg.OPENCODE_URLS, "", ()),
+    (cfg.OPENCODE_URLS, "http://127.0.0.1:4096", ("http://127.0.0.1:4096",)),  # QSettings: a lone item
+    (cfg.OPENCODE_URLS, ["localhost:4096/", "http://127.0.0.1:4096", "https://box.lan:8443"],
+     ("http://127.0.0.1:4096", "https://box.lan:8443")),
+])
+def test_good_ini_values(setting: cfg.Setting[Any], raw: object, want: object) -> None:
+    assert coerce(setting, raw) == (want, None)
+
+
+@pytest.mark.parametrize(("setting", "raw", "why"), [
+    (cfg.NOTIFY_ENABLED, "maybe", "'maybe' is not true or false"),
+    (cfg.NOTIFY_ENABLED, "2", "not true or false"),
+    (cfg.NOTIFY_ENABLED, ["true", "false"], "not true or false"),
+    (cfg.GRACE_MS, "fast", "'fast' is not a whole number"),
+    (cfg.GRACE_MS, "12.5", "not a whole number"),
+    (cfg.GRACE_MS, "true", "not a whole number"),
+    (cfg.GRACE_MS, True, "not a whole number"),
+    (cfg.GRACE_MS, "-3", "-3 is outside 0–10000"),
+    (cfg.HISTORY_HOURS, "0", "0 is outside 1–720"),
+    (cfg.AUTO_HANDOFF_PERCENT, "250", "250 is outside 10–100"),
+    (cfg.RENOTIFY_MINUTES, "nan", "not a whole number"),
+    (cfg.RENOTIFY_MINUTES, "1e400", "not a whole number"),
+    (cfg.CLAUDE_DIR, "relative/dir", "not an absolute path"),
+    (cfg.CLAUDE_DIR, ["a", "b"], "not a path"),
+    (cfg.QUIET_START, "25:00", "not a time like 22:00"),
+    (cfg.QUIET_START, "22h", "not a time like 22:00"),
+    (cfg.QUIET_END, 7, "not a time like 22:00"),
+])
+def test_bad_ini_values_give_the_default_and_a_warning(setting: cfg.Setting[Any], raw: object, why: str) -> None:
+    value, warning = coerce(setting, raw)
+    assert value == setting.default
+    assert warning is not None and warning.startswith(setting.key) and why in warning
+    assert "using the default" in warning
+
+
+def test_a_bad_url_drops_only_itself() -> None:
+    value, warning = coerce(cfg.OPENCODE_URLS, ["http://127.0.0.1:4096", "not a url", "ftp://x:1", "h:99999"])
+    assert value == ("http://127.0.0.1:4096",)
+    assert warning is not None and "'not a url'" in warning and "'ftp://x:1'" in warning and "'h:99999'" in warning
+    assert coerce(cfg.OPENCODE_URLS, {"a": 1}) == ((), "opencode/urls: {'a': 1} is not a list of URLs; using none")
+
+
+@pytest.mark.parametrize("junk", [b"\x00\xff", object(), {"k": "v"}, 3.5, -1, ["x", 1], "", "  ", "\n", "é" * 500])
+def test_nothing_read_from_a_file_crashes(junk: object) -> None:
+    for s in cfg.SETTINGS:
+        value, _warning = coerce(s, junk)
+        assert cfg.validate(s, value) is None, s.key
+
+
+def test_stored_shapes_round_trip() -> None:
+    samples: dict[str, object] = {
+        cfg.OPENCODE_URLS.key: ("http://127.0.0.1:4096", "https://box.lan:8443"),
+        cfg.QUIET_START.key: dt.time(23, 45),
+        cfg.GRACE_MS.key: 1200,
+        cfg.CLAUDE_DIR.key: "~/c",
+        cfg.PINNED.key: True,
+    }
+    for s in cfg.SETTINGS:
+        value = samples.get(s.key, s.default)
+        stored = cfg.to_ini(s, value)
+        as_text = ", ".join(stored) if isinstance(stored, list) else str(stored).lower() \
+            if isinstance(stored, bool) else str(stored)
+        assert coerce(s, stored) == (value, None), s.key
+        assert coerce(s, as_text) == (value, None), f"{s.key} as read back from the file"
+
+
+# -- user input -----------------------------------------------------------------------------
+
+@pytest.mark.parametrize(("text", "error"), [
+    ("http://127.0.0.1:4096", None),
+    ("127.0.0.1:4096", None),
+    ("https://build-box.lan:4096/opencode", None),
+    ("localhost:4096", None),
+    ("", "empty"),
+    ("http://127.0.0.1:40 96", "contains a space"),
+    ("ftp://127.0.0.1:21", "not an http:// or https:// URL"),
+    ("http://:4096", "names no host"),
+    ("http://127.0.0.1:99999", "no valid port"),
+    ("http://127.0.0.1:0", "no valid port"),
+    ("http://127.0.0.1:4096/?x=1", "query or fragment"),
+])
+def test_server_url_errors(text: str, error: str | None) -> None:
+    got = cfg.server_url_error(text)
+    assert (got is None) if error is None else (got is not None and error in got), got
+
+
+@pytest.mark.parametrize("text", ["localhost:4096", "http://localhost:4096/", " http://127.0.0.1:4096/ ",
+                                  "https://box.lan:1/x/", "http://localhost/"])
+def test_url_spelling_matches_the_opencode_source(text: str) -> None:
+    from deck_tray.services.opencode_source import normalize_url
+
+    assert cfg.normalize_server_url(text) == normalize_url(text)
+
+
+def test_agent_dir_override(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HOME", "/home/u")
+    assert cfg.agent_dir("", Path("/home/u/.claude")) == Path("/home/u/.claude")
+    assert cfg.agent_dir(" ~/alt ", Path("/x")) == Path("/home/u/alt")
+    assert cfg.path_error("") is None and cfg.path_error("~/x") is None
+    assert cfg.path_error("x/y") is not None
+
+
+# -- quiet hours ----------------------------------------------------------------------------
+
+T = dt.time
+
+
+@pytest.mark.parametrize(("now", "start", "end", "quiet"), [
+    # across midnight
+    (T(23, 30), T(22, 0), T(7, 0), True),
+    (T(22, 0), T(22, 0), T(7, 0), True),
+    (T(0, 0), T(22, 0), T(7, 0), True),
+    (T(6, 59, 59), T(22, 0), T(7, 0), True),
+    (T(7, 0), T(22, 0), T(7, 0), False),
+    (T(12, 0), T(22, 0), T(7, 0), False),
+    (T(21, 59), T(22, 0), T(7, 0), False),
+    # within a day
+    (T(13, 0), T(12, 30), T(14, 0), True),
+    (T(12, 29), T(12, 30), T(14, 0), False),
+    (T(14, 0), T(12, 30), T(14, 0), False),
+    # empty range
+    (T(8, 0), T(8, 0), T(8, 0), False),
+    # ends at midnight
+    (T(23, 59), T(20, 0), T(0, 0), True),
+    (T(0, 0), T(20, 0), T(0, 0), False),
+])
+def test_quiet_hours(now: dt.time, start: dt.time, end: dt.time, quiet: bool) -> None:
+    assert in_quiet_hours(now, start, end) is quiet
+
+
+def test_quiet_hours_ignore_time_zones() -> None:
+    tz = dt.timezone(dt.timedelta(hours=5))
+    assert in_quiet_hours(T(23, 0, tzinfo=tz), T(22, 0), T(7, 0))
