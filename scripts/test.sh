@@ -46,4 +46,17 @@ export QT_QPA_PLATFORM=offscreen
 echo "== ruff";          $PY -m ruff check deck_tray tests bench scripts
 echo "== import-linter"; lint-imports
 echo "== mypy --strict (core, services)"; $PY -m mypy
+# The one-folder PyInstaller bundle, built from scratch (nothing cached) and started: --version,
+# sessions --json in an empty HOME, doctor, autostart, the app offscreen (about 1 min on 2 cores).
+echo "== bundle (PyInstaller)"
+if [[ "${DECK_TRAY_SKIP_BUNDLE:-0}" == 1 || $# -gt 0 ]]; then
+  echo "bundle skipped ($([[ $# -gt 0 ]] && echo "pytest arguments given" || echo "DECK_TRAY_SKIP_BUNDLE=1")); run ./scripts/build_bundle.sh"
+else
+  bundle_rc=0; ./scripts/build_bundle.sh || bundle_rc=$?
+  if [[ $bundle_rc -eq 3 ]]; then
+    echo "bundle skipped: PyInstaller cannot be installed on this machine"
+  elif [[ $bundle_rc -ne 0 ]]; then
+    echo "bundle: FAILED (exit $bundle_rc)"; exit "$bundle_rc"
+  fi
+fi
 echo "== pytest";        $PY -m pytest "$@"
