@@ -205,6 +205,27 @@ def test_agents_against_the_tested_versions(tmp_path: Path) -> None:
     assert opencode.hint == "update: npm install -g opencode-ai@1.18.33"
 
 
+def test_npm_installed_agents_are_read_from_their_package(tmp_path: Path) -> None:
+    """opencode's --version takes 1.5 s; an npm install is read from its package.json instead."""
+    modules = tmp_path / "node_modules"
+    pkg = modules / "opencode-ai"
+    stub(pkg / "bin", "opencode.exe", "9.9.9", sleep=30)  # never run
+    (pkg / "package.json").write_text(json.dumps({"name": "opencode-ai", "version": "1.18.33"}))
+    (modules / ".bin").mkdir()
+    (modules / ".bin" / "opencode").symlink_to("../opencode-ai/bin/opencode.exe")
+    started = time.monotonic()
+    (line,) = run(dc.agent_check("opencode", {"PATH": "/usr/bin:/bin", "DECK_TRAY_AGENTS_DIR": str(tmp_path)}))
+    assert time.monotonic() - started < 1
+    assert line.level is Level.OK and line.detail.startswith("1.18.33 at "), line
+    # Someone else's package.json next to the binary: ask the binary itself.
+    other = tmp_path / "other"
+    stub(other / "bin", "claude", "2.1.197 (Claude Code)")
+    (other / "package.json").write_text(json.dumps({"name": "something-else", "version": "0.0.1"}))
+    assert dc.npm_package_version(str(other / "bin" / "claude"), "@anthropic-ai/claude-code") is None
+    (line,) = run(dc.agent_check("claude", {"PATH": str(other / "bin")}))
+    assert line.level is Level.OK, line
+
+
 def test_a_missing_agent_is_a_warning_not_a_failure(tmp_path: Path) -> None:
     checks = by_name(run(dc.run_checks({"PATH": str(tmp_path)})))
     for name in ("Claude Code", "Codex CLI", "opencode"):
