@@ -63,10 +63,12 @@ def pct(v: list[float], q: float) -> float:
     return s[min(len(s) - 1, int(round(q * (len(s) - 1))))] * 1000
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--runs", type=int, default=60)
-    args = ap.parse_args()
+def measure(runs: int) -> dict[str, list[float]]:
+    """``runs`` prompts, Allow answers and naive send-keys prompts; seconds until the pane got them.
+
+    Runs its own tmux server in a temporary folder; blocking (call it outside a running loop).
+    """
+    saved = os.environ.get("TMUX_TMPDIR")
     with tempfile.TemporaryDirectory(prefix="deck-tray-answer-") as tmp:
         os.environ["TMUX_TMPDIR"] = tmp
         sock_dir = Path(tmp) / f"tmux-{os.getuid()}"
@@ -76,7 +78,7 @@ def main() -> None:
         dispatcher = Dispatcher(Tmux(), accept_timeout=0.0)
         results: dict[str, list[float]] = {"prompt": [], "allow": [], "naive": []}
         try:
-            for i in range(args.runs):
+            for i in range(runs):
                 log = Path(tmp) / f"p{i}.log"
                 pane, pid = start(sock, log, "idle")
                 s = Session(id=f"s{i}", agent=AgentKind.CLAUDE_CODE, pid=pid, status=SessionStatus.IDLE,
@@ -104,6 +106,18 @@ def main() -> None:
                     tmux(sock, "kill-pane", "-t", p)
         finally:
             subprocess.run(["tmux", "-S", sock, "kill-server"], capture_output=True)
+            if saved is None:
+                os.environ.pop("TMUX_TMPDIR", None)
+            else:
+                os.environ["TMUX_TMPDIR"] = saved
+    return results
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--runs", type=int, default=60)
+    args = ap.parse_args()
+    results = measure(args.runs)
     naive50, naive95 = pct(results["naive"], 0.5), pct(results["naive"], 0.95)
     print(f"deck-tray answer-to-pane bench — {args.runs} runs each, real tmux, {os.cpu_count()} cores")
     print(f"{'metric':<36} {'goal':>7} {'deck-tray':>10} {'naive':>8} {'ratio':>7}")

@@ -25,6 +25,7 @@ import statistics
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
@@ -89,15 +90,24 @@ def pct(values: list[float], q: float) -> float:
     return s[min(len(s) - 1, int(round(q * (len(s) - 1))))]
 
 
-async def measure_monitor(root: Path, tree: list[tuple[str, Path, Path]], changes: int,
-                          idle_s: float) -> dict[str, float]:
-    registry = SessionRegistry()
-    scanner = Scanner(root, root / "no-codex")
-    monitor = Monitor(scanner, Tmux(env={"TMUX_TMPDIR": str(root / "no-tmux")}), registry)
+async def start_monitor(root: Path, tree: list[tuple[str, Path, Path]],
+                        monitor: Monitor | None = None) -> tuple[Monitor, SessionRegistry]:
+    """A started Monitor over ``root`` (or ``monitor``) whose registry lists every session of ``tree``."""
+    if monitor is None:
+        scanner = Scanner(root, root / "no-codex")
+        monitor = Monitor(scanner, Tmux(env={"TMUX_TMPDIR": str(root / "no-tmux")}), SessionRegistry())
+    registry = monitor.registry
     monitor.start()
     await monitor.refresh_now()
-    while len(registry.sessions()) < len(tree):
+    ids = {sid for sid, _s, _t in tree}
+    while not ids <= {s.id for s in registry.sessions()}:
         await asyncio.sleep(0.05)
+    return monitor, registry
+
+
+async def change_latency(registry: SessionRegistry, tree: list[tuple[str, Path, Path]],
+                         changes: int) -> tuple[list[float], list[float]]:
+    """Seconds from a status-file rewrite / a transcript append to ``session_changed``."""
     me, start = os.getpid(), procs.proc_start(os.getpid()) or ""
     waiter: dict[str, asyncio.Future[float]] = {}
 
@@ -110,29 +120,50 @@ async def measure_monitor(root: Path, tree: list[tuple[str, Path, Path]], change
     loop = asyncio.get_running_loop()
     status_lat: list[float] = []
     transcript_lat: list[float] = []
-    for k in range(changes):
-        sid, spath, tpath = tree[k % len(tree)]
-        cwd = f"/home/dev/work/project-{k % len(tree)}"
-        fut = waiter[sid] = loop.create_future()
-        t0 = time.perf_counter()
-        if k % 2 == 0:
-            write_status(spath, me, start, sid, cwd, "waiting")
-            status_lat.append(await asyncio.wait_for(fut, 10) - t0)
-        else:
-            with tpath.open("a") as fh:
-                fh.write(json.dumps({"type": "user", "sessionId": sid, "cwd": cwd, "uuid": f"new{k}",
-                                     "timestamp": "2026-11-22T02:00:00.000Z",
-                                     "message": {"role": "user", "content": f"new prompt {k}"}}) + "\n")
-            transcript_lat.append(await asyncio.wait_for(fut, 10) - t0)
-        await asyncio.sleep(0.15)
-    # Reset status files to a steady state, then measure idle CPU.
+    try:
+        for k in range(changes):
+            sid, spath, tpath = tree[k % len(tree)]
+            cwd = f"/home/dev/work/project-{k % len(tree)}"
+            fut = waiter[sid] = loop.create_future()
+            t0 = time.perf_counter()
+            if k % 2 == 0:
+                write_status(spath, me, start, sid, cwd, "waiting")
+                status_lat.append(await asyncio.wait_for(fut, 10) - t0)
+            else:
+                with tpath.open("a") as fh:
+                    fh.write(json.dumps({"type": "user", "sessionId": sid, "cwd": cwd, "uuid": f"new{k}",
+                                         "timestamp": "2026-11-22T02:00:00.000Z",
+                                         "message": {"role": "user", "content": f"new prompt {k}"}}) + "\n")
+                transcript_lat.append(await asyncio.wait_for(fut, 10) - t0)
+            await asyncio.sleep(0.15)
+    finally:
+        registry.session_changed.disconnect(on_changed)
+    return status_lat, transcript_lat
+
+
+async def settle(tree: list[tuple[str, Path, Path]]) -> None:
+    """Reset the status files to a steady state and let the monitor take it in."""
+    me, start = os.getpid(), procs.proc_start(os.getpid()) or ""
     for sid, spath, _t in tree:
         if spath.exists():
             write_status(spath, me, start, sid, "/x", "idle")
     await asyncio.sleep(2.0)
+
+
+async def idle_cpu(seconds: float) -> float:
+    """CPU this process uses while the loop idles for ``seconds``, in % of one core."""
     c0, w0 = cpu_seconds(), time.perf_counter()
-    await asyncio.sleep(idle_s)
-    idle = (cpu_seconds() - c0) / (time.perf_counter() - w0) * 100
+    await asyncio.sleep(seconds)
+    return (cpu_seconds() - c0) / (time.perf_counter() - w0) * 100
+
+
+async def measure_monitor(root: Path, tree: list[tuple[str, Path, Path]], changes: int,
+                          idle_s: float) -> dict[str, float]:
+    monitor, registry = await start_monitor(root, tree)
+    status_lat, transcript_lat = await change_latency(registry, tree, changes)
+    # Reset status files to a steady state, then measure idle CPU.
+    await settle(tree)
+    idle = await idle_cpu(idle_s)
     await monitor.stop()
     return {
         "status_p50": pct(status_lat, 0.5) * 1000, "status_p95": pct(status_lat, 0.95) * 1000,
@@ -141,8 +172,12 @@ async def measure_monitor(root: Path, tree: list[tuple[str, Path, Path]], change
     }
 
 
-def measure_naive(tree: list[tuple[str, Path, Path]], idle_s: float) -> dict[str, float]:
-    """Full re-read of every file every 3 s: latency ≈ half the interval + one full read."""
+def measure_naive(tree: list[tuple[str, Path, Path]], idle_s: float,
+                  extra: Callable[[], None] | None = None) -> dict[str, float]:
+    """Full re-read of every file every 3 s: latency ≈ half the interval + one full read.
+
+    ``extra`` runs in every cycle too (more naive polling, e.g. of opencode servers).
+    """
     def full_read() -> None:
         for _sid, spath, tpath in tree:
             try:
@@ -152,6 +187,8 @@ def measure_naive(tree: list[tuple[str, Path, Path]], idle_s: float) -> dict[str
             with tpath.open() as fh:
                 for line in fh:
                     json.loads(line)
+        if extra is not None:
+            extra()
 
     c0, w0 = cpu_seconds(), time.perf_counter()
     t_read = []

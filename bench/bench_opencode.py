@@ -450,6 +450,53 @@ class StallMeter:
         self._last = now
 
 
+async def wait_connected(watcher: Any, flood_ids: list[str], timeout: float = 20.0) -> None:
+    """Until the watcher is connected and has loaded the histories of ``flood_ids``."""
+    t_end = time.perf_counter() + timeout
+    while (watcher.server_state.phase is not ServerPhase.CONNECTED
+           or any(s not in watcher.state.history_loaded or not watcher.state.messages.get(s) for s in flood_ids)):
+        if time.perf_counter() > t_end:
+            raise SystemExit(f"the watcher did not connect: {watcher.server_state}")
+        await asyncio.sleep(0.05)
+
+
+async def ask_latency(source: OpencodeSource, registry: SessionRegistry, control: httpx.AsyncClient,
+                      samples: int) -> dict[str, Any]:
+    """``permission.asked`` written by the server → ``attention_needed``, each ask answered (Allow).
+
+    Returns ``latencies`` (s), ``missed`` and ``lat_stall`` (longest GUI-thread stall meanwhile, s).
+    """
+    arrivals: dict[str, float] = {}
+    answers: set[asyncio.Task[Any]] = set()
+
+    def on_attention(s: Session) -> None:
+        t = time.perf_counter()
+        rid = s.pending.request_id if s.pending else ""
+        if rid.startswith("per_lat") and rid not in arrivals:
+            arrivals[rid] = t
+            task = asyncio.ensure_future(source.answer(s, Reply(ReplyKind.ALLOW)))
+            answers.add(task)
+            task.add_done_callback(answers.discard)
+
+    registry.attention_needed.connect(on_attention)
+    lat_meter = StallMeter()
+    lat_meter.start()
+    await control.post("/_bench/latency", json={"n": samples})
+    t_end = time.perf_counter() + samples * 1.0 + 10
+    while len(arrivals) < samples and time.perf_counter() < t_end:
+        await asyncio.sleep(0.2)
+    while not (lat := (await control.get("/_bench/latency")).json())["done"] and time.perf_counter() < t_end:
+        await asyncio.sleep(0.2)
+    lat_meter.stop()
+    registry.attention_needed.disconnect(on_attention)
+    if answers:
+        await asyncio.gather(*answers, return_exceptions=True)
+    stamps: dict[str, float] = lat["stamps"]
+    latencies = [arrivals[r] - t for r, t in stamps.items() if r in arrivals]
+    return {"latencies": latencies, "missed": lat["missed"] + samples - len(latencies),
+            "lat_stall": max(lat_meter.late, default=0.0)}
+
+
 async def measure(url: str, args: argparse.Namespace, record: Path) -> dict[str, Any]:
     registry = SessionRegistry()
     source = OpencodeSource(registry, Credentials(env={"OPENCODE_SERVER_PASSWORD": "bench"}), urls=[url],
@@ -459,41 +506,13 @@ async def measure(url: str, args: argparse.Namespace, record: Path) -> dict[str,
     control = httpx.AsyncClient(base_url=url, timeout=30, trust_env=False)
     flood_ids = [f"ses_bench_flood{k}" for k in range(args.flood_sessions)]
     try:
-        t_end = time.perf_counter() + 20
-        while (watcher.server_state.phase is not ServerPhase.CONNECTED
-               or any(s not in watcher.state.history_loaded or not watcher.state.messages.get(s) for s in flood_ids)):
-            if time.perf_counter() > t_end:
-                raise SystemExit(f"the watcher did not connect: {watcher.server_state}")
-            await asyncio.sleep(0.05)
+        await wait_connected(watcher, flood_ids)
         await asyncio.sleep(0.5)  # let the connect-time history loads and flushes settle
         history_items = [len(s.messages) for s in registry.sessions() if s.id in flood_ids]
 
         # 1. permission.asked → attention_needed
-        arrivals: dict[str, float] = {}
-        answers: set[asyncio.Task[Any]] = set()
-
-        def on_attention(s: Session) -> None:
-            t = time.perf_counter()
-            rid = s.pending.request_id if s.pending else ""
-            if rid.startswith("per_lat") and rid not in arrivals:
-                arrivals[rid] = t
-                task = asyncio.ensure_future(source.answer(s, Reply(ReplyKind.ALLOW)))
-                answers.add(task)
-                task.add_done_callback(answers.discard)
-
-        registry.attention_needed.connect(on_attention)
-        lat_meter = StallMeter()
-        lat_meter.start()
-        await control.post("/_bench/latency", json={"n": args.samples})
-        t_end = time.perf_counter() + args.samples * 1.0 + 10
-        while len(arrivals) < args.samples and time.perf_counter() < t_end:
-            await asyncio.sleep(0.2)
-        while not (lat := (await control.get("/_bench/latency")).json())["done"] and time.perf_counter() < t_end:
-            await asyncio.sleep(0.2)
-        lat_meter.stop()
-        registry.attention_needed.disconnect(on_attention)
-        stamps: dict[str, float] = lat["stamps"]
-        latencies = [arrivals[r] - t for r, t in stamps.items() if r in arrivals]
+        asks = await ask_latency(source, registry, control, args.samples)
+        latencies = asks["latencies"]
 
         # 2. flood
         busy_seen: set[str] = set()
@@ -549,8 +568,7 @@ async def measure(url: str, args: argparse.Namespace, record: Path) -> dict[str,
             rebuild.append(time.perf_counter() - t)
         return {
             "rebuild": pct(rebuild, 0.5), "gc_longest": gcm.longest, "gc_count": gcm.count,
-            "latencies": latencies, "missed": lat["missed"] + args.samples - len(latencies),
-            "lat_stall": max(lat_meter.late, default=0.0),
+            "latencies": latencies, "missed": asks["missed"], "lat_stall": asks["lat_stall"],
             "frames": flood["frames"], "deltas": flood["deltas"], "server_s": flood["t1"] - flood["t0"],
             "flood_s": t_done - flood["t0"], "stall": max(meter.late, default=0.0),
             "stall_p99": pct(meter.late, 0.99), "stalls_over_50": sum(1 for x in meter.late if x > 0.05),
@@ -622,6 +640,15 @@ def measure_naive_flood(url: str, record: Path, flood_ids: list[str], budget: fl
     return {"rate": n / (time.perf_counter() - t0), "frames": n, "per_frame_max": worst}
 
 
+def spawn_server(flood_sessions: int, history: int) -> tuple[subprocess.Popen[str], str]:
+    """Start the fake opencode server (a child process); returns it and its URL."""
+    server = subprocess.Popen([sys.executable, __file__, "--serve", "--flood-sessions", str(flood_sessions),
+                               "--history", str(history)],
+                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    assert server.stdout is not None
+    return server, f"http://127.0.0.1:{int(server.stdout.readline())}"
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--samples", type=int, default=200)
@@ -635,12 +662,8 @@ def main() -> None:
         with contextlib.suppress(KeyboardInterrupt):
             asyncio.run(serve(args))
         return
-    server = subprocess.Popen([sys.executable, __file__, "--serve", "--flood-sessions", str(args.flood_sessions),
-                               "--history", str(args.history)],
-                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    server, url = spawn_server(args.flood_sessions, args.history)
     try:
-        assert server.stdout is not None
-        url = f"http://127.0.0.1:{int(server.stdout.readline())}"
         with tempfile.TemporaryDirectory(prefix="deck-tray-opencode-") as tmp:
             record = Path(tmp) / "flood.jsonl"
             app = QCoreApplication.instance() or QCoreApplication([])

@@ -6,7 +6,16 @@ import html
 import time
 
 from PySide6.QtCore import QEvent, QObject, Qt, QTimer, Signal
-from PySide6.QtGui import QKeyEvent, QKeySequence, QPalette, QShortcut
+from PySide6.QtGui import (
+    QKeyEvent,
+    QKeySequence,
+    QPalette,
+    QShortcut,
+    QTextCharFormat,
+    QTextCursor,
+    QTextDocument,
+    QTextDocumentFragment,
+)
 from PySide6.QtWidgets import (
     QFrame,
     QHBoxLayout,
@@ -56,6 +65,11 @@ _DELIVERY_TEXT = {
     DeliveryState.UNKNOWN: "Delivery unknown",
 }
 MAX_RENDERED = 200
+#: A long conversation is built in pieces of about this many characters, newest first, one
+#: piece per event-loop turn, so opening a 100 MB transcript never holds the GUI for long.
+CHUNK_CHARS = 12_000
+#: The newest piece, shown at once, is smaller: it is all the first paint has to lay out.
+FIRST_CHUNK_CHARS = 4_000
 
 
 def _quote(text: str) -> str:
@@ -66,6 +80,32 @@ def _clock(ts: float) -> str:
     return time.strftime("%H:%M", time.localtime(ts)) if ts else ""
 
 
+def _conversation_parts(messages: tuple[Message, ...]) -> list[tuple[int, str]]:
+    """(size, markdown) of each item :func:`render_conversation` joins, oldest first."""
+    shown = messages[-MAX_RENDERED:]
+    parts: list[tuple[int, str]] = []
+    if len(messages) > len(shown):
+        parts.append((0, f"*… {len(messages) - len(shown)} earlier messages are not shown*"))
+    for m in shown:
+        text = m.text if len(m.text) < 8000 else m.text[:8000] + " …"
+        when = _clock(m.timestamp)
+        if m.role is MessageRole.USER:
+            md = f"**You**{' · ' + when if when else ''}\n\n{_quote(text)}"
+        elif m.role is MessageRole.ASSISTANT:
+            md = f"**Agent**{' · ' + when if when else ''}\n\n{text}"
+        elif m.role is MessageRole.TOOL:
+            mark = {"pending": "○", "done": "✓", "error": "✗"}.get(m.state, "•")
+            one = " ".join(text.split())
+            one = (one if len(one) <= 160 else one[:159] + "…").replace("`", "'")
+            md = f"{mark} `{one}`"
+        else:
+            md = f"*{text.strip()}*"
+        parts.append((len(md), md))
+    if not shown:
+        parts.append((0, "*No conversation yet — it appears after the first prompt.*"))
+    return parts
+
+
 def render_conversation(messages: tuple[Message, ...]) -> str:
     """Markdown of the newest :data:`MAX_RENDERED` messages, oldest first.
 
@@ -73,27 +113,25 @@ def render_conversation(messages: tuple[Message, ...]) -> str:
     tool calls take one line with their state (○ running or asked, ✓ done, ✗ failed or
     rejected), notices are in italics.
     """
-    shown = messages[-MAX_RENDERED:]
-    parts: list[str] = []
-    if len(messages) > len(shown):
-        parts.append(f"*… {len(messages) - len(shown)} earlier messages are not shown*")
-    for m in shown:
-        text = m.text if len(m.text) < 8000 else m.text[:8000] + " …"
-        when = _clock(m.timestamp)
-        if m.role is MessageRole.USER:
-            parts.append(f"**You**{' · ' + when if when else ''}\n\n{_quote(text)}")
-        elif m.role is MessageRole.ASSISTANT:
-            parts.append(f"**Agent**{' · ' + when if when else ''}\n\n{text}")
-        elif m.role is MessageRole.TOOL:
-            mark = {"pending": "○", "done": "✓", "error": "✗"}.get(m.state, "•")
-            one = " ".join(text.split())
-            one = (one if len(one) <= 160 else one[:159] + "…").replace("`", "'")
-            parts.append(f"{mark} `{one}`")
-        else:
-            parts.append(f"*{text.strip()}*")
-    if not shown:
-        parts.append("*No conversation yet — it appears after the first prompt.*")
-    return "\n\n".join(parts)
+    return "\n\n".join(md for _n, md in _conversation_parts(messages))
+
+
+def conversation_chunks(messages: tuple[Message, ...], chunk_chars: int = CHUNK_CHARS,
+                        first_chars: int = FIRST_CHUNK_CHARS) -> list[str]:
+    """:func:`render_conversation` cut between messages into pieces of about ``chunk_chars``
+    (the first ``first_chars``), **newest first** (joined oldest first with blank lines they
+    are the same markdown)."""
+    chunks: list[str] = []
+    group: list[str] = []
+    size = 0
+    for n, md in reversed(_conversation_parts(messages)):
+        if group and size + n > (chunk_chars if chunks else first_chars):
+            chunks.append("\n\n".join(reversed(group)))
+            group, size = [], 0
+        group.append(md)
+        size += n
+    chunks.append("\n\n".join(reversed(group)))
+    return chunks
 
 
 class SessionTab(QWidget):
@@ -171,6 +209,12 @@ class SessionTab(QWidget):
 
         self.view = QTextBrowser()
         self.view.setOpenExternalLinks(False)
+        self.view.document().setUndoRedoEnabled(False)  # read-only: no undo stack of prepended pieces
+        self._older: list[str] = []  # conversation pieces still to prepend, newest first
+        self._older_timer = QTimer(self)
+        self._older_timer.setSingleShot(True)
+        self._older_timer.setInterval(0)
+        self._older_timer.timeout.connect(self._prepend_older)
 
         self.answer = QPlainTextEdit()
         self.answer.setPlaceholderText("Type a prompt for the agent… (Ctrl+Enter sends)")
@@ -235,7 +279,12 @@ class SessionTab(QWidget):
         key = (len(session.messages), session.messages[-1] if session.messages else None)
         if key != self._rendered_key:
             self._rendered_key = key
-            self.view.setMarkdown(render_conversation(session.messages))
+            # The newest piece now, older ones prepended one per event-loop turn.
+            chunks = conversation_chunks(session.messages)
+            self.view.setMarkdown(chunks[0])
+            self._older = chunks[1:]
+            if self._older:
+                self._older_timer.start()
             # Newest at the bottom; the layout finishes after this call, so scroll once it has.
             QTimer.singleShot(0, self.scroll_to_end)
         can_type = self._reachable(session)
@@ -280,6 +329,26 @@ class SessionTab(QWidget):
         """Show the newest message."""
         bar = self.view.verticalScrollBar()
         bar.setValue(bar.maximum())
+
+    def _prepend_older(self) -> None:
+        """Put the next older piece of the conversation on top, keeping what is in view."""
+        if not self._older:
+            return
+        doc = self.view.document()
+        piece = QTextDocument()
+        piece.setMarkdown(self._older.pop(0))
+        # Ends in an empty block with the format of the current first block: inserted at the
+        # start, that block merges with the first one, which so keeps its own format.
+        end = QTextCursor(piece)
+        end.movePosition(QTextCursor.MoveOperation.End)
+        end.insertBlock(doc.begin().blockFormat(), QTextCharFormat())
+        bar = self.view.verticalScrollBar()
+        from_bottom = bar.maximum() - bar.value()
+        QTextCursor(doc).insertFragment(QTextDocumentFragment(piece))
+        doc.documentLayout().documentSize()  # lay the new piece out so the range is current
+        bar.setValue(bar.maximum() - from_bottom)
+        if self._older:
+            self._older_timer.start()
 
     def _dark(self) -> bool:
         return self.palette().color(QPalette.ColorRole.Base).lightness() < 128

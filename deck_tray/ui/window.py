@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import time
 
-from PySide6.QtCore import QEvent, QObject, QSettings, QSize, Qt, Signal
+from PySide6.QtCore import QEvent, QObject, QSettings, QSize, Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QCloseEvent, QFont, QKeySequence, QMouseEvent
 from PySide6.QtWidgets import (
     QHBoxLayout,
@@ -110,6 +110,12 @@ class MainWindow(QMainWindow):
         self.unread: set[str] = set()
         self.close_to_tray = True
         self._last_status: dict[str, SessionStatus] = {}
+        # Registry signals come in bursts (one per changed session of a snapshot): the list is
+        # rebuilt once per burst, after it, and the signal's other receivers are not held up.
+        self._list_timer = QTimer(self)
+        self._list_timer.setSingleShot(True)
+        self._list_timer.setInterval(0)
+        self._list_timer.timeout.connect(self._rebuild_list)
 
         # -- left: filter + grouped list --------------------------------------------
         self.filter = QLineEdit()
@@ -262,7 +268,12 @@ class MainWindow(QMainWindow):
         return bool(self.windowFlags() & Qt.WindowType.WindowStaysOnTopHint)
 
     # -- list ------------------------------------------------------------------------------
+    def _rebuild_list_soon(self) -> None:
+        if not self._list_timer.isActive():
+            self._list_timer.start()
+
     def _rebuild_list(self) -> None:
+        self._list_timer.stop()
         current = self.session_list.currentItem()
         current_id = current.data(0, Qt.ItemDataRole.UserRole) if current else None
         needle = self.filter.text().strip().casefold()
@@ -305,6 +316,8 @@ class MainWindow(QMainWindow):
 
     def listed(self) -> dict[str, list[str]]:
         """Session ids shown in the list, by group label (for tests and accessibility)."""
+        if self._list_timer.isActive():
+            self._rebuild_list()
         out: dict[str, list[str]] = {}
         for i in range(self.session_list.topLevelItemCount()):
             head = self.session_list.topLevelItem(i)
@@ -330,12 +343,12 @@ class MainWindow(QMainWindow):
         if tab is not None:
             tab.update_session(s)
             self._label_tab(tab, s)
-        self._rebuild_list()
+        self._rebuild_list_soon()
 
     def _on_removed(self, sid: str) -> None:
         self.unread.discard(sid)
         self._last_status.pop(sid, None)
-        self._rebuild_list()
+        self._rebuild_list_soon()
 
     # -- unread ----------------------------------------------------------------------------
     def _is_seen(self, sid: str) -> bool:
@@ -387,7 +400,7 @@ class MainWindow(QMainWindow):
         self.activateWindow()
         self.unread.discard(session_id)
         self._label_tab(tab, tab.session)
-        self._rebuild_list()
+        self._rebuild_list_soon()  # after the tab's first paint
         tab.answer.setFocus()
         return tab
 
