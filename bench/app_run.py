@@ -18,7 +18,7 @@ measures:
   paint, and the GUI thread's CPU time until the paint; ``--opens`` times (the first is the
   process's first tab; the tab is closed in between);
 * **RSS** (``VmRSS``) with no tab open and after opening ``--tabs`` tabs (the big one and the
-  most recent others, 20 ms apart);
+  most recent others, 20 ms apart) and looking at each once (so each built its conversation);
 * **naive big tab**: what opening it costs when the tab reads the whole transcript itself
   (read and parse every line on the GUI thread, then render the same conversation).
 """
@@ -65,7 +65,7 @@ def run(args: argparse.Namespace) -> dict[str, object]:
 
     t_imp = time.perf_counter()
     import qasync
-    from bench_opencode import StallMeter
+    from bench_opencode import GcMeter, StallMeter
     from PySide6.QtCore import QEvent, QObject, QSettings
     from PySide6.QtWidgets import QApplication, QWidget
 
@@ -85,10 +85,12 @@ def run(args: argparse.Namespace) -> dict[str, object]:
             super().__init__()
             self.ready = ready
             self.fut: asyncio.Future[float] = asyncio.get_running_loop().create_future()
+            self.cpu = 0.0  # the GUI thread's CPU time at that paint
             widget.installEventFilter(self)
 
         def eventFilter(self, obj: QObject, event: QEvent) -> bool:
             if event.type() == QEvent.Type.Paint and not self.fut.done() and self.ready():
+                self.cpu = time.thread_time()
                 self.fut.set_result(time.perf_counter())
             return False
 
@@ -157,7 +159,7 @@ def run(args: argparse.Namespace) -> dict[str, object]:
             t_built = time.perf_counter()
             watch = PaintWatch(tab.view.viewport())
             t_tab_paint = await asyncio.wait_for(watch.fut, 30)
-            c_paint = time.thread_time()
+            c_paint = watch.cpu
             await asyncio.sleep(0.5)
             meter.stop()
             opens.append({"paint": t_tab_paint - t_click, "build": t_built - t_click,
@@ -169,15 +171,30 @@ def run(args: argparse.Namespace) -> dict[str, object]:
         meter = StallMeter()
         meter.start()
         t_tabs = time.perf_counter()
+        worst = (0.0, "")
+        per_tab: list[int] = []
+        gcm = GcMeter()
+        gcm.start()
         for s in others[:args.tabs - 1]:
+            n = len(meter.late)
             win.open_session(s.id)
             await asyncio.sleep(0.02)  # one click after another
+            worst = max(worst, (max(meter.late[n:], default=0.0), s.id))
+            per_tab.append(round(max(meter.late[n:], default=0.0) * 1000))
         t_tabs_done = time.perf_counter()
         await asyncio.sleep(1.0)
         meter.stop()
+        gcm.stop()
+        # Look at each tab once, so each has built its whole conversation (a hidden tab waits).
+        for t in list(win.tabs_by_id.values()):
+            win.tabs.setCurrentWidget(t)
+            deadline = time.perf_counter() + 10
+            while t._older and time.perf_counter() < deadline:
+                await asyncio.sleep(0.01)
+        await asyncio.sleep(0.5)
         gc.collect()
         out.update(tabs=win.tabs.count(), rss_tabs=rss_mb(), tabs_seconds=t_tabs_done - t_tabs,
-                   tabs_stall=max(meter.late, default=0.0),
+                   tabs_stall=max(meter.late, default=0.0), tabs_worst=worst, tabs_gc=gcm.longest, per_tab=per_tab,
                    rendered_messages=sum(min(200, len(t.session.messages)) for t in win.tabs_by_id.values()))
 
         # The naive tab: read and parse the whole transcript on the GUI thread, then render.

@@ -15,6 +15,8 @@ import os
 from dataclasses import dataclass, field
 from typing import Any
 
+import orjson
+
 log = logging.getLogger(__name__)
 
 #: Lines longer than this (bytes) are skipped: 8 MiB.
@@ -165,6 +167,17 @@ class JsonlTailer:
     def _parse(self, line: bytes) -> dict[str, Any] | None:
         line = line.strip()
         if not line:
+            return None
+        try:
+            # orjson parses a transcript line ~3x faster; it is stricter than json, so a
+            # line it refuses takes the path below, which decides and counts as before.
+            fast = orjson.loads(line)
+        except orjson.JSONDecodeError:
+            pass
+        else:
+            if isinstance(fast, dict):
+                return fast
+            self.stats.malformed += 1
             return None
         try:
             text = line.decode("utf-8")

@@ -11,6 +11,7 @@ from PySide6.QtGui import (
     QKeySequence,
     QPalette,
     QShortcut,
+    QShowEvent,
     QTextCharFormat,
     QTextCursor,
     QTextDocument,
@@ -330,9 +331,26 @@ class SessionTab(QWidget):
         bar = self.view.verticalScrollBar()
         bar.setValue(bar.maximum())
 
+    def heightForWidth(self, width: int) -> int:
+        """The tab stack asks every tab, shown or not; a hidden one needs no answer (its word-
+        wrapped labels would be laid out again on every layout pass, for every open tab)."""
+        if self.isHidden():
+            return -1
+        return super().heightForWidth(width)
+
+    def showEvent(self, event: QShowEvent) -> None:
+        """A tab shown again finishes building its conversation."""
+        super().showEvent(event)
+        if self._older:
+            self._older_timer.start()
+
     def _prepend_older(self) -> None:
-        """Put the next older piece of the conversation on top, keeping what is in view."""
-        if not self._older:
+        """Put the next older piece of the conversation on top, keeping what is in view.
+
+        Only while the tab is visible (a hidden tab resumes when shown): so one tab at a
+        time builds, and many open tabs never add up to a long stall.
+        """
+        if not self._older or not self.isVisible():
             return
         doc = self.view.document()
         piece = QTextDocument()

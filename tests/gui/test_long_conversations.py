@@ -82,3 +82,23 @@ def test_a_burst_of_registry_signals_rebuilds_the_list_once(tmp_path: Path, qtbo
     qtbot.wait(20)
     assert len(calls) == 1
     assert sum(len(v) for v in win.listed().values()) == 40
+
+
+def test_only_the_visible_tab_builds_and_hidden_tabs_cost_no_layout(tmp_path: Path, qtbot) -> None:
+    reg = SessionRegistry()
+    win = MainWindow(reg, QSettings(str(tmp_path / "s.ini"), QSettings.Format.IniFormat))
+    qtbot.addWidget(win)
+    win.show()
+    a, b = long_session(), replace(long_session(), id="other", title="other")
+    reg.apply([a, b])
+    ta = win.open_session(a.id)
+    tb = win.open_session(b.id)
+    assert ta is not None and tb is not None
+    qtbot.waitUntil(lambda: not tb._older, timeout=5000)
+    assert ta._older, "a hidden tab waits with the rest of its conversation"
+    assert ta.heightForWidth(500) == -1 and tb.heightForWidth(500) > 0
+    win.tabs.setCurrentWidget(ta)
+    qtbot.waitUntil(lambda: not ta._older, timeout=5000)
+    ref = QTextDocument()
+    ref.setMarkdown(render_conversation(a.messages))
+    assert ta.view.toPlainText() == ref.toPlainText()
