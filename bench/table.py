@@ -372,7 +372,8 @@ def main() -> None:
         f"{seq(opens, 'cpu', 1000, 0)} ms; {cold['tab_messages']} messages kept, 200 rendered. naive = the tab "
         f"reads and parses the whole {big_mb:.0f} MB on the GUI thread, then renders.",
         f"tabs: {cold['tabs']} tabs ({cold['rendered_messages']} messages rendered) opened in "
-        f"{cold['tabs_seconds']:.2f} s (20 ms apart), longest stall {cold['tabs_stall'] * 1000:.0f} ms.",
+        f"{cold['tabs_seconds']:.2f} s (20 ms apart), longest stall {cold['tabs_stall'] * 1000:.0f} ms; RSS measured "
+        "after each tab was looked at once (a hidden tab builds its conversation when shown).",
         f"answer: {args.answer_runs} runs; p50 prompt {pct(pr, 0.5):.0f} ms (the 150 ms pause is the floor), "
         f"Allow {pct(al, 0.5):.0f} ms; naive = send-keys -l, sleep 0.3, send-keys Enter (mean "
         f"{statistics.mean(nv):.0f} ms).",
