@@ -23,9 +23,11 @@ from PySide6.QtWidgets import QApplication
 from deck_tray import APP_ID, __version__
 from deck_tray.core import claude, codex
 from deck_tray.core import settings as cfg
+from deck_tray.core.hooks import HookEvent, HookStore
 from deck_tray.core.model import DeliveryReport, DeliveryState, Session, SessionStatus
 from deck_tray.core.reply import Reply, ReplyKind
 from deck_tray.core.scan import Scanner
+from deck_tray.services import ipc
 from deck_tray.services.dispatcher import Dispatcher
 from deck_tray.services.monitor import Monitor
 from deck_tray.services.notifier import DBusNotifications, NotificationBackend, Notifier
@@ -72,6 +74,7 @@ class DeckTrayApp:
         discover_opencode: also follow opencode servers found running on this machine (when
             the ``opencode/discover`` setting is on, too).
         credentials: opencode password lookup (default: environment, then keyring).
+        ipc_path: serve the socket here (hooks, single instance, the CLI); None: no socket.
 
     The settings (:mod:`deck_tray.core.settings`) are read from :attr:`store` and applied
     live when they change (:meth:`_setting_changed`).
@@ -81,14 +84,15 @@ class DeckTrayApp:
                  settings: QSettings | None = None,
                  notification_backends: list[NotificationBackend] | None = None,
                  opencode_urls: Sequence[str] = (), discover_opencode: bool = True,
-                 credentials: Credentials | None = None) -> None:
+                 credentials: Credentials | None = None, ipc_path: Path | None = None) -> None:
         self.settings = settings if settings is not None else open_settings()
         self.store = SettingsStore(self.settings)
         self.scanner = scanner or Scanner(*self._agent_dirs(),
                                           history_s=self.store.get(cfg.HISTORY_HOURS) * 3600.0)
         self.mux = mux or MuxSet([Tmux(), Zellij()])
         self.registry = SessionRegistry()
-        self.monitor = Monitor(self.scanner, self.mux, self.registry)
+        self.hooks = HookStore()
+        self.monitor = Monitor(self.scanner, self.mux, self.registry, hooks=self.hooks)
         self._cli_urls = list(opencode_urls)
         self._discover_allowed = discover_opencode
         self.opencode = OpencodeSource(self.registry, credentials or Credentials(),
@@ -123,6 +127,10 @@ class DeckTrayApp:
         self.notifier.action_invoked.connect(self._notification_action)
         self.tray.pause_requested.connect(self._pause)
         self.notifier.paused_changed.connect(self._paused_changed)
+        self.ipc = ipc.IpcServer(ipc_path, sessions=self._ipc_sessions, reply=self._send) if ipc_path else None
+        if self.ipc is not None:
+            self.ipc.hook_received.connect(self._hook_received)
+            self.ipc.show_requested.connect(self._show_window)
         self.settings_dialog: SettingsDialog | None = None
         self.window.close_to_tray = self.store.get(cfg.CLOSE_TO_TRAY)
         self.window.quit_requested.connect(self.quit_event.set)
@@ -219,8 +227,32 @@ class DeckTrayApp:
         self.window.raise_()
         self.window.activateWindow()
 
+    def _hook_received(self, event: HookEvent) -> None:
+        """A hook arrived on the socket: store its claim and refresh its session at once."""
+        sid = self.hooks.add(event)
+        if sid is not None:
+            transcript = self.hooks.transcript(sid)
+            self.monitor.poke([transcript] if transcript else [])
+
+    async def _ipc_sessions(self) -> dict[str, Any]:
+        """The socket's ``sessions`` answer: the registry right after a refresh (current reasons)."""
+        await self.monitor.refresh_now(force=True)
+        return ipc.sessions_answer(self.registry.sessions(), claude_dir=str(self.scanner.claude_dir),
+                                   codex_dir=str(self.scanner.codex_dir), servers=self.opencode.servers())
+
     def start(self) -> None:
-        """Show the tray (or the window when the desktop has no tray) and start watching."""
+        """Show the tray (or the window when the desktop has no tray) and start watching.
+
+        Raises:
+            ipc.AlreadyRunning: another deck-tray serves the socket (nothing was started).
+        """
+        if self.ipc is not None:
+            try:
+                self.ipc.start()
+            except ipc.AlreadyRunning:
+                raise
+            except ipc.IpcError as exc:
+                log.warning("no socket, so no hooks and no single instance: %s", exc)
         if Tray.available():
             self.tray.show()
             if not self.store.get(cfg.START_HIDDEN):
@@ -240,6 +272,8 @@ class DeckTrayApp:
 
     async def stop(self) -> None:
         """Stop services and wait for answers in flight."""
+        if self.ipc is not None:
+            await self.ipc.stop()
         await self.notifier.stop()
         await self.monitor.stop()
         await self.opencode.stop()
@@ -345,12 +379,32 @@ def settle_heap() -> None:
     gc.freeze()
 
 
+def _raise_running(sock: Path) -> bool:
+    """If a deck-tray answers on ``sock``, have it raise its window; True when one did.
+
+    Raises:
+        SystemExit: one holds the socket but does not answer (exit code 1).
+    """
+    try:
+        ipc.request({"op": "show"}, path=sock, timeout=3.0)
+    except ipc.NotRunning:
+        return False
+    except ipc.IpcError as exc:
+        raise SystemExit(f"deck-tray: a deck-tray holds {sock} but does not answer ({exc}); "
+                         "not starting a second one") from exc
+    print("deck-tray is already running; its window was raised")
+    return True
+
+
 def run_app(opencode_urls: Sequence[str] = ()) -> int:
     """Start the tray app; returns the exit code.
 
     Args:
         opencode_urls: opencode servers to follow besides the discovered and configured ones.
     """
+    sock = ipc.socket_path()
+    if _raise_running(sock):
+        return 0
     log_path = setup_logging()
     qapp = QApplication.instance() or QApplication(sys.argv)
     assert isinstance(qapp, QApplication)
@@ -363,12 +417,16 @@ def run_app(opencode_urls: Sequence[str] = ()) -> int:
 
     async def main() -> None:
         loop = asyncio.get_running_loop()
-        app = DeckTrayApp(opencode_urls=opencode_urls)
+        app = DeckTrayApp(opencode_urls=opencode_urls, ipc_path=sock)
         install_error_funnel(loop, ErrorReporter(app.window))
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, app.quit_event.set)
         qapp.aboutToQuit.connect(app.quit_event.set)
-        app.start()
+        try:
+            app.start()
+        except ipc.AlreadyRunning:  # another one started at the same moment
+            _raise_running(sock)
+            return
         await app.start_notifications()
         await app.quit_event.wait()
         await app.stop()

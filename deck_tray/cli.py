@@ -2,6 +2,8 @@
 
 opencode servers are found by themselves (local processes listening on loopback) and
 can be named with ``--opencode-url URL`` (repeatable, also before the subcommand).
+When the app runs (and watches the same folders), ``sessions`` and ``reply`` use it
+through its socket (:mod:`deck_tray.services.ipc`): answers come from its live state.
 
 Exit codes: 0 success / delivered, 2 usage error or unknown session, 3 refused (the
 reason is on stderr, nothing was typed), 4 delivery unknown (something was typed but the
@@ -10,28 +12,33 @@ pane failed afterwards; check it, nothing is resent).
 
 from __future__ import annotations
 
-import argparse
-import asyncio
-import json
 import sys
-import time
-from collections.abc import Sequence
-from typing import TYPE_CHECKING
 
 from deck_tray import __version__
-from deck_tray.core import claude, codex
-from deck_tray.core.model import DeliveryReport, DeliveryState, Session
-from deck_tray.core.reply import Reply, ReplyKind
-from deck_tray.core.scan import Scanner
-from deck_tray.core.status import age_text
 
+# Only ``sys`` at import time: ``deck-tray hook`` (run by the agents on every hooked event)
+# must start in milliseconds, so everything else is imported where it is used.
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing
 if TYPE_CHECKING:
+    import argparse
+    from collections.abc import Sequence
+
+    from deck_tray.core.model import DeliveryReport, Session
+    from deck_tray.core.reply import Reply
+    from deck_tray.core.scan import Scanner
+    from deck_tray.services.ipc import AppView
     from deck_tray.services.panes import MuxSet
 
 EXIT_OK, EXIT_USAGE, EXIT_REFUSED, EXIT_UNKNOWN = 0, 2, 3, 4
+#: Seconds the running app may take to answer ``sessions`` (it refreshes first).
+APP_TIMEOUT_S = 10.0
+#: Seconds the running app may take to deliver a reply (verification included).
+REPLY_TIMEOUT_S = 120.0
 
 
 def _parser() -> argparse.ArgumentParser:
+    import argparse
+
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--opencode-url", action="append", metavar="URL", default=argparse.SUPPRESS,
                         help="an opencode server to follow, e.g. http://127.0.0.1:4096 (repeatable)")
@@ -92,6 +99,9 @@ def cmd_opencode_attach(args: argparse.Namespace) -> int:
 
 def make_scanner() -> Scanner:
     """A scanner on the user's real config dirs (honours CLAUDE_CONFIG_DIR and CODEX_HOME)."""
+    from deck_tray.core import claude, codex
+    from deck_tray.core.scan import Scanner
+
     return Scanner(claude.config_dir(), codex.codex_home())
 
 
@@ -103,17 +113,57 @@ def make_mux() -> MuxSet:
     return MuxSet([Tmux(), Zellij()])
 
 
+def _app_view() -> AppView | None:
+    """The running app's sessions, when an app runs and watches the folders this command
+    would scan (another ``HOME``/``CLAUDE_CONFIG_DIR``/``CODEX_HOME`` means another world);
+    else None and the command scans by itself."""
+    import os
+
+    from deck_tray.services import ipc
+
+    try:
+        view = ipc.parse_sessions_answer(ipc.request({"op": "sessions"}, timeout=APP_TIMEOUT_S))
+    except ipc.NotRunning:
+        return None
+    except ipc.IpcError as exc:
+        print(f"deck-tray: {exc}; scanning without it", file=sys.stderr)
+        return None
+    scanner = make_scanner()
+    mine = (os.path.realpath(scanner.claude_dir), os.path.realpath(scanner.codex_dir))
+    return view if (os.path.realpath(view.claude_dir), os.path.realpath(view.codex_dir)) == mine else None
+
+
 async def _collect(args: argparse.Namespace) -> list[Session]:
     """Sessions from files and panes plus every reachable opencode server; problems with a
     server go to stderr (its sessions are then missing, not guessed)."""
+    return (await _gather(args))[0]
+
+
+async def _gather(args: argparse.Namespace) -> tuple[list[Session], set[str]]:
+    """:func:`_collect`, plus the ids of the sessions the running app answered for.
+
+    With the app running, its live sessions are used (servers named with ``--opencode-url``
+    that it does not follow are read here and added); without it, files, panes and opencode
+    servers are scanned here.
+    """
+    import asyncio
+
     from deck_tray.services.collect import collect
-    from deck_tray.services.opencode_source import snapshot_all
+    from deck_tray.services.opencode_source import normalize_url, snapshot_all
     from deck_tray.services.secrets import Credentials
 
     urls = list(getattr(args, "opencode_url", None) or [])
     creds = Credentials()
-    (files, (oc, servers)) = await asyncio.gather(
-        collect(make_scanner(), make_mux()), snapshot_all(urls, creds))
+    view = await asyncio.get_running_loop().run_in_executor(None, _app_view)
+    if view is not None:
+        followed = {st.url for st in view.servers}
+        extra = [u for u in dict.fromkeys(normalize_url(u) for u in urls) if u not in followed]
+        files = view.sessions
+        oc, servers = await snapshot_all(extra, creds, discover=False) if extra else ([], [])
+        servers = view.servers + servers
+    else:
+        (files, (oc, servers)) = await asyncio.gather(
+            collect(make_scanner(), make_mux()), snapshot_all(urls, creds))
     locked = [st.url for st in servers if st.phase.value == "needs a password"]
     if locked and sys.stdin.isatty():
         # Ask once per locked server; the password goes to the keyring (or this run only).
@@ -132,11 +182,17 @@ async def _collect(args: argparse.Namespace) -> list[Session]:
             print(f"deck-tray: opencode server {st.url} {st.phase.value}: {st.detail}", file=sys.stderr)
     out = files + oc
     out.sort(key=lambda s: (s.status.value == "ended", -s.updated_at))
-    return out
+    return out, {s.id for s in view.sessions} if view is not None else set()
 
 
 def cmd_sessions(args: argparse.Namespace) -> int:
     """Print sessions as a table or JSON."""
+    import asyncio
+    import json
+    import time
+
+    from deck_tray.core.status import age_text
+
     sessions = asyncio.run(_collect(args))
     if args.json:
         print(json.dumps([s.to_json() for s in sessions], ensure_ascii=False, indent=2))
@@ -155,6 +211,8 @@ def cmd_sessions(args: argparse.Namespace) -> int:
 
 
 def _reply_of(args: argparse.Namespace) -> Reply | None:
+    from deck_tray.core.reply import Reply, ReplyKind
+
     if args.always and not args.allow:
         return None
     if args.allow:
@@ -171,11 +229,12 @@ def _reply_of(args: argparse.Namespace) -> Reply | None:
 
 
 async def _reply(args: argparse.Namespace, reply: Reply) -> int:
+    from deck_tray.core.model import DeliveryState, Session
     from deck_tray.services.collect import collect, find_session
     from deck_tray.services.dispatcher import Dispatcher
     scanner = make_scanner()
     mux = make_mux()
-    sessions = await _collect(args)
+    sessions, served = await _gather(args)
     found = find_session(sessions, args.id)
     if found is None:
         print(f"deck-tray: no session matches {args.id!r}; see 'deck-tray sessions'", file=sys.stderr)
@@ -190,10 +249,12 @@ async def _reply(args: argparse.Namespace, reply: Reply) -> int:
         fresh = find_session(await collect(scanner, mux), sid)
         return fresh if isinstance(fresh, Session) else None
 
-    if found.server:
-        report = await _reply_opencode(found, reply)
-    else:
-        report = await Dispatcher(mux, probe).dispatch(found, reply)
+    report = _reply_via_app(found, reply) if found.id in served else None
+    if report is None:
+        if found.server:
+            report = await _reply_opencode(found, reply)
+        else:
+            report = await Dispatcher(mux, probe).dispatch(found, reply)
     if report.state is DeliveryState.REFUSED:
         print(f"deck-tray: refused: {report.detail}", file=sys.stderr)
         return EXIT_REFUSED
@@ -204,7 +265,32 @@ async def _reply(args: argparse.Namespace, reply: Reply) -> int:
     return EXIT_OK
 
 
+def _reply_via_app(session: Session, reply: Reply) -> DeliveryReport | None:
+    """Have the running app deliver ``reply`` (its dispatcher, its opencode connections).
+
+    Returns None when the app is gone (nothing was sent: the caller delivers itself).
+    """
+    from deck_tray.core.model import DeliveryReport, DeliveryState
+    from deck_tray.services import ipc
+
+    msg = {"op": "reply", "id": session.id, "kind": reply.kind.value, "text": reply.text}
+    try:
+        answer = ipc.request(msg, timeout=REPLY_TIMEOUT_S)
+    except ipc.NotRunning:
+        return None
+    except ipc.Refused as exc:
+        return DeliveryReport(DeliveryState.REFUSED, str(exc), reply.text)
+    except ipc.IpcError as exc:
+        return DeliveryReport(DeliveryState.UNKNOWN, f"{exc}; check the session, nothing is resent", reply.text)
+    try:
+        state = DeliveryState(answer.get("state"))
+    except ValueError:
+        state = DeliveryState.UNKNOWN
+    return DeliveryReport(state, str(answer.get("detail") or ""), reply.text)
+
+
 async def _reply_opencode(session: Session, reply: Reply) -> DeliveryReport:
+    from deck_tray.core.model import DeliveryReport, DeliveryState
     from deck_tray.services.opencode_source import answer, snapshot_server
     from deck_tray.services.secrets import Credentials
 
@@ -220,6 +306,11 @@ async def _reply_opencode(session: Session, reply: Reply) -> DeliveryReport:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``deck-tray`` console script."""
+    args_list = sys.argv[1:] if argv is None else list(argv)
+    if args_list[:1] == ["hook"] and args_list[1:2] not in (["-h"], ["--help"]):
+        from deck_tray.commands import hook
+
+        return hook.main(args_list[1:])
     parser = _parser()
     args = parser.parse_args(argv)
     func = getattr(args, "func", None)
@@ -233,6 +324,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         reply = _reply_of(args)
         if reply is None:
             parser.error("reply needs TEXT, --allow [--always], --deny [MESSAGE], --option LABEL or --stop")
+        import asyncio
+
         return asyncio.run(_reply(args, reply))
     from deck_tray.app import run_app
 

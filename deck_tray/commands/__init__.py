@@ -3,16 +3,20 @@
 Each module in :data:`MODULES` defines ``add_parser(sub, parents)``: it adds its parser(s)
 to ``sub`` (an ``argparse`` subparsers object; ``parents`` carries the common options)
 and sets ``func=<callable(args) -> exit code>`` with ``set_defaults``. Modules import
-their heavy dependencies inside ``func``, so ``deck-tray hook`` stays fast.
+their heavy dependencies inside ``func``, so ``deck-tray hook`` stays fast (importing this
+package must stay cheap too: ``deck_tray.cli.main`` imports ``commands.hook`` before anything).
 """
 
 from __future__ import annotations
 
-import argparse
 import importlib
-from types import ModuleType
 
-MODULES = ("hooks", "doctor", "autostart")
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing: ``hook`` starts fast
+if TYPE_CHECKING:
+    import argparse
+    from types import ModuleType
+
+MODULES = ("hooks", "hook", "doctor", "autostart")
 
 
 def load() -> list[ModuleType]:

@@ -12,6 +12,7 @@ import logging
 import time
 from collections.abc import Iterable
 
+from deck_tray.core.hooks import HookStore
 from deck_tray.core.model import AgentKind, Evidence, PaneRef, Session, SessionStatus
 from deck_tray.core.scan import Observation, Scanner, build_session
 from deck_tray.core.screens import read_screen, screen_evidence
@@ -21,11 +22,19 @@ log = logging.getLogger(__name__)
 _NO_PANE = PaneInfo("", "", 0, "", True, "", "", "", False)
 
 
-def _needs_screen(ob: Observation) -> bool:
-    """Only panes whose files say "something may be asked" are captured."""
-    if ob.pending_hint is not None:
+def _needs_screen(ob: Observation, hooks: HookStore | None = None, now: float = 0.0) -> bool:
+    """Only panes whose files (or hooks) say "something may be asked" are captured."""
+    if ob.pending_hint is not None or (hooks is not None and hooks.is_waiting(ob.id, now)):
         return True
     return any(e.status.is_waiting for e in ob.evidence)
+
+
+def _with_hook(hooks: HookStore | None, ob: Observation, extra: list[Evidence], now: float) -> list[Evidence]:
+    """``extra`` plus the session's hook claim while it holds (:meth:`HookStore.applicable`)."""
+    if hooks is None:
+        return extra
+    ev = hooks.applicable(ob.id, [*ob.evidence, *extra], now)
+    return extra if ev is None else [*extra, ev]
 
 
 def _ref(pane: PaneInfo | None) -> PaneRef | None:
@@ -69,6 +78,7 @@ async def collect(
     *,
     changed: Iterable[str] | None = None,
     cache: PaneCache | None = None,
+    hooks: HookStore | None = None,
 ) -> list[Session]:
     """Scan files, map live agents to their panes, read screens where needed.
 
@@ -77,6 +87,7 @@ async def collect(
         mux: the multiplexer(s).
         changed: paths a watcher reported (incremental scan); None for a full scan.
         cache: pane mapping reused between calls; None lists the panes every time.
+        hooks: the hook claims received so far (the app's socket); None without hooks.
 
     Returns:
         One :class:`Session` per known session, newest activity first.
@@ -105,7 +116,7 @@ async def collect(
         pane = pane_map.get(ob.id)
         ref: PaneRef | None = pane.ref() if pane else None
         extra: list[Evidence] = []
-        if ref is not None and _needs_screen(ob) and ob.agent in (AgentKind.CLAUDE_CODE, AgentKind.CODEX):
+        if ref is not None and _needs_screen(ob, hooks, now) and ob.agent in (AgentKind.CLAUDE_CODE, AgentKind.CODEX):
             try:
                 text = await mux.capture(ref)
             except MuxError as exc:
@@ -114,12 +125,13 @@ async def collect(
                 ev = screen_evidence(ob.agent, read_screen(ob.agent, text), scanner.clock(), ob.pending_hint)
                 if ev is not None:
                     extra.append(ev)
-        return build_session(ob, now, pane=ref, extra=extra)
+        return build_session(ob, now, pane=ref, extra=_with_hook(hooks, ob, extra, now))
 
-    needs = [ob for ob in obs if ob.id in pane_map and _needs_screen(ob)]
+    needs = [ob for ob in obs if ob.id in pane_map and _needs_screen(ob, hooks, now)]
     sessions = list(await asyncio.gather(*(one(ob) for ob in needs)))
     need_ids = {ob.id for ob in needs}
-    sessions += [build_session(ob, now, pane=_ref(pane_map.get(ob.id))) for ob in obs if ob.id not in need_ids]
+    sessions += [build_session(ob, now, pane=_ref(pane_map.get(ob.id)), extra=_with_hook(hooks, ob, [], now))
+                 for ob in obs if ob.id not in need_ids]
     sessions.sort(key=lambda s: (s.status is SessionStatus.ENDED, -s.updated_at))
     return sessions
 

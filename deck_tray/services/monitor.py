@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +18,7 @@ from PySide6.QtCore import QObject, QTimer, Signal
 from watchdog.events import FileSystemEvent, FileSystemEventHandler
 from watchdog.observers import Observer
 
+from deck_tray.core.hooks import HookStore
 from deck_tray.core.scan import Scanner
 from deck_tray.services.collect import PaneCache, collect
 from deck_tray.services.panes import Multiplexer
@@ -54,6 +56,8 @@ class Monitor(QObject):
         scanner: the file scanner.
         mux: the multiplexer(s) panes are listed and read through.
         registry: where results go.
+        hooks: hook claims to combine with the files (the app's socket feeds them; see
+            :meth:`poke`); None without hooks.
 
     Signals:
         files_changed(str): a watched file changed (emitted from the watchdog thread).
@@ -64,11 +68,13 @@ class Monitor(QObject):
     refreshed = Signal(float)
 
     def __init__(self, scanner: Scanner, mux: Multiplexer, registry: SessionRegistry,
-                 parent: QObject | None = None) -> None:
+                 parent: QObject | None = None, *, hooks: HookStore | None = None) -> None:
         super().__init__(parent)
         self.scanner = scanner
         self.mux = mux
         self.registry = registry
+        self.hooks = hooks
+        self._forced = False
         self._observer: Any = None
         self._watched: set[str] = set()
         self._task: asyncio.Task[None] | None = None
@@ -178,8 +184,24 @@ class Monitor(QObject):
             return
         self._task = asyncio.ensure_future(self._refresh())
 
-    async def refresh_now(self, incremental: bool = True) -> None:
-        """Refresh and wait until the registry holds the result."""
+    def poke(self, paths: Iterable[str] = ()) -> None:
+        """Evidence arrived from outside the watched files (a hook): refresh now, even when
+        no file changed, and re-read ``paths`` too (the transcript the hook named)."""
+        if self._stopped:
+            return
+        self._changed.update(paths)
+        self._forced = True
+        self.refresh()
+
+    async def refresh_now(self, incremental: bool = True, *, force: bool = False) -> None:
+        """Refresh and wait until the registry holds the result.
+
+        Args:
+            incremental: as for :meth:`refresh`.
+            force: decide every session again even when nothing changed (current reasons).
+        """
+        if force and not self._stopped:
+            self._forced = True
         self.refresh(incremental)
         task = self._task
         if task is not None:
@@ -188,12 +210,13 @@ class Monitor(QObject):
     async def _refresh(self) -> None:
         while True:
             self._again = False
+            forced, self._forced = self._forced, False
             changed: set[str] | None = None
             if not self._full:
                 changed, self._changed = self._changed, set()
             self._full = False
             t0 = time.perf_counter()
-            if changed is not None and not changed and not self._needs_screens:
+            if changed is not None and not changed and not self._needs_screens and not forced:
                 # A quiet tick: only look for agents that started or exited.
                 loop = asyncio.get_running_loop()
                 if not await loop.run_in_executor(None, self.scanner.liveness_changed):
@@ -201,7 +224,8 @@ class Monitor(QObject):
                         return
                     continue
             try:
-                sessions = await collect(self.scanner, self.mux, changed=changed, cache=self.pane_cache)
+                sessions = await collect(self.scanner, self.mux, changed=changed, cache=self.pane_cache,
+                                         hooks=self.hooks)
             except asyncio.CancelledError:
                 raise
             except Exception:

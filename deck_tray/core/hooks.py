@@ -1,0 +1,341 @@
+"""Hook and notify payloads → :class:`Evidence` (pure; the socket lives in ``services.ipc``).
+
+Sources (``shared/reference/claude-code-and-codex.md`` §1.6, §2.5, §2.6, all seen):
+
+* Claude Code 2.1.197 and Codex 0.169.0 hooks: one JSON object on the hook's stdin,
+  ``{"hook_event_name", "session_id", "transcript_path", "cwd", ...}`` plus per event
+  ``tool_name``/``tool_input`` (PreToolUse, PermissionRequest, PostToolUse),
+  ``notification_type``/``message`` (Notification), ``source`` (SessionStart),
+  ``reason`` (SessionEnd). Codex's ``session_id`` is the thread id of its rollout.
+* Codex ``notify``: ``{"type": "agent-turn-complete", "thread-id", "turn-id", "cwd",
+  "client", "input-messages", "last-assistant-message"}`` as the last argv element, once
+  per finished turn (also for the TUI's hidden title thread, which has no rollout: its
+  evidence is kept but matches no session).
+
+What each event claims (:func:`hook_evidence`):
+
+===========================================  ======================  ==========
+event                                        status                  fresh for
+===========================================  ======================  ==========
+PermissionRequest (AskUserQuestion)          WAITING_QUESTION        1 h
+PermissionRequest (any other tool)           WAITING_PERMISSION      1 h
+Notification ``permission_prompt``           WAITING_PERMISSION      1 h
+Notification ``elicitation_dialog``          WAITING_QUESTION        1 h
+Notification ``idle_prompt``                 IDLE                    10 min
+Stop / Codex notify ``agent-turn-complete``  IDLE                    10 min
+StopFailure                                  IDLE (turn failed)      10 min
+UserPromptSubmit, PreToolUse, PostToolUse*   BUSY                    10 min
+SessionStart (Claude: startup/resume/clear)  IDLE                    10 min
+SessionStart (Codex: fires at first prompt)  BUSY                    10 min
+SessionEnd                                   ENDED                   until replaced
+===========================================  ======================  ==========
+
+Hooks rank above the screen and the transcript and below the live status file and the
+process table (ADR 002). A hook is an *event*, not a state file: nothing fires when the
+user answers a prompt in the terminal or presses Esc. So a hook claim also stops counting
+as soon as a weaker source shows something *later* that contradicts it
+(:meth:`HookStore.applicable`): a transcript record after the prompt (the tool's result,
+the interrupt record, ``turn_aborted``), a screen showing the agent at work, a status file
+rewritten to ``busy``. The one later observation that does not contradict a waiting claim
+is the transcript's open tool call, which looks exactly like a pending prompt.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from deck_tray.core import claude, codex
+from deck_tray.core.model import AgentKind, Evidence, EvidenceSource, PendingRequest, RequestKind, SessionStatus
+from deck_tray.core.records import question_parts
+
+#: Seconds a waiting claim (a prompt shown) is trusted without a contradicting observation.
+WAITING_FRESH_S = 3600.0
+#: Seconds a busy/idle claim is trusted; afterwards the transcript (which agrees in
+#: every case seen) speaks alone.
+STATE_FRESH_S = 600.0
+#: A waiting notification this soon after a PermissionRequest is about the same prompt (seconds).
+SAME_PROMPT_S = 30.0
+#: Sessions remembered at most (the oldest hook is forgotten first).
+MAX_SESSIONS = 1000
+#: Hooks older than this are forgotten (seconds).
+FORGET_AFTER_S = 24 * 3600.0
+
+_AGENTS = {"claude-code": AgentKind.CLAUDE_CODE, "codex": AgentKind.CODEX}
+_KINDS = ("hook", "notify")
+_END_REASONS = {
+    "prompt_input_exit": "the user quit",
+    "clear": "the conversation was cleared (/clear)",
+    "logout": "the user logged out",
+}
+
+
+@dataclass(frozen=True)
+class HookEvent:
+    """One forwarded hook or notify call.
+
+    Attributes:
+        agent: who ran the hook.
+        kind: ``"hook"`` (stdin payload of a hook) or ``"notify"`` (Codex's notify argv).
+        payload: the agent's JSON object, as sent (see the module docstring).
+        received: when the forwarder started, POSIX seconds.
+    """
+
+    agent: AgentKind
+    kind: str
+    payload: Mapping[str, Any]
+    received: float
+
+    @property
+    def name(self) -> str:
+        """The event name: ``hook_event_name`` for hooks, ``type`` for notify (``""`` if absent)."""
+        key = "type" if self.kind == "notify" else "hook_event_name"
+        return _str(self.payload.get(key))
+
+    @property
+    def session_id(self) -> str:
+        """Claude ``session_id``, Codex ``session_id`` (hooks) or ``thread-id`` (notify); ``""`` if absent."""
+        return _str(self.payload.get("session_id") or self.payload.get("thread-id"))
+
+    @property
+    def transcript(self) -> str:
+        """``transcript_path`` (hooks only), else ``""``."""
+        return _str(self.payload.get("transcript_path"))
+
+
+def parse_message(msg: Mapping[str, Any], now: float | None = None) -> HookEvent | None:
+    """The :class:`HookEvent` in one ``{"op": "hook", ...}`` socket message.
+
+    Args:
+        msg: ``{"op": "hook", "agent": "claude-code"|"codex", "kind": "hook"|"notify",
+            "payload": {...}, "received": <POSIX seconds>}``.
+        now: the receiver's clock (default ``time.time()``); a ``received`` that is missing
+            or more than 5 s ahead / 1 h behind it is replaced by ``now``.
+
+    Returns:
+        The event, or None when the agent, kind or payload is missing or malformed.
+    """
+    agent = _AGENTS.get(_str(msg.get("agent")))
+    kind = _str(msg.get("kind"))
+    payload = msg.get("payload")
+    if agent is None or kind not in _KINDS or not isinstance(payload, Mapping):
+        return None
+    t = time.time() if now is None else now
+    received = msg.get("received")
+    if not isinstance(received, (int, float)) or isinstance(received, bool) or not t - 3600 <= received <= t + 5:
+        received = t
+    return HookEvent(agent, kind, payload, float(received))
+
+
+def hook_evidence(ev: HookEvent) -> Evidence | None:
+    """What one event says about its session (table in the module docstring).
+
+    Returns:
+        Evidence from :attr:`EvidenceSource.HOOK` observed at ``ev.received``, or None for
+        events that say nothing about the state (SubagentStop, PreCompact, unknown ones).
+    """
+    p = ev.payload
+    at = ev.received
+    name = ev.name
+    if ev.kind == "notify":
+        if name == "agent-turn-complete":
+            return _state(SessionStatus.IDLE, at, "turn finished (notify)")
+        return None
+    codex_agent = ev.agent is AgentKind.CODEX
+    if name == "PermissionRequest":
+        pending = request_of(ev)
+        status = SessionStatus.WAITING_QUESTION if pending.kind is RequestKind.QUESTION else \
+            SessionStatus.WAITING_PERMISSION
+        detail = "question" if pending.kind is RequestKind.QUESTION else \
+            ("approval prompt" if codex_agent else "permission prompt")
+        return Evidence(EvidenceSource.HOOK, status, at, detail, WAITING_FRESH_S, pending)
+    if name == "Notification":
+        ntype = _str(p.get("notification_type"))
+        if ntype == "permission_prompt":
+            return Evidence(EvidenceSource.HOOK, SessionStatus.WAITING_PERMISSION, at, "permission prompt",
+                            WAITING_FRESH_S)
+        if ntype == "elicitation_dialog":
+            text = _str(p.get("message")) or "an MCP server asks for input"
+            pending = PendingRequest(RequestKind.QUESTION, "MCP", text, (), "", text)
+            return Evidence(EvidenceSource.HOOK, SessionStatus.WAITING_QUESTION, at, "question", WAITING_FRESH_S,
+                            pending)
+        if ntype == "idle_prompt":
+            return _state(SessionStatus.IDLE, at, "waiting for your input")
+        return None
+    if name == "Stop":
+        return _state(SessionStatus.IDLE, at, "turn finished")
+    if name == "StopFailure":
+        return _state(SessionStatus.IDLE, at, "turn failed")
+    if name == "UserPromptSubmit":
+        return _state(SessionStatus.BUSY, at, "working on a prompt")
+    if name == "PreToolUse":
+        return _state(SessionStatus.BUSY, at, f"running {_str(p.get('tool_name')) or 'a tool'}")
+    if name in ("PostToolUse", "PostToolUseFailure"):
+        return _state(SessionStatus.BUSY, at, "working")
+    if name == "SessionStart":
+        if codex_agent:
+            return _state(SessionStatus.BUSY, at, "working on the first prompt")
+        source = _str(p.get("source"))
+        if source in ("startup", "resume", "clear"):
+            return _state(SessionStatus.IDLE, at, "resumed" if source == "resume" else "new session")
+        return None
+    if name == "SessionEnd":
+        reason = _str(p.get("reason"))
+        return Evidence(EvidenceSource.HOOK, SessionStatus.ENDED, at, _END_REASONS.get(reason, "session ended"))
+    return None
+
+
+def request_of(ev: HookEvent) -> PendingRequest:
+    """The request a ``PermissionRequest`` hook announces.
+
+    Claude's ``AskUserQuestion`` becomes a question with the labels from its input; any
+    other tool a permission whose summary is the command / file / URL (the same summary the
+    transcript gives). ``request_id`` is empty (the hook carries no tool-use id) and
+    ``options`` are the agent's usual menu until a screen or transcript says better
+    (:meth:`HookStore.applicable`).
+    """
+    tool = _str(ev.payload.get("tool_name"))
+    tool_input = ev.payload.get("tool_input")
+    if tool in (claude.QUESTION_TOOL, codex.QUESTION_TOOL):
+        question, options = question_parts(tool_input)
+        return PendingRequest(RequestKind.QUESTION, tool, question, options, "", question)
+    if isinstance(tool_input, Mapping):
+        summary = codex.call_summary(tool, dict(tool_input)) if ev.agent is AgentKind.CODEX else \
+            claude.tool_summary(tool, dict(tool_input))
+    else:
+        summary = ""
+    options = codex.DEFAULT_APPROVAL_OPTIONS if ev.agent is AgentKind.CODEX else claude.DEFAULT_PERMISSION_OPTIONS
+    return PendingRequest(RequestKind.PERMISSION, tool, summary, options)
+
+
+def supersedes(later: Evidence, hook: Evidence) -> bool:
+    """Whether observation ``later`` (from another source) ends the claim of ``hook``.
+
+    True when ``later`` was observed after the hook and claims another state. Waiting
+    claims agree with each other (permission vs question is the same prompt seen twice),
+    and the transcript's open tool call (busy, with a pending request) agrees with a
+    waiting claim: it is what a prompt looks like in the transcript.
+    """
+    if later.source is EvidenceSource.HOOK or later.observed_at <= hook.observed_at:
+        return False
+    if later.status is hook.status or (later.status.is_waiting and hook.status.is_waiting):
+        return False
+    return not (hook.status.is_waiting and later.status is SessionStatus.BUSY
+                and later.source is EvidenceSource.TRANSCRIPT and later.pending is not None)
+
+
+class HookStore:
+    """The latest hook claim per session (plain Python; the app feeds it from the socket).
+
+    Args:
+        clock: POSIX seconds, for forgetting old entries.
+    """
+
+    def __init__(self, clock: Callable[[], float] = time.time) -> None:
+        self._clock = clock
+        self._claims: dict[str, tuple[Evidence, HookEvent]] = {}
+        self._transcripts: dict[str, str] = {}
+
+    def __len__(self) -> int:
+        return len(self._claims)
+
+    def add(self, ev: HookEvent) -> str | None:
+        """Take one event.
+
+        Returns:
+            The session id when the session's claim changed (a refresh is worth it), else
+            None (no id, an event that claims nothing, or one older than the stored claim).
+        """
+        sid = ev.session_id
+        if not sid:
+            return None
+        if ev.transcript:
+            self._transcripts[sid] = ev.transcript
+        new = hook_evidence(ev)
+        if new is None:
+            return None
+        old = self._claims.get(sid)
+        if old is not None:
+            old_ev, old_event = old
+            if ev.received < old_event.received:
+                return None  # forwarders raced; the stored claim is newer
+            if (old_ev.status.is_waiting and new.status.is_waiting and old_ev.pending is not None
+                    and new.pending is None and ev.received - old_event.received < SAME_PROMPT_S):
+                # Claude's permission_prompt notification follows the PermissionRequest of the
+                # same prompt ~6 s later: keep the request and the time the prompt appeared.
+                return None
+        self._claims.pop(sid, None)
+        self._claims[sid] = (new, ev)
+        self._forget()
+        return sid
+
+    def _forget(self) -> None:
+        cutoff = self._clock() - FORGET_AFTER_S
+        for sid in [k for k, (e, _) in self._claims.items() if e.observed_at < cutoff]:
+            del self._claims[sid]
+        while len(self._claims) > MAX_SESSIONS:
+            del self._claims[next(iter(self._claims))]
+        for sid in [k for k in self._transcripts if k not in self._claims]:
+            del self._transcripts[sid]
+
+    def claim(self, session_id: str) -> Evidence | None:
+        """The stored claim for a session (fresh or not), or None."""
+        found = self._claims.get(session_id)
+        return found[0] if found else None
+
+    def transcript(self, session_id: str) -> str:
+        """The transcript / rollout path the session's hooks named, ``""`` if none."""
+        return self._transcripts.get(session_id, "")
+
+    def is_waiting(self, session_id: str, now: float) -> bool:
+        """True while a fresh hook claim says the session waits (its screen is worth reading)."""
+        ev = self.claim(session_id)
+        return ev is not None and ev.status.is_waiting and ev.is_fresh(now)
+
+    def applicable(self, session_id: str, others: Iterable[Evidence], now: float) -> Evidence | None:
+        """The hook evidence to give the status function for a session, or None.
+
+        Args:
+            session_id: the session.
+            others: every other observation of the session (files, process table, screen).
+            now: POSIX seconds.
+
+        Returns:
+            None when there is no claim, it is stale, or a later observation contradicts it
+            (:func:`supersedes`). A waiting claim's request takes ``request_id`` and the menu
+            labels from the best other fresh request of the same kind (the screen's real
+            labels first, then the newest).
+        """
+        ev = self.claim(session_id)
+        if ev is None or not ev.is_fresh(now):
+            return None
+        rest = [e for e in others if e.is_fresh(now)]
+        if any(supersedes(e, ev) for e in rest):
+            return None
+        if ev.pending is None:
+            return ev
+        kind = ev.pending.kind
+        donors = [e.pending for e in sorted(rest, key=lambda e: (e.source is EvidenceSource.SCREEN, e.observed_at),
+                                            reverse=True)
+                  if e.pending is not None and e.pending.kind is kind]
+        if not donors:
+            return ev
+        best = next((pr for pr in donors if pr.options), donors[0])
+        merged = dataclasses.replace(
+            ev.pending,
+            options=best.options or ev.pending.options,
+            request_id=ev.pending.request_id or next((pr.request_id for pr in donors if pr.request_id), ""),
+            question=ev.pending.question or best.question,
+        )
+        return dataclasses.replace(ev, pending=merged)
+
+
+def _state(status: SessionStatus, at: float, detail: str) -> Evidence:
+    return Evidence(EvidenceSource.HOOK, status, at, detail, STATE_FRESH_S)
+
+
+def _str(value: object) -> str:
+    return value if isinstance(value, str) else ""

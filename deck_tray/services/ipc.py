@@ -1,0 +1,518 @@
+"""The app's private local socket: hook events in, single instance, the CLI's view of the app.
+
+Socket: ``$XDG_RUNTIME_DIR/deck-tray/ipc.sock`` (without ``XDG_RUNTIME_DIR``:
+``platformdirs.user_runtime_dir("deck-tray")/ipc.sock``). The folder is the user's own,
+mode 0700; the socket is mode 0600; the server reads every client's uid with
+``SO_PEERCRED`` and drops clients of another uid.
+
+Protocol: one JSON object per line (UTF-8, ``\\n``-terminated) each way. Requests:
+
+=====================================================================  =============================================
+request                                                                answer
+=====================================================================  =============================================
+``{"op": "hook", "agent": "claude-code"|"codex", "kind": "hook"|       none (fire and forget; see
+"notify", "payload": {...}, "received": <POSIX s>}``                   :mod:`deck_tray.core.hooks`)
+``{"op": "show"}``                                                     ``{"ok": true}`` (the window is raised)
+``{"op": "ping"}``                                                     ``{"ok": true, "app": "deck-tray", "version",
+                                                                       "pid"}``
+``{"op": "sessions"}``                                                 ``{"sessions": [Session.to_json()...],
+                                                                       "panes": {id: pane label}, "claude_dir",
+                                                                       "codex_dir", "opencode": [{"url", "phase",
+                                                                       "detail"}]}``
+``{"op": "reply", "id": <full session id>, "kind": <ReplyKind value>,  ``{"state": <DeliveryState value>,
+"text": str}``                                                         "detail": str}``
+=====================================================================  =============================================
+
+Anything malformed is answered ``{"error": "<why>"}`` (a hook is never answered). Several
+requests may share one connection; the server closes a connection idle for
+:data:`IDLE_TIMEOUT_S`. The forwarder (:mod:`deck_tray.commands.hook`) writes the hook
+line itself, without importing this module (it must start in a few milliseconds).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as _dt
+import logging
+import os
+import socket
+import stat
+import struct
+import time
+from collections.abc import Awaitable, Callable, Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import orjson
+from PySide6.QtCore import QObject, Signal
+
+from deck_tray import __version__
+from deck_tray.core.hooks import parse_message
+from deck_tray.core.model import (
+    AgentKind,
+    DeliveryReport,
+    PaneRef,
+    PendingRequest,
+    RequestKind,
+    Session,
+    SessionStatus,
+)
+from deck_tray.core.opencode import ServerPhase, ServerState
+from deck_tray.core.reply import Reply, ReplyKind
+
+log = logging.getLogger(__name__)
+
+#: Folder (under the runtime dir) and file name of the socket.
+APP_DIR, SOCKET_NAME = "deck-tray", "ipc.sock"
+#: Longest request line accepted (bytes); hook payloads carry whole tool inputs.
+MAX_LINE = 8 * 1024 * 1024
+#: A connection with no request for this long is closed (seconds).
+IDLE_TIMEOUT_S = 60.0
+#: Seconds a connect may take before the app counts as not answering.
+CONNECT_TIMEOUT_S = 1.0
+
+#: Answers the ``sessions`` request (see the protocol table).
+SessionsHandler = Callable[[], Awaitable[dict[str, Any]]]
+#: Delivers a reply to a session by id (the app's dispatcher).
+ReplyHandler = Callable[[str, Reply], Awaitable[DeliveryReport]]
+
+
+class IpcError(Exception):
+    """The socket cannot be served, or the app did not answer properly."""
+
+
+class NotRunning(IpcError):
+    """Nothing listens on the socket (no file, or a stale file of a crashed app)."""
+
+
+class AlreadyRunning(IpcError):
+    """Another process already serves the socket."""
+
+
+class Refused(IpcError):
+    """The app answered ``{"error": ...}``: the request was malformed or not served; nothing was done."""
+
+
+def socket_path(env: Mapping[str, str] | None = None) -> Path:
+    """Where the socket is.
+
+    Args:
+        env: environment to read (default ``os.environ``).
+
+    Returns:
+        ``$XDG_RUNTIME_DIR/deck-tray/ipc.sock``, or, when ``XDG_RUNTIME_DIR`` is unset or
+        blank, ``platformdirs.user_runtime_dir("deck-tray")/ipc.sock`` (``/run/user/<uid>``
+        or a private folder in the temporary directory).
+    """
+    e = os.environ if env is None else env
+    runtime = e.get("XDG_RUNTIME_DIR", "").strip()
+    if runtime:
+        return Path(runtime) / APP_DIR / SOCKET_NAME
+    import warnings
+
+    import platformdirs
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # platformdirs warns about the fallback it takes
+        return Path(platformdirs.user_runtime_dir(APP_DIR, appauthor=False)) / SOCKET_NAME
+
+
+# -- peer credentials ------------------------------------------------------------------
+_UCRED = struct.Struct("3i")  # struct ucred {pid_t pid; uid_t uid; gid_t gid;}
+
+
+def peer_credentials(sock: socket.socket) -> tuple[int, int, int] | None:
+    """``(pid, uid, gid)`` of the process at the other end of a Unix socket, or None if unknown."""
+    try:
+        raw = sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, _UCRED.size)
+    except (OSError, AttributeError):
+        return None
+    pid, uid, gid = _UCRED.unpack(raw)
+    return pid, uid, gid
+
+
+def peer_allowed(creds: tuple[int, int, int] | None, own_uid: int) -> bool:
+    """Whether a client may talk to the app: only processes of the app's own uid.
+
+    Args:
+        creds: :func:`peer_credentials` of the client (None when they cannot be read).
+        own_uid: the app's uid (``os.getuid()``).
+
+    Returns:
+        True only when the credentials are known and the uids are equal (root included:
+        root's hooks go to root's app).
+    """
+    return creds is not None and creds[1] == own_uid
+
+
+# -- socket file -----------------------------------------------------------------------
+def prepare_dir(folder: Path) -> None:
+    """Create the socket's folder (mode 0700) or check an existing one.
+
+    Raises:
+        IpcError: it is not a folder (or a symlink), or belongs to another user.
+    """
+    try:
+        folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+        st = os.lstat(folder)
+    except OSError as exc:
+        raise IpcError(f"cannot create {folder}: {exc.strerror or exc}") from exc
+    if not stat.S_ISDIR(st.st_mode):
+        raise IpcError(f"{folder} is not a folder")
+    if st.st_uid != os.getuid():
+        raise IpcError(f"{folder} belongs to uid {st.st_uid}, not to this user")
+    if stat.S_IMODE(st.st_mode) != 0o700:
+        os.chmod(folder, 0o700)
+
+
+def answers(path: Path, timeout: float = CONNECT_TIMEOUT_S) -> bool:
+    """True when a process accepts connections on ``path`` (a live app, not a stale file)."""
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+        s.settimeout(timeout)
+        try:
+            s.connect(str(path))
+        except TimeoutError:
+            return True  # its backlog is full: alive but busy
+        except OSError:
+            return False
+        return True
+
+
+def bind(path: Path) -> socket.socket:
+    """A listening socket at ``path``, replacing a stale file a crashed app left behind.
+
+    Raises:
+        AlreadyRunning: another process serves ``path``.
+        IpcError: the folder is unusable, ``path`` is something other than a socket, or it
+            cannot be bound (e.g. longer than the 107 bytes a socket path may have).
+    """
+    prepare_dir(path.parent)
+    try:
+        st = os.lstat(path)
+    except FileNotFoundError:
+        pass
+    else:
+        if not stat.S_ISSOCK(st.st_mode):
+            raise IpcError(f"{path} exists and is not a socket; not replacing it")
+        if answers(path):
+            raise AlreadyRunning(f"another deck-tray serves {path}")
+        log.info("replacing the stale socket %s (left by an app that did not exit cleanly)", path)
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(path)
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        sock.bind(str(path))
+        os.chmod(path, 0o600)
+        sock.listen(64)
+    except OSError as exc:
+        sock.close()
+        if exc.errno == 98:  # EADDRINUSE: another instance bound it a moment ago
+            raise AlreadyRunning(f"another deck-tray serves {path}") from exc
+        raise IpcError(f"cannot listen on {path}: {exc.strerror or exc}") from exc
+    sock.setblocking(False)
+    return sock
+
+
+# -- client ----------------------------------------------------------------------------
+def request(msg: Mapping[str, Any], *, path: Path | None = None, timeout: float = 10.0,
+            connect_timeout: float = CONNECT_TIMEOUT_S) -> dict[str, Any]:
+    """Send one request to the running app and wait for its answer (blocking).
+
+    Args:
+        msg: the request (see the protocol table); must not be a ``hook``.
+        path: the socket (default :func:`socket_path`).
+        timeout: seconds to wait for the answer after connecting.
+        connect_timeout: seconds the connect may take.
+
+    Returns:
+        The answer object.
+
+    Raises:
+        NotRunning: no app listens (nothing was sent).
+        Refused: the app answered ``{"error": ...}`` (nothing was done).
+        IpcError: the app was reached but did not answer in time or answered garbage; the
+            request may have been acted on.
+    """
+    p = path or socket_path()
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+        s.settimeout(connect_timeout)
+        try:
+            s.connect(str(p))
+        except (FileNotFoundError, ConnectionRefusedError, NotADirectoryError) as exc:
+            raise NotRunning(f"no deck-tray listens on {p}") from exc
+        except OSError as exc:
+            raise NotRunning(f"cannot connect to {p}: {exc}") from exc
+        if not peer_allowed(peer_credentials(s), os.getuid()):
+            raise NotRunning(f"{p} is served by another user's process; not using it")
+        deadline = time.monotonic() + timeout
+        try:
+            s.settimeout(timeout)
+            s.sendall(orjson.dumps(dict(msg)) + b"\n")
+            buf = b""
+            while b"\n" not in buf:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise TimeoutError
+                s.settimeout(left)
+                chunk = s.recv(65536)
+                if not chunk:
+                    raise IpcError("the running deck-tray closed the connection without answering")
+                buf += chunk
+        except TimeoutError as exc:
+            raise IpcError(f"the running deck-tray did not answer within {timeout:g} s") from exc
+        except OSError as exc:
+            raise IpcError(f"the connection to the running deck-tray failed: {exc}") from exc
+    try:
+        answer = orjson.loads(buf.split(b"\n", 1)[0])
+    except orjson.JSONDecodeError as exc:
+        raise IpcError("the running deck-tray answered something that is not JSON") from exc
+    if not isinstance(answer, dict):
+        raise IpcError("the running deck-tray answered something that is not a JSON object")
+    if "error" in answer:
+        raise Refused(f"the running deck-tray refused the request: {answer['error']}")
+    return answer
+
+
+# -- the sessions answer ---------------------------------------------------------------
+@dataclass(frozen=True)
+class AppView:
+    """The running app's answer to ``sessions``, as the CLI uses it.
+
+    Attributes:
+        sessions: every session the app knows.
+        claude_dir: the Claude config folder the app watches.
+        codex_dir: the Codex home the app watches.
+        servers: the opencode servers the app follows.
+    """
+
+    sessions: list[Session]
+    claude_dir: str
+    codex_dir: str
+    servers: list[ServerState]
+
+
+def sessions_answer(sessions: Iterable[Session], *, claude_dir: str, codex_dir: str,
+                    servers: Iterable[ServerState]) -> dict[str, Any]:
+    """Build the answer to ``sessions`` (see the protocol table)."""
+    ss = list(sessions)
+    return {
+        "sessions": [s.to_json() for s in ss],
+        "panes": {s.id: s.pane.label for s in ss if s.pane is not None and s.pane.label},
+        "claude_dir": claude_dir,
+        "codex_dir": codex_dir,
+        "opencode": [{"url": st.url, "phase": st.phase.value, "detail": st.detail} for st in servers],
+    }
+
+
+def parse_sessions_answer(answer: Mapping[str, Any]) -> AppView:
+    """The inverse of :func:`sessions_answer`.
+
+    Raises:
+        IpcError: a field is missing or malformed.
+    """
+    try:
+        labels = answer.get("panes") or {}
+        sessions = [session_from_json(d, str(labels.get(d["id"], ""))) for d in answer["sessions"]]
+        servers = [ServerState(str(d["url"]), ServerPhase(d["phase"]), str(d.get("detail") or ""))
+                   for d in answer.get("opencode") or []]
+        return AppView(sessions, str(answer["claude_dir"]), str(answer["codex_dir"]), servers)
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        raise IpcError(f"the running deck-tray sent a malformed session list ({exc!r})") from exc
+
+
+def session_from_json(d: Mapping[str, Any], pane_label: str = "") -> Session:
+    """A :class:`Session` from its :meth:`Session.to_json` shape (no conversation).
+
+    Args:
+        d: ``{"id", "agent", "status", "reason", "cwd", "title", "pid", "pane":
+            "<multiplexer>:<server>:<pane id>" | None, "pending": {...} | None,
+            "updated_at": ISO 8601 | None, "server": url | None}``.
+        pane_label: the pane's human location (not part of the JSON shape).
+
+    Raises:
+        KeyError, TypeError, ValueError: malformed input.
+    """
+    pane: PaneRef | None = None
+    if isinstance(d.get("pane"), str):
+        mux, rest = d["pane"].split(":", 1)
+        server, pane_id = rest.rsplit(":", 1)
+        pane = PaneRef(mux, pane_id, server, pane_label)
+    pending: PendingRequest | None = None
+    p = d.get("pending")
+    if isinstance(p, dict):
+        pending = PendingRequest(RequestKind(p["kind"]), str(p.get("tool") or ""), str(p.get("summary") or ""),
+                                 tuple(str(o) for o in p.get("options") or ()), asker=str(p.get("asker") or ""))
+    updated = d.get("updated_at")
+    pid = d.get("pid")
+    return Session(
+        id=str(d["id"]),
+        agent=AgentKind(d["agent"]),
+        cwd=str(d.get("cwd") or ""),
+        title=str(d.get("title") or ""),
+        pid=pid if isinstance(pid, int) else None,
+        pane=pane,
+        status=SessionStatus(d["status"]),
+        reason=str(d.get("reason") or ""),
+        pending=pending,
+        updated_at=_dt.datetime.fromisoformat(updated).timestamp() if isinstance(updated, str) else 0.0,
+        server=str(d.get("server") or ""),
+    )
+
+
+# -- server ----------------------------------------------------------------------------
+class IpcServer(QObject):
+    """Serves the socket on the running (qasync) loop.
+
+    Args:
+        path: the socket (default :func:`socket_path`).
+        sessions: answers ``sessions`` (None: refused).
+        reply: delivers ``reply`` (None: refused).
+
+    Signals:
+        hook_received(HookEvent): a forwarded hook or notify call (a
+            :class:`deck_tray.core.hooks.HookEvent`).
+        show_requested(): another ``deck-tray`` was started and asks to raise the window.
+    """
+
+    hook_received = Signal(object)
+    show_requested = Signal()
+
+    def __init__(self, path: Path | None = None, *, sessions: SessionsHandler | None = None,
+                 reply: ReplyHandler | None = None, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self.path = path or socket_path()
+        self._sessions = sessions
+        self._reply = reply
+        self._server: asyncio.Server | None = None
+        self._starting: asyncio.Task[None] | None = None
+        self._clients: set[asyncio.Task[Any]] = set()
+        self._ino: int | None = None
+        self._warned_uids: set[int] = set()
+
+    @property
+    def listening(self) -> bool:
+        """True once :meth:`start` bound the socket (until :meth:`stop`)."""
+        return self._ino is not None
+
+    def start(self) -> None:
+        """Bind the socket (replacing a stale one) and start serving on the running loop.
+
+        Raises:
+            AlreadyRunning: another deck-tray serves the socket.
+            IpcError: the socket cannot be served (the message says why).
+        """
+        sock = bind(self.path)
+        self._ino = os.stat(self.path).st_ino
+        self._starting = asyncio.ensure_future(self._serve(sock))
+        log.info("listening for hooks and other deck-tray commands on %s", self.path)
+
+    async def _serve(self, sock: socket.socket) -> None:
+        try:
+            self._server = await asyncio.start_unix_server(self._client, sock=sock, limit=MAX_LINE)
+        except BaseException:
+            sock.close()
+            raise
+
+    async def stop(self) -> None:
+        """Stop serving, close every connection and remove the socket file (if still ours)."""
+        if self._starting is not None:
+            # Not cancelled: it only sets the server up, and a half set-up server would keep its
+            # listening socket registered with the loop after the socket is closed.
+            with contextlib.suppress(Exception):
+                await self._starting
+            self._starting = None
+        if self._server is not None:
+            self._server.close()
+            for t in list(self._clients):
+                t.cancel()
+            await asyncio.gather(*self._clients, return_exceptions=True)
+            await self._server.wait_closed()
+            self._server = None
+        if self._ino is not None:
+            with contextlib.suppress(OSError):
+                if os.stat(self.path).st_ino == self._ino:
+                    os.unlink(self.path)
+            self._ino = None
+
+    async def _client(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        task = asyncio.current_task()
+        if task is not None:
+            self._clients.add(task)
+        try:
+            creds = peer_credentials(writer.get_extra_info("socket"))
+            if not peer_allowed(creds, os.getuid()):
+                uid = creds[1] if creds else -1
+                if uid not in self._warned_uids:
+                    self._warned_uids.add(uid)
+                    log.warning("dropped a connection to %s from uid %s (pid %s): only this user's processes "
+                                "may talk to deck-tray", self.path, uid, creds[0] if creds else "?")
+                return
+            while True:
+                try:
+                    line = await asyncio.wait_for(reader.readline(), IDLE_TIMEOUT_S)
+                except (TimeoutError, ValueError, ConnectionError):
+                    return  # idle, a line over MAX_LINE, or the peer went away
+                if not line:
+                    return
+                answer = await self._handle(line)
+                if answer is not None:
+                    writer.write(orjson.dumps(answer) + b"\n")
+                    await writer.drain()
+        except ConnectionError:
+            pass
+        finally:
+            writer.close()
+            if task is not None:
+                self._clients.discard(task)
+
+    async def _handle(self, line: bytes) -> dict[str, Any] | None:
+        try:
+            msg = orjson.loads(line)
+        except orjson.JSONDecodeError:
+            return {"error": "not a JSON line"}
+        if not isinstance(msg, dict):
+            return {"error": "not a JSON object"}
+        op = msg.get("op")
+        if op == "hook":
+            ev = parse_message(msg)
+            if ev is None:
+                log.debug("ignored a malformed hook message")
+            else:
+                log.debug("hook %s %s for session %s", ev.agent.value, ev.name or "?", ev.session_id[:12] or "?")
+                self.hook_received.emit(ev)
+            return None
+        if op == "show":
+            self.show_requested.emit()
+            return {"ok": True}
+        if op == "ping":
+            return {"ok": True, "app": "deck-tray", "version": __version__, "pid": os.getpid()}
+        if op == "sessions":
+            if self._sessions is None:
+                return {"error": "this deck-tray does not serve sessions"}
+            try:
+                return await self._sessions()
+            except Exception as exc:
+                log.exception("answering a sessions request failed")
+                return {"error": f"internal error: {exc}"}
+        if op == "reply":
+            return await self._handle_reply(msg)
+        return {"error": f"unknown op {op!r}"}
+
+    async def _handle_reply(self, msg: dict[str, Any]) -> dict[str, Any]:
+        if self._reply is None:
+            return {"error": "this deck-tray does not send replies"}
+        sid, text = msg.get("id"), msg.get("text", "")
+        try:
+            kind = ReplyKind(msg.get("kind"))
+        except ValueError:
+            return {"error": f"unknown reply kind {msg.get('kind')!r}"}
+        if not isinstance(sid, str) or not sid or not isinstance(text, str):
+            return {"error": "reply needs a session id and a text string"}
+        try:
+            report = await self._reply(sid, Reply(kind, text))
+        except Exception as exc:
+            log.exception("a reply through the socket failed")
+            return {"error": f"internal error: {exc}"}
+        return {"state": report.state.value, "detail": report.detail}
