@@ -31,8 +31,15 @@ def _isolated_home(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest
 @pytest.fixture
 def qloop(qapp: object) -> Iterator[asyncio.AbstractEventLoop]:
     """A qasync event loop on the test's QApplication; fails if a task is left pending."""
+    import gc
+
     import qasync
 
+    # Closing a test's last window must not quit the shared QApplication (the next test's
+    # loop would stop early), and Qt objects a test left behind are freed here, on the GUI
+    # thread, rather than by a later collection on a worker thread.
+    qapp.setQuitOnLastWindowClosed(False)  # type: ignore[attr-defined]
+    gc.collect()
     loop = qasync.QEventLoop(qapp)
     asyncio.set_event_loop(loop)
     try:
@@ -46,6 +53,7 @@ def qloop(qapp: object) -> Iterator[asyncio.AbstractEventLoop]:
     finally:
         loop.close()
         asyncio.set_event_loop(None)
+        gc.collect()
 
 
 @pytest.fixture

@@ -64,11 +64,8 @@ def test_claude_permission_is_reported_and_allowed(claude_world: World) -> None:
     env = claude_world.env
     claude.type_line("please FAKE_BASH now")
     claude.wait_for(r"Do you want to proceed\?")
-    # One scan right after the prompt appeared reports it (a one-shot CLI scan takes < 2 s).
-    t0 = time.monotonic()
+    # One scan right after the prompt appeared reports it (its speed is measured in bench/).
     listed = sessions(env)
-    elapsed = time.monotonic() - t0
-    assert elapsed < 2.0, f"deck-tray sessions took {elapsed:.2f} s"
     [s] = [x for x in listed if x["status"] != "ended"]
     assert s["agent"] == "claude-code"
     assert s["status"] == "waiting_permission", s
