@@ -51,6 +51,14 @@ def _parser() -> argparse.ArgumentParser:
     s = sub.add_parser("sessions", parents=[common], help="scan once and print every known session")
     s.add_argument("--json", action="store_true", help="print a JSON array")
     s.add_argument("--all", action="store_true", help="include ended sessions in the table")
+    bar = s.add_mutually_exclusive_group()
+    bar.add_argument("--waybar", action="store_true",
+                     help="print the JSON object a waybar custom module reads (text, tooltip, class)")
+    bar.add_argument("--polybar", action="store_true", help="print one line for a polybar custom/script module")
+    s.add_argument("--watch", action="store_true",
+                   help="keep running and print again whenever the output changes (for status bars)")
+    s.add_argument("--interval", type=float, default=2.0, metavar="SECONDS",
+                   help="with --watch: how often to look, in seconds (default 2)")
     r = sub.add_parser("reply", parents=[common],
                        help="answer a session (types into its tmux or zellij pane, or through opencode's API)")
     r.add_argument("id", help="session id or a unique prefix of it")
@@ -139,12 +147,14 @@ async def _collect(args: argparse.Namespace) -> list[Session]:
     return (await _gather(args))[0]
 
 
-async def _gather(args: argparse.Namespace) -> tuple[list[Session], set[str]]:
+async def _gather(args: argparse.Namespace, scanner: Scanner | None = None,
+                  ask: bool = True) -> tuple[list[Session], set[str]]:
     """:func:`_collect`, plus the ids of the sessions the running app answered for.
 
     With the app running, its live sessions are used (servers named with ``--opencode-url``
     that it does not follow are read here and added); without it, files, panes and opencode
-    servers are scanned here.
+    servers are scanned here (with ``scanner`` when given, so repeated calls read only what
+    was appended). ``ask=False`` never prompts for an opencode password.
     """
     import asyncio
 
@@ -163,9 +173,9 @@ async def _gather(args: argparse.Namespace) -> tuple[list[Session], set[str]]:
         servers = view.servers + servers
     else:
         (files, (oc, servers)) = await asyncio.gather(
-            collect(make_scanner(), make_mux()), snapshot_all(urls, creds))
+            collect(scanner or make_scanner(), make_mux()), snapshot_all(urls, creds))
     locked = [st.url for st in servers if st.phase.value == "needs a password"]
-    if locked and sys.stdin.isatty():
+    if locked and ask and sys.stdin.isatty():
         # Ask once per locked server; the password goes to the keyring (or this run only).
         import getpass
 
@@ -178,7 +188,7 @@ async def _gather(args: argparse.Namespace) -> tuple[list[Session], set[str]]:
         oc += retry
         servers = [st for st in servers if st.url not in locked] + again
     for st in servers:
-        if st.phase.value != "connected":
+        if st.phase.value != "connected" and ask:
             print(f"deck-tray: opencode server {st.url} {st.phase.value}: {st.detail}", file=sys.stderr)
     out = files + oc
     out.sort(key=lambda s: (s.status.value == "ended", -s.updated_at))
@@ -193,6 +203,8 @@ def cmd_sessions(args: argparse.Namespace) -> int:
 
     from deck_tray.core.status import age_text
 
+    if args.watch or args.waybar or args.polybar:
+        return _status_bar(args)
     sessions = asyncio.run(_collect(args))
     if args.json:
         print(json.dumps([s.to_json() for s in sessions], ensure_ascii=False, indent=2))
@@ -208,6 +220,60 @@ def cmd_sessions(args: argparse.Namespace) -> int:
               f"{s.display_title[:40]:<40}  {age_text(now - s.updated_at)}")
         print(f"          {s.reason}")
     return EXIT_OK
+
+
+def _render(args: argparse.Namespace, sessions: list[Session]) -> str:
+    """The text ``sessions`` prints for the output options in ``args`` (one line for bars)."""
+    import json
+
+    if args.waybar or args.polybar:
+        from deck_tray.core.statusbar import summarize
+
+        bar = summarize(sessions)
+        return json.dumps(bar.waybar(), ensure_ascii=False) if args.waybar else bar.polybar()
+    if args.json:
+        return json.dumps([s.to_json() for s in sessions], ensure_ascii=False, indent=2)
+    shown = [s for s in sessions if args.all or s.status.value != "ended"]
+    return "\n".join(f"{s.id[:8]}  {s.agent.value:<11}  {s.status.value:<18}  {s.display_title[:40]}"
+                     for s in shown) or "No running Claude Code, Codex or opencode sessions found."
+
+
+def _status_bar(args: argparse.Namespace) -> int:
+    """``sessions --waybar|--polybar|--json [--watch]``: print, and with ``--watch`` print again
+    each time the output changes (looking every ``--interval`` seconds) until stdout closes
+    or Ctrl+C. A scan that fails is reported on stderr and the last output stays."""
+    import asyncio
+
+    async def run() -> int:
+        scanner = make_scanner()
+        last: str | None = None
+        last_error = ""
+        while True:
+            try:
+                text = _render(args, (await _gather(args, scanner, ask=not args.watch))[0])
+                last_error = ""
+            except Exception as exc:  # a bar must keep running; say why once per new error
+                text = last if last is not None else ""
+                if str(exc) != last_error:
+                    print(f"deck-tray: looking at sessions failed: {exc}", file=sys.stderr)
+                    last_error = str(exc)
+            if text != last:
+                sys.stdout.write(text + "\n")
+                sys.stdout.flush()
+                last = text
+            if not args.watch:
+                return EXIT_OK
+            await asyncio.sleep(max(0.2, args.interval))
+
+    try:
+        return asyncio.run(run())
+    except KeyboardInterrupt:
+        return EXIT_OK
+    except BrokenPipeError:  # the bar went away
+        import os
+
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_OK
 
 
 def _reply_of(args: argparse.Namespace) -> Reply | None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import ast
 import asyncio
+import dataclasses
 import gc
 import json
 import os
@@ -431,6 +432,37 @@ def test_cli_sessions_come_from_the_running_app(qloop: asyncio.AbstractEventLoop
         rc, out, err, _ = await run_cli(env_for(runtime, tmp_path / "elsewhere"), "sessions", "--json")
         assert rc == 0, err
         assert [s for s in json.loads(out) if s["agent"] != "opencode"] == []
+        await served.server.stop()
+
+    qloop.run_until_complete(go())
+
+
+def test_cli_watch_prints_the_waybar_line_again_only_when_it_changes(
+        qloop: asyncio.AbstractEventLoop, runtime: Path, tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    sessions = _sessions()
+    served = Served(socket_of(runtime), sessions, home)
+    served.server.start()
+
+    async def go() -> None:
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "deck_tray", "sessions", "--waybar", "--watch", "--interval", "0.2",
+            env=env_for(runtime, home), cwd=REPO, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+        assert proc.stdout is not None
+        try:
+            first = json.loads(await asyncio.wait_for(proc.stdout.readline(), 30))
+            assert first["class"] == "waiting" and first["text"] == "1 waiting"
+            assert "Claude Code · Fix the bug — Needs permission: rm -f x" in first["tooltip"]
+            # The permission was answered: the session now works; one new line says so.
+            sessions[0] = dataclasses.replace(sessions[0], status=SessionStatus.BUSY, pending=None)
+            second = json.loads(await asyncio.wait_for(proc.stdout.readline(), 30))
+            assert (second["class"], second["text"]) == ("busy", "1 busy")
+            # Polls that find nothing new print nothing.
+            with pytest.raises(asyncio.TimeoutError):
+                await asyncio.wait_for(proc.stdout.readline(), 1.5)
+        finally:
+            proc.terminate()
+            await proc.wait()
         await served.server.stop()
 
     qloop.run_until_complete(go())
