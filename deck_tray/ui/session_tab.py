@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import html
+import re
 import time
 
 from PySide6.QtCore import QEvent, QObject, Qt, QTimer, Signal
@@ -30,6 +31,7 @@ from PySide6.QtWidgets import (
 )
 
 from deck_tray.core.model import (
+    AgentKind,
     DeliveryReport,
     DeliveryState,
     Message,
@@ -40,6 +42,7 @@ from deck_tray.core.model import (
 )
 from deck_tray.core.reply import Reply, ReplyKind
 from deck_tray.core.status import age_text
+from deck_tray.ui.find_bar import FindBar, utf16_positions
 from deck_tray.ui.persist import WindowMemory
 
 _BANNER_COLORS = {
@@ -81,9 +84,9 @@ def _clock(ts: float) -> str:
     return time.strftime("%H:%M", time.localtime(ts)) if ts else ""
 
 
-def _conversation_parts(messages: tuple[Message, ...]) -> list[tuple[int, str]]:
+def _conversation_parts(messages: tuple[Message, ...], limit: int = MAX_RENDERED) -> list[tuple[int, str]]:
     """(size, markdown) of each item :func:`render_conversation` joins, oldest first."""
-    shown = messages[-MAX_RENDERED:]
+    shown = messages[-limit:] if limit > 0 else ()
     parts: list[tuple[int, str]] = []
     if len(messages) > len(shown):
         parts.append((0, f"*… {len(messages) - len(shown)} earlier messages are not shown*"))
@@ -118,14 +121,14 @@ def render_conversation(messages: tuple[Message, ...]) -> str:
 
 
 def conversation_chunks(messages: tuple[Message, ...], chunk_chars: int = CHUNK_CHARS,
-                        first_chars: int = FIRST_CHUNK_CHARS) -> list[str]:
+                        first_chars: int = FIRST_CHUNK_CHARS, limit: int = MAX_RENDERED) -> list[str]:
     """:func:`render_conversation` cut between messages into pieces of about ``chunk_chars``
     (the first ``first_chars``), **newest first** (joined oldest first with blank lines they
     are the same markdown)."""
     chunks: list[str] = []
     group: list[str] = []
     size = 0
-    for n, md in reversed(_conversation_parts(messages)):
+    for n, md in reversed(_conversation_parts(messages, limit)):
         if group and size + n > (chunk_chars if chunks else first_chars):
             chunks.append("\n\n".join(reversed(group)))
             group, size = [], 0
@@ -138,14 +141,21 @@ def conversation_chunks(messages: tuple[Message, ...], chunk_chars: int = CHUNK_
 class SessionTab(QWidget):
     """The view of one session.
 
+    Ctrl+F opens a find bar over the conversation (:class:`~deck_tray.ui.find_bar.FindBar`);
+    :meth:`reveal` shows a search hit in it. A *past* session (:meth:`set_past`: one the
+    registry does not list, opened from the history) is read-only, with "Resume in terminal".
+
     Signals:
         reply_requested(str, Reply): the user asked to send ``Reply`` to session id ``str``.
-        action_requested(str, str, str): session id, action (``"open_terminal"`` or
-            ``"handoff"``) and its argument (the hand-off goal, may be empty).
+        action_requested(str, str, str): session id, action (``"open_terminal"``,
+            ``"handoff"`` or ``"resume"``) and its argument (the hand-off goal, may be empty).
+        revealed(bool): a :meth:`reveal` finished; True when the hit's own text was found
+            (False: the nearest match of the term is shown, or none).
     """
 
     reply_requested = Signal(str, object)
     action_requested = Signal(str, str, str)
+    revealed = Signal(bool)
 
     def __init__(self, session: Session, memory: WindowMemory | None = None, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -156,6 +166,9 @@ class SessionTab(QWidget):
         self._recall_draft = ""
         self._rendered_key: tuple[int, object] | None = None
         self._busy_sending = False
+        self._limit = MAX_RENDERED  # newest messages rendered ("show them" raises it)
+        self._reveal: tuple[str, str] | None = None  # (term, context) waiting for the view
+        self.past = False
 
         self.title = QLabel()
         self.title.setTextFormat(Qt.TextFormat.PlainText)
@@ -184,9 +197,17 @@ class SessionTab(QWidget):
         self.handoff_button.setToolTip(
             "Start a fresh session that continues this one from a short summary (goal, todos, files)")
         self.handoff_button.clicked.connect(self._ask_handoff)
-        for b in (self.stop_button, self.terminal_button, self.handoff_button):
+        self.resume_button = QPushButton("Resume in terminal")
+        self.resume_button.clicked.connect(
+            lambda: self.action_requested.emit(self.session.id, "resume", ""))
+        for b in (self.stop_button, self.terminal_button, self.handoff_button, self.resume_button):
             ar.addWidget(b)
         ar.addStretch(1)
+        self.past_note = QLabel(
+            "A past session, read from its transcript. Resume it to continue the conversation.")
+        self.past_note.setWordWrap(True)
+        self.past_note.setStyleSheet("color: palette(mid);")
+        self.past_note.hide()
 
         self.banner = QLabel()
         self.banner.setObjectName("banner")
@@ -216,6 +237,11 @@ class SessionTab(QWidget):
         self._older_timer.setSingleShot(True)
         self._older_timer.setInterval(0)
         self._older_timer.timeout.connect(self._prepend_older)
+        self.find_bar = FindBar(self.view, self)
+        self.find_bar.load_all_requested.connect(self.show_all_messages)
+        find = QShortcut(QKeySequence(QKeySequence.StandardKey.Find), self)
+        find.setContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
+        find.activated.connect(self.open_find)
 
         self.answer = QPlainTextEdit()
         self.answer.setPlaceholderText("Type a prompt for the agent… (Ctrl+Enter sends)")
@@ -247,8 +273,13 @@ class SessionTab(QWidget):
         layout.addWidget(self.actions_row)
         layout.addWidget(self.banner)
         layout.addWidget(self.request_box)
+        layout.addWidget(self.past_note)
+        layout.addWidget(self.find_bar)
         layout.addWidget(self.view, 1)
-        layout.addLayout(answer_row)
+        self.answer_row = QWidget()
+        self.answer_row.setLayout(answer_row)
+        answer_row.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(self.answer_row)
         layout.addWidget(self.delivery)
         self.update_session(session)
 
@@ -280,14 +311,7 @@ class SessionTab(QWidget):
         key = (len(session.messages), session.messages[-1] if session.messages else None)
         if key != self._rendered_key:
             self._rendered_key = key
-            # The newest piece now, older ones prepended one per event-loop turn.
-            chunks = conversation_chunks(session.messages)
-            self.view.setMarkdown(chunks[0])
-            self._older = chunks[1:]
-            if self._older:
-                self._older_timer.start()
-            # Newest at the bottom; the layout finishes after this call, so scroll once it has.
-            QTimer.singleShot(0, self.scroll_to_end)
+            self._render()
         can_type = self._reachable(session)
         self.answer.setReadOnly(False)
         self.send_button.setEnabled(can_type and not self._busy_sending)
@@ -301,12 +325,103 @@ class SessionTab(QWidget):
             self.send_button.setToolTip("No tmux or zellij pane is known for this session")
         else:
             self.send_button.setToolTip("Type this into the agent's pane (Ctrl+Enter)")
-        self.actions_row.setVisible(bool(session.server))
+        resumable = self._resumable(session)
+        self.resume_button.setVisible(resumable)
+        self.resume_button.setToolTip(
+            f"Continue this session in a new tmux pane ({self._resume_command(session)})" if resumable else "")
+        self.actions_row.setVisible(bool(session.server) or resumable)
+        for b in (self.stop_button, self.terminal_button, self.handoff_button):
+            b.setVisible(bool(session.server))
         if session.server:
             self.stop_button.setEnabled(can_type and session.status in (
                 SessionStatus.BUSY, SessionStatus.WAITING_PERMISSION, SessionStatus.WAITING_QUESTION))
             self.handoff_button.setEnabled(can_type)
             self.terminal_button.setEnabled(session.status is not SessionStatus.ENDED)
+
+    def _render(self) -> None:
+        """Rebuild the view: the newest piece now, older ones prepended one per event-loop turn."""
+        chunks = conversation_chunks(self.session.messages, limit=self._limit)
+        self.view.setMarkdown(chunks[0])
+        self._older = chunks[1:]
+        if self._older:
+            self._older_timer.start()
+        self.find_bar.loading = bool(self._older)
+        self.find_bar.not_loaded = max(0, len(self.session.messages) - self._limit)
+        self.find_bar.refresh_soon()
+        if self._reveal is not None and not self._older:
+            QTimer.singleShot(0, self._finish_reveal)
+        else:
+            # Newest at the bottom; the layout finishes after this call, so scroll once it has.
+            QTimer.singleShot(0, self.scroll_to_end)
+
+    @staticmethod
+    def _resumable(session: Session) -> bool:
+        """Claude Code and Codex sessions with no agent process running them can be resumed."""
+        if session.agent not in (AgentKind.CLAUDE_CODE, AgentKind.CODEX) or session.server:
+            return False
+        return session.pid is None or session.status is SessionStatus.ENDED
+
+    @staticmethod
+    def _resume_command(session: Session) -> str:
+        return (f"claude --resume {session.id}" if session.agent is AgentKind.CLAUDE_CODE
+                else f"codex resume {session.id}")
+
+    def set_past(self, past: bool) -> None:
+        """A past session (not listed by the registry) is read-only: no answer box, a note
+        saying so, and "Resume in terminal". A registry snapshot for it makes it live again."""
+        self.past = past
+        self.past_note.setVisible(past)
+        self.answer_row.setVisible(not past)
+
+    # -- find ----------------------------------------------------------------------
+    def open_find(self) -> None:
+        """Ctrl+F: open the find bar, with the selected text of the conversation if any."""
+        picked = self.view.textCursor().selectedText().strip()
+        self.find_bar.open(picked if picked and "\u2029" not in picked and len(picked) < 200 else None)
+
+    def show_all_messages(self) -> None:
+        """Render the whole conversation, not only the newest :data:`MAX_RENDERED` messages."""
+        if len(self.session.messages) > self._limit:
+            self._limit = len(self.session.messages)
+            self._render()
+
+    def reveal(self, term: str, context: str = "") -> None:
+        """Show a search hit: the find bar holds ``term`` and its current match is the one in
+        ``context`` (text around the hit, e.g. a search snippet), selected and scrolled into
+        view. Older pieces still loading, or messages not rendered yet, are waited for /
+        rendered first. Emits :attr:`revealed` when done."""
+        self._reveal = (term, context)
+        self.find_bar.open(term)
+        if not self._older:
+            self._finish_reveal()
+
+    def _finish_reveal(self) -> None:
+        if self._reveal is None:
+            return
+        term, context = self._reveal
+        self.find_bar.open(term)
+        raw = self.view.document().toRawText()
+        words = re.findall(r"\w+", context)[:16]
+        found = None
+        if words:
+            pattern = re.compile(r"\W+".join(re.escape(w) for w in words), re.IGNORECASE)
+            found = pattern.search(raw)
+            if found is None and len(self.session.messages) > self._limit:
+                self.show_all_messages()  # the hit may be older than what is rendered: render it all
+                return
+            if found is None and len(words) > 4:  # the snippet may cross a message boundary
+                mid = len(words) // 2
+                for part in (words[:mid], words[mid:]):
+                    found = re.search(r"\W+".join(re.escape(w) for w in part), raw, re.IGNORECASE)
+                    if found is not None and term.casefold() in found.group(0).casefold():
+                        break
+                    found = None
+        self._reveal = None
+        if found is not None:
+            inner = found.group(0).casefold().find(term.casefold())
+            start = found.start() + max(inner, 0)
+            self.find_bar.select_near(utf16_positions(raw)(start))
+        self.revealed.emit(found is not None)
 
     @staticmethod
     def _reachable(session: Session) -> bool:
@@ -365,8 +480,14 @@ class SessionTab(QWidget):
         QTextCursor(doc).insertFragment(QTextDocumentFragment(piece))
         doc.documentLayout().documentSize()  # lay the new piece out so the range is current
         bar.setValue(bar.maximum() - from_bottom)
+        self.find_bar.loading = bool(self._older)
         if self._older:
             self._older_timer.start()
+            self.find_bar.refresh_soon()
+        elif self._reveal is not None:
+            self._finish_reveal()
+        else:
+            self.find_bar.refresh()
 
     def _dark(self) -> bool:
         return self.palette().color(QPalette.ColorRole.Base).lightness() < 128
