@@ -36,6 +36,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from deck_tray.core import past
+from deck_tray.core.history import SearchHit
 from deck_tray.core.model import DeliveryReport, Session, SessionStatus
 from deck_tray.core.opencode import ServerPhase, ServerState
 from deck_tray.core.status import age_text
@@ -87,6 +89,7 @@ class MainWindow(QMainWindow):
         action_requested(str, str, str): forwarded from a tab (session id, action, argument).
         password_entered(str, str): the user typed the password of an opencode server (url, password).
         settings_requested(): the toolbar's "Settings…".
+        search_requested(): "Search history…" (toolbar, Ctrl+Shift+F).
         quit_requested(): the window was closed while :attr:`close_to_tray` is off.
 
     Attributes:
@@ -97,6 +100,7 @@ class MainWindow(QMainWindow):
     action_requested = Signal(str, str, str)
     password_entered = Signal(str, str)
     settings_requested = Signal()
+    search_requested = Signal()
     quit_requested = Signal()
 
     def __init__(self, registry: SessionRegistry, settings: QSettings) -> None:
@@ -223,6 +227,12 @@ class MainWindow(QMainWindow):
         self.settings_action.setToolTip("Notifications, quiet hours, opencode servers, window, folders")
         self.settings_action.triggered.connect(self.settings_requested)
         bar.addAction(self.settings_action)
+        self.search_action = QAction("Search history…", self)
+        self.search_action.setShortcut(QKeySequence("Ctrl+Shift+F"))
+        self.search_action.setToolTip("Search every conversation of every agent (Ctrl+Shift+F)")
+        self.search_action.triggered.connect(self.search_requested)
+        self.addAction(self.search_action)
+        bar.addAction(self.search_action)
         close_tab = QAction("Close tab", self)
         close_tab.setShortcut(QKeySequence("Ctrl+W"))
         close_tab.triggered.connect(lambda: self.close_tab(self.tabs.currentIndex()))
@@ -341,6 +351,8 @@ class MainWindow(QMainWindow):
         if became and not self._is_seen(s.id):
             self.unread.add(s.id)
         if tab is not None:
+            if tab.past:
+                tab.set_past(False)  # resumed: the tab follows the live session
             tab.update_session(s)
             self._label_tab(tab, s)
         self._rebuild_list_soon()
@@ -403,6 +415,33 @@ class MainWindow(QMainWindow):
         self._rebuild_list_soon()  # after the tab's first paint
         tab.answer.setFocus()
         return tab
+
+    def show_hit(self, hit: SearchHit, past_session: Session | None = None) -> SessionTab | None:
+        """Open the tab of a search hit's session scrolled to the hit (selected in the tab's
+        find bar). A session the registry does not list opens as a read-only past-session
+        tab built from ``past_session``; without it, nothing opens (None)."""
+        tab = self.tabs_by_id.get(hit.session_id)
+        if tab is None and self.registry.get(hit.session_id) is None:
+            if past_session is None:
+                return None
+            tab = SessionTab(past_session, self.memory)
+            tab.set_past(True)
+            tab.reply_requested.connect(self.reply_requested)
+            tab.action_requested.connect(self.action_requested)
+            self.tabs_by_id[hit.session_id] = tab
+            self.tabs.addTab(tab, "")
+            self._label_tab(tab, past_session)
+        tab = self.open_session(hit.session_id)
+        if tab is not None:
+            tab.reveal(past.hit_term(hit), past.hit_context(hit))
+            if tab.past:
+                tab.view.setFocus()
+        return tab
+
+    def session_of_tab(self, session_id: str) -> Session | None:
+        """The session an open tab shows (past sessions too), else None."""
+        tab = self.tabs_by_id.get(session_id)
+        return tab.session if tab is not None else None
 
     def close_tab(self, index: int) -> None:
         """Close the tab at ``index`` (the session keeps running); it can be reopened."""
