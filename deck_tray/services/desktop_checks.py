@@ -35,6 +35,7 @@ import shutil
 import signal
 import sys
 import threading
+import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -731,6 +732,51 @@ async def hooks_check(hooks_status: Callable[[], Any] | None) -> list[Check]:
     return hooks_checks(result)
 
 
+def app_check(answer: Mapping[str, Any] | None, problem: str = "", now: float | None = None) -> Check:
+    """The running app and the hooks it received, from its ``ping`` answer
+    (:mod:`deck_tray.services.ipc`); ``answer`` None: not running (``problem`` says why)."""
+    name = "deck-tray app"
+    if answer is None:
+        return Check(name, Level.WARN, f"not running ({problem or 'nothing listens on its socket'}): agent hooks "
+                                       f"are dropped and nobody is notified until it runs",
+                     "start deck-tray from your desktop session, or enable it at login: deck-tray autostart enable")
+    now = time.time() if now is None else now
+    heard = []
+    hooks = answer.get("hooks") or {}
+    for agent in sorted(hooks):
+        last = hooks[agent] if isinstance(hooks[agent], Mapping) else {}
+        age = max(0.0, now - float(last.get("received") or now))
+        heard.append(f"{agent} {last.get('event') or 'event'} {_ago(age)}")
+    said = ("last hook from " + ", ".join(heard)) if heard else "no hook received since it started"
+    return Check(name, Level.OK, f"running (pid {answer.get('pid', '?')}, {answer.get('version', '?')}); {said}")
+
+
+def _ago(seconds: float) -> str:
+    if seconds < 90:
+        return f"{seconds:.0f} s ago"
+    if seconds < 5400:
+        return f"{seconds / 60:.0f} min ago"
+    return f"{seconds / 3600:.0f} h ago"
+
+
+async def running_app_check(env: Mapping[str, str], timeout: float = PROBE_TIMEOUT_S) -> list[Check]:
+    """Ping the running app over its socket (in ``env``'s ``XDG_RUNTIME_DIR``)."""
+    from deck_tray.services import ipc
+
+    runtime = env.get("XDG_RUNTIME_DIR", "").strip()
+    path = Path(runtime) / ipc.APP_DIR / ipc.SOCKET_NAME if runtime else None
+
+    def ping() -> Check:
+        try:
+            return app_check(ipc.request({"op": "ping"}, path=path, timeout=timeout))
+        except ipc.NotRunning:
+            return app_check(None)
+        except ipc.IpcError as exc:
+            return app_check(None, str(exc))
+
+    return [await in_thread(ping, timeout + 0.2)]
+
+
 async def opencode_checks(env: Mapping[str, str], timeout: float = PROBE_TIMEOUT_S) -> list[Check]:
     """Every opencode server found on this machine answers ``/global/health`` (401: WARN)."""
     from deck_tray.services.opencode_client import AuthRequired, OpencodeClient, OpencodeError
@@ -831,13 +877,14 @@ async def run_checks(env: Mapping[str, str] | None = None, *,
         agents(),
         guarded(["hooks"], hooks_check(hooks_status), timeout),
         guarded(["opencode servers"], opencode_checks(env, timeout), timeout + 0.2),
+        guarded(["deck-tray app"], running_app_check(env, timeout), timeout + 0.4),
     )
-    (bus_facts, x11_facts), (xcb_lines, keyring_lines_, mux_lines, agent_lines, hook_lines, opencode_lines) = \
-        await asyncio.gather(facts, lines)
+    (bus_facts, x11_facts), (xcb_lines, keyring_lines_, mux_lines, agent_lines, hook_lines, opencode_lines,
+                             app_lines) = await asyncio.gather(facts, lines)
     report = [python_check(), pyside_check(), qt_platform_check(platform, platform_why, x11_facts), *xcb_lines,
               bus_check(bus_facts, bus_problem), tray_check(bus_facts, x11_facts, platform),
               notification_check(bus_facts), *keyring_lines_, *mux_lines, *agent_lines, *hook_lines,
-              *opencode_lines]
+              *app_lines, *opencode_lines]
     return report
 
 

@@ -14,7 +14,8 @@ request                                                                answer
 "notify", "payload": {...}, "received": <POSIX s>}``                   :mod:`deck_tray.core.hooks`)
 ``{"op": "show"}``                                                     ``{"ok": true}`` (the window is raised)
 ``{"op": "ping"}``                                                     ``{"ok": true, "app": "deck-tray", "version",
-                                                                       "pid"}``
+                                                                       "pid", "hooks": {agent: {"event",
+                                                                       "received"}}}`` (the last hook per agent)
 ``{"op": "sessions"}``                                                 ``{"sessions": [Session.to_json()...],
                                                                        "panes": {id: pane label}, "claude_dir",
                                                                        "codex_dir", "opencode": [{"url", "phase",
@@ -390,6 +391,8 @@ class IpcServer(QObject):
         self._clients: set[asyncio.Task[Any]] = set()
         self._ino: int | None = None
         self._warned_uids: set[int] = set()
+        #: The last hook per agent value: ``{"event": hook/notify name, "received": POSIX s}``.
+        self.last_hooks: dict[str, dict[str, Any]] = {}
 
     @property
     def listening(self) -> bool:
@@ -481,13 +484,15 @@ class IpcServer(QObject):
                 log.debug("ignored a malformed hook message")
             else:
                 log.debug("hook %s %s for session %s", ev.agent.value, ev.name or "?", ev.session_id[:12] or "?")
+                self.last_hooks[ev.agent.value] = {"event": ev.name or ev.kind, "received": ev.received}
                 self.hook_received.emit(ev)
             return None
         if op == "show":
             self.show_requested.emit()
             return {"ok": True}
         if op == "ping":
-            return {"ok": True, "app": "deck-tray", "version": __version__, "pid": os.getpid()}
+            return {"ok": True, "app": "deck-tray", "version": __version__, "pid": os.getpid(),
+                    "hooks": self.last_hooks}
         if op == "sessions":
             if self._sessions is None:
                 return {"error": "this deck-tray does not serve sessions"}

@@ -152,6 +152,32 @@ def test_forwarder_delivers_a_claude_hook_and_prints_nothing(qloop: asyncio.Abst
     assert not socket_of(runtime).exists(), "the socket file goes with the server"
 
 
+def test_doctor_says_the_app_runs_and_which_hooks_reached_it(qloop: asyncio.AbstractEventLoop, runtime: Path,
+                                                               tmp_path: Path) -> None:
+    async def doctor_line(env: dict[str, str]) -> dict[str, str]:
+        rc, out, err, _ = await run_cli(env, "doctor", "--json")
+        assert rc in (0, 1), err
+        return next(c for c in json.loads(out) if c["name"] == "deck-tray app")
+
+    async def go() -> None:
+        env = env_for(runtime, tmp_path)
+        line = await doctor_line(env)
+        assert line["level"] == "WARN" and line["detail"].startswith("not running")
+        assert "autostart enable" in line["hint"]
+        served = Served(socket_of(runtime))
+        served.server.start()
+        line = await doctor_line(env)
+        assert line["level"] == "OK" and "no hook received since it started" in line["detail"], line
+        rc, _out, _err, _ = await run_cli(env, "hook", "claude-code", stdin=json.dumps(PERMISSION).encode())
+        assert rc == 0
+        await until(lambda: served.hooks)
+        line = await doctor_line(env)
+        assert line["level"] == "OK" and "last hook from claude-code PermissionRequest" in line["detail"], line
+        await served.server.stop()
+
+    qloop.run_until_complete(go())
+
+
 def test_forwarder_takes_codex_notify_from_the_last_argument(qloop: asyncio.AbstractEventLoop, runtime: Path,
                                                              tmp_path: Path) -> None:
     served = Served(socket_of(runtime))
