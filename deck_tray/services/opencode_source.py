@@ -653,10 +653,12 @@ class OpencodeSource(QObject):
         """Find local servers now; follow new ones, drop discovered ones that are gone."""
         loop = asyncio.get_running_loop()
         try:
-            found = await loop.run_in_executor(None, discover_servers)
+            binaries = await loop.run_in_executor(None, discover_server_binaries)
         except Exception:
             log.exception("looking for opencode servers failed")
             return []
+        found = sorted(binaries)
+        self._binaries = {u: exe for u, exe in binaries.items() if exe}
         self._found = set(found)
         for url in found:
             if url not in self.watchers:

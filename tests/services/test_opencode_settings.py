@@ -65,7 +65,8 @@ def test_urls_set_before_start_are_followed_at_start(qloop: asyncio.AbstractEven
 
 
 def test_discovery_on_and_off(qloop: asyncio.AbstractEventLoop, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(opencode_source, "discover_servers", lambda: [LOCAL, A])
+    monkeypatch.setattr(opencode_source, "discover_server_binaries",
+                        lambda: {LOCAL: "/opt/opencode/bin/opencode", A: ""})
     src = source(urls=[A], discover=False, discover_every=0.05)
 
     async def scenario() -> None:
@@ -76,6 +77,8 @@ def test_discovery_on_and_off(qloop: asyncio.AbstractEventLoop, monkeypatch: pyt
             src.set_discover(True)
             await settle()
             assert set(src.watchers) == {A, LOCAL}
+            # "Open in terminal" runs the same opencode that serves the session.
+            assert (src.binary_for(LOCAL), src.binary_for(A)) == ("/opt/opencode/bin/opencode", "")
             src.remove_url(A)  # no longer named, but it runs here: still followed
             await settle()
             assert set(src.watchers) == {A, LOCAL} and src.configured == []
