@@ -37,10 +37,11 @@ from deck_tray.services.panes import Multiplexer, MuxSet, Tmux
 from deck_tray.services.registry import SessionRegistry
 from deck_tray.services.secrets import Credentials
 from deck_tray.services.settings_store import SettingsStore, open_settings
-from deck_tray.services.terminal_actions import open_session_in_terminal
+from deck_tray.services.terminal_actions import open_session_in_terminal, resume_in_terminal
 from deck_tray.services.zellij import Zellij
 from deck_tray.ui.errors import ErrorReporter
 from deck_tray.ui.icons import app_icon
+from deck_tray.ui.search_window import SearchWindow, link
 from deck_tray.ui.settings_dialog import SettingsDialog
 from deck_tray.ui.tray import Tray
 from deck_tray.ui.window import MainWindow
@@ -138,6 +139,9 @@ class DeckTrayApp:
         self.window.settings_requested.connect(self.open_settings)
         self.tray.settings_requested.connect(self.open_settings)
         self.store.changed.connect(self._setting_changed)
+        self.search_window: SearchWindow | None = None
+        self.window.search_requested.connect(self.open_search)
+        self.tray.search_requested.connect(self.open_search)
 
     # -- settings ------------------------------------------------------------------------
 
@@ -147,6 +151,18 @@ class DeckTrayApp:
             self.settings_dialog = SettingsDialog(self.store, self.window)
         self.settings_dialog.present()
         return self.settings_dialog
+
+    def open_search(self) -> SearchWindow:
+        """Show the history search window (one, non-modal; raised when already open)."""
+        if self.search_window is None:
+            history = getattr(self, "history", None)  # the HistoryIndexer, when the index opened
+            self.search_window = SearchWindow(history.index if history is not None else None)
+            link(self.search_window, self.window)
+            if history is not None:
+                history.progress.connect(self.search_window.set_progress)
+                history.updated.connect(self.search_window.index_updated)
+        self.search_window.present()
+        return self.search_window
 
     def _agent_dirs(self) -> tuple[Path, Path]:
         return (cfg.agent_dir(self.store.get(cfg.CLAUDE_DIR), claude.config_dir()),
@@ -277,6 +293,8 @@ class DeckTrayApp:
         await self.notifier.stop()
         await self.monitor.stop()
         await self.opencode.stop()
+        if self.search_window is not None:
+            self.search_window.shutdown()
         for t in list(self._tasks):
             t.cancel()
         if self._tasks:
@@ -307,7 +325,8 @@ class DeckTrayApp:
         return task
 
     def _action(self, session_id: str, action: str, arg: str) -> None:
-        session = self.registry.get(session_id)
+        # A past session (opened from the history) is not in the registry; its tab knows it.
+        session = self.registry.get(session_id) or self.window.session_of_tab(session_id)
         if session is None:
             self.window.show_delivery(session_id, DeliveryReport(DeliveryState.REFUSED, "the session is gone"))
             return
@@ -315,6 +334,16 @@ class DeckTrayApp:
             self._spawn(self._handoff(session, arg))
         elif action == "open_terminal":
             self._spawn(self._open_terminal(session))
+        elif action == "resume":
+            self._spawn(self._resume(session))
+
+    async def _resume(self, session: Session) -> None:
+        """Resume a past or ended session in a new tmux pane; the registry then lists it live
+        under the same id (both agents keep it), and its tab follows."""
+        report = await resume_in_terminal(self.mux, session)
+        self.window.show_action(session.id, report)
+        if report.delivered:
+            self.monitor.refresh()
 
     async def _handoff(self, session: Session, goal: str) -> None:
         try:

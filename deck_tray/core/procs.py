@@ -129,5 +129,7 @@ def agent_processes() -> list[AgentProcess]:
         except psutil.Error:
             continue
     kind_of = {a.pid: a.kind for a in out}
-    launchers = {parents[a.pid] for a in out if kind_of.get(parents[a.pid]) == a.kind}
+    # A Codex TUI in daemon mode that started the app-server daemon is its parent, but it is
+    # not a launcher: it stays listed (it is the process in the pane).
+    launchers = {parents[a.pid] for a in out if kind_of.get(parents[a.pid]) == a.kind and not a.daemon}
     return [a for a in out if a.pid not in launchers]

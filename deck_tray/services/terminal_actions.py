@@ -1,5 +1,10 @@
 """Open a session in a terminal: a new tmux pane next to the user's, running the agent's own
-client for that session (opencode: ``opencode attach <url> --session <id>``).
+client for that session (opencode: ``opencode attach <url> --session <id>``), or resume a
+past Claude Code / Codex session there (``claude --resume ID``, ``codex resume ID``).
+
+Resuming keeps the session's identity (checked with Claude Code 2.1.197 and Codex 0.169.0):
+the same session / thread id, the turns appended to the same transcript / rollout file. So
+the registry lists the resumed session under its old id and its tab simply follows it.
 
 The pane runs ``deck-tray opencode-attach`` rather than ``opencode attach`` directly, so
 the server password never appears in an argv or in tmux's environment: the helper reads
@@ -8,11 +13,18 @@ it from the environment or the keyring itself and then becomes ``opencode attach
 
 from __future__ import annotations
 
+import os
 import sys
+from collections.abc import Mapping
 
 from deck_tray.core.model import AgentKind, DeliveryReport, DeliveryState, Session
+from deck_tray.core.placement import command_line
+from deck_tray.services.desktop_checks import find_agent
 from deck_tray.services.panes import Multiplexer, MuxSet, Tmux
 from deck_tray.services.terminal import open_in_pane
+
+#: The executable of each agent that can resume a session.
+AGENT_BINARIES = {AgentKind.CLAUDE_CODE: "claude", AgentKind.CODEX: "codex"}
 
 
 def self_argv() -> list[str]:
@@ -54,3 +66,60 @@ async def open_session_in_terminal(mux: Multiplexer, session: Session, opencode_
     report = await open_in_pane(tmux, attach_argv(session, opencode_bin), session.cwd,
                                 title=f"opencode: {session.display_title}")
     return DeliveryReport(DeliveryState.ACCEPTED if report.ok else DeliveryState.REFUSED, report.detail)
+
+
+def resume_argv(session: Session, binary: str) -> list[str]:
+    """The argv that resumes ``session`` with the agent executable ``binary``.
+
+    Raises:
+        ValueError: the agent cannot resume from a command line here (opencode: attach instead).
+    """
+    if session.agent is AgentKind.CLAUDE_CODE:
+        return [binary, "--resume", session.id]
+    if session.agent is AgentKind.CODEX:
+        return [binary, "resume", session.id]
+    raise ValueError(f"{session.agent.label} sessions are continued with Open in terminal")
+
+
+def agent_binary(agent: AgentKind, env: Mapping[str, str] | None = None) -> str | None:
+    """The agent's executable: on ``PATH``, else in ``$DECK_TRAY_AGENTS_DIR/node_modules/.bin``."""
+    name = AGENT_BINARIES.get(agent)
+    return find_agent(name, os.environ if env is None else env) if name else None
+
+
+async def resume_in_terminal(mux: Multiplexer, session: Session, binary: str | None = None) -> DeliveryReport:
+    """Resume a past (or ended) session in a new tmux pane in its folder (state-first: query
+    tmux, decide where, open, verify the agent stays running). opencode sessions are
+    attached instead (:func:`open_session_in_terminal`).
+
+    Args:
+        mux: the multiplexers.
+        session: the session to resume (its id, agent and cwd are used).
+        binary: the agent executable (default: :func:`agent_binary`).
+
+    Returns:
+        ``ACCEPTED`` with the pane's location, or ``REFUSED`` saying why (no tmux running,
+        the agent is not installed, the folder is gone, it exited at once …) and the command
+        to run by hand.
+    """
+    if session.agent is AgentKind.OPENCODE:
+        if not session.server:
+            return DeliveryReport(DeliveryState.REFUSED, "deck-tray does not know which opencode server ran this "
+                                                         "session; start it and open the session from there")
+        return await open_session_in_terminal(mux, session)
+    name = AGENT_BINARIES[session.agent]
+    found = binary or agent_binary(session.agent)
+    if not found:
+        cmd = command_line(resume_argv(session, name), session.cwd)
+        return DeliveryReport(DeliveryState.REFUSED, f"{name} was not found on PATH (nor in $DECK_TRAY_AGENTS_DIR). "
+                                                     f"Install it, or run: {cmd}")
+    tmux = _tmux(mux)
+    if tmux is None:
+        return DeliveryReport(DeliveryState.REFUSED, "tmux support is not set up. Run: "
+                              + command_line(resume_argv(session, name), session.cwd))
+    report = await open_in_pane(tmux, resume_argv(session, found), session.cwd,
+                                title=f"{session.agent.label}: {session.display_title}")
+    detail = report.detail
+    if report.ok:
+        detail = detail.replace("Opened", "Resumed", 1)
+    return DeliveryReport(DeliveryState.ACCEPTED if report.ok else DeliveryState.REFUSED, detail)

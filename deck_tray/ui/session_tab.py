@@ -330,8 +330,9 @@ class SessionTab(QWidget):
         self.resume_button.setToolTip(
             f"Continue this session in a new tmux pane ({self._resume_command(session)})" if resumable else "")
         self.actions_row.setVisible(bool(session.server) or resumable)
-        for b in (self.stop_button, self.terminal_button, self.handoff_button):
-            b.setVisible(bool(session.server))
+        self.terminal_button.setVisible(bool(session.server))
+        for b in (self.stop_button, self.handoff_button):
+            b.setVisible(bool(session.server) and not self.past)
         if session.server:
             self.stop_button.setEnabled(can_type and session.status in (
                 SessionStatus.BUSY, SessionStatus.WAITING_PERMISSION, SessionStatus.WAITING_QUESTION))
@@ -372,6 +373,7 @@ class SessionTab(QWidget):
         self.past = past
         self.past_note.setVisible(past)
         self.answer_row.setVisible(not past)
+        self.update_session(self.session)
 
     # -- find ----------------------------------------------------------------------
     def open_find(self) -> None:
@@ -601,6 +603,13 @@ class SessionTab(QWidget):
                 w.setEnabled(False)
         self.delivery.setText(f"Sending {reply.describe()}…")
         self.reply_requested.emit(self.session.id, reply)
+
+    def show_action(self, report: DeliveryReport) -> None:
+        """Show how an action (e.g. Resume in terminal) went: its detail, green when it
+        worked, red when not; the answer box is left alone."""
+        ok = report.state is DeliveryState.ACCEPTED
+        self.delivery.setStyleSheet("color: #1e6b3a;" if ok else "color: #b42318;")
+        self.delivery.setText(report.detail if ok else f"Could not do it: {report.detail}")
 
     def show_delivery(self, report: DeliveryReport) -> None:
         """Show how the last answer went; on success the answer box is cleared."""

@@ -38,6 +38,7 @@ class Tray(QObject):
         pause_requested(object): pause notifications for this many seconds (float), or
             ``0.0`` to resume.
         settings_requested(): "Settings…".
+        search_requested(): "Search history…".
         quit_requested(): "Quit".
     """
 
@@ -46,6 +47,7 @@ class Tray(QObject):
     pin_toggled = Signal(bool)
     pause_requested = Signal(object)
     settings_requested = Signal()
+    search_requested = Signal()
     quit_requested = Signal()
 
     def __init__(self, registry: SessionRegistry, parent: QObject | None = None) -> None:
@@ -114,6 +116,7 @@ class Tray(QObject):
             pause.addAction("For 1 hour", lambda: self.pause_requested.emit(3600.0))
             pause.addAction("Until tomorrow morning", lambda: self.pause_requested.emit(seconds_until_morning()))
         self.menu.addSeparator()
+        self.menu.addAction("Search history…", self.search_requested.emit)
         self.menu.addAction("Settings…", self.settings_requested.emit)
         self.menu.addAction("Quit deck-tray", self.quit_requested.emit)
 

@@ -501,6 +501,12 @@ class MainWindow(QMainWindow):
         if tab is not None:
             tab.show_delivery(report)
 
+    def show_action(self, session_id: str, report: DeliveryReport) -> None:
+        """Route the outcome of a tab's action (Resume in terminal) to its tab."""
+        tab = self.tabs_by_id.get(session_id)
+        if tab is not None:
+            tab.show_action(report)
+
     # -- opencode servers ------------------------------------------------------------------
     def show_servers(self, states: list[ServerState]) -> None:
         """Show the opencode servers' connection states in the status bar."""
