@@ -106,11 +106,17 @@ def cmd_opencode_attach(args: argparse.Namespace) -> int:
 
 
 def make_scanner() -> Scanner:
-    """A scanner on the user's real config dirs (honours CLAUDE_CONFIG_DIR and CODEX_HOME)."""
+    """A scanner on the folders the app watches: the folder settings when set, else the
+    agents' own (honouring CLAUDE_CONFIG_DIR and CODEX_HOME), with the app's history window."""
     from deck_tray.core import claude, codex
+    from deck_tray.core import settings as cfg
     from deck_tray.core.scan import Scanner
+    from deck_tray.services.settings_store import SettingsStore
 
-    return Scanner(claude.config_dir(), codex.codex_home())
+    store = SettingsStore()
+    return Scanner(cfg.agent_dir(store.get(cfg.CLAUDE_DIR), claude.config_dir()),
+                   cfg.agent_dir(store.get(cfg.CODEX_DIR), codex.codex_home()),
+                   history_s=store.get(cfg.HISTORY_HOURS) * 3600.0)
 
 
 def make_mux() -> MuxSet:

@@ -463,6 +463,32 @@ def test_cli_sessions_come_from_the_running_app(qloop: asyncio.AbstractEventLoop
     qloop.run_until_complete(go())
 
 
+def test_cli_sessions_scan_the_folder_the_settings_name(qloop: asyncio.AbstractEventLoop, runtime: Path,
+                                                        tmp_path: Path) -> None:
+    """No app running: the CLI scans what the app would, including a Claude folder set in Settings."""
+    home, elsewhere = tmp_path / "home", tmp_path / "elsewhere-claude"
+    sid = "6c891d37-ea8a-4230-a6e5-8df46b7b1a8a"  # the session of the captured transcript
+    project = elsewhere / "projects" / "-home-dev-recipe-claude-proj"
+    project.mkdir(parents=True)
+    shutil.copy(FIXTURES / "claude-code-2.1.197-interactive.jsonl", project / f"{sid}.jsonl")
+    env = env_for(runtime, home)
+    env["XDG_CONFIG_HOME"] = str(tmp_path / "config")
+    ini = tmp_path / "config" / "deck-tray" / "deck-tray.ini"
+
+    async def ids() -> list[str]:
+        rc, out, err, _ = await run_cli(env, "sessions", "--json")
+        assert rc == 0, err
+        return [s["id"] for s in json.loads(out) if s["agent"] == "claude-code"]
+
+    async def go() -> None:
+        assert await ids() == []  # ~/.claude has nothing
+        ini.parent.mkdir(parents=True)
+        ini.write_text(f"[paths]\nclaude_config_dir={elsewhere}\n")
+        assert await ids() == [sid]
+
+    qloop.run_until_complete(go())
+
+
 def test_cli_watch_prints_the_waybar_line_again_only_when_it_changes(
         qloop: asyncio.AbstractEventLoop, runtime: Path, tmp_path: Path) -> None:
     home = tmp_path / "home"
