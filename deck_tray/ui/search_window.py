@@ -18,6 +18,7 @@ import concurrent.futures
 import datetime as _dt
 import html
 import logging
+import re
 import time
 from typing import Protocol
 
@@ -132,7 +133,7 @@ def snippet_html(hit: SearchHit, mark: str) -> str:
     """The snippet as HTML with the matched segments bold on ``mark`` (one line breaks kept)."""
     out = []
     for seg, is_match in hit.snippet or ((hit.text[:200], False),):
-        text = html.escape(" ".join(seg.split()) if not is_match else seg)
+        text = html.escape(re.sub(r"\s+", " ", seg))
         out.append(f"<b style='background:{mark}'>{text}</b>" if is_match else text)
     return "".join(out)
 
@@ -648,9 +649,14 @@ def link(search: SearchWindow, window: MainWindow) -> None:
     its tab, any other as a read-only past-session tab rebuilt off the GUI thread; either
     scrolled to the hit, which is selected in the tab's find bar."""
 
+    def term(hit: SearchHit) -> str:
+        """The typed text when the hit holds it as typed (a phrase), else its first match."""
+        typed = search.query.text().strip().strip('"')
+        return typed if typed and typed.casefold() in hit.text.casefold() else past.hit_term(hit)
+
     def opened(hit: SearchHit) -> None:
         if window.registry.get(hit.session_id) is not None or hit.session_id in window.tabs_by_id:
-            window.show_hit(hit)
+            window.show_hit(hit, term=term(hit))
         else:
             search.status.setText(f"Opening “{hit.title}”…")
             search.load_past(hit)
@@ -660,7 +666,7 @@ def link(search: SearchWindow, window: MainWindow) -> None:
             search.status.setText(f"Could not open “{hit.title}”: {why}.")
             return
         search._update_status()
-        window.show_hit(hit, session)
+        window.show_hit(hit, session, term(hit))
 
     search.open_requested.connect(opened)
     search.past_loaded.connect(loaded)

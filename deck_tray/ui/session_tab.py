@@ -291,7 +291,9 @@ class SessionTab(QWidget):
         where = [session.agent.label]
         if session.cwd:
             where.append(session.cwd)
-        if session.server:
+        if self.past:
+            where.append("past session" + (f" of server {session.server}" if session.server else ""))
+        elif session.server:
             where.append(f"server {session.server}")
         else:
             where.append(f"{session.pane.multiplexer} {session.pane.label or session.pane.pane_id}"

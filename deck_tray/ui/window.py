@@ -416,10 +416,11 @@ class MainWindow(QMainWindow):
         tab.answer.setFocus()
         return tab
 
-    def show_hit(self, hit: SearchHit, past_session: Session | None = None) -> SessionTab | None:
+    def show_hit(self, hit: SearchHit, past_session: Session | None = None, term: str = "") -> SessionTab | None:
         """Open the tab of a search hit's session scrolled to the hit (selected in the tab's
-        find bar). A session the registry does not list opens as a read-only past-session
-        tab built from ``past_session``; without it, nothing opens (None)."""
+        find bar, which holds ``term``, default: the hit's first matched word). A session
+        the registry does not list opens as a read-only past-session tab built from
+        ``past_session``; without it, nothing opens (None)."""
         tab = self.tabs_by_id.get(hit.session_id)
         if tab is None and self.registry.get(hit.session_id) is None:
             if past_session is None:
@@ -433,7 +434,7 @@ class MainWindow(QMainWindow):
             self._label_tab(tab, past_session)
         tab = self.open_session(hit.session_id)
         if tab is not None:
-            tab.reveal(past.hit_term(hit), past.hit_context(hit))
+            tab.reveal(term or past.hit_term(hit), past.hit_context(hit))
             if tab.past:
                 tab.view.setFocus()
         return tab

@@ -219,10 +219,10 @@ def test_opening_a_past_session_opens_a_read_only_tab_at_the_hit(qtbot, tmp_path
     assert len(tab.session.messages) == 300, "the whole session, from the index"
     qtbot.waitUntil(lambda: tab._reveal is None and not tab._older, timeout=10_000)
     cur = tab.view.textCursor()
-    assert cur.selectedText().lower() == "token"
+    assert cur.selectedText().lower() == "token refresh", "the typed phrase, as the hit holds it"
     assert "why does the token refresh fail" in cur.block().text()
     assert tab.view.viewport().rect().contains(tab.view.cursorRect(cur).center()), "scrolled to the hit"
-    assert tab.find_bar.isVisible() and tab.find_bar.edit.text().lower() == "token"
+    assert tab.find_bar.isVisible() and tab.find_bar.edit.text() == "token refresh"
     # The registry starts listing it (resumed): the tab follows the live session.
     live = replace(tab.session, status=SessionStatus.IDLE, pid=4242, pane=PaneRef("tmux", "%3", "/s", "w:1.1"),
                    reason="ready — live status file, just now")
