@@ -161,6 +161,9 @@ class DeckTrayApp:
             if history is not None:
                 history.progress.connect(self.search_window.set_progress)
                 history.updated.connect(self.search_window.index_updated)
+                last = getattr(history, "last_progress", None)  # a scan running before the window opened
+                if last:
+                    self.search_window.set_progress(*last)
         self.search_window.present()
         return self.search_window
 

@@ -16,6 +16,7 @@ document, which prepending does not change).
 from __future__ import annotations
 
 import bisect
+import html
 import re
 from collections.abc import Callable
 
@@ -60,6 +61,7 @@ class FindBar(QWidget):
         not_loaded: set by the owner: how many older messages the view does not hold
             (0: everything is there); shown beside the count.
         loading: set by the owner: older pieces are still being added.
+        remark: set by the owner: a note shown beside the count until the text changes.
     """
 
     closed = Signal()
@@ -70,6 +72,7 @@ class FindBar(QWidget):
         self.view = view
         self.not_loaded = 0
         self.loading = False
+        self.remark = ""  # shown instead of the loading note until the text changes
         self._spans: list[tuple[int, int]] = []  # document positions
         self._current = -1
         self._from_end: int | None = None  # distance of the current match from the end
@@ -132,6 +135,7 @@ class FindBar(QWidget):
             self.edit.setText(text)
             self.edit.blockSignals(False)
             self._from_end = None
+            self.remark = ""
         self.show()
         self.edit.setFocus()
         self.edit.selectAll()
@@ -174,6 +178,7 @@ class FindBar(QWidget):
 
     def _text_changed(self) -> None:
         self._from_end = None
+        self.remark = ""
         self._timer.start()
 
     def refresh(self) -> None:
@@ -280,7 +285,10 @@ class FindBar(QWidget):
             self.edit.setStyleSheet("")
         self.prev_button.setEnabled(len(self._spans) > 1)
         self.next_button.setEnabled(len(self._spans) > 1)
-        if self.loading:
+        if self.remark:
+            self.note.setText(html.escape(self.remark))
+            self.note.setToolTip("")
+        elif self.loading:
             self.note.setText("older messages are still loading…")
             self.note.setToolTip("The count grows as the rest of the conversation is added")
         elif self.not_loaded:

@@ -421,6 +421,10 @@ class SessionTab(QWidget):
                         break
                     found = None
         self._reveal = None
+        if found is None:
+            self.find_bar.remark = ("the hit is not in the messages this tab holds (it may be older)"
+                                    + ("; the nearest match is shown" if self.find_bar.matches else ""))
+            self.find_bar.refresh()
         if found is not None:
             inner = found.group(0).casefold().find(term.casefold())
             start = found.start() + max(inner, 0)

@@ -125,3 +125,15 @@ def test_reveal_selects_the_hit_in_its_message_and_scrolls_to_it(qtbot) -> None:
     rect = tab.view.cursorRect(cur)
     assert tab.view.viewport().rect().contains(rect.center()), "the hit is in view"
     assert tab.find_bar.isVisible() and tab.find_bar.count.text().startswith(f"{13} of ")
+
+
+def test_reveal_of_a_hit_the_tab_does_not_hold_says_so(qtbot) -> None:
+    tab = shown_tab(qtbot, conversation(6))
+    with qtbot.waitSignal(tab.revealed, timeout=5000) as sig:
+        tab.reveal("parser", "a message that is not here about the parser")
+    assert sig.args == [False]
+    assert "not in the messages this tab holds" in tab.find_bar.note.text()
+    assert tab.find_bar.matches == 6, "the term is still found where it is"
+    tab.find_bar.edit.setText("answer")
+    tab.find_bar.refresh()
+    assert tab.find_bar.note.text() == "", "a new search forgets the remark"
