@@ -251,3 +251,37 @@ def test_opening_a_listed_session_opens_its_own_tab_at_the_hit(qtbot, tmp_path: 
     assert tab is not None and not tab.past and win.current_tab() is tab
     qtbot.waitUntil(lambda: tab._reveal is None, timeout=5000)
     assert tab.view.textCursor().selectedText().lower() == "resumed"
+
+
+def test_entry_points_and_the_resume_button(qtbot, tmp_path: Path) -> None:
+    from PySide6.QtGui import QKeySequence
+
+    from deck_tray.core.model import Session
+    from deck_tray.ui.tray import Tray
+
+    reg = SessionRegistry()
+    win = _window(tmp_path, qtbot, reg)
+    assert win.search_action.shortcut() == QKeySequence("Ctrl+Shift+F")
+    with qtbot.waitSignal(win.search_requested, timeout=1000):
+        QTest.keyClick(win.windowHandle(), Qt.Key.Key_F,
+                       Qt.KeyboardModifier.ControlModifier | Qt.KeyboardModifier.ShiftModifier)
+    tray = Tray(reg)
+    tray.rebuild_menu()
+    entry = next(a for a in tray.menu.actions() if a.text() == "Search history…")
+    with qtbot.waitSignal(tray.search_requested, timeout=1000):
+        entry.trigger()
+    ended = Session(id="c-ended", agent=AgentKind.CLAUDE_CODE, cwd="/w", title="ended one",
+                    status=SessionStatus.ENDED, reason="ended — process table")
+    live = Session(id="x-live", agent=AgentKind.CODEX, cwd="/w", title="live one", pid=7,
+                   pane=PaneRef("tmux", "%1", "/s", "w:1.0"), status=SessionStatus.IDLE, reason="ready — rollout")
+    oc = Session(id="ses_1", agent=AgentKind.OPENCODE, cwd="/w", title="oc", status=SessionStatus.IDLE,
+                 reason="ready — server", server="http://127.0.0.1:4096")
+    reg.apply([ended, live, oc])
+    t_ended, t_live, t_oc = (win.open_session(s.id) for s in (ended, live, oc))
+    assert t_ended is not None and t_live is not None and t_oc is not None
+    assert t_ended.resume_button.isVisibleTo(t_ended) and "claude --resume c-ended" in t_ended.resume_button.toolTip()
+    assert not t_live.resume_button.isVisibleTo(t_live), "a running agent is answered, not resumed"
+    assert not t_oc.resume_button.isVisibleTo(t_oc) and t_oc.terminal_button.isVisibleTo(t_oc)
+    with qtbot.waitSignal(win.action_requested, timeout=1000) as sig:
+        t_ended.resume_button.click()
+    assert sig.args == ["c-ended", "resume", ""]
