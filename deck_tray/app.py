@@ -345,8 +345,17 @@ class DeckTrayApp:
         under the same id (both agents keep it), and its tab follows."""
         report = await resume_in_terminal(self.mux, session)
         self.window.show_action(session.id, report)
-        if report.delivered:
-            self.monitor.refresh()
+        if not report.delivered:
+            return
+        # The agent takes a moment to open its files (Codex in daemon mode writes nothing
+        # until the first prompt, so no file event comes): rescan the process table until the
+        # session is listed with its process, instead of waiting for the next full scan.
+        for delay in (0.3, 0.5, 1.0, 1.5, 2.0, 3.0, 5.0):
+            await asyncio.sleep(delay)
+            await self.monitor.refresh_now(incremental=False)
+            listed = self.registry.get(session.id)
+            if listed is not None and listed.pid is not None and listed.pane is not None:
+                return
 
     async def _handoff(self, session: Session, goal: str) -> None:
         try:

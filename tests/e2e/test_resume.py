@@ -76,6 +76,11 @@ def run_resume(tmp_path: Path, qtbot: Any, qloop: asyncio.AbstractEventLoop, mon
     qtbot.addWidget(app.window)
 
     async def steps() -> None:
+        t0 = asyncio.get_running_loop().time()
+
+        def mark(what: str) -> None:
+            print(f"{asyncio.get_running_loop().time() - t0:6.1f} s  {what}")
+
         search = app.open_search()
         search.set_index(index)
         search.query.setText("ALPHA")
@@ -92,20 +97,24 @@ def run_resume(tmp_path: Path, qtbot: Any, qloop: asyncio.AbstractEventLoop, mon
         await until(lambda: "Resumed" in tab.delivery.text() or "Could not" in tab.delivery.text(), 20,
                     "the resume report")
         assert "Resumed" in tab.delivery.text(), tab.delivery.text()
+        mark("resumed")
         live = await until(lambda: (s := app.registry.get(session_id)) and s.pid and s.pane
                            and s.status is not SessionStatus.ENDED and s, 60,
                            "the resumed session to be listed live under the same id")
         assert live.transcript == str(transcript)
+        mark("listed live")
         await until(lambda: not tab.past, 5, "the tab to follow the live session")
         assert tab.answer_row.isVisibleTo(tab) and not tab.resume_button.isVisibleTo(tab)
         await until(lambda: (s := app.registry.get(session_id)) and s.status is SessionStatus.IDLE, 60,
                     "the resumed agent to be ready")
         await until(lambda: tab.send_button.isEnabled(), 10, "the tab to accept an answer")
+        mark("idle")
         tab.answer.setPlainText("second prompt BETA")
         tab.send_button.click()
         await until(lambda: "BETA" in transcript.read_text(errors="replace"), 60,
                     "the answer to reach the resumed agent")
         assert files() == [transcript], "resuming appends to the same file"
+        mark("answer reached the agent")
 
     async def scenario() -> None:
         app.start()
