@@ -16,6 +16,7 @@ document, which prepending does not change).
 from __future__ import annotations
 
 import bisect
+import concurrent.futures
 import html
 import re
 from collections.abc import Callable
@@ -26,16 +27,39 @@ from PySide6.QtWidgets import QHBoxLayout, QLabel, QLineEdit, QTextEdit, QToolBu
 
 #: At most this many matches are highlighted (all are counted).
 MAX_HIGHLIGHTS = 2000
+#: Documents up to this many characters are searched on the GUI thread (a few ms).
+SYNC_CHARS = 200_000
+_WIDE = re.compile("[\U00010000-\U0010FFFF]")
 
 
 def utf16_positions(text: str) -> Callable[[int], int]:
     """Map a Python string index of ``text`` to a QTextDocument position (UTF-16 units)."""
-    if text.isascii():
+    if text.isascii() or len(text.encode("utf-16-le", "surrogatepass")) == 2 * len(text):
         return lambda i: i
-    wide = [i for i, ch in enumerate(text) if ord(ch) > 0xFFFF]
+    wide = [m.start() for m in _WIDE.finditer(text)]
     if not wide:
         return lambda i: i
     return lambda i: i + bisect.bisect_left(wide, i)
+
+
+def search_document(raw: str, needle: str) -> list[tuple[int, int]]:
+    """Document positions ``(start, end)`` of every match of ``needle`` in ``raw`` (a
+    document's raw text); plain Python, run on a worker thread for long documents."""
+    spans = find_spans(raw, needle)
+    if not spans:
+        return spans
+    to_pos = utf16_positions(raw)
+    return [(to_pos(a), to_pos(b)) for a, b in spans]
+
+
+class _Relay(QObject):
+    """Brings a worker thread's search result to the GUI thread (a queued signal)."""
+
+    done = Signal(int, object, int)  # generation, spans, document length
+
+
+_RELAYS: list[_Relay] = []
+_POOL = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="find-in-tab")
 
 
 def find_spans(text: str, needle: str) -> list[tuple[int, int]]:
@@ -73,6 +97,13 @@ class FindBar(QWidget):
         self.not_loaded = 0
         self.loading = False
         self.remark = ""  # shown instead of the loading note until the text changes
+        self._gen = 0
+        self._searching = False
+        self._pending: tuple[int, Callable[[], None] | None] | None = None  # select_near after a search
+        self._relay = _Relay()
+        _RELAYS.append(self._relay)  # kept for the process: never freed on the worker thread
+        self._relay.done.connect(self._apply)
+        view.document().contentsChange.connect(self._document_changed)
         self._spans: list[tuple[int, int]] = []  # document positions
         self._current = -1
         self._from_end: int | None = None  # distance of the current match from the end
@@ -182,41 +213,81 @@ class FindBar(QWidget):
         self._timer.start()
 
     def refresh(self) -> None:
-        """Search the view again (its text changed, or the field did) and redraw."""
+        """Search the view again (its text changed, or the field did) and redraw.
+
+        A document up to :data:`SYNC_CHARS` is searched at once; a longer one on a worker
+        thread (the count says "Searching…" meanwhile), so the GUI never waits for it.
+        """
         self._timer.stop()
         if self.isHidden():
             return
         needle = self.edit.text()
         doc = self.view.document()
         raw = doc.toRawText()
-        to_pos = utf16_positions(raw)
-        self._spans = [(to_pos(a), to_pos(b)) for a, b in find_spans(raw, needle)]
-        total = doc.characterCount()
-        if not self._spans:
+        self._gen += 1
+        gen = self._gen
+        if len(raw) <= SYNC_CHARS or not needle:
+            self._apply(gen, search_document(raw, needle), doc.characterCount())
+            return
+        self._searching = True
+        self.count.setText("Searching…")
+        relay, total = self._relay, doc.characterCount()
+        try:
+            _POOL.submit(lambda: relay.done.emit(gen, search_document(raw, needle), total))
+        except RuntimeError:  # interpreter shutting down
+            self._searching = False
+
+    def _apply(self, gen: int, spans: object, total: int) -> None:
+        if gen != self._gen:
+            return  # the document or the text changed since: a newer search runs
+        assert isinstance(spans, list)
+        self._searching = False
+        self._spans = spans
+        starts = [a for a, _b in spans]
+        if not spans:
             self._current = -1
+        elif self._pending is not None:
+            pos, _then = self._pending
+            self._current = min(bisect.bisect_left(starts, pos), len(starts) - 1)
         elif self._from_end is not None:
             # The same match as before: the one at the same distance from the end.
-            want = total - self._from_end
-            self._current = min(range(len(self._spans)), key=lambda i: abs(self._spans[i][0] - want))
+            i = bisect.bisect_left(starts, total - self._from_end)
+            near = [j for j in (i - 1, i) if 0 <= j < len(starts)]
+            self._current = min(near, key=lambda j: abs(starts[j] - (total - self._from_end or 0)))
         else:
             # A new search starts at the match nearest the bottom of what is in view
             # (the newest messages are at the bottom).
             self._current = self._nearest_visible()
-        self._show(scroll=self._from_end is None)
+        pending, self._pending = self._pending, None
+        self._show(scroll=self._from_end is None or pending is not None)
+        if pending is not None and pending[1] is not None:
+            pending[1]()
+
+    def _document_changed(self, *_args: object) -> None:
+        """The view's text changed: a search in flight is stale (its positions are)."""
+        if self._searching:
+            self._gen += 1
+            self.refresh_soon()
 
     def refresh_soon(self) -> None:
         """Search again shortly (coalesces the bursts of a conversation being built)."""
         if self.isVisible() and not self._timer.isActive():
             self._timer.start()
 
-    def select_near(self, position: int) -> None:
-        """Make the match at or nearest after document ``position`` current (and show it)."""
-        if not self._spans:
+    def select_near(self, position: int, then: Callable[[], None] | None = None) -> None:
+        """Make the match at or nearest after document ``position`` current and show it,
+        then call ``then`` (after a search still running, when there is one)."""
+        if self._searching or self._timer.isActive():
+            self._pending = (position, then)
+            if self._timer.isActive():
+                self.refresh()
             return
-        starts = [a for a, _b in self._spans]
-        i = min(bisect.bisect_left(starts, position), len(starts) - 1)
-        self._current = i
-        self._show(scroll=True)
+        if self._spans:
+            starts = [a for a, _b in self._spans]
+            self._current = min(bisect.bisect_left(starts, position), len(starts) - 1)
+            self._show(scroll=True)
+        if then is not None:
+            then()
 
     def next(self) -> None:
         """Go to the next match (wraps to the first)."""
@@ -244,6 +315,10 @@ class FindBar(QWidget):
 
     def _show(self, scroll: bool) -> None:
         doc = self.view.document()
+        last = doc.characterCount() - 1
+        if self._spans and self._spans[-1][1] > last:  # never for a current result; a safety net
+            self._spans = [(a, b) for a, b in self._spans if b <= last]
+            self._current = min(self._current, len(self._spans) - 1)
         all_bg, cur_bg, cur_fg = self._colors()
         selections: list[QTextEdit.ExtraSelection] = []
         lo = max(0, self._current - MAX_HIGHLIGHTS // 2)

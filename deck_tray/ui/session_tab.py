@@ -420,16 +420,20 @@ class SessionTab(QWidget):
                     if found is not None and term.casefold() in found.group(0).casefold():
                         break
                     found = None
-        self._reveal = None
         if found is None:
-            self.find_bar.remark = ("the hit is not in the messages this tab holds (it may be older)"
-                                    + ("; the nearest match is shown" if self.find_bar.matches else ""))
+            self._reveal = None
+            self.find_bar.remark = "the hit is not in the messages this tab holds (it may be older)"
             self.find_bar.refresh()
-        if found is not None:
-            inner = found.group(0).casefold().find(term.casefold())
-            start = found.start() + max(inner, 0)
-            self.find_bar.select_near(utf16_positions(raw)(start))
-        self.revealed.emit(found is not None)
+            self.revealed.emit(False)
+            return
+        inner = found.group(0).casefold().find(term.casefold())
+        start = found.start() + max(inner, 0)
+
+        def done() -> None:
+            self._reveal = None
+            self.revealed.emit(True)
+
+        self.find_bar.select_near(utf16_positions(raw)(start), done)
 
     @staticmethod
     def _reachable(session: Session) -> bool:
