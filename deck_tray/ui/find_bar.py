@@ -26,7 +26,7 @@ from PySide6.QtGui import QColor, QKeyEvent, QKeySequence, QPalette, QShortcut, 
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QLineEdit, QTextEdit, QToolButton, QWidget
 
 #: At most this many matches are highlighted (all are counted).
-MAX_HIGHLIGHTS = 2000
+MAX_HIGHLIGHTS = 400
 #: Documents up to this many characters are searched on the GUI thread (a few ms).
 SYNC_CHARS = 200_000
 _WIDE = re.compile("[\U00010000-\U0010FFFF]")
