@@ -285,3 +285,36 @@ def test_entry_points_and_the_resume_button(qtbot, tmp_path: Path) -> None:
     with qtbot.waitSignal(win.action_requested, timeout=1000) as sig:
         t_ended.resume_button.click()
     assert sig.args == ["c-ended", "resume", ""]
+
+
+def test_the_indexer_fills_the_window_as_it_builds(qtbot, qloop, tmp_path: Path, history: HistoryIndex) -> None:
+    """The real HistoryIndexer over the same transcripts: the window shows its progress and,
+    once built, the results (the ``history`` fixture only provides the files here)."""
+    import asyncio
+
+    from deck_tray.services.history_index import HistoryIndexer
+
+    indexer = HistoryIndexer(HistoryIndex(tmp_path / "fresh.db"), lambda: (tmp_path / "claude", tmp_path / "codex"))
+    w = make_search(qtbot, indexer.index)
+    seen: list[tuple[int, int]] = []
+    indexer.progress.connect(lambda done, total: seen.append((done, total)))
+    indexer.progress.connect(w.set_progress)
+    indexer.updated.connect(w.index_updated)
+    typed(qtbot, w, "token refresh")
+
+    async def run() -> None:
+        indexer.start()
+        try:
+            loop = asyncio.get_running_loop()
+            deadline = loop.time() + 20
+            while not (w.state == "results" and seen and seen[-1][0] == seen[-1][1]):
+                assert loop.time() < deadline, f"state {w.state}, progress {seen}"
+                await asyncio.sleep(0.05)
+        finally:
+            await indexer.stop()
+
+    qloop.run_until_complete(run())
+    assert seen[-1] == (3, 3), seen
+    assert w.hits()[0].session_id == LONG_SID
+    assert "Indexing" not in w.status.text()
+    indexer.index.close()
