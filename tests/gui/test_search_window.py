@@ -99,6 +99,11 @@ def test_typing_shows_ranked_results_from_both_agents(qtbot, history: HistoryInd
     assert "result" in w.status.text()
     html = search_window.snippet_html(hits[0], "yellow")
     assert "<b" in html and "hello" in html.lower()
+    w.agent_boxes[AgentKind.CODEX].setFocus()
+    QTest.keyClick(w.windowHandle(), Qt.Key.Key_Escape)
+    assert not w.isVisible(), "Esc closes the window"
+    w.present()
+    assert w.query.text() == "hello", "what was typed is kept"
 
 
 def test_typing_is_debounced_and_a_late_answer_is_dropped(qtbot) -> None:
