@@ -36,6 +36,7 @@ from PySide6.QtCore import (
 )
 from PySide6.QtGui import (
     QAbstractTextDocumentLayout,
+    QCloseEvent,
     QColor,
     QFont,
     QKeyEvent,
@@ -261,7 +262,6 @@ class SearchWindow(QWidget):
         self.resize(760, 620)
         self.state = ""
         self._gen = 0
-        self._shown_gen = 0
         self._pool = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="history-search")
         # Not a child: a worker that answers after the window is gone emits on a live object
         # (whose connections to the window Qt has removed).
@@ -396,10 +396,10 @@ class SearchWindow(QWidget):
         self.query.setFocus()
         self.query.selectAll()
 
-    def closeEvent(self, event: object) -> None:
+    def closeEvent(self, event: QCloseEvent) -> None:
         """Closing only hides: the query and filters stay for the next time."""
         self._timer.stop()
-        super().closeEvent(event)  # type: ignore[arg-type]
+        super().closeEvent(event)
 
     def shutdown(self) -> None:
         """Stop the worker thread (a query in flight finishes; its answer is dropped)."""
@@ -423,8 +423,10 @@ class SearchWindow(QWidget):
         self._update_status()
 
     def index_updated(self) -> None:
-        """The indexer's ``updated()``: new entries, so the shown query is asked again."""
-        if self.query.text().strip() and self.isVisible():
+        """The indexer's ``updated()``: new entries, so the shown query is asked again (and
+        "No history yet" checked again)."""
+        self._sessions = None
+        if self.isVisible():
             self.schedule()
 
     # -- querying -----------------------------------------------------------------------------
@@ -514,7 +516,6 @@ class SearchWindow(QWidget):
     def _answered(self, gen: int, hits: object, error: object) -> None:
         if gen != self._gen:
             return  # an older query answered late: dropped
-        self._shown_gen = gen
         if isinstance(error, BaseException):
             if isinstance(error, QueryError):
                 self._show_state("error", "Nothing to search for", f"{error}. {_HINT.splitlines()[0]}")

@@ -185,6 +185,9 @@ def test_named_states(qtbot, tmp_path: Path, history: HistoryIndex) -> None:
     w2 = make_search(qtbot, empty)
     qtbot.waitUntil(lambda: w2.state == "no_history", timeout=5000)
     assert w2.state_title.text() == "No history yet"
+    empty.sync_files([(AgentKind.CLAUDE_CODE, str(next((tmp_path / "claude" / "projects").glob("*/*.jsonl"))))])
+    w2.index_updated()  # the indexer's updated()
+    qtbot.waitUntil(lambda: w2.state == "start", timeout=5000)
     empty.close()
     w3 = make_search(qtbot, None)
     typed(qtbot, w3, "x")
