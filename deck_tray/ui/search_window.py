@@ -39,6 +39,7 @@ from PySide6.QtGui import (
     QCloseEvent,
     QColor,
     QFont,
+    QFontMetrics,
     QKeyEvent,
     QKeySequence,
     QPainter,
@@ -164,8 +165,8 @@ class ResultDelegate(QStyledItemDelegate):
     def sizeHint(self, option: QStyleOptionViewItem, index: QModelIndex | QPersistentModelIndex) -> QSize:
         """Fixed height: a title line, a detail line and two snippet lines."""
         bold, small = self._fonts(option)
-        from PySide6.QtGui import QFontMetrics
-        h = QFontMetrics(bold).height() + QFontMetrics(small).height() + 2 * QFontMetrics(option.font).lineSpacing()  # type: ignore[attr-defined]
+        body = QFontMetrics(option.font)  # type: ignore[attr-defined]
+        h = QFontMetrics(bold).height() + QFontMetrics(small).height() + 2 * body.lineSpacing()
         return QSize(200, h + 2 * self.PAD + 6)
 
     def paint(self, painter: QPainter, option: QStyleOptionViewItem,
