@@ -27,7 +27,7 @@ from deck_tray.services.registry import SessionRegistry
 log = logging.getLogger(__name__)
 
 #: Coalescing delay after a file event (ms).
-COALESCE_MS = 10
+COALESCE_MS = 3
 #: Liveness / pane / screen tick (ms) while some session may be asked something.
 FAST_TICK_MS = 1000
 #: Tick otherwise (ms).
