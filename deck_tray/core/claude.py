@@ -136,7 +136,8 @@ def live_status_evidence(ls: LiveStatus) -> Evidence | None:
     return Evidence(EvidenceSource.STATUS_FILE, status, ls.updated_at, detail)
 
 
-_TAG_RE = re.compile(r"<(command-name|local-command-stdout)>(.*?)</\1>", re.S)
+#: Slash-command wrappers in a user record's string content: ``(tag, value)`` pairs.
+COMMAND_TAG_RE = re.compile(r"<(command-name|local-command-stdout)>(.*?)</\1>", re.S)
 
 
 def tool_summary(name: str, tool_input: Any) -> str:
@@ -205,7 +206,7 @@ class ClaudeTranscript(TurnLog):
             return  # meta records (skill bodies, command expansions) are not prompts
         content = msg.get("content")
         if isinstance(content, str):
-            tags = _TAG_RE.findall(content)
+            tags = COMMAND_TAG_RE.findall(content)
             if tags:
                 for tag, val in tags:
                     if tag == "command-name":

@@ -27,7 +27,8 @@ from deck_tray.core.records import TurnLog, iso_timestamp, question_parts
 #: The approval menu of codex-cli 0.169.0 when the screen cannot be read.
 DEFAULT_APPROVAL_OPTIONS = ("Yes, proceed", "Yes, and don't ask again for this command", "No")
 QUESTION_TOOL = "request_user_input"
-_HARNESS_PREFIXES = (
+#: Prefixes of user-role messages the harness writes (context, not typed prompts).
+HARNESS_PREFIXES = (
     "<environment_context>",
     "<turn_aborted>",
     "<user_instructions>",
@@ -58,7 +59,9 @@ def thread_id_from_path(path: str) -> str | None:
     return m.group("id") if m else None
 
 
-def _text_of(content: Any) -> str:
+def content_text(content: Any) -> str:
+    """Text of a message ``content``: a string, or the ``text`` of each item of a list
+    (``input_text`` / ``output_text`` items), joined with newlines; ``""`` otherwise."""
     if isinstance(content, str):
         return content
     parts: list[str] = []
@@ -156,7 +159,7 @@ class CodexRollout(TurnLog):
         elif ptype == "user_message" and not self._saw_response_user:
             # Older shape: the typed prompt only appears here (0.169 also has a response_item).
             text = str(p.get("message") or "")
-            if text and not text.startswith(_HARNESS_PREFIXES):
+            if text and not text.startswith(HARNESS_PREFIXES):
                 self._user_prompt(text, ts)
         elif ptype == "error":
             self.add(Message(MessageRole.NOTICE, str(p.get("message") or "error"), ts))
@@ -171,9 +174,9 @@ class CodexRollout(TurnLog):
         ptype = p.get("type")
         if ptype == "message":
             role = p.get("role")
-            text = _text_of(p.get("content"))
+            text = content_text(p.get("content"))
             if role == "user":
-                if text and not text.lstrip().startswith(_HARNESS_PREFIXES):
+                if text and not text.lstrip().startswith(HARNESS_PREFIXES):
                     self._saw_response_user = True
                     self._user_prompt(text, ts)
             elif role == "assistant" and text:

@@ -160,36 +160,127 @@ class JsonlTailer:
             if len(line) > self.max_line_bytes:
                 self.stats.oversized += 1
                 continue
-            rec = self._parse(line)
+            rec = parse_line(line, self.stats)
             if rec is not None:
                 out.append(rec)
 
-    def _parse(self, line: bytes) -> dict[str, Any] | None:
-        line = line.strip()
-        if not line:
-            return None
+
+def parse_line(line: bytes, stats: TailStats) -> dict[str, Any] | None:
+    """One JSONL line as a JSON object; None (counted in ``stats``) when it is blank, not
+    UTF-8, not JSON or not an object."""
+    line = line.strip()
+    if not line:
+        return None
+    try:
+        # orjson parses a transcript line ~3x faster; it is stricter than json, so a
+        # line it refuses takes the path below, which decides and counts as before.
+        fast = orjson.loads(line)
+    except orjson.JSONDecodeError:
+        pass
+    else:
+        if isinstance(fast, dict):
+            return fast
+        stats.malformed += 1
+        return None
+    try:
+        text = line.decode("utf-8")
+    except UnicodeDecodeError:
+        stats.non_utf8 += 1
+        return None
+    try:
+        value = json.loads(text)
+    except ValueError:
+        stats.malformed += 1
+        return None
+    if not isinstance(value, dict):
+        stats.malformed += 1
+        return None
+    return value
+
+
+@dataclass
+class LinesRead:
+    """What :func:`read_complete_lines` read.
+
+    Attributes:
+        records: ``(offset of the line's first byte, object)`` for each complete JSON line.
+        end: offset just after the last complete line consumed (a partial last line is not
+            consumed: read again from ``end`` once its newline arrived).
+        dev: the file's device number.
+        ino: the file's inode number.
+        size: the file's size when it was opened.
+        mtime: its modification time (POSIX s).
+        more: True when the byte budget stopped the read before the end of the file.
+    """
+
+    records: list[tuple[int, dict[str, Any]]] = field(default_factory=list)
+    end: int = 0
+    dev: int = 0
+    ino: int = 0
+    size: int = 0
+    mtime: float = 0.0
+    more: bool = False
+
+
+def read_complete_lines(path: str, offset: int, *, budget: int = 8 * 1024 * 1024,
+                        max_line_bytes: int = MAX_LINE_BYTES, stats: TailStats | None = None) -> LinesRead | None:
+    """Read the complete JSON lines of ``path`` from byte ``offset`` (stateless, unlike
+    :class:`JsonlTailer`): the caller stores :attr:`LinesRead.end` and passes it next time.
+
+    Args:
+        path: a JSONL file.
+        offset: where to start; must be the start of a line (0 or a previous ``end``).
+        budget: stop after the line that crosses this many bytes read (``more`` is then True).
+        max_line_bytes: longer lines are skipped (counted as ``oversized``).
+        stats: counters of skipped lines (a fresh one when None).
+
+    Returns:
+        What was read, or None when the file cannot be opened (vanished, no permission).
+    """
+    stats = stats if stats is not None else TailStats()
+    try:
+        f = open(path, "rb")
+    except OSError:
+        return None
+    with f:
         try:
-            # orjson parses a transcript line ~3x faster; it is stricter than json, so a
-            # line it refuses takes the path below, which decides and counts as before.
-            fast = orjson.loads(line)
-        except orjson.JSONDecodeError:
-            pass
-        else:
-            if isinstance(fast, dict):
-                return fast
-            self.stats.malformed += 1
+            st = os.fstat(f.fileno())
+        except OSError:
             return None
+        out = LinesRead(end=offset, dev=st.st_dev, ino=st.st_ino, size=st.st_size, mtime=st.st_mtime)
         try:
-            text = line.decode("utf-8")
-        except UnicodeDecodeError:
-            self.stats.non_utf8 += 1
-            return None
-        try:
-            value = json.loads(text)
-        except ValueError:
-            self.stats.malformed += 1
-            return None
-        if not isinstance(value, dict):
-            self.stats.malformed += 1
-            return None
-        return value
+            if offset >= st.st_size:
+                return out
+            f.seek(offset)
+            pos = offset
+            limit = offset + budget
+            records = out.records
+            readline = f.readline
+            while pos < limit:
+                line = readline(max_line_bytes + 1)
+                if not line:
+                    break
+                if not line.endswith(b"\n"):
+                    if len(line) <= max_line_bytes:
+                        break  # partial last line: wait for its newline
+                    # Oversized: skip to the end of the line (or of what is written of it).
+                    n = len(line)
+                    while True:
+                        rest = readline(1024 * 1024)
+                        n += len(rest)
+                        if not rest or rest.endswith(b"\n"):
+                            break
+                    if not rest:
+                        break
+                    stats.oversized += 1
+                    pos += n
+                    continue
+                rec = parse_line(line, stats)
+                if rec is not None:
+                    records.append((pos, rec))
+                pos += len(line)
+            out.end = pos
+            out.more = pos < st.st_size and pos >= limit
+        except OSError as exc:
+            log.warning("cannot read %s: %s", path, exc)
+        return out

@@ -1,0 +1,1001 @@
+"""The conversation history index: SQLite + FTS5 under the platformdirs data dir.
+
+File: ``platformdirs.user_data_dir("deck-tray")/history.sqlite3`` (:func:`default_path`).
+Nothing leaves the machine.
+
+Tables (schema version :data:`SCHEMA_VERSION` in ``PRAGMA user_version``; another version,
+older or newer, is dropped and rebuilt; a corrupt file is deleted and rebuilt):
+
+* ``sessions`` — one row per transcript file or opencode session: ``key`` (the file path,
+  or ``opencode <url> <session id>``), agent, session id, path, server URL, cwd, title, first
+  and last record time, the byte ``offset`` indexed so far and the file's dev/inode/size/mtime
+  then, opencode's ``time.updated`` (``source_updated``), the next ordinal and the
+  extractor's state (:class:`deck_tray.core.history.ExtractState`).
+* ``entries`` — one row per :class:`~deck_tray.core.history.HistoryEntry`.
+* ``entries_fts`` — FTS5 over ``entries.text`` (external content: rows are added to it in
+  bulk, ``INSERT … SELECT`` once per batch, 3× faster than a trigger per row; a trigger
+  removes deleted rows).
+* ``titles_fts`` — FTS5 over session titles (a title match ranks a hit higher).
+
+Tokenizer: ``unicode61 remove_diacritics 2`` with ``prefix='2 3'``. It finds words and
+phrases in any script, matches "resume" for "résumé", and the prefix indexes make ``tok*``
+as fast as a word. A ``trigram`` tokenizer would also find substrings inside words, but its
+index is about three times as large and slower to build, and it cannot search for
+words shorter than three characters; people search conversations for words and phrases.
+
+Crash safety: the database is in WAL mode; every batch (up to :data:`BATCH_BYTES` of JSONL
+read, any number of files) is one transaction that writes the entries *and* the offsets
+they came from, so a crash or kill mid-batch loses only that batch and the next run reads
+it again from the stored offset. Appends are read from the offset; a file whose inode
+changed or that shrank below the offset is dropped and read again; a file that is gone
+drops out (on a full scan).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import logging
+import os
+import queue
+import sqlite3
+import threading
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import platformdirs
+from PySide6.QtCore import QObject, QTimer, Signal
+
+from deck_tray.core import codex
+from deck_tray.core.history import (
+    HIT_TEXT_CHARS,
+    ExtractState,
+    HistoryEntry,
+    HistoryRole,
+    QueryError,
+    SearchHit,
+    SearchQuery,
+    extractor_for,
+    fts_match,
+    opencode_entries,
+    query_words,
+    snippet,
+)
+from deck_tray.core.jsonl import TailStats, read_complete_lines
+from deck_tray.core.model import AgentKind
+from deck_tray.core.opencode import ms
+from deck_tray.services.opencode_client import OpencodeClient, OpencodeError
+from deck_tray.services.secrets import Credentials
+
+log = logging.getLogger(__name__)
+
+#: ``PRAGMA user_version`` of the schema below; change it whenever the schema or what is
+#: extracted changes (the index is then rebuilt).
+SCHEMA_VERSION = 1
+#: JSONL bytes read per transaction.
+BATCH_BYTES = 8 * 1024 * 1024
+#: Matches ranked per search: the newest this many. When a query has more matches than
+#: this in all, its terms are common and bm25 is replaced by term frequency over the newest
+#: :data:`TF_WINDOW` (bm25 over every match of a word that occurs everywhere takes seconds).
+RANK_WINDOW = 2000
+#: Matches scored by term frequency when bm25 is not used, and the characters of each read.
+TF_WINDOW = 500
+TF_CHARS = 2_000
+#: A hit whose entry is a prompt ranks this much better.
+PROMPT_WEIGHT = 1.5
+#: A hit in a session whose title matches the query ranks this much better.
+TITLE_WEIGHT = 2.0
+TOKENIZER = "unicode61 remove_diacritics 2"
+#: Seconds between full rescans by :class:`HistoryIndexer` (unchanged files cost a ``stat``).
+RESCAN_S = 30.0
+#: Delay that coalesces change notifications (ms).
+CHANGE_DELAY_MS = 1500
+#: opencode sessions listed per server, and messages fetched per session.
+OPENCODE_SESSIONS = 5000
+OPENCODE_MESSAGES = 100_000
+
+_SCHEMA = f"""
+CREATE TABLE sessions(
+    id INTEGER PRIMARY KEY,
+    key TEXT NOT NULL UNIQUE,
+    agent TEXT NOT NULL,
+    session_id TEXT NOT NULL,
+    path TEXT NOT NULL DEFAULT '',
+    server_url TEXT NOT NULL DEFAULT '',
+    cwd TEXT NOT NULL DEFAULT '',
+    title TEXT NOT NULL DEFAULT '',
+    started REAL NOT NULL DEFAULT 0,
+    updated REAL NOT NULL DEFAULT 0,
+    offset INTEGER NOT NULL DEFAULT 0,
+    dev INTEGER NOT NULL DEFAULT 0,
+    ino INTEGER NOT NULL DEFAULT 0,
+    size INTEGER NOT NULL DEFAULT 0,
+    mtime REAL NOT NULL DEFAULT 0,
+    source_updated REAL NOT NULL DEFAULT 0,
+    next_ordinal INTEGER NOT NULL DEFAULT 0,
+    state TEXT NOT NULL DEFAULT ''
+);
+CREATE INDEX sessions_by_id ON sessions(agent, session_id);
+CREATE TABLE entries(
+    id INTEGER PRIMARY KEY,
+    sess INTEGER NOT NULL,
+    ordinal INTEGER NOT NULL,
+    role TEXT NOT NULL,
+    ts REAL NOT NULL,
+    offset INTEGER NOT NULL,
+    text TEXT NOT NULL
+);
+CREATE INDEX entries_by_session ON entries(sess, ordinal);
+CREATE VIRTUAL TABLE entries_fts USING fts5(
+    text, content='entries', content_rowid='id', tokenize='{TOKENIZER}');
+CREATE TRIGGER entries_ad AFTER DELETE ON entries BEGIN
+    INSERT INTO entries_fts(entries_fts, rowid, text) VALUES ('delete', old.id, old.text);
+END;
+CREATE VIRTUAL TABLE titles_fts USING fts5(title, tokenize='{TOKENIZER}');
+"""
+
+
+def default_path() -> Path:
+    """``platformdirs.user_data_dir("deck-tray")/history.sqlite3``."""
+    return Path(platformdirs.user_data_dir("deck-tray", appauthor=False)) / "history.sqlite3"
+
+
+def discover_files(claude_dir: Path, codex_dir: Path) -> list[tuple[AgentKind, str]]:
+    """Every transcript on disk: ``claude_dir/projects/*/*.jsonl``,
+    ``codex_dir/sessions/YYYY/MM/DD/rollout-*.jsonl`` and ``codex_dir/archived_sessions/rollout-*.jsonl``.
+
+    Returns:
+        ``(agent, path)`` pairs; folders that are missing or unreadable give none.
+    """
+    out: list[tuple[AgentKind, str]] = []
+
+    def dirs(path: str) -> list[str]:
+        try:
+            with os.scandir(path) as it:
+                return [e.path for e in it if e.is_dir(follow_symlinks=False)]
+        except OSError:
+            return []
+
+    def files(path: str, prefix: str = "") -> list[str]:
+        try:
+            with os.scandir(path) as it:
+                return [e.path for e in it if e.name.endswith(".jsonl") and e.name.startswith(prefix)
+                        and e.is_file()]
+        except OSError:
+            return []
+
+    for proj in dirs(str(claude_dir / "projects")):
+        out += [(AgentKind.CLAUDE_CODE, p) for p in files(proj)]
+    for year in dirs(str(codex_dir / "sessions")):
+        for month in dirs(year):
+            for day in dirs(month):
+                out += [(AgentKind.CODEX, p) for p in files(day, "rollout-")]
+    out += [(AgentKind.CODEX, p) for p in files(str(codex_dir / "archived_sessions"), "rollout-")]
+    return out
+
+
+def _session_id_of(agent: AgentKind, path: str) -> str:
+    if agent is AgentKind.CODEX:
+        return codex.thread_id_from_path(path) or ""
+    name = os.path.basename(path)
+    return name[:-6] if name.endswith(".jsonl") else name
+
+
+@dataclass
+class _Work:
+    """One file's share of a batch."""
+
+    agent: AgentKind
+    path: str
+    reset: bool
+    state: ExtractState
+    offset: int
+    dev: int = 0
+    ino: int = 0
+    size: int = 0
+    mtime: float = 0.0
+    session_id: str = ""
+
+
+class _Writer:
+    """Commits batches of :meth:`HistoryIndex.sync_files` on its own thread, in order."""
+
+    def __init__(self, index: HistoryIndex) -> None:
+        self.index = index
+        self.added = 0
+        self.error: BaseException | None = None
+        self._q: queue.Queue[tuple[list[tuple[_Work, list[HistoryEntry]]], Any, Any] | None] = queue.Queue(2)
+        self._thread = threading.Thread(target=self._run, name="deck-tray-history-writer", daemon=True)
+        self._thread.start()
+
+    @property
+    def failed(self) -> bool:
+        return self.error is not None
+
+    def _run(self) -> None:
+        # A new thread inherits its creator's nice value (the indexer's 19).
+        while True:
+            item = self._q.get()
+            if item is None:
+                return
+            if self.error is not None:
+                continue
+            batch, prog, progress = item
+            try:
+                self.added += self.index._commit(batch)
+                if prog is not None and progress is not None:
+                    progress(*prog)
+            except BaseException as exc:  # handed to the producer, which re-raises it
+                self.error = exc
+
+    def put(self, batch: list[tuple[_Work, list[HistoryEntry]]], prog: Any, progress: Any) -> None:
+        self._q.put((batch, prog, progress))
+
+    def finish(self, batch: list[tuple[_Work, list[HistoryEntry]]]) -> int:
+        """Commit the last batch, wait for every commit; re-raises a commit's error."""
+        if batch:
+            self._q.put((batch, None, None))
+        self.close()
+        if self.error is not None:
+            raise self.error
+        return self.added
+
+    def close(self) -> None:
+        if self._thread.is_alive():
+            self._q.put(None)
+            self._thread.join()
+
+
+class HistoryIndex:
+    """The index: update it from files and opencode answers, search it.
+
+    Args:
+        path: the database file (default :func:`default_path`); its folder is created.
+
+    Thread-safe: each thread gets its own connection; writes are serialized by a lock (and
+    across processes by SQLite's lock, waited for up to ``busy_timeout``). Reads run beside
+    a write (WAL). Methods never raise for bad transcripts or vanished files.
+
+    Attributes:
+        batch_hook: tests only: called inside each write transaction after its rows were
+            written (raise or exit there to simulate a crash mid-batch).
+    """
+
+    def __init__(self, path: Path | str | None = None, *, busy_timeout_s: float = 30.0) -> None:
+        self.path = Path(path) if path is not None else default_path()
+        self.busy_timeout_s = busy_timeout_s
+        self._local = threading.local()
+        self._write_lock = threading.RLock()
+        self._conns: list[sqlite3.Connection] = []
+        self._conns_lock = threading.Lock()
+        self.batch_hook: Callable[[], None] | None = None
+        self.rebuilt_because = ""
+        self.stats_skipped = TailStats()
+        self._ready = False
+        self._init_lock = threading.Lock()
+
+    # -- connections and schema -------------------------------------------------------
+
+    def _new_conn(self) -> sqlite3.Connection:
+        conn = sqlite3.connect(str(self.path), timeout=self.busy_timeout_s, isolation_level=None,
+                               check_same_thread=False)
+        conn.execute(f"PRAGMA busy_timeout={int(self.busy_timeout_s * 1000)}")
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("PRAGMA synchronous=NORMAL")
+        conn.execute("PRAGMA temp_store=MEMORY")
+        with self._conns_lock:
+            self._conns.append(conn)
+        return conn
+
+    def _conn(self) -> sqlite3.Connection:
+        """This thread's connection; the first call opens (and if needed builds) the schema."""
+        if not self._ready:
+            with self._init_lock:
+                if not self._ready:
+                    self._open_schema()
+                    self._ready = True
+        return self._thread_conn()
+
+    def _thread_conn(self) -> sqlite3.Connection:
+        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = self._new_conn()
+            self._local.conn = conn
+        return conn
+
+    def close(self) -> None:
+        """Close every connection (the object is unusable afterwards)."""
+        with self._conns_lock:
+            conns, self._conns = self._conns, []
+        for c in conns:
+            try:
+                c.close()
+            except sqlite3.Error:
+                pass
+        self._local = threading.local()
+        self._ready = False
+
+    def open(self) -> None:
+        """Open the database now (it is otherwise opened by the first call that needs it):
+        create it, rebuild it when its schema version differs or it is damaged."""
+        self._conn()
+
+    def _open_schema(self) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            self._ensure_schema()
+        except sqlite3.DatabaseError as exc:
+            log.warning("history index %s is damaged (%s); rebuilding it", self.path, exc)
+            self.rebuilt_because = f"the database was damaged ({exc})"
+            self.close()
+            for suffix in ("", "-wal", "-shm", "-journal"):
+                try:
+                    os.unlink(str(self.path) + suffix)
+                except FileNotFoundError:
+                    pass
+            self._ensure_schema()
+
+    def _ensure_schema(self) -> None:
+        with self._write_lock:
+            conn = self._thread_conn()
+            version = conn.execute("PRAGMA user_version").fetchone()[0]
+            if version == SCHEMA_VERSION:
+                conn.execute("SELECT count(*) FROM sessions").fetchone()
+                return
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                version = conn.execute("PRAGMA user_version").fetchone()[0]
+                if version != SCHEMA_VERSION:
+                    if version:
+                        log.info("history index schema %s, this deck-tray uses %s: rebuilding", version,
+                                 SCHEMA_VERSION)
+                        self.rebuilt_because = f"schema version {version} → {SCHEMA_VERSION}"
+                    for name, in conn.execute("SELECT name FROM sqlite_master WHERE type = 'trigger'").fetchall():
+                        conn.execute(f'DROP TRIGGER IF EXISTS "{name}"')
+                    for name, in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table' "
+                                              "AND sql LIKE 'CREATE VIRTUAL%'").fetchall():
+                        conn.execute(f'DROP TABLE IF EXISTS "{name}"')
+                    for name, in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table' "
+                                              "AND name NOT LIKE 'sqlite%'").fetchall():
+                        conn.execute(f'DROP TABLE IF EXISTS "{name}"')
+                    for stmt in _split_sql(_SCHEMA):
+                        conn.execute(stmt)
+                    conn.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+                conn.execute("COMMIT")
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+
+    # -- writing ------------------------------------------------------------------------
+
+    def file_states(self) -> dict[str, tuple[int, int, int, int, float]]:
+        """``{path: (offset, dev, ino, size, mtime)}`` of every indexed file."""
+        rows = self._conn().execute("SELECT path, offset, dev, ino, size, mtime FROM sessions WHERE path != ''")
+        return {r[0]: (r[1], r[2], r[3], r[4], r[5]) for r in rows}
+
+    def sync_files(self, files: Iterable[tuple[AgentKind, str]], *, full: bool = False,
+                   progress: Callable[[int, int], None] | None = None,
+                   cancelled: Callable[[], bool] | None = None) -> int:
+        """Bring the index up to date with these transcript files (blocking; call it off the GUI thread).
+
+        Args:
+            files: ``(agent, path)`` of Claude transcripts and Codex rollouts.
+            full: ``files`` is everything there is: indexed files not in it that no longer
+                exist are dropped.
+            progress: called after each batch with ``(files done, files to do)``.
+            cancelled: polled between batches; True stops (what was committed stays).
+
+        Returns:
+            The number of entries added.
+        """
+        files = list(files)
+        states = self.file_states()
+        todo: list[tuple[AgentKind, str, tuple[int, int, int, int, float] | None]] = []
+        gone: list[str] = []
+        for agent, path in files:
+            old = states.get(path)
+            try:
+                st = os.stat(path)
+            except OSError:
+                if old is not None and not os.path.exists(path):
+                    gone.append(path)
+                continue
+            if old is not None and (old[1], old[2], old[3], old[4]) == (st.st_dev, st.st_ino, st.st_size,
+                                                                         st.st_mtime):
+                continue
+            todo.append((agent, path, old))
+        if full:
+            listed = {p for _a, p in files}
+            gone += [p for p in states if p not in listed and not os.path.exists(p)]
+        if gone:
+            self._drop_keys(gone)
+        total = len(todo)
+        if progress is not None:
+            progress(0, total)
+        # Parsing (this thread) and writing (a writer thread; SQLite runs without the GIL)
+        # overlap: batches are handed over in order through a short queue.
+        writer = _Writer(self)
+        try:
+            done = 0
+            batch: list[tuple[_Work, list[HistoryEntry]]] = []
+            budget = BATCH_BYTES
+            for agent, path, old in todo:
+                offset = 0
+                reset = False
+                state = ExtractState()
+                if old is not None:
+                    offset, reset, state = self._resume(path)
+                while True:
+                    if (cancelled is not None and cancelled()) or writer.failed:
+                        return writer.finish(batch)
+                    got = read_complete_lines(path, offset, budget=max(budget, 256 * 1024),
+                                              stats=self.stats_skipped)
+                    if got is None:
+                        break
+                    ex = extractor_for(agent, state)
+                    entries: list[HistoryEntry] = []
+                    for off, rec in got.records:
+                        try:
+                            entries += ex.feed(rec, off)
+                        except Exception:  # a record shape nobody foresaw must not stop the index
+                            log.debug("skipped a record of %s at %d", path, off, exc_info=True)
+                    sid = state.session_id if agent is AgentKind.CODEX and state.session_id else (
+                        _session_id_of(agent, path) or state.session_id)
+                    snap = dataclasses.replace(state, flags=dict(state.flags))
+                    batch.append((_Work(agent, path, reset, snap, got.end, got.dev, got.ino,
+                                        got.size if not got.more else got.end,
+                                        got.mtime if not got.more else 0.0, sid), entries))
+                    budget -= got.end - offset
+                    reset = False  # the drop happens once, in the first batch
+                    offset = got.end
+                    if budget <= 0:
+                        writer.put(batch, (done, total) if progress is not None else None, progress)
+                        batch = []
+                        budget = BATCH_BYTES
+                    if not got.more:
+                        break
+                done += 1
+            added = writer.finish(batch)
+        finally:
+            writer.close()
+        if progress is not None:
+            progress(total, total)
+        return added
+
+    def _resume(self, path: str) -> tuple[int, bool, ExtractState]:
+        """Where to continue reading an indexed file: ``(offset, reset, state)``."""
+        row = self._conn().execute(
+            "SELECT offset, ino, dev, session_id, cwd, title, started, updated, next_ordinal, state "
+            "FROM sessions WHERE key = ?", (path,)).fetchone()
+        if row is None:
+            return 0, False, ExtractState()
+        try:
+            st = os.stat(path)
+        except OSError:
+            return 0, True, ExtractState()
+        if (st.st_ino, st.st_dev) != (row[1], row[2]) or st.st_size < row[0]:
+            return 0, True, ExtractState()
+        state = ExtractState(row[3], row[4], row[5], 0, row[6], row[7], row[8])
+        state.load_json(row[9])
+        return int(row[0]), False, state
+
+    def _commit(self, batch: list[tuple[_Work, list[HistoryEntry]]]) -> int:
+        """Write one batch: entries and the offsets they came from, in one transaction."""
+        added = 0
+        with self._write_lock:
+            conn = self._conn()
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                first_new = conn.execute("SELECT coalesce(max(id), 0) FROM entries").fetchone()[0]
+                ids: dict[str, int] = {}
+                for w, entries in batch:
+                    st = w.state
+                    sid = ids.get(w.path)
+                    if sid is None:
+                        row = conn.execute("SELECT id FROM sessions WHERE key = ?", (w.path,)).fetchone()
+                        sid = row[0] if row else None
+                    if w.reset and sid is not None:
+                        self._drop_rows(conn, [sid])
+                        sid = None
+                    values = (w.agent.value, w.session_id, w.path, st.cwd, st.title, st.started, st.updated,
+                              w.offset, w.dev, w.ino, w.size, w.mtime, st.next_ordinal, st.to_json())
+                    if sid is None:
+                        cur = conn.execute(
+                            "INSERT INTO sessions(key, agent, session_id, path, cwd, title, started, updated, "
+                            "offset, dev, ino, size, mtime, next_ordinal, state) "
+                            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", (w.path, *values))
+                        sid = int(cur.lastrowid or 0)
+                        conn.execute("INSERT INTO titles_fts(rowid, title) VALUES (?, ?)", (sid, st.title))
+                    else:
+                        old_title = conn.execute("SELECT title FROM sessions WHERE id = ?", (sid,)).fetchone()
+                        conn.execute(
+                            "UPDATE sessions SET agent=?, session_id=?, path=?, cwd=?, title=?, started=?, "
+                            "updated=?, offset=?, dev=?, ino=?, size=?, mtime=?, next_ordinal=?, state=? "
+                            "WHERE id=?", (*values, sid))
+                        if old_title is None or old_title[0] != st.title:
+                            conn.execute("DELETE FROM titles_fts WHERE rowid = ?", (sid,))
+                            conn.execute("INSERT INTO titles_fts(rowid, title) VALUES (?, ?)", (sid, st.title))
+                    ids[w.path] = sid
+                    if entries:
+                        conn.executemany(
+                            "INSERT INTO entries(sess, ordinal, role, ts, offset, text) VALUES (?, ?, ?, ?, ?, ?)",
+                            [(sid, e.ordinal, e.role.value, e.ts, e.offset, e.text) for e in entries])
+                        added += len(entries)
+                conn.execute("INSERT INTO entries_fts(rowid, text) SELECT id, text FROM entries WHERE id > ?",
+                             (first_new,))
+                if self.batch_hook is not None:
+                    self.batch_hook()
+                conn.execute("COMMIT")
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+        return added
+
+    @staticmethod
+    def _drop_rows(conn: sqlite3.Connection, session_rows: list[int]) -> None:
+        for sid in session_rows:
+            conn.execute("DELETE FROM entries WHERE sess = ?", (sid,))
+            conn.execute("DELETE FROM titles_fts WHERE rowid = ?", (sid,))
+            conn.execute("DELETE FROM sessions WHERE id = ?", (sid,))
+
+    def _drop_keys(self, keys: list[str]) -> None:
+        with self._write_lock:
+            conn = self._conn()
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                rows = []
+                for k in keys:
+                    r = conn.execute("SELECT id FROM sessions WHERE key = ?", (k,)).fetchone()
+                    if r:
+                        rows.append(int(r[0]))
+                self._drop_rows(conn, rows)
+                conn.execute("COMMIT")
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+
+    def drop_file(self, path: str) -> None:
+        """Forget one transcript file's session."""
+        self._drop_keys([path])
+
+    @staticmethod
+    def opencode_key(server_url: str, session_id: str) -> str:
+        """The ``sessions.key`` of an opencode session."""
+        return f"opencode {server_url} {session_id}"
+
+    def opencode_updated(self, server_url: str) -> dict[str, float]:
+        """``{session id: time.updated (POSIX s)}`` of the indexed sessions of one server."""
+        rows = self._conn().execute("SELECT session_id, source_updated FROM sessions WHERE server_url = ?",
+                                    (server_url,))
+        return {r[0]: float(r[1]) for r in rows}
+
+    def sync_opencode_session(self, server_url: str, info: dict[str, Any], items: list[dict[str, Any]]) -> int:
+        """Replace one opencode session's entries.
+
+        Args:
+            server_url: the server, e.g. ``http://127.0.0.1:4096``.
+            info: the Session object (``id``, ``title``, ``directory``, ``time.created/updated`` in ms).
+            items: ``GET /session/{id}/message`` answer.
+
+        Returns:
+            The number of entries written.
+        """
+        sid = str(info.get("id") or "")
+        if not sid:
+            return 0
+        t = info.get("time") if isinstance(info.get("time"), dict) else {}
+        assert isinstance(t, dict)
+
+        def sec(v: Any) -> float:
+            return float(v) / 1000.0 if isinstance(v, (int, float)) and not isinstance(v, bool) else 0.0
+
+        entries = opencode_entries(items)
+        key = self.opencode_key(server_url, sid)
+        title = str(info.get("title") or "") or (entries[0].text.splitlines()[0][:200] if entries else "")
+        with self._write_lock:
+            conn = self._conn()
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                r = conn.execute("SELECT id FROM sessions WHERE key = ?", (key,)).fetchone()
+                if r:
+                    self._drop_rows(conn, [int(r[0])])
+                cur = conn.execute(
+                    "INSERT INTO sessions(key, agent, session_id, server_url, cwd, title, started, updated, "
+                    "source_updated, next_ordinal) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    (key, AgentKind.OPENCODE.value, sid, server_url, str(info.get("directory") or ""), title,
+                     sec(t.get("created")), sec(t.get("updated")), sec(t.get("updated")), len(entries)))
+                row_id = int(cur.lastrowid or 0)
+                conn.execute("INSERT INTO titles_fts(rowid, title) VALUES (?, ?)", (row_id, title))
+                conn.executemany(
+                    "INSERT INTO entries(sess, ordinal, role, ts, offset, text) VALUES (?, ?, ?, ?, ?, ?)",
+                    [(row_id, e.ordinal, e.role.value, e.ts, e.offset, e.text) for e in entries])
+                conn.execute("INSERT INTO entries_fts(rowid, text) SELECT id, text FROM entries WHERE sess = ?",
+                             (row_id,))
+                if self.batch_hook is not None:
+                    self.batch_hook()
+                conn.execute("COMMIT")
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+        return len(entries)
+
+    def drop_opencode_session(self, server_url: str, session_id: str) -> None:
+        """Forget one opencode session (it was deleted on its server)."""
+        self._drop_keys([self.opencode_key(server_url, session_id)])
+
+    # -- reading ---------------------------------------------------------------------------
+
+    def search(self, query: SearchQuery) -> list[SearchHit]:
+        """Ranked hits for ``query``.
+
+        The newest :data:`RANK_WINDOW` matching entries (after the filters) are ranked by
+        FTS5 bm25, weighted: prompts ×:data:`PROMPT_WEIGHT`, sessions whose title matches
+        ×:data:`TITLE_WEIGHT`; the best ``query.limit`` are returned, best first.
+
+        Raises:
+            deck_tray.core.history.QueryError: the text has nothing to search for.
+        """
+        match = fts_match(query.text)
+        where = ["entries_fts MATCH ?"]
+        params: list[Any] = [match]
+        if query.agents:
+            where.append(f"s.agent IN ({', '.join('?' * len(query.agents))})")
+            params += [a.value for a in query.agents]
+        if query.roles:
+            where.append(f"e.role IN ({', '.join('?' * len(query.roles))})")
+            params += [r.value for r in query.roles]
+        if query.project:
+            where.append("instr(lower(s.cwd), ?) > 0")
+            params.append(query.project.lower())
+        if query.since is not None:
+            where.append("e.ts >= ?")
+            params.append(query.since)
+        if query.until is not None:
+            where.append("e.ts < ?")
+            params.append(query.until)
+        if query.session_id:
+            where.append("s.session_id = ?")
+            params.append(query.session_id)
+        join = " JOIN sessions s ON s.id = e.sess" if (query.agents or query.project or query.session_id) else ""
+        conn = self._conn()
+        try:
+            rows = conn.execute(
+                f"SELECT e.id, e.role, e.sess, e.ts FROM entries_fts JOIN entries e ON e.id = entries_fts.rowid{join} "
+                f"WHERE {' AND '.join(where)} ORDER BY entries_fts.rowid DESC LIMIT ?",
+                [*params, RANK_WINDOW]).fetchall()
+            if not rows:
+                return []
+            titled = {r[0] for r in conn.execute("SELECT rowid FROM titles_fts WHERE titles_fts MATCH ?", (match,))}
+            # Rare terms (fewer matches than the window in all): bm25, whose IDF part counts
+            # every row matching each term, is cheap. Common ones: it would take seconds.
+            if len(rows) >= RANK_WINDOW:
+                rare = False
+            elif not (join or query.roles or query.since is not None or query.until is not None):
+                rare = True
+            else:
+                rare = conn.execute(
+                    "SELECT count(*) FROM (SELECT 1 FROM entries_fts WHERE entries_fts MATCH ? LIMIT ?)",
+                    (match, RANK_WINDOW)).fetchone()[0] < RANK_WINDOW
+            if rare:
+                # Few matches in all: bm25 (whose IDF part counts every row matching each term) is cheap.
+                rows = conn.execute(
+                    f"SELECT e.id, e.role, e.sess, e.ts, bm25(entries_fts) FROM entries_fts "
+                    f"JOIN entries e ON e.id = entries_fts.rowid{join} "
+                    f"WHERE {' AND '.join(where)} ORDER BY entries_fts.rowid DESC LIMIT ?",
+                    [*params, RANK_WINDOW]).fetchall()
+                scores = {r[0]: float(r[4]) for r in rows}
+            else:
+                # Words that occur everywhere: bm25 would take seconds and its IDF part would
+                # weigh every term alike anyway; score the newest matches by term frequency.
+                rows = rows[:TF_WINDOW]
+                words = query_words(query.text)
+                marks = ", ".join("?" * len(rows))
+                scores = {i: _tf_score(t, n, words) for i, t, n in conn.execute(
+                    f"SELECT id, lower(substr(text, 1, ?)), length(text) FROM entries WHERE id IN ({marks})",
+                    [TF_CHARS, *(r[0] for r in rows)])}
+        except sqlite3.OperationalError as exc:
+            raise QueryError(f"cannot search for {query.text!r}: {exc}") from exc
+
+        def weight(r: Any) -> float:
+            w = float(scores.get(r[0], 0.0))
+            if r[1] == HistoryRole.USER.value:
+                w *= PROMPT_WEIGHT
+            if r[2] in titled:
+                w *= TITLE_WEIGHT
+            return w
+
+        best = sorted(((weight(r), r[0], r[3]) for r in rows), key=lambda t: (t[0], -t[2]))[: max(query.limit, 0)]
+        if not best:
+            return []
+        details = {r[0]: r for r in conn.execute(
+            "SELECT e.id, s.agent, s.session_id, s.title, s.cwd, s.path, s.server_url, e.ordinal, e.role, e.ts, "
+            "substr(e.text, 1, ?) FROM entries e JOIN sessions s ON s.id = e.sess "
+            f"WHERE e.id IN ({', '.join('?' * len(best))})", [HIT_TEXT_CHARS, *(b[1] for b in best)])}
+        hits: list[SearchHit] = []
+        for rank, eid, _ts in best:
+            r = details.get(eid)
+            if r is None:
+                continue
+            hits.append(SearchHit(
+                agent=AgentKind(r[1]), session_id=r[2], title=r[3], project=r[4], source_path=r[5],
+                server_url=r[6], ordinal=r[7], role=HistoryRole(r[8]), ts=r[9], text=r[10],
+                snippet=snippet(r[10], query.text), rank=rank))
+        return hits
+
+    def session_entries(self, agent: AgentKind, session_id: str) -> list[HistoryEntry]:
+        """Every indexed entry of one session, by ordinal (the most recently updated copy
+        when two files or servers hold the same id); ``[]`` when it is not indexed."""
+        conn = self._conn()
+        row = conn.execute("SELECT id FROM sessions WHERE agent = ? AND session_id = ? ORDER BY updated DESC LIMIT 1",
+                           (agent.value, session_id)).fetchone()
+        if row is None:
+            return []
+        return [HistoryEntry(r[0], HistoryRole(r[1]), r[2], r[3], r[4]) for r in conn.execute(
+            "SELECT ordinal, role, ts, text, offset FROM entries WHERE sess = ? ORDER BY ordinal", (row[0],))]
+
+    def stats(self) -> dict[str, Any]:
+        """``{"path", "sessions", "entries", "bytes", "by_agent": {agent: sessions}, "indexed_bytes",
+        "rebuilt_because"}`` (``bytes``: the database file plus its WAL)."""
+        conn = self._conn()
+        by_agent = {r[0]: r[1] for r in conn.execute("SELECT agent, count(*) FROM sessions GROUP BY agent")}
+        size = 0
+        for suffix in ("", "-wal"):
+            try:
+                size += os.path.getsize(str(self.path) + suffix)
+            except OSError:
+                pass
+        return {
+            "path": str(self.path),
+            "sessions": sum(by_agent.values()),
+            "entries": conn.execute("SELECT count(*) FROM entries").fetchone()[0],
+            "bytes": size,
+            "indexed_bytes": conn.execute("SELECT coalesce(sum(offset), 0) FROM sessions").fetchone()[0],
+            "by_agent": by_agent,
+            "rebuilt_because": self.rebuilt_because,
+        }
+
+    def check(self) -> bool:
+        """True when SQLite's integrity check and FTS5's own check both pass."""
+        conn = self._conn()
+        try:
+            if conn.execute("PRAGMA integrity_check").fetchone()[0] != "ok":
+                return False
+            conn.execute("INSERT INTO entries_fts(entries_fts, rank) VALUES ('integrity-check', 1)")
+        except sqlite3.DatabaseError:
+            return False
+        return True
+
+
+def _tf_score(lowered: str, length: int, words: list[str]) -> float:
+    """bm25 without the IDF part (all terms are common): ``-tf·(k1+1) / (tf + k1·(1-b+b·len/avg))``
+    with tf the occurrences of the query's words in ``lowered`` (lower-cased text), k1 = 1.2,
+    b = 0.75, ``length`` in characters, ``avg`` = 1000."""
+    tf = sum(lowered.count(w) for w in words)
+    if not tf:
+        return 0.0
+    k1, b = 1.2, 0.75
+    return -tf * (k1 + 1) / (tf + k1 * (1 - b + b * length / 1000.0))
+
+
+def _split_sql(script: str) -> list[str]:
+    """Statements of :data:`_SCHEMA` (triggers contain ``;`` inside ``BEGIN … END``)."""
+    out: list[str] = []
+    buf = ""
+    for line in script.strip().splitlines():
+        buf += line + "\n"
+        if sqlite3.complete_statement(buf):
+            out.append(buf.strip())
+            buf = ""
+    return out
+
+
+def classify(path: str, claude_dir: Path, codex_dir: Path) -> AgentKind | None:
+    """The agent whose transcript ``path`` is (by where it lives), or None for any other file."""
+    if not path.endswith(".jsonl"):
+        return None
+    p = os.path.abspath(path)
+    projects = os.path.join(os.path.abspath(claude_dir), "projects") + os.sep
+    if p.startswith(projects) and os.path.dirname(os.path.dirname(p)) + os.sep == projects:
+        return AgentKind.CLAUDE_CODE
+    home = os.path.abspath(codex_dir) + os.sep
+    if p.startswith(home) and os.path.basename(p).startswith("rollout-"):
+        return AgentKind.CODEX
+    return None
+
+
+class HistoryIndexer(QObject):
+    """Keeps a :class:`HistoryIndex` up to date in a background thread at low priority.
+
+    The worker thread (nice 19) does all file reading, parsing, opencode requests and
+    database writes; the GUI thread only queues work. It indexes every transcript under the
+    Claude Code and Codex folders (all history, not only the live scanner's window), files
+    reported changed (:meth:`file_changed`, coalesced for :data:`CHANGE_DELAY_MS`), everything
+    again every ``interval_s`` (cheap: unchanged files cost one ``stat``), and the sessions of
+    the opencode servers ``servers()`` names whose ``time.updated`` is newer than indexed.
+
+    Args:
+        index: the index to fill (``.index``).
+        dirs: returns ``(claude_dir, codex_dir)``; asked at each scan, so a settings change applies.
+        servers: returns the opencode server URLs to index (called on the GUI thread).
+        credentials: password lookup for those servers (called on the worker thread).
+        interval_s: seconds between rescans.
+
+    Signals:
+        progress(int, int): files done and files to do in the running scan (from the worker
+            thread; queued to the receiver's thread). ``(n, n)`` when it finished.
+        updated(): entries were added or removed (queued like ``progress``).
+    """
+
+    progress = Signal(int, int)
+    updated = Signal()
+
+    def __init__(self, index: HistoryIndex, dirs: Callable[[], tuple[Path, Path]],
+                 servers: Callable[[], list[str]] | None = None, credentials: Credentials | None = None, *,
+                 interval_s: float = RESCAN_S, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self.index = index
+        self.dirs = dirs
+        self.servers = servers or (lambda: [])
+        self.credentials = credentials
+        self._jobs: queue.Queue[tuple[str, Any] | None] = queue.Queue()
+        self._thread: threading.Thread | None = None
+        self._stopping = threading.Event()
+        self._changed: set[str] = set()
+        self.worker_thread_id: int | None = None
+        self.busy = False
+        self.scans = 0
+        self._timer = QTimer(self)
+        self._timer.setInterval(int(interval_s * 1000))
+        self._timer.timeout.connect(self.rescan)
+        self._coalesce = QTimer(self)
+        self._coalesce.setSingleShot(True)
+        self._coalesce.setInterval(CHANGE_DELAY_MS)
+        self._coalesce.timeout.connect(self._flush_changes)
+
+    @property
+    def running(self) -> bool:
+        """True between :meth:`start` and :meth:`stop`."""
+        return self._thread is not None
+
+    def start(self) -> None:
+        """Start the worker thread and the first full scan (idempotent)."""
+        if self._thread is not None:
+            return
+        self._stopping.clear()
+        self._thread = threading.Thread(target=self._work, name="deck-tray-history", daemon=True)
+        self._thread.start()
+        self._timer.start()
+        self.rescan()
+
+    async def stop(self) -> None:
+        """Stop the worker after the batch it is writing (what was committed stays)."""
+        self._timer.stop()
+        self._coalesce.stop()
+        thread, self._thread = self._thread, None
+        if thread is None:
+            return
+        self._stopping.set()
+        self._jobs.put(None)
+        await asyncio.get_running_loop().run_in_executor(None, thread.join, 10.0)
+
+    def rescan(self) -> None:
+        """Queue a full scan of both folders and the opencode servers."""
+        if self._thread is None:
+            return
+        try:
+            urls = list(self.servers())
+        except Exception:
+            log.exception("cannot list opencode servers for the history")
+            urls = []
+        self._jobs.put(("scan", urls))
+
+    def file_changed(self, path: str) -> None:
+        """A file changed (the monitor's watchdog events): index it soon (coalesced)."""
+        if self._thread is None or not path.endswith(".jsonl"):
+            return
+        self._changed.add(path)
+        if not self._coalesce.isActive():
+            self._coalesce.start()
+
+    def _flush_changes(self) -> None:
+        paths, self._changed = self._changed, set()
+        if paths and self._thread is not None:
+            self._jobs.put(("files", paths))
+
+    def wait_idle(self, timeout: float = 30.0) -> bool:
+        """Block until the queue is empty and no job runs (tests, the bench); True if it got there."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self._jobs.unfinished_tasks == 0:
+                return True
+            time.sleep(0.01)
+        return False
+
+    # -- the worker thread ------------------------------------------------------------
+
+    def _work(self) -> None:
+        self.worker_thread_id = threading.get_ident()
+        try:
+            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 19)
+        except (OSError, AttributeError) as exc:
+            log.debug("history indexer keeps its priority: %s", exc)
+        while True:
+            job = self._jobs.get()
+            try:
+                if job is None or self._stopping.is_set():
+                    return
+                scan_urls: list[str] | None = None
+                files: set[str] = set()
+                # Coalesce whatever else is queued: one full scan covers changed files.
+                jobs = [job]
+                while True:
+                    try:
+                        nxt = self._jobs.get_nowait()
+                    except queue.Empty:
+                        break
+                    self._jobs.task_done()
+                    if nxt is None:
+                        return
+                    jobs.append(nxt)
+                for kind, arg in jobs:
+                    if kind == "scan":
+                        scan_urls = list(dict.fromkeys([*(scan_urls or []), *arg]))
+                    else:
+                        files |= set(arg)
+                self.busy = True
+                self._run(scan_urls, files)
+            except Exception:
+                log.exception("history indexing failed; trying again at the next scan")
+            finally:
+                self.busy = False
+                self._jobs.task_done()
+
+    def _run(self, scan_urls: list[str] | None, files: set[str]) -> None:
+        claude_dir, codex_dir = self.dirs()
+        changed = 0
+        if scan_urls is not None:
+            found = discover_files(claude_dir, codex_dir)
+            changed += self.index.sync_files(found, full=True, progress=self.progress.emit,
+                                             cancelled=self._stopping.is_set)
+            self.scans += 1
+        elif files:
+            work = [(a, p) for p in sorted(files) if (a := classify(p, claude_dir, codex_dir)) is not None]
+            changed += self.index.sync_files(work, cancelled=self._stopping.is_set)
+        if scan_urls and not self._stopping.is_set():
+            changed += asyncio.run(self._opencode(scan_urls))
+        if changed:
+            self.updated.emit()
+
+    async def _opencode(self, urls: list[str]) -> int:
+        """Re-fetch the opencode sessions whose ``time.updated`` is newer than indexed."""
+        changed = 0
+        for url in urls:
+            password = self.credentials.lookup(url) if self.credentials is not None else None
+            auth = (self.credentials.username(), password) if password and self.credentials else None
+            client = OpencodeClient(url, auth, timeout=30.0)
+            try:
+                known = self.index.opencode_updated(url)
+                infos = await client.sessions(limit=OPENCODE_SESSIONS)
+                for info in infos:
+                    if self._stopping.is_set():
+                        break
+                    sid = str(info.get("id") or "")
+                    t = info.get("time") if isinstance(info.get("time"), dict) else {}
+                    upd = ms(t.get("updated") if isinstance(t, dict) else None)
+                    if not sid or (sid in known and known[sid] >= upd):
+                        continue
+                    items = await client.messages(sid, limit=OPENCODE_MESSAGES)
+                    changed += self.index.sync_opencode_session(url, info, items) or 1
+                if len(infos) < OPENCODE_SESSIONS:
+                    listed = {str(i.get("id") or "") for i in infos}
+                    for sid in set(known) - listed:
+                        self.index.drop_opencode_session(url, sid)
+                        changed += 1
+            except OpencodeError as exc:
+                log.info("history: opencode server %s not indexed now: %s", url, exc)
+            finally:
+                await client.aclose()
+        return changed
