@@ -29,6 +29,7 @@ from deck_tray.core.reply import Reply, ReplyKind
 from deck_tray.core.scan import Scanner
 from deck_tray.services import ipc
 from deck_tray.services.dispatcher import Dispatcher
+from deck_tray.services.history_index import HistoryIndex, HistoryIndexer
 from deck_tray.services.monitor import Monitor
 from deck_tray.services.notifier import DBusNotifications, NotificationBackend, Notifier
 from deck_tray.services.opencode_client import OpencodeError
@@ -100,6 +101,12 @@ class DeckTrayApp:
                                        urls=[*self.store.get(cfg.OPENCODE_URLS), *opencode_urls],
                                        discover=discover_opencode and self.store.get(cfg.OPENCODE_DISCOVER))
         self.dispatcher = Dispatcher(self.mux, self._probe, api=self.opencode)
+        # The searchable history (#7): filled by a low-priority worker thread, never the GUI thread.
+        self.history = HistoryIndexer(
+            HistoryIndex(), lambda: (self.scanner.claude_dir, self.scanner.codex_dir),
+            servers=lambda: [st.url for st in self.opencode.servers() if st.phase.value == "connected"],
+            credentials=self.opencode.credentials)
+        self.monitor.files_changed.connect(self.history.file_changed)
         self.window = MainWindow(self.registry, self.settings)
         self.tray = Tray(self.registry)
         self.tray.pin_action.setChecked(self.window.is_pinned())
@@ -212,6 +219,7 @@ class DeckTrayApp:
             self.scanner.claude_dir, self.scanner.codex_dir = self._agent_dirs()
             self.scanner.history_s = self.store.get(cfg.HISTORY_HOURS) * 3600.0
             self.monitor.roots_changed()
+            self.history.rescan()
 
     def _pane_focused(self, session: Session) -> bool:
         """True when the session's pane is the active pane of an attached tmux/zellij client
@@ -284,6 +292,8 @@ class DeckTrayApp:
             self._show_window()
         self.monitor.start()
         self.opencode.start()
+        if self.store.get(cfg.HISTORY_INDEX):
+            self.history.start()
 
     async def start_notifications(self) -> None:
         """Connect to the desktop's notification service (falls back to tray messages)."""
@@ -296,6 +306,7 @@ class DeckTrayApp:
         await self.notifier.stop()
         await self.monitor.stop()
         await self.opencode.stop()
+        await self.history.stop()
         if self.search_window is not None:
             self.search_window.shutdown()
         for t in list(self._tasks):

@@ -180,6 +180,10 @@ HISTORY_HOURS: Setting[int] = Setting(
     "sessions/history_hours", Kind.INT, 24, "Keep finished sessions listed for",
     "Claude Code and Codex sessions whose transcript is older than this drop off the list.",
     Group.SESSIONS, minimum=1, maximum=24 * 30, suffix=" h")
+HISTORY_INDEX: Setting[bool] = Setting(
+    "sessions/history_index", Kind.BOOL, True, "Keep a searchable history",
+    "Index every Claude Code, Codex and opencode conversation on this machine for search "
+    "(a local database; nothing leaves the machine).", Group.SESSIONS, on_restart=True)
 
 #: Every setting, in the order the dialog shows them.
 SETTINGS: tuple[Setting[Any], ...] = (
@@ -187,7 +191,7 @@ SETTINGS: tuple[Setting[Any], ...] = (
     QUIET_ENABLED, QUIET_START, QUIET_END,
     OPENCODE_URLS, OPENCODE_DISCOVER, AUTO_HANDOFF, AUTO_HANDOFF_PERCENT,
     PINNED, START_HIDDEN, CLOSE_TO_TRAY,
-    CLAUDE_DIR, CODEX_DIR, HISTORY_HOURS,
+    CLAUDE_DIR, CODEX_DIR, HISTORY_HOURS, HISTORY_INDEX,
 )
 #: The same, by key.
 BY_KEY: dict[str, Setting[Any]] = {s.key: s for s in SETTINGS}

@@ -847,6 +847,9 @@ class HistoryIndexer(QObject):
         self.worker_thread_id: int | None = None
         self.busy = False
         self.scans = 0
+        #: The last ``progress`` values emitted (a window opened mid-scan shows them).
+        self.last_progress: tuple[int, int] | None = None
+        self.progress.connect(self._remember_progress)
         self._timer = QTimer(self)
         self._timer.setInterval(int(interval_s * 1000))
         self._timer.timeout.connect(self.rescan)
@@ -854,6 +857,9 @@ class HistoryIndexer(QObject):
         self._coalesce.setSingleShot(True)
         self._coalesce.setInterval(CHANGE_DELAY_MS)
         self._coalesce.timeout.connect(self._flush_changes)
+
+    def _remember_progress(self, done: int, total: int) -> None:
+        self.last_progress = (done, total)
 
     @property
     def running(self) -> bool:

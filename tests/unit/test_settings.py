@@ -37,7 +37,7 @@ def test_the_brief_is_covered() -> None:
             "notifications/permission", "notifications/question", "notifications/turn_finished",
             "notifications/renotify_minutes", "notifications/grace_ms", "notifications/quiet_hours",
             "notifications/quiet_start", "notifications/quiet_end", "window/pinned", "window/start_hidden",
-            "window/close_to_tray", "sessions/history_hours"} == set(cfg.BY_KEY)
+            "window/close_to_tray", "sessions/history_hours", "sessions/history_index"} == set(cfg.BY_KEY)
 
 
 # -- coercion of INI values ---------------------------------------------------------------------
