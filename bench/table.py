@@ -15,7 +15,9 @@ Rows (goals are what a user would feel):
   from the page cache (cold) and again at once (warm), and the bytes it read;
 * the 100 MB transcript's tab: click → first paint, longest GUI-thread stall (5 ms timer);
 * RSS of the app with 50 tabs open (baseline: the same process with none);
-* answer-to-pane latency in real tmux — ``bench_answer``.
+* answer-to-pane latency in real tmux — ``bench_answer``;
+* the history index on the same tree: full build (and the GUI thread meanwhile), incremental
+  cost per appended KB, query p95 beside ``grep -r`` — ``bench_history``.
 
 Naive methods: a full re-read of every file every 3 s (detection, idle CPU), ``GET
 /permission`` every 3 s (SSE), reading and parsing every transcript in full (cold start, the
@@ -44,6 +46,7 @@ sys.path.insert(0, str(HERE))
 
 import bench_answer  # noqa: E402
 import bench_detection  # noqa: E402
+import bench_history  # noqa: E402
 import bench_opencode  # noqa: E402
 import corpus  # noqa: E402
 import httpx  # noqa: E402
@@ -312,6 +315,7 @@ def main() -> None:
     ap.add_argument("--poll-samples", type=int, default=6)
     ap.add_argument("--answer-runs", type=int, default=20)
     ap.add_argument("--tmp", type=Path, default=Path(tempfile.gettempdir()))
+    ap.add_argument("--no-history", action="store_true", help="skip the history index rows (about 2 min)")
     args = ap.parse_args()
     if args.quick:
         args.gb, args.files, args.recent, args.big_mb = min(args.gb, 0.2), min(args.files, 500), 20, 20.0
@@ -378,6 +382,11 @@ def main() -> None:
         log("naive: again, warm")
         naive_w = naive_cold(tree)
         naive_r = naive_recent(tree)
+        hist: dict[str, Any] | None = None
+        if not args.no_history:
+            with tempfile.TemporaryDirectory(prefix="deck-tray-history-", dir=args.tmp) as hwork:
+                hist = bench_history.measure(tree, Path(hwork), appends=10 if args.quick else 50,
+                                             repeat=5 if args.quick else 20)
         n_recent, tail_expect, total = len(tree.recent()), tree.tail_bytes(TAIL_BYTES), tree.total_bytes
         big_mb = (tree.big.size if tree.big else 0) / MB
     finally:
@@ -442,6 +451,9 @@ def main() -> None:
     table.add("answer: Allow → key in pane p95 (ms)", "≤ 200", pct(al, 0.95), pct(nv, 0.95),
               ok=pct(al, 0.95) <= 200, fmt="{:.0f}")
 
+    if hist is not None:
+        for metric, goal, ours, naive_v, ok, fmt in bench_history.rows(hist):
+            table.add(metric, goal, ours, naive_v, ok=ok, fmt=fmt)
     print(f"deck-tray performance table — {os.cpu_count()} cores, Python {sys.version.split()[0]}, "
           f"QT_QPA_PLATFORM={os.environ.get('QT_QPA_PLATFORM')}, {time.strftime('%Y-%m-%d %H:%M')}, "
           f"load average {load0:.1f} → {os.getloadavg()[0]:.1f}")
@@ -479,6 +491,7 @@ def main() -> None:
         f"answer: {args.answer_runs} runs; p50 prompt {pct(pr, 0.5):.0f} ms (the 150 ms pause is the floor), "
         f"Allow {pct(al, 0.5):.0f} ms; naive = send-keys -l, sleep 0.3, send-keys Enter (mean "
         f"{statistics.mean(nv):.0f} ms).",
+        *(bench_history.notes(hist) if hist is not None else ["history: skipped (--no-history)"]),
         f"total run time {time.perf_counter() - t_start:.0f} s.",
     ]
     for n in notes:
