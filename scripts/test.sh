@@ -19,9 +19,12 @@ if [[ "${DECK_TRAY_SKIP_INSTALL:-0}" != 1 ]]; then
   for pair in tmux:tmux Xvfb:xvfb import:imagemagick git:git dunst:dunst dunstctl:dunst dbus-daemon:dbus; do
     command -v "${pair%%:*}" >/dev/null 2>&1 || need+=("${pair#*:}")
   done
-  # Libraries Qt's offscreen platform (used by the GUI tests) loads.
+  # Libraries Qt's offscreen platform (used by the GUI tests) loads, and those of its xcb platform
+  # (the app under Xvfb in the doctor and screenshot tests), as scripts/run.sh installs them.
   if command -v dpkg-query >/dev/null 2>&1; then
-    for pkg in libegl1 libgl1 libxkbcommon0 libfontconfig1 libglib2.0-0 libdbus-1-3; do
+    for pkg in libegl1 libgl1 libxkbcommon0 libfontconfig1 libglib2.0-0 libdbus-1-3 \
+               libxcb-cursor0 libxcb-icccm4 libxcb-keysyms1 libxcb-image0 libxcb-render-util0 \
+               libxcb-randr0 libxcb-shape0 libxcb-xkb1 libxkbcommon-x11-0; do
       dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "ok installed" || need+=("$pkg")
     done
   fi

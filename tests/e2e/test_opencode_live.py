@@ -194,7 +194,9 @@ def test_handoff_by_hand_and_automatic(server: OpencodeServe, qloop: asyncio.Abs
         try:
             sid = server.create_session("Ship the release")
             server.prompt_async(sid, "[[todo]]")
-            s = await live.wait_state(sid, SessionStatus.IDLE, 90)
+            # The new session is idle before the prompt's first event arrives: wait for the turn's end.
+            s = await until(lambda: (x := live.get(sid)) and x.status is SessionStatus.IDLE and any(
+                m.role is MessageRole.ASSISTANT for m in x.messages) and x, 90, "the first turn to end")
             await until(lambda: server.get(f"/session/{sid}/todo"), 30, "the todo list")
             new_id = await live.source.handoff(s, "Tag v2.0 and publish it")
             info = server.get(f"/session/{new_id}")
