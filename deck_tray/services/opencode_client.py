@@ -9,6 +9,7 @@ answer is checked for its content type.
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import AsyncIterator
 from typing import Any
@@ -20,6 +21,11 @@ import orjson
 #: Seconds without a single byte on the event stream before it counts as dead. The server
 #: sends ``server.heartbeat`` every 10 s.
 HEARTBEAT_TIMEOUT_S = 30.0
+#: Seconds from opening ``/global/event`` to its first frame. A healthy server answers with
+#: ``server.connected`` at once (10 ms here); opencode 1.18.33 binds its port about a second
+#: before it serves, and a connection made then is accepted and never answered, so without
+#: this deadline a reconnect right after a restart waited for the 30 s heartbeat watchdog.
+FIRST_FRAME_TIMEOUT_S = 3.0
 #: Sessions older than this (by last update) are not followed.
 HISTORY_S = 24 * 3600.0
 
@@ -188,33 +194,45 @@ class OpencodeClient:
             raise OpencodeError("the server did not return the new session")
         return out
 
-    async def events(self, read_timeout: float = HEARTBEAT_TIMEOUT_S) -> AsyncIterator[dict[str, Any]]:
+    async def events(self, read_timeout: float = HEARTBEAT_TIMEOUT_S,
+                     first_frame_timeout: float = FIRST_FRAME_TIMEOUT_S) -> AsyncIterator[dict[str, Any]]:
         """Frames of ``GET /global/event`` as dicts ``{"directory"?, "payload": {...}}``.
 
         Each SSE frame is one ``data:`` line (opencode sends no ``event:``/``id:``). A frame
         that is not JSON is skipped. ``read_timeout`` is the heartbeat watchdog: no byte for
-        that long raises :class:`OpencodeError`.
+        that long raises :class:`OpencodeError`; the response and its first frame must come
+        within ``first_frame_timeout`` seconds (see :data:`FIRST_FRAME_TIMEOUT_S`).
 
         Raises:
             AuthRequired: 401.
-            OpencodeError: connection failed, dropped, or went silent.
+            OpencodeError: connection failed, dropped, went silent, or never started.
         """
         timeout = httpx.Timeout(10.0, read=read_timeout)
+        first = True
         try:
-            async with httpx_sse.aconnect_sse(self._http, "GET", "/global/event", timeout=timeout) as source:
-                if source.response.status_code == 401:
-                    raise AuthRequired(f"{self.url} needs a password (HTTP 401)")
-                if source.response.status_code >= 400:
-                    raise OpencodeError(f"the event stream failed with HTTP {source.response.status_code}")
-                if "text/event-stream" not in source.response.headers.get("content-type", ""):
-                    raise OpencodeError(f"{self.url}/global/event is not an event stream; is this opencode?")
-                async for sse in source.aiter_sse():
-                    try:
-                        frame = orjson.loads(sse.data)
-                    except orjson.JSONDecodeError:
-                        continue
-                    if isinstance(frame, dict):
-                        yield frame
+            async with asyncio.timeout(first_frame_timeout) as deadline:
+                async with httpx_sse.aconnect_sse(self._http, "GET", "/global/event", timeout=timeout) as source:
+                    if source.response.status_code == 401:
+                        raise AuthRequired(f"{self.url} needs a password (HTTP 401)")
+                    if source.response.status_code >= 400:
+                        raise OpencodeError(f"the event stream failed with HTTP {source.response.status_code}")
+                    if "text/event-stream" not in source.response.headers.get("content-type", ""):
+                        raise OpencodeError(f"{self.url}/global/event is not an event stream; is this opencode?")
+                    async for sse in source.aiter_sse():
+                        try:
+                            frame = orjson.loads(sse.data)
+                        except orjson.JSONDecodeError:
+                            continue
+                        if isinstance(frame, dict):
+                            if first:
+                                deadline.reschedule(None)
+                                first = False
+                            yield frame
+        except TimeoutError as exc:
+            if not first:
+                raise
+            raise OpencodeError(f"{self.url} accepted the connection but sent no event in "
+                                f"{first_frame_timeout:.0f} s (is it still starting?)") from exc
         except httpx.ReadTimeout as exc:
             raise OpencodeError(f"no event from {self.url} for {read_timeout:.0f} s (heartbeat missed)") from exc
         except httpx.HTTPError as exc:

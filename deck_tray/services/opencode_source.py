@@ -478,6 +478,8 @@ class OpencodeSource(QObject):
         urls: configured server URLs (settings and ``--opencode-url``); followed even while down.
         discover: look for local servers (psutil) every ``discover_every`` seconds.
         clock: POSIX seconds.
+        heartbeat_timeout: seconds without a frame before a stream counts as dead.
+        backoff: first and maximum reconnect delay of each server's watcher, seconds.
 
     Attributes:
         auto_handoff_percent: when set, an opencode session whose turn ends with its context
@@ -496,8 +498,9 @@ class OpencodeSource(QObject):
     def __init__(self, registry: SessionRegistry, credentials: Credentials | None = None, *,
                  urls: Iterable[str] = (), discover: bool = True, discover_every: float = 5.0,
                  clock: Clock = time.time, heartbeat_timeout: float = 30.0,
-                 parent: QObject | None = None) -> None:
+                 backoff: tuple[float, float] = BACKOFF_S, parent: QObject | None = None) -> None:
         super().__init__(parent)
+        self.backoff = backoff
         self.registry = registry
         self.credentials = credentials or Credentials()
         self.configured = list(dict.fromkeys(normalize_url(u) for u in urls))
@@ -600,7 +603,7 @@ class OpencodeSource(QObject):
         w = self.watchers.get(url)
         if w is None:
             w = ServerWatcher(url, self.credentials, clock=self.clock, heartbeat_timeout=self.heartbeat_timeout,
-                              parent=self)
+                              backoff=self.backoff, parent=self)
             w.sessions_updated.connect(lambda snaps, u=url: self._updated(u, snaps))
             w.sessions_removed.connect(self.registry.remove)
             w.state_changed.connect(self._state_changed)

@@ -352,8 +352,8 @@ def test_events_from_something_that_is_not_an_event_stream() -> None:
 class SilentServer:
     """A loopback socket that answers ``/global/event`` with the given bytes, then stays silent or closes."""
 
-    def __init__(self, body: bytes, close: bool) -> None:
-        self.body, self.close = body, close
+    def __init__(self, body: bytes, close: bool, mute: bool = False) -> None:
+        self.body, self.close, self.mute = body, close, mute
         self.server: asyncio.AbstractServer | None = None
         self.port = 0
 
@@ -370,6 +370,10 @@ class SilentServer:
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         await reader.readuntil(b"\r\n\r\n")
+        if self.mute:  # accepts and never answers, as opencode 1.18.33 does while it starts
+            with contextlib.suppress(Exception):
+                await reader.read()
+            return
         writer.write(b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ncache-control: no-cache\r\n"
                      b"transfer-encoding: chunked\r\n\r\n")
         writer.write(f"{len(self.body):x}\r\n".encode() + self.body + b"\r\n")
@@ -381,14 +385,15 @@ class SilentServer:
             await reader.read()  # silent until the client gives up
 
 
-def _events_from(body: bytes, close: bool, read_timeout: float) -> tuple[list[dict[str, Any]], BaseException, float]:
+def _events_from(body: bytes, close: bool, read_timeout: float, first_frame_timeout: float = 3.0,
+                 mute: bool = False) -> tuple[list[dict[str, Any]], BaseException, float]:
     async def go() -> tuple[list[dict[str, Any]], BaseException, float]:
-        async with SilentServer(body, close) as srv:
+        async with SilentServer(body, close, mute) as srv:
             client = OpencodeClient(f"http://127.0.0.1:{srv.port}")
             got: list[dict[str, Any]] = []
             t0 = time.monotonic()
             try:
-                async for frame in client.events(read_timeout):
+                async for frame in client.events(read_timeout, first_frame_timeout):
                     got.append(frame)
             except OpencodeError as exc:
                 return got, exc, time.monotonic() - t0
@@ -405,6 +410,26 @@ def test_a_silent_stream_trips_the_heartbeat_watchdog() -> None:
     assert frames == [CONNECTED]
     assert "heartbeat missed" in str(err)
     assert 0.3 < took < 3
+
+
+def test_a_server_that_accepts_but_never_answers_is_retried_soon() -> None:
+    """opencode binds its port before it serves: without a first-frame deadline the reconnect
+    after a restart waited for the 30 s heartbeat watchdog."""
+    frames, err, took = _events_from(b"", close=False, read_timeout=30, first_frame_timeout=0.4, mute=True)
+    assert frames == []
+    assert "accepted the connection but sent no event" in str(err) and "still starting" in str(err)
+    assert 0.3 < took < 3
+    # Headers but no frame: the same.
+    frames, err, took = _events_from(b": comment only\n\n", close=False, read_timeout=30, first_frame_timeout=0.4)
+    assert frames == [] and "sent no event" in str(err) and took < 3
+
+
+def test_after_the_first_frame_only_the_heartbeat_watchdog_counts() -> None:
+    body = b"data: " + json.dumps(CONNECTED).encode() + b"\n\n"
+    frames, err, took = _events_from(body, close=False, read_timeout=1.0, first_frame_timeout=0.2)
+    assert frames == [CONNECTED]
+    assert "heartbeat missed" in str(err), err
+    assert took > 0.9
 
 
 def test_a_stream_that_drops_is_an_error() -> None:
@@ -831,3 +856,30 @@ def test_server_urls_have_one_spelling() -> None:
     assert normalize_url("http://localhost:4096/") == "http://127.0.0.1:4096"
     assert normalize_url("127.0.0.1:4096") == "http://127.0.0.1:4096"
     assert normalize_url(" https://oc.example:8443/ ") == "https://oc.example:8443"
+
+
+def test_reconnect_delay_doubles_up_to_its_cap(qloop: asyncio.AbstractEventLoop,
+                                               caplog: pytest.LogCaptureFixture) -> None:
+    """A server that stays down is tried again after 0.1, 0.2, 0.4, 0.4 … s (first delay, doubled,
+    capped), and the server's state says when the next try comes."""
+    attempts: list[float] = []
+
+    def refuse(request: httpx.Request) -> httpx.Response:
+        attempts.append(time.monotonic())
+        raise httpx.ConnectError("connection refused", request=request)
+
+    w = ServerWatcher(URL, Credentials(env={}), clock=time.time, backoff=(0.1, 0.4),
+                      transport=httpx.MockTransport(refuse))
+    states: list[ServerState] = []
+    w.state_changed.connect(states.append)
+    caplog.set_level("INFO", logger="deck_tray.services.opencode_source")
+    w.start()
+    try:
+        wait_for(qloop, lambda: len(attempts) >= 5, "five connection attempts")
+    finally:
+        qloop.run_until_complete(w.stop())
+    delays = [r.args[2] for r in caplog.records if r.msg.endswith("reconnecting in %.1f s")][:5]
+    assert delays == [0.1, 0.2, 0.4, 0.4, 0.4], delays
+    gaps = [b - a for a, b in zip(attempts, attempts[1:], strict=False)]
+    assert all(g >= 0.09 for g in gaps), gaps
+    assert w.server_state.phase is ServerPhase.UNREACHABLE and "retrying in" in w.server_state.detail
