@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from typing import Any
 
 import httpx
@@ -195,7 +195,7 @@ class OpencodeClient:
         return out
 
     async def events(self, read_timeout: float = HEARTBEAT_TIMEOUT_S,
-                     first_frame_timeout: float = FIRST_FRAME_TIMEOUT_S) -> AsyncIterator[dict[str, Any]]:
+                     first_frame_timeout: float = FIRST_FRAME_TIMEOUT_S) -> AsyncGenerator[dict[str, Any], None]:
         """Frames of ``GET /global/event`` as dicts ``{"directory"?, "payload": {...}}``.
 
         Each SSE frame is one ``data:`` line (opencode sends no ``event:``/``id:``). A frame

@@ -371,23 +371,26 @@ class ServerWatcher(QObject):
         self._set_state(ServerPhase.CONNECTING, "connecting…")
         synced = False
         slice_start = time.monotonic()
-        async for frame in client.events(self.heartbeat_timeout):
-            if not synced:
-                # The first frame (server.connected) means the stream is live: events from
-                # here on are not lost, so resync now and apply what follows on top.
-                health = await client.health()
-                await self._resync(client)
-                synced = True
-                self.connects += 1
-                self._set_state(ServerPhase.CONNECTED, f"opencode {health.get('version', '?')}")
-            payload = frame.get("payload")
-            etype = payload.get("type") if isinstance(payload, dict) else None
-            self._apply(self.state.handle(frame, self.clock()), urgent=etype not in CONTENT_EVENTS)
-            if time.monotonic() - slice_start > YIELD_EVERY_S:
-                # Buffered frames are read without ever giving the loop back: let the GUI
-                # (and the flushes) run between slices of a fast stream.
-                await asyncio.sleep(0)
-                slice_start = time.monotonic()
+        # Closed here, in this task, however the loop ends (a cancel while a frame is handled
+        # left the generator to the garbage collector, which closed it with no loop running).
+        async with contextlib.aclosing(client.events(self.heartbeat_timeout)) as frames:
+            async for frame in frames:
+                if not synced:
+                    # The first frame (server.connected) means the stream is live: events from
+                    # here on are not lost, so resync now and apply what follows on top.
+                    health = await client.health()
+                    await self._resync(client)
+                    synced = True
+                    self.connects += 1
+                    self._set_state(ServerPhase.CONNECTED, f"opencode {health.get('version', '?')}")
+                payload = frame.get("payload")
+                etype = payload.get("type") if isinstance(payload, dict) else None
+                self._apply(self.state.handle(frame, self.clock()), urgent=etype not in CONTENT_EVENTS)
+                if time.monotonic() - slice_start > YIELD_EVERY_S:
+                    # Buffered frames are read without ever giving the loop back: let the GUI
+                    # (and the flushes) run between slices of a fast stream.
+                    await asyncio.sleep(0)
+                    slice_start = time.monotonic()
 
     async def _resync(self, client: OpencodeClient) -> None:
         was_busy = set(self.state.status) | self._busy_before_gap
