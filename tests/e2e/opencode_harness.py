@@ -52,10 +52,10 @@ __all__ = [
 OPENCODE_VERSION = "1.18.33"
 """The opencode-ai version the e2e tests are pinned to (see ``scripts/test.sh``)."""
 
-PROBE_TIMEOUT_S = 1.0
+PROBE_TIMEOUT_S = 2.0
 """Per-request timeout of one health probe. opencode binds its port about a second before it
 serves, and a request made then is never answered: a short timeout and another try (the
-overall ``start_timeout`` stays generous)."""
+overall ``start_timeout`` stays generous); 2 s leaves a loaded machine room to answer."""
 
 REQUEST_TIMEOUT_S = 15.0
 """Default per-request timeout of :meth:`OpencodeServe.get` / :meth:`OpencodeServe.post`."""
