@@ -42,6 +42,7 @@ sys.path.insert(0, str(HERE.parent))
 sys.path.insert(0, str(HERE))
 
 import corpus  # noqa: E402
+from bench_detection import pct  # noqa: E402
 from PySide6.QtCore import QElapsedTimer, QEventLoop, QTimer  # noqa: E402
 from PySide6.QtWidgets import QApplication  # noqa: E402
 
@@ -63,14 +64,6 @@ QUERIES = [
 ]
 
 
-def pct(values: list[float], q: float) -> float:
-    """The ``q`` quantile (0..1) of ``values``, nearest rank; NaN when empty."""
-    if not values:
-        return float("nan")
-    s = sorted(values)
-    return s[min(len(s) - 1, max(0, round(q * (len(s) - 1))))]
-
-
 def log(msg: str) -> None:
     print(f"[{time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
 
@@ -81,7 +74,7 @@ def build(tree: corpus.Tree, db: Path) -> dict[str, Any]:
     Returns ``{"seconds", "stall_ms", "ticks", "stats"}``; the GUI thread's longest gap
     between 5 ms heartbeats (beyond the 5 ms) is ``stall_ms``.
     """
-    qapp = QApplication.instance() or QApplication([sys.argv[0]])
+    _app = QApplication.instance() or QApplication([sys.argv[0]])  # kept alive while the loop runs
     settle_heap()  # as deck-tray's main() does once the libraries are loaded
     index = HistoryIndex(db)
     indexer = HistoryIndexer(index, lambda: (tree.claude_dir, tree.codex_dir), interval_s=3600)
@@ -102,7 +95,7 @@ def build(tree: corpus.Tree, db: Path) -> dict[str, Any]:
     done.setInterval(50)
 
     def check() -> None:
-        if indexer.scans >= 1 and indexer._jobs.unfinished_tasks == 0:
+        if indexer.scans >= 1 and indexer.idle:
             loop.quit()
 
     done.timeout.connect(check)
@@ -118,7 +111,6 @@ def build(tree: corpus.Tree, db: Path) -> dict[str, Any]:
     asyncio.run(indexer.stop())
     stats = index.stats()
     index.close()
-    del qapp
     return {"seconds": seconds, "stall_ms": max(gaps, default=0.0) - 5.0, "ticks": len(gaps), "stats": stats,
             "over_20": sum(g > 25 for g in gaps), "top": sorted(gaps)[-5:]}
 
@@ -281,7 +273,6 @@ def main() -> None:
     ap.add_argument("--repeat", type=int, default=20)
     ap.add_argument("--keep", action="store_true", help="keep the generated tree and the database")
     args = ap.parse_args()
-    QApplication.instance() or QApplication([sys.argv[0]])
     work = Path(tempfile.mkdtemp(prefix="deck-tray-history-", dir="/tmp"))
     try:
         if args.tree:

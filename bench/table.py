@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import atexit
 import json
 import os
 import shutil
@@ -332,6 +333,7 @@ def main() -> None:
     # Every app here (in this process and the children) keeps its history index in a private
     # data dir, never the user's.
     data_home = Path(tempfile.mkdtemp(prefix="deck-tray-data-", dir=args.tmp))
+    atexit.register(shutil.rmtree, data_home, True)
     os.environ["XDG_DATA_HOME"] = str(data_home)
     table = Table()
     notes: list[str] = []
@@ -401,7 +403,6 @@ def main() -> None:
             log(f"kept the tree at {tree_dir}")
         else:
             shutil.rmtree(tree_dir, ignore_errors=True)
-        shutil.rmtree(data_home, ignore_errors=True)
 
     # -- rows
     ms = [x * 1000 for x in live["status"]]

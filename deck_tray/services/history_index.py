@@ -911,11 +911,16 @@ class HistoryIndexer(QObject):
         if paths and self._thread is not None:
             self._jobs.put(("files", paths))
 
+    @property
+    def idle(self) -> bool:
+        """True when no job is queued or running (polled by tests and the bench)."""
+        return self._jobs.unfinished_tasks == 0
+
     def wait_idle(self, timeout: float = 30.0) -> bool:
         """Block until the queue is empty and no job runs (tests, the bench); True if it got there."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            if self._jobs.unfinished_tasks == 0:
+            if self.idle:
                 return True
             time.sleep(0.01)
         return False
