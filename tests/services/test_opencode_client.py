@@ -369,6 +369,12 @@ class SilentServer:
             await asyncio.wait_for(self.server.wait_closed(), 1)
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            await self._answer(reader, writer)
+        finally:
+            writer.close()  # the server's end of the socket is closed here, not by the garbage collector
+
+    async def _answer(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         await reader.readuntil(b"\r\n\r\n")
         if self.mute:  # accepts and never answers, as opencode 1.18.33 does while it starts
             with contextlib.suppress(Exception):
@@ -379,8 +385,7 @@ class SilentServer:
         writer.write(f"{len(self.body):x}\r\n".encode() + self.body + b"\r\n")
         await writer.drain()
         if self.close:
-            writer.close()  # dies mid-stream, without the terminating chunk
-            return
+            return  # dies mid-stream, without the terminating chunk
         with contextlib.suppress(Exception):
             await reader.read()  # silent until the client gives up
 
