@@ -8,7 +8,6 @@ import gc
 import logging
 import logging.handlers
 import os
-import signal
 import sys
 import threading
 from collections.abc import Sequence
@@ -27,7 +26,7 @@ from deck_tray.core.hooks import HookEvent, HookStore
 from deck_tray.core.model import DeliveryReport, DeliveryState, Session, SessionStatus
 from deck_tray.core.reply import Reply, ReplyKind
 from deck_tray.core.scan import Scanner
-from deck_tray.services import ipc
+from deck_tray.services import ipc, lifecycle
 from deck_tray.services.dispatcher import Dispatcher
 from deck_tray.services.history_index import HistoryIndex, HistoryIndexer
 from deck_tray.services.monitor import Monitor
@@ -48,6 +47,9 @@ from deck_tray.ui.tray import Tray
 from deck_tray.ui.window import MainWindow
 
 log = logging.getLogger("deck_tray")
+
+#: Seconds each step of :meth:`DeckTrayApp.stop` may take.
+STOP_STEP_S = 1.5
 
 
 def setup_logging() -> str:
@@ -300,19 +302,41 @@ class DeckTrayApp:
         await self.notifier.start()
 
     async def stop(self) -> None:
-        """Stop services and wait for answers in flight."""
-        if self.ipc is not None:
-            await self.ipc.stop()
-        await self.notifier.stop()
-        await self.monitor.stop()
-        await self.opencode.stop()
-        await self.history.stop()
+        """Save what the user typed, then stop the services, each given at most
+        :data:`STOP_STEP_S` seconds (a step that hangs — a D-Bus call to a daemon that went
+        away — is logged and left behind; the process's hard exit bounds the rest).
+
+        Threads that deliver into Qt objects (the file watcher, the history indexer) are
+        stopped first, so nothing reaches an object being torn down (issue #20).
+        """
+        self.window.save_state()
         if self.search_window is not None:
             self.search_window.shutdown()
+        steps: list[tuple[str, Any]] = [("file watcher", self.monitor.stop()), ("history index", self.history.stop())]
+        if self.ipc is not None:
+            steps.append(("socket", self.ipc.stop()))
+        steps += [("notifications", self.notifier.stop()), ("opencode", self.opencode.stop())]
+        for name, step in steps:
+            try:
+                await asyncio.wait_for(step, STOP_STEP_S)
+            except TimeoutError:
+                log.warning("stopping the %s took over %g s; going on without it", name, STOP_STEP_S)
+            except Exception:
+                log.exception("stopping the %s failed", name)
         for t in list(self._tasks):
             t.cancel()
         if self._tasks:
-            await asyncio.gather(*self._tasks, return_exceptions=True)
+            await asyncio.wait(list(self._tasks), timeout=STOP_STEP_S)
+
+    def stop_now(self) -> None:
+        """The last moments of the process, synchronously (the display connection broke and Qt
+        is ending the process): no more deliveries from threads, drafts and window state
+        saved, the socket file removed so the next start is not refused."""
+        self.monitor.stop_watching()
+        self.history.stop_soon()
+        self.window.save_state()
+        if self.ipc is not None:
+            self.ipc.remove_socket_file()
 
     def send_reply(self, session_id: str, reply: Reply) -> asyncio.Task[DeliveryReport]:
         """Dispatch ``reply`` in the background; the tab shows the outcome."""
@@ -435,27 +459,60 @@ def _raise_running(sock: Path) -> bool:
     """If a deck-tray answers on ``sock``, have it raise its window; True when one did.
 
     Raises:
-        SystemExit: one holds the socket but does not answer (exit code 1).
+        SystemExit: one holds the socket but does not answer (exit code 1); the message names
+            its pid and ``deck-tray --replace``.
     """
     try:
         ipc.request({"op": "show"}, path=sock, timeout=3.0)
     except ipc.NotRunning:
-        return False
+        return False  # nothing listens, or a file left by an app that died: start() reclaims it
     except ipc.IpcError as exc:
-        raise SystemExit(f"deck-tray: a deck-tray holds {sock} but does not answer ({exc}); "
-                         "not starting a second one") from exc
+        pid = lifecycle.holder_pid(sock)
+        who = f"deck-tray (pid {pid})" if pid else "a deck-tray"
+        raise SystemExit(f"deck-tray: {who} holds {sock} but does not answer ({exc}); it seems hung.\n"
+                         "Run 'deck-tray --replace' to end it and start a new one.") from exc
     print("deck-tray is already running; its window was raised")
     return True
 
 
-def run_app(opencode_urls: Sequence[str] = ()) -> int:
-    """Start the tray app; returns the exit code.
+def _replace_running(sock: Path) -> None:
+    """End the deck-tray holding ``sock`` (answering or hung), for ``deck-tray --replace``.
+
+    Raises:
+        SystemExit: the holder is not a deck-tray of this user, or outlived SIGKILL.
+    """
+    pid = lifecycle.holder_pid(sock)
+    if pid is None:
+        return
+    try:
+        print(lifecycle.end_holder(pid))
+    except (PermissionError, TimeoutError) as exc:
+        raise SystemExit(f"deck-tray: {exc}") from exc
+
+
+def run_app(opencode_urls: Sequence[str] = (), *, replace: bool = False) -> int:
+    """Start the tray app; the process ends in here (``os._exit``) once the app has stopped.
+
+    Quitting (the tray's or window's Quit, SIGINT / SIGTERM / SIGHUP, the session bus closing,
+    the display connection breaking) saves drafts and window state first, stops the services
+    (each step bounded), and ends the process at most :data:`lifecycle.GRACE_S` seconds after
+    the request, whatever a thread is doing (every thread's stack is logged then).
 
     Args:
         opencode_urls: opencode servers to follow besides the discovered and configured ones.
+        replace: end a deck-tray already holding the socket (SIGTERM, then SIGKILL) and start.
+
+    Returns:
+        0 when another deck-tray answered and raised its window; otherwise it does not return.
+
+    Raises:
+        SystemExit: a deck-tray holds the socket but does not answer (without ``replace``), or
+            ``replace`` could not end it.
     """
     sock = ipc.socket_path()
-    if _raise_running(sock):
+    if replace:
+        _replace_running(sock)
+    elif _raise_running(sock):
         return 0
     log_path = setup_logging()
     qapp = QApplication.instance() or QApplication(sys.argv)
@@ -465,27 +522,80 @@ def run_app(opencode_urls: Sequence[str] = ()) -> int:
     qapp.setDesktopFileName(APP_ID)
     qapp.setWindowIcon(app_icon())
     qapp.setQuitOnLastWindowClosed(False)
-    log.info("deck-tray %s starting; log at %s", __version__, log_path)
+    log.info("deck-tray %s starting (pid %d); log at %s", __version__, os.getpid(), log_path)
+    hard_exit = lifecycle.HardExit(log_path)
+    running: list[DeckTrayApp] = []
+    stopped: list[bool] = []
+
+    def last_moments(why: str, code: int) -> None:
+        """Qt will not run its event loop again: save synchronously and end the process."""
+        hard_exit.arm(lifecycle.GRACE_S, why)
+        if running and not stopped:
+            try:
+                running[0].stop_now()
+            except Exception:
+                log.exception("saving state before the exit failed")
+        log.info("deck-tray exits (code %d)", code)
+        lifecycle.finish(code)
 
     async def main() -> None:
         loop = asyncio.get_running_loop()
         app = DeckTrayApp(opencode_urls=opencode_urls, ipc_path=sock)
         install_error_funnel(loop, ErrorReporter(app.window))
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, app.quit_event.set)
-        qapp.aboutToQuit.connect(app.quit_event.set)
+        why: list[str] = []
+
+        def request_quit(reason: str) -> None:
+            if not app.quit_event.is_set():
+                why.append(reason)
+                app.quit_event.set()
+
+        for sig in lifecycle.quit_signals():
+            loop.add_signal_handler(sig, request_quit, sig.name)
         try:
             app.start()
         except ipc.AlreadyRunning:  # another one started at the same moment
             _raise_running(sock)
             return
+        running.append(app)
+        # The Wayland platform calls C exit() when the compositor goes away; registered after
+        # start-up, this runs before the destructors Qt registered.
+        lifecycle.on_c_exit(lambda status: last_moments(
+            f"the display connection broke (Qt called exit({status}))", status or 1))
+        bus = asyncio.ensure_future(lifecycle.watch_bus(request_quit))
         await app.start_notifications()
         await app.quit_event.wait()
+        hard_exit.arm(lifecycle.GRACE_S, f"quitting: {why[0] if why else 'Quit chosen'}")
+        bus.cancel()
         await app.stop()
+        stopped.append(True)
 
     settle_heap()
+    collector = lifecycle.GuiThreadGc()
+    collector.start()
+    # The loop is run once and never closed, and nothing runs Qt's event loop after it ended
+    # on its own: when the X connection breaks, QXcbConnection leaves the loop with 1, and
+    # again at every later processEvents (qasync's run_until_complete drains the queue once
+    # more, asyncio.Runner's clean-up runs the loop again: both were seen spinning or hung
+    # on events of a dying process, issue #20).
+    loop = qasync.QEventLoop(qapp)
+    asyncio.set_event_loop(loop)
+    task = loop.create_task(main())
+    task.add_done_callback(lambda _t: loop.stop())
+    code = 0
     try:
-        qasync.run(main())
-    except asyncio.CancelledError:
-        pass
-    return 0
+        loop.run_forever()
+        if not task.done():  # Qt left its event loop: the display connection broke, or Qt quit
+            last_moments("Qt's event loop ended on its own (the display connection broke?)", 1)
+        task.result()
+    except SystemExit as exc:  # another deck-tray won the race for the socket and did not answer
+        if isinstance(exc.code, str):
+            print(exc.code, file=sys.stderr)
+        code = exc.code if isinstance(exc.code, int) else 1
+    except BaseException:
+        log.exception("deck-tray stopped on an error")
+        code = 1
+    if running and not stopped:
+        last_moments("the app ended before its orderly stop", code or 1)
+    log.info("deck-tray exits (code %d)", code)
+    lifecycle.finish(code)
+    return code  # not reached: finish() ends the process

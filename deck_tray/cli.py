@@ -47,6 +47,9 @@ def _parser() -> argparse.ArgumentParser:
         description="Watch Claude Code, Codex and opencode sessions, get notified when one waits, answer it.",
     )
     p.add_argument("--version", action="version", version=f"deck-tray {__version__}")
+    p.add_argument("--replace", action="store_true",
+                   help="end a deck-tray that is already running (also a hung one: SIGTERM, then SIGKILL) "
+                        "and start this one")
     sub = p.add_subparsers(dest="command")
     s = sub.add_parser("sessions", parents=[common], help="scan once and print every known session")
     s.add_argument("--json", action="store_true", help="print a JSON array")
@@ -401,7 +404,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return asyncio.run(_reply(args, reply))
     from deck_tray.app import run_app
 
-    return run_app(getattr(args, "opencode_url", None) or [])
+    return run_app(getattr(args, "opencode_url", None) or [], replace=bool(getattr(args, "replace", False)))
 
 
 if __name__ == "__main__":

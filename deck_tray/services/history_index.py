@@ -67,6 +67,7 @@ from deck_tray.core.history import (
 from deck_tray.core.jsonl import TailStats, read_complete_lines
 from deck_tray.core.model import AgentKind
 from deck_tray.core.opencode import ms
+from deck_tray.services.handover import Handover
 from deck_tray.services.opencode_client import OpencodeClient, OpencodeError
 from deck_tray.services.secrets import Credentials
 
@@ -824,9 +825,11 @@ class HistoryIndexer(QObject):
         interval_s: seconds between rescans.
 
     Signals:
-        progress(int, int): files done and files to do in the running scan (from the worker
-            thread; queued to the receiver's thread). ``(n, n)`` when it finished.
-        updated(): entries were added or removed (queued like ``progress``).
+        progress(int, int): files done and files to do in the running scan, on the thread of
+            the asyncio loop running at :meth:`start` (the worker hands it over, see
+            :class:`~deck_tray.services.handover.Handover`; without a running loop it is a
+            queued signal from the worker). ``(n, n)`` when it finished.
+        updated(): entries were added or removed (delivered like ``progress``).
     """
 
     progress = Signal(int, int)
@@ -850,6 +853,7 @@ class HistoryIndexer(QObject):
         #: The last ``progress`` values emitted (a window opened mid-scan shows them).
         self.last_progress: tuple[int, int] | None = None
         self.progress.connect(self._remember_progress)
+        self._handover = Handover()
         self._timer = QTimer(self)
         self._timer.setInterval(int(interval_s * 1000))
         self._timer.timeout.connect(self.rescan)
@@ -871,6 +875,7 @@ class HistoryIndexer(QObject):
         if self._thread is not None:
             return
         self._stopping.clear()
+        self._handover.open()
         self._thread = threading.Thread(target=self._work, name="deck-tray-history", daemon=True)
         self._thread.start()
         self._timer.start()
@@ -880,12 +885,22 @@ class HistoryIndexer(QObject):
         """Stop the worker after the batch it is writing (what was committed stays)."""
         self._timer.stop()
         self._coalesce.stop()
+        self._handover.close()  # nothing more reaches the receivers, even if the join times out
         thread, self._thread = self._thread, None
         if thread is None:
             return
         self._stopping.set()
         self._jobs.put(None)
         await asyncio.get_running_loop().run_in_executor(None, thread.join, 10.0)
+
+    def stop_soon(self) -> None:
+        """Tell the worker to stop after its batch and deliver nothing more, without waiting
+        (the last moments of the process; :meth:`stop` is the orderly way)."""
+        self._timer.stop()
+        self._coalesce.stop()
+        self._handover.close()
+        self._stopping.set()
+        self._jobs.put(None)
 
     def rescan(self) -> None:
         """Queue a full scan of both folders and the opencode servers."""
@@ -969,7 +984,7 @@ class HistoryIndexer(QObject):
         changed = 0
         if scan_urls is not None:
             found = discover_files(claude_dir, codex_dir)
-            changed += self.index.sync_files(found, full=True, progress=self.progress.emit,
+            changed += self.index.sync_files(found, full=True, progress=self._emit_progress,
                                              cancelled=self._stopping.is_set)
             self.scans += 1
         elif files:
@@ -978,7 +993,17 @@ class HistoryIndexer(QObject):
         if scan_urls and not self._stopping.is_set():
             changed += asyncio.run(self._opencode(scan_urls))
         if changed:
-            self.updated.emit()
+            self._emit(self.updated.emit)
+
+    def _emit(self, emit: Callable[..., None], *args: Any) -> None:
+        """On the worker thread: deliver a signal through the handover (no Qt call here)."""
+        if self._handover.is_open:
+            self._handover.call(emit, *args)
+        elif not self._stopping.is_set():
+            emit(*args)  # no asyncio loop (a plain Qt event loop): a queued signal
+
+    def _emit_progress(self, done: int, total: int) -> None:
+        self._emit(self.progress.emit, done, total)
 
     async def _opencode(self, urls: list[str]) -> int:
         """Re-fetch the opencode sessions whose ``time.updated`` is newer than indexed."""

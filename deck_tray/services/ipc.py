@@ -433,6 +433,11 @@ class IpcServer(QObject):
             await asyncio.gather(*self._clients, return_exceptions=True)
             await self._server.wait_closed()
             self._server = None
+        self.remove_socket_file()
+
+    def remove_socket_file(self) -> None:
+        """Remove the socket file if it is still the one :meth:`start` bound (synchronous; the
+        last step of :meth:`stop`, and all that is done when the process must end at once)."""
         if self._ino is not None:
             with contextlib.suppress(OSError):
                 if os.stat(self.path).st_ino == self._ino:

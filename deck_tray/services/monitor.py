@@ -1,7 +1,8 @@
 """Monitor: keeps the registry current from file events and a slow liveness tick.
 
-watchdog threads only emit a queued Qt signal; bursts are coalesced on the GUI thread
-with a single-shot timer, then one refresh (:func:`deck_tray.services.collect.collect`)
+watchdog threads only hand each path over to the GUI thread's asyncio loop
+(:class:`~deck_tray.services.handover.Handover`: no Qt call on their thread); bursts are
+coalesced on the GUI thread with a single-shot timer, then one refresh (:func:`deck_tray.services.collect.collect`)
 runs — never two at once; a refresh asked for while one runs is run once afterwards.
 """
 
@@ -21,6 +22,7 @@ from watchdog.observers import Observer
 from deck_tray.core.hooks import HookStore
 from deck_tray.core.scan import Scanner
 from deck_tray.services.collect import PaneCache, collect
+from deck_tray.services.handover import Handover
 from deck_tray.services.panes import Multiplexer
 from deck_tray.services.registry import SessionRegistry
 
@@ -43,10 +45,11 @@ class _Handler(FileSystemEventHandler):
     def on_any_event(self, event: FileSystemEvent) -> None:
         if event.event_type in ("opened", "closed_no_write"):
             return
-        # Runs on the watchdog thread: only hand over (queued signal). Atomic writes
-        # (write a temp file, rename over the target) arrive as moves: the target counts.
+        # Runs on the watchdog thread: only hand over, never call into Qt here (issue #20).
+        # Atomic writes (write a temp file, rename over the target) arrive as moves: the
+        # target counts.
         dest = getattr(event, "dest_path", "")
-        self._monitor.files_changed.emit(str(dest or event.src_path))
+        self._monitor.handover.call(self._monitor._on_files_changed, str(dest or event.src_path))
 
 
 class Monitor(QObject):
@@ -60,7 +63,8 @@ class Monitor(QObject):
             :meth:`poke`); None without hooks.
 
     Signals:
-        files_changed(str): a watched file changed (emitted from the watchdog thread).
+        files_changed(str): a watched file changed (on the GUI thread; the watchdog thread
+            only hands the path over).
         refreshed(float): a refresh finished; the value is its duration in seconds.
     """
 
@@ -85,6 +89,8 @@ class Monitor(QObject):
         self._needs_screens = False
         self._stopped = True
         self.pane_cache = PaneCache()
+        #: Carries watchdog events to the GUI thread; closed first thing in :meth:`stop`.
+        self.handover = Handover()
         self._coalesce = QTimer(self)
         self._coalesce.setSingleShot(True)
         self._coalesce.setInterval(COALESCE_MS)
@@ -92,11 +98,12 @@ class Monitor(QObject):
         self._tick = QTimer(self)
         self._tick.setInterval(SLOW_TICK_MS)
         self._tick.timeout.connect(self._on_tick)
-        self.files_changed.connect(self._on_files_changed)
 
     def start(self) -> None:
-        """Start watching and run the first refresh."""
+        """Start watching and run the first refresh (on the thread of the asyncio loop)."""
         self._stopped = False
+        if not self.handover.open():
+            self.handover.open(asyncio.get_event_loop())
         self._observer = Observer()
         self._observer.daemon = True
         self._arm_watches()
@@ -105,14 +112,17 @@ class Monitor(QObject):
         self.refresh(incremental=False)
 
     async def stop(self) -> None:
-        """Stop timers, the watcher thread and any refresh in flight."""
-        self._stopped = True
-        self._tick.stop()
-        self._coalesce.stop()
+        """Stop timers, the watcher thread and any refresh in flight.
+
+        Events are dropped from the first line on (even those already queued), so nothing
+        reaches the registry or ``files_changed``'s receivers while they are torn down.
+        """
+        self.stop_watching()
         if self._observer is not None:
-            self._observer.stop()
-            await asyncio.get_running_loop().run_in_executor(None, self._observer.join, 2.0)
-            self._observer = None
+            observer, self._observer = self._observer, None
+            await asyncio.get_running_loop().run_in_executor(None, observer.join, 2.0)
+            if observer.is_alive():
+                log.warning("the file watcher thread did not end within 2 s; leaving it (it delivers nothing)")
         task, self._task = self._task, None
         if task is not None and not task.done():
             task.cancel()
@@ -120,6 +130,19 @@ class Monitor(QObject):
                 await task
             except asyncio.CancelledError:
                 pass
+
+    def stop_watching(self) -> None:
+        """Stop delivering file events and ticks at once, without waiting (any thread state).
+
+        Synchronous, for the last moments of the process (the display connection broke):
+        the watcher thread is told to stop but not joined.
+        """
+        self._stopped = True
+        self.handover.close()
+        self._tick.stop()
+        self._coalesce.stop()
+        if self._observer is not None:
+            self._observer.stop()
 
     def roots_changed(self) -> None:
         """The scanner's folders or history window changed (settings): watch the folders it
@@ -150,6 +173,7 @@ class Monitor(QObject):
     def _on_files_changed(self, path: str) -> None:
         if self._stopped:
             return
+        self.files_changed.emit(path)
         if not path.endswith((".json", ".jsonl")) and self._watch_target_appeared():
             # A folder we wait for (sessions/, projects/) was created: watch it now.
             self._arm_watches()

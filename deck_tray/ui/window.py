@@ -569,11 +569,17 @@ class MainWindow(QMainWindow):
             )
             self.notice_bar.show()
 
-    def closeEvent(self, event: QCloseEvent) -> None:
-        """Closing hides the window; the app keeps running in the tray. Drafts are kept."""
+    def save_state(self) -> None:
+        """Write the geometry and every tab's draft to the settings now and sync them to disk
+        (the closed-tab stack is synced whenever it changes)."""
         self.settings.setValue(self._geometry_key(self.is_pinned()), self.saveGeometry())
         for tab in self.tabs_by_id.values():
             tab.save_draft()
+        self.settings.sync()
+
+    def closeEvent(self, event: QCloseEvent) -> None:
+        """Closing hides the window; the app keeps running in the tray. Drafts are kept."""
+        self.save_state()
         if not self.close_to_tray:
             super().closeEvent(event)
             self.quit_requested.emit()
