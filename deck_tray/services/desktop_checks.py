@@ -732,10 +732,16 @@ async def hooks_check(hooks_status: Callable[[], Any] | None) -> list[Check]:
     return hooks_checks(result)
 
 
-def app_check(answer: Mapping[str, Any] | None, problem: str = "", now: float | None = None) -> Check:
+def app_check(answer: Mapping[str, Any] | None, problem: str = "", now: float | None = None, *,
+              hung_pid: int | None = None) -> Check:
     """The running app and the hooks it received, from its ``ping`` answer
-    (:mod:`deck_tray.services.ipc`); ``answer`` None: not running (``problem`` says why)."""
+    (:mod:`deck_tray.services.ipc`); ``answer`` None: not running (``problem`` says why), or,
+    with ``hung_pid``, that process holds the socket but did not answer (FAIL)."""
     name = "deck-tray app"
+    if answer is None and hung_pid is not None:
+        return Check(name, Level.FAIL, f"deck-tray (pid {hung_pid}) holds its socket but does not answer "
+                                       f"({problem or 'no answer'}): it hangs, and no other deck-tray can start",
+                     "end it and start a new one: deck-tray --replace")
     if answer is None:
         return Check(name, Level.WARN, f"not running ({problem or 'nothing listens on its socket'}): agent hooks "
                                        f"are dropped and nobody is notified until it runs",
@@ -767,12 +773,15 @@ async def running_app_check(env: Mapping[str, str], timeout: float = PROBE_TIMEO
     path = Path(runtime) / ipc.APP_DIR / ipc.SOCKET_NAME if runtime else None
 
     def ping() -> Check:
+        from deck_tray.services import lifecycle
+
         try:
-            return app_check(ipc.request({"op": "ping"}, path=path, timeout=timeout))
+            # Less than the check's own limit: a hung holder is still named in time.
+            return app_check(ipc.request({"op": "ping"}, path=path, timeout=max(0.5, timeout - 0.5)))
         except ipc.NotRunning:
             return app_check(None)
         except ipc.IpcError as exc:
-            return app_check(None, str(exc))
+            return app_check(None, str(exc), hung_pid=lifecycle.holder_pid(path or ipc.socket_path(env)))
 
     return [await in_thread(ping, timeout + 0.2)]
 
