@@ -105,7 +105,8 @@ class DeckTrayApp:
         self.dispatcher = Dispatcher(self.mux, self._probe, api=self.opencode)
         # The searchable history (#7): filled by a low-priority worker thread, never the GUI thread.
         self.history = HistoryIndexer(
-            HistoryIndex(), lambda: (self.scanner.claude_dir, self.scanner.codex_dir),
+            # It shares the scanner's log of skipped files (a named pipe is reported once, not twice).
+            HistoryIndex(skipped=self.scanner.skipped), lambda: (self.scanner.claude_dir, self.scanner.codex_dir),
             servers=lambda: [st.url for st in self.opencode.servers() if st.phase.value == "connected"],
             credentials=self.opencode.credentials)
         self.monitor.files_changed.connect(self.history.file_changed)

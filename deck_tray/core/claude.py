@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from deck_tray.core.jsonl import SkippedFiles, read_regular
 from deck_tray.core.model import (
     Evidence,
     EvidenceSource,
@@ -106,11 +107,27 @@ def parse_live_status(obj: Any) -> LiveStatus | None:
     )
 
 
-def read_live_status(path: Path) -> LiveStatus | None:
-    """Read and parse a status file; None if it vanished or is malformed (mid-write)."""
+def read_live_status(path: Path, skipped: SkippedFiles | None = None) -> LiveStatus | None:
+    """Read and parse a status file (opened with :func:`deck_tray.core.jsonl.open_regular`,
+    so a named pipe named ``<pid>.json`` never blocks).
+
+    Args:
+        path: ``CONFIG/sessions/<pid>.json``.
+        skipped: where a file that exists but cannot be read (not a regular file, a symbolic
+            link loop, no permission) is reported; not reported when None.
+
+    Returns:
+        The status; None if it vanished, is malformed (mid-write) or cannot be read.
+    """
     try:
-        return parse_live_status(json.loads(path.read_bytes()))
-    except (OSError, ValueError):
+        return parse_live_status(json.loads(read_regular(str(path))))
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        if skipped is not None:
+            skipped.report(str(path), exc, "status file")
+        return None
+    except ValueError:
         return None
 
 

@@ -5,13 +5,21 @@ last call. It buffers a partial last line until its newline arrives, notices whe
 file was truncated or replaced (size below the offset, or another inode), and skips —
 counting, never raising — lines that are not JSON objects, not UTF-8, or longer than
 :data:`MAX_LINE_BYTES`.
+
+Every agent file is opened through :func:`open_regular`: only a regular file is opened,
+and never in a way that can block. A named pipe, socket or device named like a transcript
+(``<id>.jsonl``, ``rollout-*.jsonl``, ``<pid>.json``), a symbolic link loop or an unreadable
+file is skipped, and :class:`SkippedFiles` logs that once per path.
 """
 
 from __future__ import annotations
 
+import errno
 import json
 import logging
 import os
+import stat
+import threading
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -22,6 +30,138 @@ log = logging.getLogger(__name__)
 #: Lines longer than this (bytes) are skipped: 8 MiB.
 MAX_LINE_BYTES = 8 * 1024 * 1024
 _CHUNK = 1024 * 1024
+
+
+class NotRegularFile(OSError):
+    """A path names something other than a regular file (a named pipe, a socket, a device,
+    a folder): it is not a transcript or status file, and opening it could block.
+
+    Attributes:
+        filename: the path.
+        kind: what it is instead, in words (``"a named pipe"``), from :func:`file_kind`.
+    """
+
+    def __init__(self, path: str, kind: str) -> None:
+        super().__init__(f"{path} is {kind}, not a regular file")
+        self.filename = path
+        self.kind = kind
+
+
+def file_kind(mode: int) -> str:
+    """What a ``st_mode`` is, in words: ``"a regular file"``, ``"a named pipe"``, ``"a socket"``,
+    ``"a character device"``, ``"a block device"``, ``"a folder"``, ``"a symbolic link"``, or
+    ``"not a regular file"``."""
+    for test, words in ((stat.S_ISREG, "a regular file"), (stat.S_ISFIFO, "a named pipe"),
+                        (stat.S_ISSOCK, "a socket"), (stat.S_ISCHR, "a character device"),
+                        (stat.S_ISBLK, "a block device"), (stat.S_ISDIR, "a folder"),
+                        (stat.S_ISLNK, "a symbolic link")):
+        if test(mode):
+            return words
+    return "not a regular file"
+
+
+def open_regular(path: str) -> int:
+    """Open ``path`` for reading only if it is a regular file, without ever blocking.
+
+    ``stat`` first (symbolic links are followed), then ``open`` with ``O_NONBLOCK`` (a named
+    pipe swapped in after the ``stat`` would otherwise wait for a writer forever), then
+    ``fstat`` of what was opened; the descriptor is switched back to blocking mode, which
+    changes nothing for a regular file.
+
+    Args:
+        path: the file.
+
+    Returns:
+        A read-only, close-on-exec file descriptor; the caller closes it.
+
+    Raises:
+        NotRegularFile: ``path`` is a named pipe, socket, device or folder (checked before
+            and after opening).
+        OSError: as ``os.stat`` / ``os.open`` raise it: ``FileNotFoundError`` when it does
+            not exist, ``PermissionError`` when it is not readable, ``ELOOP`` for a symbolic
+            link loop.
+    """
+    st = os.stat(path)
+    if not stat.S_ISREG(st.st_mode):
+        raise NotRegularFile(path, file_kind(st.st_mode))
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC | os.O_NOCTTY)
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            raise NotRegularFile(path, file_kind(st.st_mode))
+        os.set_blocking(fd, True)
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
+
+
+def read_regular(path: str) -> bytes:
+    """The whole content of a small regular file (a status file), read with :func:`open_regular`.
+
+    Raises:
+        NotRegularFile: ``path`` is not a regular file.
+        OSError: it cannot be opened or read (``FileNotFoundError`` when it is gone).
+    """
+    fd = open_regular(path)
+    with os.fdopen(fd, "rb") as f:
+        return f.read()
+
+
+def skip_reason(exc: OSError) -> str:
+    """Why a file that raised ``exc`` when opened is skipped, in words (``"a named pipe"``,
+    ``"a symbolic link loop"``, ``"not readable (permission denied)"``, …)."""
+    if isinstance(exc, NotRegularFile):
+        return exc.kind
+    if exc.errno == errno.ELOOP:
+        return "a symbolic link loop"
+    if exc.errno in (errno.EACCES, errno.EPERM):
+        return "not readable (permission denied)"
+    if exc.errno == errno.ENXIO:
+        return "a socket or a device without a reader"
+    return f"cannot be read ({exc.strerror or exc})"
+
+
+class SkippedFiles:
+    """Logs each agent file that is skipped (not a regular file, a link loop, unreadable) once.
+
+    A path is logged again only when the reason changes, or after it vanished
+    (:meth:`forget`) and came back. Thread-safe: the scanner and the history indexer, on
+    their own threads, may share one so the log names each path once.
+    """
+
+    def __init__(self) -> None:
+        self._reported: dict[str, str] = {}
+        self._lock = threading.Lock()
+
+    def report(self, path: str, exc: OSError, what: str = "transcript") -> bool:
+        """Note that ``path`` was skipped because of ``exc``; log a warning the first time.
+
+        Args:
+            path: the skipped file.
+            exc: what opening it raised (:class:`NotRegularFile` or another ``OSError``).
+            what: what the file was expected to be, for the message (``"transcript"``,
+                ``"status file"``).
+
+        Returns:
+            True when a line was logged now, False when it was reported before.
+        """
+        reason = skip_reason(exc)
+        with self._lock:
+            if self._reported.get(path) == reason:
+                return False
+            self._reported[path] = reason
+        if isinstance(exc, NotRegularFile) or exc.errno == errno.ELOOP:
+            log.warning("skipped %s: %s, not a %s", path, reason, what)
+        else:
+            log.warning("skipped %s: %s", path, reason)
+        return True
+
+    def forget(self, path: str) -> None:
+        """``path`` is gone: log it again if it comes back and is still skipped."""
+        if self._reported:
+            with self._lock:
+                self._reported.pop(path, None)
 
 
 @dataclass
@@ -43,12 +183,17 @@ class ReadResult:
         reset: True when the file was truncated or replaced since the last read, so the
             records start again from the beginning (or from the tail window) and any state
             built from earlier records must be rebuilt.
-        missing: True when the file does not exist (any more).
+        missing: True when the file does not exist (any more) or cannot be read as one
+            (see ``skipped``).
+        skipped: True when it exists but was not read: not a regular file (a named pipe, a
+            socket, a device), a symbolic link loop, or not readable; reported through the
+            tailer's :class:`SkippedFiles`.
     """
 
     records: list[dict[str, Any]] = field(default_factory=list)
     reset: bool = False
     missing: bool = False
+    skipped: bool = False
 
 
 class JsonlTailer:
@@ -59,14 +204,19 @@ class JsonlTailer:
         tail_bytes: on the first read (and after a reset) start this many bytes before
             the end instead of at byte 0, discarding the first partial line; None reads all.
         max_line_bytes: longer lines are skipped and counted as ``oversized``.
+        skipped: where a file that cannot be read as a transcript is reported (logged once
+            per path); a new one of its own when None.
 
+    The file is opened with :func:`open_regular`, so a named pipe never blocks a read.
     The object is not thread-safe; use it from one thread at a time.
     """
 
     def __init__(
-        self, path: str, *, tail_bytes: int | None = None, max_line_bytes: int = MAX_LINE_BYTES
+        self, path: str, *, tail_bytes: int | None = None, max_line_bytes: int = MAX_LINE_BYTES,
+        skipped: SkippedFiles | None = None,
     ) -> None:
         self.path = path
+        self.skipped = skipped if skipped is not None else SkippedFiles()
         self.tail_bytes = tail_bytes
         self.max_line_bytes = max_line_bytes
         self.stats = TailStats()
@@ -84,16 +234,17 @@ class JsonlTailer:
         """
         result = ReadResult()
         try:
-            fd = os.open(self.path, os.O_RDONLY | os.O_CLOEXEC)
+            fd = open_regular(self.path)
         except FileNotFoundError:
+            self.skipped.forget(self.path)
             result.missing = True
             if self._ident is not None:
                 self._restart()
                 result.reset = True
             return result
         except OSError as exc:
-            log.warning("cannot open %s: %s", self.path, exc)
-            result.missing = True
+            self.skipped.report(self.path, exc)
+            result.missing = result.skipped = True
             return result
         try:
             st = os.fstat(fd)
@@ -223,7 +374,8 @@ class LinesRead:
 
 
 def read_complete_lines(path: str, offset: int, *, budget: int = 8 * 1024 * 1024,
-                        max_line_bytes: int = MAX_LINE_BYTES, stats: TailStats | None = None) -> LinesRead | None:
+                        max_line_bytes: int = MAX_LINE_BYTES, stats: TailStats | None = None,
+                        skipped: SkippedFiles | None = None) -> LinesRead | None:
     """Read the complete JSON lines of ``path`` from byte ``offset`` (stateless, unlike
     :class:`JsonlTailer`): the caller stores :attr:`LinesRead.end` and passes it next time.
 
@@ -233,14 +385,24 @@ def read_complete_lines(path: str, offset: int, *, budget: int = 8 * 1024 * 1024
         budget: stop after the line that crosses this many bytes read (``more`` is then True).
         max_line_bytes: longer lines are skipped (counted as ``oversized``).
         stats: counters of skipped lines (a fresh one when None).
+        skipped: where a file that exists but cannot be read as a transcript (not a regular
+            file, a symbolic link loop, no permission) is reported; not reported when None.
 
     Returns:
-        What was read, or None when the file cannot be opened (vanished, no permission).
+        What was read, or None when the file cannot be opened (vanished, not a regular
+        file, no permission). It is opened with :func:`open_regular`: a named pipe never
+        blocks.
     """
     stats = stats if stats is not None else TailStats()
     try:
-        f = open(path, "rb")
-    except OSError:
+        f = os.fdopen(open_regular(path), "rb")
+    except FileNotFoundError:
+        if skipped is not None:
+            skipped.forget(path)
+        return None
+    except OSError as exc:
+        if skipped is not None:
+            skipped.report(path, exc)
         return None
     with f:
         try:

@@ -13,19 +13,25 @@ Discovery:
 * Codex: ``CODEX_HOME/sessions/YYYY/MM/DD/rollout-*.jsonl`` modified within the history
   window; a session is live while a codex process holds its rollout open, or runs in its
   cwd (daemon mode, where the TUI does not hold the file).
+
+Only regular files are read (:func:`deck_tray.core.jsonl.open_regular`): a named pipe,
+socket or device named like a session file, a symbolic link loop or an unreadable file is
+skipped and logged once (:class:`~deck_tray.core.jsonl.SkippedFiles`). A transcript with
+no JSON record (random bytes) is not listed.
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import stat
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from deck_tray.core import claude, codex, procs
-from deck_tray.core.jsonl import JsonlTailer
+from deck_tray.core.jsonl import JsonlTailer, NotRegularFile, SkippedFiles, file_kind
 from deck_tray.core.model import (
     AgentKind,
     Evidence,
@@ -90,22 +96,30 @@ def _observe(
 
 
 class _Tracked:
-    """One transcript file: its tailer and parser state."""
+    """One transcript file: its tailer and parser state.
 
-    def __init__(self, path: str, agent: AgentKind) -> None:
-        self.tailer = JsonlTailer(path, tail_bytes=TAIL_BYTES)
+    Attributes:
+        records: JSON records fed since the start (or the last reset); a file with none
+            (random bytes, or nothing complete yet) is not a session.
+    """
+
+    def __init__(self, path: str, agent: AgentKind, skipped: SkippedFiles) -> None:
+        self.tailer = JsonlTailer(path, tail_bytes=TAIL_BYTES, skipped=skipped)
         self.state: claude.ClaudeTranscript | codex.CodexRollout = (
             claude.ClaudeTranscript() if agent is AgentKind.CLAUDE_CODE else codex.CodexRollout()
         )
         self.agent = agent
         self.size_mtime: tuple[int, float] = (-1, -1.0)
+        self.records = 0
 
     def update(self) -> bool:
         res = self.tailer.read_new()
         if res.reset:
             self.state.reset()
+            self.records = 0
         for rec in res.records:
             self.state.feed(rec)
+        self.records += len(res.records)
         return not res.missing
 
 
@@ -119,6 +133,9 @@ class Scanner:
         clock: time source (POSIX seconds), replaceable in tests.
         process_lister: returns the running agent processes (psutil by default).
         process_ttl: seconds a process-table snapshot is reused by incremental scans.
+        skipped: where files that are not readable session files (named pipes, sockets,
+            devices, symbolic link loops, unreadable files) are reported, once per path; a
+            new one when None (the app shares one with the history index).
 
     A full :meth:`scan` globs the folders; ``scan(changed=paths)`` re-reads only the
     named files and reuses everything else, which keeps a file event cheap however many
@@ -134,6 +151,7 @@ class Scanner:
         clock: Callable[[], float] = time.time,
         process_lister: Callable[[], list[procs.AgentProcess]] = procs.agent_processes,
         process_ttl: float = 15.0,
+        skipped: SkippedFiles | None = None,
     ) -> None:
         self.claude_dir = claude_dir
         self.codex_dir = codex_dir
@@ -141,6 +159,7 @@ class Scanner:
         self.clock = clock
         self.process_lister = process_lister
         self.process_ttl = process_ttl
+        self.skipped = skipped if skipped is not None else SkippedFiles()
         self._tracked: dict[str, _Tracked] = {}
         self._status: dict[str, tuple[tuple[int, float], claude.LiveStatus | None]] = {}
         self._procs: list[procs.AgentProcess] = []
@@ -153,29 +172,43 @@ class Scanner:
         """Folders whose changes matter (for file watchers); they may not exist yet."""
         return [self.claude_dir / "sessions", self.claude_dir / "projects", self.codex_dir / "sessions"]
 
+    def _stat_regular(self, path: str, what: str = "transcript") -> os.stat_result | None:
+        """``os.stat(path)`` when it is a regular file; else None, and the path is reported
+        (once) unless it simply does not exist. Nothing is opened."""
+        try:
+            st = os.stat(path)
+        except FileNotFoundError:
+            self.skipped.forget(path)
+            return None
+        except OSError as exc:
+            self.skipped.report(path, exc, what)
+            return None
+        if not stat.S_ISREG(st.st_mode):
+            self.skipped.report(path, NotRegularFile(path, file_kind(st.st_mode)), what)
+            return None
+        return st
+
     def _recent(self, pattern_root: Path, glob: str, now: float) -> list[str]:
         out: list[str] = []
         if not pattern_root.is_dir():
             return out
         for p in pattern_root.glob(glob):
-            try:
-                if now - p.stat().st_mtime <= self.history_s:
-                    out.append(str(p))
-            except OSError:
-                continue
+            path = str(p)
+            st = self._stat_regular(path)
+            if st is not None and now - st.st_mtime <= self.history_s:
+                out.append(path)
         return out
 
     def _read_status(self, path: str) -> None:
-        try:
-            st = os.stat(path)
-        except OSError:
+        st = self._stat_regular(path, "status file")
+        if st is None:
             self._status.pop(path, None)
             return
         key = (st.st_size, st.st_mtime)
         old = self._status.get(path)
         if old is not None and old[0] == key:
             return
-        ls = claude.read_live_status(Path(path))
+        ls = claude.read_live_status(Path(path), self.skipped)
         if ls is None and old is not None and old[1] is not None:
             return  # caught mid-rewrite: keep the last good content until the next event
         self._status[path] = (key, ls)
@@ -222,15 +255,14 @@ class Scanner:
         return self._procs
 
     def _track(self, path: str, agent: AgentKind) -> None:
+        st = self._stat_regular(path)
+        if st is None:
+            self._tracked.pop(path, None)
+            return
+        key = (st.st_size, st.st_mtime)
         tr = self._tracked.get(path)
         if tr is None:
-            tr = self._tracked[path] = _Tracked(path, agent)
-        try:
-            st = os.stat(path)
-            key = (st.st_size, st.st_mtime)
-        except OSError:
-            del self._tracked[path]
-            return
+            tr = self._tracked[path] = _Tracked(path, agent, self.skipped)
         if key != tr.size_mtime:
             tr.size_mtime = key
             if not tr.update():
@@ -309,7 +341,7 @@ class Scanner:
         live_cwds = {ls.cwd for ls in live.values()}
         for tr in tracked:
             st = tr.state
-            if not isinstance(st, claude.ClaudeTranscript):
+            if not isinstance(st, claude.ClaudeTranscript) or not tr.records:
                 continue
             sid = st.session_id or Path(tr.tailer.path).stem
             out[sid] = _observe(st, sid, AgentKind.CLAUDE_CODE, st.display_title, tr.tailer.path)
@@ -357,7 +389,7 @@ class Scanner:
         out: list[Observation] = []
         for tr in tracked:
             st = tr.state
-            if not isinstance(st, codex.CodexRollout):
+            if not isinstance(st, codex.CodexRollout) or not tr.records:
                 continue
             tid = st.thread_id or codex.thread_id_from_path(tr.tailer.path) or Path(tr.tailer.path).stem
             out.append(_observe(st, tid, AgentKind.CODEX, st.title, tr.tailer.path))

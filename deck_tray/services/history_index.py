@@ -29,6 +29,10 @@ they came from, so a crash or kill mid-batch loses only that batch and the next 
 it again from the stored offset. Appends are read from the offset; a file whose inode
 changed or that shrank below the offset is dropped and read again; a file that is gone
 drops out (on a full scan).
+
+Only regular files are read (:func:`deck_tray.core.jsonl.open_regular`): a named pipe,
+socket or device named like a transcript, a symbolic link loop or an unreadable file is
+skipped (logged once per path) and never blocks the indexer.
 """
 
 from __future__ import annotations
@@ -39,6 +43,7 @@ import logging
 import os
 import queue
 import sqlite3
+import stat
 import threading
 import time
 from collections.abc import Callable, Iterable
@@ -64,7 +69,7 @@ from deck_tray.core.history import (
     query_words,
     snippet,
 )
-from deck_tray.core.jsonl import TailStats, read_complete_lines
+from deck_tray.core.jsonl import NotRegularFile, SkippedFiles, TailStats, file_kind, read_complete_lines
 from deck_tray.core.model import AgentKind
 from deck_tray.core.opencode import ms
 from deck_tray.services.handover import Handover
@@ -149,7 +154,9 @@ def discover_files(claude_dir: Path, codex_dir: Path) -> list[tuple[AgentKind, s
     ``codex_dir/sessions/YYYY/MM/DD/rollout-*.jsonl`` and ``codex_dir/archived_sessions/rollout-*.jsonl``.
 
     Returns:
-        ``(agent, path)`` pairs; folders that are missing or unreadable give none.
+        ``(agent, path)`` pairs; folders that are missing or unreadable give none. Every
+        entry so named that is not a folder is listed, named pipes and sockets too:
+        :meth:`HistoryIndex.sync_files` skips (and reports) what is not a regular file.
     """
     out: list[tuple[AgentKind, str]] = []
 
@@ -164,7 +171,7 @@ def discover_files(claude_dir: Path, codex_dir: Path) -> list[tuple[AgentKind, s
         try:
             with os.scandir(path) as it:
                 return [e.path for e in it if e.name.endswith(".jsonl") and e.name.startswith(prefix)
-                        and e.is_file()]
+                        and not e.is_dir()]
         except OSError:
             return []
 
@@ -255,6 +262,8 @@ class HistoryIndex:
 
     Args:
         path: the database file (default :func:`default_path`); its folder is created.
+        skipped: where transcript paths that are not readable regular files are reported
+            (once per path); a new one when None (the app shares the scanner's).
 
     Thread-safe: each thread gets its own connection; writes are serialized by a lock (and
     across processes by SQLite's lock, waited for up to ``busy_timeout``). Reads run beside
@@ -265,8 +274,10 @@ class HistoryIndex:
             written (raise or exit there to simulate a crash mid-batch).
     """
 
-    def __init__(self, path: Path | str | None = None, *, busy_timeout_s: float = 30.0) -> None:
+    def __init__(self, path: Path | str | None = None, *, busy_timeout_s: float = 30.0,
+                 skipped: SkippedFiles | None = None) -> None:
         self.path = Path(path) if path is not None else default_path()
+        self.skipped_files = skipped if skipped is not None else SkippedFiles()
         self.busy_timeout_s = busy_timeout_s
         self._local = threading.local()
         self._write_lock = threading.RLock()
@@ -400,8 +411,18 @@ class HistoryIndex:
             old = states.get(path)
             try:
                 st = os.stat(path)
-            except OSError:
+            except OSError as exc:
+                if isinstance(exc, FileNotFoundError):
+                    self.skipped_files.forget(path)
+                else:
+                    self.skipped_files.report(path, exc)
                 if old is not None and not os.path.exists(path):
+                    gone.append(path)
+                continue
+            if not stat.S_ISREG(st.st_mode):
+                # A named pipe named like a transcript would block the read forever.
+                self.skipped_files.report(path, NotRegularFile(path, file_kind(st.st_mode)))
+                if old is not None:
                     gone.append(path)
                 continue
             if old is not None and (old[1], old[2], old[3], old[4]) == (st.st_dev, st.st_ino, st.st_size,
@@ -433,7 +454,7 @@ class HistoryIndex:
                     if (cancelled is not None and cancelled()) or writer.failed:
                         return writer.finish(batch)
                     got = read_complete_lines(path, offset, budget=max(budget, 256 * 1024),
-                                              stats=self.stats_skipped)
+                                              stats=self.stats_skipped, skipped=self.skipped_files)
                     if got is None:
                         break
                     ex = extractor_for(agent, state)

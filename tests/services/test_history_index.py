@@ -396,6 +396,47 @@ def test_indexer_works_off_the_gui_thread(qloop: Any, tmp_path: Path, home: Path
     assert not indexer.running
 
 
+def test_named_pipes_named_like_transcripts_never_block_the_index(
+        tmp_path: Path, home: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """A named pipe in the Claude or Codex folder (found by a full scan, or named by a file event)
+    is skipped with one log line; the transcripts beside it are indexed."""
+    claude_dir, codex_dir, cfile, xfile = lay_out(home)
+    pipes = [cfile.parent / "11111111-1111-4111-8111-111111111111.jsonl",
+             xfile.parent / "rollout-2026-11-22T01-00-01-01a200e4-0000-7000-8000-000000000001.jsonl"]
+    for p in pipes:
+        os.mkfifo(p)
+    (cfile.parent / "22222222-2222-4222-8222-222222222222.jsonl").write_bytes(random.Random(16).randbytes(65536))
+    idx = HistoryIndex(tmp_path / "h.sqlite3")
+    changed = [(AgentKind.CLAUDE_CODE, str(pipes[0])), (AgentKind.CODEX, str(pipes[1]))]
+
+    def within(seconds: float, fn: Any) -> Any:
+        out: list[Any] = []
+        t = threading.Thread(target=lambda: out.append(fn()), daemon=True)
+        t.start()
+        t.join(seconds)
+        hung = t.is_alive()
+        while t.is_alive():  # a regression: give the stuck reader a writer, so it reads EOF
+            for p in pipes:
+                try:
+                    os.close(os.open(p, os.O_WRONLY | os.O_NONBLOCK))
+                except OSError:
+                    pass
+            t.join(0.1)
+        assert not hung, f"indexing blocked for {seconds} s on a named pipe"
+        return out[0] if out else None
+
+    t0 = time.perf_counter()
+    assert within(10, lambda: idx.sync_files(discover_files(claude_dir, codex_dir), full=True)) > 20
+    assert within(10, lambda: idx.sync_files(changed)) == 0  # what file events name
+    print(f"index with 2 named pipes: {time.perf_counter() - t0:.2f} s")
+    hits = idx.search(SearchQuery('"run a shell command"'))
+    assert {(h.agent, h.session_id) for h in hits} == {(AgentKind.CLAUDE_CODE, CLAUDE_ID), (AgentKind.CODEX, CODEX_ID)}
+    assert str(pipes[0]) not in idx.file_states() and str(pipes[1]) not in idx.file_states()
+    assert [r.getMessage() for r in caplog.records if r.getMessage().startswith("skipped ")] == [
+        f"skipped {p}: a named pipe, not a transcript" for p in pipes]
+    idx.close()
+
+
 def _cli(home: Path, *args: str) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if k not in ("CLAUDE_CONFIG_DIR", "CODEX_HOME")}
     env.update(HOME=str(home), XDG_DATA_HOME=str(home / "data"), XDG_CONFIG_HOME=str(home / "config"),

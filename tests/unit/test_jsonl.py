@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
 import tempfile
+import threading
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from deck_tray.core.jsonl import JsonlTailer
+from deck_tray.core.jsonl import JsonlTailer, NotRegularFile, SkippedFiles, open_regular, read_complete_lines
 
 
 def line(obj: object) -> bytes:
@@ -305,3 +309,81 @@ def test_line_of_exactly_max_line_bytes_is_kept(tmp_path: Path, max_line: int) -
     res = t.read_new()
     assert res.records[0] == {"a": "q" * (max_line - 8)}
     assert t.stats.oversized == 0
+
+
+# -- only regular files are opened, never blocking (issue #16) ------------------------
+
+
+def _within(seconds: float, fn: Callable[[], Any], fifo: Path) -> Any:
+    """``fn()`` on a thread; fails (after unblocking a reader stuck on ``fifo``) when it has
+    not returned after ``seconds``."""
+    out: dict[str, Any] = {}
+
+    def run() -> None:
+        try:
+            out["value"] = fn()
+        except BaseException as exc:  # handed to the test
+            out["error"] = exc
+
+    t = threading.Thread(target=run, daemon=True)
+    t.start()
+    t.join(seconds)
+    hung = t.is_alive()
+    while t.is_alive():
+        try:
+            os.close(os.open(fifo, os.O_WRONLY | os.O_NONBLOCK))  # a writer: the reader gets EOF
+        except OSError:
+            pass
+        t.join(0.1)
+    assert not hung, f"blocked for {seconds} s opening a named pipe"
+    if "error" in out:
+        raise out["error"]
+    return out.get("value")
+
+
+def test_a_named_pipe_is_reported_missing_and_logged_once_never_waited_on(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    fifo = tmp_path / "t.jsonl"
+    os.mkfifo(fifo)
+    t = JsonlTailer(str(fifo))
+    for _ in range(3):
+        res = _within(10, t.read_new, fifo)
+        assert res.missing and res.skipped and res.records == []
+    assert [r.getMessage() for r in caplog.records] == [f"skipped {fifo}: a named pipe, not a transcript"]
+    assert _within(10, lambda: read_complete_lines(str(fifo), 0), fifo) is None
+
+
+def test_open_regular_refuses_a_pipe_swapped_in_between_its_stat_and_its_open(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    fifo, regular = tmp_path / "t.jsonl", tmp_path / "regular.jsonl"
+    os.mkfifo(fifo)
+    regular.write_bytes(line({"a": 1}))
+    real_stat = os.stat
+
+    def stat_before_the_swap(path: Any, *args: Any, **kw: Any) -> os.stat_result:
+        return real_stat(regular if os.fspath(path) == str(fifo) else path, *args, **kw)
+
+    monkeypatch.setattr(os, "stat", stat_before_the_swap)
+    with pytest.raises(NotRegularFile) as err:
+        _within(10, lambda: open_regular(str(fifo)), fifo)
+    assert err.value.kind == "a named pipe" and err.value.filename == str(fifo)
+    fd = open_regular(str(regular))
+    try:
+        assert os.get_blocking(fd) and os.read(fd, 100) == line({"a": 1})
+    finally:
+        os.close(fd)
+
+
+def test_skipped_files_logs_a_path_again_only_when_its_reason_changes_or_it_came_back(
+        caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO)
+    s = SkippedFiles()
+    pipe = NotRegularFile("/x/y.jsonl", "a named pipe")
+    assert s.report("/x/y.jsonl", pipe) and not s.report("/x/y.jsonl", pipe)
+    assert s.report("/x/y.jsonl", PermissionError(13, "Permission denied"))
+    s.forget("/x/y.jsonl")
+    assert s.report("/x/y.jsonl", pipe)
+    assert [r.getMessage() for r in caplog.records] == [
+        "skipped /x/y.jsonl: a named pipe, not a transcript",
+        "skipped /x/y.jsonl: not readable (permission denied)",
+        "skipped /x/y.jsonl: a named pipe, not a transcript"]

@@ -3,10 +3,15 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
+import random
 import shutil
+import socket
+import threading
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import pytest
 
@@ -316,3 +321,155 @@ def test_build_session_drops_pid_and_pane_of_an_ended_session() -> None:
     s = build_session(ob, NOW, pane=PaneRef("tmux", "%1", "/tmp/tmux-0/default"))
     assert s.status is SessionStatus.ENDED and s.pid is None and s.pane is None
     assert s.updated_at == NOW - 3
+
+
+# -- files that are not transcripts (issue #16) ----------------------------------------
+
+T = TypeVar("T")
+
+
+def release(fifos: list[Path]) -> None:
+    """Give a reader stuck in ``open()`` of these named pipes a writer that closes at once (it
+    then reads end of file), so a regression fails the test instead of hanging the suite."""
+    for f in fifos:
+        try:
+            os.close(os.open(f, os.O_WRONLY | os.O_NONBLOCK))
+        except OSError:
+            pass  # no reader waiting on this one
+
+
+def within(seconds: float, fn: Callable[[], T], fifos: list[Path]) -> T:
+    """``fn()`` on a thread; fails when it has not returned after ``seconds``."""
+    out: dict[str, Any] = {}
+
+    def run() -> None:
+        try:
+            out["value"] = fn()
+        except BaseException as exc:  # handed to the test
+            out["error"] = exc
+
+    t = threading.Thread(target=run, daemon=True)
+    t.start()
+    t.join(seconds)
+    hung = t.is_alive()
+    for _ in range(50):
+        if not t.is_alive():
+            break
+        release(fifos)
+        t.join(0.1)
+    assert not hung, f"the scan did not return within {seconds} s (blocked opening a named pipe)"
+    if "error" in out:
+        raise out["error"]
+    return out["value"]  # type: ignore[no-any-return]
+
+
+class OddFiles:
+    """Things named like session files that are not: a named pipe, a unix socket, a symbolic
+    link loop, a link to /dev/null, and random bytes, in the Claude and Codex folders."""
+
+    def __init__(self, home: Home, monkeypatch: pytest.MonkeyPatch) -> None:
+        proj = home.transcript.parent
+        day = home.rollout.parent
+        proj.mkdir(parents=True, exist_ok=True)
+        day.mkdir(parents=True, exist_ok=True)
+        (home.claude / "sessions").mkdir(parents=True, exist_ok=True)
+        stamp = "rollout-2026-11-22T01-00-0"
+        self.fifos = [proj / "11111111-1111-4111-8111-111111111111.jsonl",
+                      day / f"{stamp}1-01a200e4-0000-7000-8000-000000000001.jsonl",
+                      home.claude / "sessions" / "4242.json"]
+        for f in self.fifos:
+            os.mkfifo(f)
+        self.sockets = [proj / "22222222-2222-4222-8222-222222222222.jsonl",
+                        day / f"{stamp}2-01a200e4-0000-7000-8000-000000000002.jsonl"]
+        for sock_path in self.sockets:
+            # AF_UNIX paths are limited to 108 bytes: bind the name relative to its folder.
+            monkeypatch.chdir(sock_path.parent)
+            with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+                sock.bind(sock_path.name)
+        self.loop = proj / "33333333-3333-4333-8333-333333333333.jsonl"
+        os.symlink(self.loop.name, self.loop)  # points at itself: ELOOP
+        self.devnull = proj / "x.jsonl"
+        os.symlink(os.devnull, self.devnull)
+        rng = random.Random(16)
+        self.garbage = [proj / "44444444-4444-4444-8444-444444444444.jsonl",
+                        day / f"{stamp}3-01a200e4-0000-7000-8000-000000000003.jsonl"]
+        for g in self.garbage:
+            g.write_bytes(rng.randbytes(64 * 1024))
+        # Inside the history window, or a scan would not look at them at all.
+        for f in [*self.fifos, *self.sockets, *self.garbage]:
+            os.utime(f, (home.now, home.now))
+        self.skipped = {**{str(f): "a named pipe" for f in self.fifos},
+                        **{str(f): "a socket" for f in self.sockets},
+                        str(self.loop): "a symbolic link loop", str(self.devnull): "a character device"}
+
+    def all(self) -> list[Path]:
+        return [*self.fifos, *self.sockets, self.loop, self.devnull, *self.garbage]
+
+
+def skip_lines(caplog: pytest.LogCaptureFixture) -> list[str]:
+    return [r.getMessage() for r in caplog.records if r.getMessage().startswith("skipped ")]
+
+
+def test_pipes_sockets_links_and_random_bytes_named_like_transcripts_are_skipped_and_logged_once(
+        home: Home, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
+    home.write_transcript()
+    home.write_rollout()
+    odd = OddFiles(home, monkeypatch)
+    caplog.set_level(logging.INFO)
+
+    sessions = within(10, home.sessions, odd.fifos)
+    assert set(sessions) == {(AgentKind.CLAUDE_CODE, SID), (AgentKind.CODEX, TID)}
+    assert sessions[(AgentKind.CLAUDE_CODE, SID)].title == "Fake session"
+    lines = skip_lines(caplog)
+    assert len(lines) == len(odd.skipped), lines
+    for path, kind in odd.skipped.items():
+        line = next((ln for ln in lines if ln.startswith(f"skipped {path}: ")), None)
+        assert line is not None, f"no log line for {path}: {lines}"
+        assert kind in line
+    assert f"skipped {odd.fifos[0]}: a named pipe, not a transcript" in lines
+    assert f"skipped {odd.fifos[2]}: a named pipe, not a status file" in lines
+    assert all(str(g) not in "\n".join(lines) for g in odd.garbage)  # regular files, just no records
+    assert all(r.levelno == logging.WARNING for r in caplog.records if r.getMessage() in lines)
+
+    # Rescans, full and from file events naming each of them, neither block nor log again.
+    caplog.clear()
+    again = within(10, home.sessions, odd.fifos)
+    assert set(again) == set(sessions)
+    obs = within(10, lambda: home.scanner.scan(changed=[str(p) for p in odd.all()]), odd.fifos)
+    assert {(o.agent, o.id) for o in obs} == set(sessions)
+    assert skip_lines(caplog) == []
+
+
+def test_a_pipe_swapped_in_after_the_scan_listed_a_transcript_is_not_read(
+        home: Home, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
+    home.write_transcript()
+    assert set(home.sessions()) == {(AgentKind.CLAUDE_CODE, SID)}
+    # The transcript is replaced by a named pipe; the file event arrives before a full scan.
+    home.transcript.unlink()
+    os.mkfifo(home.transcript)
+    obs = within(10, lambda: home.scanner.scan(changed=[str(home.transcript)]), [home.transcript])
+    assert obs == []
+    assert skip_lines(caplog) == [f"skipped {home.transcript}: a named pipe, not a transcript"]
+
+
+def test_an_unreadable_transcript_is_skipped_and_logged_once(
+        home: Home, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
+    home.write_transcript()
+    home.write_rollout()
+    real_open = os.open
+    denied = str(home.rollout)
+
+    def fake_open(path: Any, flags: int, *args: Any, **kw: Any) -> int:
+        if os.fspath(path) == denied:  # tests run as root, which chmod cannot lock out
+            raise PermissionError(13, "Permission denied", denied)
+        return real_open(path, flags, *args, **kw)
+
+    monkeypatch.setattr(os, "open", fake_open)
+    assert set(home.sessions()) == {(AgentKind.CLAUDE_CODE, SID)}
+    assert skip_lines(caplog) == [f"skipped {denied}: not readable (permission denied)"]
+    caplog.clear()
+    home.sessions()
+    home.scanner.scan(changed=[denied])
+    assert skip_lines(caplog) == []
+    monkeypatch.setattr(os, "open", real_open)
+    assert set(home.sessions()) == {(AgentKind.CLAUDE_CODE, SID), (AgentKind.CODEX, TID)}
