@@ -486,7 +486,7 @@ def _replace_running(sock: Path) -> None:
     if pid is None:
         return
     try:
-        print(lifecycle.end_holder(pid))
+        print(lifecycle.end_holder(pid), flush=True)
     except (PermissionError, TimeoutError) as exc:
         raise SystemExit(f"deck-tray: {exc}") from exc
 

@@ -312,7 +312,7 @@ class AppProcess:
         return list(answer["sessions"]) if answer else []
 
     def wait_ready(self, timeout: float = 60.0) -> None:
-        """Wait until the app answers ``ping``.
+        """Wait until this app (its pid, not another holding the socket) answers ``ping``.
 
         Raises:
             RuntimeError: it exited first (its output is in the message).
@@ -320,7 +320,8 @@ class AppProcess:
         def up() -> bool:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"the app exited ({self.proc.returncode}): {self.output()[-3000:]}")
-            return self.ping() is not None
+            answer = self.request({"op": "ping"}, 1.0)
+            return answer is not None and answer.get("pid") == self.pid
 
         wait_for(up, timeout, "the app answers ping", 0.1)
 
