@@ -49,6 +49,10 @@ GRACE_S = 4.0
 REPLACE_GRACE_S = 3.0
 
 
+#: :class:`GuiThreadGc` collects the youngest generation at least every this many ticks.
+YOUNG_EVERY_TICKS = 10
+
+
 class GuiThreadGc(QObject):
     """Cyclic garbage collection on the GUI thread only, on a timer (as qutebrowser does).
 
@@ -67,6 +71,7 @@ class GuiThreadGc(QObject):
         super().__init__(parent)
         self.threshold = gc.get_threshold()
         self.collections = [0, 0, 0]
+        self._ticks = 0
         self._timer = QTimer(self)
         self._timer.setInterval(interval_ms)
         self._timer.timeout.connect(self.collect)
@@ -87,11 +92,14 @@ class GuiThreadGc(QObject):
             The generation collected, or -1 when none was due.
         """
         counts = gc.get_count()
+        self._ticks += 1
         gen = -1
         for g in (2, 1, 0):
             if self.threshold[g] and counts[g] > self.threshold[g]:
                 gen = g
                 break
+        if gen < 0 and counts[0] and self._ticks % YOUNG_EVERY_TICKS == 0:
+            gen = 0  # garbage below the threshold is not kept for ever
         if gen >= 0:
             gc.collect(gen)
             self.collections[gen] += 1
