@@ -225,19 +225,24 @@ class _Writer:
 
     def _run(self) -> None:
         # A new thread inherits its creator's nice value (the indexer's 19).
-        while True:
-            item = self._q.get()
-            if item is None:
-                return
-            if self.error is not None:
-                continue
-            batch, prog, progress = item
-            try:
-                self.added += self.index._commit(batch)
-                if prog is not None and progress is not None:
-                    progress(*prog)
-            except BaseException as exc:  # handed to the producer, which re-raises it
-                self.error = exc
+        try:
+            while True:
+                item = self._q.get()
+                if item is None:
+                    return
+                if self.error is not None:
+                    continue
+                batch, prog, progress = item
+                try:
+                    self.added += self.index._commit(batch)
+                    if prog is not None and progress is not None:
+                        progress(*prog)
+                except BaseException as exc:  # handed to the producer, which re-raises it
+                    self.error = exc
+        finally:
+            # One writer thread per sync: its connection must not outlive it (the soak saw
+            # 3 fds — database, WAL, shared memory — kept open for every sync, issue #20).
+            self.index.release_thread_conn()
 
     def put(self, batch: list[tuple[_Work, list[HistoryEntry]]], prog: Any, progress: Any) -> None:
         self._q.put((batch, prog, progress))
@@ -317,6 +322,20 @@ class HistoryIndex:
             conn = self._new_conn()
             self._local.conn = conn
         return conn
+
+    def release_thread_conn(self) -> None:
+        """Close the calling thread's connection, if it has one (call it before the thread ends)."""
+        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+        if conn is None:
+            return
+        self._local.conn = None
+        with self._conns_lock:
+            if conn in self._conns:
+                self._conns.remove(conn)
+        try:
+            conn.close()
+        except sqlite3.Error:
+            pass
 
     def close(self) -> None:
         """Close every connection (the object is unusable afterwards)."""

@@ -27,6 +27,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import uuid
 from collections.abc import Callable
@@ -191,27 +192,34 @@ class LiveDesktop:
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait(5)
-        subprocess.run(["tmux", "-S", str(self.tmux_socket), "kill-server"], capture_output=True, check=False)
+        sockets = self.tmux_socket.parent
+        for sock in sockets.iterdir() if sockets.is_dir() else ():
+            subprocess.run(["tmux", "-S", str(sock), "kill-server"], capture_output=True, check=False)
         shutil.rmtree(self.root, ignore_errors=True)
 
     # -- agents' panes -------------------------------------------------------------------
+    def tmux_socket_of(self, server: str = "default") -> Path:
+        """A private tmux server's socket (``$TMUX_TMPDIR/tmux-<uid>/<server>``, as ``tmux -L``)."""
+        return self.tmux_dir / f"tmux-{os.getuid()}" / server
+
     @property
     def tmux_socket(self) -> Path:
-        """The private tmux server's socket (``$TMUX_TMPDIR/tmux-<uid>/default``)."""
-        return self.tmux_dir / f"tmux-{os.getuid()}" / "default"
+        """The default private tmux server's socket."""
+        return self.tmux_socket_of()
 
-    def tmux(self, *args: str) -> subprocess.CompletedProcess[str]:
-        """Run ``tmux ARGS`` against the private server (``-f /dev/null``)."""
-        return subprocess.run(["tmux", "-f", "/dev/null", "-S", str(self.tmux_socket), *args], env=self.env,
-                              capture_output=True, text=True, timeout=10, check=False)
+    def tmux(self, *args: str, server: str = "default") -> subprocess.CompletedProcess[str]:
+        """Run ``tmux ARGS`` against a private server (``-f /dev/null``)."""
+        return subprocess.run(["tmux", "-f", "/dev/null", "-S", str(self.tmux_socket_of(server)), *args],
+                              env=self.env, capture_output=True, text=True, timeout=10, check=False)
 
-    def pane_process(self, command: str = "sleep 100000") -> int:
+    def pane_process(self, command: str = "sleep 100000", server: str = "default") -> int:
         """A new tmux window running ``command``; returns its pid (the pane's first process)."""
         self.tmux_socket.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-        if self.tmux("has-session").returncode != 0:
-            out = self.tmux("new-session", "-d", "-x", "120", "-y", "40", "-P", "-F", "#{pane_pid}", command)
+        if self.tmux("has-session", server=server).returncode != 0:
+            out = self.tmux("new-session", "-d", "-x", "120", "-y", "40", "-P", "-F", "#{pane_pid}", command,
+                            server=server)
         else:
-            out = self.tmux("new-window", "-d", "-P", "-F", "#{pane_pid}", command)
+            out = self.tmux("new-window", "-d", "-P", "-F", "#{pane_pid}", command, server=server)
         if out.returncode != 0 or not out.stdout.strip().isdigit():
             raise RuntimeError(f"tmux: {out.stderr.strip()}")
         return int(out.stdout.strip())
@@ -368,3 +376,46 @@ class AppProcess:
             self.proc.kill()
         self.proc.wait(10)
         self._stderr.close()
+
+
+def churn(path: Path, stop: threading.Event) -> None:
+    """Append to a watched transcript as fast as possible (watchdog events all the time)."""
+    n = 0
+    while not stop.is_set():
+        with open(path, "a") as fh:
+            fh.write(json.dumps({"type": "progress", "n": n}) + "\n")
+        n += 1
+
+
+def teardown_round(desk: LiveDesktop, exit_within: float = 5.0) -> tuple[int | None, float, AppProcess]:
+    """The logout of issue #20: a waiting session notified and its notification clicked, file
+    events streaming, then everything ended at once — the tmux server, the app (SIGTERM), the
+    tray host, the notification daemon, the X server and the session bus.
+
+    Returns:
+        ``(exit code or None if still running after exit_within, seconds from the first kill to
+        the exit, the app)``; the caller closes the app.
+    """
+    pid = desk.pane_process()
+    sid, _status, transcript = fake_claude(desk, pid)
+    app = AppProcess(desk)
+    app.wait_ready(60)
+    wait_for(lambda: any(s["id"] == sid and s["status"] == "waiting_permission" for s in app.sessions()), 30,
+             "the app lists the waiting session")
+    wait_for(lambda: desk.displayed() >= 1, 15, "dunst shows the notification")
+    desk.dunstctl("action", "0")  # the click: the app opens the session's tab
+    wait_for(lambda: "notification action" in app.log(), 10, "the click reached the app")
+    stop = threading.Event()
+    writer = threading.Thread(target=churn, args=(transcript, stop))
+    writer.start()
+    try:
+        time.sleep(0.2)  # let events flow (not a wait for a condition: the load is the point)
+        t0 = time.monotonic()
+        desk.tmux("kill-server")
+        app.proc.send_signal(signal.SIGTERM)
+        desk.kill_all()
+        rc = app.wait_exit(exit_within)
+        return rc, time.monotonic() - t0, app
+    finally:
+        stop.set()
+        writer.join()

@@ -11,14 +11,12 @@ import os
 import signal
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
-from .live_desktop import REPO_ROOT, AppProcess, LiveDesktop, fake_claude, missing_tools, wait_for
+from .live_desktop import REPO_ROOT, AppProcess, LiveDesktop, missing_tools, teardown_round
 
 pytestmark = pytest.mark.e2e
 
@@ -46,42 +44,6 @@ def started(desk: LiveDesktop, *args: str) -> AppProcess:
     app = AppProcess(desk, list(args))
     app.wait_ready(60)
     return app
-
-
-def churn(path: Path, stop: threading.Event) -> None:
-    """Append to a watched transcript as fast as possible (watchdog events all the time)."""
-    n = 0
-    while not stop.is_set():
-        with open(path, "a") as fh:
-            fh.write(json.dumps({"type": "progress", "n": n}) + "\n")
-        n += 1
-
-
-def teardown_round(desk: LiveDesktop) -> tuple[int | None, float, AppProcess]:
-    """A waiting session notified and clicked, file events streaming, then everything ended at once
-    (tmux server, the app by SIGTERM, tray host, notification daemon, X server, session bus)."""
-    pid = desk.pane_process()
-    sid, _status, transcript = fake_claude(desk, pid)
-    app = started(desk)
-    wait_for(lambda: any(s["id"] == sid and s["status"] == "waiting_permission" for s in app.sessions()), 30,
-             "the app lists the waiting session")
-    wait_for(lambda: desk.displayed() >= 1, 15, "dunst shows the notification")
-    desk.dunstctl("action", "0")  # the click: the app opens the session's tab
-    wait_for(lambda: "notification action" in app.log(), 10, "the click reached the app")
-    stop = threading.Event()
-    writer = threading.Thread(target=churn, args=(transcript, stop))
-    writer.start()
-    try:
-        time.sleep(0.2)  # let events flow (not a wait for a condition: the load is the point)
-        t0 = time.monotonic()
-        desk.tmux("kill-server")
-        app.proc.send_signal(signal.SIGTERM)
-        desk.kill_all()
-        rc = app.wait_exit(EXIT_WITHIN_S)
-        return rc, time.monotonic() - t0, app
-    finally:
-        stop.set()
-        writer.join()
 
 
 def test_teardown_at_once() -> None:
