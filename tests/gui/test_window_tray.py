@@ -180,3 +180,19 @@ def test_tray_icon_states_differ(qtbot) -> None:
     assert len({image(i).cacheKey() for i in (idle, busy_, waiting1, waiting3)}) == 4
     assert image(idle) != image(busy_) and image(waiting1) != image(waiting3)
     assert image(tray_icon(0, False, True)) != image(idle), "a light variant for dark panels"
+
+
+def test_tray_menu_rebuilds_leave_no_menus_behind(qtbot) -> None:
+    """A rebuild per session change must not leave a menu object behind each time (the soak's
+    RSS grew by the 'Pause notifications' submenus QMenu.clear() does not free, issue #20)."""
+    from PySide6.QtWidgets import QMenu
+
+    reg = SessionRegistry()
+    tray = Tray(reg)
+    for i in range(200):
+        reg.apply([Session(id=f"{i % 5:08d}-s", agent=AgentKind.CLAUDE_CODE, cwd="/p", title=f"t{i}", pid=1,
+                           pane=None, status=SessionStatus.BUSY if i % 2 else SessionStatus.IDLE, reason="r",
+                           updated_at=time.time())])
+    assert len(tray.menu.findChildren(QMenu)) == 1
+    pause = next(a for a in tray.menu.actions() if a.text() == "Pause notifications")
+    assert [a.text() for a in pause.menu().actions()] == ["For 30 minutes", "For 1 hour", "Until tomorrow morning"]

@@ -467,3 +467,28 @@ def test_cli_search_finds_codex_and_claude_in_one_query(home: Path) -> None:
     assert proc.returncode == 2 and "nothing to search for" in proc.stderr
     proc = _cli(home, "x", "--since", "last week")
     assert proc.returncode == 2 and "not a date" in proc.stderr
+
+
+def test_repeated_syncs_keep_no_connection_open(tmp_path: Path, home: Path) -> None:
+    """Every sync's writer thread closes its connection as it ends: 50 syncs leave the open
+    files of the process as they were (the soak saw 3 more fds per sync, issue #20)."""
+    claude_dir, codex_dir, cfile, _x = lay_out(home)
+    idx = HistoryIndex(tmp_path / "h.sqlite3")
+    idx.sync_files(discover_files(claude_dir, codex_dir), full=True)
+
+    def db_fds() -> int:
+        n = 0
+        for fd in os.listdir("/proc/self/fd"):
+            try:
+                n += os.readlink(f"/proc/self/fd/{fd}").startswith(str(tmp_path / "h.sqlite3"))
+            except OSError:
+                pass
+        return n
+
+    before = db_fds()
+    for i in range(50):
+        with open(cfile, "a") as f:
+            f.write(json.dumps(claude_record("user", f"more words {i}", CLAUDE_ID, "/z", 100 + i)) + "\n")
+        idx.sync_files([(AgentKind.CLAUDE_CODE, str(cfile))])
+    assert db_fds() == before
+    idx.close()
