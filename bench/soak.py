@@ -51,7 +51,6 @@ from tests.e2e.live_desktop import (  # noqa: E402
     LiveDesktop,
     fake_claude,
     teardown_round,
-    wait_for,
     write_status,
 )
 
@@ -227,6 +226,18 @@ def close_a_tab(desk: LiveDesktop, app: AppProcess) -> bool:
     return True
 
 
+def settled(app: AppProcess, samples: int = 6, every: float = 0.5) -> tuple[float, int, int]:
+    """RSS (MB), open fds and threads with nothing in flight: the lowest of a few samples, so a
+    history sync or a reconnect that happens to run at that moment does not count as growth."""
+    rss, fds, threads = [], [], []
+    for _ in range(samples):
+        time.sleep(every)
+        rss.append(app.status("VmRSS") / 1024)
+        fds.append(app.fds())
+        threads.append(app.status("Threads"))
+    return min(rss), min(fds), min(threads)
+
+
 def fd_kinds(pid: int) -> dict[str, int]:
     """Open fds of ``pid`` by kind (``socket``, ``pipe``, ``anon_inode:[eventfd]``, a file's folder)."""
     kinds: dict[str, int] = {}
@@ -307,9 +318,7 @@ def day(seconds: float, sessions: int, live_target: int, seed: int, say: Any = p
         while time.monotonic() - t_start < seconds:
             now = time.monotonic()
             if not warm_done and now >= warm_at:
-                time.sleep(1.0)
-                res.rss_warm_mb = app.status("VmRSS") / 1024
-                res.fds_warm, res.threads_warm = app.fds(), app.status("Threads")
+                res.rss_warm_mb, res.fds_warm, res.threads_warm = settled(app)
                 res.fd_kinds_warm = fd_kinds(app.pid)
                 warm_done = True
             while len(live) < live_target and res.sessions_started < sessions:
@@ -367,11 +376,8 @@ def day(seconds: float, sessions: int, live_target: int, seed: int, say: Any = p
                     res.tabs_closed += 1
             time.sleep(0.05)
         res.seconds = time.monotonic() - t_start
-        # Settle (transient connections close, the last refreshes run), then the end figures.
-        time.sleep(3.0)
         prober.stop()
-        res.rss_end_mb = app.status("VmRSS") / 1024
-        res.fds_end, res.threads_end = app.fds(), app.status("Threads")
+        res.rss_end_mb, res.fds_end, res.threads_end = settled(app)
         res.fd_kinds_end = fd_kinds(app.pid)
         pings = [x for x in prober.latencies if x is not None]
         res.pings = len(prober.latencies)

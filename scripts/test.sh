@@ -16,7 +16,8 @@ PY=${PYTHON:-python3}
 
 if [[ "${DECK_TRAY_SKIP_INSTALL:-0}" != 1 ]]; then
   need=()
-  for pair in tmux:tmux Xvfb:xvfb import:imagemagick git:git dunst:dunst dunstctl:dunst dbus-daemon:dbus; do
+  for pair in tmux:tmux Xvfb:xvfb import:imagemagick git:git dunst:dunst dunstctl:dunst dbus-daemon:dbus \
+              trayer:trayer xdotool:xdotool; do
     command -v "${pair%%:*}" >/dev/null 2>&1 || need+=("${pair#*:}")
   done
   # Libraries Qt's offscreen platform (used by the GUI tests) loads, and those of its xcb platform
