@@ -27,6 +27,7 @@ from deck_tray.core.model import DeliveryReport, DeliveryState, Session, Session
 from deck_tray.core.reply import Reply, ReplyKind
 from deck_tray.core.scan import Scanner
 from deck_tray.services import ipc, lifecycle
+from deck_tray.services.decisions import DecisionBroker
 from deck_tray.services.dispatcher import Dispatcher
 from deck_tray.services.history_index import HistoryIndex, HistoryIndexer
 from deck_tray.services.monitor import Monitor
@@ -102,7 +103,9 @@ class DeckTrayApp:
         self.opencode = OpencodeSource(self.registry, credentials or Credentials(),
                                        urls=[*self.store.get(cfg.OPENCODE_URLS), *opencode_urls],
                                        discover=discover_opencode and self.store.get(cfg.OPENCODE_DISCOVER))
-        self.dispatcher = Dispatcher(self.mux, self._probe, api=self.opencode)
+        # Permissions go through the agent's waiting PermissionRequest hook when one is held.
+        self.decisions = DecisionBroker(self.registry)
+        self.dispatcher = Dispatcher(self.mux, self._probe, api=self.opencode, hooks=self.decisions)
         # The searchable history (#7): filled by a low-priority worker thread, never the GUI thread.
         self.history = HistoryIndexer(
             # It shares the scanner's log of skipped files (a named pipe is reported once, not twice).
@@ -138,8 +141,10 @@ class DeckTrayApp:
         self.notifier.action_invoked.connect(self._notification_action)
         self.tray.pause_requested.connect(self._pause)
         self.notifier.paused_changed.connect(self._paused_changed)
-        self.ipc = ipc.IpcServer(ipc_path, sessions=self._ipc_sessions, reply=self._send) if ipc_path else None
+        self.ipc = ipc.IpcServer(ipc_path, sessions=self._ipc_sessions, reply=self._send,
+                                 hold=self.decisions.hold) if ipc_path else None
         if self.ipc is not None:
+            self.ipc.hold_abandoned = self.decisions.went_away
             self.ipc.hook_received.connect(self._hook_received)
             self.ipc.show_requested.connect(self._show_window)
         self.settings_dialog: SettingsDialog | None = None
@@ -260,6 +265,7 @@ class DeckTrayApp:
     def _hook_received(self, event: HookEvent) -> None:
         """A hook arrived on the socket: store its claim and refresh its session at once."""
         sid = self.hooks.add(event)
+        self.decisions.hook_arrived(event)
         if sid is not None:
             transcript = self.hooks.transcript(sid)
             self.monitor.poke([transcript] if transcript else [])
@@ -311,6 +317,7 @@ class DeckTrayApp:
         stopped first, so nothing reaches an object being torn down (issue #20).
         """
         self.window.save_state()
+        self.decisions.release_all()  # held hooks return at once: the agents' own dialogs decide
         if self.search_window is not None:
             self.search_window.shutdown()
         steps: list[tuple[str, Any]] = [("file watcher", self.monitor.stop()), ("history index", self.history.stop())]

@@ -330,8 +330,8 @@ async def _reply(args: argparse.Namespace, reply: Reply) -> int:
             report = await _reply_opencode(found, reply)
         else:
             report = await Dispatcher(mux, probe).dispatch(found, reply)
-    if report.state is DeliveryState.REFUSED:
-        print(f"deck-tray: refused: {report.detail}", file=sys.stderr)
+    if report.state in (DeliveryState.REFUSED, DeliveryState.SUPERSEDED):
+        print(f"deck-tray: {report.state.value}: {report.detail}", file=sys.stderr)
         return EXIT_REFUSED
     print(report.state.value)
     if report.state is DeliveryState.UNKNOWN:

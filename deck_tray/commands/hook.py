@@ -9,10 +9,15 @@ It is sent as one line to the app's socket (protocol: :mod:`deck_tray.services.i
 
 Rules, because the agent waits for this process:
 
-* Always exit 0 and print nothing. On stdout Claude Code would read a hook's answer
-  (``PermissionRequest`` hooks may allow or deny; Stop hooks may block the stop), and a
-  non-zero exit is shown to the user or, with 2, fed back to the model. deck-tray decides
-  nothing, so it says nothing, even when the app is not running or anything fails.
+* Always exit 0. Print nothing, except the decision of a ``PermissionRequest`` the user made
+  in deck-tray: for that event the line carries ``"wait":true`` and the process keeps the
+  connection until the app answers ``{"decision": {...}}`` (printed, so the agent applies it
+  and closes its dialog) or ``{"decision": null}`` (the request went elsewhere, or no answer
+  in time: nothing printed, the agent's own dialog decides). The agent shows its dialog while
+  the hook runs, so the user at the terminal is never held up (issue #13). On stdout the
+  agent reads a hook's answer, and a non-zero exit is shown to the user or, with 2, fed back
+  to the model: so nothing else is ever printed, even when the app is not running (then the
+  hook returns at once) or anything fails.
 * Start fast: only ``os``, ``sys``, ``time``, ``select`` and ``_socket`` are imported, the
   payload is not parsed (newlines, which JSON allows only between tokens, become spaces;
   the app validates it), and the connect/send timeout is :data:`SEND_TIMEOUT_S`.
@@ -41,6 +46,12 @@ STDIN_QUIET_S = 0.02
 CLIP_OVER = 256 * 1024
 #: Strings longer than this (characters) are clipped in large payloads.
 CLIP_TO = 4096
+#: Longest a PermissionRequest hook waits for the app's answer (seconds); the app answers
+#: within its own limit first, and the agent ends the hook at the installed ``timeout``.
+DECISION_WAIT_CAP_S = 3600.0
+#: The app says ``{"held": true}`` at once when it holds the request; without that line within
+#: this many seconds (an older deck-tray, or one that hangs) the hook returns (seconds).
+HELD_ACK_S = 0.5
 
 
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser],
@@ -90,9 +101,16 @@ def forward(argv: list[str], path: str | None = None) -> bool:
         if not raw:
             return False
     raw = raw.replace(b"\r", b" ").replace(b"\n", b" ")
-    line = b'{"op":"hook","agent":"%s","kind":"%s","received":%s,"payload":%s}\n' % (
-        argv[0].encode(), kind, repr(received).encode(), raw)
-    return send(path or socket_path(), line)
+    # A PermissionRequest waits for the user's decision (the app checks the event itself).
+    wait = kind == b"hook" and b"PermissionRequest" in raw
+    line = b'{"op":"hook","agent":"%s","kind":"%s","received":%s,%s"payload":%s}\n' % (
+        argv[0].encode(), kind, repr(received).encode(), b'"wait":true,' if wait else b"", raw)
+    if not wait:
+        return send(path or socket_path(), line)
+    decision = send_and_wait(path or socket_path(), line)
+    if decision:
+        os.write(1, decision + b"\n")
+    return True
 
 
 def read_stdin(fd: int = 0) -> bytes:
@@ -146,6 +164,54 @@ def send(path: str, line: bytes, timeout: float = SEND_TIMEOUT_S) -> bool:
         return True
     except OSError:
         return False
+    finally:
+        s.close()
+
+
+def send_and_wait(path: str, line: bytes, timeout: float = SEND_TIMEOUT_S, ack: float = HELD_ACK_S,
+                  cap: float = DECISION_WAIT_CAP_S) -> bytes:
+    """Send ``line`` (a hook with ``"wait":true``) and wait for the app's decision.
+
+    The app answers ``{"held": true}`` at once, then ``{"decision": {...} | null}`` when the
+    user answered or the request went elsewhere; or ``{"decision": null}`` at once when it does
+    not hold it.
+
+    Returns:
+        The decision object's JSON text to print, or ``b""``: nothing listens, no ``held`` line
+        within ``ack`` seconds, the decision is null, the app closed the connection, or ``cap``
+        seconds passed.
+    """
+    import _socket
+    import json
+
+    s = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM)
+    try:
+        s.settimeout(timeout)
+        s.connect(path)
+        cred = s.getsockopt(_socket.SOL_SOCKET, _socket.SO_PEERCRED, 12)
+        if int.from_bytes(cred[4:8], sys.byteorder) != os.getuid():
+            return b""
+        s.sendall(line)
+        buf = b""
+        wait = ack
+        while True:
+            s.settimeout(wait)
+            while b"\n" not in buf:
+                chunk = s.recv(65536)
+                if not chunk:
+                    return b""
+                buf += chunk
+            first, buf = buf.split(b"\n", 1)
+            answer = json.loads(first)
+            if not isinstance(answer, dict):
+                return b""
+            if answer.get("held") is True:
+                wait = cap  # held: now the user's decision may take its time
+                continue
+            decision = answer.get("decision")
+            return json.dumps(decision, ensure_ascii=False).encode() if isinstance(decision, dict) else b""
+    except (OSError, ValueError):
+        return b""
     finally:
         s.close()
 

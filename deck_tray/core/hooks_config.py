@@ -58,6 +58,9 @@ TOOL_EVENTS: frozenset[str] = frozenset(
     {"PreToolUse", "PostToolUse", "PostToolUseFailure", "PermissionRequest", "PermissionDenied"})
 #: Seconds the agent waits for the hook before killing it (the forwarder returns in ~50 ms).
 HOOK_TIMEOUT_S = 10
+#: The ``PermissionRequest`` hook waits for the user's answer in deck-tray (600 s at most,
+#: :data:`deck_tray.services.decisions.WAIT_S`): its own timeout leaves a margin (seconds).
+DECISION_HOOK_TIMEOUT_S = 660
 #: Backups are ``<file><BACKUP_INFIX><UTC timestamp>``.
 BACKUP_INFIX = ".deck-tray-backup-"
 
@@ -402,13 +405,18 @@ def edit_json(text: str | None, old: Json, new: Json) -> str:
     return dump_json(new, indent)
 
 
-def _handler(command: str) -> Json:
-    return {"type": "command", "command": command, "timeout": HOOK_TIMEOUT_S}
+def hook_timeout(event: str) -> int:
+    """The ``timeout`` (seconds) deck-tray's handler of ``event`` gets."""
+    return DECISION_HOOK_TIMEOUT_S if event == "PermissionRequest" else HOOK_TIMEOUT_S
+
+
+def _handler(command: str, event: str) -> Json:
+    return {"type": "command", "command": command, "timeout": hook_timeout(event)}
 
 
 def _group(event: str, command: str) -> Json:
     group: Json = {"matcher": "*"} if event in TOOL_EVENTS else {}
-    group["hooks"] = [_handler(command)]
+    group["hooks"] = [_handler(command, event)]
     return group
 
 
@@ -475,6 +483,12 @@ def merge_hooks(data: Json, events: Sequence[str], agent: AgentKind, exe: Sequen
         if old != command:
             groups[gi]["hooks"][hi]["command"] = command
             changes.append(f"{event}: now runs {command} (was {old})")
+        handler = groups[gi]["hooks"][hi]
+        want = hook_timeout(event)
+        if event == "PermissionRequest" and handler.get("timeout") != want:
+            changes.append(f"{event}: timeout {want} s, so it can wait for your answer in deck-tray "
+                           f"(was {handler.get('timeout', 'unset')})")
+            handler["timeout"] = want
         if len(ours) > 1:
             _drop(groups, [(g, h) for g, h, _ in ours[1:]])
             changes.append(f"{event}: removed {len(ours) - 1} duplicate deck-tray hook(s)")

@@ -271,6 +271,7 @@ class DeliveryState(enum.Enum):
     SENT = "sent"
     SUBMITTED = "submitted"
     ACCEPTED = "accepted"
+    SUPERSEDED = "superseded"  # answered elsewhere (the terminal) first; nothing was sent
     REFUSED = "refused"
     UNKNOWN = "unknown"
 

@@ -32,6 +32,9 @@ from deck_tray.services.panes import Multiplexer, MuxError, is_shell, pid_under_
 
 log = logging.getLogger(__name__)
 
+#: Replies a permission hook can carry (:data:`deck_tray.core.decisions.DECIDABLE`).
+_HOOK_KINDS = frozenset({ReplyKind.ALLOW, ReplyKind.ALLOW_ALWAYS, ReplyKind.DENY})
+
 #: Returns a fresh snapshot of a session by id (or None), used to verify acceptance.
 Probe = Callable[[str], Awaitable[Session | None]]
 
@@ -44,21 +47,37 @@ class ApiAnswerer(Protocol):
         ...
 
 
+class HookAnswerer(Protocol):
+    """Answers permissions through the agent's own waiting ``PermissionRequest`` hook
+    (:class:`deck_tray.services.decisions.DecisionBroker`)."""
+
+    def decide(self, session: Session, reply: Reply) -> DeliveryReport | None:
+        """``SUBMITTED`` when a held hook took ``reply``; None when none is held."""
+        ...
+
+    def answered_elsewhere(self, session_id: str, within_s: float = 120.0) -> str | None:
+        """Why the last held request was let go as answered elsewhere, recently; else None."""
+        ...
+
+
 class Dispatcher:
-    """Sends replies into panes and reports an honest :class:`DeliveryState`.
+    """Sends replies and reports an honest :class:`DeliveryState`: a permission through the
+    agent's waiting hook when there is one (no key typed), else into its pane.
 
     Args:
         mux: the multiplexer(s) (a :class:`~deck_tray.services.panes.MuxSet` for tmux and zellij).
         probe: fetches a fresh session snapshot, to see the agent take the answer.
-        accept_timeout: seconds to wait for ``ACCEPTED`` after Enter.
+        accept_timeout: seconds to wait for ``ACCEPTED`` after Enter (or after a hook's decision).
         api: answers opencode sessions through their server (None: they are refused).
+        hooks: answers permissions through held ``PermissionRequest`` hooks (None: panes only).
     """
 
     def __init__(self, mux: Multiplexer, probe: Probe | None = None, *, accept_timeout: float = 15.0,
-                 api: ApiAnswerer | None = None) -> None:
+                 api: ApiAnswerer | None = None, hooks: HookAnswerer | None = None) -> None:
         self.mux = mux
         self.probe = probe
         self.api = api
+        self.hooks = hooks
         self.accept_timeout = accept_timeout
         self._locks: dict[str, asyncio.Lock] = {}
 
@@ -72,11 +91,38 @@ class Dispatcher:
                                                "and no server connection is set up")
                 log.info("sending %s to opencode session %s", reply.describe(), session.id[:12])
                 return await self.api.answer(session, reply)
+            if self.hooks is not None and reply.kind in _HOOK_KINDS:
+                report = await self._through_hook(session, reply)
+                if report is not None:
+                    return report
             try:
                 return await self._dispatch(session, reply)
             except MuxError as exc:
                 which = session.pane.multiplexer if session.pane else "the multiplexer"
                 return self._refuse(reply, f"{which} failed before anything was typed: {exc}")
+
+    async def _through_hook(self, session: Session, reply: Reply) -> DeliveryReport | None:
+        """A permission answer through the agent's held hook: ``ACCEPTED`` once the session
+        leaves the waiting state, ``SUPERSEDED`` when the terminal answered first; None when
+        no hook is held (the pane path follows)."""
+        assert self.hooks is not None
+        report = self.hooks.decide(session, reply)
+        if report is None:
+            why = self.hooks.answered_elsewhere(session.id)
+            if why is None:
+                return None
+            log.info("%s for %s superseded: %s", reply.describe(), session.id[:12], why)
+            return DeliveryReport(DeliveryState.SUPERSEDED,
+                                  f"the request was already answered in the terminal ({why}); nothing was sent",
+                                  reply.text)
+        if self.probe is not None:
+            deadline = time.monotonic() + self.accept_timeout
+            while time.monotonic() < deadline:
+                fresh = await self.probe(session.id)
+                if fresh is None or fresh.status is not SessionStatus.WAITING_PERMISSION:
+                    return DeliveryReport(DeliveryState.ACCEPTED, f"the agent took it ({report.detail})", reply.text)
+                await asyncio.sleep(0.1)
+        return report
 
     @staticmethod
     def _refuse(reply: Reply, why: str) -> DeliveryReport:

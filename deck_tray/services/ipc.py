@@ -12,6 +12,13 @@ request                                                                answer
 =====================================================================  =============================================
 ``{"op": "hook", "agent": "claude-code"|"codex", "kind": "hook"|       none (fire and forget; see
 "notify", "payload": {...}, "received": <POSIX s>}``                   :mod:`deck_tray.core.hooks`)
+``{"op": "hook", ..., "wait": true}`` (a ``PermissionRequest``)         ``{"held": true}`` at once, then
+                                                                       ``{"decision": {...} | null}`` once the user
+                                                                       answered in deck-tray (the object the hook
+                                                                       prints) or the request went elsewhere
+                                                                       (null); ``{"decision": null}`` alone when
+                                                                       it is not held. See
+                                                                       :mod:`deck_tray.services.decisions`
 ``{"op": "show"}``                                                     ``{"ok": true}`` (the window is raised)
 ``{"op": "ping"}``                                                     ``{"ok": true, "app": "deck-tray", "version",
                                                                        "pid", "hooks": {agent: {"event",
@@ -24,7 +31,7 @@ request                                                                answer
 "text": str}``                                                         "detail": str}``
 =====================================================================  =============================================
 
-Anything malformed is answered ``{"error": "<why>"}`` (a hook is never answered). Several
+Anything malformed is answered ``{"error": "<why>"}`` (a hook without ``wait`` is never answered). Several
 requests may share one connection; the server closes a connection idle for
 :data:`IDLE_TIMEOUT_S`. The forwarder (:mod:`deck_tray.commands.hook`) writes the hook
 line itself, without importing this module (it must start in a few milliseconds).
@@ -50,7 +57,7 @@ import orjson
 from PySide6.QtCore import QObject, Signal
 
 from deck_tray import __version__
-from deck_tray.core.hooks import parse_message
+from deck_tray.core.hooks import HookEvent, parse_message
 from deck_tray.core.model import (
     AgentKind,
     DeliveryReport,
@@ -78,6 +85,8 @@ CONNECT_TIMEOUT_S = 1.0
 SessionsHandler = Callable[[], Awaitable[dict[str, Any]]]
 #: Delivers a reply to a session by id (the app's dispatcher).
 ReplyHandler = Callable[[str, Reply], Awaitable[DeliveryReport]]
+#: Holds a waiting hook until its decision (the JSON the hook prints) or None.
+HoldHandler = Callable[[HookEvent], Awaitable[dict[str, Any] | None]]
 
 
 class IpcError(Exception):
@@ -363,6 +372,16 @@ def session_from_json(d: Mapping[str, Any], pane_label: str = "") -> Session:
 
 
 # -- server ----------------------------------------------------------------------------
+@dataclass(frozen=True)
+class _Wait:
+    """A hook that waits for its decision on its connection."""
+
+    event: HookEvent
+
+
+_GONE = object()  # the held hook's process closed its connection first
+
+
 class IpcServer(QObject):
     """Serves the socket on the running (qasync) loop.
 
@@ -370,6 +389,8 @@ class IpcServer(QObject):
         path: the socket (default :func:`socket_path`).
         sessions: answers ``sessions`` (None: refused).
         reply: delivers ``reply`` (None: refused).
+        hold: holds a hook sent with ``"wait": true`` until its decision (None: answered
+            ``{"decision": null}`` at once).
 
     Signals:
         hook_received(HookEvent): a forwarded hook or notify call (a
@@ -381,11 +402,15 @@ class IpcServer(QObject):
     show_requested = Signal()
 
     def __init__(self, path: Path | None = None, *, sessions: SessionsHandler | None = None,
-                 reply: ReplyHandler | None = None, parent: QObject | None = None) -> None:
+                 reply: ReplyHandler | None = None, hold: HoldHandler | None = None,
+                 parent: QObject | None = None) -> None:
         super().__init__(parent)
         self.path = path or socket_path()
         self._sessions = sessions
         self._reply = reply
+        self._hold = hold
+        #: Called with a held hook's event when its process closes the connection first.
+        self.hold_abandoned: Callable[[HookEvent], None] | None = None
         self._server: asyncio.Server | None = None
         self._starting: asyncio.Task[None] | None = None
         self._clients: set[asyncio.Task[Any]] = set()
@@ -465,6 +490,15 @@ class IpcServer(QObject):
                 if not line:
                     return
                 answer = await self._handle(line)
+                if isinstance(answer, _Wait):
+                    writer.write(b'{"held":true}\n')  # the hook gives up without this line (0.5 s)
+                    await writer.drain()
+                    decision = await self._held(answer.event, reader)
+                    if decision is _GONE:
+                        return
+                    writer.write(orjson.dumps({"decision": decision}) + b"\n")
+                    await writer.drain()
+                    return
                 if answer is not None:
                     writer.write(orjson.dumps(answer) + b"\n")
                     await writer.drain()
@@ -475,7 +509,28 @@ class IpcServer(QObject):
             if task is not None:
                 self._clients.discard(task)
 
-    async def _handle(self, line: bytes) -> dict[str, Any] | None:
+    async def _held(self, event: HookEvent, reader: asyncio.StreamReader) -> Any:
+        """Wait for the decision of a held hook, or for its process to close the connection
+        (then :attr:`hold_abandoned` is told and :data:`_GONE` returned)."""
+        assert self._hold is not None
+        decision = asyncio.ensure_future(self._hold(event))
+        eof = asyncio.ensure_future(reader.read(1))
+        try:
+            done, _ = await asyncio.wait({decision, eof}, return_when=asyncio.FIRST_COMPLETED)
+            if decision in done:
+                return decision.result()
+            if self.hold_abandoned is not None:
+                self.hold_abandoned(event)
+            with contextlib.suppress(Exception):
+                await decision
+            return _GONE
+        finally:
+            for t in (decision, eof):
+                if not t.done():
+                    t.cancel()
+            await asyncio.gather(decision, eof, return_exceptions=True)
+
+    async def _handle(self, line: bytes) -> dict[str, Any] | _Wait | None:
         try:
             msg = orjson.loads(line)
         except orjson.JSONDecodeError:
@@ -485,13 +540,16 @@ class IpcServer(QObject):
         op = msg.get("op")
         if op == "hook":
             ev = parse_message(msg)
+            wait = msg.get("wait") is True
             if ev is None:
                 log.debug("ignored a malformed hook message")
-            else:
-                log.debug("hook %s %s for session %s", ev.agent.value, ev.name or "?", ev.session_id[:12] or "?")
-                self.last_hooks[ev.agent.value] = {"event": ev.name or ev.kind, "received": ev.received}
-                self.hook_received.emit(ev)
-            return None
+                return {"decision": None} if wait else None
+            log.debug("hook %s %s for session %s", ev.agent.value, ev.name or "?", ev.session_id[:12] or "?")
+            self.last_hooks[ev.agent.value] = {"event": ev.name or ev.kind, "received": ev.received}
+            self.hook_received.emit(ev)
+            if not wait:
+                return None
+            return _Wait(ev) if self._hold is not None else {"decision": None}
         if op == "show":
             self.show_requested.emit()
             return {"ok": True}

@@ -65,6 +65,7 @@ _DELIVERY_TEXT = {
     DeliveryState.SENT: "Typed into the pane…",
     DeliveryState.SUBMITTED: "Submitted — waiting for the agent to take it",
     DeliveryState.ACCEPTED: "Delivered — the agent took it",
+    DeliveryState.SUPERSEDED: "Not sent",
     DeliveryState.REFUSED: "Not sent",
     DeliveryState.UNKNOWN: "Delivery unknown",
 }
@@ -628,6 +629,9 @@ class SessionTab(QWidget):
         if report.state is DeliveryState.REFUSED:
             text = f"Not sent: {report.detail}. Your text is kept."
             self.delivery.setStyleSheet("color: #b42318;")
+        elif report.state is DeliveryState.SUPERSEDED:
+            text = f"Not sent: {report.detail}."
+            self.delivery.setStyleSheet("color: #b54708;")
         elif report.state is DeliveryState.UNKNOWN:
             text = f"Delivery unknown: {report.detail}"
             self.delivery.setStyleSheet("color: #b54708;")

@@ -99,10 +99,7 @@ class LiveDesktop:
             self._start_bus()
             self._start_xvfb()
             if tray:
-                self.procs["trayer"] = subprocess.Popen(
-                    ["trayer", "--edge", "top", "--align", "right", "--height", "24", "--width", "10"],
-                    env=self.env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-                wait_for(self._tray_owned, 15, "trayer owns _NET_SYSTEM_TRAY_S0")
+                self._start_trayer()
             if dunst:
                 (r / "dunstrc").write_text("[global]\n    font = Monospace 8\n")
                 self.procs["dunst"] = subprocess.Popen(["dunst", "-conf", str(r / "dunstrc")], env=self.env,
@@ -111,6 +108,23 @@ class LiveDesktop:
         except BaseException:
             self.close()
             raise
+
+    def _start_trayer(self, tries: int = 3) -> None:
+        """trayer on the display; started again when it exits at start (seen once in ~50 starts
+        on a loaded machine, exit 1)."""
+        for attempt in range(tries):
+            log = open(self.root / "trayer.log", "ab")  # noqa: SIM115 - kept by the process
+            self.procs["trayer"] = subprocess.Popen(
+                ["trayer", "--edge", "top", "--align", "right", "--height", "24", "--width", "10"],
+                env=self.env, stdout=log, stderr=log)
+            log.close()
+            try:
+                wait_for(self._tray_owned, 15, "trayer owns _NET_SYSTEM_TRAY_S0")
+                return
+            except RuntimeError:
+                if attempt == tries - 1:
+                    raise RuntimeError("trayer exited at start: "
+                                       + (self.root / "trayer.log").read_text(errors="replace")[-500:]) from None
 
     def _start_bus(self) -> None:
         r, w = os.pipe()

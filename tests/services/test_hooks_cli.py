@@ -75,8 +75,8 @@ def test_status_install_status_uninstall(world: dict[str, Path]) -> None:
     settings = json.loads((world["claude"] / "settings.json").read_text())
     assert settings["hooks"]["Stop"] == [USER_SETTINGS["hooks"]["Stop"][0],  # type: ignore[index]
                                          {"hooks": [{"type": "command", "command": CLAUDE_CMD, "timeout": 10}]}]
-    assert settings["hooks"]["PermissionRequest"] == [
-        {"matcher": "*", "hooks": [{"type": "command", "command": CLAUDE_CMD, "timeout": 10}]}]
+    assert settings["hooks"]["PermissionRequest"] == [  # it waits for the answer in deck-tray
+        {"matcher": "*", "hooks": [{"type": "command", "command": CLAUDE_CMD, "timeout": 660}]}]
     assert set(settings["hooks"]) == {"Stop", "PreToolUse", *hc.CLAUDE_EVENTS}
     assert settings["permissions"] == USER_SETTINGS["permissions"]
     codex_hooks = json.loads((world["codex"] / "hooks.json").read_text())

@@ -110,7 +110,7 @@ def test_install_into_a_realistic_settings_file_keeps_everything_of_the_user() -
                                                   "timeout": hc.HOOK_TIMEOUT_S}]}
     assert new["hooks"]["Notification"][0] == USER_SETTINGS["hooks"]["Notification"][0]
     assert new["hooks"]["PermissionRequest"] == [{"matcher": "*", "hooks": [
-        {"type": "command", "command": f"{EXE[0]} hook claude-code", "timeout": hc.HOOK_TIMEOUT_S}]}]
+        {"type": "command", "command": f"{EXE[0]} hook claude-code", "timeout": hc.DECISION_HOOK_TIMEOUT_S}]}]
     for event in hc.CLAUDE_EVENTS:
         ours = [h for h in handlers(new, event) if hc.our_executable(h["command"], CC)]
         assert len(ours) == 1, event

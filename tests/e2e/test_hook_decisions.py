@@ -1,0 +1,221 @@
+"""Issue #13: a real Claude Code in a plain terminal (no tmux, no zellij) answered from deck-tray
+through its own ``PermissionRequest`` hook — no key typed — and the terminal-first race.
+
+The agent runs on a plain pty (:mod:`tests.e2e.pty_terminal`) with deck-tray's hooks in its
+settings (``python -m deck_tray hook claude-code``, the PermissionRequest one with the timeout
+``deck-tray hooks install`` writes); the app runs in this process (its socket in a private
+runtime folder); answers are given with the real ``deck-tray reply`` command.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import json
+import os
+import shlex
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from PySide6.QtCore import QSettings
+
+from deck_tray.app import DeckTrayApp
+from deck_tray.core.hooks_config import hook_timeout
+from deck_tray.core.model import SessionStatus
+from deck_tray.core.scan import Scanner
+from deck_tray.services.panes import Tmux
+
+from .harness import REPO_ROOT, ClaudeAgent, FakeModel, find_agent_bin
+from .pty_terminal import PtyTerminal
+
+pytestmark = [pytest.mark.e2e, pytest.mark.gui,
+              pytest.mark.skipif(find_agent_bin("claude") is None, reason="claude not found (run ./scripts/test.sh)")]
+
+EVENTS = ("PermissionRequest", "Notification", "Stop", "UserPromptSubmit", "SessionStart", "SessionEnd")
+PROCEED = r"Do you want to proceed\?"
+
+
+@pytest.fixture(autouse=True)
+def _clean_qt_slate(qapp: Any) -> Iterator[None]:
+    qapp.setQuitOnLastWindowClosed(False)
+    gc.collect()
+    yield
+    gc.collect()
+
+
+@pytest.fixture
+def runtime() -> Iterator[Path]:
+    d = Path(tempfile.mkdtemp(prefix="dt-rt-", dir="/tmp"))
+    yield d
+    shutil.rmtree(d, ignore_errors=True)
+
+
+def hook_settings() -> dict[str, Any]:
+    command = f"{shlex.quote(sys.executable)} -m deck_tray hook claude-code"
+    return {"hooks": {ev: [{**({"matcher": "*"} if ev == "PermissionRequest" else {}),
+                            "hooks": [{"type": "command", "command": command, "timeout": hook_timeout(ev)}]}]
+                      for ev in EVENTS}}
+
+
+def claude_in_a_pty(model: FakeModel, scratch: Path, runtime: Path) -> tuple[ClaudeAgent, PtyTerminal]:
+    agent = ClaudeAgent(None, model, scratch, settings=hook_settings(),  # type: ignore[arg-type]
+                        extra_env={"XDG_RUNTIME_DIR": str(runtime), "PYTHONPATH": str(REPO_ROOT)})
+    agent.home.mkdir(parents=True, exist_ok=True)
+    agent.project.mkdir(parents=True, exist_ok=True)
+    agent.prepare()
+    env = {k: v for k, v in agent.env().items() if not k.startswith("TMUX")}
+    return agent, PtyTerminal(agent.argv(), env, agent.project)
+
+
+async def until(pred: Callable[[], Any], timeout: float, what: str) -> Any:
+    deadline = time.monotonic() + timeout
+    while not (value := pred()):
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
+        await asyncio.sleep(0.05)
+    return value
+
+
+async def cli_reply(runtime: Path, agent: ClaudeAgent, *args: str) -> tuple[int, str, str]:
+    """``deck-tray reply ARGS`` as a user runs it (it talks to the running app)."""
+    env = {k: v for k, v in os.environ.items() if k not in ("CLAUDE_CONFIG_DIR", "CODEX_HOME")}
+    env.update(XDG_RUNTIME_DIR=str(runtime), HOME=str(agent.home), PYTHONPATH=str(REPO_ROOT))
+    proc = await asyncio.create_subprocess_exec(sys.executable, "-m", "deck_tray", "reply", *args, env=env,
+                                                stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+    out, err = await proc.communicate()
+    return proc.returncode or 0, out.decode(), err.decode()
+
+
+def make_app(tmp_path: Path, agent: ClaudeAgent, runtime: Path, qtbot: Any) -> DeckTrayApp:
+    app = DeckTrayApp(scanner=Scanner(agent.config_dir, agent.home / ".codex"), mux=Tmux(),  # as the CLI looks
+                      settings=QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat),
+                      notification_backends=[], discover_opencode=False, ipc_path=runtime / "deck-tray" / "ipc.sock")
+    qtbot.addWidget(app.window)
+    return app
+
+
+def test_allow_and_deny_through_the_hook_in_a_plain_terminal(tmp_path: Path, runtime: Path, qtbot: Any,
+                                                               qloop: asyncio.AbstractEventLoop) -> None:
+    """``reply --allow``: the command runs, nothing is typed; ``reply --deny "not now"``: the model
+    receives the message. Prints the decision → tool start time."""
+    with FakeModel("anthropic", tmp_path / "fake") as model:
+        agent, term = claude_in_a_pty(model, tmp_path / "claude", runtime)
+        with term:
+            term.wait_for(r"\? for shortcuts", 120)
+            app = make_app(tmp_path, agent, runtime, qtbot)
+
+            async def steps() -> None:
+                sid = (await until(lambda: app.registry.sessions(), 30, "the session"))[0].id
+                assert app.registry.get(sid).pane is None, "no multiplexer: no pane"  # type: ignore[union-attr]
+                typed_before = len(term.typed)
+                term.type_line("please FAKE_BASH:touch allowed-1.txt")
+                await until(lambda: app.decisions.held(sid), 60, "the PermissionRequest hook to be held")
+                term.wait_for(PROCEED, 30)  # Claude shows its own dialog meanwhile
+                typed_after_prompt = len(term.typed)
+                t0 = time.monotonic()
+                rc, out, err = await cli_reply(runtime, agent, sid[:8], "--allow")
+                assert rc == 0 and out.strip() == "accepted", (rc, out, err)
+                await until((agent.project / "allowed-1.txt").exists, 30, "the allowed command to run")
+                print(f"\nreply --allow → the command ran: {time.monotonic() - t0:.2f} s (through the hook)")
+                assert len(term.typed) == typed_after_prompt > typed_before, "no key typed for the permission"
+                await until(lambda: (s := app.registry.get(sid)) and s.status is SessionStatus.IDLE, 30, "idle")
+
+                term.type_line("please FAKE_BASH:touch denied-2.txt")
+                await until(lambda: app.decisions.held(sid), 60, "the second request to be held")
+                rc, out, err = await cli_reply(runtime, agent, sid[:8], "--deny", "not now")
+                assert rc == 0, (rc, out, err)
+                await until(lambda: "not now" in model.log_path.read_text(), 30, "the model to receive the message")
+                assert not (agent.project / "denied-2.txt").exists()
+
+            async def scenario() -> None:
+                app.start()
+                try:
+                    await steps()
+                finally:
+                    await app.stop()
+
+            qloop.run_until_complete(scenario())
+
+
+def test_the_terminal_answers_first(tmp_path: Path, runtime: Path, qtbot: Any,
+                                     qloop: asyncio.AbstractEventLoop) -> None:
+    """The user answers in the terminal while the hook is held: deck-tray lets the hook go, a late
+    ``reply --allow`` is refused as superseded (exit 3), and the command ran once."""
+    with FakeModel("anthropic", tmp_path / "fake") as model:
+        agent, term = claude_in_a_pty(model, tmp_path / "claude", runtime)
+        with term:
+            term.wait_for(r"\? for shortcuts", 120)
+            app = make_app(tmp_path, agent, runtime, qtbot)
+
+            async def steps() -> None:
+                sid = (await until(lambda: app.registry.sessions(), 30, "the session"))[0].id
+                term.type_line("please FAKE_BASH:echo once >> ran.txt")
+                await until(lambda: app.decisions.held(sid), 60, "the hook to be held")
+                term.wait_for(PROCEED, 30)
+                term.write(b"1")  # "Yes", in the terminal
+                await until((agent.project / "ran.txt").exists, 30, "the command to run")
+                await until(lambda: app.decisions.held(sid) is None, 30, "deck-tray to let the hook go")
+                rc, out, err = await cli_reply(runtime, agent, sid[:8], "--allow")
+                assert rc == 3 and "superseded" in err, (rc, out, err)
+                await until(lambda: (s := app.registry.get(sid)) and s.status is SessionStatus.IDLE, 30, "idle")
+                assert (agent.project / "ran.txt").read_text() == "once\n"
+                results = sum(line.count('"tool_result"') for line in model.log_path.read_text().splitlines()
+                              if "once" in line)
+                assert results >= 1
+
+            async def scenario() -> None:
+                app.start()
+                try:
+                    await steps()
+                finally:
+                    await app.stop()
+
+            qloop.run_until_complete(scenario())
+
+
+def test_the_app_killed_while_a_hook_waits(tmp_path: Path, runtime: Path) -> None:
+    """kill -9 of the app while the hook is held: the hook returns with no decision at once and
+    Claude's own dialog still works."""
+    with FakeModel("anthropic", tmp_path / "fake") as model:
+        agent, term = claude_in_a_pty(model, tmp_path / "claude", runtime)
+        env = {k: v for k, v in os.environ.items() if k not in ("CLAUDE_CONFIG_DIR", "CODEX_HOME")}
+        env.update(XDG_RUNTIME_DIR=str(runtime), HOME=str(agent.home), PYTHONPATH=str(REPO_ROOT),
+                   QT_QPA_PLATFORM="offscreen", XDG_STATE_HOME=str(tmp_path / "state"),
+                   XDG_CONFIG_HOME=str(tmp_path / "config"), XDG_DATA_HOME=str(tmp_path / "data"))
+        with term:
+            term.wait_for(r"\? for shortcuts", 120)
+            app = subprocess.Popen([sys.executable, "-m", "deck_tray"], env=env, stdout=subprocess.DEVNULL,
+                                   stderr=subprocess.DEVNULL)
+            try:
+                log = tmp_path / "state" / "deck-tray" / "log" / "deck-tray.log"
+                deadline = time.monotonic() + 60
+                while not (log.exists() and "listening for hooks" in log.read_text()):
+                    assert time.monotonic() < deadline and app.poll() is None, "the app did not start"
+                    time.sleep(0.1)
+                term.type_line("please FAKE_BASH:touch after-kill.txt")
+                while "holding Claude Code's permission hook" not in log.read_text():
+                    assert time.monotonic() < deadline + 60, "the hook was not held"
+                    time.sleep(0.1)
+                term.wait_for(PROCEED, 30)
+                app.send_signal(signal.SIGKILL)
+                app.wait(10)
+                term.write(b"1")
+                deadline = time.monotonic() + 30
+                while not (agent.project / "after-kill.txt").exists():
+                    assert time.monotonic() < deadline, "Claude's own dialog did not work after the kill:\n" + \
+                        term.text()[-2000:]
+                    time.sleep(0.1)
+                hooks = [json.loads(x) for x in model.log_path.read_text().splitlines() if x.strip()]
+                assert hooks, "the model was asked"
+            finally:
+                if app.poll() is None:
+                    app.kill()
+                    app.wait(10)

@@ -1,0 +1,160 @@
+"""The PermissionRequest hook held open by the app (issue #13): the real forwarder
+(``python -m deck_tray hook``) against the real IpcServer + DecisionBroker."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from deck_tray.core.model import AgentKind, DeliveryState, Session, SessionStatus
+from deck_tray.core.reply import Reply, ReplyKind
+from deck_tray.services.decisions import DecisionBroker
+from deck_tray.services.ipc import IpcServer
+from deck_tray.services.registry import SessionRegistry
+
+REPO = Path(__file__).resolve().parents[2]
+SID = "5c0d6f3e-1111-4222-8333-444455556666"
+PAYLOAD = {"hook_event_name": "PermissionRequest", "session_id": SID, "cwd": "/p", "tool_name": "Bash",
+           "tool_input": {"command": "rm -f x"},
+           "permission_suggestions": [{"type": "setMode", "mode": "acceptEdits", "destination": "session"}]}
+
+
+@pytest.fixture
+def runtime() -> Iterator[Path]:
+    d = Path(tempfile.mkdtemp(prefix="dt-rt-", dir="/tmp"))
+    yield d
+    shutil.rmtree(d, ignore_errors=True)
+
+
+def env_for(runtime: Path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PYTHON")}
+    env.update(XDG_RUNTIME_DIR=str(runtime), PYTHONPATH=str(REPO))
+    return env
+
+
+async def forwarder(runtime: Path, payload: dict[str, Any] = PAYLOAD) -> asyncio.subprocess.Process:
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "deck_tray", "hook", "claude-code", env=env_for(runtime), cwd=REPO,
+        stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE)
+    assert proc.stdin is not None
+    proc.stdin.write(json.dumps(payload).encode())
+    proc.stdin.close()
+    return proc
+
+
+def session(status: SessionStatus) -> Session:
+    return Session(id=SID, agent=AgentKind.CLAUDE_CODE, cwd="/p", title="t", pid=None, pane=None, status=status,
+                   reason="r", updated_at=time.time())
+
+
+async def until(pred: Any, timeout: float = 20.0) -> Any:
+    deadline = time.monotonic() + timeout
+    while not (v := pred()):
+        assert time.monotonic() < deadline, "timed out"
+        await asyncio.sleep(0.02)
+    return v
+
+
+def serve(runtime: Path) -> tuple[IpcServer, DecisionBroker, SessionRegistry]:
+    reg = SessionRegistry()
+    broker = DecisionBroker(reg)
+    srv = IpcServer(runtime / "deck-tray" / "ipc.sock", hold=broker.hold)
+    srv.hold_abandoned = broker.went_away
+    srv.hook_received.connect(broker.hook_arrived)
+    return srv, broker, reg
+
+
+def test_always_allow_in_deck_tray_is_printed_by_the_hook(runtime: Path, qloop: Any) -> None:
+    srv, broker, reg = serve(runtime)
+
+    async def run() -> None:
+        srv.start()
+        try:
+            reg.apply([session(SessionStatus.WAITING_PERMISSION)])
+            proc = await forwarder(runtime)
+            await until(lambda: broker.held(SID))
+            report = broker.decide(session(SessionStatus.WAITING_PERMISSION), Reply(ReplyKind.ALLOW_ALWAYS))
+            assert report is not None and report.state is DeliveryState.SUBMITTED
+            out, _ = await asyncio.wait_for(proc.communicate(), 10)
+            assert proc.returncode == 0
+            assert json.loads(out)["hookSpecificOutput"]["decision"] == {
+                "behavior": "allow", "updatedPermissions": PAYLOAD["permission_suggestions"]}
+            assert broker.held(SID) is None
+        finally:
+            await srv.stop()
+
+    qloop.run_until_complete(run())
+
+
+def test_answered_in_the_terminal_lets_the_hook_go_silently(runtime: Path, qloop: Any) -> None:
+    """The session leaves the waiting state: the hook prints nothing and exits; a late answer
+    is reported superseded by the dispatcher (``answered_elsewhere``)."""
+    srv, broker, reg = serve(runtime)
+
+    async def run() -> None:
+        srv.start()
+        try:
+            reg.apply([session(SessionStatus.WAITING_PERMISSION)])
+            proc = await forwarder(runtime)
+            await until(lambda: broker.held(SID))
+            reg.apply([session(SessionStatus.BUSY)])  # the user pressed 1 in the terminal
+            out, _ = await asyncio.wait_for(proc.communicate(), 10)
+            assert proc.returncode == 0 and out == b""
+            assert broker.decide(session(SessionStatus.BUSY), Reply(ReplyKind.ALLOW)) is None
+            assert broker.answered_elsewhere(SID) is not None
+        finally:
+            await srv.stop()
+
+    qloop.run_until_complete(run())
+
+
+def test_a_killed_hook_is_no_longer_held(runtime: Path, qloop: Any) -> None:
+    srv, broker, reg = serve(runtime)
+
+    async def run() -> None:
+        srv.start()
+        try:
+            proc = await forwarder(runtime)
+            await until(lambda: broker.held(SID))
+            proc.kill()
+            await proc.wait()
+            await until(lambda: broker.held(SID) is None)
+            assert broker.answered_elsewhere(SID) is None, "a hook that went away is not an answer"
+        finally:
+            await srv.stop()
+
+    qloop.run_until_complete(run())
+
+
+def test_no_app_or_an_app_that_never_acknowledges_costs_the_agent_little(runtime: Path) -> None:
+    """No socket: the hook returns at once. A listener that never answers (an older deck-tray,
+    or a hung one): the hook gives up after the 0.5 s acknowledgement wait. Nothing printed."""
+    def run_hook() -> tuple[float, subprocess.CompletedProcess[bytes]]:
+        t0 = time.monotonic()
+        res = subprocess.run([sys.executable, "-m", "deck_tray", "hook", "claude-code"], env=env_for(runtime),
+                             cwd=REPO, input=json.dumps(PAYLOAD).encode(), capture_output=True, timeout=30)
+        return time.monotonic() - t0, res
+
+    took_none, res = run_hook()
+    assert res.returncode == 0 and res.stdout == b""
+    sock = runtime / "deck-tray" / "ipc.sock"
+    sock.parent.mkdir(mode=0o700)
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as mute:
+        mute.bind(str(sock))
+        mute.listen(4)
+        took_mute, res = run_hook()
+    assert res.returncode == 0 and res.stdout == b""
+    print(f"\nno app: {took_none:.2f} s; a mute listener: {took_mute:.2f} s (Python start-up included)")
+    assert took_mute - took_none < 2.0
