@@ -113,7 +113,7 @@ class LiveDesktop:
         """trayer on the display; started again when it exits at start (seen once in ~50 starts
         on a loaded machine, exit 1)."""
         for attempt in range(tries):
-            log = open(self.root / "trayer.log", "ab")  # noqa: SIM115 - kept by the process
+            log = open(self.root / "trayer.log", "ab")
             self.procs["trayer"] = subprocess.Popen(
                 ["trayer", "--edge", "top", "--align", "right", "--height", "24", "--width", "10"],
                 env=self.env, stdout=log, stderr=log)

@@ -27,7 +27,9 @@ from typing import Self
 
 _FORWARD = re.compile(rb"\x1b\[(\d*)C")  # cursor forward: TUIs draw spaces with it
 _COLUMN = re.compile(rb"\x1b\[\d*G")  # to a column: a word gap in Claude Code's status line
-_ANSI = re.compile(rb"\x1b\[[0-9;?<>=]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)|\x1b[()][0-9A-Za-z]|\x1b[=>78DEHMc]")
+_ANSI = re.compile(rb"\x1b\[[0-9;?<>=]*[ -/]*[@-~]"  # CSI
+                   rb"|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)"  # OSC
+                   rb"|\x1b[()][0-9A-Za-z]|\x1b[=>78DEHMc]")
 
 
 class PtyTerminal:
