@@ -13,9 +13,13 @@ hook's later output is ignored (issue #13, tried with Claude Code 2.1.197). The 
                             "decision": {"behavior": "deny", "message": "..."}}}
 
 ``updatedPermissions`` takes the entries of the payload's ``permission_suggestions`` (what the
-dialog's "Yes, and don't ask again …" option would add). Codex 0.169.0 carries the same
-contract (``PermissionRequestHookSpecificOutputWire``, ``PermissionRequestDecisionWire``); what
-it does with ``updatedPermissions`` is in :data:`ALWAYS_SUPPORTED`.
+dialog's "Yes, and don't ask again …" option would add).
+
+Codex 0.169.0 carries the same output contract (``PermissionRequestHookSpecificOutputWire``,
+``PermissionRequestDecisionWire``) but, run here in a plain terminal, it shows its approval only
+*after* the hook returns ("Working · Running hook" meanwhile): a held hook would lock the user at
+the terminal out. So only agents in :data:`DIALOG_WHILE_HOOK_RUNS` are held; Codex permissions
+are answered in their pane.
 """
 
 from __future__ import annotations
@@ -32,6 +36,9 @@ EVENT = "PermissionRequest"
 DECIDABLE = frozenset({ReplyKind.ALLOW, ReplyKind.ALLOW_ALWAYS, ReplyKind.DENY})
 #: Agents whose hook honours ``updatedPermissions`` ("always allow").
 ALWAYS_SUPPORTED = frozenset({AgentKind.CLAUDE_CODE})
+#: Agents that show their own permission dialog while the hook runs (so holding it locks no one
+#: out): Claude Code 2.1.197 (issue #13). Not Codex 0.169.0 (see the module docstring).
+DIALOG_WHILE_HOOK_RUNS = frozenset({AgentKind.CLAUDE_CODE})
 #: Tools whose PermissionRequest is a question, not a permission (answered in the pane).
 QUESTION_TOOLS = frozenset({"AskUserQuestion"})
 #: The message a deny carries when the user gave none.
@@ -40,8 +47,9 @@ DEFAULT_DENY = "The user denied this from deck-tray."
 
 def holds(agent: AgentKind, payload: Mapping[str, Any]) -> bool:
     """Whether a hook with ``payload`` should wait for the user's decision: a
-    ``PermissionRequest`` of Claude Code or Codex for a tool that is not a question."""
-    return (agent in (AgentKind.CLAUDE_CODE, AgentKind.CODEX)
+    ``PermissionRequest`` of an agent in :data:`DIALOG_WHILE_HOOK_RUNS` for a tool that is not
+    a question."""
+    return (agent in DIALOG_WHILE_HOOK_RUNS
             and payload.get("hook_event_name") == EVENT
             and str(payload.get("tool_name") or "") not in QUESTION_TOOLS)
 

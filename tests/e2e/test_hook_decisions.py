@@ -219,3 +219,58 @@ def test_the_app_killed_while_a_hook_waits(tmp_path: Path, runtime: Path) -> Non
                 if app.poll() is None:
                     app.kill()
                     app.wait(10)
+
+
+@pytest.mark.skipif(find_agent_bin("codex") is None, reason="codex not found (run ./scripts/test.sh)")
+def test_codex_is_not_held_because_it_waits_for_its_hook(tmp_path: Path, runtime: Path, qtbot: Any,
+                                                         qloop: asyncio.AbstractEventLoop) -> None:
+    """Codex 0.169.0 shows its approval only after the PermissionRequest hook returns (seen here:
+    "Working · Running hook" until then). deck-tray therefore does not hold Codex's hook: the
+    approval appears at once with the app running, and is answered in the terminal."""
+    from .harness import CodexAgent
+
+    command = f"{shlex.quote(sys.executable)} -m deck_tray hook codex"
+    hooks = {"hooks": {ev: [{**({"matcher": "*"} if ev == "PermissionRequest" else {}),
+                             "hooks": [{"type": "command", "command": command, "timeout": hook_timeout(ev)}]}]
+                       for ev in ("PermissionRequest", "Stop", "UserPromptSubmit", "SessionStart")}}
+    with FakeModel("openai", tmp_path / "fake") as model:
+        agent = CodexAgent(None, model, tmp_path / "codex", hooks=hooks,  # type: ignore[arg-type]
+                           extra_env={"XDG_RUNTIME_DIR": str(runtime), "PYTHONPATH": str(REPO_ROOT)})
+        agent.home.mkdir(parents=True, exist_ok=True)
+        agent.project.mkdir(parents=True, exist_ok=True)
+        agent.prepare()
+        env = {k: v for k, v in agent.env().items() if not k.startswith("TMUX")}
+        with PtyTerminal(agent.argv(), env, agent.project) as term:
+            term.wait_for(r"for shortcuts", 120)
+            app = DeckTrayApp(scanner=Scanner(agent.home / ".claude", agent.codex_home), mux=Tmux(),
+                              settings=QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat),
+                              notification_backends=[], discover_opencode=False,
+                              ipc_path=runtime / "deck-tray" / "ipc.sock")
+            qtbot.addWidget(app.window)
+            hooks_seen: list[str] = []
+            assert app.ipc is not None
+            app.ipc.hook_received.connect(lambda ev: hooks_seen.append(ev.name))
+
+            async def steps() -> None:
+                await asyncio.sleep(1.0)  # Codex drops keys typed while it still loads
+                mark = term.mark()
+                term.type_line("please FAKE_SHELL now")
+                await until(lambda: "PermissionRequest" in hooks_seen, 60, "Codex's PermissionRequest hook")
+                t0 = time.monotonic()
+                while "Would you like to run the following command?" not in term.text():
+                    assert time.monotonic() - t0 < 10, "Codex's approval did not appear: " + term.text()[-1500:]
+                    await asyncio.sleep(0.1)
+                print(f"\nCodex hook → its approval on screen: {time.monotonic() - t0:.2f} s (not held)")
+                assert not any(app.decisions.held(s.id) for s in app.registry.sessions())
+                term.write(b"y")
+                await until((agent.project / "fake-shell-ran.txt").exists, 60, "the approved command to run")
+                assert mark >= 0
+
+            async def scenario() -> None:
+                app.start()
+                try:
+                    await steps()
+                finally:
+                    await app.stop()
+
+            qloop.run_until_complete(scenario())

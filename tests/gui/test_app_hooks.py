@@ -20,7 +20,6 @@ from PySide6.QtCore import QSettings
 
 from deck_tray.core.model import Session, SessionStatus
 from deck_tray.core.procs import AgentProcess
-from deck_tray.core.reply import Reply, ReplyKind
 from deck_tray.core.scan import Scanner
 from deck_tray.services import ipc
 from deck_tray.services.panes import Tmux
@@ -89,13 +88,15 @@ def test_a_permission_hook_reaches_the_registry_at_once(tmp_path: Path, runtime:
             proc = await asyncio.create_subprocess_exec(
                 sys.executable, "-m", "deck_tray", "hook", "codex", env=env, cwd=REPO,
                 stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE)
-            # A PermissionRequest hook stays until the user answers in deck-tray (issue #13).
-            forwarder = asyncio.ensure_future(proc.communicate(json.dumps(payload).encode()))
+            out, _ = await proc.communicate(json.dumps(payload).encode())
+            exited = time.perf_counter()
+            # Codex 0.169 shows its approval only after the hook returns: its hook is not held
+            # (issue #13), it returns at once and decides nothing.
+            assert proc.returncode == 0 and out == b""
             at, s = await until(lambda: announced and announced[-1])
-            assert at - t0 < 5.0, f"hook started → attention took {at - t0:.3f} s"
-            print(f"forwarder start → attention_needed {at - t0:.3f} s (Python start-up included)")
-            await until(lambda: app.decisions.held(TID))
-            assert not forwarder.done(), "the hook waits for the decision"
+            assert at - exited < 0.5, f"hook → attention took {at - exited:.3f} s"
+            print(f"forwarder ran {exited - t0:.3f} s; its exit → attention_needed {at - exited:.3f} s")
+            assert app.decisions.held(TID) is None
             assert s.status is SessionStatus.WAITING_PERMISSION
             assert s.reason.startswith("approval prompt for Bash `touch fake-shell-ran.txt")
             assert s.pending is not None and s.pending.request_id == "call_fake_1c4c316eabc7472d"
@@ -109,14 +110,6 @@ def test_a_permission_hook_reaches_the_registry_at_once(tmp_path: Path, runtime:
             assert [x.to_json() for x in view.sessions] == [x.to_json() for x in app.registry.sessions()]
             assert view.codex_dir == str(tmp_path / "codex")
             assert view.sessions[0].status is SessionStatus.WAITING_PERMISSION
-            # Allow in deck-tray: Codex's hook prints the decision and exits 0.
-            app.dispatcher.accept_timeout = 1.0  # nothing here moves the fixture session on
-            report = await app.send_reply(TID, Reply(ReplyKind.ALLOW))
-            assert report.state.value in ("submitted", "accepted"), report
-            out, _ = await asyncio.wait_for(forwarder, 10)
-            assert proc.returncode == 0
-            assert json.loads(out) == {"hookSpecificOutput": {"hookEventName": "PermissionRequest",
-                                                              "decision": {"behavior": "allow"}}}
         finally:
             await app.stop()
         assert not sock.exists()
