@@ -22,6 +22,7 @@ from PySide6.QtWidgets import QApplication
 from deck_tray import APP_ID, __version__
 from deck_tray.core import claude, codex
 from deck_tray.core import settings as cfg
+from deck_tray.core.decisions import answer_via
 from deck_tray.core.hooks import HookEvent, HookStore
 from deck_tray.core.model import DeliveryReport, DeliveryState, Session, SessionStatus
 from deck_tray.core.reply import Reply, ReplyKind
@@ -273,8 +274,11 @@ class DeckTrayApp:
     async def _ipc_sessions(self) -> dict[str, Any]:
         """The socket's ``sessions`` answer: the registry right after a refresh (current reasons)."""
         await self.monitor.refresh_now(force=True)
-        return ipc.sessions_answer(self.registry.sessions(), claude_dir=str(self.scanner.claude_dir),
-                                   codex_dir=str(self.scanner.codex_dir), servers=self.opencode.servers())
+        sessions = self.registry.sessions()
+        via = {s.id: answer_via(s, self.decisions.held(s.id) is not None) for s in sessions}
+        return ipc.sessions_answer(sessions, claude_dir=str(self.scanner.claude_dir),
+                                   codex_dir=str(self.scanner.codex_dir), servers=self.opencode.servers(),
+                                   answer_via=via)
 
     def start(self) -> None:
         """Show the tray (or the window when the desktop has no tray) and start watching.

@@ -156,9 +156,21 @@ async def _collect(args: argparse.Namespace) -> list[Session]:
     return (await _gather(args))[0]
 
 
+def _json(sessions: list[Session], via: dict[str, str | None]) -> str:
+    """``sessions --json``: each session's JSON plus ``answer_via`` (the app's, which knows held
+    hooks; else from the session itself)."""
+    import json
+
+    from deck_tray.core.decisions import answer_via
+
+    return json.dumps([{**s.to_json(), "answer_via": via[s.id] if s.id in via else answer_via(s)}
+                       for s in sessions], ensure_ascii=False, indent=2)
+
+
 async def _gather(args: argparse.Namespace, scanner: Scanner | None = None,
-                  ask: bool = True) -> tuple[list[Session], set[str]]:
-    """:func:`_collect`, plus the ids of the sessions the running app answered for.
+                  ask: bool = True) -> tuple[list[Session], set[str], dict[str, str | None]]:
+    """:func:`_collect`, plus the ids of the sessions the running app answered for and the
+    app's ``answer_via`` by id (empty without the app).
 
     With the app running, its live sessions are used (servers named with ``--opencode-url``
     that it does not follow are read here and added); without it, files, panes and opencode
@@ -201,22 +213,23 @@ async def _gather(args: argparse.Namespace, scanner: Scanner | None = None,
             print(f"deck-tray: opencode server {st.url} {st.phase.value}: {st.detail}", file=sys.stderr)
     out = files + oc
     out.sort(key=lambda s: (s.status.value == "ended", -s.updated_at))
-    return out, {s.id for s in view.sessions} if view is not None else set()
+    if view is None:
+        return out, set(), {}
+    return out, {s.id for s in view.sessions}, view.answer_via
 
 
 def cmd_sessions(args: argparse.Namespace) -> int:
     """Print sessions as a table or JSON."""
     import asyncio
-    import json
     import time
 
     from deck_tray.core.status import age_text
 
     if args.watch or args.waybar or args.polybar:
         return _status_bar(args)
-    sessions = asyncio.run(_collect(args))
+    sessions, _served, via = asyncio.run(_gather(args))
     if args.json:
-        print(json.dumps([s.to_json() for s in sessions], ensure_ascii=False, indent=2))
+        print(_json(sessions, via))
         return EXIT_OK
     shown = [s for s in sessions if args.all or s.status.value != "ended"]
     if not shown:
@@ -231,7 +244,7 @@ def cmd_sessions(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _render(args: argparse.Namespace, sessions: list[Session]) -> str:
+def _render(args: argparse.Namespace, sessions: list[Session], via: dict[str, str | None] | None = None) -> str:
     """The text ``sessions`` prints for the output options in ``args`` (one line for bars)."""
     import json
 
@@ -241,7 +254,7 @@ def _render(args: argparse.Namespace, sessions: list[Session]) -> str:
         bar = summarize(sessions)
         return json.dumps(bar.waybar(), ensure_ascii=False) if args.waybar else bar.polybar()
     if args.json:
-        return json.dumps([s.to_json() for s in sessions], ensure_ascii=False, indent=2)
+        return _json(sessions, via or {})
     shown = [s for s in sessions if args.all or s.status.value != "ended"]
     return "\n".join(f"{s.id[:8]}  {s.agent.value:<11}  {s.status.value:<18}  {s.display_title[:40]}"
                      for s in shown) or "No running Claude Code, Codex or opencode sessions found."
@@ -259,7 +272,8 @@ def _status_bar(args: argparse.Namespace) -> int:
         last_error = ""
         while True:
             try:
-                text = _render(args, (await _gather(args, scanner, ask=not args.watch))[0])
+                got = await _gather(args, scanner, ask=not args.watch)
+                text = _render(args, got[0], got[2])
                 last_error = ""
             except Exception as exc:  # a bar must keep running; say why once per new error
                 text = last if last is not None else ""
@@ -309,7 +323,7 @@ async def _reply(args: argparse.Namespace, reply: Reply) -> int:
     from deck_tray.services.dispatcher import Dispatcher
     scanner = make_scanner()
     mux = make_mux()
-    sessions, served = await _gather(args)
+    sessions, served, _via = await _gather(args)
     found = find_session(sessions, args.id)
     if found is None:
         print(f"deck-tray: no session matches {args.id!r}; see 'deck-tray sessions'", file=sys.stderr)

@@ -52,6 +52,8 @@ DECISION_WAIT_CAP_S = 3600.0
 #: The app says ``{"held": true}`` at once when it holds the request; without that line within
 #: this many seconds (an older deck-tray, or one that hangs) the hook returns (seconds).
 HELD_ACK_S = 0.5
+#: The app's acknowledgement line (exactly as :mod:`deck_tray.services.ipc` writes it).
+HELD_LINE = b'{"held":true}'
 
 
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser],
@@ -182,7 +184,6 @@ def send_and_wait(path: str, line: bytes, timeout: float = SEND_TIMEOUT_S, ack: 
         seconds passed.
     """
     import _socket
-    import json
 
     s = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM)
     try:
@@ -202,18 +203,26 @@ def send_and_wait(path: str, line: bytes, timeout: float = SEND_TIMEOUT_S, ack: 
                     return b""
                 buf += chunk
             first, buf = buf.split(b"\n", 1)
-            answer = json.loads(first)
-            if not isinstance(answer, dict):
-                return b""
-            if answer.get("held") is True:
+            if first.strip() == HELD_LINE:
                 wait = cap  # held: now the user's decision may take its time
                 continue
-            decision = answer.get("decision")
-            return json.dumps(decision, ensure_ascii=False).encode() if isinstance(decision, dict) else b""
-    except (OSError, ValueError):
+            return decision_of(first)
+    except OSError:
         return b""
     finally:
         s.close()
+
+
+def decision_of(line: bytes) -> bytes:
+    """The object in the app's ``{"decision":{...}}`` line, as bytes (``b""`` for null or
+    anything else). Not parsed: the app writes it compactly (orjson), and this command must
+    not import json (start-up time)."""
+    head = b'{"decision":'
+    line = line.strip()
+    if not (line.startswith(head) and line.endswith(b"}")):
+        return b""
+    inner = line[len(head):-1].strip()
+    return inner if inner.startswith(b"{") and inner.endswith(b"}") else b""
 
 
 def socket_path() -> str:

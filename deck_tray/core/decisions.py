@@ -27,7 +27,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from deck_tray.core.model import AgentKind
+from deck_tray.core.model import AgentKind, Session
 from deck_tray.core.reply import Reply, ReplyKind
 
 #: The hook event whose decision the agents take.
@@ -89,3 +89,14 @@ def always_note(agent: AgentKind, reply: Reply, payload: Mapping[str, Any]) -> s
     if not payload.get("permission_suggestions"):
         return "; the agent offered no rule to remember, so this allowed it once"
     return ""
+
+
+def answer_via(session: Session, hook_held: bool = False) -> str | None:
+    """How a permission answer to ``session`` would be delivered now (``sessions --json``'s
+    ``answer_via``): ``"hook"`` (a held PermissionRequest hook), ``"api"`` (opencode's server),
+    the pane's multiplexer or terminal (``"tmux"``, ``"zellij"``, …), or None (no way known)."""
+    if hook_held:
+        return "hook"
+    if session.agent is AgentKind.OPENCODE:
+        return "api"
+    return session.pane.multiplexer if session.pane is not None else None

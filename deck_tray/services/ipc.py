@@ -24,7 +24,8 @@ request                                                                answer
                                                                        "pid", "hooks": {agent: {"event",
                                                                        "received"}}}`` (the last hook per agent)
 ``{"op": "sessions"}``                                                 ``{"sessions": [Session.to_json()...],
-                                                                       "panes": {id: pane label}, "claude_dir",
+                                                                       "panes": {id: pane label}, "answer_via":
+                                                                       {id: "hook"|"tmux"|…|null}, "claude_dir",
                                                                        "codex_dir", "opencode": [{"url", "phase",
                                                                        "detail"}]}``
 ``{"op": "reply", "id": <full session id>, "kind": <ReplyKind value>,  ``{"state": <DeliveryState value>,
@@ -41,6 +42,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import datetime as _dt
 import logging
 import os
@@ -295,19 +297,24 @@ class AppView:
         claude_dir: the Claude config folder the app watches.
         codex_dir: the Codex home the app watches.
         servers: the opencode servers the app follows.
+        answer_via: how each session would be answered now, by id (see
+            :func:`deck_tray.core.decisions.answer_via`).
     """
 
     sessions: list[Session]
     claude_dir: str
     codex_dir: str
     servers: list[ServerState]
+    answer_via: dict[str, str | None] = dataclasses.field(default_factory=dict)
 
 
 def sessions_answer(sessions: Iterable[Session], *, claude_dir: str, codex_dir: str,
-                    servers: Iterable[ServerState]) -> dict[str, Any]:
+                    servers: Iterable[ServerState], answer_via: Mapping[str, str | None] | None = None
+                    ) -> dict[str, Any]:
     """Build the answer to ``sessions`` (see the protocol table)."""
     ss = list(sessions)
     return {
+        "answer_via": dict(answer_via or {}),
         "sessions": [s.to_json() for s in ss],
         "panes": {s.id: s.pane.label for s in ss if s.pane is not None and s.pane.label},
         "claude_dir": claude_dir,
@@ -327,7 +334,9 @@ def parse_sessions_answer(answer: Mapping[str, Any]) -> AppView:
         sessions = [session_from_json(d, str(labels.get(d["id"], ""))) for d in answer["sessions"]]
         servers = [ServerState(str(d["url"]), ServerPhase(d["phase"]), str(d.get("detail") or ""))
                    for d in answer.get("opencode") or []]
-        return AppView(sessions, str(answer["claude_dir"]), str(answer["codex_dir"]), servers)
+        via = answer.get("answer_via") or {}
+        return AppView(sessions, str(answer["claude_dir"]), str(answer["codex_dir"]), servers,
+                       {str(k): (str(v) if v else None) for k, v in via.items()})
     except (KeyError, TypeError, ValueError, AttributeError) as exc:
         raise IpcError(f"the running deck-tray sent a malformed session list ({exc!r})") from exc
 

@@ -84,14 +84,19 @@ async def until(pred: Callable[[], Any], timeout: float, what: str) -> Any:
     return value
 
 
-async def cli_reply(runtime: Path, agent: ClaudeAgent, *args: str) -> tuple[int, str, str]:
-    """``deck-tray reply ARGS`` as a user runs it (it talks to the running app)."""
+async def cli(runtime: Path, agent: ClaudeAgent, *args: str) -> tuple[int, str, str]:
+    """``deck-tray ARGS`` as a user runs it (it talks to the running app)."""
     env = {k: v for k, v in os.environ.items() if k not in ("CLAUDE_CONFIG_DIR", "CODEX_HOME")}
     env.update(XDG_RUNTIME_DIR=str(runtime), HOME=str(agent.home), PYTHONPATH=str(REPO_ROOT))
-    proc = await asyncio.create_subprocess_exec(sys.executable, "-m", "deck_tray", "reply", *args, env=env,
+    proc = await asyncio.create_subprocess_exec(sys.executable, "-m", "deck_tray", *args, env=env,
                                                 stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
     out, err = await proc.communicate()
     return proc.returncode or 0, out.decode(), err.decode()
+
+
+async def cli_reply(runtime: Path, agent: ClaudeAgent, *args: str) -> tuple[int, str, str]:
+    """``deck-tray reply ARGS``."""
+    return await cli(runtime, agent, "reply", *args)
 
 
 def make_app(tmp_path: Path, agent: ClaudeAgent, runtime: Path, qtbot: Any) -> DeckTrayApp:
@@ -119,6 +124,9 @@ def test_allow_and_deny_through_the_hook_in_a_plain_terminal(tmp_path: Path, run
                 term.type_line("please FAKE_BASH:touch allowed-1.txt")
                 await until(lambda: app.decisions.held(sid), 60, "the PermissionRequest hook to be held")
                 term.wait_for(PROCEED, 30)  # Claude shows its own dialog meanwhile
+                rc, out, err = await cli(runtime, agent, "sessions", "--json")
+                listed = next(x for x in json.loads(out) if x["id"] == sid)
+                assert listed["status"] == "waiting_permission" and listed["answer_via"] == "hook", listed
                 typed_after_prompt = len(term.typed)
                 t0 = time.monotonic()
                 rc, out, err = await cli_reply(runtime, agent, sid[:8], "--allow")

@@ -447,7 +447,9 @@ def test_cli_sessions_come_from_the_running_app(qloop: asyncio.AbstractEventLoop
         env = env_for(runtime, home)
         rc, out, err, _ = await run_cli(env, "sessions", "--json")
         assert rc == 0, err
-        assert json.loads(out) == [s.to_json() for s in _sessions()]
+        # answer_via: the app served no map here, so each session's own (its pane's multiplexer)
+        assert json.loads(out) == [{**s.to_json(), "answer_via": s.pane.multiplexer if s.pane else
+                                    ("api" if s.agent.value == "opencode" else None)} for s in _sessions()]
         assert b"opencode server http://127.0.0.1:4096 unreachable: down" in err  # the app's server problems
         rc, out, err, _ = await run_cli(env, "sessions")
         assert rc == 0, err
