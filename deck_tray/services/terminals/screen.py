@@ -14,8 +14,13 @@ Facts this relies on (``shared/reference/terminals.md`` §2, and re-checked here
   ``^X`` is a control character, so ``\\``, ``$`` and ``^`` are escaped with a backslash; real
   ESC, CR, LF and UTF-8 bytes pass unchanged. One ``stuff`` of 757 bytes or more was dropped
   silently, so text goes in calls of at most :data:`STUFF_MAX_BYTES` (after escaping, cut on
-  character boundaries). When the program does not read, ``-X stuff`` blocks (nothing is lost):
-  a call that times out after the first one reports a partial send.
+  character boundaries).
+* When the window's program does not read (raw mode), screen keeps what it cannot write; after
+  about 21 KB of ``stuff`` screen 4.9's server spins at full CPU and answers nothing any more, for
+  every window of the session, even once the program is gone (seen here). So each part is sent
+  only once the one before has been read: ``-Q number`` (screen runs commands in order) and then
+  the window's tty input queue (``FIONREAD`` on the pty) must be empty within
+  :data:`DRAIN_TIMEOUT_S`; otherwise the rest is not sent and the send is reported partial.
 * ``-X hardcopy FILE`` writes the visible screen. screen 4.x writes **one byte per cell** (the
   low byte of the character: ``❯`` U+276F becomes ``o``, ``─`` becomes NUL), screen 5 writes
   UTF-8. The file is decoded as UTF-8 when it is valid, else as Latin-1, and NULs become
@@ -25,10 +30,13 @@ Facts this relies on (``shared/reference/terminals.md`` §2, and re-checked here
 from __future__ import annotations
 
 import asyncio
+import fcntl
 import logging
 import os
 import shutil
+import struct
 import tempfile
+import termios
 import time
 from collections.abc import Mapping
 
@@ -42,6 +50,8 @@ from deck_tray.services.terminals.common import TerminalAdapter, child_env, fore
 log = logging.getLogger(__name__)
 
 SCREEN_TIMEOUT_S = 5.0
+#: Seconds the window's program has to read one part before the rest is given up.
+DRAIN_TIMEOUT_S = 3.0
 #: Longest ``-X stuff`` argument sent at once (757 bytes and more were dropped by 4.9.0).
 STUFF_MAX_BYTES = 700
 _GONE = ("No screen session found", "Could not find pre-select window")
@@ -86,6 +96,30 @@ def split_server(server: str) -> tuple[str, str]:
         d, sty = os.path.split(server)
         return sty, d
     return server, ""
+
+
+def input_queue(tty: str) -> int | None:
+    """Bytes typed into the terminal ``tty`` (``/dev/pts/N``) that its program has not read yet
+    (``FIONREAD`` on the pty); None when the tty cannot be opened."""
+    try:
+        fd = os.open(tty, os.O_RDONLY | os.O_NOCTTY | os.O_NONBLOCK)
+    except OSError:
+        return None
+    try:
+        return int(struct.unpack("i", fcntl.ioctl(fd, termios.FIONREAD, b"\0\0\0\0"))[0])
+    except OSError:
+        return None
+    finally:
+        os.close(fd)
+
+
+def window_tty(root: int) -> str:
+    """The pty of a window's first process (its stdin), ``""`` if it is not a ``/dev/pts`` one."""
+    try:
+        path = os.readlink(f"/proc/{root}/fd/0")
+    except OSError:
+        return ""
+    return path if path.startswith("/dev/pts/") else ""
 
 
 def window_root(sty: str, window: str) -> int:
@@ -183,14 +217,22 @@ class Screen(TerminalAdapter):
                 return decode_hardcopy(fh.read())
 
     async def write(self, ref: PaneRef, text: str) -> None:
-        """``-X stuff`` in chunks of at most :data:`STUFF_MAX_BYTES` escaped bytes.
+        """``-X stuff`` in parts of at most :data:`STUFF_MAX_BYTES` escaped bytes, each after the
+        window's program has read the one before (see the module notes).
 
         Raises:
-            MuxError: the first chunk failed (nothing typed). PartialSendError: a later one
-                failed, or one timed out (screen blocks while the program does not read).
+            MuxError: the first part failed (nothing typed). PartialSendError: a later one
+                failed or timed out, or the program stopped reading: the rest was not sent.
         """
-        for i, chunk in enumerate(stuff_chunks(text)):
+        chunks = stuff_chunks(text)
+        tty = ""
+        if len(chunks) > 1:
+            sty, _dir = split_server(ref.server)
+            tty = window_tty(await off_loop(lambda: window_root(sty, ref.pane_id)))
+        for i, chunk in enumerate(chunks):
             try:
+                if i:
+                    await self._drained(ref, tty, i)
                 with sending():
                     await self.run(ref, "-X", "stuff", chunk)
             except PartialSendError:
@@ -199,3 +241,26 @@ class Screen(TerminalAdapter):
                 if i == 0:
                     raise
                 raise PartialSendError(f"screen stopped taking the text after {i} parts: {exc}") from exc
+
+    async def _drained(self, ref: PaneRef, tty: str, parts: int) -> None:
+        """Wait until screen wrote what it was given and the program read it.
+
+        Raises:
+            PartialSendError: not within :data:`DRAIN_TIMEOUT_S` (or the tty is unknown).
+        """
+        with sending():
+            await self.run(ref, "-Q", "number")
+        deadline = time.monotonic() + DRAIN_TIMEOUT_S
+        empty = 0
+        while True:
+            left = input_queue(tty) if tty else None
+            # Written bytes reach the queue a moment later (the kernel moves them in a work
+            # item): empty twice, 10 ms apart, counts as read.
+            empty = empty + 1 if left == 0 else 0
+            if empty >= 2:
+                return
+            if left is None or time.monotonic() > deadline:
+                raise PartialSendError(
+                    f"the program in screen window {ref.pane_id} stopped reading after {parts} parts of the "
+                    "text, so the rest was not sent (more would hang screen)")
+            await asyncio.sleep(0.01)

@@ -1,0 +1,88 @@
+"""kitty specifics: with remote control off the agent is still placed in its kitty window, and the
+refusal says how to turn remote control on; kitty's own error words become plain reasons.
+
+The end-to-end typing tests for kitty are in ``test_terminal_adapters.py``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from deck_tray.core import procs
+from deck_tray.core.model import DeliveryState
+from deck_tray.core.reply import Reply, ReplyKind
+from deck_tray.services.dispatcher import Dispatcher
+from deck_tray.services.panes import MuxSet, Tmux
+from deck_tray.services.terminals.kitty import REMOTE_CONTROL_OFF, Kitty, _error, windows
+
+from .terminal_rigs import KittyRig, Recording, need
+
+
+@pytest.fixture
+def xvfb_display() -> Iterator[str]:
+    need("kitty", "Xvfb")
+    r, w = os.pipe()
+    proc = subprocess.Popen(["Xvfb", "-displayfd", str(w), "-screen", "0", "1024x768x24", "-nolisten", "tcp"],
+                            pass_fds=[w], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    os.close(w)
+    with os.fdopen(r) as f:
+        number = f.readline().strip()
+    try:
+        yield f":{number}"
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
+def test_remote_control_off_places_the_agent_and_says_how_to_turn_it_on(xvfb_display: str, tmp_path: Path) -> None:
+    rig = KittyRig(tmp_path, xvfb_display, None)
+    try:
+        agent = rig.start_agent()
+        env = procs.environ(agent.pid)
+        assert "KITTY_WINDOW_ID" in env and "KITTY_LISTEN_ON" not in env
+        ref = agent.ref
+        assert (ref.multiplexer, ref.server, ref.pane_id) == ("kitty", "", env["KITTY_WINDOW_ID"])
+        assert ref.location == f"kitty window {ref.pane_id}"
+        assert agent.pane.pane_pid == procs.parent(agent.pid)
+        # Found through the default set of adapters too, and nothing else claims it.
+        found = asyncio.run(MuxSet([Tmux(), Kitty()]).pane_for_agent(agent.pid, env))
+        assert found is not None and found.ref() == ref
+        recording = Recording(rig.adapter)
+        report = asyncio.run(Dispatcher(recording, accept_timeout=0).dispatch(agent.session(),
+                                                                               Reply(ReplyKind.PROMPT, "hello")))
+        assert report.state is DeliveryState.REFUSED and report.text == "hello"
+        assert "allow_remote_control socket-only" in report.detail and "listen_on" in report.detail
+        assert recording.sends == [] and agent.received() == b""
+    finally:
+        rig.stop()
+
+
+def test_kitty_error_words_become_reasons() -> None:
+    assert _error("Error: Remote control is disabled\n", 1) == REMOTE_CONTROL_OFF
+    assert _error("Remote control is disabled. Add allow_remote_control to your kitty.conf\n", 1) == REMOTE_CONTROL_OFF
+    assert "password" in _error("Password usage requested but KITTY_PUBLIC_KEY environment variable is not "
+                                "available\n", 1)
+    tb = "Traceback (most recent call last):\n  File x\nConnectionRefusedError: [Errno 111] Connection refused\n"
+    assert _error(tb, 1) == "ConnectionRefusedError: [Errno 111] Connection refused"
+    assert _error("", 3) == "kitty @ failed (3)"
+
+
+def test_a_gone_kitty_is_a_gone_pane(tmp_path: Path) -> None:
+    need("kitty")
+    from deck_tray.core.model import PaneRef
+
+    ref = PaneRef("kitty", "1", f"unix:{tmp_path / 'nothing.sock'}", "window 1")
+    assert asyncio.run(Kitty().pane(ref)) is None
+
+
+def test_ls_trees_are_flattened_and_odd_entries_skipped() -> None:
+    tree = [{"id": 1, "tabs": [{"id": 7, "windows": [{"id": 3, "pid": 10}, {"title": "no id"}]}, "junk"]}, 5]
+    assert windows(tree) == [{"id": 3, "pid": 10, "tab_id": 7}]
+    with pytest.raises(Exception, match="did not answer with a list"):
+        windows({"id": 1})
