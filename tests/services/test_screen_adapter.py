@@ -61,6 +61,21 @@ def test_hardcopies_of_screen_4_and_5_decode() -> None:
     assert decode_hardcopy("── ❯ 1. Yes".encode()) == "── ❯ 1. Yes"
 
 
+def test_a_codex_approval_read_through_screen_4_gets_no_guessed_key() -> None:
+    from deck_tray.core.model import AgentKind
+    from deck_tray.core.reply import PlanError, plan
+    from deck_tray.core.screens import read_codex
+
+    real = (Path(__file__).resolve().parents[1] / "fixtures" / "screens" / "codex-0.169.0-approval.txt").read_text()
+    # screen 4.x writes the low byte of "›" (U+203A): ":".
+    lossy = decode_hardcopy(real.replace("›", ":").encode("latin-1", "replace"))
+    screen = read_codex(lossy)
+    assert "1" not in [o.number for o in screen.options]
+    with pytest.raises(PlanError, match="cannot be read"):
+        plan(AgentKind.CODEX, Reply(ReplyKind.ALLOW), screen, None)
+    assert [s.value for s in plan(AgentKind.CODEX, Reply(ReplyKind.ALLOW), read_codex(real), None)] == ["y"]
+
+
 def test_screendir_travels_in_the_server_field() -> None:
     assert split_server("/tmp/dt-scr-x/123.work") == ("123.work", "/tmp/dt-scr-x")
     assert split_server("123.work") == ("123.work", "")

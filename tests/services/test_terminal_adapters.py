@@ -292,3 +292,17 @@ def test_a_session_outside_any_pane_names_what_deck_tray_can_type_into() -> None
     assert report.state is DeliveryState.REFUSED
     for name in ("tmux", "zellij", "screen", "kitty", "WezTerm", "Konsole"):
         assert name in report.detail
+
+
+@pytest.mark.parametrize("ref", [
+    PaneRef("kitty", "3", "unix:@kitty-123", "window 3"),
+    PaneRef("kitty", "3", "", "window 3"),
+    PaneRef("screen", "0", "/tmp/dt-scr-1/4242.work", "work:0"),
+    PaneRef("wezterm", "5", "/run/user/1000/wezterm/gui-sock-77", "pane 5"),
+    PaneRef("konsole", "/Sessions/2", ":1.17 unix:path=/tmp/dbus-X,guid=ab12", "session 2"),
+])
+def test_terminal_refs_survive_the_app_to_cli_json(ref: PaneRef) -> None:
+    from deck_tray.services import ipc
+
+    session = Session(id="s1", agent=AgentKind.CODEX, pid=1, status=SessionStatus.IDLE, pane=ref)
+    assert ipc.session_from_json(session.to_json(), ref.label).pane == ref
