@@ -26,7 +26,8 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -38,6 +39,8 @@ from deck_tray.core import procs
 from deck_tray.core.model import AgentKind, PaneRef, Session, SessionStatus
 from deck_tray.services.panes import Multiplexer, MuxSet, PaneInfo
 from deck_tray.services.terminals import Kitty, Konsole, Screen, WezTerm
+
+from .desktop_session import start_xvfb
 
 HERE = Path(__file__).resolve().parent
 STANDIN = HERE / "standin_agent.py"
@@ -91,6 +94,17 @@ def kill_tree(root: int) -> None:
             p.kill()
         except psutil.Error:
             pass
+
+
+@contextmanager
+def xvfb_display() -> Iterator[str]:
+    """An Xvfb display of its own (Debian ``xvfb``) for as long as the block runs."""
+    need("Xvfb")
+    proc, display = start_xvfb()
+    try:
+        yield display
+    finally:
+        stop_process(proc)
 
 
 def private_bus(workdir: Path) -> tuple[subprocess.Popen[str], str]:

@@ -7,8 +7,6 @@ The end-to-end typing tests for kitty are in ``test_terminal_adapters.py``.
 from __future__ import annotations
 
 import asyncio
-import os
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -21,27 +19,18 @@ from deck_tray.services.dispatcher import Dispatcher
 from deck_tray.services.panes import MuxSet, Tmux
 from deck_tray.services.terminals.kitty import REMOTE_CONTROL_OFF, Kitty, _error, windows
 
-from .terminal_rigs import KittyRig, Recording, need
+from .terminal_rigs import KittyRig, Recording, need, xvfb_display
 
 
 @pytest.fixture
-def xvfb_display() -> Iterator[str]:
-    need("kitty", "Xvfb")
-    r, w = os.pipe()
-    proc = subprocess.Popen(["Xvfb", "-displayfd", str(w), "-screen", "0", "1024x768x24", "-nolisten", "tcp"],
-                            pass_fds=[w], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    os.close(w)
-    with os.fdopen(r) as f:
-        number = f.readline().strip()
-    try:
-        yield f":{number}"
-    finally:
-        proc.terminate()
-        proc.wait(10)
+def display() -> Iterator[str]:
+    need("kitty")
+    with xvfb_display() as d:
+        yield d
 
 
-def test_remote_control_off_places_the_agent_and_says_how_to_turn_it_on(xvfb_display: str, tmp_path: Path) -> None:
-    rig = KittyRig(tmp_path, xvfb_display, None)
+def test_remote_control_off_places_the_agent_and_says_how_to_turn_it_on(display: str, tmp_path: Path) -> None:
+    rig = KittyRig(tmp_path, display, None)
     try:
         agent = rig.start_agent()
         env = procs.environ(agent.pid)

@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -40,6 +39,7 @@ from .terminal_rigs import (
     start_kitty,
     stop_process,
     wait_for,
+    xvfb_display,
 )
 
 RIGS = ["kitty", "screen", "wezterm", "konsole", "konsole-real"]
@@ -63,20 +63,8 @@ def kitty_dir(xvfb: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[P
 
 @pytest.fixture(scope="module")
 def xvfb() -> Iterator[str]:
-    need("Xvfb")
-    r, w = os.pipe()
-    proc = subprocess.Popen(["Xvfb", "-displayfd", str(w), "-screen", "0", "1280x800x24", "-nolisten", "tcp"],
-                            pass_fds=[w], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    os.close(w)
-    with os.fdopen(r) as f:
-        number = f.readline().strip()
-    try:
-        if not number:
-            pytest.fail("Xvfb did not report a display")
-        yield f":{number}"
-    finally:
-        proc.terminate()
-        proc.wait(10)
+    with xvfb_display() as display:
+        yield display
 
 
 def make_rig(name: str, tmp: Path, request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Rig:

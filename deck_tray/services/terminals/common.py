@@ -18,13 +18,14 @@ import asyncio
 import contextlib
 import logging
 import os
+import shutil
 from abc import abstractmethod
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Awaitable, Callable, Iterator, Mapping
 from typing import TypeVar
 
 from deck_tray.core import procs
 from deck_tray.core.model import PaneRef
-from deck_tray.services.panes import Multiplexer, MuxError, MuxTimeoutError, PaneInfo, PartialSendError
+from deck_tray.services.panes import Multiplexer, MuxError, MuxTimeoutError, PaneInfo, PartialSendError, run_argv
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -71,6 +72,21 @@ def foreground_of(root: int) -> tuple[int, str]:
     if facts is None or facts.tpgid <= 0:
         return -1, ""
     return facts.tpgid, procs.name(facts.tpgid)
+
+
+async def unless_gone(call: Awaitable[T], gone: tuple[str, ...]) -> T | None:
+    """``call``'s result, or None when it failed saying one of the ``gone`` phrases (the pane or
+    its terminal no longer exists).
+
+    Raises:
+        MuxError: it failed for another reason.
+    """
+    try:
+        return await call
+    except MuxError as exc:
+        if any(g in str(exc) for g in gone):
+            return None
+        raise
 
 
 async def off_loop(fn: Callable[[], T]) -> T:
@@ -132,3 +148,92 @@ class TerminalAdapter(Multiplexer):
     async def send_key(self, ref: PaneRef, key: str) -> None:
         """Press one key (tmux names: ``Enter``, ``Escape``, ``1``)."""
         await self.write(ref, key_text(key))
+
+
+class CommandTerminal(TerminalAdapter):
+    """A terminal reached through its own command-line client (``kitty``, ``screen``, ``wezterm``).
+
+    Args:
+        binary: the client executable (default: :attr:`program` found on PATH).
+    """
+
+    #: The client's command name.
+    program = ""
+    #: Why a pane found with no way to reach it (``PaneRef.server == ""``) cannot be typed into.
+    no_server_reason = ""
+    #: The variables of the agent's environment that name its pane (a number) and the address of
+    #: its terminal, and what a pane is called in the label (``"window 3"``).
+    pane_var = ""
+    server_var = ""
+    pane_word = "pane"
+
+    def __init__(self, binary: str | None = None) -> None:
+        self.binary = binary or shutil.which(self.program)
+
+    @property
+    def available(self) -> bool:
+        """True when the client command is installed."""
+        return self.binary is not None
+
+    def reason_for(self, ref: PaneRef) -> str | None:
+        """Why ``ref`` cannot be typed into: the client is missing, or the pane is unreachable."""
+        if not self.available:
+            return self.unavailable_reason
+        return self.no_server_reason if not ref.server and self.no_server_reason else None
+
+    def label_of(self, pane_id: str) -> str:
+        """The pane's human location without the adapter's name: ``"window 3"``."""
+        return f"{self.pane_word} {pane_id}"
+
+    async def pane_for_agent(self, pid: int, env: Mapping[str, str]) -> PaneInfo | None:
+        """The pane :attr:`pane_var` names, as the terminal at :attr:`server_var` confirms it; with
+        no address, the pane whose first process is :meth:`unreachable_root` (shown, never typed into)."""
+        pane_id = env.get(self.pane_var, "") if self.pane_var else ""
+        if not pane_id.isdigit():
+            return None
+        server = env.get(self.server_var, "")
+        if server:
+            return await self.pane(PaneRef(self.name, pane_id, server))
+        root = await off_loop(lambda: self.unreachable_root(pid, env))
+        if not root:
+            return None
+        fg, command = foreground_of(root)
+        return PaneInfo(server="", pane_id=pane_id, pane_pid=root, command=command, dead=False, session="",
+                        window="", index=pane_id, focused=False, multiplexer=self.name, foreground_pgid=fg,
+                        label=self.label_of(pane_id))
+
+    def unreachable_root(self, pid: int, env: Mapping[str, str]) -> int:
+        """The first process of the agent's pane when its environment has no address (0: unknown)."""
+        return 0
+
+    def reachable(self, server: str) -> str:
+        """``server``, checked.
+
+        Raises:
+            MuxError: it is ``""`` (:attr:`no_server_reason`).
+        """
+        if not server:
+            raise MuxError(self.no_server_reason or f"no {self.name} to reach")
+        return server
+
+    async def call(self, args: list[str], *, timeout: float, env: dict[str, str],
+                   error: Callable[[str, str, int], str], input_bytes: bytes | None = None) -> str:
+        """Run the client with ``args`` (never a shell); its stdout.
+
+        Args:
+            args: the arguments after the program.
+            timeout: seconds before it is killed.
+            env: its whole environment.
+            error: ``(stdout, stderr, exit code)`` → the failure in words.
+            input_bytes: its stdin (closed when None).
+
+        Raises:
+            MuxError: the client is missing or exited non-zero (``error``'s words).
+            MuxTimeoutError: it took longer than ``timeout``.
+        """
+        if self.binary is None:
+            raise MuxError(self.unavailable_reason)
+        rc, out, err = await run_argv([self.binary, *args], timeout=timeout, input_bytes=input_bytes, env=env)
+        if rc != 0:
+            raise MuxError(error(out, err, rc))
+        return out

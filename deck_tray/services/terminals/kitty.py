@@ -22,14 +22,19 @@ from __future__ import annotations
 
 import json
 import logging
-import shutil
 from collections.abc import Mapping
 from typing import Any
 
 from deck_tray.core import procs
 from deck_tray.core.model import PaneRef
-from deck_tray.services.panes import MuxError, PaneInfo, run_argv
-from deck_tray.services.terminals.common import TerminalAdapter, child_env, foreground_of, pane_root, sending
+from deck_tray.services.panes import MuxError, PaneInfo
+from deck_tray.services.terminals.common import (
+    CommandTerminal,
+    child_env,
+    pane_root,
+    sending,
+    unless_gone,
+)
 
 log = logging.getLogger(__name__)
 
@@ -85,7 +90,7 @@ def _foreground(win: dict[str, Any]) -> tuple[int, str]:
     return -1, ""
 
 
-class Kitty(TerminalAdapter):
+class Kitty(CommandTerminal):
     """kitty windows, reached with ``kitty @ --to <KITTY_LISTEN_ON> … --match id:<KITTY_WINDOW_ID>``.
 
     A :class:`PaneRef` of this adapter is ``PaneRef("kitty", "<window id>", "<KITTY_LISTEN_ON>",
@@ -95,25 +100,13 @@ class Kitty(TerminalAdapter):
         binary: the kitty executable (default: found on PATH).
     """
 
-    name = "kitty"
-
-    def __init__(self, binary: str | None = None) -> None:
-        self.binary = binary or shutil.which("kitty")
-
-    @property
-    def available(self) -> bool:
-        """True when the ``kitty`` command (the remote-control client) is installed."""
-        return self.binary is not None
+    name = program = "kitty"
+    no_server_reason = REMOTE_CONTROL_OFF
+    pane_var, server_var, pane_word = "KITTY_WINDOW_ID", "KITTY_LISTEN_ON", "window"
 
     @property
     def unavailable_reason(self) -> str:
         return "the kitty command is not installed where deck-tray runs"
-
-    def reason_for(self, ref: PaneRef) -> str | None:
-        """Why ``ref`` cannot be typed into: kitty missing, or remote control off."""
-        if not self.available:
-            return self.unavailable_reason
-        return None if ref.server else REMOTE_CONTROL_OFF
 
     async def run(self, server: str, *args: str, input_bytes: bytes | None = None) -> str:
         """``kitty @ --to SERVER ARGS``; stdout.
@@ -122,15 +115,9 @@ class Kitty(TerminalAdapter):
             MuxError: kitty is missing, timed out, or failed (its own words, or how to turn
                 remote control on).
         """
-        if self.binary is None:
-            raise MuxError(self.unavailable_reason)
-        if not server:
-            raise MuxError(REMOTE_CONTROL_OFF)
-        rc, out, err = await run_argv([self.binary, "@", "--to", server, *args], timeout=KITTY_TIMEOUT_S,
-                                      input_bytes=input_bytes, env=child_env(("KITTY_",)))
-        if rc != 0:
-            raise MuxError(_error(err, rc))
-        return out
+        return await self.call(["@", "--to", self.reachable(server), *args], timeout=KITTY_TIMEOUT_S,
+                               env=child_env(("KITTY_",)), error=lambda _out, err, rc: _error(err, rc),
+                               input_bytes=input_bytes)
 
     async def list_windows(self, server: str) -> list[dict[str, Any]]:
         """Every window of the kitty listening at ``server`` (see :func:`windows`)."""
@@ -147,25 +134,13 @@ class Kitty(TerminalAdapter):
         return PaneInfo(
             server=server, pane_id=wid, pane_pid=pid if isinstance(pid, int) else 0, command=command,
             dead=False, session="", window=str(win.get("tab_id", "")), index=wid,
-            focused=bool(win.get("is_focused")), multiplexer=self.name, foreground_pgid=fg, label=f"window {wid}",
+            focused=bool(win.get("is_focused")), multiplexer=self.name, foreground_pgid=fg, label=self.label_of(wid),
         )
 
-    async def pane_for_agent(self, pid: int, env: Mapping[str, str]) -> PaneInfo | None:
-        """The kitty window ``KITTY_WINDOW_ID`` names, confirmed by ``ls`` (or, with remote
-        control off, by the process tree: the agent's ancestor whose parent is ``KITTY_PID``)."""
-        wid = env.get("KITTY_WINDOW_ID", "")
-        if not wid.isdigit():
-            return None
-        listen = env.get("KITTY_LISTEN_ON", "")
-        if listen:
-            return await self.pane(PaneRef(self.name, wid, listen))
+    def unreachable_root(self, pid: int, env: Mapping[str, str]) -> int:
+        """With remote control off: the agent's ancestor whose parent is ``KITTY_PID``."""
         kitty_pid = env.get("KITTY_PID", "")
-        root = pane_root(procs.ancestors(pid), int(kitty_pid)) if kitty_pid.isdigit() else 0
-        if not root:
-            return None
-        fg, command = foreground_of(root)
-        return PaneInfo(server="", pane_id=wid, pane_pid=root, command=command, dead=False, session="", window="",
-                        index=wid, focused=False, multiplexer=self.name, foreground_pgid=fg, label=f"window {wid}")
+        return pane_root(procs.ancestors(pid), int(kitty_pid)) if kitty_pid.isdigit() else 0
 
     async def pane(self, ref: PaneRef) -> PaneInfo | None:
         """The window as ``kitty @ ls`` shows it now; None if it or kitty is gone.
@@ -173,13 +148,8 @@ class Kitty(TerminalAdapter):
         Raises:
             MuxError: kitty answers but refuses (remote control off, a password asked).
         """
-        try:
-            wins = await self.list_windows(ref.server)
-        except MuxError as exc:
-            if any(g in str(exc) for g in _GONE):
-                return None
-            raise
-        win = next((w for w in wins if str(w["id"]) == ref.pane_id), None)
+        wins = await unless_gone(self.list_windows(ref.server), _GONE)
+        win = next((w for w in wins or [] if str(w["id"]) == ref.pane_id), None)
         return self._info(ref.server, win) if win is not None else None
 
     async def capture(self, ref: PaneRef, lines: int = 60) -> str:

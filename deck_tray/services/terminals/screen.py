@@ -33,7 +33,6 @@ import asyncio
 import fcntl
 import logging
 import os
-import shutil
 import struct
 import tempfile
 import termios
@@ -44,8 +43,15 @@ import psutil
 
 from deck_tray.core import procs
 from deck_tray.core.model import PaneRef
-from deck_tray.services.panes import MuxError, PaneInfo, PartialSendError, run_argv
-from deck_tray.services.terminals.common import TerminalAdapter, child_env, foreground_of, off_loop, sending
+from deck_tray.services.panes import MuxError, PaneInfo, PartialSendError
+from deck_tray.services.terminals.common import (
+    CommandTerminal,
+    child_env,
+    foreground_of,
+    off_loop,
+    sending,
+    unless_gone,
+)
 
 log = logging.getLogger(__name__)
 
@@ -55,6 +61,12 @@ DRAIN_TIMEOUT_S = 3.0
 #: Longest ``-X stuff`` argument sent at once (757 bytes and more were dropped by 4.9.0).
 STUFF_MAX_BYTES = 700
 _GONE = ("No screen session found", "Could not find pre-select window")
+
+
+def _error(stdout: str, stderr: str, rc: int) -> str:
+    """screen's own words (it prints its errors to stdout), the last line."""
+    words = (stdout.strip() or stderr.strip()).splitlines()
+    return words[-1] if words else f"screen failed ({rc})"
 
 
 def escape_stuff(text: str) -> str:
@@ -139,7 +151,7 @@ def window_root(sty: str, window: str) -> int:
     return 0
 
 
-class Screen(TerminalAdapter):
+class Screen(CommandTerminal):
     """GNU screen windows. A :class:`PaneRef` is ``PaneRef("screen", "<WINDOW>", "<STY>"`` (or
     ``"<SCREENDIR>/<STY>"``) ``, "<session name>:<WINDOW>")``.
 
@@ -147,15 +159,7 @@ class Screen(TerminalAdapter):
         binary: the screen executable (default: found on PATH).
     """
 
-    name = "screen"
-
-    def __init__(self, binary: str | None = None) -> None:
-        self.binary = binary or shutil.which("screen")
-
-    @property
-    def available(self) -> bool:
-        """True when the ``screen`` command is installed."""
-        return self.binary is not None
+    name = program = "screen"
 
     async def run(self, ref: PaneRef, *args: str) -> str:
         """``screen -S STY -p WINDOW ARGS``; stdout.
@@ -163,16 +167,10 @@ class Screen(TerminalAdapter):
         Raises:
             MuxError: screen is missing, timed out, or failed (its own words).
         """
-        if self.binary is None:
-            raise MuxError(self.unavailable_reason)
         sty, screendir = split_server(ref.server)
         extra = {"SCREENDIR": screendir} if screendir else {}
-        rc, out, err = await run_argv([self.binary, "-S", sty, "-p", ref.pane_id, *args], timeout=SCREEN_TIMEOUT_S,
-                                      env=child_env(("STY", "WINDOW", "SCREENDIR"), **extra))
-        if rc != 0:
-            words = (out.strip() or err.strip()).splitlines()
-            raise MuxError(words[-1] if words else f"screen {args[0]} failed ({rc})")
-        return out
+        return await self.call(["-S", sty, "-p", ref.pane_id, *args], timeout=SCREEN_TIMEOUT_S,
+                               env=child_env(("STY", "WINDOW", "SCREENDIR"), **extra), error=_error)
 
     async def pane_for_agent(self, pid: int, env: Mapping[str, str]) -> PaneInfo | None:
         """The window ``STY``/``WINDOW`` name, as screen confirms it."""
@@ -184,12 +182,8 @@ class Screen(TerminalAdapter):
 
     async def pane(self, ref: PaneRef) -> PaneInfo | None:
         """The window now (``-Q number``, its first process from ``/proc``); None if it is gone."""
-        try:
-            await self.run(ref, "-Q", "number")
-        except MuxError as exc:
-            if any(g in str(exc) for g in _GONE):
-                return None
-            raise
+        if await unless_gone(self.run(ref, "-Q", "number"), _GONE) is None:
+            return None
         sty, _dir = split_server(ref.server)
         root = await off_loop(lambda: window_root(sty, ref.pane_id))
         fg, command = foreground_of(root) if root else (-1, "")

@@ -24,14 +24,20 @@ import json
 import logging
 import os
 import re
-import shutil
 from collections.abc import Mapping
 from typing import Any
 
 from deck_tray.core import procs
 from deck_tray.core.model import PaneRef
-from deck_tray.services.panes import MuxError, PaneInfo, run_argv
-from deck_tray.services.terminals.common import TerminalAdapter, child_env, foreground_of, off_loop, sending
+from deck_tray.services.panes import MuxError, PaneInfo
+from deck_tray.services.terminals.common import (
+    CommandTerminal,
+    child_env,
+    foreground_of,
+    off_loop,
+    sending,
+    unless_gone,
+)
 
 log = logging.getLogger(__name__)
 
@@ -59,7 +65,7 @@ def tty_device(path: str) -> int:
         return 0
 
 
-class WezTerm(TerminalAdapter):
+class WezTerm(CommandTerminal):
     """WezTerm panes. A :class:`PaneRef` is ``PaneRef("wezterm", "<WEZTERM_PANE>",
     "<WEZTERM_UNIX_SOCKET>", "pane N")``; ``server`` is ``""`` when the pane had no socket.
 
@@ -67,20 +73,9 @@ class WezTerm(TerminalAdapter):
         binary: the wezterm executable (default: found on PATH).
     """
 
-    name = "wezterm"
-
-    def __init__(self, binary: str | None = None) -> None:
-        self.binary = binary or shutil.which("wezterm")
-
-    @property
-    def available(self) -> bool:
-        """True when the ``wezterm`` command is installed."""
-        return self.binary is not None
-
-    def reason_for(self, ref: PaneRef) -> str | None:
-        if not self.available:
-            return self.unavailable_reason
-        return None if ref.server else NO_SOCKET
+    name = program = "wezterm"
+    no_server_reason = NO_SOCKET
+    pane_var, server_var = "WEZTERM_PANE", "WEZTERM_UNIX_SOCKET"
 
     async def run(self, server: str, *args: str, input_bytes: bytes | None = None) -> str:
         """``wezterm cli --no-auto-start ARGS`` against the GUI socket ``server``; stdout.
@@ -88,16 +83,9 @@ class WezTerm(TerminalAdapter):
         Raises:
             MuxError: wezterm is missing, timed out or failed (the message of its error line).
         """
-        if self.binary is None:
-            raise MuxError(self.unavailable_reason)
-        if not server:
-            raise MuxError(NO_SOCKET)
-        rc, out, err = await run_argv([self.binary, "cli", "--no-auto-start", *args], timeout=WEZTERM_TIMEOUT_S,
-                                      input_bytes=input_bytes,
-                                      env=child_env(("WEZTERM_",), WEZTERM_UNIX_SOCKET=server))
-        if rc != 0:
-            raise MuxError(_error(err, rc))
-        return out
+        return await self.call(["cli", "--no-auto-start", *args], timeout=WEZTERM_TIMEOUT_S,
+                               env=child_env(("WEZTERM_",), WEZTERM_UNIX_SOCKET=self.reachable(server)),
+                               error=lambda _out, err, rc: _error(err, rc), input_bytes=input_bytes)
 
     async def list_panes(self, server: str) -> list[dict[str, Any]]:
         """``cli list --format json``: one dict per pane."""
@@ -110,21 +98,10 @@ class WezTerm(TerminalAdapter):
             raise MuxError("wezterm cli list did not answer with a list")
         return [p for p in data if isinstance(p, dict) and isinstance(p.get("pane_id"), int)]
 
-    async def pane_for_agent(self, pid: int, env: Mapping[str, str]) -> PaneInfo | None:
-        """The pane ``WEZTERM_PANE`` names, as ``cli list`` confirms it."""
-        pane_id = env.get("WEZTERM_PANE", "")
-        if not pane_id.isdigit():
-            return None
-        sock = env.get("WEZTERM_UNIX_SOCKET", "")
-        if sock:
-            return await self.pane(PaneRef(self.name, pane_id, sock))
+    def unreachable_root(self, pid: int, env: Mapping[str, str]) -> int:
+        """Without a socket: the session leader of the agent's terminal."""
         facts = procs.tty_facts(pid)
-        if facts is None:
-            return None
-        fg, command = foreground_of(facts.session)
-        return PaneInfo(server="", pane_id=pane_id, pane_pid=facts.session, command=command, dead=False,
-                        session="", window="", index=pane_id, focused=False, multiplexer=self.name,
-                        foreground_pgid=fg, label=f"pane {pane_id}")
+        return facts.session if facts is not None else 0
 
     async def pane(self, ref: PaneRef) -> PaneInfo | None:
         """The pane now; None if it or the GUI is gone.
@@ -132,13 +109,8 @@ class WezTerm(TerminalAdapter):
         Raises:
             MuxError: WezTerm answers but does not report the pane's tty (before 20230408).
         """
-        try:
-            panes = await self.list_panes(ref.server)
-        except MuxError as exc:
-            if any(g in str(exc) for g in _GONE):
-                return None
-            raise
-        entry = next((p for p in panes if str(p["pane_id"]) == ref.pane_id), None)
+        panes = await unless_gone(self.list_panes(ref.server), _GONE)
+        entry = next((p for p in panes or [] if str(p["pane_id"]) == ref.pane_id), None)
         if entry is None:
             return None
         tty = entry.get("tty_name")
@@ -151,7 +123,7 @@ class WezTerm(TerminalAdapter):
             server=ref.server, pane_id=ref.pane_id, pane_pid=root, command=command, dead=False,
             session=str(entry.get("workspace", "")), window=str(entry.get("tab_id", "")), index=ref.pane_id,
             focused=bool(entry.get("is_active")), multiplexer=self.name, foreground_pgid=fg,
-            label=f"pane {ref.pane_id}",
+            label=self.label_of(ref.pane_id),
         )
 
     async def capture(self, ref: PaneRef, lines: int = 60) -> str:
