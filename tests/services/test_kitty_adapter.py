@@ -7,6 +7,10 @@ The end-to-end typing tests for kitty are in ``test_terminal_adapters.py``.
 from __future__ import annotations
 
 import asyncio
+import os
+import shutil
+import subprocess
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -17,9 +21,10 @@ from deck_tray.core.model import DeliveryState
 from deck_tray.core.reply import Reply, ReplyKind
 from deck_tray.services.dispatcher import Dispatcher
 from deck_tray.services.panes import MuxSet, Tmux
+from deck_tray.services.terminals import Screen
 from deck_tray.services.terminals.kitty import REMOTE_CONTROL_OFF, Kitty, _error, windows
 
-from .terminal_rigs import KittyRig, Recording, need, xvfb_display
+from .terminal_rigs import KittyRig, Recording, need, start_kitty, stop_process, wait_for, xvfb_display
 
 
 @pytest.fixture
@@ -75,3 +80,47 @@ def test_ls_trees_are_flattened_and_odd_entries_skipped() -> None:
     assert windows(tree) == [{"id": 3, "pid": 10, "tab_id": 7}]
     with pytest.raises(Exception, match="did not answer with a list"):
         windows({"id": 1})
+
+
+class _ScreenInKitty(KittyRig):
+    """Each window runs GNU screen (private SCREENDIR) with the program inside it."""
+
+    def __init__(self, tmp: Path, display: str, kitty_dir: Path) -> None:
+        super().__init__(tmp, display, kitty_dir)
+        self.screendir = Path(tempfile.mkdtemp(prefix="dt-nest-"))
+        self.screendir.chmod(0o700)
+
+    def open(self, argv: list[str]) -> None:
+        super().open(["env", f"SCREENDIR={self.screendir}", "LANG=C.UTF-8", "screen", "-S",
+                      f"nest{os.getpid()}", *argv])
+
+    def stop(self) -> None:
+        subprocess.run(["screen", "-S", f"nest{os.getpid()}", "-X", "quit"], capture_output=True, timeout=20,
+                       env=dict(os.environ, SCREENDIR=str(self.screendir)))
+        super().stop()
+        shutil.rmtree(self.screendir, ignore_errors=True)
+
+
+def test_screen_inside_kitty_resolves_to_screen_the_innermost(display: str, tmp_path: Path) -> None:
+    need("screen")
+    kitty_dir = tmp_path / "kitty"
+    kitty_dir.mkdir()
+    kitty = start_kitty(kitty_dir, display, ["sleep", "600"])
+    rig = _ScreenInKitty(tmp_path, display, kitty_dir)
+    try:
+        rig._adapter = MuxSet([Tmux(), Kitty(), Screen()])  # what the app uses
+        agent = rig.start_agent()
+        env = procs.environ(agent.pid)
+        assert "STY" in env and "KITTY_WINDOW_ID" in env, "both terminals are named in the environment"
+        assert agent.pane.multiplexer == "screen"
+        # kitty alone finds its window, whose foreground is the screen client, not the agent.
+        outer = asyncio.run(Kitty().pane_for_agent(agent.pid, env))
+        assert outer is not None and outer.command == "screen"
+        assert outer.foreground_pgid != procs.tty_facts(agent.pid).pgrp  # type: ignore[union-attr]
+        report = asyncio.run(Dispatcher(rig.adapter, accept_timeout=0).dispatch(
+            agent.session(), Reply(ReplyKind.PROMPT, "inner ✓")))
+        assert report.state is not DeliveryState.REFUSED, report
+        wait_for(lambda: agent.received() == "inner ✓\r".encode(), what="the text in screen")
+    finally:
+        rig.stop()
+        stop_process(kitty)
