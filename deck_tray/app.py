@@ -40,6 +40,7 @@ from deck_tray.services.registry import SessionRegistry
 from deck_tray.services.secrets import Credentials
 from deck_tray.services.settings_store import SettingsStore, open_settings
 from deck_tray.services.terminal_actions import open_session_in_terminal, resume_in_terminal
+from deck_tray.services.terminals import terminal_adapters
 from deck_tray.services.zellij import Zellij
 from deck_tray.ui.errors import ErrorReporter
 from deck_tray.ui.icons import app_icon
@@ -95,7 +96,7 @@ class DeckTrayApp:
         self.store = SettingsStore(self.settings)
         self.scanner = scanner or Scanner(*self._agent_dirs(),
                                           history_s=self.store.get(cfg.HISTORY_HOURS) * 3600.0)
-        self.mux = mux or MuxSet([Tmux(), Zellij()])
+        self.mux = mux or MuxSet([Tmux(), Zellij(), *terminal_adapters()])
         self.registry = SessionRegistry()
         self.hooks = HookStore()
         self.monitor = Monitor(self.scanner, self.mux, self.registry, hooks=self.hooks)

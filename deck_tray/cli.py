@@ -63,7 +63,8 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--interval", type=float, default=2.0, metavar="SECONDS",
                    help="with --watch: how often to look, in seconds (default 2)")
     r = sub.add_parser("reply", parents=[common],
-                       help="answer a session (types into its tmux or zellij pane, or through opencode's API)")
+                       help="answer a session (types into its tmux/zellij/screen pane or kitty/WezTerm/Konsole "
+                            "window, or through opencode's API)")
     r.add_argument("id", help="session id or a unique prefix of it")
     r.add_argument("text", nargs="?", help="text to send as a prompt (or as a free-text answer)")
     g = r.add_mutually_exclusive_group()
@@ -123,11 +124,12 @@ def make_scanner() -> Scanner:
 
 
 def make_mux() -> MuxSet:
-    """tmux and zellij, as found on PATH."""
+    """tmux, zellij and the terminals with remote control, as found on PATH."""
     from deck_tray.services.panes import MuxSet, Tmux
+    from deck_tray.services.terminals import terminal_adapters
     from deck_tray.services.zellij import Zellij
 
-    return MuxSet([Tmux(), Zellij()])
+    return MuxSet([Tmux(), Zellij(), *terminal_adapters()])
 
 
 def _app_view() -> AppView | None:
@@ -237,7 +239,7 @@ def cmd_sessions(args: argparse.Namespace) -> int:
         return EXIT_OK
     now = time.time()
     for s in shown:
-        pane = s.pane.label if s.pane else "-"
+        pane = s.pane.location if s.pane else "-"
         print(f"{s.id[:8]}  {s.agent.value:<11}  {s.status.value:<18}  {pane:<10}  "
               f"{s.display_title[:40]:<40}  {age_text(now - s.updated_at)}")
         print(f"          {s.reason}")

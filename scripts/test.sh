@@ -16,8 +16,11 @@ PY=${PYTHON:-python3}
 
 if [[ "${DECK_TRAY_SKIP_INSTALL:-0}" != 1 ]]; then
   need=()
+  # kitty and screen: the terminal adapters' tests run them for real (Konsole and WezTerm are faked:
+  # konsole costs ~25 s and 254 MB, WezTerm is not packaged); trayer (a real XEmbed tray) and
+  # xdotool: the tear-down and soak tests (#20).
   for pair in tmux:tmux Xvfb:xvfb import:imagemagick git:git dunst:dunst dunstctl:dunst dbus-daemon:dbus \
-              trayer:trayer xdotool:xdotool; do
+              trayer:trayer xdotool:xdotool kitty:kitty screen:screen; do
     command -v "${pair%%:*}" >/dev/null 2>&1 || need+=("${pair#*:}")
   done
   # Libraries Qt's offscreen platform (used by the GUI tests) loads, and those of its xcb platform

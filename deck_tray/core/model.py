@@ -153,13 +153,16 @@ class Evidence:
 
 @dataclass(frozen=True)
 class PaneRef:
-    """A terminal multiplexer pane, by its stable id.
+    """A terminal multiplexer pane or terminal window, by its stable id.
 
     Attributes:
-        multiplexer: ``"tmux"`` or ``"zellij"``.
-        pane_id: tmux ``%17`` / zellij ``terminal_3``.
-        server: tmux socket path, or zellij session name.
-        label: the human location, e.g. ``"work:2.1"`` (session:window.pane).
+        multiplexer: the adapter's name: ``"tmux"``, ``"zellij"``, ``"kitty"``, ``"screen"``,
+            ``"wezterm"`` or ``"konsole"``.
+        pane_id: tmux ``%17`` / zellij ``terminal_3`` / kitty window id ``3`` / screen window
+            ``0`` / WezTerm pane id ``5`` / Konsole session ``/Sessions/2`` (never contains ``:``).
+        server: tmux socket path, zellij session name, kitty ``KITTY_LISTEN_ON``, screen
+            ``STY``, WezTerm ``WEZTERM_UNIX_SOCKET``, or Konsole ``"<bus name> <bus address>"``.
+        label: the human location, e.g. ``"work:2.1"`` (session:window.pane), ``"window 3"``.
     """
 
     multiplexer: str
@@ -169,6 +172,11 @@ class PaneRef:
 
     def __str__(self) -> str:
         return f"{self.multiplexer}:{self.server}:{self.pane_id}"
+
+    @property
+    def location(self) -> str:
+        """Where to look, for people: ``"tmux work:2.1"``, ``"kitty window 3"``."""
+        return f"{self.multiplexer} {self.label or self.pane_id}"
 
 
 class MessageRole(enum.Enum):

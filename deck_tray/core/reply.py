@@ -193,9 +193,17 @@ def plan(agent: AgentKind, reply: Reply, screen: Screen, pending: PendingRequest
 
 
 def _option_key(agent: AgentKind, screen: Screen, number: str, hotkey: str = "") -> str:
-    """Key for the option ``number``: Codex approvals use their hotkeys (y, p, esc)."""
+    """Key for the option ``number``: Codex approvals use their hotkeys (y, p, esc).
+
+    Raises:
+        PlanError: a Codex approval whose option ``number`` is not on the screen as read (GNU
+            screen 4.x's hardcopy garbles the selected row): no key is guessed.
+    """
     if agent is AgentKind.CODEX and screen.kind is ScreenKind.PERMISSION:
         hot = hotkey or next((o.hotkey for o in screen.options if o.number == number), "")
         if hot:
             return "Escape" if hot == "esc" else hot
+        if not any(o.number == number for o in screen.options):
+            raise PlanError(f"option {number} of the approval cannot be read on the agent's screen; "
+                            "answer it in the terminal")
     return number

@@ -2,7 +2,10 @@
 
 Shared by the app's monitor (every tick) and the CLI (once). Blocking work (file reads,
 the process table, ancestry look-ups) runs on the default executor so the GUI thread
-never waits on it; tmux and zellij are driven asynchronously.
+never waits on it; tmux, zellij and the terminals are driven asynchronously. tmux and zellij
+panes are listed; a terminal window (kitty, screen, WezTerm, Konsole) is found from the
+agent's own environment (:meth:`Multiplexer.pane_for_agent`); then the innermost pane that
+is the agent or one of its ancestors wins (:func:`pane_for_pid`).
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ import logging
 import time
 from collections.abc import Iterable
 
+from deck_tray.core import procs
 from deck_tray.core.hooks import HookStore
 from deck_tray.core.model import AgentKind, Evidence, PaneRef, Session, SessionStatus
 from deck_tray.core.scan import Observation, Scanner, build_session
@@ -41,14 +45,34 @@ def _ref(pane: PaneInfo | None) -> PaneRef | None:
     return pane.ref() if pane is not None else None
 
 
-def _map_panes(obs: list[Observation], panes: list[PaneInfo]) -> dict[str, PaneInfo]:
+def _map_panes(obs: list[Observation], panes: list[PaneInfo],
+               own: dict[int, PaneInfo] | None = None) -> dict[str, PaneInfo]:
+    """``{session id: pane}``; ``own`` holds the terminal pane each agent pid's environment named."""
     out: dict[str, PaneInfo] = {}
     for ob in obs:
         if ob.pid is None:
             continue
-        pane = pane_for_pid(ob.pid, panes)
+        extra = [own[ob.pid]] if own and ob.pid in own else []
+        pane = pane_for_pid(ob.pid, panes + extra)
         if pane is not None:
             out[ob.id] = pane
+    return out
+
+
+async def _own_panes(mux: Multiplexer, obs: list[Observation]) -> dict[int, PaneInfo]:
+    """``{agent pid: pane}`` for the agents whose environment names a terminal pane."""
+    pids = sorted({ob.pid for ob in obs if ob.pid is not None})
+    if not pids:
+        return {}
+    envs = await asyncio.get_running_loop().run_in_executor(None, lambda: {p: procs.environ(p) for p in pids})
+    live = [p for p in pids if envs[p]]
+    found = await asyncio.gather(*(mux.pane_for_agent(p, envs[p]) for p in live), return_exceptions=True)
+    out: dict[int, PaneInfo] = {}
+    for pid, res in zip(live, found, strict=True):
+        if isinstance(res, BaseException):
+            log.debug("no terminal pane for pid %d: %s", pid, res)
+        elif res is not None:
+            out[pid] = res
     return out
 
 
@@ -100,12 +124,12 @@ async def collect(
         pane_map = {ob.id: cache.mapping[(ob.id, ob.pid)] for ob in obs
                     if ob.pid is not None and (ob.id, ob.pid) in cache.mapping}
     else:
-        panes = await mux.all_panes() if mux.available else []
-        pane_map = await loop.run_in_executor(None, _map_panes, obs, panes) if panes else {}
+        panes, own = (await asyncio.gather(mux.all_panes(), _own_panes(mux, obs))) if mux.available else ([], {})
+        pane_map = await loop.run_in_executor(None, _map_panes, obs, panes, own) if panes or own else {}
         if cache is not None:
             cache.panes, cache.listed_at = panes, time.monotonic()
             cache.mapping = {(ob.id, ob.pid): pane_map[ob.id] for ob in obs if ob.pid is not None and ob.id in pane_map}
-            # Agents outside tmux stay unmapped; remember that too until the ttl passes.
+            # Agents outside any known pane stay unmapped; remember that too until the ttl passes.
             for ob in obs:
                 if ob.pid is not None and ob.id not in pane_map:
                     cache.mapping.setdefault((ob.id, ob.pid), _NO_PANE)

@@ -1,7 +1,9 @@
-"""The only way text leaves deck-tray: state-first sending into an agent's tmux or zellij pane.
+"""The only way text leaves deck-tray: state-first sending into an agent's tmux or zellij pane
+or terminal window (kitty, GNU screen, WezTerm, Konsole).
 
 For every reply: *query* the pane (it exists, is alive, still runs the agent's pid, its
-foreground command is not a shell, and what its screen shows) → *decide* a key plan
+foreground command is not a shell, the agent is in the foreground where the terminal
+reports it, and what its screen shows) → *decide* a key plan
 (:func:`deck_tray.core.reply.plan`) → *execute* it (text, pause ≥ 150 ms, Enter as its
 own key) → *verify* the agent took it. Any failed check refuses with the reason and the
 text is kept in the report. Nothing is ever sent twice: a failure after the first key
@@ -28,9 +30,17 @@ from deck_tray.core.model import (
 )
 from deck_tray.core.reply import FREE_TEXT, PlanError, Reply, ReplyKind, Step, StepKind, plan, sanitize, screen_matches
 from deck_tray.core.screens import Screen, ScreenKind, input_line_is_dim, read_screen
-from deck_tray.services.panes import Multiplexer, MuxError, is_shell, pid_under_pane
+from deck_tray.services.panes import (
+    Multiplexer,
+    MuxError,
+    PartialSendError,
+    ScreenUnreadableError,
+    is_shell,
+    pid_under_pane,
+)
 
 log = logging.getLogger(__name__)
+_NO_TTY = procs.TtyFacts(0, 0, 0, -1)
 
 #: Replies a permission hook can carry (:data:`deck_tray.core.decisions.DECIDABLE`).
 _HOOK_KINDS = frozenset({ReplyKind.ALLOW, ReplyKind.ALLOW_ALWAYS, ReplyKind.DENY})
@@ -65,7 +75,8 @@ class Dispatcher:
     agent's waiting hook when there is one (no key typed), else into its pane.
 
     Args:
-        mux: the multiplexer(s) (a :class:`~deck_tray.services.panes.MuxSet` for tmux and zellij).
+        mux: the multiplexer(s) (a :class:`~deck_tray.services.panes.MuxSet` for tmux, zellij and
+            the terminals).
         probe: fetches a fresh session snapshot, to see the agent take the answer.
         accept_timeout: seconds to wait for ``ACCEPTED`` after Enter (or after a hook's decision).
         api: answers opencode sessions through their server (None: they are refused).
@@ -138,7 +149,8 @@ class Dispatcher:
         ref = session.pane
         if ref is None:
             return ("no terminal pane is known for this session; deck-tray can only type into agents "
-                    "running inside tmux or zellij"), None
+                    "running inside tmux, zellij, GNU screen, or a kitty (with remote control on), WezTerm "
+                    "or Konsole window"), None
         await self.mux.ensure_ready()
         unusable = self.mux.reason_for(ref)
         if unusable is not None:
@@ -154,7 +166,17 @@ class Dispatcher:
             return f"the agent (pid {session.pid}) no longer runs in pane {ref.pane_id}", None
         if is_shell(pane.command):
             return f"pane {ref.pane_id} shows a shell ({pane.command}), not the agent", None
-        screen = read_screen(session.agent, await self.mux.capture(ref))
+        if pane.foreground_pgid and (procs.tty_facts(session.pid) or _NO_TTY).pgrp != pane.foreground_pgid:
+            return (f"the agent (pid {session.pid}) is not the program in the foreground of {ref.multiplexer} "
+                    f"{ref.label or ref.pane_id} ({pane.command or 'another program'} is)"), None
+        try:
+            text = await self.mux.capture(ref)
+        except ScreenUnreadableError as exc:
+            if session.status in (SessionStatus.WAITING_PERMISSION, SessionStatus.WAITING_QUESTION):
+                return f"{exc}; the agent waits on a menu, so answer it in the terminal", None
+            log.info("typing without reading the screen: %s", exc)
+            return None, Screen(ScreenKind.UNKNOWN)
+        screen = read_screen(session.agent, text)
         if screen.draft:
             # Agents show dim placeholders and suggestions in their input line; only text in
             # normal colours is something the user typed there.
@@ -180,7 +202,7 @@ class Dispatcher:
             try:
                 await self._run(step, session)
             except (MuxError, TimeoutError) as exc:
-                if state is DeliveryState.REFUSED:
+                if state is DeliveryState.REFUSED and not isinstance(exc, PartialSendError):
                     return self._refuse(reply, f"could not type into the pane: {exc}")
                 return DeliveryReport(
                     DeliveryState.UNKNOWN,

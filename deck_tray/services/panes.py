@@ -1,9 +1,11 @@
 """Terminal multiplexer panes: one interface, tmux and zellij behind it.
 
 :class:`Multiplexer` is what the collector and the dispatcher use: list every pane with
-the pid of its first process, read a pane's screen, type text, paste, press keys.
-:class:`Tmux` drives tmux (3.2+; checked with 3.3a), :class:`deck_tray.services.zellij.Zellij`
-drives zellij 0.44+, and :class:`MuxSet` routes by :attr:`PaneRef.multiplexer`.
+the pid of its first process (or find the one pane an agent's environment names), read a
+pane's screen, type text, paste, press keys. :class:`Tmux` drives tmux (3.2+; checked with
+3.3a), :class:`deck_tray.services.zellij.Zellij` drives zellij 0.44+, the terminals with a
+remote-control interface (kitty, GNU screen, WezTerm, Konsole) are in
+:mod:`deck_tray.services.terminals`, and :class:`MuxSet` routes by :attr:`PaneRef.multiplexer`.
 
 tmux is driven through its CLI with argv lists (``asyncio.create_subprocess_exec``;
 never a shell). Servers are found by their sockets under ``$TMUX_TMPDIR`` (default
@@ -21,7 +23,7 @@ import shutil
 import stat
 import uuid
 from abc import ABC, abstractmethod
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -47,6 +49,20 @@ class MuxError(RuntimeError):
 TmuxError = MuxError
 
 
+class PartialSendError(MuxError):
+    """A send made of several calls failed after the first one ran: part of the text may
+    already be in the pane, so it must not be sent again."""
+
+
+class MuxTimeoutError(MuxError):
+    """A multiplexer command did not finish in time and was killed (it may have done part of its work)."""
+
+
+class ScreenUnreadableError(MuxError):
+    """The adapter cannot read this pane's screen at all (e.g. Konsole before 24.05 has no
+    D-Bus method for it); the message says why. Typing may still be possible."""
+
+
 @dataclass(frozen=True)
 class PaneInfo:
     """One pane as its multiplexer lists it.
@@ -60,7 +76,12 @@ class PaneInfo:
         dead: the pane's process exited (tmux remain-on-exit, zellij held command pane).
         session: tmux session name or zellij tab name; ``window``/``index``: position.
         focused: the pane the user is looking at.
-        multiplexer: ``"tmux"`` or ``"zellij"``.
+        multiplexer: the adapter's :attr:`Multiplexer.name` (``"tmux"``, ``"zellij"``, ``"kitty"`` …).
+        foreground_pgid: the process group in the foreground of the pane's terminal, as the
+            terminal (or ``/proc/<pid>/stat`` field 8) reports it; 0 when the adapter does not
+            report one (tmux, zellij), -1 when it reports that nothing is in the foreground.
+            The dispatcher types only when the agent's process group is this one.
+        label: the human location when the adapter sets its own (terminals), else ``""``.
     """
 
     server: str
@@ -73,10 +94,14 @@ class PaneInfo:
     index: str
     focused: bool
     multiplexer: str = "tmux"
+    foreground_pgid: int = 0
+    label: str = ""
 
     def ref(self) -> PaneRef:
         """The stable reference stored with a session."""
-        if self.multiplexer == "tmux":
+        if self.label:
+            label = self.label
+        elif self.multiplexer == "tmux":
             label = f"{self.session}:{self.window}.{self.index}"
         else:
             label = f"{self.server}/{self.session}/{self.pane_id}"
@@ -110,6 +135,22 @@ class Multiplexer(ABC):
     @abstractmethod
     async def all_panes(self) -> list[PaneInfo]:
         """Every pane of every server/session of the user (stale ones skipped)."""
+
+    async def pane_for_agent(self, pid: int, env: Mapping[str, str]) -> PaneInfo | None:
+        """The pane the agent ``pid`` runs in, found from its environment rather than by
+        listing every pane (terminals cannot list the panes of every window).
+
+        Args:
+            pid: the agent process.
+            env: its environment (``/proc/<pid>/environ``).
+
+        Returns:
+            The pane its environment names, as the adapter's terminal confirms it; None when
+            the environment names none of this adapter's panes (the default: tmux and zellij
+            are found through :meth:`all_panes`). The caller still checks ancestry
+            (:func:`pane_for_pid`).
+        """
+        return None
 
     @abstractmethod
     async def pane(self, ref: PaneRef) -> PaneInfo | None:
@@ -165,6 +206,21 @@ class MuxSet(Multiplexer):
 
     async def ensure_ready(self) -> None:
         await asyncio.gather(*(m.ensure_ready() for m in self.muxes.values()))
+
+    async def pane_for_agent(self, pid: int, env: Mapping[str, str]) -> PaneInfo | None:
+        """The innermost pane any adapter finds for ``pid`` from its environment (nested
+        terminals: screen inside kitty is screen), confirmed by ancestry; None if none does."""
+        live = [m for m in self.muxes.values() if m.available]
+        results = await asyncio.gather(*(m.pane_for_agent(pid, env) for m in live), return_exceptions=True)
+        found: list[PaneInfo] = []
+        for mux, res in zip(live, results, strict=True):
+            if isinstance(res, BaseException):
+                log.debug("%s did not find the pane of pid %d: %s", mux.name, pid, res)
+            elif res is not None:
+                found.append(res)
+        if not found:
+            return None
+        return await asyncio.get_running_loop().run_in_executor(None, pane_for_pid, pid, found, env)
 
     async def all_panes(self) -> list[PaneInfo]:
         live = [m for m in self.muxes.values() if m.available]
@@ -229,7 +285,8 @@ async def run_argv(argv: list[str], *, timeout: float, input_bytes: bytes | None
     """Run an argv list (never a shell); return ``(exit code, stdout, stderr)``.
 
     Raises:
-        MuxError: it could not start, or took longer than ``timeout`` seconds (then killed).
+        MuxError: it could not start. MuxTimeoutError: it took longer than ``timeout`` seconds
+            (then killed).
     """
     try:
         proc = await asyncio.create_subprocess_exec(
@@ -244,7 +301,7 @@ async def run_argv(argv: list[str], *, timeout: float, input_bytes: bytes | None
     except TimeoutError:
         proc.kill()
         await proc.wait()
-        raise MuxError(f"{argv[0]} {argv[1] if len(argv) > 1 else ''} timed out after {timeout:.0f} s") from None
+        raise MuxTimeoutError(f"{argv[0]} {argv[1] if len(argv) > 1 else ''} timed out after {timeout:.0f} s") from None
     rc = proc.returncode if proc.returncode is not None else -1
     return rc, out.decode("utf-8", "replace"), err.decode("utf-8", "replace")
 
@@ -346,12 +403,14 @@ class Tmux(Multiplexer):
         await self.run(ref.server, "paste-buffer", "-p", "-r", "-d", "-b", name, "-t", ref.pane_id)
 
 
-def pane_for_pid(pid: int, panes: list[PaneInfo]) -> PaneInfo | None:
+def pane_for_pid(pid: int, panes: list[PaneInfo], env: Mapping[str, str] | None = None) -> PaneInfo | None:
     """The pane that runs ``pid``: the pane whose ``pane_pid`` is the pid or an ancestor.
 
-    When several panes match (nested multiplexers), the one the agent's environment names
-    (``TMUX``/``TMUX_PANE``, ``ZELLIJ_SESSION_NAME``/``ZELLIJ_PANE_ID``) wins, then the
-    innermost (the nearest ancestor)."""
+    When several panes match (nested multiplexers), the innermost one the agent's environment
+    names (``TMUX``/``TMUX_PANE``, ``ZELLIJ_SESSION_NAME``/``ZELLIJ_PANE_ID``; terminal panes
+    come from :meth:`Multiplexer.pane_for_agent`, so their environment named them) wins, then
+    the innermost (the nearest ancestor). ``env`` is the agent's environment (default: read
+    from ``/proc``)."""
     chain = procs.ancestors(pid)
     if not chain:
         return None
@@ -359,7 +418,7 @@ def pane_for_pid(pid: int, panes: list[PaneInfo]) -> PaneInfo | None:
     for p in panes:
         if not p.dead:
             by_pid.setdefault(p.pane_pid, []).append(p)
-    env = procs.environ(pid)
+    env = procs.environ(pid) if env is None else env
     tmux_pane = env.get("TMUX_PANE", "")
     tmux_sock = env.get("TMUX", "").split(",", 1)[0]
     zj_pane = f"terminal_{env['ZELLIJ_PANE_ID']}" if env.get("ZELLIJ_PANE_ID") else ""
@@ -369,7 +428,9 @@ def pane_for_pid(pid: int, panes: list[PaneInfo]) -> PaneInfo | None:
         if c.multiplexer == "tmux":
             return c.pane_id == tmux_pane and (
                 not tmux_sock or os.path.realpath(c.server) == os.path.realpath(tmux_sock))
-        return c.pane_id == zj_pane and c.server == zj_session
+        if c.multiplexer == "zellij":
+            return c.pane_id == zj_pane and c.server == zj_session
+        return True
 
     matches = [c for anc in chain for c in by_pid.get(anc, [])]
     if not matches:

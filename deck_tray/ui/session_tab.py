@@ -297,8 +297,7 @@ class SessionTab(QWidget):
         elif session.server:
             where.append(f"server {session.server}")
         else:
-            where.append(f"{session.pane.multiplexer} {session.pane.label or session.pane.pane_id}"
-                         if session.pane else "not in tmux or zellij")
+            where.append(session.pane.location if session.pane else "not in a terminal deck-tray can type into")
         self.where.setText("  ·  ".join(where))
         self.where.setToolTip(f"session {session.id}")
         bg, fg, border = (_BANNER_COLORS_DARK if self._dark() else _BANNER_COLORS)[session.status]
@@ -325,7 +324,7 @@ class SessionTab(QWidget):
         elif session.server:
             self.send_button.setToolTip("Send through the opencode server (Ctrl+Enter)")
         elif session.pane is None:
-            self.send_button.setToolTip("No tmux or zellij pane is known for this session")
+            self.send_button.setToolTip("No pane or terminal window deck-tray can type into is known for this session")
         else:
             self.send_button.setToolTip("Type this into the agent's pane (Ctrl+Enter)")
         resumable = self._resumable(session)
