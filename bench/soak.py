@@ -255,7 +255,7 @@ def log_errors(text: str) -> list[str]:
 
 
 def day(seconds: float, sessions: int, live_target: int, seed: int, say: Any = print,
-        without: frozenset[str] = frozenset()) -> SoakResult:
+        without: frozenset[str] = frozenset(), app_env: dict[str, str] | None = None) -> SoakResult:
     """The compressed day; returns what was measured (the tear-down rounds are :func:`teardowns`).
 
     ``without`` leaves parts out, to find what a growth comes from: ``tabs`` (no clicks, no
@@ -283,7 +283,7 @@ def day(seconds: float, sessions: int, live_target: int, seed: int, say: Any = p
             say(f"soak: no opencode server ({exc})")
             opencode = None
         args = ["--opencode-url", opencode.url] if opencode is not None else []
-        app = AppProcess(desk, args)
+        app = AppProcess(desk, args, env=app_env)
         stack.callback(app.close)
         app.wait_ready(60)
         prober = Prober(app)
@@ -422,10 +422,13 @@ def main() -> None:
     p.add_argument("--teardown-rounds", type=int, default=20)
     p.add_argument("--seed", type=int, default=20)
     p.add_argument("--json", action="store_true", help="print the figures as JSON too")
+    p.add_argument("--app-env", action="append", default=[], metavar="NAME=VALUE",
+                   help="an environment variable for the app (e.g. MALLOC_ARENA_MAX=2), repeatable")
     p.add_argument("--without", action="append", default=[], choices=["tabs", "hooks", "history", "opencode"],
                    help="leave a part out (repeatable), to find what a growth comes from")
     args = p.parse_args()
-    res = day(args.seconds, args.sessions, args.live, args.seed, without=frozenset(args.without))
+    app_env = dict(x.split("=", 1) for x in args.app_env)
+    res = day(args.seconds, args.sessions, args.live, args.seed, without=frozenset(args.without), app_env=app_env)
     teardowns(res, args.teardown_rounds)
     for line in res.lines():
         print(line)
