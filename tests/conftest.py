@@ -60,3 +60,28 @@ def qloop(qapp: object) -> Iterator[asyncio.AbstractEventLoop]:
 def fixtures_dir() -> Path:
     """The captured sample files."""
     return Path(__file__).parent / "fixtures"
+
+
+@pytest.fixture
+def qt_slate(qapp: object) -> Iterator[None]:
+    """Tests must not end or crash each other's loops: closing the last window does not quit Qt
+    (as in ``run_app``), and dead Qt objects are collected before and after, on the GUI thread
+    (collected later by a worker thread that happens to trigger a GC, a QTimer outlives its
+    object). Use with ``pytestmark = pytest.mark.usefixtures("qt_slate")``."""
+    import gc
+
+    qapp.setQuitOnLastWindowClosed(False)  # type: ignore[attr-defined]
+    gc.collect()
+    yield
+    gc.collect()
+
+
+@pytest.fixture
+def runtime() -> Iterator[Path]:
+    """A private ``XDG_RUNTIME_DIR`` short enough for the app's socket path (under /tmp)."""
+    import shutil
+    import tempfile
+
+    d = Path(tempfile.mkdtemp(prefix="dt-rt-", dir="/tmp"))
+    yield d
+    shutil.rmtree(d, ignore_errors=True)

@@ -10,17 +10,14 @@ runtime folder); answers are given with the real ``deck-tray reply`` command.
 from __future__ import annotations
 
 import asyncio
-import gc
 import json
 import os
 import shlex
-import shutil
 import signal
 import subprocess
 import sys
-import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -36,26 +33,13 @@ from deck_tray.services.panes import Tmux
 from .harness import REPO_ROOT, ClaudeAgent, FakeModel, find_agent_bin
 from .pty_terminal import PtyTerminal
 
-pytestmark = [pytest.mark.e2e, pytest.mark.gui,
+pytestmark = [pytest.mark.e2e, pytest.mark.gui, pytest.mark.usefixtures("qt_slate"),
               pytest.mark.skipif(find_agent_bin("claude") is None, reason="claude not found (run ./scripts/test.sh)")]
 
 EVENTS = ("PermissionRequest", "Notification", "Stop", "UserPromptSubmit", "SessionStart", "SessionEnd")
 PROCEED = r"Do you want to proceed\?"
 
 
-@pytest.fixture(autouse=True)
-def _clean_qt_slate(qapp: Any) -> Iterator[None]:
-    qapp.setQuitOnLastWindowClosed(False)
-    gc.collect()
-    yield
-    gc.collect()
-
-
-@pytest.fixture
-def runtime() -> Iterator[Path]:
-    d = Path(tempfile.mkdtemp(prefix="dt-rt-", dir="/tmp"))
-    yield d
-    shutil.rmtree(d, ignore_errors=True)
 
 
 def hook_settings() -> dict[str, Any]:

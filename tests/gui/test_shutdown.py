@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-import gc
 import logging
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -15,17 +13,10 @@ from PySide6.QtCore import QSettings
 
 from deck_tray.core.model import AgentKind, PaneRef, Session, SessionStatus
 
-pytestmark = pytest.mark.gui
+pytestmark = [pytest.mark.gui, pytest.mark.usefixtures("qt_slate")]
 
 SID = "00000001-session"
 
-
-@pytest.fixture(autouse=True)
-def _clean_qt_slate(qapp: Any) -> Iterator[None]:
-    qapp.setQuitOnLastWindowClosed(False)
-    gc.collect()
-    yield
-    gc.collect()
 
 
 def make_app(tmp_path: Path, qtbot: Any) -> Any:

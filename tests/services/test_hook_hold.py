@@ -6,17 +6,12 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import shutil
 import socket
 import subprocess
 import sys
-import tempfile
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
-
-import pytest
 
 from deck_tray.core.model import AgentKind, DeliveryState, Session, SessionStatus
 from deck_tray.core.reply import Reply, ReplyKind
@@ -30,12 +25,6 @@ PAYLOAD = {"hook_event_name": "PermissionRequest", "session_id": SID, "cwd": "/p
            "tool_input": {"command": "rm -f x"},
            "permission_suggestions": [{"type": "setMode", "mode": "acceptEdits", "destination": "session"}]}
 
-
-@pytest.fixture
-def runtime() -> Iterator[Path]:
-    d = Path(tempfile.mkdtemp(prefix="dt-rt-", dir="/tmp"))
-    yield d
-    shutil.rmtree(d, ignore_errors=True)
 
 
 def env_for(runtime: Path) -> dict[str, str]:

@@ -454,7 +454,7 @@ def test_cli_sessions_come_from_the_running_app(qloop: asyncio.AbstractEventLoop
         rc, out, err, _ = await run_cli(env, "sessions")
         assert rc == 0, err
         table = out.decode()
-        assert "6c891d37  claude-code  waiting_permission  work:2.1" in table
+        assert "6c891d37  claude-code  waiting_permission  tmux work:2.1" in table
         assert "01a200e4" not in table  # ended: only with --all
         # Another HOME is another world: the app's sessions are not that world's.
         rc, out, err, _ = await run_cli(env_for(runtime, tmp_path / "elsewhere"), "sessions", "--json")
