@@ -82,12 +82,13 @@ def test_a_stuck_stop_step_is_left_behind(tmp_path: Path, qtbot: Any, qloop: Any
     async def scenario() -> float:
         app.start()
         t0 = time.monotonic()
-        await app.stop()
+        await asyncio.wait_for(app.stop(), 15)  # without the step limit it would never return
         return time.monotonic() - t0
 
     with caplog.at_level(logging.WARNING):
         took = qloop.run_until_complete(scenario())
-    assert app_module.STOP_STEP_S <= took < app_module.STOP_STEP_S + 1.5
+    # The stuck step costs its limit; the other steps are quick but the machine may be loaded.
+    assert app_module.STOP_STEP_S <= took < app_module.STOP_STEP_S + 6
     assert stopped_after == ["opencode"]
     assert any("stopping the notifications took over" in r.getMessage() for r in caplog.records)
 

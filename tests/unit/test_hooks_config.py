@@ -211,7 +211,9 @@ def test_codex_hooks_keep_the_user_groups_positions() -> None:
 
 
 @pytest.mark.parametrize(("text", "line", "words"), [
-    ('{\n  "hooks": {\n    "Stop": []\n  },\n  "model": "opus",\n}\n', 6, "not valid JSON"),
+    # A trailing comma on line 5: Python 3.13 names that line, 3.11 and 3.12 the next (where
+    # the parser noticed); either points the user at it.
+    ('{\n  "hooks": {\n    "Stop": []\n  },\n  "model": "opus",\n}\n', (5, 6), "not valid JSON"),
     ('{"hooks": {"Stop": [}', 1, "not valid JSON"),
     ("[1, 2]", None, "expected a JSON object"),
     ('{"hooks": []}', None, '"hooks" is a list'),
@@ -219,13 +221,16 @@ def test_codex_hooks_keep_the_user_groups_positions() -> None:
     ('{"hooks": {"Stop": ["cmd"]}}', None, '"hooks.Stop[0]" is a str'),
     ('{"hooks": {"Stop": [{"hooks": "cmd"}]}}', None, '"hooks.Stop[0].hooks" is not a list'),
 ])
-def test_malformed_files_are_refused_with_file_and_line(text: str, line: int | None, words: str) -> None:
+def test_malformed_files_are_refused_with_file_and_line(text: str, line: int | tuple[int, ...] | None,
+                                                        words: str) -> None:
     with pytest.raises(hc.ConfigError) as err:
         install(text)
     assert err.value.path == SETTINGS
-    assert err.value.line == line
+    lines = line if isinstance(line, tuple) else (line,)
+    assert err.value.line in lines
     assert words in str(err.value)
-    assert str(err.value).startswith(str(SETTINGS) + (f", line {line}" if line else ""))
+    got = err.value.line
+    assert str(err.value).startswith(str(SETTINGS) + (f", line {got}" if got else ""))
 
 
 @pytest.mark.parametrize(("text", "indent"), [
