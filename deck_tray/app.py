@@ -116,6 +116,8 @@ class DeckTrayApp:
             credentials=self.opencode.credentials)
         self.monitor.files_changed.connect(self.history.file_changed)
         self.window = MainWindow(self.registry, self.settings)
+        self.decisions.changed.connect(
+            lambda sid: self.window.set_hook_held(sid, self.decisions.held(sid) is not None))
         self.tray = Tray(self.registry)
         self.tray.pin_action.setChecked(self.window.is_pinned())
         self.tray.open_requested.connect(self.window.open_session)

@@ -167,6 +167,8 @@ class SessionTab(QWidget):
         self._recall_draft = ""
         self._rendered_key: tuple[int, object] | None = None
         self._busy_sending = False
+        #: A held PermissionRequest hook can take Allow / Always allow / Deny (see set_hook_held).
+        self.hook_held = False
         self._limit = MAX_RENDERED  # newest messages rendered ("show them" raises it)
         self._reveal: tuple[str, str] | None = None  # (term, context) waiting for the view
         self.past = False
@@ -285,6 +287,13 @@ class SessionTab(QWidget):
         self.update_session(session)
 
     # -- updates -------------------------------------------------------------------
+    def set_hook_held(self, held: bool) -> None:
+        """The agent's ``PermissionRequest`` hook waits for an answer from deck-tray (issue #13):
+        Allow / Always allow / Deny work even where no pane is known."""
+        if held != self.hook_held:
+            self.hook_held = held
+            self.update_session(self.session)
+
     def update_session(self, session: Session) -> None:
         """Show a newer snapshot of the session."""
         self.session = session
@@ -296,6 +305,9 @@ class SessionTab(QWidget):
             where.append("past session" + (f" of server {session.server}" if session.server else ""))
         elif session.server:
             where.append(f"server {session.server}")
+        elif self.hook_held and session.status is SessionStatus.WAITING_PERMISSION:
+            where.append((session.pane.location + "; " if session.pane else "")
+                         + "the permission is answered through its hook")
         else:
             where.append(session.pane.location if session.pane else "not in a terminal deck-tray can type into")
         self.where.setText("  ·  ".join(where))
@@ -546,7 +558,7 @@ class SessionTab(QWidget):
                                  tip=p.options[1])
             self._add_button("Deny", Reply(ReplyKind.DENY, ""), primary=False,
                              tip="Reject. Text in the answer box goes to the agent as your reason."
-                             if session.server else
+                             if session.server or self.hook_held else
                              "Reject (Esc). Text in the answer box is sent as the next prompt.")
         self.buttons_row.addStretch(1)
 
@@ -556,7 +568,8 @@ class SessionTab(QWidget):
             b.setToolTip(tip)
         if primary:
             b.setStyleSheet("font-weight: bold;")
-        b.setEnabled(not self._busy_sending and self._reachable(self.session))
+        through_hook = self.hook_held and reply.kind in (ReplyKind.ALLOW, ReplyKind.ALLOW_ALWAYS, ReplyKind.DENY)
+        b.setEnabled(not self._busy_sending and (through_hook or self._reachable(self.session)))
 
         def clicked() -> None:
             r = reply

@@ -111,6 +111,7 @@ class MainWindow(QMainWindow):
         self.setWindowTitle("deck-tray")
         self.setWindowIcon(app_icon())
         self.tabs_by_id: dict[str, SessionTab] = {}
+        self._hook_held: dict[str, bool] = {}
         self.unread: set[str] = set()
         self.close_to_tray = True
         self._last_status: dict[str, SessionStatus] = {}
@@ -400,6 +401,7 @@ class MainWindow(QMainWindow):
             tab = SessionTab(s, self.memory)
             tab.reply_requested.connect(self.reply_requested)
             tab.action_requested.connect(self.action_requested)
+            tab.set_hook_held(self._hook_held.get(session_id, False))
             self.tabs_by_id[session_id] = tab
             self.tabs.addTab(tab, "")
             self._label_tab(tab, s)
@@ -438,6 +440,16 @@ class MainWindow(QMainWindow):
             if tab.past:
                 tab.view.setFocus()
         return tab
+
+    def set_hook_held(self, session_id: str, held: bool) -> None:
+        """Whether the session's permission hook waits for an answer from deck-tray (its tab then
+        offers Allow / Always allow / Deny without a pane)."""
+        self._hook_held[session_id] = held
+        if not held:
+            self._hook_held.pop(session_id, None)
+        tab = self.tabs_by_id.get(session_id)
+        if tab is not None:
+            tab.set_hook_held(held)
 
     def session_of_tab(self, session_id: str) -> Session | None:
         """The session an open tab shows (past sessions too), else None."""

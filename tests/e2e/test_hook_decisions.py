@@ -23,6 +23,7 @@ from typing import Any
 
 import pytest
 from PySide6.QtCore import QSettings
+from PySide6.QtWidgets import QPushButton
 
 from deck_tray.app import DeckTrayApp
 from deck_tray.core.hooks_config import hook_timeout
@@ -122,8 +123,15 @@ def test_allow_and_deny_through_the_hook_in_a_plain_terminal(tmp_path: Path, run
 
                 term.type_line("please FAKE_BASH:touch denied-2.txt")
                 await until(lambda: app.decisions.held(sid), 60, "the second request to be held")
-                rc, out, err = await cli_reply(runtime, agent, sid[:8], "--deny", "not now")
-                assert rc == 0, (rc, out, err)
+                # In the window this time: no pane is known, yet the tab's Deny works through the hook.
+                tab = app.window.open_session(sid)
+                assert tab is not None
+                deny = await until(lambda: next((b for b in tab.findChildren(QPushButton)
+                                                 if b.text() == "Deny" and b.isEnabled()), None), 10,
+                                   "an enabled Deny button")
+                assert "answered through its hook" in tab.where.text()
+                tab.answer.setPlainText("not now")
+                deny.click()
                 await until(lambda: "not now" in model.log_path.read_text(), 30, "the model to receive the message")
                 assert not (agent.project / "denied-2.txt").exists()
 
