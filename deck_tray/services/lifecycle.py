@@ -215,6 +215,7 @@ async def watch_bus(on_closed: Callable[[str], None], bus: str = "SESSION") -> N
     except (OSError, EOFError, KeyError, RuntimeError, ValueError, TimeoutError) as exc:
         log.info("not watching the session bus (%s): its end will not end deck-tray", exc or type(exc).__name__)
         return
+    log.info("watching the D-Bus session bus: its end ends deck-tray")
     try:
         while True:
             await conn.receive()

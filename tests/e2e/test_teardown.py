@@ -98,6 +98,11 @@ def test_the_session_ending_ends_the_app(desk: LiveDesktop, part: str) -> None:
     """The session bus or the X server going away alone (a logout) ends the app within 5 s."""
     app = started(desk)
     try:
+        # A logout ends a bus the app has long been watching (not one it is still connecting to).
+        deadline = time.monotonic() + 30
+        while "watching the D-Bus session bus" not in app.log():
+            assert time.monotonic() < deadline, app.log()[-2000:]
+            time.sleep(0.05)
         desk.kill(part)
         rc = app.wait_exit(EXIT_WITHIN_S)
         assert rc is not None and rc >= 0, f"exit {rc}\n{app.output()[-2000:]}"

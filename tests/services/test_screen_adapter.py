@@ -112,8 +112,12 @@ def test_a_window_that_stops_reading_gets_no_more_and_screen_stays_responsive(ri
     stuck = PaneRef("screen", "2", agent.ref.server, "")
     wait_for(lambda: asyncio.run(Screen().pane(stuck)), what="window 2")
     started = time.monotonic()
-    with pytest.raises(PartialSendError, match=r"stopped reading after [12] parts"):
+    with pytest.raises(PartialSendError, match=r"stopped reading after \d+ parts") as err:
         asyncio.run(Screen().paste(stuck, "y" * 100_000))
+    # The tty's own buffer takes a few parts before the program's silence shows (1–2 here, 3 once
+    # on a loaded machine); far below the ~21 KB (30 parts) that hangs screen.
+    parts = int(re.search(r"after (\d+) parts", str(err.value)).group(1))  # type: ignore[union-attr]
+    assert parts <= 8
     assert time.monotonic() - started < screen_mod.DRAIN_TIMEOUT_S + 3
     # The session still answers, and the agent's window still takes text.
     assert asyncio.run(Screen().pane(agent.ref)) is not None
