@@ -87,8 +87,9 @@ def test_a_stuck_stop_step_is_left_behind(tmp_path: Path, qtbot: Any, qloop: Any
 
     with caplog.at_level(logging.WARNING):
         took = qloop.run_until_complete(scenario())
-    # The stuck step costs its limit; the other steps are quick but the machine may be loaded.
-    assert app_module.STOP_STEP_S <= took < app_module.STOP_STEP_S + 6
+    # The stuck step costs its limit; the others are quick, but on a loaded machine each may
+    # use its own limit too (5 steps and the tasks: the bound of the whole stop).
+    assert app_module.STOP_STEP_S * 0.9 <= took <= app_module.STOP_STEP_S * 6 + 1  # Qt timers run up to 5 % early
     assert stopped_after == ["opencode"]
     assert any("stopping the notifications took over" in r.getMessage() for r in caplog.records)
 
