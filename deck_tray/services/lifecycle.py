@@ -33,6 +33,7 @@ import logging
 import os
 import signal
 import socket
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -133,7 +134,7 @@ class HardExit:
         for h in logging.getLogger().handlers:
             with contextlib.suppress(Exception):
                 h.flush()
-        faulthandler.dump_traceback_later(seconds, repeat=False, file=self._file or _stderr(), exit=True)
+        faulthandler.dump_traceback_later(seconds, repeat=False, file=self._file or sys.stderr.fileno(), exit=True)
         self.armed_at = time.monotonic()
 
     def disarm(self) -> None:
@@ -141,11 +142,6 @@ class HardExit:
         faulthandler.cancel_dump_traceback_later()
         self.armed_at = None
 
-
-def _stderr() -> Any:
-    import sys
-
-    return sys.__stderr__
 
 
 _ON_EXIT = ctypes.CFUNCTYPE(None, ctypes.c_int, ctypes.c_void_p)

@@ -4,14 +4,10 @@ the window, and ``sessions`` answers from the live registry."""
 from __future__ import annotations
 
 import asyncio
-import gc
 import json
 import os
-import shutil
 import sys
-import tempfile
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +20,7 @@ from deck_tray.core.scan import Scanner
 from deck_tray.services import ipc
 from deck_tray.services.panes import Tmux
 
-pytestmark = pytest.mark.gui
+pytestmark = [pytest.mark.gui, pytest.mark.usefixtures("qt_slate")]
 
 REPO = Path(__file__).resolve().parents[2]
 FIXTURES = REPO / "tests" / "fixtures"
@@ -32,22 +28,6 @@ TID = "01a200e4-f2b5-78c1-9c58-e75423501563"
 CWD = "/home/dev/work/proj"
 
 
-@pytest.fixture(autouse=True)
-def _clean_qt_slate(qapp: Any) -> Iterator[None]:
-    """Tests must not end or crash each other's loops: closing the last window does not quit Qt
-    (as in ``run_app``), and dead Qt objects are collected before and after, on the GUI thread
-    (collected later by a worker thread that happens to trigger a GC, a QTimer outlives its object)."""
-    qapp.setQuitOnLastWindowClosed(False)
-    gc.collect()
-    yield
-    gc.collect()
-
-
-@pytest.fixture
-def runtime() -> Iterator[Path]:
-    d = Path(tempfile.mkdtemp(prefix="dt-rt-", dir="/tmp"))
-    yield d
-    shutil.rmtree(d, ignore_errors=True)
 
 
 def test_a_permission_hook_reaches_the_registry_at_once(tmp_path: Path, runtime: Path, qtbot: Any,
