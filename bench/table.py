@@ -1,6 +1,7 @@
 """deck-tray's performance table: every target beside the naive method, measured in one run.
 
     python bench/table.py [--quick] [--keep] [--gb 2] [--files 5000] [--recent 100] [--big-mb 100]
+    python bench/table.py --only hook [--quick]     # only the held-hook rows (about 1 min)
 
 Rows (goals are what a user would feel):
 
@@ -16,12 +17,16 @@ Rows (goals are what a user would feel):
 * the 100 MB transcript's tab: click → first paint, longest GUI-thread stall (5 ms timer);
 * RSS of the app with 50 tabs open (baseline: the same process with none);
 * answer-to-pane latency in real tmux — ``bench_answer``;
+* a permission answered through Claude Code's held ``PermissionRequest`` hook: what the waiting
+  hook process adds after the decision, and decision → tool start with the real Claude Code beside
+  the keystroke path into its tmux pane — ``bench_hook``;
 * the history index on the same tree: full build (and the GUI thread meanwhile), incremental
   cost per appended KB, query p95 beside ``grep -r`` — ``bench_history``.
 
 Naive methods: a full re-read of every file every 3 s (detection, idle CPU), ``GET
 /permission`` every 3 s (SSE), reading and parsing every transcript in full (cold start, the
-tab), ``tmux send-keys`` text, sleep 0.3, Enter (answers).
+tab), ``tmux send-keys`` text, sleep 0.3, Enter (answers), a hook polling a decision file every
+0.5 s (held hooks; decision → tool start stands beside deck-tray's own keystroke path instead).
 """
 
 from __future__ import annotations
@@ -48,6 +53,7 @@ sys.path.insert(0, str(HERE))
 import bench_answer  # noqa: E402
 import bench_detection  # noqa: E402
 import bench_history  # noqa: E402
+import bench_hook  # noqa: E402
 import bench_opencode  # noqa: E402
 import corpus  # noqa: E402
 import httpx  # noqa: E402
@@ -297,6 +303,20 @@ class Table:
             print(line.format(*r))
 
 
+def only_hook(args: argparse.Namespace) -> None:
+    """``--only hook``: the held-hook rows alone."""
+    t_start, load0 = time.perf_counter(), os.getloadavg()[0]
+    held = bench_hook.measure(args.hook_rounds, args.claude_rounds)
+    table = Table()
+    for metric, goal, ours, naive_v, ok in bench_hook.rows(held):
+        table.add(metric, goal, ours, naive_v, ok=ok, fmt="{:.0f}" if "tool start" in metric else "{:.1f}")
+    print(f"deck-tray performance table (hook rows only) — {os.cpu_count()} cores, Python {sys.version.split()[0]}, "
+          f"{time.strftime('%Y-%m-%d %H:%M')}, load average {load0:.1f} → {os.getloadavg()[0]:.1f}")
+    table.print()
+    for n in [*bench_hook.notes(held), f"total run time {time.perf_counter() - t_start:.0f} s."]:
+        print(f"* {n}")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--quick", action="store_true", help="a small tree and short windows: a sanity run (~1 min)")
@@ -315,6 +335,10 @@ def main() -> None:
     ap.add_argument("--naive-idle-seconds", type=float, default=15.0)
     ap.add_argument("--poll-samples", type=int, default=6)
     ap.add_argument("--answer-runs", type=int, default=20)
+    ap.add_argument("--hook-rounds", type=int, default=30, help="held hooks answered (hook wait overhead)")
+    ap.add_argument("--claude-rounds", type=int, default=10,
+                    help="permissions answered in one real Claude Code session, per path (0: skip)")
+    ap.add_argument("--only", choices=["hook"], help="run only these rows")
     ap.add_argument("--tmp", type=Path, default=Path(tempfile.gettempdir()))
     ap.add_argument("--no-history", action="store_true",
                     help="skip the history index rows (about 1 min; the app children then build the index "
@@ -324,6 +348,10 @@ def main() -> None:
         args.gb, args.files, args.recent, args.big_mb = min(args.gb, 0.2), min(args.files, 500), 20, 20.0
         args.changes, args.asks, args.idle_seconds, args.naive_idle_seconds = 10, 30, 5.0, 6.0
         args.poll_samples, args.answer_runs, args.hooks = 2, 3, 8
+        args.hook_rounds, args.claude_rounds = min(args.hook_rounds, 10), min(args.claude_rounds, 3)
+    if args.only == "hook":
+        only_hook(args)
+        return
     need = args.gb * 1e9 * 1.1
     free = shutil.disk_usage(args.tmp).free
     if free < need + 1e9:
@@ -345,6 +373,8 @@ def main() -> None:
     # 2. the app in this process: detection, SSE, idle CPU.
     qapp = QApplication.instance() or QApplication([sys.argv[0]])
     qapp.setQuitOnLastWindowClosed(False)
+    # Held hooks (their own qasync loop and agents), before the app's loads.
+    held = bench_hook.measure(args.hook_rounds, args.claude_rounds)
     settle_heap()
     servers = [bench_opencode.spawn_server(2, 50) for _ in range(2)]
     urls = [url for _p, url in servers]
@@ -460,6 +490,8 @@ def main() -> None:
     table.add("answer: Allow → key in pane p95 (ms)", "≤ 200", pct(al, 0.95), pct(nv, 0.95),
               ok=pct(al, 0.95) <= 200, fmt="{:.0f}")
 
+    for metric, goal, ours, naive_v, ok in bench_hook.rows(held):
+        table.add(metric, goal, ours, naive_v, ok=ok, fmt="{:.0f}" if "tool start" in metric else "{:.1f}")
     if hist is not None:
         for metric, goal, ours, naive_v, ok, fmt, said in bench_history.rows(hist):
             table.add(metric, goal, ours, naive_v, ok=ok, fmt=fmt, ratio=said)
@@ -500,6 +532,7 @@ def main() -> None:
         f"answer: {args.answer_runs} runs; p50 prompt {pct(pr, 0.5):.0f} ms (the 150 ms pause is the floor), "
         f"Allow {pct(al, 0.5):.0f} ms; naive = send-keys -l, sleep 0.3, send-keys Enter (mean "
         f"{statistics.mean(nv):.0f} ms).",
+        *bench_hook.notes(held),
         *(bench_history.notes(hist) if hist is not None else ["history: skipped (--no-history)"]),
         f"total run time {time.perf_counter() - t_start:.0f} s.",
     ]
