@@ -107,6 +107,7 @@ class DeckTrayApp:
                                        discover=discover_opencode and self.store.get(cfg.OPENCODE_DISCOVER))
         # Permissions go through the agent's waiting PermissionRequest hook when one is held.
         self.decisions = DecisionBroker(self.registry)
+        self.decisions.codex_hold_s = float(self.store.get(cfg.CODEX_HOLD_S))
         self.dispatcher = Dispatcher(self.mux, self._probe, api=self.opencode, hooks=self.decisions)
         # The searchable history (#7): filled by a low-priority worker thread, never the GUI thread.
         self.history = HistoryIndexer(
@@ -227,6 +228,8 @@ class DeckTrayApp:
             self.window.pin_action.setChecked(bool(value))
         elif key == cfg.CLOSE_TO_TRAY.key:
             self.window.close_to_tray = bool(value)
+        elif key == cfg.CODEX_HOLD_S.key:
+            self.decisions.codex_hold_s = float(self.store.get(cfg.CODEX_HOLD_S))
         elif key in (cfg.CLAUDE_DIR.key, cfg.CODEX_DIR.key, cfg.HISTORY_HOURS.key):
             self.scanner.claude_dir, self.scanner.codex_dir = self._agent_dirs()
             self.scanner.history_s = self.store.get(cfg.HISTORY_HOURS) * 3600.0

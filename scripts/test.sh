@@ -12,15 +12,20 @@ cd "$(dirname "$0")/.."
 CLAUDE_CODE_VERSION=2.1.197
 CODEX_VERSION=0.169.0
 OPENCODE_VERSION=1.18.33
+# The newest releases on the day they were last checked (2026-12-06): the hook-decision tests run
+# against these too (tests/e2e/test_hook_decisions.py), so a change in today's agents shows up.
+CLAUDE_CODE_NEWEST=2.1.332
+CODEX_NEWEST=0.171.0
 PY=${PYTHON:-python3}
 
 if [[ "${DECK_TRAY_SKIP_INSTALL:-0}" != 1 ]]; then
   need=()
   # kitty and screen: the terminal adapters' tests run them for real (Konsole and WezTerm are faked:
   # konsole costs ~25 s and 254 MB, WezTerm is not packaged); trayer (a real XEmbed tray) and
-  # xdotool: the tear-down and soak tests (#20).
+  # xdotool: the tear-down and soak tests (#20); evilwm (126 kB): an EWMH window manager for
+  # "Show terminal" (tests/services/test_window_raise.py).
   for pair in tmux:tmux Xvfb:xvfb import:imagemagick git:git dunst:dunst dunstctl:dunst dbus-daemon:dbus \
-              trayer:trayer xdotool:xdotool kitty:kitty screen:screen; do
+              trayer:trayer xdotool:xdotool kitty:kitty screen:screen evilwm:evilwm; do
     command -v "${pair%%:*}" >/dev/null 2>&1 || need+=("${pair#*:}")
   done
   # Libraries Qt's offscreen platform (used by the GUI tests) loads, and those of its xcb platform
@@ -44,10 +49,17 @@ if [[ "${DECK_TRAY_SKIP_INSTALL:-0}" != 1 ]]; then
       "@anthropic-ai/claude-code@$CLAUDE_CODE_VERSION" "@openai/codex@$CODEX_VERSION" \
       "opencode-ai@$OPENCODE_VERSION" >/dev/null
   fi
+  newest() { [[ -x .agents-newest/node_modules/.bin/$1 ]] && [[ "$(.agents-newest/node_modules/.bin/$1 --version 2>/dev/null)" == *"$2"* ]]; }
+  if ! newest claude "$CLAUDE_CODE_NEWEST" || ! newest codex "$CODEX_NEWEST"; then
+    mkdir -p .agents-newest
+    npm install --prefix .agents-newest --no-audit --no-fund --loglevel=error \
+      "@anthropic-ai/claude-code@$CLAUDE_CODE_NEWEST" "@openai/codex@$CODEX_NEWEST" >/dev/null
+  fi
   $PY -m pip install -q --disable-pip-version-check -e '.[test]' 2>&1 | grep -v "Running pip as the 'root' user" || true
 fi
 
 export DECK_TRAY_AGENTS_DIR="$PWD/.agents"
+export DECK_TRAY_NEWEST_AGENTS_DIR="$PWD/.agents-newest"
 export QT_QPA_PLATFORM=offscreen
 
 echo "== ruff";          $PY -m ruff check deck_tray tests bench scripts

@@ -180,6 +180,12 @@ HISTORY_HOURS: Setting[int] = Setting(
     "sessions/history_hours", Kind.INT, 24, "Keep finished sessions listed for",
     "Claude Code and Codex sessions whose transcript is older than this drop off the list.",
     Group.SESSIONS, minimum=1, maximum=24 * 30, suffix=" h")
+CODEX_HOLD_S: Setting[int] = Setting(
+    "sessions/codex_hold_s", Kind.INT, 0, "Let Codex wait for deck-tray",
+    "Codex shows its own approval only after deck-tray's hook returns. For a Codex session "
+    "deck-tray cannot type into (a plain terminal window), its permission waits this long for "
+    "your answer in deck-tray, then Codex asks in its terminal. Needs deck-tray's Codex hooks.",
+    Group.SESSIONS, minimum=0, maximum=600, suffix=" s", special="Off")
 HISTORY_INDEX: Setting[bool] = Setting(
     "sessions/history_index", Kind.BOOL, True, "Keep a searchable history",
     "Index every Claude Code, Codex and opencode conversation on this machine for search "
@@ -191,7 +197,7 @@ SETTINGS: tuple[Setting[Any], ...] = (
     QUIET_ENABLED, QUIET_START, QUIET_END,
     OPENCODE_URLS, OPENCODE_DISCOVER, AUTO_HANDOFF, AUTO_HANDOFF_PERCENT,
     PINNED, START_HIDDEN, CLOSE_TO_TRAY,
-    CLAUDE_DIR, CODEX_DIR, HISTORY_HOURS, HISTORY_INDEX,
+    CLAUDE_DIR, CODEX_DIR, HISTORY_HOURS, CODEX_HOLD_S, HISTORY_INDEX,
 )
 #: The same, by key.
 BY_KEY: dict[str, Setting[Any]] = {s.key: s for s in SETTINGS}

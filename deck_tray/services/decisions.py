@@ -12,8 +12,12 @@ one of:
   arrives: the hook exits with no decision;
 * :attr:`DecisionBroker.timeout_s` passes, or the hook goes away: no decision.
 
-The agent keeps its own dialog live all the while, so the user at the terminal is never locked
-out; whichever answers first wins.
+Claude Code keeps its own dialog live all the while, so the user at the terminal is never locked
+out; whichever answers first wins. Its single-question ``AskUserQuestion`` is held the same way
+and answered with an option label or free text. Codex shows its approval only after the hook
+returns, so a Codex hook is held only when the user set :attr:`DecisionBroker.codex_hold_s` (the
+"Let Codex wait for deck-tray" setting), only that long, and only for a session deck-tray knows
+no pane of (in a pane, the answer is typed there without keeping the terminal waiting).
 """
 
 from __future__ import annotations
@@ -28,8 +32,8 @@ from PySide6.QtCore import QObject, Signal
 
 from deck_tray.core import decisions
 from deck_tray.core.hooks import HookEvent
-from deck_tray.core.model import DeliveryReport, DeliveryState, Session, SessionStatus
-from deck_tray.core.reply import Reply
+from deck_tray.core.model import AgentKind, DeliveryReport, DeliveryState, Session, SessionStatus
+from deck_tray.core.reply import Reply, ReplyKind
 from deck_tray.services.registry import SessionRegistry
 
 log = logging.getLogger(__name__)
@@ -55,6 +59,10 @@ class DecisionBroker(QObject):
             waiting state it was held in.
         timeout_s: how long a hook is held at most.
 
+    Attributes:
+        codex_hold_s: how long a Codex permission hook of a session with no known pane waits
+            for deck-tray (seconds; 0: Codex hooks are not held). Set live from the settings.
+
     Signals:
         changed(str): a session's hook became answerable, or stopped being (its id).
     """
@@ -65,9 +73,11 @@ class DecisionBroker(QObject):
         super().__init__(parent)
         self.registry = registry
         self.timeout_s = timeout_s
+        self.codex_hold_s = 0.0
         self._held: dict[str, _Held] = {}
-        #: Sessions whose held request was answered elsewhere: ``{id: (monotonic s, why)}``.
-        self._answered_elsewhere: dict[str, tuple[float, str]] = {}
+        #: Sessions whose held request was answered elsewhere:
+        #: ``{id: (monotonic s, why, the reply kinds it took)}``.
+        self._answered_elsewhere: dict[str, tuple[float, str, frozenset[ReplyKind]]] = {}
         registry.session_changed.connect(self._session_changed)
         registry.session_removed.connect(lambda sid: self.withdraw(sid, "the session is gone"))
 
@@ -80,23 +90,25 @@ class DecisionBroker(QObject):
             dialog decides).
         """
         sid = event.session_id
-        if not sid or not decisions.holds(event.agent, event.payload):
+        cur = self.registry.get(sid) if sid else None
+        codex_hold = self.codex_hold_s > 0 and (cur is None or cur.pane is None)
+        if not sid or not decisions.holds(event.agent, event.payload, codex_hold=codex_hold):
             return None
+        timeout_s = self.codex_hold_s if event.agent is AgentKind.CODEX else self.timeout_s
         old = self._held.pop(sid, None)
         if old is not None and not old.future.done():
             old.future.set_result(None)  # a newer request of the same session replaces it
         fut: asyncio.Future[dict[str, Any] | None] = asyncio.get_running_loop().create_future()
         held = _Held(event, fut)
-        cur = self.registry.get(sid)
-        held.seen_waiting = cur is not None and cur.status is SessionStatus.WAITING_PERMISSION
+        held.seen_waiting = cur is not None and cur.status.is_waiting
         self._held[sid] = held
         log.info("holding %s's permission hook for %s (%s) for a decision", event.agent.label, sid[:12],
                  event.payload.get("tool_name") or "?")
         self.changed.emit(sid)
         try:
-            return await asyncio.wait_for(asyncio.shield(fut), self.timeout_s)
+            return await asyncio.wait_for(asyncio.shield(fut), timeout_s)
         except TimeoutError:
-            log.info("no decision for %s within %g s; the agent's dialog decides", sid[:12], self.timeout_s)
+            log.info("no decision for %s within %g s; the agent's dialog decides", sid[:12], timeout_s)
             return None
         finally:
             if self._held.get(sid) is held:
@@ -139,15 +151,20 @@ class DecisionBroker(QObject):
                      session_id[:12], why)
             held.future.set_result(None)
             if elsewhere:
-                self._answered_elsewhere[session_id] = (time.monotonic(), why)
+                self._answered_elsewhere[session_id] = (time.monotonic(), why,
+                                                        decisions.decidable(held.event.payload))
                 if len(self._answered_elsewhere) > 200:
                     self._answered_elsewhere.pop(next(iter(self._answered_elsewhere)))
 
-    def answered_elsewhere(self, session_id: str, within_s: float = 120.0) -> str | None:
+    def answered_elsewhere(self, session_id: str, reply_kind: ReplyKind | None = None,
+                           within_s: float = 120.0) -> str | None:
         """Why the session's last held request was let go because it was answered elsewhere,
-        if that was within ``within_s`` seconds and no new request is held; else None."""
+        if that was within ``within_s`` seconds, no new request is held and ``reply_kind`` (when
+        given) is an answer to that request (a new prompt after it is not superseded); else None."""
         got = self._answered_elsewhere.get(session_id)
         if got is None or self.held(session_id) is not None or time.monotonic() - got[0] > within_s:
+            return None
+        if reply_kind is not None and (reply_kind not in got[2] or reply_kind is ReplyKind.PROMPT):
             return None
         return got[1]
 
@@ -155,17 +172,23 @@ class DecisionBroker(QObject):
         """Answer the held hook of ``session`` with ``reply``.
 
         Returns:
-            ``SUBMITTED`` (the hook took the decision to the agent), or None when no hook is
-            held for it or ``reply`` is no permission answer (use the pane instead).
+            ``SUBMITTED`` (the hook took the decision to the agent); ``REFUSED`` when ``reply``
+            cannot answer the held request (an option it does not offer, empty text: the hook
+            stays held, the text is kept); None when no hook is held for it or ``reply`` is not
+            an answer a hook carries (use the pane instead).
         """
         held = self._held.get(session.id)
-        if held is None or held.future.done() or reply.kind not in decisions.DECIDABLE:
+        if held is None or held.future.done() or reply.kind not in decisions.decidable(held.event.payload):
             return None
+        try:
+            out = decisions.decision_output(held.event.agent, reply, held.event.payload)
+        except ValueError as exc:
+            return DeliveryReport(DeliveryState.REFUSED, f"{exc}; nothing was sent", reply.text)
         self._answered_elsewhere.pop(session.id, None)
-        out = decisions.decision_output(held.event.agent, reply, held.event.payload)
         held.future.set_result(out)
         note = decisions.always_note(held.event.agent, reply, held.event.payload)
-        log.info("answered %s's permission hook for %s: %s", held.event.agent.label, session.id[:12],
+        what = "question" if decisions.is_question(held.event.payload) else "permission"
+        log.info("answered %s's %s hook for %s: %s", held.event.agent.label, what, session.id[:12],
                  reply.describe())
         return DeliveryReport(DeliveryState.SUBMITTED,
                               f"answered through {held.event.agent.label}'s permission hook{note}", reply.text)
@@ -174,7 +197,7 @@ class DecisionBroker(QObject):
         held = self._held.get(s.id)
         if held is None:
             return
-        if s.status is SessionStatus.WAITING_PERMISSION:
+        if s.status.is_waiting:
             held.seen_waiting = True
         elif held.seen_waiting or s.status is SessionStatus.ENDED:
             self.withdraw(s.id, f"the session is now {s.status.label.lower()}", elsewhere=True)

@@ -42,8 +42,9 @@ from deck_tray.services.panes import (
 log = logging.getLogger(__name__)
 _NO_TTY = procs.TtyFacts(0, 0, 0, -1)
 
-#: Replies a permission hook can carry (:data:`deck_tray.core.decisions.DECIDABLE`).
-_HOOK_KINDS = frozenset({ReplyKind.ALLOW, ReplyKind.ALLOW_ALWAYS, ReplyKind.DENY})
+#: Replies a held hook can carry: a permission's (:data:`deck_tray.core.decisions.DECIDABLE`) and
+#: a question's (:data:`deck_tray.core.decisions.QUESTION_DECIDABLE`).
+_HOOK_KINDS = frozenset({ReplyKind.ALLOW, ReplyKind.ALLOW_ALWAYS, ReplyKind.DENY, ReplyKind.OPTION, ReplyKind.PROMPT})
 
 #: Returns a fresh snapshot of a session by id (or None), used to verify acceptance.
 Probe = Callable[[str], Awaitable[Session | None]]
@@ -62,11 +63,14 @@ class HookAnswerer(Protocol):
     (:class:`deck_tray.services.decisions.DecisionBroker`)."""
 
     def decide(self, session: Session, reply: Reply) -> DeliveryReport | None:
-        """``SUBMITTED`` when a held hook took ``reply``; None when none is held."""
+        """``SUBMITTED`` when a held hook took ``reply``, ``REFUSED`` when it cannot answer the
+        held request; None when none is held (or ``reply`` is no answer to it)."""
         ...
 
-    def answered_elsewhere(self, session_id: str, within_s: float = 120.0) -> str | None:
-        """Why the last held request was let go as answered elsewhere, recently; else None."""
+    def answered_elsewhere(self, session_id: str, reply_kind: ReplyKind | None = None,
+                           within_s: float = 120.0) -> str | None:
+        """Why the last held request was let go as answered elsewhere, recently, when
+        ``reply_kind`` answers such a request; else None."""
         ...
 
 
@@ -113,13 +117,17 @@ class Dispatcher:
                 return self._refuse(reply, f"{which} failed before anything was typed: {exc}")
 
     async def _through_hook(self, session: Session, reply: Reply) -> DeliveryReport | None:
-        """A permission answer through the agent's held hook: ``ACCEPTED`` once the session
-        leaves the waiting state, ``SUPERSEDED`` when the terminal answered first; None when
-        no hook is held (the pane path follows)."""
+        """A permission or question answer through the agent's held hook: ``ACCEPTED`` once the
+        session leaves the waiting state, ``SUPERSEDED`` when the terminal answered first,
+        ``REFUSED`` when the answer does not fit the request; None when no hook is held (the
+        pane path follows)."""
         assert self.hooks is not None
         report = self.hooks.decide(session, reply)
+        if report is not None and report.state is DeliveryState.REFUSED:
+            log.info("reply refused: %s", report.detail)
+            return report
         if report is None:
-            why = self.hooks.answered_elsewhere(session.id)
+            why = self.hooks.answered_elsewhere(session.id, reply.kind)
             if why is None:
                 return None
             log.info("%s for %s superseded: %s", reply.describe(), session.id[:12], why)
@@ -130,7 +138,7 @@ class Dispatcher:
             deadline = time.monotonic() + self.accept_timeout
             while time.monotonic() < deadline:
                 fresh = await self.probe(session.id)
-                if fresh is None or fresh.status is not SessionStatus.WAITING_PERMISSION:
+                if fresh is None or not fresh.status.is_waiting:
                     return DeliveryReport(DeliveryState.ACCEPTED, f"the agent took it ({report.detail})", reply.text)
                 await asyncio.sleep(0.1)
         return report

@@ -30,6 +30,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from deck_tray.core.decisions import decidable_for
 from deck_tray.core.model import (
     AgentKind,
     DeliveryReport,
@@ -167,7 +168,8 @@ class SessionTab(QWidget):
         self._recall_draft = ""
         self._rendered_key: tuple[int, object] | None = None
         self._busy_sending = False
-        #: A held PermissionRequest hook can take Allow / Always allow / Deny (see set_hook_held).
+        #: A held PermissionRequest hook takes Allow / Always allow / Deny, or a question's option
+        #: and free text (see set_hook_held).
         self.hook_held = False
         self._limit = MAX_RENDERED  # newest messages rendered ("show them" raises it)
         self._reveal: tuple[str, str] | None = None  # (term, context) waiting for the view
@@ -289,7 +291,8 @@ class SessionTab(QWidget):
     # -- updates -------------------------------------------------------------------
     def set_hook_held(self, held: bool) -> None:
         """The agent's ``PermissionRequest`` hook waits for an answer from deck-tray (issue #13):
-        Allow / Always allow / Deny work even where no pane is known."""
+        Allow / Always allow / Deny, or a question's options and a typed answer, work even where
+        no pane is known."""
         if held != self.hook_held:
             self.hook_held = held
             self.update_session(self.session)
@@ -305,11 +308,17 @@ class SessionTab(QWidget):
             where.append("past session" + (f" of server {session.server}" if session.server else ""))
         elif session.server:
             where.append(f"server {session.server}")
-        elif self.hook_held and session.status is SessionStatus.WAITING_PERMISSION:
+        elif self._through_hook(session):
+            what = "question" if session.status is SessionStatus.WAITING_QUESTION else "permission"
             where.append((session.pane.location + "; " if session.pane else "")
-                         + "the permission is answered through its hook")
+                         + f"the {what} is answered through its hook")
+        elif session.pane is not None:
+            where.append(session.pane.location)
+        elif session.status.is_waiting and session.agent is AgentKind.CODEX:
+            where.append("not in a terminal deck-tray can type into: answer in its terminal, or turn on "
+                         "“Let Codex wait for deck-tray” in Settings")
         else:
-            where.append(session.pane.location if session.pane else "not in a terminal deck-tray can type into")
+            where.append("not in a terminal deck-tray can type into")
         self.where.setText("  ·  ".join(where))
         self.where.setToolTip(f"session {session.id}")
         bg, fg, border = (_BANNER_COLORS_DARK if self._dark() else _BANNER_COLORS)[session.status]
@@ -326,11 +335,14 @@ class SessionTab(QWidget):
         if key != self._rendered_key:
             self._rendered_key = key
             self._render()
-        can_type = self._reachable(session)
+        can_type = self._reachable(session) or (self._through_hook(session) and session.pending is not None
+                                                and ReplyKind.PROMPT in decidable_for(session.pending.kind))
         self.answer.setReadOnly(False)
         self.send_button.setEnabled(can_type and not self._busy_sending)
         if session.status is SessionStatus.ENDED:
             self.send_button.setToolTip("The agent is no longer running")
+        elif can_type and self._through_hook(session) and not session.server:
+            self.send_button.setToolTip("Send as your answer to the question, through the agent's hook (Ctrl+Enter)")
         elif session.server and not can_type:
             self.send_button.setToolTip("The opencode server is not reachable; your text is kept")
         elif session.server:
@@ -446,6 +458,10 @@ class SessionTab(QWidget):
             self.revealed.emit(True)
 
         self.find_bar.select_near(utf16_positions(raw)(start), done)
+
+    def _through_hook(self, session: Session) -> bool:
+        """A held hook answers this session's request (it waits, and the hook is held)."""
+        return self.hook_held and session.status.is_waiting and not self.past
 
     @staticmethod
     def _reachable(session: Session) -> bool:
@@ -568,7 +584,9 @@ class SessionTab(QWidget):
             b.setToolTip(tip)
         if primary:
             b.setStyleSheet("font-weight: bold;")
-        through_hook = self.hook_held and reply.kind in (ReplyKind.ALLOW, ReplyKind.ALLOW_ALWAYS, ReplyKind.DENY)
+        pending = self.session.pending
+        through_hook = self._through_hook(self.session) and pending is not None \
+            and reply.kind in decidable_for(pending.kind)
         b.setEnabled(not self._busy_sending and (through_hook or self._reachable(self.session)))
 
         def clicked() -> None:

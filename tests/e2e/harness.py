@@ -53,6 +53,12 @@ AGENTS_DIR_ENV = "DECK_TRAY_AGENTS_DIR"
 DEFAULT_AGENTS_DIR: Path = REPO_ROOT / ".agents"
 """Default npm prefix (``npm install --prefix .agents ...``)."""
 
+NEWEST_AGENTS_DIR_ENV = "DECK_TRAY_NEWEST_AGENTS_DIR"
+"""Env var naming the npm prefix of the newest agent releases (checked beside the pinned ones)."""
+
+DEFAULT_NEWEST_AGENTS_DIR: Path = REPO_ROOT / ".agents-newest"
+"""Default npm prefix of the newest releases (``scripts/test.sh`` installs them there)."""
+
 TYPE_PAUSE_S = 0.3
 """Pause between typed text and Enter (needed by Codex's paste detection)."""
 
@@ -66,6 +72,7 @@ __all__ = [
     "FakeModel",
     "HarnessError",
     "REPO_ROOT",
+    "agent_builds",
     "TmuxServer",
     "capture_screens",
     "find_agent_bin",
@@ -92,6 +99,20 @@ def find_agent_bin(name: str) -> str | None:
     if candidate.is_file() and os.access(candidate, os.X_OK):
         return str(candidate)
     return shutil.which(name)
+
+
+def agent_builds(name: str) -> list[tuple[str, str]]:
+    """``[(label, binary)]`` of agent ``name`` to test: the pinned build (:func:`find_agent_bin`),
+    then the newest release from ``$DECK_TRAY_NEWEST_AGENTS_DIR`` (default ``<repo>/.agents-newest``)
+    when it is installed there and is another file. Labels are ``"pinned"`` and ``"newest"``."""
+    builds: list[tuple[str, str]] = []
+    pinned = find_agent_bin(name)
+    if pinned:
+        builds.append(("pinned", pinned))
+    newest = Path(os.environ.get(NEWEST_AGENTS_DIR_ENV) or DEFAULT_NEWEST_AGENTS_DIR) / "node_modules" / ".bin" / name
+    if newest.is_file() and os.access(newest, os.X_OK) and (not pinned or newest.resolve() != Path(pinned).resolve()):
+        builds.append(("newest", str(newest)))
+    return builds
 
 
 def wait_until(

@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from deck_tray.core.model import AgentKind, DeliveryState, Session, SessionStatus
+from deck_tray.core.model import AgentKind, DeliveryState, PaneRef, Session, SessionStatus
 from deck_tray.core.reply import Reply, ReplyKind
 from deck_tray.services.decisions import DecisionBroker
 from deck_tray.services.ipc import IpcServer
@@ -33,9 +33,10 @@ def env_for(runtime: Path) -> dict[str, str]:
     return env
 
 
-async def forwarder(runtime: Path, payload: dict[str, Any] = PAYLOAD) -> asyncio.subprocess.Process:
+async def forwarder(runtime: Path, payload: dict[str, Any] = PAYLOAD,
+                    agent: str = "claude-code") -> asyncio.subprocess.Process:
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "deck_tray", "hook", "claude-code", env=env_for(runtime), cwd=REPO,
+        sys.executable, "-m", "deck_tray", "hook", agent, env=env_for(runtime), cwd=REPO,
         stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE)
     assert proc.stdin is not None
     proc.stdin.write(json.dumps(payload).encode())
@@ -43,8 +44,8 @@ async def forwarder(runtime: Path, payload: dict[str, Any] = PAYLOAD) -> asyncio
     return proc
 
 
-def session(status: SessionStatus) -> Session:
-    return Session(id=SID, agent=AgentKind.CLAUDE_CODE, cwd="/p", title="t", pid=None, pane=None, status=status,
+def session(status: SessionStatus, agent: AgentKind = AgentKind.CLAUDE_CODE, pane: PaneRef | None = None) -> Session:
+    return Session(id=SID, agent=agent, cwd="/p", title="t", pid=None, pane=pane, status=status,
                    reason="r", updated_at=time.time())
 
 
@@ -147,3 +148,98 @@ def test_no_app_or_an_app_that_never_acknowledges_costs_the_agent_little(runtime
     assert res.returncode == 0 and res.stdout == b""
     print(f"\nno app: {took_none:.2f} s; a mute listener: {took_mute:.2f} s (Python start-up included)")
     assert took_mute - took_none < 2.0
+
+
+QUESTION = {"hook_event_name": "PermissionRequest", "session_id": SID, "cwd": "/p", "tool_name": "AskUserQuestion",
+            "tool_input": {"questions": [{"question": "Which colour?", "header": "Colour", "multiSelect": False,
+                                          "options": [{"label": "Red", "description": "r"},
+                                                      {"label": "Blue", "description": "b"}]}]}}
+
+
+def test_a_question_is_answered_through_the_hook(runtime: Path, qloop: Any) -> None:
+    """A held AskUserQuestion: an option that is not offered is refused and the hook stays held
+    (the text is kept); "Blue" is printed as the question's answer."""
+    srv, broker, reg = serve(runtime)
+
+    async def run() -> None:
+        srv.start()
+        try:
+            reg.apply([session(SessionStatus.WAITING_QUESTION)])
+            proc = await forwarder(runtime, QUESTION)
+            await until(lambda: broker.held(SID))
+            wrong = broker.decide(session(SessionStatus.WAITING_QUESTION), Reply(ReplyKind.OPTION, "Green"))
+            assert wrong is not None and wrong.state is DeliveryState.REFUSED and wrong.text == "Green"
+            assert "options: Red, Blue" in wrong.detail and broker.held(SID)
+            ok = broker.decide(session(SessionStatus.WAITING_QUESTION), Reply(ReplyKind.OPTION, "Blue"))
+            assert ok is not None and ok.state is DeliveryState.SUBMITTED
+            out, _ = await asyncio.wait_for(proc.communicate(), 10)
+            decision = json.loads(out)["hookSpecificOutput"]["decision"]
+            assert decision["behavior"] == "allow" and decision["updatedInput"]["answers"] == {"Which colour?": "Blue"}
+        finally:
+            await srv.stop()
+
+    qloop.run_until_complete(run())
+
+
+def test_a_question_answered_in_the_terminal_does_not_supersede_a_new_prompt(runtime: Path, qloop: Any) -> None:
+    srv, broker, reg = serve(runtime)
+
+    async def run() -> None:
+        srv.start()
+        try:
+            reg.apply([session(SessionStatus.WAITING_QUESTION)])
+            proc = await forwarder(runtime, QUESTION)
+            await until(lambda: broker.held(SID))
+            reg.apply([session(SessionStatus.IDLE)])
+            out, _ = await asyncio.wait_for(proc.communicate(), 10)
+            assert out == b""
+            assert broker.answered_elsewhere(SID, ReplyKind.OPTION) is not None, "a late option: superseded"
+            assert broker.answered_elsewhere(SID, ReplyKind.PROMPT) is None, "a new prompt is just a prompt"
+            assert broker.answered_elsewhere(SID, ReplyKind.ALLOW) is None
+        finally:
+            await srv.stop()
+
+    qloop.run_until_complete(run())
+
+
+def test_codex_waits_for_deck_tray_only_when_asked_and_only_without_a_pane(runtime: Path, qloop: Any) -> None:
+    """Codex 0.169/0.171 shows its approval only after the hook returns. Off (the default): the
+    hook returns at once. On: a session with no pane is held for ``codex_hold_s`` and then let
+    go with no decision; a session in a tmux pane is not held (deck-tray types there)."""
+    srv, broker, reg = serve(runtime)
+    codex = {**PAYLOAD, "permission_mode": "default", "model": "gpt-fake", "tool_input": {"command": "ls"}}
+
+    async def run() -> None:
+        srv.start()
+        try:
+            reg.apply([session(SessionStatus.WAITING_PERMISSION, AgentKind.CODEX)])
+            t0 = time.monotonic()
+            out, _ = await asyncio.wait_for((await forwarder(runtime, codex, "codex")).communicate(), 10)
+            assert out == b"" and broker.held(SID) is None
+            off_s = time.monotonic() - t0
+
+            broker.codex_hold_s = 1.5
+            t0 = time.monotonic()
+            proc = await forwarder(runtime, codex, "codex")
+            await until(lambda: broker.held(SID))
+            out, _ = await asyncio.wait_for(proc.communicate(), 10)
+            held_s = time.monotonic() - t0
+            assert out == b"", "no decision: Codex asks in its terminal"
+            assert held_s >= 1.5 * 0.95 and held_s > off_s, (held_s, off_s)
+
+            proc = await forwarder(runtime, codex, "codex")
+            await until(lambda: broker.held(SID))
+            report = broker.decide(session(SessionStatus.WAITING_PERMISSION, AgentKind.CODEX),
+                                   Reply(ReplyKind.DENY, "no"))
+            assert report is not None and report.state is DeliveryState.SUBMITTED
+            out, _ = await asyncio.wait_for(proc.communicate(), 10)
+            assert json.loads(out)["hookSpecificOutput"]["decision"] == {"behavior": "deny", "message": "no"}
+
+            pane = PaneRef("tmux", "%1", "/tmp/tmux-sock")
+            reg.apply([session(SessionStatus.WAITING_PERMISSION, AgentKind.CODEX, pane)])
+            out, _ = await asyncio.wait_for((await forwarder(runtime, codex, "codex")).communicate(), 10)
+            assert out == b"" and broker.held(SID) is None, "in a pane deck-tray types the answer instead"
+        finally:
+            await srv.stop()
+
+    qloop.run_until_complete(run())

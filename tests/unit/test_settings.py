@@ -31,13 +31,14 @@ def test_no_secret_is_a_setting() -> None:
 
 
 def test_the_brief_is_covered() -> None:
-    """Paths, servers, notification rules, quiet hours, pinned, window, history."""
+    """Paths, servers, notification rules, quiet hours, pinned, window, history, Codex hold (#13)."""
     assert {"paths/claude_config_dir", "paths/codex_home", "opencode/urls", "opencode/discover",
             "opencode/auto_handoff", "opencode/auto_handoff_percent", "notifications/enabled",
             "notifications/permission", "notifications/question", "notifications/turn_finished",
             "notifications/renotify_minutes", "notifications/grace_ms", "notifications/quiet_hours",
             "notifications/quiet_start", "notifications/quiet_end", "window/pinned", "window/start_hidden",
-            "window/close_to_tray", "sessions/history_hours", "sessions/history_index"} == set(cfg.BY_KEY)
+            "window/close_to_tray", "sessions/history_hours", "sessions/history_index",
+            "sessions/codex_hold_s"} == set(cfg.BY_KEY)
 
 
 # -- coercion of INI values ---------------------------------------------------------------------
