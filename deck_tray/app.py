@@ -33,13 +33,12 @@ from deck_tray.services.dispatcher import Dispatcher
 from deck_tray.services.history_index import HistoryIndex, HistoryIndexer
 from deck_tray.services.monitor import Monitor
 from deck_tray.services.notifier import DBusNotifications, NotificationBackend, Notifier
-from deck_tray.services.opencode_client import OpencodeError
 from deck_tray.services.opencode_source import OpencodeSource
 from deck_tray.services.panes import Multiplexer, MuxSet, Tmux
 from deck_tray.services.registry import SessionRegistry
 from deck_tray.services.secrets import Credentials
+from deck_tray.services.session_actions import SessionActions
 from deck_tray.services.settings_store import SettingsStore, open_settings
-from deck_tray.services.terminal_actions import open_session_in_terminal, resume_in_terminal
 from deck_tray.services.terminals import terminal_adapters
 from deck_tray.services.zellij import Zellij
 from deck_tray.ui.errors import ErrorReporter
@@ -109,6 +108,7 @@ class DeckTrayApp:
         self.decisions = DecisionBroker(self.registry)
         self.decisions.codex_hold_s = float(self.store.get(cfg.CODEX_HOLD_S))
         self.dispatcher = Dispatcher(self.mux, self._probe, api=self.opencode, hooks=self.decisions)
+        self.actions = SessionActions(self.registry, self.mux, self.monitor, self.opencode)
         # The searchable history (#7): filled by a low-priority worker thread, never the GUI thread.
         self.history = HistoryIndexer(
             # It shares the scanner's log of skipped files (a named pipe is reported once, not twice).
@@ -341,6 +341,7 @@ class DeckTrayApp:
                 log.warning("stopping the %s took over %g s; going on without it", name, STOP_STEP_S)
             except Exception:
                 log.exception("stopping the %s failed", name)
+        self.actions.cancel()
         for t in list(self._tasks):
             t.cancel()
         if self._tasks:
@@ -386,56 +387,27 @@ class DeckTrayApp:
         if session is None:
             self.window.show_delivery(session_id, DeliveryReport(DeliveryState.REFUSED, "the session is gone"))
             return
-        if action == "handoff":
-            self._spawn(self._handoff(session, arg))
-        elif action == "open_terminal":
-            self._spawn(self._open_terminal(session))
-        elif action == "resume":
-            self._spawn(self._resume(session))
+        self._spawn(self._run_action(session, action, arg))
 
-    async def _resume(self, session: Session) -> None:
-        """Resume a past or ended session in a new tmux pane; the registry then lists it live
-        under the same id (both agents keep it), and its tab follows."""
-        report = await resume_in_terminal(self.mux, session)
-        self.window.show_action(session.id, report)
-        if not report.delivered:
-            return
-        # The agent takes a moment to open its files (Codex in daemon mode writes nothing
-        # until the first prompt, so no file event comes): rescan the process table until the
-        # session is listed with its process, instead of waiting for the next full scan.
-        for delay in (0.3, 0.5, 1.0, 1.5, 2.0, 3.0, 5.0):
-            await asyncio.sleep(delay)
-            await self.monitor.refresh_now(incremental=False)
-            listed = self.registry.get(session.id)
-            if listed is not None and listed.pid is not None and listed.pane is not None:
-                return
-
-    async def _handoff(self, session: Session, goal: str) -> None:
-        try:
-            new_id = await self.opencode.handoff(session, goal)
-        except OpencodeError as exc:
-            self.window.show_delivery(session.id, DeliveryReport(
-                DeliveryState.REFUSED, f"hand-off failed: {exc}", goal))
-            return
-        self._handed_off(session.id, new_id, False)
+    async def _run_action(self, session: Session, action: str, arg: str) -> None:
+        result = await self.actions.run(session, action, arg)
+        if result.new_session:
+            self._handed_off(session.id, result.new_session, False)
+        elif result.as_delivery:
+            self.window.show_delivery(session.id, result.report)
+        else:
+            self.window.show_action(session.id, result.report)
 
     def _handed_off(self, old_id: str, new_id: str, automatic: bool) -> None:
         why = "context nearly full: " if automatic else ""
         self.window.show_delivery(old_id, DeliveryReport(
             DeliveryState.ACCEPTED, f"{why}handed off to a new session ({new_id})"))
-        self._spawn(self._open_when_listed(new_id))
 
-    async def _open_when_listed(self, session_id: str, timeout: float = 15.0) -> None:
-        """Open a new session's tab as soon as the registry knows it (it arrives over SSE)."""
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeout
-        while self.registry.get(session_id) is None and loop.time() < deadline:
-            await asyncio.sleep(0.05)
-        self.window.open_session(session_id)
+        async def open_when_listed() -> None:
+            await self.actions.wait_listed(new_id)
+            self.window.open_session(new_id)
 
-    async def _open_terminal(self, session: Session) -> None:
-        report = await open_session_in_terminal(self.mux, session, self.opencode.binary_for(session.server))
-        self.window.show_delivery(session.id, report)
+        self._spawn(open_when_listed())
 
     def _password_entered(self, url: str, password: str) -> None:
         async def store() -> None:

@@ -136,6 +136,25 @@ def main() -> None:
     win.open_session(sessions[0].id)
     win.close_tab(win.tabs.indexOf(win.tabs_by_id[sessions[1].id]))  # shows the reopen button
     shot("window-waiting")
+    # Issue #13: agents in a plain terminal window. A Claude Code question held through its hook
+    # (options and Send enabled with no pane), and a Codex permission deck-tray cannot deliver.
+    ask = replace(sessions[0], id="a5d0c3e1-0000-4000-8000-00000000000a", pane=None, pid=4242,
+                  title="pick a colour for the widget", status=SessionStatus.WAITING_QUESTION,
+                  reason="question — PermissionRequest hook",
+                  pending=PendingRequest(RequestKind.QUESTION, "AskUserQuestion",
+                                         "Which colour should the widget be?", ("Red", "Blue", "Type something."),
+                                         question="Which colour should the widget be?"))
+    cdx = replace(sessions[2] if sessions[2].agent is AgentKind.CODEX else sessions[1],
+                  id="c0de0000-0000-4000-8000-00000000000c", pane=None, pid=4343,
+                  status=SessionStatus.WAITING_PERMISSION, reason="approval — PermissionRequest hook",
+                  pending=PendingRequest(RequestKind.PERMISSION, "exec_command", "cargo test --workspace",
+                                         ("Yes, proceed", "Yes, and don't ask again for this command", "No")))
+    reg.apply([*sessions, ask, cdx])
+    win.open_session(ask.id)
+    win.set_hook_held(ask.id, True)
+    shot("window-question-through-hook")
+    win.open_session(cdx.id)
+    shot("window-codex-plain-terminal")
     win.pin_action.setChecked(True)
     win.resize(600, 640)
     shot("window-pinned")

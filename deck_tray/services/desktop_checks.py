@@ -580,7 +580,8 @@ def which(name: str, env: Mapping[str, str]) -> str | None:
 
 
 async def multiplexer_checks(env: Mapping[str, str]) -> list[Check]:
-    """tmux (>= 3.2) and zellij (>= 0.44). Absent: WARN, or FAIL when both are absent."""
+    """tmux (>= 3.2) and zellij (>= 0.44). Absent: WARN (both absent too: the hooks and the terminal
+    adapters still answer, issue #13)."""
     tmux, zellij = which("tmux", env), which("zellij", env)
 
     async def version(binary: str, flag: str) -> tuple[str, tuple[int, ...] | None]:
@@ -588,10 +589,11 @@ async def multiplexer_checks(env: Mapping[str, str]) -> list[Check]:
         return text.splitlines()[0] if text else "", parse_version(text)
 
     if tmux is None and zellij is None:
-        why = ("neither tmux nor zellij is installed: deck-tray cannot type answers into Claude Code or Codex "
-               "panes (opencode is answered through its server)")
+        why = ("neither tmux nor zellij is installed: deck-tray types answers only into GNU screen, kitty, "
+               "WezTerm or Konsole windows; Claude Code's permissions and questions are still answered through "
+               "its hooks, opencode through its server")
         hint = "install tmux (Debian: apt install tmux) and run the agents in it"
-        return [Check("tmux", Level.FAIL, why, hint), Check("zellij", Level.FAIL, "not installed", hint)]
+        return [Check("tmux", Level.WARN, why, hint), Check("zellij", Level.WARN, "not installed", hint)]
     out: list[Check] = []
     if tmux is None:
         out.append(Check("tmux", Level.WARN, "not installed (zellij is used)", "install tmux >= 3.2 to use it"))

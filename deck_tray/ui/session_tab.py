@@ -150,7 +150,7 @@ class SessionTab(QWidget):
     Signals:
         reply_requested(str, Reply): the user asked to send ``Reply`` to session id ``str``.
         action_requested(str, str, str): session id, action (``"open_terminal"``,
-            ``"handoff"`` or ``"resume"``) and its argument (the hand-off goal, may be empty).
+            ``"handoff"``, ``"resume"`` or ``"show_terminal"``) and its argument (the hand-off goal, may be empty).
         revealed(bool): a :meth:`reveal` finished; True when the hit's own text was found
             (False: the nearest match of the term is shown, or none).
     """
@@ -184,6 +184,7 @@ class SessionTab(QWidget):
         self.title.setWordWrap(True)
         self.where = QLabel()
         self.where.setTextFormat(Qt.TextFormat.PlainText)
+        self.where.setWordWrap(True)  # a long folder must not widen the window
         self.where.setStyleSheet("color: palette(mid);")
         self.where.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
 
@@ -205,7 +206,14 @@ class SessionTab(QWidget):
         self.resume_button = QPushButton("Resume in terminal")
         self.resume_button.clicked.connect(
             lambda: self.action_requested.emit(self.session.id, "resume", ""))
-        for b in (self.stop_button, self.terminal_button, self.handoff_button, self.resume_button):
+        # Agents in a plain terminal window (nothing deck-tray can type into): bring that window up.
+        self.show_terminal_button = QPushButton("Show terminal")
+        self.show_terminal_button.setToolTip(
+            "Raise the terminal window this agent runs in, to answer there (X11; Wayland does not allow it)")
+        self.show_terminal_button.clicked.connect(
+            lambda: self.action_requested.emit(self.session.id, "show_terminal", ""))
+        for b in (self.stop_button, self.terminal_button, self.handoff_button, self.resume_button,
+                  self.show_terminal_button):
             ar.addWidget(b)
         ar.addStretch(1)
         self.past_note = QLabel(
@@ -314,9 +322,6 @@ class SessionTab(QWidget):
                          + f"the {what} is answered through its hook")
         elif session.pane is not None:
             where.append(session.pane.location)
-        elif session.status.is_waiting and session.agent is AgentKind.CODEX:
-            where.append("not in a terminal deck-tray can type into: answer in its terminal, or turn on "
-                         "“Let Codex wait for deck-tray” in Settings")
         else:
             where.append("not in a terminal deck-tray can type into")
         self.where.setText("  ·  ".join(where))
@@ -355,7 +360,10 @@ class SessionTab(QWidget):
         self.resume_button.setVisible(resumable)
         self.resume_button.setToolTip(
             f"Continue this session in a new tmux pane ({self._resume_command(session)})" if resumable else "")
-        self.actions_row.setVisible(bool(session.server) or resumable)
+        outside = (not session.server and not self.past and session.pane is None and session.pid is not None
+                   and session.status is not SessionStatus.ENDED)
+        self.show_terminal_button.setVisible(outside)
+        self.actions_row.setVisible(bool(session.server) or resumable or outside)
         self.terminal_button.setVisible(bool(session.server))
         for b in (self.stop_button, self.handoff_button):
             b.setVisible(bool(session.server) and not self.past)
@@ -552,6 +560,15 @@ class SessionTab(QWidget):
             return
         self.request_box.show()
         asker = f"<br><i>Asked by sub-agent “{html.escape(p.asker)}”</i>" if p.asker else ""
+        if not self._reachable(session) and not self._through_hook(session) and not session.server:
+            # Nothing can deliver an answer (no pane, no held hook): say so, and what to do.
+            hint = ("Codex asks in its terminal, where deck-tray cannot type. Answer there (Show terminal), "
+                    "or turn on “Let Codex wait for deck-tray” in Settings to answer Codex from here."
+                    if session.agent is AgentKind.CODEX else
+                    "This agent runs in a terminal deck-tray cannot type into, and its hook is not waiting "
+                    "for deck-tray: answer in its terminal (Show terminal). With deck-tray's hooks installed "
+                    "(deck-tray hooks install), permissions are answered from here.")
+            asker += f"<br><span style='font-size:small'><i>{html.escape(hint)}</i></span>"
         if p.kind is RequestKind.QUESTION:
             self.request_text.setText(f"<b>Question</b><br>{html.escape(p.question or p.summary)}{asker}")
             for label in p.options:

@@ -51,8 +51,9 @@ _EMPTY_TEXT = (
     "<p>Sessions of Claude Code, Codex and opencode on this machine are listed on the left.<br>"
     "Click one to open it here. When an agent waits for you, deck-tray tells you.</p>"
 )
-_NO_SESSIONS_TEXT = ("No agent sessions yet.\n\nStart Claude Code or Codex in a tmux or zellij pane, "
-                     "or opencode anywhere; it shows up here.")
+_NO_SESSIONS_TEXT = ("No agent sessions yet.\n\nStart Claude Code, Codex or opencode in any terminal; "
+                     "it shows up here. Answers go through the agents' hooks (deck-tray hooks install) "
+                     "or are typed into tmux, zellij, GNU screen, kitty, WezTerm or Konsole.")
 _GROUPS = (
     ("waiting", "Needs you"),
     ("busy", "Working"),

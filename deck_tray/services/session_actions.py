@@ -1,0 +1,147 @@
+"""What a user can do to a session besides answering it, each with a typed result (issue #17
+item 3: these lived in ``DeckTrayApp``; the app now only routes a tab's request here and shows
+the result).
+
+=================  ==========================================================================
+action             what happens
+=================  ==========================================================================
+``resume``         a past or ended Claude Code / Codex session continues in a new tmux pane
+                   (:func:`~deck_tray.services.terminal_actions.resume_in_terminal`); the
+                   registry is rescanned until it lists the session live with its pane
+``open_terminal``  an opencode session opens in a new tmux pane (``opencode attach``)
+``handoff``        an opencode session continues in a fresh one from a summary
+``show_terminal``  the window of the terminal the agent runs in is raised (X11 + EWMH,
+                   :func:`~deck_tray.services.window_raise.show_terminal`); for sessions
+                   deck-tray cannot type into (issue #13)
+=================  ==========================================================================
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+from deck_tray.core.model import DeliveryReport, DeliveryState, Session
+from deck_tray.services.monitor import Monitor
+from deck_tray.services.opencode_client import OpencodeError
+from deck_tray.services.opencode_source import OpencodeSource
+from deck_tray.services.panes import Multiplexer
+from deck_tray.services.registry import SessionRegistry
+from deck_tray.services.terminal_actions import open_session_in_terminal, resume_in_terminal
+from deck_tray.services.window_raise import RaiseResult, show_terminal
+
+log = logging.getLogger(__name__)
+
+#: The actions :meth:`SessionActions.run` knows.
+ACTIONS = ("resume", "open_terminal", "handoff", "show_terminal")
+#: Seconds between rescans while a resumed session is not yet listed with its process and pane.
+RESUME_RESCANS_S = (0.3, 0.5, 1.0, 1.5, 2.0, 3.0, 5.0)
+
+
+@dataclass(frozen=True)
+class ActionResult:
+    """How an action went.
+
+    Attributes:
+        report: ``ACCEPTED`` with what happened, or ``REFUSED`` with why (and what to do); its
+            ``detail`` is shown in the session's tab.
+        new_session: the id of a session the action started (a hand-off), to open in a tab.
+        as_delivery: show it where answers are reported (the opencode actions) rather than as
+            an action note.
+    """
+
+    report: DeliveryReport
+    new_session: str = ""
+    as_delivery: bool = False
+
+
+class SessionActions:
+    """Runs the session actions (:data:`ACTIONS`).
+
+    Args:
+        registry: the sessions (to see a resumed session listed).
+        mux: the multiplexers (tmux opens the new panes).
+        monitor: rescanned after a resume until the session is listed live.
+        opencode: hand-offs and ``opencode attach``.
+        raise_window: shows a process's terminal window (``(pid) -> RaiseResult``; the real one
+            by default, a fake in tests).
+    """
+
+    def __init__(self, registry: SessionRegistry, mux: Multiplexer, monitor: Monitor, opencode: OpencodeSource,
+                 raise_window: Callable[[int], Awaitable[RaiseResult]] | None = None) -> None:
+        self.registry = registry
+        self.mux = mux
+        self.monitor = monitor
+        self.opencode = opencode
+        self._raise = raise_window or (lambda pid: show_terminal(pid))
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    async def run(self, session: Session, action: str, arg: str = "") -> ActionResult:
+        """Run ``action`` on ``session`` (``arg``: the hand-off goal); never raises for the
+        action's own failures (they are a ``REFUSED`` report)."""
+        if action == "resume":
+            return ActionResult(await self.resume(session))
+        if action == "open_terminal":
+            report = await open_session_in_terminal(self.mux, session, self.opencode.binary_for(session.server))
+            return ActionResult(report, as_delivery=True)
+        if action == "handoff":
+            return await self.handoff(session, arg)
+        if action == "show_terminal":
+            return ActionResult(await self.show_terminal(session))
+        return ActionResult(DeliveryReport(DeliveryState.REFUSED, f"unknown action {action!r}"))
+
+    async def resume(self, session: Session) -> DeliveryReport:
+        """Resume a past or ended session in a new tmux pane; the registry then lists it live
+        under the same id (both agents keep it), and its tab follows. Returns as soon as the
+        pane runs; the rescans that list the session go on in the background."""
+        report = await resume_in_terminal(self.mux, session)
+        if report.delivered:
+            task = asyncio.ensure_future(self._until_listed_live(session.id))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+        return report
+
+    async def _until_listed_live(self, session_id: str) -> None:
+        # The agent takes a moment to open its files (Codex in daemon mode writes nothing
+        # until the first prompt, so no file event comes): rescan the process table until the
+        # session is listed with its process, instead of waiting for the next full scan.
+        for delay in RESUME_RESCANS_S:
+            await asyncio.sleep(delay)
+            await self.monitor.refresh_now(incremental=False)
+            listed = self.registry.get(session_id)
+            if listed is not None and listed.pid is not None and listed.pane is not None:
+                return
+
+    async def handoff(self, session: Session, goal: str) -> ActionResult:
+        """Continue an opencode session in a new one from a summary (``goal`` optional)."""
+        try:
+            new_id = await self.opencode.handoff(session, goal)
+        except OpencodeError as exc:
+            return ActionResult(DeliveryReport(DeliveryState.REFUSED, f"hand-off failed: {exc}", goal),
+                                as_delivery=True)
+        return ActionResult(DeliveryReport(DeliveryState.ACCEPTED, f"handed off to a new session ({new_id})"),
+                            new_session=new_id, as_delivery=True)
+
+    async def show_terminal(self, session: Session) -> DeliveryReport:
+        """Raise the window of the terminal ``session``'s agent runs in."""
+        if session.pid is None:
+            return DeliveryReport(DeliveryState.REFUSED, "deck-tray knows no process for this session, so it "
+                                                         "cannot find its terminal window")
+        result = await self._raise(session.pid)
+        log.info("show terminal of %s (pid %s): %s", session.id[:12], session.pid, result.detail)
+        return DeliveryReport(DeliveryState.ACCEPTED if result.ok else DeliveryState.REFUSED, result.detail)
+
+    def cancel(self) -> None:
+        """Stop the background rescans of resumed sessions (the app is quitting)."""
+        for t in list(self._tasks):
+            t.cancel()
+
+    async def wait_listed(self, session_id: str, timeout: float = 15.0) -> bool:
+        """Wait until the registry lists ``session_id`` (a new session arrives over SSE)."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while self.registry.get(session_id) is None and loop.time() < deadline:
+            await asyncio.sleep(0.05)
+        return self.registry.get(session_id) is not None
