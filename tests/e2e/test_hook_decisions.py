@@ -20,7 +20,6 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -36,13 +35,12 @@ from deck_tray.core.scan import Scanner
 from deck_tray.services.panes import Tmux
 
 from .harness import REPO_ROOT, ClaudeAgent, CodexAgent, FakeModel, agent_builds, find_agent_bin
+from .hook_helpers import PROCEED, claude_hook_settings, cli, run_with_app, until
 from .pty_terminal import PtyTerminal
 
 pytestmark = [pytest.mark.e2e, pytest.mark.gui, pytest.mark.usefixtures("qt_slate"),
               pytest.mark.skipif(find_agent_bin("claude") is None, reason="claude not found (run ./scripts/test.sh)")]
 
-EVENTS = ("PermissionRequest", "Notification", "Stop", "UserPromptSubmit", "SessionStart", "SessionEnd")
-PROCEED = r"Do you want to proceed\?"
 CLAUDE_BUILDS = [pytest.param(b, id=f"claude-{label}") for label, b in agent_builds("claude")]
 CODEX_BUILDS = [pytest.param(b, id=f"codex-{label}") for label, b in agent_builds("codex")]
 #: Claude Code 2.1.332 starts in "auto" mode and offers to keep it; people who answer permissions
@@ -52,17 +50,10 @@ CLAUDE_READY = r"\? for shortcuts|manual mode on"
 
 
 
-def hook_settings() -> dict[str, Any]:
-    command = f"{shlex.quote(sys.executable)} -m deck_tray hook claude-code"
-    return {"permissions": {"defaultMode": "default"},  # "manual" in 2.1.332's words
-            "hooks": {ev: [{**({"matcher": "*"} if ev == "PermissionRequest" else {}),
-                            "hooks": [{"type": "command", "command": command, "timeout": hook_timeout(ev)}]}]
-                      for ev in EVENTS}}
-
 
 def claude_in_a_pty(model: FakeModel, scratch: Path, runtime: Path,
                     binary: str | None = None) -> tuple[ClaudeAgent, PtyTerminal]:
-    agent = ClaudeAgent(None, model, scratch, settings=hook_settings(), binary=binary,  # type: ignore[arg-type]
+    agent = ClaudeAgent(None, model, scratch, settings=claude_hook_settings(), binary=binary,  # type: ignore[arg-type]
                         extra_env={"XDG_RUNTIME_DIR": str(runtime), "PYTHONPATH": str(REPO_ROOT)})
     agent.home.mkdir(parents=True, exist_ok=True)
     agent.project.mkdir(parents=True, exist_ok=True)
@@ -79,25 +70,6 @@ def claude_ready(term: PtyTerminal) -> None:
         term.wait_for(CLAUDE_READY, 60)
 
 
-async def until(pred: Callable[[], Any], timeout: float, what: str) -> Any:
-    deadline = time.monotonic() + timeout
-    while not (value := pred()):
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
-        await asyncio.sleep(0.05)
-    return value
-
-
-async def cli(runtime: Path, agent: ClaudeAgent | CodexAgent, *args: str) -> tuple[int, str, str]:
-    """``deck-tray ARGS`` as a user runs it (it talks to the running app)."""
-    env = {k: v for k, v in os.environ.items() if k not in ("CLAUDE_CONFIG_DIR", "CODEX_HOME")}
-    env.update(XDG_RUNTIME_DIR=str(runtime), HOME=str(agent.home), PYTHONPATH=str(REPO_ROOT))
-    if isinstance(agent, CodexAgent):
-        env["CODEX_HOME"] = str(agent.codex_home)  # the folder the app watches, or the CLI scans alone
-    proc = await asyncio.create_subprocess_exec(sys.executable, "-m", "deck_tray", *args, env=env,
-                                                stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
-    out, err = await proc.communicate()
-    return proc.returncode or 0, out.decode(), err.decode()
 
 
 async def cli_reply(runtime: Path, agent: ClaudeAgent | CodexAgent, *args: str) -> tuple[int, str, str]:
@@ -157,14 +129,7 @@ def test_allow_and_deny_through_the_hook_in_a_plain_terminal(binary: str, tmp_pa
                 await until(lambda: "not now" in model.log_path.read_text(), 30, "the model to receive the message")
                 assert not (agent.project / "denied-2.txt").exists()
 
-            async def scenario() -> None:
-                app.start()
-                try:
-                    await steps()
-                finally:
-                    await app.stop()
-
-            qloop.run_until_complete(scenario())
+            run_with_app(qloop, app, steps)
 
 
 @pytest.mark.parametrize("binary", CLAUDE_BUILDS)
@@ -208,14 +173,7 @@ def test_a_question_through_the_hook(binary: str, tmp_path: Path, runtime: Path,
                             "the model to receive the typed answer")
                 assert len(term.typed) == typed, "no key typed for the questions"
 
-            async def scenario() -> None:
-                app.start()
-                try:
-                    await steps()
-                finally:
-                    await app.stop()
-
-            qloop.run_until_complete(scenario())
+            run_with_app(qloop, app, steps)
 
 
 def test_the_terminal_answers_first(tmp_path: Path, runtime: Path, qtbot: Any,
@@ -244,14 +202,7 @@ def test_the_terminal_answers_first(tmp_path: Path, runtime: Path, qtbot: Any,
                               if "once" in line)
                 assert results >= 1
 
-            async def scenario() -> None:
-                app.start()
-                try:
-                    await steps()
-                finally:
-                    await app.stop()
-
-            qloop.run_until_complete(scenario())
+            run_with_app(qloop, app, steps)
 
 
 def test_the_app_killed_while_a_hook_waits(tmp_path: Path, runtime: Path) -> None:
@@ -365,11 +316,4 @@ def test_codex_waits_for_deck_tray_only_when_the_user_lets_it(binary: str, tmp_p
                 assert not (agent.project / "denied-from-deck-tray.txt").exists()
                 assert len(term.typed) == typed, "no key typed for the held permissions"
 
-            async def scenario() -> None:
-                app.start()
-                try:
-                    await steps()
-                finally:
-                    await app.stop()
-
-            qloop.run_until_complete(scenario())
+            run_with_app(qloop, app, steps)

@@ -18,9 +18,6 @@ import os
 import re
 import shlex
 import shutil
-import sys
-import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -28,30 +25,20 @@ import pytest
 from PySide6.QtCore import QSettings
 
 from deck_tray.app import DeckTrayApp
-from deck_tray.core.hooks_config import hook_timeout
 from deck_tray.core.model import SessionStatus
 from deck_tray.core.scan import Scanner
 from deck_tray.services.panes import Tmux
 
 from .harness import REPO_ROOT, ClaudeAgent, FakeModel, TmuxServer, find_agent_bin
+from .hook_helpers import PROCEED, claude_hook_settings, cli, run_with_app, until
 
 pytestmark = [pytest.mark.e2e, pytest.mark.gui, pytest.mark.usefixtures("qt_slate"),
               pytest.mark.skipif(find_agent_bin("claude") is None, reason="claude not found (run ./scripts/test.sh)"),
               pytest.mark.skipif(shutil.which("tmux") is None, reason="tmux not found (run ./scripts/test.sh)")]
 
-EVENTS = ("PermissionRequest", "Notification", "Stop", "UserPromptSubmit", "SessionStart", "SessionEnd")
-PROCEED = r"Do you want to proceed\?"
 #: tmux commands that put keys or text into a pane.
 TYPING = {"send-keys", "send", "paste-buffer", "pasteb", "load-buffer", "loadb", "set-buffer", "setb"}
 
-
-def hook_settings() -> dict[str, Any]:
-    """Claude's ``settings.json`` hooks as ``deck-tray hooks install`` writes them (through this
-    interpreter)."""
-    command = f"{shlex.quote(sys.executable)} -m deck_tray hook claude-code"
-    return {"hooks": {ev: [{**({"matcher": "*"} if ev == "PermissionRequest" else {}),
-                            "hooks": [{"type": "command", "command": command, "timeout": hook_timeout(ev)}]}]
-                      for ev in EVENTS}}
 
 
 def tmux_wrapper(folder: Path, log: Path) -> Path:
@@ -81,23 +68,6 @@ def typing_calls(log: Path) -> list[list[str]]:
     return [argv for argv in tmux_calls(log) if TYPING & set(argv)]
 
 
-async def until(pred: Callable[[], Any], timeout: float, what: str) -> Any:
-    deadline = time.monotonic() + timeout
-    while not (value := pred()):
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
-        await asyncio.sleep(0.05)
-    return value
-
-
-async def cli(runtime: Path, agent: ClaudeAgent, *args: str) -> tuple[int, str, str]:
-    """``deck-tray ARGS`` as a user runs it (it talks to the running app; tmux is the wrapper)."""
-    env = {k: v for k, v in os.environ.items() if k not in ("CLAUDE_CONFIG_DIR", "CODEX_HOME")}
-    env.update(XDG_RUNTIME_DIR=str(runtime), HOME=str(agent.home), PYTHONPATH=str(REPO_ROOT))
-    proc = await asyncio.create_subprocess_exec(sys.executable, "-m", "deck_tray", *args, env=env,
-                                                stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
-    out, err = await proc.communicate()
-    return proc.returncode or 0, out.decode(), err.decode()
 
 
 def test_allow_in_tmux_goes_through_the_hook_not_the_keys(tmp_path: Path, runtime: Path, qtbot: Any,
@@ -110,7 +80,7 @@ def test_allow_in_tmux_goes_through_the_hook_not_the_keys(tmp_path: Path, runtim
     with (
         FakeModel("anthropic", tmp_path / "fake") as model,
         TmuxServer() as tmux,
-        ClaudeAgent(tmux, model, tmp_path / "claude", settings=hook_settings(),
+        ClaudeAgent(tmux, model, tmp_path / "claude", settings=claude_hook_settings(),
                     extra_env={"XDG_RUNTIME_DIR": str(runtime), "PYTHONPATH": str(REPO_ROOT)}) as claude,
     ):
         # Only now, so the harness (and the agent in its pane) keep the real tmux.
@@ -148,11 +118,4 @@ def test_allow_in_tmux_goes_through_the_hook_not_the_keys(tmp_path: Path, runtim
             assert any("list-panes" in argv for argv in calls), calls[:5]
             assert typing_calls(log) == [], "no key typed or text pasted for the permission"
 
-        async def scenario() -> None:
-            app.start()
-            try:
-                await steps()
-            finally:
-                await app.stop()
-
-        qloop.run_until_complete(scenario())
+        run_with_app(qloop, app, steps)
