@@ -319,7 +319,8 @@ def only_hook(args: argparse.Namespace) -> None:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--quick", action="store_true", help="a small tree and short windows: a sanity run (~80 s with the hook rows)")
+    ap.add_argument("--quick", action="store_true",
+                    help="a small tree and short windows: a sanity run (~80 s with the hook rows)")
     ap.add_argument("--keep", action="store_true", help="keep the generated tree")
     ap.add_argument("--gb", type=float, default=2.0, help="size of the generated tree (GB)")
     ap.add_argument("--files", type=int, default=5000)
