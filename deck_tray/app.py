@@ -411,9 +411,9 @@ class DeckTrayApp:
 
     def _password_entered(self, url: str, password: str) -> None:
         async def store() -> None:
-            detail = await self.opencode.set_password(url, password)
-            if "keyring" in detail and "only until" in detail:
-                self.window.show_notice(detail)
+            result = await self.opencode.set_password(url, password)
+            if not result.persistent:  # kept only until deck-tray quits: say so, and how to keep it
+                self.window.show_notice(result.detail)
 
         self._spawn(store())
 

@@ -46,7 +46,7 @@ from deck_tray.services.opencode_client import (
     OpencodeError,
 )
 from deck_tray.services.registry import SessionRegistry
-from deck_tray.services.secrets import Credentials
+from deck_tray.services.secrets import Credentials, StoreResult
 
 log = logging.getLogger(__name__)
 
@@ -687,18 +687,18 @@ class OpencodeSource(QObject):
     def _emit_servers(self) -> None:
         self.servers_changed.emit(self.servers())
 
-    async def set_password(self, url: str, password: str) -> str:
+    async def set_password(self, url: str, password: str) -> StoreResult:
         """Store the password (keyring if it works, else for this run) and reconnect.
 
         Returns:
-            A sentence for the user saying where the password went.
+            Where the password went (``persistent``: in the keyring) and a sentence for the user.
         """
         loop = asyncio.get_running_loop()
         result = await loop.run_in_executor(None, self.credentials.store, url, password)
         self._asked.discard(url)
         w = self.watchers.get(url) or self._add(url)
         w.retry_now()
-        return result.detail
+        return result
 
     def binary_for(self, url: str) -> str:
         """The opencode executable that serves ``url`` (when discovered locally), else ``""``."""

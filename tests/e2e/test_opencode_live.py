@@ -242,7 +242,7 @@ def test_password_server_asks_once_and_connects(tmp_path: Path, model: FakeOpenA
                 await until(lambda: asked, 30, "the password request")
                 assert live.source.servers()[0].phase is ServerPhase.AUTH_REQUIRED
                 assert "password" in live.source.servers()[0].detail
-                detail = await live.source.set_password(locked.url, "s3cret-pw")
+                detail = (await live.source.set_password(locked.url, "s3cret-pw")).detail
                 assert "keyring" in detail.lower()  # where it went (this machine has no keyring backend)
                 await until(lambda: live.source.servers()[0].phase is ServerPhase.CONNECTED, 30, "connected")
                 sid = locked.create_session("locked")
