@@ -4,8 +4,8 @@
 
 (Normally started by ``bench/table.py``; prints one JSON object on its last line.)
 
-The child builds :class:`deck_tray.app.DeckTrayApp` as ``run_app`` does (heap settled, qasync
-loop, the window shown because the offscreen platform has no tray) over the given folders,
+The child builds :class:`deck_tray.app.DeckTrayApp` as ``deck_tray.commands.run.run_app`` does
+(heap settled, qasync loop, the window shown because the offscreen platform has no tray) over the given folders,
 with no opencode discovery, no desktop notifications and a tmux that has no server. It
 measures:
 
@@ -69,7 +69,8 @@ def run(args: argparse.Namespace) -> dict[str, object]:
     from PySide6.QtCore import QEvent, QObject, QSettings
     from PySide6.QtWidgets import QApplication, QWidget
 
-    from deck_tray.app import DeckTrayApp, settle_heap
+    from deck_tray.app import DeckTrayApp
+    from deck_tray.commands.run import settle_heap
     from deck_tray.core.claude import ClaudeTranscript
     from deck_tray.core.jsonl import JsonlTailer
     from deck_tray.core.scan import Scanner

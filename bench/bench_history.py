@@ -46,7 +46,7 @@ from bench_detection import pct  # noqa: E402
 from PySide6.QtCore import QElapsedTimer, QEventLoop, QTimer  # noqa: E402
 from PySide6.QtWidgets import QApplication  # noqa: E402
 
-from deck_tray.app import settle_heap  # noqa: E402
+from deck_tray.commands.run import settle_heap  # noqa: E402
 from deck_tray.core.history import parse_query  # noqa: E402
 from deck_tray.core.model import AgentKind  # noqa: E402
 from deck_tray.services.history_index import HistoryIndex, HistoryIndexer  # noqa: E402

@@ -388,7 +388,7 @@ import httpx  # noqa: E402
 import qasync  # noqa: E402
 from PySide6.QtCore import QCoreApplication, Qt, QTimer  # noqa: E402
 
-from deck_tray.app import settle_heap  # noqa: E402
+from deck_tray.commands.run import settle_heap  # noqa: E402
 from deck_tray.core.model import Session, SessionStatus  # noqa: E402
 from deck_tray.core.opencode import OpencodeState, ServerPhase  # noqa: E402
 from deck_tray.core.reply import Reply, ReplyKind  # noqa: E402
@@ -667,7 +667,7 @@ def main() -> None:
         with tempfile.TemporaryDirectory(prefix="deck-tray-opencode-") as tmp:
             record = Path(tmp) / "flood.jsonl"
             app = QCoreApplication.instance() or QCoreApplication([])
-            settle_heap()  # as deck_tray.app.run_app does before its loop starts
+            settle_heap()  # as deck_tray.commands.run.run_app does before its loop starts
             loop = qasync.QEventLoop(app)
             asyncio.set_event_loop(loop)
             with loop:

@@ -61,7 +61,8 @@ import qasync  # noqa: E402
 from PySide6.QtCore import QSettings  # noqa: E402
 from PySide6.QtWidgets import QApplication  # noqa: E402
 
-from deck_tray.app import DeckTrayApp, settle_heap  # noqa: E402
+from deck_tray.app import DeckTrayApp  # noqa: E402
+from deck_tray.commands.run import settle_heap  # noqa: E402
 from deck_tray.core.scan import TAIL_BYTES, Scanner  # noqa: E402
 from deck_tray.services.panes import Tmux  # noqa: E402
 from deck_tray.services.secrets import Credentials  # noqa: E402

@@ -418,7 +418,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         import asyncio
 
         return asyncio.run(_reply(args, reply))
-    from deck_tray.app import run_app
+    from deck_tray.commands.run import run_app
 
     return run_app(getattr(args, "opencode_url", None) or [], replace=bool(getattr(args, "replace", False)))
 

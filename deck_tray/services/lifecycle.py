@@ -3,7 +3,7 @@
 Issue #20: at a logout (the agent's tmux server, the app, the tray host, the notification
 daemon, the X server and the session bus all ending at once) the app once stayed alive for
 half an hour holding its socket, so no later start could run. What this module gives
-``run_app`` (:mod:`deck_tray.app`):
+``run_app`` (:mod:`deck_tray.commands.run`):
 
 * :class:`GuiThreadGc` — garbage collection on the GUI thread only (the deadlock found here).
 * :class:`HardExit` — once a quit starts, the process ends within a grace period whatever a
