@@ -32,7 +32,7 @@ from deck_tray.services.opencode_source import OpencodeSource
 from deck_tray.services.panes import Multiplexer, MuxSet, Tmux
 from deck_tray.services.registry import SessionRegistry
 from deck_tray.services.secrets import Credentials
-from deck_tray.services.session_actions import SessionActions
+from deck_tray.services.session_actions import SessionActions, handed_off
 from deck_tray.services.settings_store import SettingsStore, open_settings
 from deck_tray.services.terminals import terminal_adapters
 from deck_tray.services.zellij import Zellij
@@ -370,23 +370,24 @@ class DeckTrayApp:
 
     async def _run_action(self, session: Session, action: str, arg: str) -> None:
         result = await self.actions.run(session, action, arg)
-        if result.new_session:
-            self._handed_off(session.id, result.new_session, False)
-        elif result.as_delivery:
+        if result.as_delivery:
             self.window.show_delivery(session.id, result.report)
         else:
             self.window.show_action(session.id, result.report)
+        if result.new_session:
+            self._open_when_listed(result.new_session)
 
     def _handed_off(self, old_id: str, new_id: str, automatic: bool) -> None:
-        why = "context nearly full: " if automatic else ""
-        self.window.show_delivery(old_id, DeliveryReport(
-            DeliveryState.ACCEPTED, f"{why}handed off to a new session ({new_id})"))
+        """The opencode source handed a full session off by itself."""
+        self.window.show_delivery(old_id, handed_off(new_id, automatic))
+        self._open_when_listed(new_id)
 
-        async def open_when_listed() -> None:
-            await self.actions.wait_listed(new_id)
-            self.window.open_session(new_id)
+    def _open_when_listed(self, session_id: str) -> None:
+        async def when_listed() -> None:
+            await self.actions.wait_listed(session_id)
+            self.window.open_session(session_id)
 
-        self._spawn(open_when_listed())
+        self._spawn(when_listed())
 
     def _password_entered(self, url: str, password: str) -> None:
         async def store() -> None:

@@ -19,7 +19,6 @@ action             what happens
 from __future__ import annotations
 
 import asyncio
-import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
@@ -31,8 +30,6 @@ from deck_tray.services.panes import Multiplexer
 from deck_tray.services.registry import SessionRegistry
 from deck_tray.services.terminal_actions import open_session_in_terminal, resume_in_terminal
 from deck_tray.services.window_raise import RaiseResult, show_terminal
-
-log = logging.getLogger(__name__)
 
 #: The actions :meth:`SessionActions.run` knows.
 ACTIONS = ("resume", "open_terminal", "handoff", "show_terminal")
@@ -57,6 +54,12 @@ class ActionResult:
     as_delivery: bool = False
 
 
+def handed_off(new_id: str, automatic: bool = False) -> DeliveryReport:
+    """The report of a hand-off to session ``new_id`` (``automatic``: the context was nearly full)."""
+    why = "context nearly full: " if automatic else ""
+    return DeliveryReport(DeliveryState.ACCEPTED, f"{why}handed off to a new session ({new_id})")
+
+
 class SessionActions:
     """Runs the session actions (:data:`ACTIONS`).
 
@@ -75,7 +78,7 @@ class SessionActions:
         self.mux = mux
         self.monitor = monitor
         self.opencode = opencode
-        self._raise = raise_window or (lambda pid: show_terminal(pid))
+        self._raise = raise_window or show_terminal
         self._tasks: set[asyncio.Task[None]] = set()
 
     async def run(self, session: Session, action: str, arg: str = "") -> ActionResult:
@@ -121,16 +124,14 @@ class SessionActions:
         except OpencodeError as exc:
             return ActionResult(DeliveryReport(DeliveryState.REFUSED, f"hand-off failed: {exc}", goal),
                                 as_delivery=True)
-        return ActionResult(DeliveryReport(DeliveryState.ACCEPTED, f"handed off to a new session ({new_id})"),
-                            new_session=new_id, as_delivery=True)
+        return ActionResult(handed_off(new_id), new_session=new_id, as_delivery=True)
 
     async def show_terminal(self, session: Session) -> DeliveryReport:
         """Raise the window of the terminal ``session``'s agent runs in."""
         if session.pid is None:
             return DeliveryReport(DeliveryState.REFUSED, "deck-tray knows no process for this session, so it "
                                                          "cannot find its terminal window")
-        result = await self._raise(session.pid)
-        log.info("show terminal of %s (pid %s): %s", session.id[:12], session.pid, result.detail)
+        result = await self._raise(session.pid)  # it logs what it did
         return DeliveryReport(DeliveryState.ACCEPTED if result.ok else DeliveryState.REFUSED, result.detail)
 
     def cancel(self) -> None:
