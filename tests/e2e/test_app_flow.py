@@ -4,7 +4,6 @@ presses Allow in the session tab, and the approved command runs."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -18,20 +17,9 @@ from deck_tray.core.scan import Scanner
 from deck_tray.services.panes import Tmux
 
 from .harness import ClaudeAgent, FakeModel, TmuxServer, find_agent_bin
+from .hook_helpers import run_with_app, until
 
 pytestmark = [pytest.mark.e2e, pytest.mark.gui]
-
-
-async def until(pred: Callable[[], Any], timeout: float, what: str) -> Any:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while True:
-        value = pred()
-        if value:
-            return value
-        if loop.time() > deadline:
-            raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
-        await asyncio.sleep(0.1)
 
 
 @pytest.mark.skipif(find_agent_bin("claude") is None, reason="claude not found (run ./scripts/test.sh)")
@@ -53,13 +41,6 @@ def test_window_allow_runs_the_command(tmp_path: Path, qtbot: Any, qloop: asynci
         announced: list[Session] = []
         app.registry.attention_needed.connect(announced.append)
 
-        async def scenario() -> None:
-            app.start()
-            try:
-                await steps()
-            finally:
-                await app.stop()
-
         async def steps() -> None:
             await until(lambda: app.registry.sessions(), 30, "the session to be listed")
             assert not announced, "an idle session must not be announced"
@@ -78,4 +59,4 @@ def test_window_allow_runs_the_command(tmp_path: Path, qtbot: Any, qloop: asynci
                         "the session to become idle")
             assert len(announced) == 1, "one notification per request"
 
-        qloop.run_until_complete(scenario())
+        run_with_app(qloop, app, steps)

@@ -5,13 +5,7 @@ or changing what it does (its permission prompt still appears and is answered in
 from __future__ import annotations
 
 import asyncio
-import gc
-import shlex
-import shutil
-import sys
-import tempfile
 import time
-from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -25,92 +19,56 @@ from deck_tray.core.scan import Scanner
 from deck_tray.services.panes import Tmux
 
 from .harness import REPO_ROOT, ClaudeAgent, FakeModel, TmuxServer, find_agent_bin
+from .hook_helpers import claude_hook_settings, run_with_app, until
 
-pytestmark = [pytest.mark.e2e, pytest.mark.gui]
-
-EVENTS = ("PermissionRequest", "Notification", "Stop", "UserPromptSubmit", "SessionStart", "SessionEnd")
-
-
-@pytest.fixture(autouse=True)
-def _clean_qt_slate(qapp: Any) -> Iterator[None]:
-    """Tests must not end or crash each other's loops: closing the last window does not quit Qt
-    (as in ``run_app``), and dead Qt objects are collected before and after, on the GUI thread
-    (collected later by a worker thread that happens to trigger a GC, a QTimer outlives its object)."""
-    qapp.setQuitOnLastWindowClosed(False)
-    gc.collect()
-    yield
-    gc.collect()
-
-
-async def until(pred: Callable[[], Any], timeout: float, what: str) -> Any:
-    deadline = time.monotonic() + timeout
-    while not (value := pred()):
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
-        await asyncio.sleep(0.02)
-    return value
-
+pytestmark = [pytest.mark.e2e, pytest.mark.gui, pytest.mark.usefixtures("qt_slate")]
 
 @pytest.mark.skipif(find_agent_bin("claude") is None, reason="claude not found (run ./scripts/test.sh)")
-def test_claude_hooks_reach_the_running_app(tmp_path: Path, qtbot: Any, qloop: asyncio.AbstractEventLoop,
-                                            monkeypatch: pytest.MonkeyPatch) -> None:
-    runtime = Path(tempfile.mkdtemp(prefix="dt-rt-", dir="/tmp"))
-    command = f"{shlex.quote(sys.executable)} -m deck_tray hook claude-code"
-    tool_events = {"PermissionRequest"}
-    settings = {"hooks": {ev: [{**({"matcher": "*"} if ev in tool_events else {}),
-                                "hooks": [{"type": "command", "command": command}]}] for ev in EVENTS}}
+def test_claude_hooks_reach_the_running_app(tmp_path: Path, runtime: Path, qtbot: Any,
+                                            qloop: asyncio.AbstractEventLoop, monkeypatch: pytest.MonkeyPatch) -> None:
+    settings = claude_hook_settings()
     sock = runtime / "deck-tray" / "ipc.sock"
-    try:
-        with (
-            FakeModel("anthropic", tmp_path / "fake") as model,
-            TmuxServer() as tmux,
-            # The agent starts before the app: its SessionStart hook finds no socket and must not bother it.
-            ClaudeAgent(tmux, model, tmp_path / "claude", settings=settings,
-                        extra_env={"XDG_RUNTIME_DIR": str(runtime), "PYTHONPATH": str(REPO_ROOT)}) as claude,
-        ):
-            monkeypatch.setenv("TMUX_TMPDIR", str(tmux.tmpdir))
-            app = DeckTrayApp(scanner=Scanner(claude.config_dir, tmp_path / "no-codex"), mux=Tmux(),
-                              settings=QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat),
-                              notification_backends=[], discover_opencode=False, ipc_path=sock)
-            qtbot.addWidget(app.window)
-            assert app.ipc is not None
-            hooks: list[tuple[float, HookEvent]] = []
-            app.ipc.hook_received.connect(lambda ev: hooks.append((time.perf_counter(), ev)))
-            announced: list[tuple[float, Session]] = []
-            app.registry.attention_needed.connect(lambda s: announced.append((time.perf_counter(), s)))
+    with (
+        FakeModel("anthropic", tmp_path / "fake") as model,
+        TmuxServer() as tmux,
+        # The agent starts before the app: its SessionStart hook finds no socket and must not bother it.
+        ClaudeAgent(tmux, model, tmp_path / "claude", settings=settings,
+                    extra_env={"XDG_RUNTIME_DIR": str(runtime), "PYTHONPATH": str(REPO_ROOT)}) as claude,
+    ):
+        monkeypatch.setenv("TMUX_TMPDIR", str(tmux.tmpdir))
+        app = DeckTrayApp(scanner=Scanner(claude.config_dir, tmp_path / "no-codex"), mux=Tmux(),
+                          settings=QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat),
+                          notification_backends=[], discover_opencode=False, ipc_path=sock)
+        qtbot.addWidget(app.window)
+        assert app.ipc is not None
+        hooks: list[tuple[float, HookEvent]] = []
+        app.ipc.hook_received.connect(lambda ev: hooks.append((time.perf_counter(), ev)))
+        announced: list[tuple[float, Session]] = []
+        app.registry.attention_needed.connect(lambda s: announced.append((time.perf_counter(), s)))
 
-            def names() -> list[str]:
-                return [ev.name for _, ev in hooks]
+        def names() -> list[str]:
+            return [ev.name for _, ev in hooks]
 
-            async def scenario() -> None:
-                app.start()
-                try:
-                    await steps()
-                finally:
-                    await app.stop()
+        async def steps() -> None:
+            await until(lambda: app.registry.sessions(), 30, "the session to be listed")
+            claude.type_line("please FAKE_BASH now")
+            await until(lambda: "PermissionRequest" in names(), 60, "the PermissionRequest hook")
+            t_hook, ev = next((t, e) for t, e in hooks if e.name == "PermissionRequest")
+            assert ev.payload["tool_name"] == "Bash"
+            assert ev.session_id == app.registry.sessions()[0].id
+            assert "UserPromptSubmit" in names()
+            t_att, s = await until(lambda: announced and announced[-1], 30, "attention for the prompt")
+            print(f"PermissionRequest hook → attention_needed: {t_att - t_hook:+.3f} s")
+            assert s.status is SessionStatus.WAITING_PERMISSION
+            assert s.pending is not None and s.pending.tool == "Bash"
+            assert "touch fake-bash-ran.txt" in s.pending.summary
+            # The hook decided nothing: Claude still shows its own prompt, and it is answered there.
+            claude.wait_for(r"Do you want to proceed\?")
+            claude.send_keys("1")
+            await until((claude.project / "fake-bash-ran.txt").exists, 60, "the approved command to run")
+            await until(lambda: "Stop" in names(), 60, "the Stop hook")
+            await until(lambda: (x := app.registry.get(s.id)) and x.status is SessionStatus.IDLE, 30,
+                        "the session to become idle")
+            assert len(announced) == 1, "one announcement per request"
 
-            async def steps() -> None:
-                await until(lambda: app.registry.sessions(), 30, "the session to be listed")
-                claude.type_line("please FAKE_BASH now")
-                await until(lambda: "PermissionRequest" in names(), 60, "the PermissionRequest hook")
-                t_hook, ev = next((t, e) for t, e in hooks if e.name == "PermissionRequest")
-                assert ev.payload["tool_name"] == "Bash"
-                assert ev.session_id == app.registry.sessions()[0].id
-                assert "UserPromptSubmit" in names()
-                t_att, s = await until(lambda: announced and announced[-1], 30, "attention for the prompt")
-                print(f"PermissionRequest hook → attention_needed: {t_att - t_hook:+.3f} s")
-                assert s.status is SessionStatus.WAITING_PERMISSION
-                assert s.pending is not None and s.pending.tool == "Bash"
-                assert "touch fake-bash-ran.txt" in s.pending.summary
-                # The hook decided nothing: Claude still shows its own prompt, and it is answered there.
-                claude.wait_for(r"Do you want to proceed\?")
-                claude.send_keys("1")
-                await until((claude.project / "fake-bash-ran.txt").exists, 60, "the approved command to run")
-                await until(lambda: "Stop" in names(), 60, "the Stop hook")
-                await until(lambda: (x := app.registry.get(s.id)) and x.status is SessionStatus.IDLE, 30,
-                            "the session to become idle")
-                assert len(announced) == 1, "one announcement per request"
-
-            qloop.run_until_complete(scenario())
-    finally:
-        shutil.rmtree(runtime, ignore_errors=True)
+        run_with_app(qloop, app, steps)
