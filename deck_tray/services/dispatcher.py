@@ -19,7 +19,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from typing import Protocol
 
-from deck_tray.core import procs
+from deck_tray.core import decisions, procs
 from deck_tray.core.model import (
     AgentKind,
     DeliveryReport,
@@ -42,9 +42,8 @@ from deck_tray.services.panes import (
 log = logging.getLogger(__name__)
 _NO_TTY = procs.TtyFacts(0, 0, 0, -1)
 
-#: Replies a held hook can carry: a permission's (:data:`deck_tray.core.decisions.DECIDABLE`) and
-#: a question's (:data:`deck_tray.core.decisions.QUESTION_DECIDABLE`).
-_HOOK_KINDS = frozenset({ReplyKind.ALLOW, ReplyKind.ALLOW_ALWAYS, ReplyKind.DENY, ReplyKind.OPTION, ReplyKind.PROMPT})
+#: Replies a held hook can carry: a permission's and a question's.
+_HOOK_KINDS = decisions.DECIDABLE | decisions.QUESTION_DECIDABLE
 
 #: Returns a fresh snapshot of a session by id (or None), used to verify acceptance.
 Probe = Callable[[str], Awaitable[Session | None]]

@@ -562,11 +562,12 @@ class SessionTab(QWidget):
         asker = f"<br><i>Asked by sub-agent “{html.escape(p.asker)}”</i>" if p.asker else ""
         if not self._reachable(session) and not self._through_hook(session) and not session.server:
             # Nothing can deliver an answer (no pane, no held hook): say so, and what to do.
-            hint = ("Codex asks in its terminal, where deck-tray cannot type. Answer there (Show terminal), "
+            there = " (Show terminal)" if session.pid is not None else ""
+            hint = (f"Codex asks in its terminal, where deck-tray cannot type. Answer there{there}, "
                     "or turn on “Let Codex wait for deck-tray” in Settings to answer Codex from here."
                     if session.agent is AgentKind.CODEX else
                     "This agent runs in a terminal deck-tray cannot type into, and its hook is not waiting "
-                    "for deck-tray: answer in its terminal (Show terminal). With deck-tray's hooks installed "
+                    f"for deck-tray: answer in its terminal{there}. With deck-tray's hooks installed "
                     "(deck-tray hooks install), permissions are answered from here.")
             asker += f"<br><span style='font-size:small'><i>{html.escape(hint)}</i></span>"
         if p.kind is RequestKind.QUESTION:
