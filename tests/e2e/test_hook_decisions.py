@@ -66,7 +66,12 @@ def claude_ready(term: PtyTerminal) -> None:
     """Wait until Claude takes a prompt, keeping manual permission mode where it offers auto mode."""
     term.wait_for(CLAUDE_READY + "|keep manual mode", 120)
     if "keep manual mode" in term.text() and not re.search(CLAUDE_READY, term.text()):
-        term.write(b"2")  # "No, keep manual mode"
+        # Down, then Enter on "No, keep manual mode". (Its digit "2" also lands in the prompt box of
+        # 2.1.332: the first prompt then read "2please …".)
+        mark = term.mark()
+        term.write(b"\x1b[B")
+        term.wait_for(r"❯\s*No, keep manual mode", 30, mark)
+        term.write(b"\r")
         term.wait_for(CLAUDE_READY, 60)
 
 
@@ -158,6 +163,7 @@ def test_a_question_through_the_hook(binary: str, tmp_path: Path, runtime: Path,
                 assert rc == 0 and out.strip() == "accepted", (rc, out, err)
                 await until(lambda: answered.format("Blue") in model.log_path.read_text(), 30,
                             "the model to receive the answer")
+                assert '"please FAKE_ASK now"' in model.log_path.read_text(), "the prompt arrived as typed"
                 await until(lambda: (s := app.registry.get(sid)) and s.status is SessionStatus.IDLE, 30, "idle")
 
                 term.type_line("please FAKE_ASK again")
