@@ -553,6 +553,7 @@ class SessionTab(QWidget):
             item = self.buttons_row.takeAt(0)
             w = item.widget() if item is not None else None
             if w is not None:
+                w.hide()  # out of sight now: deleteLater waits for the event loop (a stale row was seen)
                 w.deleteLater()
         p = session.pending
         if p is None or not session.status.is_waiting:
