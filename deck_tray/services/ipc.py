@@ -145,6 +145,19 @@ def peer_credentials(sock: socket.socket) -> tuple[int, int, int] | None:
     return pid, uid, gid
 
 
+def listener_credentials(path: str | os.PathLike[str], timeout: float = 1.0) -> tuple[int, int, int] | None:
+    """``(pid, uid, gid)`` of the process listening on the Unix socket ``path``, from
+    ``SO_PEERCRED`` of a fresh connection (the kernel answers even when the listener's threads
+    are stuck); None when nothing listens (no file, a stale file) or the connect fails."""
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+        s.settimeout(timeout)
+        try:
+            s.connect(os.fspath(path))
+        except OSError:
+            return None
+        return peer_credentials(s)
+
+
 def peer_allowed(creds: tuple[int, int, int] | None, own_uid: int) -> bool:
     """Whether a client may talk to the app: only processes of the app's own uid.
 

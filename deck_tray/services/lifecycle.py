@@ -32,7 +32,6 @@ import gc
 import logging
 import os
 import signal
-import socket
 import sys
 import time
 from collections.abc import Callable
@@ -240,13 +239,7 @@ def holder_pid(path: Path, timeout: float = 1.0) -> int | None:
     """
     from deck_tray.services import ipc
 
-    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
-        s.settimeout(timeout)
-        try:
-            s.connect(str(path))
-        except OSError:
-            return None
-        creds = ipc.peer_credentials(s)
+    creds = ipc.listener_credentials(path, timeout)
     if creds is None or creds[1] != os.getuid() or creds[0] <= 0:
         return None
     return creds[0]

@@ -28,14 +28,13 @@ import logging
 import os
 import re
 import shutil
-import socket
-import struct
 from typing import Any
 
 import psutil
 
 from deck_tray.core import procs
 from deck_tray.core.model import PaneRef
+from deck_tray.services.ipc import listener_credentials
 from deck_tray.services.panes import Multiplexer, MuxError, PaneInfo, run_argv
 
 log = logging.getLogger(__name__)
@@ -72,15 +71,8 @@ def server_pid(socket_path: str) -> int | None:
     ``zellij ls`` connects to the same sockets to tell live sessions from dead ones, so a
     bare connect-and-close is harmless.
     """
-    try:
-        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
-            sock.settimeout(1.0)
-            sock.connect(socket_path)
-            creds = sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i"))
-    except OSError:
-        return None
-    pid = int(struct.unpack("3i", creds)[0])
-    return pid if pid > 0 else None
+    creds = listener_credentials(socket_path)
+    return creds[0] if creds is not None and creds[0] > 0 else None
 
 
 def pane_roots(session: str) -> dict[int, int]:
