@@ -922,16 +922,19 @@ class HistoryIndexer(QObject):
         self.rescan()
 
     async def stop(self) -> None:
-        """Stop the worker after the batch it is writing (what was committed stays)."""
+        """Stop the worker after the batch it is writing (what was committed stays), then close
+        the index's database connections (the search window is shut down before this)."""
         self._timer.stop()
         self._coalesce.stop()
         self._handover.close()  # nothing more reaches the receivers, even if the join times out
         thread, self._thread = self._thread, None
-        if thread is None:
-            return
-        self._stopping.set()
-        self._jobs.put(None)
-        await asyncio.get_running_loop().run_in_executor(None, thread.join, 10.0)
+        if thread is not None:
+            self._stopping.set()
+            self._jobs.put(None)
+            await asyncio.get_running_loop().run_in_executor(None, thread.join, 10.0)
+            if thread.is_alive():
+                return  # still in its batch: its connection stays open (the process exit ends it)
+        self.index.close()
 
     def stop_soon(self) -> None:
         """Tell the worker to stop after its batch and deliver nothing more, without waiting

@@ -117,3 +117,22 @@ def test_after_stop_no_file_event_reaches_the_app(tmp_path: Path, qtbot: Any, ql
 
     qloop.run_until_complete(scenario())
     assert seen == []
+
+
+def test_the_history_index_is_closed_at_stop(tmp_path: Path, qtbot: Any, qloop: Any) -> None:
+    """Its database connections (the indexer's and the search's on the GUI thread) are closed by
+    the orderly stop, not left to the process exit (Python 3.13 warns of each one it finds)."""
+    from deck_tray.core.history import SearchQuery
+
+    app = make_app(tmp_path, qtbot)
+
+    async def scenario() -> None:
+        app.start()
+        try:
+            app.history.index.search(SearchQuery("anything"))  # a connection on this thread
+            assert app.history.index._conns, "the search opened a connection"
+        finally:
+            await app.stop()
+
+    qloop.run_until_complete(scenario())
+    assert app.history.index._conns == [], "every connection closed"
