@@ -18,11 +18,12 @@ from PySide6.QtCore import QSettings
 from deck_tray.core import claude, codex
 from deck_tray.core import settings as cfg
 from deck_tray.core.decisions import answer_via
+from deck_tray.core.display import WindowPlatform
 from deck_tray.core.hooks import HookEvent, HookStore
 from deck_tray.core.model import DeliveryReport, DeliveryState, Session, SessionStatus
 from deck_tray.core.reply import Reply, ReplyKind
 from deck_tray.core.scan import Scanner
-from deck_tray.services import ipc
+from deck_tray.services import ipc, lifecycle
 from deck_tray.services.decisions import DecisionBroker
 from deck_tray.services.dispatcher import Dispatcher
 from deck_tray.services.history_index import HistoryIndex, HistoryIndexer
@@ -36,6 +37,7 @@ from deck_tray.services.session_actions import SessionActions, handed_off
 from deck_tray.services.settings_store import SettingsStore, open_settings
 from deck_tray.services.terminals import terminal_adapters
 from deck_tray.services.zellij import Zellij
+from deck_tray.ui.activation import activate
 from deck_tray.ui.search_window import SearchWindow, link
 from deck_tray.ui.settings_dialog import SettingsDialog
 from deck_tray.ui.tray import Tray
@@ -60,6 +62,8 @@ class DeckTrayApp:
             the ``opencode/discover`` setting is on, too).
         credentials: opencode password lookup (default: environment, then keyring).
         ipc_path: serve the socket here (hooks, single instance, the CLI); None: no socket.
+        platform: where the window runs (``core.display.choose`` before the QApplication was
+            made); None: judged from Qt's platform alone.
 
     The settings (:mod:`deck_tray.core.settings`) are read from :attr:`store` and applied
     live when they change (:meth:`_setting_changed`).
@@ -69,7 +73,8 @@ class DeckTrayApp:
                  settings: QSettings | None = None,
                  notification_backends: list[NotificationBackend] | None = None,
                  opencode_urls: Sequence[str] = (), discover_opencode: bool = True,
-                 credentials: Credentials | None = None, ipc_path: Path | None = None) -> None:
+                 credentials: Credentials | None = None, ipc_path: Path | None = None,
+                 platform: WindowPlatform | None = None) -> None:
         self.settings = settings if settings is not None else open_settings()
         self.store = SettingsStore(self.settings)
         self.scanner = scanner or Scanner(*self._agent_dirs(),
@@ -95,7 +100,7 @@ class DeckTrayApp:
             servers=lambda: [st.url for st in self.opencode.servers() if st.phase.value == "connected"],
             credentials=self.opencode.credentials)
         self.monitor.files_changed.connect(self.history.file_changed)
-        self.window = MainWindow(self.registry, self.settings)
+        self.window = MainWindow(self.registry, self.settings, platform=platform)
         self.decisions.changed.connect(
             lambda sid: self.window.set_hook_held(sid, self.decisions.held(sid) is not None))
         self.tray = Tray(self.registry)
@@ -131,9 +136,12 @@ class DeckTrayApp:
             self.ipc.hold_abandoned = self.decisions.went_away
             self.ipc.hook_received.connect(self._hook_received)
             self.ipc.show_requested.connect(self._show_window)
+            self.ipc.toggle_requested.connect(self.window.toggle)
+            self.ipc.window_state = self.window.state
         self.settings_dialog: SettingsDialog | None = None
         self.window.close_to_tray = self.store.get(cfg.CLOSE_TO_TRAY)
         self.window.quit_requested.connect(self.quit_event.set)
+        self.window.restart_requested.connect(self._restart)
         self.window.pin_action.toggled.connect(lambda _on: self.store.refresh(cfg.PINNED))  # it stores it
         self.window.settings_requested.connect(self.open_settings)
         self.tray.settings_requested.connect(self.open_settings)
@@ -222,12 +230,12 @@ class DeckTrayApp:
             return False
         return any(p.focused and p.ref() == session.pane for p in self.monitor.pane_cache.panes)
 
-    def _notification_action(self, session_id: str, action: str) -> None:
+    def _notification_action(self, session_id: str, action: str, token: str = "") -> None:
         if action == "allow":
             self.send_reply(session_id, Reply(ReplyKind.ALLOW))
         elif action == "deny":
             self.send_reply(session_id, Reply(ReplyKind.DENY))
-        self.window.open_session(session_id)
+        self.window.open_session(session_id, token=token)
 
     def _pause(self, seconds: object) -> None:
         if isinstance(seconds, (int, float)) and seconds > 0:
@@ -243,10 +251,16 @@ class DeckTrayApp:
         await self.monitor.refresh_now()
         return self.registry.get(session_id)
 
-    def _show_window(self) -> None:
-        self.window.show()
-        self.window.raise_()
-        self.window.activateWindow()
+    def _restart(self) -> None:
+        """Start a deck-tray that replaces this one (it ends this process in the orderly way)."""
+        self.window.save_state()
+        try:
+            lifecycle.spawn_restart()
+        except OSError as exc:
+            self.window.show_notice(f"deck-tray could not start again ({exc}). Quit it and start it yourself.")
+
+    def _show_window(self, token: str = "") -> None:
+        activate(self.window, token)
 
     def _hook_received(self, event: HookEvent) -> None:
         """A hook arrived on the socket: store its claim and refresh its session at once."""

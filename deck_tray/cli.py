@@ -50,6 +50,9 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--replace", action="store_true",
                    help="end a deck-tray that is already running (also a hung one: SIGTERM, then SIGKILL) "
                         "and start this one")
+    p.add_argument("--toggle", action="store_true",
+                   help="show the window at the oldest waiting request, or hide it when it has focus (bind it "
+                        "to a key in your desktop's keyboard settings); starts deck-tray when it is not running")
     sub = p.add_subparsers(dest="command")
     s = sub.add_parser("sessions", parents=[common], help="scan once and print every known session")
     s.add_argument("--json", action="store_true", help="print a JSON array")
@@ -420,7 +423,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return asyncio.run(_reply(args, reply))
     from deck_tray.commands.run import run_app
 
-    return run_app(getattr(args, "opencode_url", None) or [], replace=bool(getattr(args, "replace", False)))
+    return run_app(getattr(args, "opencode_url", None) or [], replace=bool(getattr(args, "replace", False)),
+                   toggle=bool(getattr(args, "toggle", False)))
 
 
 if __name__ == "__main__":

@@ -28,7 +28,9 @@ from PySide6.QtWidgets import QApplication
 
 from deck_tray import APP_ID, __version__
 from deck_tray.app import DeckTrayApp
+from deck_tray.core import display
 from deck_tray.services import ipc, lifecycle
+from deck_tray.services.settings_store import open_settings
 from deck_tray.ui.errors import ErrorReporter
 from deck_tray.ui.icons import app_icon
 
@@ -76,15 +78,19 @@ def settle_heap() -> None:
     gc.freeze()
 
 
-def _raise_running(sock: Path) -> bool:
-    """If a deck-tray answers on ``sock``, have it raise its window; True when one did.
+def _raise_running(sock: Path, op: str = "show") -> bool:
+    """If a deck-tray answers on ``sock``, have it raise its window (``op`` ``show``) or toggle it
+    (``toggle``); True when one did.
 
     Raises:
         SystemExit: one holds the socket but does not answer (exit code 1); the message names
             its pid and ``deck-tray --replace``.
     """
+    # The launcher's activation token (xdg-activation on Wayland, startup notification on X11)
+    # lets the running deck-tray take focus.
+    token = os.environ.get("XDG_ACTIVATION_TOKEN", "") or os.environ.get("DESKTOP_STARTUP_ID", "")
     try:
-        ipc.request({"op": "show"}, path=sock, timeout=3.0)
+        ipc.request({"op": op, "token": token} if token else {"op": op}, path=sock, timeout=3.0)
     except ipc.NotRunning:
         return False  # nothing listens, or a file left by an app that died: start() reclaims it
     except ipc.IpcError as exc:
@@ -92,7 +98,7 @@ def _raise_running(sock: Path) -> bool:
         who = f"deck-tray (pid {pid})" if pid else "a deck-tray"
         raise SystemExit(f"deck-tray: {who} holds {sock} but does not answer ({exc}); it seems hung.\n"
                          "Run 'deck-tray --replace' to end it and start a new one.") from exc
-    print("deck-tray is already running; its window was raised")
+    print("deck-tray is already running; its window was " + ("raised" if op == "show" else "shown or hidden"))
     return True
 
 
@@ -111,7 +117,7 @@ def _replace_running(sock: Path) -> None:
         raise SystemExit(f"deck-tray: {exc}") from exc
 
 
-def run_app(opencode_urls: Sequence[str] = (), *, replace: bool = False) -> int:
+def run_app(opencode_urls: Sequence[str] = (), *, replace: bool = False, toggle: bool = False) -> int:
     """Start the tray app; the process ends in here (``os._exit``) once the app has stopped.
 
     Quitting (the tray's or window's Quit, SIGINT / SIGTERM / SIGHUP, the session bus closing,
@@ -122,9 +128,12 @@ def run_app(opencode_urls: Sequence[str] = (), *, replace: bool = False) -> int:
     Args:
         opencode_urls: opencode servers to follow besides the discovered and configured ones.
         replace: end a deck-tray already holding the socket (SIGTERM, then SIGKILL) and start.
+        toggle: have a running deck-tray show its window at the oldest waiting request or hide
+            it (``deck-tray --toggle``, for a desktop's own keyboard shortcut); start when none runs.
 
     Returns:
-        0 when another deck-tray answered and raised its window; otherwise it does not return.
+        0 when another deck-tray answered and raised (or toggled) its window; otherwise it does
+        not return.
 
     Raises:
         SystemExit: a deck-tray holds the socket but does not answer (without ``replace``), or
@@ -133,10 +142,15 @@ def run_app(opencode_urls: Sequence[str] = (), *, replace: bool = False) -> int:
     sock = ipc.socket_path()
     if replace:
         _replace_running(sock)
-    elif _raise_running(sock):
+    elif _raise_running(sock, "toggle" if toggle else "show"):
         return 0
     log_path = setup_logging()
-    qapp = QApplication.instance() or QApplication(sys.argv)
+    # Qt picks its platform when the QApplication is made: a pinned window on Wayland runs
+    # through XWayland, where it can stay on top (core.display). Passed as "-platform", not
+    # QT_QPA_PLATFORM, so terminals and agents started from the app do not inherit it.
+    platform = display.choose(os.environ, pinned=bool(open_settings().value("window/pinned", False, type=bool)))
+    argv = [*sys.argv, "-platform", platform.qpa] if platform.qpa else list(sys.argv)
+    qapp = QApplication.instance() or QApplication(argv)
     assert isinstance(qapp, QApplication)
     qapp.setApplicationName("deck-tray")
     qapp.setApplicationVersion(__version__)
@@ -144,6 +158,7 @@ def run_app(opencode_urls: Sequence[str] = (), *, replace: bool = False) -> int:
     qapp.setWindowIcon(app_icon())
     qapp.setQuitOnLastWindowClosed(False)
     log.info("deck-tray %s starting (pid %d); log at %s", __version__, os.getpid(), log_path)
+    log.info("window platform: %s (Qt runs %s)", platform.detail, qapp.platformName())
     hard_exit = lifecycle.HardExit(log_path)
     running: list[DeckTrayApp] = []
     stopped: list[bool] = []
@@ -161,7 +176,7 @@ def run_app(opencode_urls: Sequence[str] = (), *, replace: bool = False) -> int:
 
     async def main() -> None:
         loop = asyncio.get_running_loop()
-        app = DeckTrayApp(opencode_urls=opencode_urls, ipc_path=sock)
+        app = DeckTrayApp(opencode_urls=opencode_urls, ipc_path=sock, platform=platform)
         install_error_funnel(loop, ErrorReporter(app.window))
         why: list[str] = []
 
@@ -178,6 +193,10 @@ def run_app(opencode_urls: Sequence[str] = (), *, replace: bool = False) -> int:
             _raise_running(sock)
             return
         running.append(app)
+        # The launcher's token was for the first window (Qt's Wayland platform used it when the
+        # window was shown); programs started from the app must not inherit a spent one.
+        for name in ("XDG_ACTIVATION_TOKEN", "DESKTOP_STARTUP_ID"):
+            os.environ.pop(name, None)
         # The Wayland platform calls C exit() when the compositor goes away; registered after
         # start-up, this runs before the destructors Qt registered.
         lifecycle.on_c_exit(lambda status: last_moments(

@@ -19,10 +19,16 @@ request                                                                answer
                                                                        (null); ``{"decision": null}`` alone when
                                                                        it is not held. See
                                                                        :mod:`deck_tray.services.decisions`
-``{"op": "show"}``                                                     ``{"ok": true}`` (the window is raised)
+``{"op": "show", "token"?: str}``                                      ``{"ok": true}`` (the window is raised, with
+                                                                       the xdg-activation token when given)
+``{"op": "toggle", "token"?: str}``                                    ``{"ok": true}`` (shown at the oldest waiting
+                                                                       request, or hidden when it is active)
 ``{"op": "ping"}``                                                     ``{"ok": true, "app": "deck-tray", "version",
                                                                        "pid", "hooks": {agent: {"event",
-                                                                       "received"}}}`` (the last hook per agent)
+                                                                       "received"}}, "window"?: {"platform",
+                                                                       "shown", "active", "pinned",
+                                                                       "pinning_works", "tab", "notice"}}`` (the
+                                                                       last hook per agent)
 ``{"op": "sessions"}``                                                 ``{"sessions": [Session.to_json()...],
                                                                        "panes": {id: pane label}, "answer_via":
                                                                        {id: "hook"|"tmux"|…|null}, "claude_dir",
@@ -417,11 +423,16 @@ class IpcServer(QObject):
     Signals:
         hook_received(HookEvent): a forwarded hook or notify call (a
             :class:`deck_tray.core.hooks.HookEvent`).
-        show_requested(): another ``deck-tray`` was started and asks to raise the window.
+        show_requested(str): another ``deck-tray`` was started and asks to raise the window; the
+            argument is the activation token it was started with (``XDG_ACTIVATION_TOKEN``, or
+            X11's ``DESKTOP_STARTUP_ID``), or ``""``.
+        toggle_requested(str): ``deck-tray --toggle`` (a desktop's own keyboard shortcut) asks to
+            show the window at the oldest waiting request, or hide it; the token as above.
     """
 
     hook_received = Signal(object)
-    show_requested = Signal()
+    show_requested = Signal(str)
+    toggle_requested = Signal(str)
 
     def __init__(self, path: Path | None = None, *, sessions: SessionsHandler | None = None,
                  reply: ReplyHandler | None = None, hold: HoldHandler | None = None,
@@ -433,6 +444,9 @@ class IpcServer(QObject):
         self._hold = hold
         #: Called with a held hook's event when its process closes the connection first.
         self.hold_abandoned: Callable[[HookEvent], None] | None = None
+        #: What ``ping`` reports as ``"window"`` (the app's window: platform, shown, active,
+        #: pinned, current tab, notice); None: not reported.
+        self.window_state: Callable[[], dict[str, Any]] | None = None
         self._server: asyncio.Server | None = None
         self._starting: asyncio.Task[None] | None = None
         self._clients: set[asyncio.Task[Any]] = set()
@@ -572,12 +586,17 @@ class IpcServer(QObject):
             if not wait:
                 return None
             return _Wait(ev) if self._hold is not None else {"decision": None}
-        if op == "show":
-            self.show_requested.emit()
+        if op in ("show", "toggle"):
+            token = msg.get("token")
+            (self.show_requested if op == "show" else self.toggle_requested).emit(
+                token if isinstance(token, str) else "")
             return {"ok": True}
         if op == "ping":
-            return {"ok": True, "app": "deck-tray", "version": __version__, "pid": os.getpid(),
-                    "hooks": self.last_hooks}
+            answer = {"ok": True, "app": "deck-tray", "version": __version__, "pid": os.getpid(),
+                      "hooks": self.last_hooks}
+            if self.window_state is not None:
+                answer["window"] = self.window_state()
+            return answer
         if op == "sessions":
             if self._sessions is None:
                 return {"error": "this deck-tray does not serve sessions"}

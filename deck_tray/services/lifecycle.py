@@ -32,6 +32,7 @@ import gc
 import logging
 import os
 import signal
+import subprocess
 import sys
 import time
 from collections.abc import Callable
@@ -296,3 +297,28 @@ def _gone(proc: psutil.Process, timeout: float) -> bool:
         if time.monotonic() >= deadline:
             return False
         time.sleep(0.05)
+
+
+def restart_argv(argv: list[str] | None = None) -> list[str]:
+    """The command that starts a deck-tray replacing this one: the same interpreter and
+    arguments (``sys.argv``) plus ``--replace``, so the new process ends this one (SIGTERM, the
+    orderly stop) before it takes the socket. In a PyInstaller bundle ``sys.executable`` is the
+    bundle itself."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    if "--replace" not in args:
+        args.append("--replace")
+    if getattr(sys, "frozen", False):
+        return [sys.executable, *args]
+    return [sys.executable, "-m", "deck_tray", *args]
+
+
+def spawn_restart(argv: list[str] | None = None) -> int:
+    """Start :func:`restart_argv` detached (its own session, no terminal); returns its pid.
+
+    Raises:
+        OSError: the process could not be started.
+    """
+    proc = subprocess.Popen(restart_argv(argv), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL, start_new_session=True, close_fds=True)
+    log.info("restarting: started pid %d (%s); it ends this process first", proc.pid, " ".join(restart_argv(argv)))
+    return proc.pid

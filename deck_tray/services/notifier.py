@@ -190,6 +190,11 @@ class NotificationBackend(abc.ABC):
     async def close(self, notification_id: int) -> None:
         """Close a notification this backend showed; raises :class:`NotificationError`."""
 
+    def take_activation_token(self, notification_id: int) -> str:
+        """The xdg-activation token the server sent for this notification's last click (and
+        forgets it), or ``""``. Backends whose server sends none keep this default."""
+        return ""
+
     def _report_action(self, notification_id: int, action: str) -> None:
         if self._on_action is not None:
             self._on_action(notification_id, action)
@@ -208,8 +213,11 @@ class DBusNotifications(NotificationBackend):
     answered). Actions are sent only when ``GetCapabilities`` lists ``actions``; the body is
     escaped when it lists ``body-markup``. ``ActionInvoked`` / ``NotificationClosed`` are taken
     only from the current owner of the service name and only for ids this backend returned.
-    ``NameOwnerChanged`` tells when the daemon goes away (its notifications are reported closed
-    with reason 4) or a new one appears (capabilities are asked again).
+    ``ActivationToken(u id, s token)`` (spec 1.2; sent just before ``ActionInvoked`` by servers
+    that are Wayland clients, e.g. mako 1.7, KDE Plasma, GNOME Shell) is kept for that id until
+    :meth:`take_activation_token` asks for it. ``NameOwnerChanged`` tells when the daemon goes
+    away (its notifications are reported closed with reason 4) or a new one appears
+    (capabilities are asked again).
 
     Args:
         bus: jeepney bus spec: ``"SESSION"`` (``$DBUS_SESSION_BUS_ADDRESS``) or an address.
@@ -236,6 +244,7 @@ class DBusNotifications(NotificationBackend):
         self._loop: asyncio.AbstractEventLoop | None = None
         self._owner = ""  # unique bus name of the daemon we talk to
         self._ids: set[int] = set()
+        self._tokens: dict[int, str] = {}
         self._caps_stale = True
         self.capabilities: frozenset[str] = frozenset()
         #: ``(name, vendor, version, spec_version)`` from GetServerInformation.
@@ -297,6 +306,9 @@ class DBusNotifications(NotificationBackend):
             return
         self._ids.discard(notification_id)
         await self._call("CloseNotification", "u", (notification_id,))
+
+    def take_activation_token(self, notification_id: int) -> str:
+        return self._tokens.pop(notification_id, "")
 
     # -- D-Bus plumbing ------------------------------------------------------------------
 
@@ -383,7 +395,11 @@ class DBusNotifications(NotificationBackend):
             return
         if fields.get(HeaderFields.sender) != self._owner or not self._owner:
             return  # not from the daemon we talk to
-        if member == "ActionInvoked" and len(msg.body) == 2:
+        if member == "ActivationToken" and len(msg.body) == 2:
+            nid, token = int(msg.body[0]), str(msg.body[1])
+            if nid in self._ids:
+                self._tokens[nid] = token
+        elif member == "ActionInvoked" and len(msg.body) == 2:
             nid, action = int(msg.body[0]), str(msg.body[1])
             if nid in self._ids:
                 self._report_action(nid, action)
@@ -391,6 +407,7 @@ class DBusNotifications(NotificationBackend):
             nid, reason = int(msg.body[0]), int(msg.body[1])
             if nid in self._ids:
                 self._ids.discard(nid)
+                self._tokens.pop(nid, None)
                 self._report_closed(nid, reason)
 
     def _owner_changed(self, old: str, new: str) -> None:
@@ -542,13 +559,15 @@ class Notifier(QObject):
             off. Default :data:`ANNOUNCE_DEFAULT`.
 
     Signals:
-        action_invoked(str, str): ``(session_id, action)`` with action ``"open"`` (click or
-            Open), ``"allow"`` or ``"deny"``.
+        action_invoked(str, str, str): ``(session_id, action, activation token)`` with action
+            ``"open"`` (click or Open), ``"allow"`` or ``"deny"``; the token is the one the
+            notification server sent for the click (xdg-activation, for raising the window on
+            Wayland), or ``""``.
         backend_changed(str): the backend now used: a backend ``name``, ``"fallback"`` or ``"none"``.
         paused_changed(bool): notifications were paused (True) or resumed / the pause ran out.
     """
 
-    action_invoked = Signal(str, str)
+    action_invoked = Signal(str, str, str)
     backend_changed = Signal(str)
     paused_changed = Signal(bool)
 
@@ -915,7 +934,7 @@ class Notifier(QObject):
         if slot.timer is not None:
             slot.timer.cancel()
             slot.timer = None
-        self.action_invoked.emit(sid, action)
+        self.action_invoked.emit(sid, action, b.take_activation_token(nid))
         if self._loop is not None and not self._stopping:
             self._spawn(self._close_after_action(slot, slot.shown))
 

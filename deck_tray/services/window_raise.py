@@ -57,6 +57,7 @@ from Xlib.protocol import event as xevent
 from Xlib.xobject.drawable import Window
 
 from deck_tray.core import procs
+from deck_tray.core.display import wayland_session
 
 log = logging.getLogger(__name__)
 
@@ -78,16 +79,6 @@ class RaiseResult:
 
     ok: bool
     detail: str
-
-
-def wayland_session(env: Mapping[str, str]) -> bool:
-    """True for a Wayland session: ``XDG_SESSION_TYPE=wayland``, or ``WAYLAND_DISPLAY`` set when
-    ``XDG_SESSION_TYPE`` does not say ``x11`` (a nested compositor's clients, a session without
-    logind)."""
-    kind = env.get("XDG_SESSION_TYPE", "").strip().lower()
-    if kind == "wayland":
-        return True
-    return kind != "x11" and bool(env.get("WAYLAND_DISPLAY"))
 
 
 async def show_terminal(pid: int, *, env: Mapping[str, str] | None = None, timeout: float = 5.0,

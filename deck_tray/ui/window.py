@@ -14,9 +14,10 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 
 from PySide6.QtCore import QEvent, QObject, QSettings, QSize, Qt, QTimer, Signal
-from PySide6.QtGui import QAction, QCloseEvent, QFont, QKeySequence, QMouseEvent
+from PySide6.QtGui import QAction, QCloseEvent, QFont, QGuiApplication, QKeySequence, QMouseEvent
 from PySide6.QtWidgets import (
     QHBoxLayout,
     QInputDialog,
@@ -37,11 +38,13 @@ from PySide6.QtWidgets import (
 )
 
 from deck_tray.core import past
+from deck_tray.core.display import WindowPlatform, pinning_works
 from deck_tray.core.history import SearchHit
 from deck_tray.core.model import DeliveryReport, Session, SessionStatus
 from deck_tray.core.opencode import ServerPhase, ServerState
 from deck_tray.core.status import age_text
 from deck_tray.services.registry import SessionRegistry
+from deck_tray.ui.activation import activate
 from deck_tray.ui.icons import app_icon, status_icon
 from deck_tray.ui.persist import ClosedTab, WindowMemory
 from deck_tray.ui.session_tab import SessionTab
@@ -103,11 +106,16 @@ class MainWindow(QMainWindow):
     settings_requested = Signal()
     search_requested = Signal()
     quit_requested = Signal()
+    restart_requested = Signal()
 
-    def __init__(self, registry: SessionRegistry, settings: QSettings) -> None:
+    def __init__(self, registry: SessionRegistry, settings: QSettings,
+                 platform: WindowPlatform | None = None) -> None:
         super().__init__()
         self.registry = registry
         self.settings = settings
+        #: Where the window runs (core.display.choose at start-up); None: judged from Qt's platform.
+        self.platform = platform
+        self._told_pinning = False
         self.memory = WindowMemory(settings)
         self.setWindowTitle("deck-tray")
         self.setWindowIcon(app_icon())
@@ -182,8 +190,14 @@ class MainWindow(QMainWindow):
         self.notice = QLabel()
         self.notice.setWordWrap(True)
         nb.addWidget(self.notice, 1)
+        self.notice_button = QPushButton()
+        self.notice_button.hide()
+        self.notice_button.clicked.connect(self._notice_clicked)
+        # Notices wait their turn: "Got it" shows the next one.
+        self._notices: list[tuple[str, tuple[str, Callable[[], None]] | None]] = []
+        nb.addWidget(self.notice_button, 0, Qt.AlignmentFlag.AlignTop)
         dismiss = QPushButton("Got it")
-        dismiss.clicked.connect(self.notice_bar.hide)
+        dismiss.clicked.connect(self._notice_done)
         nb.addWidget(dismiss, 0, Qt.AlignmentFlag.AlignTop)
         self.notice_bar.hide()
         central = QWidget()
@@ -274,10 +288,35 @@ class MainWindow(QMainWindow):
             self.split.setSizes([200, max(300, self.width() - 200)])
         if visible:
             self.show()
+        if pinned:
+            self._tell_pinning()
 
     def is_pinned(self) -> bool:
-        """Whether the window stays on top."""
+        """Whether the window is pinned (compact, and kept on top where the platform can)."""
         return bool(self.windowFlags() & Qt.WindowType.WindowStaysOnTopHint)
+
+    def pinning_works(self) -> bool:
+        """Whether "pinned" keeps this window above others on the platform it runs on (not on
+        native Wayland, which has no way to ask for it; see core.display)."""
+        return pinning_works(QGuiApplication.platformName())
+
+    def _tell_pinning(self) -> None:
+        """Pinned on a platform that cannot keep the window on top: say so, once per run (and,
+        when no restart would help, once ever)."""
+        if self.pinning_works() or self._told_pinning:
+            return
+        self._told_pinning = True
+        if self.platform is not None and self.platform.pinning_after_restart:
+            self.show_notice("On Wayland a window can stay on top of others only through XWayland. deck-tray "
+                             "started unpinned, so it runs natively now: restart it to run the pinned window "
+                             "through XWayland.", action=("Restart deck-tray", self.restart_requested.emit))
+            return
+        if self.settings.value("window/told_no_pinning", False, type=bool):
+            return
+        self.settings.setValue("window/told_no_pinning", True)
+        self.show_notice("This Wayland session has no XWayland (DISPLAY is not set), and Wayland itself cannot "
+                         "keep a window above others: the pinned window stays compact but not on top. Enable "
+                         "XWayland in your desktop to have it stay on top.")
 
     # -- list ------------------------------------------------------------------------------
     def _rebuild_list_soon(self) -> None:
@@ -392,8 +431,9 @@ class MainWindow(QMainWindow):
         self.tabs.setTabToolTip(idx, f"{s.display_title}\n{s.cwd}\n{s.status.label}")
 
     # -- tabs ------------------------------------------------------------------------------
-    def open_session(self, session_id: str) -> SessionTab | None:
-        """Open (or focus) the tab of a session, and show and raise the window."""
+    def open_session(self, session_id: str, token: str = "") -> SessionTab | None:
+        """Open (or focus) the tab of a session, and show, raise and focus the window (with the
+        xdg-activation ``token`` the request came with, see ui.activation)."""
         s = self.registry.get(session_id)
         tab = self.tabs_by_id.get(session_id)
         if tab is None:
@@ -410,14 +450,41 @@ class MainWindow(QMainWindow):
             self._update_reopen()
         self.right.setCurrentWidget(self.tabs)
         self.tabs.setCurrentWidget(tab)
-        self.show()
-        self.raise_()
-        self.activateWindow()
+        activate(self, token)
         self.unread.discard(session_id)
         self._label_tab(tab, tab.session)
         self._rebuild_list_soon()  # after the tab's first paint
         tab.answer.setFocus()
         return tab
+
+    def toggle(self, token: str = "") -> None:
+        """The global shortcut: hide the window when it is the active one; otherwise show it at
+        the oldest waiting request's tab (or as it was, when nothing waits), raised and focused
+        (with the xdg-activation ``token`` the shortcut came with). Without a tray the window is
+        minimized instead of hidden (there would be no way back)."""
+        if self.isVisible() and not self.isMinimized() and self.isActiveWindow():
+            self.save_state()
+            if self.no_tray:
+                self.showMinimized()
+            else:
+                self.hide()
+            return
+        waiting = self.registry.waiting()
+        if waiting and self.open_session(waiting[0].id, token=token) is not None:
+            return
+        if self.isMinimized():
+            self.showNormal()
+        activate(self, token)
+
+    def state(self) -> dict[str, object]:
+        """What the window shows, for ``ping`` (tests and ``doctor``): ``platform`` (Qt's),
+        ``shown``, ``active`` (has focus), ``pinned``, ``pinning_works``, ``tab`` (the current
+        tab's session id or None) and ``notice`` (the notice bar's text, ``""`` when hidden)."""
+        tab = self.current_tab()
+        return {"platform": QGuiApplication.platformName(), "shown": self.isVisible() and not self.isMinimized(),
+                "active": self.isActiveWindow(), "pinned": self.is_pinned(), "pinning_works": self.pinning_works(),
+                "tab": tab.session.id if tab is not None and self.right.currentWidget() is self.tabs else None,
+                "notice": " | ".join(self.notices())}
 
     def show_hit(self, hit: SearchHit, past_session: Session | None = None, term: str = "") -> SessionTab | None:
         """Open the tab of a search hit's session scrolled to the hit (selected in the tab's
@@ -565,22 +632,51 @@ class MainWindow(QMainWindow):
         self._password_dialogs[url] = dlg
         dlg.open()
 
-    def show_notice(self, text: str) -> None:
-        """Show a dismissible message above the session list and tabs."""
+    def show_notice(self, text: str, action: tuple[str, Callable[[], None]] | None = None) -> None:
+        """Show a dismissible message above the session list and tabs, with an optional button
+        ``action`` = (label, what it does; the message goes when clicked). A message arriving
+        while another shows waits until that one is dismissed; the same text is not queued twice."""
+        if any(t == text for t, _a in self._notices):
+            return
+        self._notices.append((text, action))
+        if len(self._notices) == 1:
+            self._show_first_notice()
+
+    def notices(self) -> list[str]:
+        """The messages shown and waiting, the shown one first."""
+        return [t for t, _a in self._notices]
+
+    def _show_first_notice(self) -> None:
+        if not self._notices:
+            self.notice_bar.hide()
+            return
+        text, action = self._notices[0]
         self.notice.setText(text)
+        self.notice_button.setText(action[0] if action else "")
+        self.notice_button.setVisible(action is not None)
         self.notice_bar.show()
+
+    def _notice_done(self) -> None:
+        if self._notices:
+            self._notices.pop(0)
+        self._show_first_notice()
+
+    def _notice_clicked(self) -> None:
+        action = self._notices[0][1] if self._notices else None
+        self._notice_done()
+        if action is not None:
+            action[1]()
 
     def set_no_tray(self, tell: bool) -> None:
         """The desktop has no tray: closing minimizes instead of hiding (there would be no way
         back), and, the first time, a bar says how to get a tray."""
         self.no_tray = True
         if tell:
-            self.notice.setText(
+            self.show_notice(
                 "Your desktop shows no tray icons, so deck-tray keeps this window available instead "
                 "(closing it minimizes it). On GNOME, install the “AppIndicator and KStatusNotifierItem "
                 "Support” extension to get the tray icon."
             )
-            self.notice_bar.show()
 
     def save_state(self) -> None:
         """Write the geometry and every tab's draft to the settings now and sync them to disk

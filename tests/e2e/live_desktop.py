@@ -97,7 +97,7 @@ class LiveDesktop:
         self.env = env
         try:
             self._start_bus()
-            self._start_xvfb()
+            self._start_display()
             if tray:
                 self._start_trayer()
             if dunst:
@@ -138,6 +138,10 @@ class LiveDesktop:
             raise RuntimeError("dbus-daemon printed no address")
         self.procs["bus"] = proc
         self.env["DBUS_SESSION_BUS_ADDRESS"] = address
+
+    def _start_display(self) -> None:
+        """The display the desktop's programs use: an Xvfb (subclasses start a compositor)."""
+        self._start_xvfb()
 
     def _start_xvfb(self) -> None:
         r, w = os.pipe()
@@ -291,13 +295,19 @@ class AppProcess:
         desk: the desktop.
         args: extra arguments for ``deck_tray``.
         python: the interpreter (default: this one).
+        env: variables to add or override.
+        platform: ``QT_QPA_PLATFORM`` for the app; None leaves it unset, so the app chooses
+            (deck_tray.core.display), as on a user's desktop.
     """
 
     def __init__(self, desk: LiveDesktop, args: list[str] | None = None, python: str = sys.executable,
-                 env: dict[str, str] | None = None) -> None:
+                 env: dict[str, str] | None = None, platform: str | None = "xcb") -> None:
         self.desk = desk
         self.stderr_path = desk.root / f"app-{time.monotonic_ns()}.stderr"
-        e = dict(desk.env, QT_QPA_PLATFORM="xcb", PYTHONPATH=str(REPO_ROOT), PYTHONFAULTHANDLER="1")
+        e = dict(desk.env, PYTHONPATH=str(REPO_ROOT), PYTHONFAULTHANDLER="1")
+        e.pop("QT_QPA_PLATFORM", None)
+        if platform is not None:  # None: the app chooses (core.display), as on a user's desktop
+            e["QT_QPA_PLATFORM"] = platform
         e.update(env or {})
         self._stderr = open(self.stderr_path, "wb")
         self.proc = subprocess.Popen([python, "-m", "deck_tray", *(args or [])], env=e, cwd=str(desk.home),

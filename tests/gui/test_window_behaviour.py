@@ -243,7 +243,7 @@ def test_notification_open_action_opens_the_exact_tab(tmp_path: Path, qtbot) -> 
                       notification_backends=[])
     qtbot.addWidget(app.window)
     app.registry.apply([sess(1, SessionStatus.WAITING_PERMISSION), sess(2, SessionStatus.WAITING_QUESTION)])
-    app.notifier.action_invoked.emit("00000002-session", "open")
+    app.notifier.action_invoked.emit("00000002-session", "open", "")
     tab = app.window.current_tab()
     assert tab is not None and tab.session.id == "00000002-session"
     assert app.window.isVisible()

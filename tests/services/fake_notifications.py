@@ -59,6 +59,7 @@ class FakeNotifications:
         rejected: ``(member, signature)`` of calls refused for a wrong signature.
         closed_by_call: ids closed through ``CloseNotification``.
         open: ids currently shown.
+        bus: the bus to serve on (jeepney: ``"SESSION"`` or an address).
     """
 
     capabilities: tuple[str, ...] = ("actions", "body", "body-markup")
@@ -68,13 +69,14 @@ class FakeNotifications:
     rejected: list[tuple[str, str]] = field(default_factory=list)
     closed_by_call: list[int] = field(default_factory=list)
     open: set[int] = field(default_factory=set)
+    bus: str = "SESSION"
     _ids: Any = field(default_factory=lambda: count(1))
     _conn: Any = None
     _router: Any = None
     _filter: Any = None
 
     async def start(self) -> None:
-        self._conn = await open_dbus_connection("SESSION")
+        self._conn = await open_dbus_connection(self.bus)
         self._router = DBusRouter(self._conn)
         # Calls are answered right in jeepney's receiver task (a queue + serving task would need
         # a running loop at every step, which qasync's run_until_complete does not always give).
@@ -99,6 +101,11 @@ class FakeNotifications:
 
     async def emit_action(self, nid: int, action: str) -> None:
         self._emit("ActionInvoked", "us", (nid, action))
+
+    async def emit_activation_token(self, nid: int, token: str) -> None:
+        """``ActivationToken(u, s)`` (spec 1.2): what a server that is a Wayland client sends just
+        before ``ActionInvoked`` for a click."""
+        self._emit("ActivationToken", "us", (nid, token))
 
     async def emit_closed(self, nid: int, reason: int) -> None:
         self._emit_closed(nid, reason)

@@ -103,6 +103,7 @@ class Served:
                  report: DeliveryReport | None = None) -> None:
         self.hooks: list[HookEvent] = []
         self.shows = 0
+        self.tokens: list[str] = []
         self.replies: list[tuple[str, Reply]] = []
         self._sessions = sessions or []
         self._home = home or Path("/nonexistent")
@@ -111,8 +112,9 @@ class Served:
         self.server.hook_received.connect(self.hooks.append)
         self.server.show_requested.connect(self._shown)
 
-    def _shown(self) -> None:
+    def _shown(self, token: str) -> None:
         self.shows += 1
+        self.tokens.append(token)
 
     async def answer_sessions(self) -> dict[str, Any]:
         env = {"HOME": str(self._home)}
@@ -374,6 +376,9 @@ def test_requests_and_malformed_lines(qloop: asyncio.AbstractEventLoop, runtime:
         assert ping["ok"] is True and ping["pid"] == os.getpid()
         assert await loop.run_in_executor(None, lambda: ipc.request({"op": "show"}, path=path)) == {"ok": True}
         assert served.shows == 1
+        # A token that is not a string is not handed on.
+        await loop.run_in_executor(None, lambda: ipc.request({"op": "show", "token": 7}, path=path))
+        assert served.tokens == ["", ""]
         for bad in ({"op": "nope"}, {"op": "reply", "id": "x", "kind": "shout", "text": ""},
                     {"op": "reply", "kind": "allow"}):
             with pytest.raises(ipc.Refused):
@@ -415,10 +420,13 @@ def test_starting_deck_tray_again_raises_the_running_one(qloop: asyncio.Abstract
     served.server.start()
 
     async def go() -> None:
-        rc, out, err, _ = await run_cli(env_for(runtime, tmp_path), timeout=60)
+        # The launcher's xdg-activation token goes to the running app, which raises its window with it.
+        env = dict(env_for(runtime, tmp_path), XDG_ACTIVATION_TOKEN="kwin-42")
+        rc, out, err, _ = await run_cli(env, timeout=60)
         assert rc == 0, err
         assert out.decode().strip() == "deck-tray is already running; its window was raised"
         assert served.shows == 1
+        assert served.tokens == ["kwin-42"]
         await served.server.stop()
 
     qloop.run_until_complete(go())

@@ -285,7 +285,7 @@ def rig(qloop: asyncio.AbstractEventLoop) -> Iterator[Callable[..., Rig]]:
         kw.setdefault("backends", [DBusNotifications()])
         n = Notifier(reg, fallback=lambda t, b, sid: fallback.append((t, b, sid)), **kw)
         r = Rig(reg, n, [], fallback, [])
-        n.action_invoked.connect(lambda sid, act: r.actions.append((sid, act)))
+        n.action_invoked.connect(lambda sid, act, _token: r.actions.append((sid, act)))
         n.backend_changed.connect(r.backends.append)
         qloop.run_until_complete(n.start())
         made.append(n)
@@ -514,6 +514,28 @@ def test_only_our_notifications_from_the_daemon_count(fake: FakeNotifications, r
     wait_until(qloop, lambda: r.actions, "action_invoked")
     assert r.actions == [("aaaa1111", "deny")]
     wait_until(qloop, lambda: fake.closed_by_call == [nid], "the notification to be closed after the action")
+
+
+def test_a_click_hands_on_the_servers_activation_token(fake: FakeNotifications, rig: Callable[..., Rig],
+                                                        qloop) -> None:
+    # Servers that are Wayland clients send ActivationToken(id, token) just before ActionInvoked
+    # (Desktop Notifications spec 1.2): the app needs it to take focus on Wayland.
+    r = rig()
+    tokens: list[tuple[str, str, str]] = []
+    r.notifier.action_invoked.connect(lambda sid, act, token: tokens.append((sid, act, token)))
+    r.registry.apply([waiting()])
+    nid = wait_until(qloop, lambda: fake.calls and fake.calls[0].returned_id, "Notify")
+    qloop.run_until_complete(fake.emit_activation_token(nid + 100, "someone-elses"))  # not ours: ignored
+    qloop.run_until_complete(fake.emit_activation_token(nid, "kwin-7"))
+    qloop.run_until_complete(fake.emit_action(nid, "default"))
+    wait_until(qloop, lambda: tokens, "action_invoked")
+    assert tokens == [("aaaa1111", "open", "kwin-7")]
+    # The next notification's click from a server that sends no token carries none (not the spent one).
+    r.registry.apply([waiting(sid="bbbb2222")])
+    nid2 = wait_until(qloop, lambda: len(fake.calls) > 1 and fake.calls[-1].returned_id, "the second Notify")
+    qloop.run_until_complete(fake.emit_action(nid2, "default"))
+    wait_until(qloop, lambda: len(tokens) == 2, "the second action_invoked")
+    assert tokens[1] == ("bbbb2222", "open", "")
 
 
 def test_reminder_replaces_until_dismissed(fake: FakeNotifications, rig: Callable[..., Rig], qloop) -> None:

@@ -23,7 +23,8 @@ from Xlib import X
 from Xlib.display import Display
 from Xlib.protocol import event as xevent
 
-from deck_tray.services.window_raise import RaiseResult, show_terminal, wayland_session
+from deck_tray.core.display import wayland_session
+from deck_tray.services.window_raise import RaiseResult, show_terminal
 
 from .desktop_session import start_xvfb
 from .terminal_rigs import kill_tree, need, stop_process, wait_for
