@@ -37,10 +37,21 @@ if [[ "${DECK_TRAY_SKIP_INSTALL:-0}" != 1 ]]; then
       dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "ok installed" || need+=("$pkg")
     done
   fi
-  if ((${#need[@]})); then
+  # The Wayland desktops of issue #14, headless: GNOME's mutter and KDE's KWin, each with Xwayland
+  # (tests/e2e/test_wayland.py; without recommends: ~110 packages, ~20 s).
+  wayland=()
+  for pair in mutter:mutter kwin_wayland:kwin-wayland Xwayland:xwayland; do
+    command -v "${pair%%:*}" >/dev/null 2>&1 || wayland+=("${pair#*:}")
+  done
+  if ((${#need[@]} + ${#wayland[@]})); then
     SUDO=""; [[ $(id -u) -eq 0 ]] || SUDO=sudo
     $SUDO apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need[@]}" >/dev/null
+    if ((${#need[@]})); then
+      DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need[@]}" >/dev/null
+    fi
+    if ((${#wayland[@]})); then
+      DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${wayland[@]}" >/dev/null
+    fi
   fi
   have() { [[ -x .agents/node_modules/.bin/$1 ]] && [[ "$(.agents/node_modules/.bin/$1 --version 2>/dev/null)" == *"$2"* ]]; }
   if ! have claude "$CLAUDE_CODE_VERSION" || ! have codex "$CODEX_VERSION" || ! have opencode "$OPENCODE_VERSION"; then

@@ -86,7 +86,7 @@ def test_wheel_contents(tmp_path: Path) -> None:
     names = set(zipfile.ZipFile(wheel).namelist())
     for res in (f"{APP_ID}.desktop", "deck-tray.svg", "state-waiting.svg"):
         assert f"deck_tray/resources/{res}" in names
-    assert "deck_tray/commands/autostart.py" in names and "deck_tray/services/desktop_checks.py" in names
+    assert "deck_tray/commands/autostart.py" in names and "deck_tray/commands/doctor/checks.py" in names
     entry_points = zipfile.ZipFile(wheel).read(
         next(n for n in names if n.endswith(".dist-info/entry_points.txt"))).decode()
     assert "deck-tray = deck_tray.cli:main" in entry_points

@@ -17,9 +17,9 @@ import os
 import sys
 from collections.abc import Mapping
 
+from deck_tray.core.executables import find_agent
 from deck_tray.core.model import AgentKind, DeliveryReport, DeliveryState, Session
 from deck_tray.core.placement import command_line
-from deck_tray.services.desktop_checks import find_agent
 from deck_tray.services.panes import Multiplexer, MuxSet, Tmux
 from deck_tray.services.terminal import open_in_pane
 

@@ -26,13 +26,13 @@ from __future__ import annotations
 import json
 import logging
 import os
-import re
 import shutil
 from typing import Any
 
 import psutil
 
 from deck_tray.core import procs
+from deck_tray.core.executables import parse_version
 from deck_tray.core.model import PaneRef
 from deck_tray.services.ipc import listener_credentials
 from deck_tray.services.panes import Multiplexer, MuxError, PaneInfo, run_argv
@@ -45,13 +45,8 @@ ZELLIJ_TIMEOUT_S = 5.0
 #: Text travels as one argv element; Linux caps one argument at 128 KiB (MAX_ARG_STRLEN).
 MAX_TEXT_BYTES = 120 * 1024
 _KEYS = {"Escape": "Esc", "Enter": "Enter", "Tab": "Tab", "BSpace": "Backspace", "Space": "Space"}
-_VERSION_RE = re.compile(r"(\d+)\.(\d+)\.(\d+)")
 
 
-def parse_version(text: str) -> tuple[int, int, int] | None:
-    """``"zellij 0.44.1"`` → ``(0, 44, 1)``; None when no version is found."""
-    m = _VERSION_RE.search(text)
-    return (int(m.group(1)), int(m.group(2)), int(m.group(3))) if m else None
 
 
 def parse_sessions(text: str) -> list[str]:
@@ -136,7 +131,7 @@ class Zellij(Multiplexer):
 
     name = "zellij"
 
-    def __init__(self, binary: str | None = None, version: tuple[int, int, int] | None = None) -> None:
+    def __init__(self, binary: str | None = None, version: tuple[int, ...] | None = None) -> None:
         self.binary = binary or shutil.which("zellij")
         self._version = version
         self._probed = version is not None
@@ -145,7 +140,7 @@ class Zellij(Multiplexer):
         return {k: v for k, v in os.environ.items() if k not in ("ZELLIJ", "ZELLIJ_SESSION_NAME", "ZELLIJ_PANE_ID")}
 
     @property
-    def version(self) -> tuple[int, int, int] | None:
+    def version(self) -> tuple[int, ...] | None:
         """The installed version once :meth:`probe` ran, else None."""
         return self._version
 

@@ -31,11 +31,12 @@ import psutil
 import pytest
 
 from deck_tray.core import procs
+from deck_tray.core.executables import parse_version
 from deck_tray.core.model import AgentKind, DeliveryReport, DeliveryState, PaneRef, Session, SessionStatus
 from deck_tray.core.reply import Reply, ReplyKind
 from deck_tray.services.dispatcher import Dispatcher
 from deck_tray.services.panes import MuxError, pane_for_pid
-from deck_tray.services.zellij import Zellij, parse_sessions, parse_version
+from deck_tray.services.zellij import Zellij, parse_sessions
 
 FAKE_DIR = Path(__file__).resolve().with_name("fake_zellij")
 FAKE = FAKE_DIR / "zellij"

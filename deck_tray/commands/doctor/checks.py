@@ -30,7 +30,6 @@ import ctypes.util
 import enum
 import json
 import os
-import re
 import shutil
 import signal
 import sys
@@ -40,6 +39,10 @@ from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
+
+from deck_tray.core import display
+from deck_tray.core.display import WindowPlatform
+from deck_tray.core.executables import find_agent, parse_version, version_text, which
 
 T = TypeVar("T")
 
@@ -84,9 +87,6 @@ DEBIAN_PACKAGES = {
     "libglib-2.0.so.0": "libglib2.0-0", "libdbus-1.so.3": "libdbus-1-3",
 }
 
-_VERSION_RE = re.compile(r"(\d+)\.(\d+)(?:\.(\d+))?")
-
-
 class Level(enum.Enum):
     """How a check came out. ``FAIL`` makes ``deck-tray doctor`` exit non-zero."""
 
@@ -120,18 +120,8 @@ class ProbeError(Exception):
     """A probe could not find out (the message says why)."""
 
 
-def parse_version(text: str) -> tuple[int, ...] | None:
-    """The first ``X.Y[.Z]`` in ``text``: ``"tmux 3.3a"`` → ``(3, 3)``, ``"codex-cli 0.169.0"`` →
-    ``(0, 169, 0)``; None when there is none."""
-    m = _VERSION_RE.search(text)
-    if m is None:
-        return None
-    return tuple(int(g) for g in m.groups() if g is not None)
 
 
-def version_text(v: Sequence[int]) -> str:
-    """``(2, 1, 197)`` → ``"2.1.197"``."""
-    return ".".join(str(p) for p in v)
 
 
 # -- running things without hanging ----------------------------------------------------------
@@ -238,18 +228,19 @@ def pyside_check() -> Check:
     return Check("PySide6", Level.OK, text)
 
 
-def platform_of(env: Mapping[str, str]) -> tuple[str, str]:
+def platform_of(env: Mapping[str, str], pinned: bool = False) -> tuple[str, str]:
     """The Qt platform deck-tray would start on, and why: ``("xcb", "DISPLAY=:0")``,
-    ``("wayland", ...)``, ``("none", ...)`` or what ``QT_QPA_PLATFORM`` names."""
-    forced = env.get("QT_QPA_PLATFORM", "").split(";")[0].split(":")[0].strip()
-    if forced:
-        return forced, f"QT_QPA_PLATFORM={env['QT_QPA_PLATFORM']}"
-    wayland = env.get("WAYLAND_DISPLAY", "")
-    display = env.get("DISPLAY", "")
-    if wayland and env.get("XDG_SESSION_TYPE", "wayland") != "x11":
-        return "wayland", f"WAYLAND_DISPLAY={wayland}"
-    if display:
-        return "xcb", f"DISPLAY={display}"
+    ``("wayland", ...)``, ``("none", ...)`` or what ``QT_QPA_PLATFORM`` names; on Wayland a pinned
+    window runs through XWayland (:func:`deck_tray.core.display.choose`)."""
+    choice = display.choose(env, pinned=pinned)
+    if env.get("QT_QPA_PLATFORM", "").strip():
+        return choice.name, f"QT_QPA_PLATFORM={env['QT_QPA_PLATFORM']}"
+    if choice.name == "xcb" and choice.session == "wayland":
+        return "xcb", f"DISPLAY={env.get('DISPLAY', '')}: XWayland in a Wayland session, for the pinned window"
+    if choice.name == "wayland":
+        return "wayland", f"WAYLAND_DISPLAY={env.get('WAYLAND_DISPLAY', '')}"
+    if choice.name == "xcb":
+        return "xcb", f"DISPLAY={env.get('DISPLAY', '')}"
     return "none", "neither DISPLAY nor WAYLAND_DISPLAY is set"
 
 
@@ -336,12 +327,17 @@ async def xcb_libraries_check(env: Mapping[str, str], on_x11: bool) -> list[Chec
 
 @dataclass(frozen=True)
 class X11Facts:
-    """What the X display said. ``xembed_tray``: whether ``_NET_SYSTEM_TRAY_S<screen>`` has an owner."""
+    """What the X display said. ``xembed_tray``: whether ``_NET_SYSTEM_TRAY_S<screen>`` has an owner;
+    ``wm``: the EWMH window manager's name (``_NET_SUPPORTING_WM_CHECK`` → ``_NET_WM_NAME``), ``""``
+    when none runs; ``keeps_above``: whether it lists ``_NET_WM_STATE_ABOVE`` in ``_NET_SUPPORTED``
+    (what a pinned window asks for), None when not found out."""
 
     display: str
     error: str = ""
     xembed_tray: bool = False
     selection: str = ""
+    wm: str = ""
+    keeps_above: bool | None = None
 
 
 def x11_probe(display: str) -> X11Facts:
@@ -366,9 +362,38 @@ def x11_probe(display: str) -> X11Facts:
         selection = f"_NET_SYSTEM_TRAY_S{x.XDefaultScreen(dpy)}"
         atom = x.XInternAtom(dpy, selection.encode(), 1)  # only if it exists
         owner = x.XGetSelectionOwner(dpy, atom) if atom else 0
-        return X11Facts(display, "", bool(owner), selection)
     finally:
         x.XCloseDisplay(dpy)
+    wm, above = window_manager_probe(display)
+    return X11Facts(display, "", bool(owner), selection, wm, above)
+
+
+def window_manager_probe(display: str) -> tuple[str, bool | None]:
+    """The EWMH window manager on ``display`` (EWMH 1.5 §3.11 ``_NET_SUPPORTING_WM_CHECK``, its
+    ``_NET_WM_NAME``) and whether ``_NET_SUPPORTED`` (§3.1) lists ``_NET_WM_STATE_ABOVE`` (§5.7);
+    ``("", None)`` when no compliant window manager runs or the display cannot be read. Blocking."""
+    try:
+        from Xlib import X, Xatom
+        from Xlib.display import Display
+
+        dpy = Display(display)
+    except Exception:
+        return "", None
+    try:
+        root = dpy.screen().root
+        check = root.get_full_property(dpy.intern_atom("_NET_SUPPORTING_WM_CHECK"), Xatom.WINDOW)
+        if check is None or not check.value:
+            return "", None
+        child = dpy.create_resource_object("window", int(check.value[0]))
+        name = child.get_full_property(dpy.intern_atom("_NET_WM_NAME"), X.AnyPropertyType)
+        wm = name.value.decode(errors="replace") if name is not None and isinstance(name.value, bytes) else "?"
+        supported = root.get_full_property(dpy.intern_atom("_NET_SUPPORTED"), Xatom.ATOM)
+        atoms = set(supported.value) if supported is not None else set()
+        return wm, dpy.intern_atom("_NET_WM_STATE_ABOVE") in atoms
+    except Exception:
+        return "", None
+    finally:
+        dpy.close()
 
 
 # -- D-Bus ----------------------------------------------------------------------------------
@@ -574,9 +599,6 @@ def keyring_check(label: str, usable: bool) -> Check:
 
 # -- programs -------------------------------------------------------------------------------
 
-def which(name: str, env: Mapping[str, str]) -> str | None:
-    """``name`` on ``env["PATH"]``."""
-    return shutil.which(name, path=env.get("PATH", os.defpath))
 
 
 async def multiplexer_checks(env: Mapping[str, str]) -> list[Check]:
@@ -631,17 +653,6 @@ async def multiplexer_checks(env: Mapping[str, str]) -> list[Check]:
     return out
 
 
-def find_agent(binary: str, env: Mapping[str, str]) -> str | None:
-    """``binary`` on PATH, else in ``$DECK_TRAY_AGENTS_DIR/node_modules/.bin``."""
-    found = which(binary, env)
-    if found:
-        return found
-    agents_dir = env.get("DECK_TRAY_AGENTS_DIR", "")
-    if agents_dir:
-        p = Path(agents_dir) / "node_modules" / ".bin" / binary
-        if p.is_file() and os.access(p, os.X_OK):
-            return str(p)
-    return None
 
 
 def npm_package_version(path: str, package: str) -> str | None:
@@ -767,8 +778,10 @@ def _ago(seconds: float) -> str:
     return f"{seconds / 3600:.0f} h ago"
 
 
-async def running_app_check(env: Mapping[str, str], timeout: float = PROBE_TIMEOUT_S) -> list[Check]:
-    """Ping the running app over its socket (in ``env``'s ``XDG_RUNTIME_DIR``)."""
+async def running_app_check(env: Mapping[str, str], timeout: float = PROBE_TIMEOUT_S,
+                            answers: list[Mapping[str, Any]] | None = None) -> list[Check]:
+    """Ping the running app over its socket (in ``env``'s ``XDG_RUNTIME_DIR``); its answer is
+    appended to ``answers`` when given (the window line reads it)."""
     from deck_tray.services import ipc
 
     runtime = env.get("XDG_RUNTIME_DIR", "").strip()
@@ -779,13 +792,51 @@ async def running_app_check(env: Mapping[str, str], timeout: float = PROBE_TIMEO
 
         try:
             # Less than the check's own limit: a hung holder is still named in time.
-            return app_check(ipc.request({"op": "ping"}, path=path, timeout=max(0.5, timeout - 0.5)))
+            answer = ipc.request({"op": "ping"}, path=path, timeout=max(0.5, timeout - 0.5))
         except ipc.NotRunning:
             return app_check(None)
         except ipc.IpcError as exc:
             return app_check(None, str(exc), hung_pid=lifecycle.holder_pid(path or ipc.socket_path(env)))
+        if answers is not None:
+            answers.append(answer)
+        return app_check(answer)
 
     return [await in_thread(ping, timeout + 0.2)]
+
+
+def window_check(platform: WindowPlatform, x11: X11Facts | None, running: Mapping[str, Any] | None,
+                 pinned: bool = False) -> Check:
+    """The pinned-window line: where the window runs (the running app's own report when it
+    answered, else where it would start: :func:`deck_tray.core.display.choose`) and whether
+    "pinned" (the running window's state, else the saved setting ``pinned``) keeps it above other
+    windows there (issue #14). WARN when the window is pinned but cannot stay on top."""
+    name = "pinned window"
+    if running:
+        where = str(running.get("platform", "?"))
+        works = bool(running.get("pinning_works"))
+        pinned = bool(running.get("pinned"))
+        via = " through XWayland" if where == "xcb" and platform.session == "wayland" else ""
+        said = f"the running deck-tray's window runs on {where}{via}, {'pinned' if pinned else 'not pinned'}"
+    else:
+        where, works = platform.name, platform.pinning
+        said = f"the window would run on {platform.detail.rstrip('.')}"
+    if where == "xcb":
+        if x11 is not None and not x11.error and x11.keeps_above is False:
+            return Check(name, Level.WARN, f"{said}; the window manager ({x11.wm or 'none'}) does not list "
+                                           f"_NET_WM_STATE_ABOVE, so a pinned window may not stay on top",
+                         "use a window manager that supports EWMH keep-above (most do)")
+        wm = f" ({x11.wm} honours _NET_WM_STATE_ABOVE)" if x11 is not None and x11.wm and x11.keeps_above else ""
+        return Check(name, Level.OK, f"{said}; pinning keeps it on top{wm}")
+    if where.startswith("wayland"):
+        xwayland = platform.pinning_after_restart or platform.pinning  # XWayland is there
+        if running:
+            said += ("; native Wayland cannot keep a window on top: restart deck-tray and it runs the pinned "
+                     "window through XWayland, where it stays on top" if xwayland else
+                     "; without XWayland (DISPLAY is not set) a pinned window cannot stay on top")
+        hint = ("pin the window and use its Restart deck-tray button" if xwayland
+                else "enable XWayland in your desktop, then restart deck-tray")
+        return Check(name, Level.WARN if pinned and not works else Level.OK, said + ".", hint)
+    return Check(name, Level.OK, f"{said}; pinning: {'works' if works else 'not available there'}")
 
 
 async def opencode_checks(env: Mapping[str, str], timeout: float = PROBE_TIMEOUT_S) -> list[Check]:
@@ -840,16 +891,19 @@ async def opencode_checks(env: Mapping[str, str], timeout: float = PROBE_TIMEOUT
 
 async def run_checks(env: Mapping[str, str] | None = None, *,
                      hooks_status: Callable[[], Any] | None = None,
-                     timeout: float = PROBE_TIMEOUT_S) -> list[Check]:
+                     timeout: float = PROBE_TIMEOUT_S, pinned: bool = False) -> list[Check]:
     """Run every probe concurrently; the report in a fixed order.
 
     Args:
         env: the environment to judge (default ``os.environ``).
+        pinned: the saved "Pin on top" setting (the window's platform depends on it on Wayland).
         hooks_status: returns the hook state per agent; None: the hooks line says it is unavailable.
         timeout: per-probe limit in seconds.
     """
     env = dict(os.environ if env is None else env)
-    platform, platform_why = platform_of(env)
+    window_platform = display.choose(env, pinned=pinned)
+    platform, platform_why = platform_of(env, pinned)
+    answers: list[Mapping[str, Any]] = []
     address, bus_problem = bus_address(env)
 
     async def bus() -> BusFacts | None:
@@ -888,11 +942,14 @@ async def run_checks(env: Mapping[str, str] | None = None, *,
         agents(),
         guarded(["hooks"], hooks_check(hooks_status), timeout),
         guarded(["opencode servers"], opencode_checks(env, timeout), timeout + 0.2),
-        guarded(["deck-tray app"], running_app_check(env, timeout), timeout + 0.4),
+        guarded(["deck-tray app"], running_app_check(env, timeout, answers), timeout + 0.4),
     )
     (bus_facts, x11_facts), (xcb_lines, keyring_lines_, mux_lines, agent_lines, hook_lines, opencode_lines,
                              app_lines) = await asyncio.gather(facts, lines)
-    report = [python_check(), pyside_check(), qt_platform_check(platform, platform_why, x11_facts), *xcb_lines,
+    running = answers[0].get("window") if answers else None
+    window_line = window_check(window_platform, x11_facts, running if isinstance(running, Mapping) else None, pinned)
+    report = [python_check(), pyside_check(), qt_platform_check(platform, platform_why, x11_facts), window_line,
+              *xcb_lines,
               bus_check(bus_facts, bus_problem), tray_check(bus_facts, x11_facts, platform),
               notification_check(bus_facts), *keyring_lines_, *mux_lines, *agent_lines, *hook_lines,
               *app_lines, *opencode_lines]

@@ -4,7 +4,7 @@ Prints one line per check, ``OK`` / ``WARN`` / ``FAIL`` with what was found, and
 WARN / FAIL an indented ``→`` line with what to do (``--json``: an array of
 ``{name, level, detail, hint}``). Exits 0 when nothing FAILed, 1 otherwise. Every probe is
 cut off after 2 s and none can crash the report; the checks themselves live in
-:mod:`deck_tray.services.desktop_checks`.
+:mod:`deck_tray.commands.doctor.checks`.
 """
 
 from __future__ import annotations
@@ -47,9 +47,11 @@ def run(args: argparse.Namespace) -> int:
     import asyncio
     import json
 
-    from deck_tray.services.desktop_checks import exit_code, format_report, run_checks
+    from deck_tray.commands.doctor.checks import exit_code, format_report, run_checks
+    from deck_tray.services.settings_store import open_settings
 
-    checks = asyncio.run(run_checks(hooks_status=find_hooks_status()))
+    pinned = bool(open_settings().value("window/pinned", False, type=bool))
+    checks = asyncio.run(run_checks(hooks_status=find_hooks_status(), pinned=pinned))
     if args.json:
         print(json.dumps([c.to_json() for c in checks], ensure_ascii=False, indent=2))
     else:

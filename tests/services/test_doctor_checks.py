@@ -25,8 +25,8 @@ import keyring
 import pytest
 from keyring.backends import fail
 
-from deck_tray.services import desktop_checks as dc
-from deck_tray.services.desktop_checks import Check, Level
+from deck_tray.commands.doctor import checks as dc
+from deck_tray.commands.doctor.checks import Check, Level
 
 ROOT = Path(__file__).resolve().parents[2]
 SESSION = Path(__file__).with_name("desktop_session.py")
@@ -294,6 +294,37 @@ def test_platform_of(env: dict[str, str], platform: str) -> None:
     assert dc.platform_of(env)[0] == platform
 
 
+def test_platform_of_a_pinned_window_on_wayland_is_xwayland() -> None:
+    env = {"WAYLAND_DISPLAY": "wayland-0", "DISPLAY": ":0", "XDG_SESSION_TYPE": "wayland"}
+    assert dc.platform_of(env, pinned=True) == ("xcb", "DISPLAY=:0: XWayland in a Wayland session, for the pinned "
+                                                        "window")
+    assert dc.platform_of({k: v for k, v in env.items() if k != "DISPLAY"}, pinned=True)[0] == "wayland"
+
+
+def test_window_lines() -> None:
+    from deck_tray.core.display import choose
+
+    gnome = {"WAYLAND_DISPLAY": "wayland-0", "DISPLAY": ":0", "XDG_SESSION_TYPE": "wayland",
+             "XDG_CURRENT_DESKTOP": "GNOME"}
+    mutter = dc.X11Facts(":0", wm="GNOME Shell", keeps_above=True)
+    # The running app's own report wins over the prediction.
+    line = dc.window_check(choose(gnome, pinned=True), mutter,
+                           {"platform": "xcb", "pinned": True, "pinning_works": True})
+    assert line.level is Level.OK
+    assert line.detail == ("the running deck-tray's window runs on xcb through XWayland, pinned; pinning keeps it on "
+                           "top (GNOME Shell honours _NET_WM_STATE_ABOVE)")
+    native = dc.window_check(choose(gnome, pinned=False), None,
+                             {"platform": "wayland", "pinned": True, "pinning_works": False})
+    assert native.level is Level.WARN and "restart deck-tray and it runs the pinned window" in native.detail
+    no_xwayland = {k: v for k, v in gnome.items() if k != "DISPLAY"}
+    predicted = dc.window_check(choose(no_xwayland, pinned=True), None, None, pinned=True)
+    assert predicted.level is Level.WARN and "XWayland is not running" in predicted.detail and "XWayland" in predicted.hint
+    unpinned = dc.window_check(choose(gnome, pinned=False), None, None)
+    assert unpinned.level is Level.OK and "restart deck-tray to run it through XWayland" in unpinned.detail
+    bare = dc.window_check(choose({"DISPLAY": ":5"}, pinned=True), dc.X11Facts(":5", wm="", keeps_above=False), None)
+    assert bare.level is Level.WARN and "does not list _NET_WM_STATE_ABOVE" in bare.detail
+
+
 def test_offscreen_is_a_warning() -> None:
     line = dc.qt_platform_check(*dc.platform_of({"QT_QPA_PLATFORM": "offscreen"}), None)
     assert line.level is Level.WARN and "unset QT_QPA_PLATFORM" in line.hint
@@ -419,7 +450,7 @@ def test_doctor_command_never_crashes_and_is_quick(capsys: pytest.CaptureFixture
     assert code == 1  # no session bus here
     assert elapsed < 5, elapsed
     names = [line.split(":", 1)[0][6:] for line in out.splitlines() if not line.startswith(" ")]
-    assert names[:7] == ["Python", "PySide6", "Qt platform", "Qt xcb plugin", "D-Bus session bus", "tray host",
-                         "notification server"]
+    assert names[:8] == ["Python", "PySide6", "Qt platform", "pinned window", "Qt xcb plugin", "D-Bus session bus",
+                         "tray host", "notification server"]
     for line in out.splitlines():
         assert line.startswith(("OK    ", "WARN  ", "FAIL  ", "      → ")), line
