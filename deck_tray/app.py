@@ -26,6 +26,7 @@ from deck_tray.core.scan import Scanner
 from deck_tray.services import ipc, lifecycle
 from deck_tray.services.decisions import DecisionBroker
 from deck_tray.services.dispatcher import Dispatcher
+from deck_tray.services.global_shortcut import GlobalShortcut
 from deck_tray.services.history_index import HistoryIndex, HistoryIndexer
 from deck_tray.services.monitor import Monitor
 from deck_tray.services.notifier import DBusNotifications, NotificationBackend, Notifier
@@ -137,7 +138,8 @@ class DeckTrayApp:
             self.ipc.hook_received.connect(self._hook_received)
             self.ipc.show_requested.connect(self._show_window)
             self.ipc.toggle_requested.connect(self.window.toggle)
-            self.ipc.window_state = self.window.state
+            self.ipc.window_state = lambda: {**self.window.state(), "shortcut": self.shortcut.status,
+                                             "shortcut_way": self.shortcut.way}
         self.settings_dialog: SettingsDialog | None = None
         self.window.close_to_tray = self.store.get(cfg.CLOSE_TO_TRAY)
         self.window.quit_requested.connect(self.quit_event.set)
@@ -148,6 +150,10 @@ class DeckTrayApp:
         self.store.changed.connect(self._setting_changed)
         self.search_window: SearchWindow | None = None
         self.window.search_requested.connect(self.open_search)
+        # The global shortcut (#14): shows the window at the oldest waiting request, or hides it.
+        self.shortcut = GlobalShortcut()
+        self.shortcut.activated.connect(self.window.toggle)
+        self.shortcut.changed.connect(self._shortcut_changed)
         self.tray.search_requested.connect(self.open_search)
 
     # -- settings ------------------------------------------------------------------------
@@ -156,6 +162,7 @@ class DeckTrayApp:
         """Show the settings dialog (one, non-modal; raised when already open)."""
         if self.settings_dialog is None:
             self.settings_dialog = SettingsDialog(self.store, self.window)
+            self.settings_dialog.set_shortcut_status(self.shortcut.status)
         self.settings_dialog.present()
         return self.settings_dialog
 
@@ -215,6 +222,8 @@ class DeckTrayApp:
             self.window.pin_action.setChecked(bool(value))
         elif key == cfg.CLOSE_TO_TRAY.key:
             self.window.close_to_tray = bool(value)
+        elif key == cfg.GLOBAL_SHORTCUT.key:
+            self._spawn(self.shortcut.apply(str(value)))
         elif key == cfg.CODEX_HOLD_S.key:
             self.decisions.codex_hold_s = float(self.store.get(cfg.CODEX_HOLD_S))
         elif key in (cfg.CLAUDE_DIR.key, cfg.CODEX_DIR.key, cfg.HISTORY_HOURS.key):
@@ -308,8 +317,15 @@ class DeckTrayApp:
             self.history.start()
 
     async def start_notifications(self) -> None:
-        """Connect to the desktop's notification service (falls back to tray messages)."""
+        """Connect to the desktop's notification service (falls back to tray messages), and bind
+        the global shortcut."""
         await self.notifier.start()
+        if self.store.get(cfg.GLOBAL_SHORTCUT):  # a portal may take seconds to start: not waited for
+            self._spawn(self.shortcut.apply(self.store.get(cfg.GLOBAL_SHORTCUT)))
+
+    def _shortcut_changed(self) -> None:
+        if self.settings_dialog is not None:
+            self.settings_dialog.set_shortcut_status(self.shortcut.status)
 
     async def stop(self) -> None:
         """Save what the user typed, then stop the services, each given at most
@@ -326,7 +342,8 @@ class DeckTrayApp:
         steps: list[tuple[str, Any]] = [("file watcher", self.monitor.stop()), ("history index", self.history.stop())]
         if self.ipc is not None:
             steps.append(("socket", self.ipc.stop()))
-        steps += [("notifications", self.notifier.stop()), ("opencode", self.opencode.stop())]
+        steps += [("notifications", self.notifier.stop()), ("opencode", self.opencode.stop()),
+                  ("global shortcut", self.shortcut.stop())]
         for name, step in steps:
             try:
                 await asyncio.wait_for(step, STOP_STEP_S)

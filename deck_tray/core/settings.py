@@ -14,6 +14,7 @@ Stored shapes (what :func:`to_ini` writes):
 * ``PATH``: a folder path (``~`` allowed), or empty for "the agent's own default"
 * ``URLS``: comma-separated server URLs (a list in ``QSettings``), or empty
 * ``TIME``: ``HH:MM`` (24-hour, local time)
+* ``SHORTCUT``: ``Ctrl+Alt+D`` (Qt's portable notation, :mod:`deck_tray.core.shortcuts`), or empty
 """
 
 from __future__ import annotations
@@ -27,6 +28,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Generic, TypeVar, cast
 
+from deck_tray.core import shortcuts
+
 T = TypeVar("T")
 
 
@@ -38,6 +41,7 @@ class Kind(enum.Enum):
     PATH = "path"  #: ``str``: a folder, ``""`` = the agent's default
     URLS = "urls"  #: ``tuple[str, ...]``: normalized server URLs
     TIME = "time"  #: ``datetime.time`` (minutes precision)
+    SHORTCUT = "shortcut"  #: ``str``: a key in Qt's portable notation (``Ctrl+Alt+D``), ``""`` = none
 
 
 class Group(enum.Enum):
@@ -169,6 +173,11 @@ CLOSE_TO_TRAY: Setting[bool] = Setting(
     "window/close_to_tray", Kind.BOOL, True, "Closing the window keeps deck-tray running",
     "Off: closing the window quits deck-tray.",
     Group.WINDOW)
+GLOBAL_SHORTCUT: Setting[str] = Setting(
+    "window/global_shortcut", Kind.SHORTCUT, "", "Global shortcut",
+    f"Anywhere on your desktop: shows this window at the oldest waiting request, or hides it. Empty: none "
+    f"(suggested: {shortcuts.SUGGESTED}).",
+    Group.WINDOW)
 
 CLAUDE_DIR: Setting[str] = Setting(
     "paths/claude_config_dir", Kind.PATH, "", "Claude Code folder",
@@ -196,7 +205,7 @@ SETTINGS: tuple[Setting[Any], ...] = (
     NOTIFY_ENABLED, NOTIFY_PERMISSION, NOTIFY_QUESTION, NOTIFY_TURN_FINISHED, RENOTIFY_MINUTES, GRACE_MS,
     QUIET_ENABLED, QUIET_START, QUIET_END,
     OPENCODE_URLS, OPENCODE_DISCOVER, AUTO_HANDOFF, AUTO_HANDOFF_PERCENT,
-    PINNED, START_HIDDEN, CLOSE_TO_TRAY,
+    PINNED, START_HIDDEN, CLOSE_TO_TRAY, GLOBAL_SHORTCUT,
     CLAUDE_DIR, CODEX_DIR, HISTORY_HOURS, CODEX_HOLD_S, HISTORY_INDEX,
 )
 #: The same, by key.
@@ -321,6 +330,16 @@ def validate(setting: Setting[T], value: T) -> str | None:
             if err:
                 return err
         return None
+    if k is Kind.SHORTCUT:
+        if not isinstance(value, str):
+            return f"{setting.label}: not a shortcut"
+        if not value:
+            return None
+        try:
+            shortcuts.parse(value)
+        except ValueError as exc:
+            return f"{setting.label}: {exc}"
+        return None
     return None if isinstance(value, _dt.time) else f"{setting.label}: not a time of day"
 
 
@@ -375,6 +394,16 @@ def _coerce(setting: Setting[Any], raw: object) -> tuple[object, str | None]:
         if not setting.minimum <= n <= setting.maximum:
             return None, f"{n} is outside {setting.minimum}–{setting.maximum}"
         return n, None
+    if k is Kind.SHORTCUT:
+        text = ",".join(str(p) for p in raw) if isinstance(raw, list) else raw  # QSettings splits at commas
+        if not isinstance(text, str):
+            return None, f"{_repr(raw)} is not a shortcut"
+        if not text.strip():
+            return "", None
+        try:
+            return shortcuts.parse(text).text(), None
+        except ValueError as exc:
+            return None, str(exc)
     if k is Kind.PATH:
         if not isinstance(raw, str):
             return None, f"{_repr(raw)} is not a path"
@@ -438,6 +467,8 @@ def _show(setting: Setting[Any], value: object) -> str:
         return "on" if value else "off"
     if setting.kind is Kind.PATH:
         return str(value) or "the agent's default"
+    if setting.kind is Kind.SHORTCUT:
+        return str(value) or "none"
     return f"{value}{setting.suffix}"
 
 

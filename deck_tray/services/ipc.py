@@ -27,8 +27,9 @@ request                                                                answer
                                                                        "pid", "hooks": {agent: {"event",
                                                                        "received"}}, "window"?: {"platform",
                                                                        "shown", "active", "pinned",
-                                                                       "pinning_works", "tab", "notice"}}`` (the
-                                                                       last hook per agent)
+                                                                       "pinning_works", "tab", "notice",
+                                                                       "shortcut", "shortcut_way"}}`` (the last
+                                                                       hook per agent)
 ``{"op": "sessions"}``                                                 ``{"sessions": [Session.to_json()...],
                                                                        "panes": {id: pane label}, "answer_via":
                                                                        {id: "hook"|"tmux"|…|null}, "claude_dir",

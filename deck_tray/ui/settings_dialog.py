@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import Qt, QTime, Signal
-from PySide6.QtGui import QColor, QIcon, QPalette
+from PySide6.QtGui import QColor, QIcon, QKeySequence, QPalette
 from PySide6.QtWidgets import (
     QAbstractButton,
     QAbstractItemView,
@@ -30,6 +30,7 @@ from PySide6.QtWidgets import (
     QFrame,
     QGridLayout,
     QHBoxLayout,
+    QKeySequenceEdit,
     QLabel,
     QLineEdit,
     QListWidget,
@@ -44,11 +45,12 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from deck_tray.core import claude, codex
+from deck_tray.core import claude, codex, shortcuts
 from deck_tray.core.settings import (
     BY_KEY,
     CLAUDE_DIR,
     CODEX_DIR,
+    GLOBAL_SHORTCUT,
     Group,
     Kind,
     Setting,
@@ -327,9 +329,44 @@ class _UrlsEditor(_Editor):
         self._selection()
 
 
+class _ShortcutEditor(_Editor):
+    """A key to press (Qt's key sequence editor, one key), a button that fills in the suggested
+    one, and under it what the desktop made of it (:meth:`SettingsDialog.set_shortcut_status`)."""
+
+    def __init__(self, setting: Setting[Any]) -> None:
+        super().__init__(setting)
+        self.edit = QKeySequenceEdit()
+        self.edit.setMaximumSequenceLength(1)
+        self.edit.setClearButtonEnabled(True)
+        self.edit.setMinimumWidth(160)
+        self.edit.keySequenceChanged.connect(lambda _seq: self.edited.emit())
+        self.suggest = QPushButton(f"Use {shortcuts.SUGGESTED}")
+        self.suggest.clicked.connect(lambda: self.edit.setKeySequence(QKeySequence(shortcuts.SUGGESTED)))
+        self.lay.addWidget(self.edit)
+        self.lay.addWidget(self.suggest)
+        self.lay.addStretch(1)
+        #: What the running app's shortcut service says (which way, what was granted).
+        self.status = ""
+
+    def value(self) -> tuple[Any, str | None]:
+        text = self.edit.keySequence().toString(QKeySequence.SequenceFormat.PortableText)
+        if not text:
+            return "", None
+        try:
+            return shortcuts.parse(text).text(), None
+        except ValueError as exc:
+            return None, str(exc)
+
+    def set_value(self, value: Any) -> None:
+        self.edit.setKeySequence(QKeySequence(str(value)))
+
+    def hint(self) -> str:
+        return self.status
+
+
 _EDITORS: dict[Kind, type[_Editor]] = {
     Kind.BOOL: _BoolEditor, Kind.INT: _IntEditor, Kind.TIME: _TimeEditor, Kind.PATH: _PathEditor,
-    Kind.URLS: _UrlsEditor,
+    Kind.URLS: _UrlsEditor, Kind.SHORTCUT: _ShortcutEditor,
 }
 
 
@@ -576,6 +613,14 @@ class SettingsDialog(QDialog):
         finally:
             self._loading = False
         self._refresh()
+
+    def set_shortcut_status(self, text: str) -> None:
+        """Show under the global shortcut what the desktop made of it: which way it is bound and
+        the trigger the desktop granted, or why there is none and what to do instead."""
+        row = self.rows.get(GLOBAL_SHORTCUT.key)
+        if row is not None and isinstance(row.editor, _ShortcutEditor):
+            row.editor.status = text
+            row.check()
 
     def _store_changed(self, key: str, value: object) -> None:
         """A value changed elsewhere: show it unless the user is editing that field."""

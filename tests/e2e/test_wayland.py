@@ -131,7 +131,8 @@ def compositor_view(desk: WaylandDesktop) -> list[dict[str, Any]]:
     (mutter: its X11 windows only)."""
     if desk.compositor == "kwin":
         return [{"title": w["caption"], "active": w["active"], "pid": w["pid"], "keep_above": w["keepAbove"],
-                 "attention": w.get("demandsAttention", False)} for w in desk.kwin_windows()]
+                 "attention": w.get("demandsAttention", False), "minimized": w.get("minimized", False)}
+                for w in desk.kwin_windows()]
     stack, active = desk.x_stacking()
     return [{"title": title, "active": wid == active, "pid": pid} for wid, title, pid in stack]
 
@@ -281,3 +282,74 @@ def test_without_xwayland_the_window_runs_natively_and_says_so_once(compositor: 
             assert window_state(again)["notice"] == ""  # told once
         finally:
             again.close()
+
+
+def set_shortcut(desk: WaylandDesktop, text: str) -> None:
+    from PySide6.QtCore import QSettings
+
+    settings = QSettings(str(desk.root / "config" / "deck-tray" / "deck-tray.ini"), QSettings.Format.IniFormat)
+    settings.setValue("window/global_shortcut", text)
+    settings.sync()
+
+
+def kglobalaccel_press(desk: WaylandDesktop) -> None:
+    """What a press of deck-tray's key does inside KWin: kglobalaccel invokes the action (no
+    input device exists in a headless compositor to press the key itself)."""
+    path = desk._dbus_call("org.kde.kglobalaccel", "/kglobalaccel", "org.kde.KGlobalAccel", "getComponent", "s",
+                           ("io.github.decktray.DeckTray",))[0]
+    desk._dbus_call("org.kde.kglobalaccel", str(path), "org.kde.kglobalaccel.Component", "invokeShortcut", "s",
+                    ("toggle",))
+
+
+@pytest.mark.parametrize("compositor", [KWIN])
+def test_global_shortcut_on_kde_toggles_the_window_at_the_oldest_request(compositor: str) -> None:
+    with WaylandDesktop(compositor) as desk:
+        older, _s, _t = fake_claude(desk, desk.pane_process(), cwd="/home/dev/older")
+        set_shortcut(desk, "Ctrl+Alt+D")
+        app = started(desk, pinned=True)
+        try:
+            # The desktop portal here (1.16 + KDE 5.27) binds nothing for a program it cannot name, so
+            # deck-tray binds through KDE's kglobalaccel, which the portal's KDE backend also uses.
+            state = wait_for(lambda: (s := window_state(app)).get("shortcut_way") and s, 60,
+                             "the shortcut is bound")
+            assert state["shortcut_way"] == "kglobalaccel", state
+            assert state["shortcut"] == "Ctrl+Alt+D — bound through KDE global shortcuts (kglobalaccel)."
+            other = desk.other_window(platform="wayland")
+            wait_for(lambda: active_pid(desk) == other.pid, 60, "the other window takes focus")
+            wait_for(lambda: window_state(app)["active"] is False, 30, "deck-tray knows it lost focus")
+            kglobalaccel_press(desk)
+            wait_for(lambda: active_pid(desk) == app.pid, 30, "deck-tray takes focus")
+            wait_for(lambda: window_state(app).get("tab") == older, 30, "at the waiting session's tab")
+            kglobalaccel_press(desk)  # pressed again while it has focus: hidden
+            wait_for(lambda: window_state(app).get("shown") is False, 30, "the window hides")
+            # No tray host in this desktop: minimized rather than hidden (there would be no way back).
+            wait_for(lambda: (find(compositor_view(desk), app.pid) or (0, {}))[1].get("minimized"), 30,
+                     "KWin shows it minimized")
+        finally:
+            app.close()
+
+
+@pytest.mark.parametrize("compositor", [MUTTER])
+def test_gnome_43_has_no_global_shortcut_and_deck_tray_toggle_does_the_same(compositor: str) -> None:
+    with WaylandDesktop(compositor) as desk:
+        waiting, _s, _t = fake_claude(desk, desk.pane_process())
+        set_shortcut(desk, "Ctrl+Alt+D")
+        app = started(desk, pinned=True)
+        try:
+            state = wait_for(lambda: (s := window_state(app)).get("shortcut", "").startswith("GNOME") and s, 60,
+                             "the shortcut status")
+            assert state["shortcut_way"] == ""
+            assert "custom shortcut in your keyboard settings that runs deck-tray --toggle" in state["shortcut"]
+            other = desk.other_window(platform="xcb")
+            wait_for(lambda: active_pid(desk) == other.pid, 60, "the other window takes focus")
+            wait_for(lambda: window_state(app)["active"] is False, 30, "deck-tray knows it lost focus")
+            toggle = [sys.executable, "-m", "deck_tray", "--toggle"]
+            env = dict(desk.env, PYTHONPATH=str(REPO_ROOT))
+            run = subprocess.run(toggle, env=env, capture_output=True, text=True, timeout=60, check=False)
+            assert run.returncode == 0 and "shown or hidden" in run.stdout, run.stderr
+            wait_for(lambda: active_pid(desk) == app.pid, 30, "deck-tray takes focus")
+            wait_for(lambda: window_state(app).get("tab") == waiting, 30, "at the waiting session's tab")
+            subprocess.run(toggle, env=env, capture_output=True, text=True, timeout=60, check=True)
+            wait_for(lambda: window_state(app).get("shown") is False, 30, "the window hides")
+        finally:
+            app.close()

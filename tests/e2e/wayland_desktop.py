@@ -94,6 +94,15 @@ class WaylandDesktop(LiveDesktop):
             raise ValueError(f"unknown compositor {self.compositor!r}")
         wait_for(lambda: (self.runtime / self.wl_name).exists() or self._died(), 30, "the Wayland socket")
         self._died()
+        # What a desktop session does at login (dbus-update-activation-environment): services the
+        # bus starts (the desktop portal and its backend) see the session's display and desktop.
+        names = ("WAYLAND_DISPLAY", "DISPLAY", "XAUTHORITY", "XDG_CURRENT_DESKTOP", "XDG_SESSION_TYPE",
+                 "XDG_RUNTIME_DIR", "HOME", "XDG_CONFIG_HOME", "XDG_DATA_HOME", "XDG_STATE_HOME", "XDG_CACHE_HOME")
+        from jeepney.bus_messages import message_bus
+
+        activation = {k: self.env[k] for k in names if k in self.env}
+        self._dbus_call(message_bus.bus_name, message_bus.object_path, "org.freedesktop.DBus",
+                        "UpdateActivationEnvironment", "a{ss}", (activation,))
 
     def _died(self) -> bool:
         proc = self.procs["compositor"]
@@ -214,7 +223,7 @@ class WaylandDesktop(LiveDesktop):
             "for (var i = 0; i < all.length; ++i) { var w = all[i];\n"
             "  if (!w.normalWindow && !w.dialog) continue;\n"
             "  out.push({caption: w.caption, pid: w.pid, keepAbove: w.keepAbove, order: w.stackingOrder,\n"
-            "            demandsAttention: w.demandsAttention,\n"
+            "            demandsAttention: w.demandsAttention, minimized: w.minimized,\n"
             "            active: w === workspace.activeClient, x11: w.windowId > 0}); }\n"
             "out.sort(function (a, b) { return a.order - b.order; });\n"
             f"print('{tag}' + JSON.stringify(out));\n")

@@ -318,11 +318,26 @@ def test_window_lines() -> None:
     assert native.level is Level.WARN and "restart deck-tray and it runs the pinned window" in native.detail
     no_xwayland = {k: v for k, v in gnome.items() if k != "DISPLAY"}
     predicted = dc.window_check(choose(no_xwayland, pinned=True), None, None, pinned=True)
-    assert predicted.level is Level.WARN and "XWayland is not running" in predicted.detail and "XWayland" in predicted.hint
+    assert predicted.level is Level.WARN and "XWayland is not running" in predicted.detail
+    assert "XWayland" in predicted.hint
     unpinned = dc.window_check(choose(gnome, pinned=False), None, None)
     assert unpinned.level is Level.OK and "restart deck-tray to run it through XWayland" in unpinned.detail
     bare = dc.window_check(choose({"DISPLAY": ":5"}, pinned=True), dc.X11Facts(":5", wm="", keeps_above=False), None)
     assert bare.level is Level.WARN and "does not list _NET_WM_STATE_ABOVE" in bare.detail
+
+
+def test_shortcut_lines() -> None:
+    gnome = {"WAYLAND_DISPLAY": "w", "XDG_SESSION_TYPE": "wayland", "XDG_CURRENT_DESKTOP": "GNOME"}
+    line = dc.shortcut_check(gnome, dc.BusFacts("a", portal=True, kglobalaccel=True), None, "Ctrl+Alt+D")
+    assert line.level is Level.OK and line.detail == ("Ctrl+Alt+D is set; deck-tray will try the desktop portal "
+                                                      "(GlobalShortcuts) (the running app says which one bound it)")
+    none = dc.shortcut_check(gnome, dc.BusFacts("a", portal=False, kglobalaccel=False), None, "Ctrl+Alt+D")
+    assert none.level is Level.WARN and "deck-tray --toggle" in none.detail
+    bound = dc.shortcut_check(gnome, None, {"shortcut": "Ctrl+Alt+D — bound through an X11 key grab.",
+                                            "shortcut_way": "x11"}, "Ctrl+Alt+D")
+    assert (bound.level, bound.detail) == (Level.OK, "Ctrl+Alt+D — bound through an X11 key grab.")
+    failed = dc.shortcut_check(gnome, None, {"shortcut": "Not bound. …", "shortcut_way": ""}, "Ctrl+Alt+D")
+    assert failed.level is Level.WARN and failed.hint
 
 
 def test_offscreen_is_a_warning() -> None:
@@ -450,7 +465,7 @@ def test_doctor_command_never_crashes_and_is_quick(capsys: pytest.CaptureFixture
     assert code == 1  # no session bus here
     assert elapsed < 5, elapsed
     names = [line.split(":", 1)[0][6:] for line in out.splitlines() if not line.startswith(" ")]
-    assert names[:8] == ["Python", "PySide6", "Qt platform", "pinned window", "Qt xcb plugin", "D-Bus session bus",
-                         "tray host", "notification server"]
+    assert names[:9] == ["Python", "PySide6", "Qt platform", "pinned window", "global shortcut", "Qt xcb plugin",
+                         "D-Bus session bus", "tray host", "notification server"]
     for line in out.splitlines():
         assert line.startswith(("OK    ", "WARN  ", "FAIL  ", "      → ")), line

@@ -37,7 +37,7 @@ def test_the_brief_is_covered() -> None:
             "notifications/permission", "notifications/question", "notifications/turn_finished",
             "notifications/renotify_minutes", "notifications/grace_ms", "notifications/quiet_hours",
             "notifications/quiet_start", "notifications/quiet_end", "window/pinned", "window/start_hidden",
-            "window/close_to_tray", "sessions/history_hours", "sessions/history_index",
+            "window/close_to_tray", "window/global_shortcut", "sessions/history_hours", "sessions/history_index",
             "sessions/codex_hold_s"} == set(cfg.BY_KEY)
 
 

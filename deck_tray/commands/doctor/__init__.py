@@ -50,8 +50,10 @@ def run(args: argparse.Namespace) -> int:
     from deck_tray.commands.doctor.checks import exit_code, format_report, run_checks
     from deck_tray.services.settings_store import open_settings
 
-    pinned = bool(open_settings().value("window/pinned", False, type=bool))
-    checks = asyncio.run(run_checks(hooks_status=find_hooks_status(), pinned=pinned))
+    settings = open_settings()
+    pinned = bool(settings.value("window/pinned", False, type=bool))
+    shortcut = str(settings.value("window/global_shortcut", "") or "")
+    checks = asyncio.run(run_checks(hooks_status=find_hooks_status(), pinned=pinned, shortcut=shortcut))
     if args.json:
         print(json.dumps([c.to_json() for c in checks], ensure_ascii=False, indent=2))
     else:

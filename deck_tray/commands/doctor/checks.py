@@ -40,7 +40,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
-from deck_tray.core import display
+from deck_tray.core import display, shortcuts
 from deck_tray.core.display import WindowPlatform
 from deck_tray.core.executables import find_agent, parse_version, version_text, which
 
@@ -419,6 +419,8 @@ class BusFacts:
         sni_process: the process owning ``org.kde.StatusNotifierWatcher`` ("" = nobody; "?" unknown).
         sni_host: its ``IsStatusNotifierHostRegistered`` (None: not asked / no watcher).
         notifications: the notification server, or None (``notifications_error`` says why).
+        portal: ``org.freedesktop.portal.Desktop`` is owned or can be started (None: not asked).
+        kglobalaccel: ``org.kde.kglobalaccel`` is owned or can be started (None: not asked).
     """
 
     address: str
@@ -427,6 +429,8 @@ class BusFacts:
     sni_host: bool | None = None
     notifications: NotificationFacts | None = None
     notifications_error: str = ""
+    portal: bool | None = None
+    kglobalaccel: bool | None = None
 
 
 def _process_name(pid: int) -> str:
@@ -481,21 +485,28 @@ def bus_probe(address: str, timeout: float = PROBE_TIMEOUT_S) -> BusFacts:
             except (DBusErrorResponse, TimeoutError) as exc:
                 sni_host = None
                 sni_process += f" (IsStatusNotifierHostRegistered failed: {exc})"
+        activatable = set(call(message_bus.ListActivatableNames())[0])
+        shortcut_names = {name: name in activatable or bool(call(message_bus.NameHasOwner(name))[0])
+                          for name in ("org.freedesktop.portal.Desktop", "org.kde.kglobalaccel")}
+        more: dict[str, Any] = {"portal": shortcut_names["org.freedesktop.portal.Desktop"],
+                                "kglobalaccel": shortcut_names["org.kde.kglobalaccel"]}
         owned = bool(call(message_bus.NameHasOwner(FDN_NAME))[0])
-        if not owned and FDN_NAME not in call(message_bus.ListActivatableNames())[0]:
-            return BusFacts(address, "", sni_process, sni_host, None, "no notification server on the session bus")
+        if not owned and FDN_NAME not in activatable:
+            return BusFacts(address, "", sni_process, sni_host, None, "no notification server on the session bus",
+                            **more)
         addr = DBusAddress(FDN_PATH, bus_name=FDN_NAME, interface=FDN_NAME)
         try:
             info = call(new_method_call(addr, "GetServerInformation"))
             (caps,) = call(new_method_call(addr, "GetCapabilities"))
         except DBusErrorResponse as exc:
-            return BusFacts(address, "", sni_process, sni_host, None, f"the notification server refused: {exc}")
+            return BusFacts(address, "", sni_process, sni_host, None, f"the notification server refused: {exc}",
+                            **more)
         except TimeoutError:
             return BusFacts(address, "", sni_process, sni_host, None,
-                            f"the notification server did not answer within {timeout:g} s")
+                            f"the notification server did not answer within {timeout:g} s", **more)
         facts = NotificationFacts(str(info[0]), str(info[1]), str(info[2]), str(info[3]),
                                   tuple(sorted(str(c) for c in caps)), owner_process(FDN_NAME))
-        return BusFacts(address, "", sni_process, sni_host, facts)
+        return BusFacts(address, "", sni_process, sni_host, facts, **more)
 
 
 def bus_address(env: Mapping[str, str]) -> tuple[str, str]:
@@ -804,6 +815,29 @@ async def running_app_check(env: Mapping[str, str], timeout: float = PROBE_TIMEO
     return [await in_thread(ping, timeout + 0.2)]
 
 
+def shortcut_check(env: Mapping[str, str], bus: BusFacts | None, running: Mapping[str, Any] | None,
+                   trigger: str = "") -> Check:
+    """The global shortcut line: the running app's binding (which way, what the desktop granted)
+    when it answered, else the ways this desktop offers (:func:`deck_tray.core.shortcuts.ways`)."""
+    name = "global shortcut"
+    if running and "shortcut" in running:
+        status, way = str(running.get("shortcut", "")), str(running.get("shortcut_way", ""))
+        if way or not trigger:
+            return Check(name, Level.OK, status if way else "none set; set one in Settings → Window")
+        return Check(name, Level.WARN, status, "bind deck-tray --toggle in your desktop's keyboard settings")
+    portal = bool(bus and bus.portal)
+    kga = bool(bus and bus.kglobalaccel)
+    found = shortcuts.ways(env, portal=portal, kglobalaccel=kga)
+    words = {"portal": "the desktop portal (GlobalShortcuts)", "kglobalaccel": "KDE global shortcuts (kglobalaccel)",
+             "x11": "an X11 key grab"}
+    set_text = f"{trigger} is set" if trigger else "none set (Settings → Window)"
+    if found:
+        return Check(name, Level.OK, f"{set_text}; deck-tray will try " + ", then ".join(words[w] for w in found)
+                     + " (the running app says which one bound it)")
+    return Check(name, Level.WARN if trigger else Level.OK, f"{set_text}; {shortcuts.none_reason(env)}",
+                 "bind deck-tray --toggle in your desktop's keyboard settings")
+
+
 def window_check(platform: WindowPlatform, x11: X11Facts | None, running: Mapping[str, Any] | None,
                  pinned: bool = False) -> Check:
     """The pinned-window line: where the window runs (the running app's own report when it
@@ -891,12 +925,13 @@ async def opencode_checks(env: Mapping[str, str], timeout: float = PROBE_TIMEOUT
 
 async def run_checks(env: Mapping[str, str] | None = None, *,
                      hooks_status: Callable[[], Any] | None = None,
-                     timeout: float = PROBE_TIMEOUT_S, pinned: bool = False) -> list[Check]:
+                     timeout: float = PROBE_TIMEOUT_S, pinned: bool = False, shortcut: str = "") -> list[Check]:
     """Run every probe concurrently; the report in a fixed order.
 
     Args:
         env: the environment to judge (default ``os.environ``).
         pinned: the saved "Pin on top" setting (the window's platform depends on it on Wayland).
+        shortcut: the saved global shortcut (``""``: none).
         hooks_status: returns the hook state per agent; None: the hooks line says it is unavailable.
         timeout: per-probe limit in seconds.
     """
@@ -948,8 +983,9 @@ async def run_checks(env: Mapping[str, str] | None = None, *,
                              app_lines) = await asyncio.gather(facts, lines)
     running = answers[0].get("window") if answers else None
     window_line = window_check(window_platform, x11_facts, running if isinstance(running, Mapping) else None, pinned)
+    shortcut_line = shortcut_check(env, bus_facts, running if isinstance(running, Mapping) else None, shortcut)
     report = [python_check(), pyside_check(), qt_platform_check(platform, platform_why, x11_facts), window_line,
-              *xcb_lines,
+              shortcut_line, *xcb_lines,
               bus_check(bus_facts, bus_problem), tray_check(bus_facts, x11_facts, platform),
               notification_check(bus_facts), *keyring_lines_, *mux_lines, *agent_lines, *hook_lines,
               *app_lines, *opencode_lines]
