@@ -7,7 +7,7 @@ import logging
 import time
 
 from PySide6.QtCore import QObject, Signal
-from PySide6.QtGui import QAction
+from PySide6.QtGui import QAction, QGuiApplication
 from PySide6.QtWidgets import QMenu, QSystemTrayIcon
 
 from deck_tray.core.model import SessionStatus
@@ -73,6 +73,9 @@ class Tray(QObject):
         registry.session_added.connect(self.refresh)
         registry.session_changed.connect(self.refresh)
         registry.session_removed.connect(self.refresh)
+        # The panel's light or dark look, as the desktop tells Qt (the portal's
+        # org.freedesktop.appearance color-scheme on GNOME and KDE): the idle icon follows it.
+        QGuiApplication.styleHints().colorSchemeChanged.connect(self.refresh)
         self.paused_until: float | None = None
         self.refresh()
 

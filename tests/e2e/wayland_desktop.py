@@ -149,7 +149,7 @@ class WaylandDesktop(LiveDesktop):
         exe.chmod(0o755)
         w, h = self.size
         env = dict(self.env, KWIN_WAYLAND_NO_PERMISSION_CHECKS="1", KWIN_SCREENSHOT_NO_PERMISSION_CHECKS="1",
-                   QT_LOGGING_RULES="kwin_scripting.debug=true", KWIN_COMPOSE="Q")
+                   QT_LOGGING_RULES="kwin_scripting.debug=true")
         argv = [str(exe), "--virtual", "--socket", self.wl_name, "--width", str(w), "--height", str(h),
                 "--scale", f"{self.scale:g}", "--no-lockscreen", "--no-global-shortcuts"]
         if self.xwayland:

@@ -182,6 +182,34 @@ def test_tray_icon_states_differ(qtbot) -> None:
     assert image(tray_icon(0, False, True)) != image(idle), "a light variant for dark panels"
 
 
+def test_idle_tray_icon_follows_the_desktops_colour_scheme(qtbot) -> None:
+    # The desktop tells Qt its light or dark look (the portal's color-scheme on GNOME and KDE, or a
+    # palette change); the icon changes with it at once, not at the next session change. Qt's
+    # offscreen platform keeps no colour scheme, so the change comes as a dark palette and the signal.
+    from PySide6.QtCore import Qt
+    from PySide6.QtGui import QColor, QGuiApplication, QPalette
+
+    from deck_tray.ui.icons import tray_icon
+
+    app = QGuiApplication.instance()
+    before = QGuiApplication.palette()
+    tray = Tray(SessionRegistry())
+
+    def key() -> int:
+        return tray.icon.icon().pixmap(32, 32).toImage().pixel(8, 16)
+
+    try:
+        light = key()
+        assert light == tray_icon(0, False, False).pixmap(32, 32).toImage().pixel(8, 16)
+        dark_palette = QPalette(before)
+        dark_palette.setColor(QPalette.ColorRole.Window, QColor("#202124"))
+        app.setPalette(dark_palette)
+        QGuiApplication.styleHints().colorSchemeChanged.emit(Qt.ColorScheme.Dark)
+        assert key() == tray_icon(0, False, True).pixmap(32, 32).toImage().pixel(8, 16) != light
+    finally:
+        app.setPalette(before)
+
+
 def test_tray_menu_rebuilds_leave_no_menus_behind(qtbot) -> None:
     """A rebuild per session change must not leave a menu object behind each time (the soak's
     RSS grew by the 'Pause notifications' submenus QMenu.clear() does not free, issue #20)."""
