@@ -13,7 +13,6 @@ mutter stacked it).
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 import time
@@ -92,18 +91,8 @@ def x_screen(desk: object, path: Path) -> None:
     (``_NET_CLIENT_LIST_STACKING``), on a black screen; saved as PNG."""
     from PySide6.QtGui import QColor, QImage, QPainter
     from Xlib import X, Xatom
-    from Xlib.display import Display
 
-    env = desk.env  # type: ignore[attr-defined]
-    old = os.environ.get("XAUTHORITY")
-    os.environ["XAUTHORITY"] = env.get("XAUTHORITY", "")
-    try:
-        dpy = Display(env["DISPLAY"])
-    finally:
-        if old is None:
-            os.environ.pop("XAUTHORITY", None)
-        else:
-            os.environ["XAUTHORITY"] = old
+    dpy = desk.x_display()  # type: ignore[attr-defined]
     try:
         root = dpy.screen().root
         w, h = desk.size  # type: ignore[attr-defined]

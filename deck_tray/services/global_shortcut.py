@@ -45,6 +45,7 @@ from PySide6.QtCore import QObject, Signal
 from deck_tray import APP_ID
 from deck_tray.core import shortcuts
 from deck_tray.core.shortcuts import Trigger
+from deck_tray.services.dbus import HandlerQueue, close_quietly
 
 try:
     from jeepney import (  # type: ignore[import-untyped]
@@ -118,12 +119,7 @@ class _Bus:
 
     async def close(self) -> None:
         router, conn, self.router, self.conn = self.router, self.conn, None, None
-        if router is not None:
-            with contextlib.suppress(Exception):
-                await router.__aexit__(None, None, None)
-        if conn is not None:
-            with contextlib.suppress(Exception):
-                await conn.close()
+        await close_quietly(router, conn)
 
     async def call(self, addr: DBusAddress, method: str, signature: str | None = None,
                    body: tuple[Any, ...] = ()) -> tuple[Any, ...]:
@@ -143,20 +139,9 @@ class _Bus:
 
     async def subscribe(self, rule: MatchRule, handler: Callable[[Any], None]) -> Any:
         await self.call(message_bus, "AddMatch", "s", (rule.serialise(),))
-        return self.router.filter(rule, queue=_Sink(handler))
+        return self.router.filter(rule, queue=HandlerQueue(handler, "a global shortcut signal"))
 
 
-class _Sink:
-    """A queue for jeepney's router that hands each message to a function at once."""
-
-    def __init__(self, handler: Callable[[Any], None]) -> None:
-        self.handler = handler
-
-    def put_nowait(self, msg: Any) -> None:
-        try:
-            self.handler(msg)
-        except Exception:
-            log.exception("global shortcut: handling a D-Bus signal failed")
 
 
 class PortalWay(_Way):

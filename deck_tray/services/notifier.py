@@ -34,6 +34,7 @@ from PySide6.QtCore import QObject, QTimer, Signal
 
 from deck_tray import APP_ID
 from deck_tray.core.model import MessageRole, RequestKind, Session, SessionStatus
+from deck_tray.services.dbus import HandlerQueue, close_quietly
 from deck_tray.services.registry import SessionRegistry, is_new_request
 
 try:  # jeepney is a Linux-only dependency (it comes with keyring there).
@@ -320,7 +321,7 @@ class DBusNotifications(NotificationBackend):
             raise NotificationError(f"cannot connect to the D-Bus session bus: {_why(exc)}") from exc
         self._conn = conn
         self._router = DBusRouter(conn)
-        sink = _Sink(self._dispatch)
+        sink = HandlerQueue(self._dispatch, "a notification signal")
         rules = [
             MatchRule(type="signal", interface=FDN_NAME, path=FDN_PATH),
             MatchRule(type="signal", sender="org.freedesktop.DBus", interface="org.freedesktop.DBus",
@@ -337,12 +338,7 @@ class DBusNotifications(NotificationBackend):
             handle.close()
         self._filters.clear()
         router, conn, self._router, self._conn = self._router, self._conn, None, None
-        if router is not None:
-            with contextlib.suppress(Exception):
-                await router.__aexit__(None, None, None)
-        if conn is not None:
-            with contextlib.suppress(Exception):
-                await conn.close()
+        await close_quietly(router, conn)
         self._owner = ""
 
     async def _refresh_server(self) -> None:
@@ -494,17 +490,6 @@ class _Lock:
         self._locked = False
 
 
-class _Sink:
-    """Stands in for the asyncio.Queue of a jeepney filter: hands each message on at once."""
-
-    def __init__(self, handler: Callable[[Any], None]) -> None:
-        self._handler = handler
-
-    def put_nowait(self, msg: Any) -> None:
-        try:
-            self._handler(msg)
-        except Exception:  # one odd message must not end jeepney's receiver task
-            log.exception("bad notification signal: %r", msg)
 
 
 @dataclass(eq=False)

@@ -55,6 +55,30 @@ app.exec()
 """
 
 
+#: Prints the X11 stacking order of $DISPLAY as JSON (see WaylandDesktop.x_stacking).
+X_STACKING = r"""
+import json
+from Xlib import X, Xatom
+from Xlib.display import Display
+dpy = Display()
+root = dpy.screen().root
+atom = dpy.intern_atom
+def prop(win, name, kind):
+    p = win.get_full_property(atom(name), kind)
+    return list(p.value) if p is not None else []
+stack = []
+for wid in prop(root, "_NET_CLIENT_LIST_STACKING", Xatom.WINDOW):
+    win = dpy.create_resource_object("window", wid)
+    name = win.get_full_property(atom("_NET_WM_NAME"), atom("UTF8_STRING"))
+    title = name.value.decode(errors="replace") if name is not None else str(win.get_wm_name() or "")
+    pid = prop(win, "_NET_WM_PID", Xatom.CARDINAL)
+    stack.append((wid, title, pid[0] if pid else None))
+active = prop(root, "_NET_ACTIVE_WINDOW", Xatom.WINDOW)
+print(json.dumps({"stack": stack, "active": active[0] if active else 0}))
+dpy.close()
+"""
+
+
 def missing(compositor: str) -> list[str]:
     """The programs a :class:`WaylandDesktop` with ``compositor`` needs that are not installed."""
     need = ["dbus-daemon", "Xwayland", "mutter" if compositor == "mutter" else "kwin_wayland"]
@@ -178,39 +202,32 @@ class WaylandDesktop(LiveDesktop):
 
     def x_stacking(self) -> tuple[list[tuple[int, str, int | None]], int]:
         """The managed X11 windows bottom to top as ``(window id, title, _NET_WM_PID)``, and the
-        active window's id (0 for none or a Wayland window)."""
-        from Xlib import X, Xatom
+        active window's id (0 for none or a Wayland window).
+
+        Read in a child process: python-xlib keeps extension event tables per process, and a
+        connection to this Xwayland (other extensions than Xvfb's) breaks later connections to an
+        Xvfb in the same process ("'type' object does not support item assignment").
+        """
+        out = subprocess.run([sys.executable, "-c", X_STACKING], env=self.env, capture_output=True, text=True,
+                             timeout=30, check=True)
+        data = json.loads(out.stdout)
+        return [(int(w), str(t), p) for w, t, p in data["stack"]], int(data["active"])
+
+    def x_display(self) -> Any:
+        """A python-xlib connection to this desktop's Xwayland (the caller closes it; for a process of its
+        own, see :meth:`x_stacking`). python-xlib
+        takes the Xauthority file from ``os.environ`` only, so it is set there for the connect."""
         from Xlib.display import Display
 
         old = os.environ.get("XAUTHORITY")
-        os.environ["XAUTHORITY"] = self.env.get("XAUTHORITY", old or "")  # python-xlib reads it from here
+        os.environ["XAUTHORITY"] = self.env.get("XAUTHORITY", old or "")
         try:
-            dpy = Display(self.env["DISPLAY"])
+            return Display(self.env["DISPLAY"])
         finally:
             if old is None:
                 os.environ.pop("XAUTHORITY", None)
             else:
                 os.environ["XAUTHORITY"] = old
-        try:
-            root = dpy.screen().root
-            atom = dpy.intern_atom
-
-            def prop(win: Any, name: str, kind: int) -> list[int]:
-                p = win.get_full_property(atom(name), kind)
-                return list(p.value) if p is not None else []
-
-            out = []
-            for wid in prop(root, "_NET_CLIENT_LIST_STACKING", Xatom.WINDOW):
-                win = dpy.create_resource_object("window", wid)
-                name = win.get_full_property(atom("_NET_WM_NAME"), atom("UTF8_STRING"))
-                title = name.value.decode(errors="replace") if name is not None else str(win.get_wm_name() or "")
-                pid = prop(win, "_NET_WM_PID", Xatom.CARDINAL)
-                out.append((wid, title, pid[0] if pid else None))
-            active = prop(root, "_NET_ACTIVE_WINDOW", Xatom.WINDOW)
-            return out, (active[0] if active else 0)
-        finally:
-            dpy.close()
-            del X
 
     def kwin_windows(self, timeout: float = 20.0) -> list[dict[str, Any]]:
         """Every window KWin manages, bottom to top: ``{"caption", "pid", "keepAbove", "active",
