@@ -214,9 +214,9 @@ class WaylandDesktop(LiveDesktop):
         return [(int(w), str(t), p) for w, t, p in data["stack"]], int(data["active"])
 
     def x_display(self) -> Any:
-        """A python-xlib connection to this desktop's Xwayland (the caller closes it; for a process of its
-        own, see :meth:`x_stacking`). python-xlib
-        takes the Xauthority file from ``os.environ`` only, so it is set there for the connect."""
+        """A python-xlib connection to this desktop's Xwayland (the caller closes it), for a process of
+        its own (see :meth:`x_stacking`). python-xlib takes the Xauthority file from ``os.environ``
+        only, so it is set there for the connect."""
         from Xlib.display import Display
 
         old = os.environ.get("XAUTHORITY")

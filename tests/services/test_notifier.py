@@ -520,7 +520,8 @@ def test_a_click_hands_on_the_servers_activation_token(fake: FakeNotifications, 
                                                         qloop) -> None:
     # Servers that are Wayland clients send ActivationToken(id, token) just before ActionInvoked
     # (Desktop Notifications spec 1.2): the app needs it to take focus on Wayland.
-    r = rig()
+    backend = DBusNotifications()
+    r = rig(backends=[backend])
     tokens: list[tuple[str, str, str]] = []
     r.notifier.action_invoked.connect(lambda sid, act, token: tokens.append((sid, act, token)))
     r.registry.apply([waiting()])
@@ -530,12 +531,10 @@ def test_a_click_hands_on_the_servers_activation_token(fake: FakeNotifications, 
     qloop.run_until_complete(fake.emit_action(nid, "default"))
     wait_until(qloop, lambda: tokens, "action_invoked")
     assert tokens == [("aaaa1111", "open", "kwin-7")]
-    # The next notification's click from a server that sends no token carries none (not the spent one).
-    r.registry.apply([waiting(sid="bbbb2222")])
-    nid2 = wait_until(qloop, lambda: len(fake.calls) > 1 and fake.calls[-1].returned_id, "the second Notify")
-    qloop.run_until_complete(fake.emit_action(nid2, "default"))
-    wait_until(qloop, lambda: len(tokens) == 2, "the second action_invoked")
-    assert tokens[1] == ("bbbb2222", "open", "")
+    # A token is used once: nothing is kept for that notification or for the other app's one.
+    assert backend.take_activation_token(nid) == "" and backend.take_activation_token(nid + 100) == ""
+    # (Stopping while the clicked notification is still being closed hangs on Python 3.12: see the note on #14.)
+    wait_until(qloop, lambda: fake.closed_by_call == [nid], "the notification to be closed after the click")
 
 
 def test_reminder_replaces_until_dismissed(fake: FakeNotifications, rig: Callable[..., Rig], qloop) -> None:
