@@ -89,4 +89,7 @@ else
     echo "bundle: FAILED (exit $bundle_rc)"; exit "$bundle_rc"
   fi
 fi
-echo "== pytest";        $PY -m pytest "$@"
+# --tb=native: on CPython 3.11.7 (this machine's python3) pytest's own traceback formatting can
+# crash with "SystemError: AST constructor recursion depth mismatch" (cpython#106905, fixed in
+# 3.11.8) and end the run with INTERNALERROR, hiding which test failed (CI, 2026-12-06).
+echo "== pytest";        $PY -m pytest --tb=native "$@"

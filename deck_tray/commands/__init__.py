@@ -16,7 +16,7 @@ if TYPE_CHECKING:
     import argparse
     from types import ModuleType
 
-MODULES = ("hooks", "hook", "doctor", "autostart", "search")
+MODULES = ("hooks", "hook", "doctor", "autostart", "search", "new", "launch")
 
 
 def load() -> list[ModuleType]:

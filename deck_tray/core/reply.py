@@ -13,7 +13,7 @@ import re
 from dataclasses import dataclass
 
 from deck_tray.core.model import AgentKind, PendingRequest
-from deck_tray.core.screens import Screen, ScreenKind
+from deck_tray.core.screens import MenuOption, Screen, ScreenKind
 
 #: Pause between typing text and pressing Enter (seconds). Codex takes an Enter that
 #: arrives in the same burst as the text for a pasted newline (seen with 0 ms; 50, 150 and
@@ -175,6 +175,8 @@ def plan(agent: AgentKind, reply: Reply, screen: Screen, pending: PendingRequest
         if opt is None:
             labels = ", ".join(o.label for o in screen.options)
             raise PlanError(f"no option {reply.text!r} on screen (options: {labels})")
+        if not opt.number:
+            return _arrow_steps(screen, opt)
         return [Step(StepKind.KEY, _option_key(agent, screen, opt.number, opt.hotkey))]
     if screen.kind is ScreenKind.QUESTION and reply.kind is not ReplyKind.DENY:
         raise PlanError("the agent asks a question: pick an option or type an answer")
@@ -190,6 +192,21 @@ def plan(agent: AgentKind, reply: Reply, screen: Screen, pending: PendingRequest
     if message.strip():
         steps += [Step(StepKind.WAIT_SCREEN, ScreenKind.IDLE.value), *text_steps(message)]
     return steps
+
+
+def _arrow_steps(screen: Screen, opt: MenuOption) -> list[Step]:
+    """Select ``opt`` in a menu without digits by moving its cursor (Up/Down from the selected
+    row), then Enter.
+
+    Raises:
+        PlanError: no row is shown as selected, so the distance cannot be known.
+    """
+    rows = list(screen.options)
+    cur = next((i for i, o in enumerate(rows) if o.selected), None)
+    if cur is None:
+        raise PlanError("the menu's selected row cannot be read on the agent's screen; answer it in the terminal")
+    diff = rows.index(opt) - cur
+    return [*(Step(StepKind.KEY, "Down" if diff > 0 else "Up") for _ in range(abs(diff))), Step(StepKind.KEY, "Enter")]
 
 
 def _option_key(agent: AgentKind, screen: Screen, number: str, hotkey: str = "") -> str:

@@ -55,11 +55,13 @@ class MenuOption:
         number: its digit as shown (``"1"``).
         label: its text without the key hint (``"Yes, proceed"``).
         hotkey: the key hint shown in parentheses (Codex ``y``/``p``/``esc``), or ``""``.
+        selected: the menu's cursor is on it (``❯``/``›``); only read for menus without digits.
     """
 
     number: str
     label: str
     hotkey: str = ""
+    selected: bool = False
 
 
 @dataclass(frozen=True)
@@ -104,6 +106,15 @@ _CLAUDE_QUESTION_FOOT = "Enter to select"
 _CODEX_APPROVAL_RE = re.compile(r"Would you like to (?:run the following command|make the following edits|"
                                 r"grant these permissions)|Press enter to confirm or esc to cancel")
 _CODEX_QUESTION_RE = re.compile(r"^\s*Question \d+/\d+")
+#: The folder-trust screen each agent shows the first time it runs in a folder (Claude Code
+#: 2.1.197: "Quick safety check: Is this a project you created or one you trust?" with "1. Yes,
+#: I trust this folder"; Codex 0.169.0: "Trust this folder?" with "1. Trust and continue").
+#: Fixtures: ``tests/fixtures/screens/{claude-2.1.197,codex-0.169.0}-trust.txt``.
+_CLAUDE_TRUST_RE = re.compile(r"Is this a project you created or one you trust\?"
+                              r"|Do you trust the files in this folder\?")
+_CODEX_TRUST_RE = re.compile(r"^\s*Trust this folder\?")
+#: The ``tool`` of a folder-trust screen (a permission request deck-tray can answer).
+TRUST_TOOL = "trust folder"
 
 
 def _bottom(text: str) -> list[str]:
@@ -163,12 +174,60 @@ def read_claude(text: str) -> Screen:
             on_free = bool(m) and m.group(2).lower().startswith("type something")  # type: ignore[union-attr]
             editing = any("to edit in" in ln for ln in lines[-3:])
             return Screen(ScreenKind.QUESTION, title, opts, free_text=on_free and editing)
+    trust = _trust_screen(lines, _CLAUDE_TRUST_RE, footer)
+    if trust is not None:
+        return trust
     tail = "\n".join(lines[-6:])
     if "esc to interrupt" in tail.lower():
         return Screen(ScreenKind.BUSY)
     if "? for shortcuts" in tail or "❯" in tail:
         return Screen(ScreenKind.IDLE, draft=_claude_draft(lines))
     return Screen(ScreenKind.UNKNOWN)
+
+
+def _trust_screen(lines: list[str], head: re.Pattern[str], live: bool) -> Screen | None:
+    """The agent's folder-trust menu as a permission request (``tool`` :data:`TRUST_TOOL`,
+    ``subject`` the folder), or None. ``live``: the menu's footer is at the bottom."""
+    if not live:
+        return None
+    for i in range(len(lines) - 1, -1, -1):
+        if head.search(lines[i]):
+            opts = _options(lines, i + 1, split_descriptions=False) or _plain_options(lines, i + 1)
+            if not opts:
+                return None
+            folder = next((ln.strip() for ln in reversed(lines[:i]) if ln.strip().startswith("/")), "")
+            title = head.search(lines[i]).group(0).strip()  # type: ignore[union-attr]
+            return Screen(ScreenKind.PERMISSION, title, opts, tool=TRUST_TOOL, subject=folder)
+    return None
+
+
+def trust_option(screen: Screen) -> MenuOption | None:
+    """On a folder-trust screen, the option that trusts the folder ("Yes, I trust this folder",
+    "Trust and continue"), else None."""
+    if screen.tool != TRUST_TOOL:
+        return None
+    return next((o for o in screen.options if "trust" in o.label.casefold()
+                 and not o.label.casefold().startswith(("no", "back", "don"))), None)
+
+
+def _plain_options(lines: list[str], start: int) -> tuple[MenuOption, ...]:
+    """A menu without digits (Claude Code 2.1.332's trust menu: ``❯ No, exit`` / ``  Yes, I trust
+    this folder``): the block of lines around the cursor row, numbered ``""``; the cursor row is
+    ``selected``. Fixture: ``tests/fixtures/screens/claude-2.1.332-trust.txt``."""
+    cursor = next((j for j in range(start, len(lines)) if lines[j].lstrip().startswith(("❯", "›"))), None)
+    if cursor is None:
+        return ()
+    first = cursor
+    while first - 1 >= start and lines[first - 1].strip() and lines[first - 1].startswith("   "):
+        first -= 1
+    out: list[MenuOption] = []
+    for j in range(first, len(lines)):
+        text = lines[j].strip()
+        if not text or (j > cursor and not lines[j].startswith("   ")):
+            break
+        selected = text.startswith(("❯", "›"))
+        out.append(MenuOption("", text.lstrip("❯› ").strip(), selected=selected))
+    return tuple(out)
 
 
 def _claude_request_head(above: list[str]) -> tuple[str, str]:
@@ -203,6 +262,9 @@ def read_codex(text: str) -> Screen:
             if opts:
                 cmd = next((x.strip()[2:] for x in lines[i:] if x.strip().startswith("$ ")), "")
                 return Screen(ScreenKind.PERMISSION, ln.strip(), opts, tool="shell" if cmd else "", subject=cmd)
+    trust = _trust_screen(lines, _CODEX_TRUST_RE, any("enter continue" in ln for ln in lines[-3:]))
+    if trust is not None:
+        return trust
     for i, ln in enumerate(lines):
         if _CODEX_QUESTION_RE.match(ln):
             title = lines[i + 1].strip() if i + 1 < len(lines) else ""

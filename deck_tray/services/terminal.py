@@ -234,11 +234,23 @@ async def open_in_pane(mux: Tmux, argv: list[str], cwd: str, *, title: str = "",
             log.debug("could not title pane %s: %s", pane_id, exc)
 
     # Verify.
-    return await _verify(mux, server, pane_id, argv, plan, cmd, timeout_s, settle_s, title)
+    return await verify_started(mux, server, pane_id, argv, _where(plan), cmd, timeout_s, settle_s, title)
 
 
-async def _verify(mux: Tmux, server: str, pane_id: str, argv: list[str], plan: Placement, cmd: str,
-                  timeout_s: float, settle_s: float, title: str = "") -> TerminalReport:
+async def verify_started(mux: Tmux, server: str, pane_id: str, argv: list[str], where: str, cmd: str,
+                         timeout_s: float = VERIFY_TIMEOUT_S, settle_s: float = SETTLE_S,
+                         title: str = "") -> TerminalReport:
+    """The verify step: the new pane ``pane_id`` still exists ``settle_s`` seconds later and runs
+    the command (not a shell it returned to, unless ``argv`` is a shell).
+
+    Args:
+        where: where the pane was opened, for the report ("to the right of your pane work:0.0").
+        cmd: the command line to paste by hand, for failure reports.
+
+    Returns:
+        ``ok`` with the pane, or why not (it exited at once, with its status when tmux kept
+        the pane; it returned to a shell; tmux stopped answering).
+    """
     loop = asyncio.get_running_loop()
     start = loop.time()
     deadline = start + timeout_s
@@ -271,7 +283,7 @@ async def _verify(mux: Tmux, server: str, pane_id: str, argv: list[str], plan: P
         returned = is_shell(info.command) and not wants_shell
         if not returned and (now - start >= settle_s or now >= deadline):
             log.info("opened %s in %s", program, ref.label)
-            return TerminalReport(True, ref, f"Opened {program} in tmux pane {ref.label}, {_where(plan)}.", cmd)
+            return TerminalReport(True, ref, f"Opened {program} in tmux pane {ref.label}, {where}.", cmd)
         if now >= deadline:
             return TerminalReport(False, ref, f"The command returned to a shell prompt in pane {ref.label} "
                                               f"instead of staying open; look there for its error, or run: {cmd}",

@@ -230,3 +230,41 @@ def test_free_text_row_selected_in_a_claude_question() -> None:
     screen = read_claude((SCREENS / "claude-2.1.197-question-free-text.txt").read_text(encoding="utf-8"))
     assert screen.kind is ScreenKind.QUESTION and screen.free_text
     assert not read_claude((SCREENS / "claude-2.1.197-question.txt").read_text(encoding="utf-8")).free_text
+
+
+# -- folder trust (Claude Code 2.1.197 / 2.1.332, Codex 0.169.0 / 0.171.0) -----------------
+
+
+def test_trust_menus_are_permission_requests_with_the_folder() -> None:
+    from deck_tray.core.screens import TRUST_TOOL, trust_option
+
+    cases = [("claude-2.1.197-trust.txt", AgentKind.CLAUDE_CODE, "Yes, I trust this folder", [StepKind.KEY], ["1"]),
+             ("claude-2.1.332-trust.txt", AgentKind.CLAUDE_CODE, "Yes, I trust this folder",
+              [StepKind.KEY, StepKind.KEY], ["Down", "Enter"]),
+             ("codex-0.169.0-trust.txt", AgentKind.CODEX, "Trust and continue", [StepKind.KEY], ["1"]),
+             ("codex-0.171.0-trust.txt", AgentKind.CODEX, "Trust and continue", [StepKind.KEY], ["1"])]
+    for name, agent, yes, kinds, keys in cases:
+        screen = read_screen(agent, text(name))
+        assert screen.kind is ScreenKind.PERMISSION and screen.tool == TRUST_TOOL, name
+        assert screen.subject.endswith("/project"), name
+        opt = trust_option(screen)
+        assert opt is not None and opt.label == yes, name
+        steps = plan(agent, Reply(ReplyKind.OPTION, yes), screen, None)
+        assert [s.kind for s in steps] == kinds and [s.value for s in steps] == keys, name
+        ev = screen_evidence(agent, screen, 100.0)
+        assert ev is not None and ev.status is SessionStatus.WAITING_PERMISSION
+
+
+def test_claude_2_1_332_trust_menu_has_no_digits_and_no_first_yes() -> None:
+    screen = read_claude(text("claude-2.1.332-trust.txt"))
+    assert [(o.number, o.label, o.selected) for o in screen.options] == [
+        ("", "No, exit", True), ("", "Yes, I trust this folder", False)]
+    # "Allow" would mean option 1 elsewhere; here it would press a digit the menu ignores.
+    up = plan(AgentKind.CLAUDE_CODE, Reply(ReplyKind.OPTION, "No, exit"), screen, None)
+    assert [s.value for s in up] == ["Enter"]
+
+
+def test_a_quoted_trust_question_above_an_idle_prompt_is_not_a_menu() -> None:
+    idle = text("claude-2.1.197-idle.txt")
+    quoted = "Is this a project you created or one you trust?\n 1. Yes, I trust this folder\n" + idle
+    assert read_claude(quoted).kind is ScreenKind.IDLE

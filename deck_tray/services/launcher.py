@@ -1,0 +1,371 @@
+"""Start an agent session in tmux (``deck-tray new``, the window's "New session"; issue #15).
+
+State-first (DESIGN.md §7): *query* every tmux server (attached clients, sessions), *decide*
+with the pure :func:`deck_tray.core.launch.decide`, *execute* one ``new-window`` (or
+``new-session -d`` on the default socket, which starts the server when none runs), *verify*
+that the pane stays up running the agent, tag it (tmux user option
+:data:`~deck_tray.core.launch.PANE_TAG`), and only then report it. Starts are serialised: one
+at a time.
+
+The agent runs with the environment of the process that asked (``env``): it is written to a
+``0600`` file in the user's runtime folder and read (then deleted) by ``deck-tray launch`` in
+the pane, which ``exec``s the agent — so no variable (API keys included) is ever part of a
+command line (``/proc/<pid>/cmdline`` is world-readable), and the pane's process *is* the agent.
+
+The first prompt is typed through the :class:`~deck_tray.services.dispatcher.Dispatcher` (its
+target checks, paste rules and verification) once the agent shows its input prompt — the
+agent's own ready signal, read from its screen with :mod:`deck_tray.core.screens` (Claude Code
+2.1.197: ``? for shortcuts``; Codex 0.169.0: its composer, after ``loading`` is gone). When
+the agent first asks whether to trust the folder, that menu is answered only if the request
+says so (``trust=True``); otherwise the report says the agent waits on it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+import re
+import tempfile
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from deck_tray.core.executables import find_agent
+from deck_tray.core.launch import (
+    AGENT_BINARIES,
+    PANE_TAG,
+    LaunchPlan,
+    TmuxSessionSpot,
+    Where,
+    agent_argv,
+    decide,
+    folder_error,
+    launch_argv,
+    window_name,
+)
+from deck_tray.core.model import AgentKind, DeliveryReport, DeliveryState, PaneRef, Session, SessionStatus
+from deck_tray.core.placement import ClientSpot, command_line
+from deck_tray.core.reply import Reply, ReplyKind
+from deck_tray.core.screens import TRUST_TOOL, Screen, ScreenKind, read_screen, trust_option
+from deck_tray.services.dispatcher import Dispatcher
+from deck_tray.services.panes import MuxError, Tmux, server_sockets, socket_dir
+from deck_tray.services.terminal import verify_started
+
+log = logging.getLogger(__name__)
+
+_SEP = "\x1f"
+#: Size of a new detached session (tmux's default 80×24 is too small for the agents' menus).
+DETACHED_SIZE = (160, 48)
+#: Seconds an agent may take to show its input prompt after its pane started.
+READY_TIMEOUT_S = 90.0
+_POLL_S = 0.2
+#: Codex 0.169.0 draws its composer while still "loading" (tests/e2e/harness.py CodexAgent).
+_CODEX_LOADING = re.compile(r"^\s*loading\s*$", re.MULTILINE)
+
+
+@dataclass(frozen=True)
+class NewSession:
+    """What the user asked to start.
+
+    Attributes:
+        agent: which agent.
+        folder: where it runs (absolute path; must exist).
+        prompt: the first prompt, typed once the agent is ready (``""``: none).
+        name: the tmux window's name (``""``: ``<agent>: <folder name>``).
+        args: extra arguments for the agent (after ``--`` on the command line).
+        trust: answer the agent's folder-trust menu with "trust" if it shows one.
+    """
+
+    agent: AgentKind
+    folder: str
+    prompt: str = ""
+    name: str = ""
+    args: tuple[str, ...] = ()
+    trust: bool = False
+
+
+@dataclass(frozen=True)
+class LaunchReport:
+    """How a start went.
+
+    Attributes:
+        ok: the agent runs in a new pane.
+        detail: what happened (and on failure what to do), for the user.
+        pane: the new pane (None when nothing was opened).
+        pid: the pane's process (the agent: ``deck-tray launch`` exec'd it).
+        command: the command to run by hand (``cd DIR && AGENT ARGS``).
+        ready_s: seconds from the start until the agent showed its input prompt (None: not seen).
+        waiting: ``"trust"`` when the agent waits on its folder-trust menu, else ``""``.
+        prompt: the first prompt's delivery (None when there was none or it was not sent).
+        started_at: when the pane was opened (Unix seconds).
+    """
+
+    ok: bool
+    detail: str
+    pane: PaneRef | None = None
+    pid: int | None = None
+    command: str = ""
+    ready_s: float | None = None
+    waiting: str = ""
+    prompt: DeliveryReport | None = None
+    started_at: float = field(default=0.0, compare=False)
+
+
+def env_file_dir(env: Mapping[str, str] | None = None) -> Path:
+    """The private folder the environment files go to: ``$XDG_RUNTIME_DIR/deck-tray`` (mode
+    0700), else a private folder from :func:`tempfile.mkdtemp`-like rules in ``/tmp``."""
+    e = os.environ if env is None else env
+    runtime = e.get("XDG_RUNTIME_DIR", "").strip()
+    base = Path(runtime) / "deck-tray" if runtime else Path(tempfile.gettempdir()) / f"deck-tray-{os.getuid()}"
+    base.mkdir(mode=0o700, parents=True, exist_ok=True)
+    st = base.stat()
+    if st.st_uid != os.getuid() or st.st_mode & 0o077:
+        os.chmod(base, 0o700)
+        st = base.stat()
+        if st.st_uid != os.getuid():
+            raise PermissionError(f"{base} belongs to another user")
+    return base
+
+
+def write_env_file(env: Mapping[str, str], folder: Path) -> str:
+    """Write ``env`` as JSON (``{"env": {...}}``) to a new ``0600`` file in ``folder``; its path."""
+    fd, path = tempfile.mkstemp(prefix="launch-", suffix=".json", dir=folder)
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        json.dump({"env": dict(env)}, fh)
+    return path
+
+
+def read_env_file(path: str) -> dict[str, str]:
+    """Read and delete an environment file written by :func:`write_env_file`.
+
+    Raises:
+        OSError: it is missing or unreadable. PermissionError: it is not this user's or others
+            may read it. ValueError: it is not such a file.
+    """
+    st = os.stat(path)
+    if st.st_uid != os.getuid() or st.st_mode & 0o077:
+        raise PermissionError(f"{path} is not a private file of this user")
+    with open(path, encoding="utf-8") as fh:
+        data = json.load(fh)
+    os.unlink(path)
+    env = data.get("env") if isinstance(data, dict) else None
+    if not isinstance(env, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in env.items()):
+        raise ValueError(f"{path} does not hold an environment")
+    return env
+
+
+def _self_argv() -> list[str]:
+    from deck_tray.services.terminal_actions import self_argv
+
+    return self_argv()
+
+
+class Launcher:
+    """Starts agents in tmux, one at a time.
+
+    Args:
+        tmux: the tmux adapter (its ``env`` decides where servers are looked for).
+        dispatcher: types the first prompt and answers the trust menu.
+        ready_timeout: seconds to wait for the agent's input prompt.
+        self_argv: how to run deck-tray's CLI in the pane (default: this interpreter or bundle).
+    """
+
+    def __init__(self, tmux: Tmux, dispatcher: Dispatcher, *, ready_timeout: float = READY_TIMEOUT_S,
+                 self_argv: Sequence[str] | None = None) -> None:
+        self.tmux = tmux
+        self.dispatcher = dispatcher
+        self.ready_timeout = ready_timeout
+        self._self_argv = list(self_argv) if self_argv is not None else _self_argv()
+        self._lock = asyncio.Lock()
+
+    async def start(self, req: NewSession, env: Mapping[str, str] | None = None) -> LaunchReport:
+        """Start ``req`` with the environment ``env`` (default: this process's).
+
+        Returns:
+            A report; refusals (folder missing, agent or tmux not found, tmux failed, the agent
+            exited at once) are reports, never exceptions. ``ok`` means the agent runs; the
+            first prompt's own delivery is in :attr:`LaunchReport.prompt`.
+        """
+        async with self._lock:
+            return await self._start(req, dict(os.environ if env is None else env))
+
+    async def _start(self, req: NewSession, env: dict[str, str]) -> LaunchReport:
+        name = AGENT_BINARIES[req.agent]
+        folder = os.path.abspath(os.path.expanduser(req.folder)) if req.folder else ""
+        by_hand = command_line([name, *req.args], folder)
+        why = folder_error(folder)
+        if why is not None:
+            return LaunchReport(False, f"Nothing was started: {why}.", command=by_hand)
+        binary = find_agent(name, env)
+        if binary is None:
+            return LaunchReport(False, f"Nothing was started: {req.agent.label} ({name}) was not found on PATH. "
+                                       f"Install it, or run it yourself: {by_hand}", command=by_hand)
+        if self.tmux.binary is None:
+            return LaunchReport(False, f"Nothing was started: tmux is not installed. Install tmux (deck-tray starts "
+                                       f"agents in it), or run: {by_hand}", command=by_hand)
+        argv = agent_argv(req.agent, binary, req.args)
+        by_hand = command_line(argv, folder)
+
+        # Query + decide.
+        clients, sessions = await self._query()
+        plan = decide(clients, sessions, str(socket_dir(self.tmux.env)))
+        log.info("new %s session in %s: %s (%s)", req.agent.value, folder, plan.where.value, plan.reason)
+
+        # Execute.
+        env_file = write_env_file(env, env_file_dir(env))
+        try:
+            report = await self._execute(req, plan, binary, argv, folder, env_file, by_hand)
+        finally:
+            if os.path.exists(env_file):  # the pane never read it
+                os.unlink(env_file)
+        if not report.ok or report.pane is None:
+            return report
+        return await self._until_ready(req, report)
+
+    async def _query(self) -> tuple[list[ClientSpot], list[TmuxSessionSpot]]:
+        sockets = server_sockets(self.tmux.env)
+
+        async def one(sock: str) -> tuple[list[ClientSpot], list[TmuxSessionSpot]]:
+            c_out = await self.tmux.run(sock, "list-clients", "-F", f"#{{client_activity}}{_SEP}#{{session_id}}")
+            s_out = await self.tmux.run(sock, "list-sessions", "-F", f"#{{session_id}}{_SEP}#{{session_name}}")
+            clients = []
+            for line in c_out.splitlines():
+                act, _, sid = line.partition(_SEP)
+                if sid:
+                    clients.append(ClientSpot(sock, sid, int(act) if act.isdigit() else 0))
+            sessions = []
+            for line in s_out.splitlines():
+                sid, _, nm = line.partition(_SEP)
+                if sid:
+                    sessions.append(TmuxSessionSpot(sock, sid, nm))
+            return clients, sessions
+
+        results = await asyncio.gather(*(one(s) for s in sockets), return_exceptions=True)
+        clients: list[ClientSpot] = []
+        sessions: list[TmuxSessionSpot] = []
+        for sock, res in zip(sockets, results, strict=True):
+            if isinstance(res, BaseException):
+                log.debug("tmux server %s did not answer: %s", sock, res)
+                continue
+            clients += res[0]
+            sessions += res[1]
+        return clients, sessions
+
+    async def _execute(self, req: NewSession, plan: LaunchPlan, binary: str, argv: list[str], folder: str,
+                       env_file: str, by_hand: str) -> LaunchReport:
+        title = window_name(req.agent, folder, req.name).replace("#", "##")
+        pane_argv = launch_argv(self._self_argv, env_file, folder, argv)
+        common = ["-P", "-F", "#{pane_id}", "-c", folder.replace("#", "##"), "-n", title]
+        if plan.where is Where.NEW_WINDOW:
+            args = ["new-window", "-d", "-t", f"{plan.target}:", *common]
+            where = (f"in a new window of your tmux session (not switched to; {plan.reason})" if plan.attached
+                     else f"in a new window of the detached tmux session {plan.target} ({plan.reason})")
+        else:
+            # tmux -L makes its socket folder itself, tmux -S does not (3.3a: it then exits 0 and
+            # prints nothing), so the default socket's folder is made here as tmux would: 0700.
+            os.makedirs(os.path.dirname(plan.server), mode=0o700, exist_ok=True)
+            w, h = DETACHED_SIZE
+            args = ["new-session", "-d", "-s", plan.target, "-x", str(w), "-y", str(h), *common]
+            where = f"in the new detached tmux session {plan.target} (attach with: tmux attach -t {plan.target})"
+        started_at = time.time()
+        try:
+            out = await self.tmux.run(plan.server, *args, "--", *pane_argv)
+        except MuxError as exc:
+            return LaunchReport(False, f"tmux could not open a window ({exc}). Run it yourself: {by_hand}",
+                                command=by_hand)
+        pane_id = out.strip()
+        if not pane_id.startswith("%"):
+            return LaunchReport(False, f"tmux did not say which pane it opened ({pane_id!r}). Look for it in tmux, "
+                                       f"or run: {by_hand}", command=by_hand)
+        try:
+            await self.tmux.run(plan.server, "set-option", "-p", "-t", pane_id, PANE_TAG, f"new:{req.agent.value}")
+        except MuxError as exc:
+            log.debug("could not tag pane %s: %s", pane_id, exc)
+        started = await verify_started(self.tmux, plan.server, pane_id, pane_argv, where, by_hand,
+                                       title=req.agent.label)
+        if not started.ok or started.pane is None:
+            return LaunchReport(False, started.detail, started.pane, command=by_hand, started_at=started_at)
+        info = await self.tmux.pane(started.pane)
+        pid = info.pane_pid if info is not None and info.pane_pid else None
+        detail = f"Started {req.agent.label} in {folder}, tmux pane {started.pane.label}, {where}."
+        return LaunchReport(True, detail, started.pane, pid, by_hand, started_at=started_at)
+
+    async def screen(self, agent: AgentKind, pane: PaneRef) -> Screen | None:
+        """The pane's parsed screen (None when it cannot be read). A Codex composer drawn while
+        ``loading`` counts as busy."""
+        try:
+            text = await self.tmux.capture(pane)
+        except MuxError:
+            return None
+        if agent is AgentKind.CODEX and _CODEX_LOADING.search(text):
+            return Screen(ScreenKind.BUSY)
+        return read_screen(agent, text)
+
+    async def _until_ready(self, req: NewSession, report: LaunchReport) -> LaunchReport:
+        pane = report.pane
+        assert pane is not None
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.ready_timeout
+        trusted = False
+        while True:
+            info = await self.tmux.pane(pane)
+            if info is None or info.dead:
+                return _replace(report, ok=False, detail=f"{req.agent.label} exited before it was ready; its pane "
+                                                          f"{pane.label} is gone. Run it yourself to see why: "
+                                                          f"{report.command}")
+            screen = await self.screen(req.agent, pane)
+            if screen is not None and screen.kind is ScreenKind.PERMISSION and screen.tool == TRUST_TOOL:
+                if not req.trust:
+                    return _replace(report, waiting="trust", detail=(
+                        f"{report.detail} {req.agent.label} asks whether you trust this folder; answer it in "
+                        f"tmux pane {pane.label} (or start with --trust).") + _prompt_kept(req))
+                yes = trust_option(screen)
+                if yes is None:
+                    return _replace(report, waiting="trust", detail=(
+                        f"{report.detail} {req.agent.label} asks whether you trust this folder, and deck-tray cannot "
+                        f"read which option says yes; answer it in tmux pane {pane.label}.") + _prompt_kept(req))
+                if not trusted:
+                    trusted = True
+                    answer = await self.dispatcher.dispatch(self._session(req, report),
+                                                            Reply(ReplyKind.OPTION, yes.label))
+                    log.info("folder trust answered: %s (%s)", answer.state.value, answer.detail)
+            elif screen is not None and screen.kind is ScreenKind.IDLE and not screen.draft:
+                ready_s = time.time() - report.started_at
+                log.info("%s ready in %.1f s", req.agent.label, ready_s)
+                report = _replace(report, ready_s=ready_s)
+                if not req.prompt:
+                    return report
+                sent = await self.dispatcher.dispatch(self._session(req, report), Reply(ReplyKind.PROMPT, req.prompt))
+                detail = report.detail + (" The first prompt was sent." if sent.delivered else
+                                          f" The first prompt was not sent: {sent.detail}")
+                return _replace(report, prompt=sent, detail=detail)
+            if loop.time() >= deadline:
+                return _replace(report, detail=f"{report.detail} It did not show its input prompt within "
+                                               f"{self.ready_timeout:.0f} s; look at tmux pane {pane.label}."
+                                + _prompt_kept(req))
+            await asyncio.sleep(_POLL_S)
+
+    @staticmethod
+    def _session(req: NewSession, report: LaunchReport) -> Session:
+        """The session as far as it is known before the agent wrote anything (for the dispatcher)."""
+        assert report.pane is not None
+        return Session(id=f"new:{report.pane.pane_id}", agent=req.agent, cwd=req.folder, pid=report.pid,
+                       pane=report.pane, status=SessionStatus.IDLE)
+
+
+def _prompt_kept(req: NewSession) -> str:
+    return " The first prompt was not sent (it is kept)." if req.prompt else ""
+
+
+def _replace(report: LaunchReport, **changes: object) -> LaunchReport:
+    import dataclasses
+
+    return dataclasses.replace(report, **changes)  # type: ignore[arg-type]
+
+
+def refused(detail: str, text: str = "") -> DeliveryReport:
+    """A ``REFUSED`` delivery report (for callers that show a start as a delivery)."""
+    return DeliveryReport(DeliveryState.REFUSED, detail, text)

@@ -1,0 +1,209 @@
+"""``deck-tray new`` with the real agents (issue #15): Claude Code 2.1.197 and Codex 0.169.0
+against the loopback fake models, started by the CLI in real tmux.
+
+* No tmux server runs (a private ``TMUX_TMPDIR``): ``new`` starts one on the default socket
+  with a detached session ``deck-tray``, the agent runs in a folder whose name has a space,
+  the first prompt reaches the model byte-exact, and ``--json`` prints the session's row.
+* A user's tmux client is attached to session ``work``: the agent gets a new window there,
+  and the user's view is not switched.
+* The agent runs with the CLI's environment, which is never on a command line.
+* A folder the agent has not trusted yet: its trust menu is reported, or answered with
+  ``--trust``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import psutil
+import pytest
+
+from .harness import CodexAgent, FakeModel, TmuxServer, agent_builds, find_agent_bin, wait_until
+
+pytestmark = pytest.mark.e2e
+
+SECRET = "not-on-any-command-line-7f3a"
+PROMPT = "Say hello — «exact» 'quotes' $HOME #{pane_id} ✓"
+
+
+def _cli_env(tmp_path: Path, home: Path, model: FakeModel, agent_bin: str, **extra: str) -> dict[str, str]:
+    tmux_dir = tmp_path / "tmx"
+    tmux_dir.mkdir(exist_ok=True)
+    runtime = tmp_path / "run"
+    runtime.mkdir(mode=0o700, exist_ok=True)
+    env = {
+        "HOME": str(home), "PATH": f"{Path(agent_bin).parent}:{os.environ.get('PATH', os.defpath)}",
+        "TERM": "xterm-256color", "LANG": "C.UTF-8", "LC_ALL": "C.UTF-8",
+        "TMUX_TMPDIR": str(tmux_dir), "XDG_RUNTIME_DIR": str(runtime),
+        "XDG_CONFIG_HOME": str(tmp_path / "cfg"), "XDG_STATE_HOME": str(tmp_path / "state"),
+        "XDG_DATA_HOME": str(tmp_path / "data"), "XDG_CACHE_HOME": str(tmp_path / "cache"),
+        "DISABLE_AUTOUPDATER": "1", "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC": "1",
+        "ANTHROPIC_BASE_URL": model.base_url, "ANTHROPIC_API_KEY": "dummy", "FAKE_OPENAI_KEY": "dummy",
+        "DECK_TRAY_TEST_SECRET": SECRET, "PYTHON_KEYRING_BACKEND": "keyring.backends.fail.Keyring",
+        "QT_QPA_PLATFORM": "offscreen",
+    }
+    env.update(extra)
+    return env
+
+
+def _new(env: dict[str, str], *args: str, timeout: float = 240) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "deck_tray", "new", *args], env=env, capture_output=True,
+                          text=True, timeout=timeout)
+
+
+def _tmux(env: dict[str, str], *args: str) -> str:
+    sock = Path(env["TMUX_TMPDIR"]) / f"tmux-{os.getuid()}" / "default"
+    return subprocess.run(["tmux", "-S", str(sock), *args], env=env, capture_output=True, text=True,
+                          timeout=30).stdout
+
+
+def _kill_default_server(env: dict[str, str]) -> None:
+    _tmux(env, "kill-server")
+
+
+def _no_cmdline_has(secret: str) -> None:
+    for proc in psutil.process_iter(["cmdline"]):
+        assert secret not in " ".join(proc.info["cmdline"] or []), f"{secret} on the command line of {proc.pid}"
+
+
+def _prompt_reached(model: FakeModel, text: str) -> bool:
+    return any(text in json.dumps(r.get("body", {}), ensure_ascii=False) for r in model.requests())
+
+
+@pytest.fixture
+def claude_bin() -> str:
+    found = find_agent_bin("claude")
+    if found is None:
+        pytest.skip("claude not found (./scripts/test.sh installs it)")
+    return found
+
+
+@pytest.fixture
+def codex_bin() -> str:
+    found = find_agent_bin("codex")
+    if found is None:
+        pytest.skip("codex not found (./scripts/test.sh installs it)")
+    return found
+
+
+def _claude_home(tmp_path: Path, project: Path, trusted: bool = True) -> Path:
+    home = tmp_path / "home"
+    (home / ".claude").mkdir(parents=True, exist_ok=True)
+    projects = {str(project): {"hasTrustDialogAccepted": True, "hasCompletedProjectOnboarding": True}} \
+        if trusted else {}
+    (home / ".claude.json").write_text(json.dumps({
+        "hasCompletedOnboarding": True, "theme": "dark",
+        "customApiKeyResponses": {"approved": ["dummy"], "rejected": []}, "projects": projects}))
+    return home
+
+
+def test_new_claude_session_with_no_tmux_server(tmp_path: Path, claude_bin: str) -> None:
+    project = tmp_path / "my project"
+    project.mkdir()
+    with FakeModel("anthropic", tmp_path / "fake") as model:
+        env = _cli_env(tmp_path, _claude_home(tmp_path, project), model, claude_bin)
+        try:
+            t0 = time.monotonic()
+            res = _new(env, "--agent", "claude-code", "--dir", str(project), "--prompt", PROMPT, "--json")
+            took = time.monotonic() - t0
+            assert res.returncode == 0, res.stderr
+            row = json.loads(res.stdout)
+            assert row["agent"] == "claude-code" and row["cwd"] == str(project)
+            assert row["pane"].startswith("tmux:") and row["status"] in ("busy", "idle")
+            assert _prompt_reached(model, PROMPT), "the first prompt reached the model byte-exact"
+            assert "detached tmux session deck-tray" in res.stderr
+            # The server runs on the default socket with the session "deck-tray" and the tagged pane.
+            assert _tmux(env, "list-sessions", "-F", "#{session_name}").split() == ["deck-tray"]
+            pane = row["pane"].rsplit(":", 1)[1]
+            assert _tmux(env, "show-options", "-p", "-v", "-t", pane, "@deck-tray").strip() == "new:claude-code"
+            # The agent has the CLI's environment; it was never on a command line.
+            pid = int(_tmux(env, "display-message", "-p", "-t", pane, "#{pane_pid}"))
+            assert psutil.Process(pid).environ().get("DECK_TRAY_TEST_SECRET") == SECRET
+            _no_cmdline_has(SECRET)
+            assert not list((tmp_path / "run" / "deck-tray").glob("launch-*")), "the environment file is gone"
+            print(f"deck-tray new (claude, first prompt, --json): {took:.1f} s")
+        finally:
+            _kill_default_server(env)
+
+
+def test_new_codex_window_in_the_attached_session(tmp_path: Path, codex_bin: str) -> None:
+    with FakeModel("openai", tmp_path / "fake") as model, \
+            TmuxServer(tmpdir=tmp_path / "tmx") as user, TmuxServer() as outer:
+        project = tmp_path / "codex project"
+        project.mkdir()
+        home = tmp_path / "home"
+        home.mkdir()
+        codex_home = tmp_path / "codex-home"
+        codex_home.mkdir()
+        agent = CodexAgent(user, model, tmp_path / "unused")
+        agent.project = project
+        (codex_home / "config.toml").write_text(agent.config_toml())
+        subprocess.run(["git", "init", "-q", str(project)], check=True, capture_output=True, timeout=60)
+        user.new_session("work", ["sleep", "600"], tmp_path, width=200, height=50)
+        # The user's client: a tmux client attached to "work", running in another (outer) tmux.
+        outer.new_session("term", ["tmux", "-S", str(user.socket_path), "attach", "-t", "work"], tmp_path,
+                          width=200, height=50)
+        wait_until(lambda: user.run("list-clients", "-F", "#{session_name}").strip() == "work", 30,
+                   "the user's client")
+        env = _cli_env(tmp_path, home, model, codex_bin, CODEX_HOME=str(codex_home))
+        res = _new(env, "--agent", "codex", "--dir", str(project), "--name", "fix #7", "--prompt", PROMPT, "--json",
+                   "--", "--no-daemon")
+        assert res.returncode == 0, res.stderr
+        row = json.loads(res.stdout)
+        assert row["agent"] == "codex" and row["cwd"] == str(project)
+        assert _prompt_reached(model, PROMPT)
+        windows = user.run("list-windows", "-t", "work", "-F", "#{window_name}|#{window_active}").split("\n")
+        assert [w for w in windows if w] == ["sleep|1", "fix #7|0"], "a new window in the user's session, " \
+                                                                      "the user's view not switched"
+        assert "your tmux session" in res.stderr
+        _no_cmdline_has(SECRET)
+
+
+@pytest.mark.parametrize("claude", [pytest.param(b, id=label) for label, b in agent_builds("claude")])
+def test_new_in_an_untrusted_folder_reports_or_answers_the_trust_menu(tmp_path: Path, claude: str) -> None:
+    """2.1.197 numbers its trust menu (the digit answers); 2.1.332 does not and puts "No, exit"
+    first (the cursor is moved to "Yes, I trust this folder")."""
+    claude_bin = claude
+    project = tmp_path / "fresh"
+    project.mkdir()
+    with FakeModel("anthropic", tmp_path / "fake") as model:
+        env = _cli_env(tmp_path, _claude_home(tmp_path, project, trusted=False), model, claude_bin)
+        try:
+            res = _new(env, "--agent", "claude-code", "--dir", str(project), "--prompt", "first words")
+            assert res.returncode == 0, res.stderr
+            assert "asks whether you trust this folder" in res.stderr
+            assert "first prompt was not sent (it is kept)" in res.stderr
+            assert not _prompt_reached(model, "first words")
+
+            res = _new(env, "--agent", "claude-code", "--dir", str(project), "--trust", "--prompt", "trusted words")
+            assert res.returncode == 0, res.stderr
+            assert "The first prompt was sent" in res.stderr
+            assert _prompt_reached(model, "trusted words")
+            home = Path(env["HOME"])
+            state: dict[str, Any] = json.loads((home / ".claude.json").read_text())
+            assert state["projects"][str(project)]["hasTrustDialogAccepted"] is True
+        finally:
+            _kill_default_server(env)
+
+
+def test_new_refuses_plainly(tmp_path: Path, claude_bin: str) -> None:
+    with FakeModel("anthropic", tmp_path / "fake") as model:
+        env = _cli_env(tmp_path, _claude_home(tmp_path, tmp_path), model, claude_bin)
+        res = _new(env, "--agent", "claude-code", "--dir", str(tmp_path / "missing"))
+        assert res.returncode == 3 and "does not exist" in res.stderr
+        res = _new(dict(env, PATH="/usr/bin:/bin"), "--agent", "codex", "--dir", str(tmp_path))
+        assert res.returncode == 3 and "codex) was not found on PATH" in res.stderr
+        res = _new(env, "--agent", "claude-code", "--dir", str(tmp_path), "stray")
+        assert res.returncode == 2 and "after --" in res.stderr
+        empty = tmp_path / "empty-path"
+        empty.mkdir()
+        os.symlink(claude_bin, empty / "claude")
+        os.symlink(sys.executable, empty / "python3")
+        res = _new(dict(env, PATH=str(empty)), "--agent", "claude-code", "--dir", str(tmp_path))
+        assert res.returncode == 3 and "tmux is not installed" in res.stderr
