@@ -28,6 +28,7 @@ from deck_tray.services.decisions import DecisionBroker
 from deck_tray.services.dispatcher import Dispatcher
 from deck_tray.services.global_shortcut import GlobalShortcut
 from deck_tray.services.history_index import HistoryIndex, HistoryIndexer
+from deck_tray.services.launcher import NewSession
 from deck_tray.services.monitor import Monitor
 from deck_tray.services.notifier import DBusNotifications, NotificationBackend, Notifier
 from deck_tray.services.opencode_source import OpencodeSource
@@ -39,6 +40,7 @@ from deck_tray.services.settings_store import SettingsStore, open_settings
 from deck_tray.services.terminals import terminal_adapters
 from deck_tray.services.zellij import Zellij
 from deck_tray.ui.activation import activate
+from deck_tray.ui.new_session_dialog import NewSessionDialog, NewSessionRequest
 from deck_tray.ui.search_window import SearchWindow, link
 from deck_tray.ui.settings_dialog import SettingsDialog
 from deck_tray.ui.tray import Tray
@@ -93,7 +95,8 @@ class DeckTrayApp:
         self.decisions = DecisionBroker(self.registry)
         self.decisions.codex_hold_s = float(self.store.get(cfg.CODEX_HOLD_S))
         self.dispatcher = Dispatcher(self.mux, self._probe, api=self.opencode, hooks=self.decisions)
-        self.actions = SessionActions(self.registry, self.mux, self.monitor, self.opencode)
+        self.actions = SessionActions(self.registry, self.mux, self.monitor, self.opencode,
+                                      dispatcher=self.dispatcher)
         # The searchable history (#7): filled by a low-priority worker thread, never the GUI thread.
         self.history = HistoryIndexer(
             # It shares the scanner's log of skipped files (a named pipe is reported once, not twice).
@@ -155,6 +158,9 @@ class DeckTrayApp:
         self.shortcut.activated.connect(self.window.toggle)
         self.shortcut.changed.connect(self._shortcut_changed)
         self.tray.search_requested.connect(self.open_search)
+        self.new_session_dialog: NewSessionDialog | None = None
+        self.window.new_session_requested.connect(self.open_new_session)
+        self.tray.new_session_requested.connect(self.open_new_session)
 
     # -- settings ------------------------------------------------------------------------
 
@@ -180,6 +186,47 @@ class DeckTrayApp:
                     self.search_window.set_progress(*last)
         self.search_window.present()
         return self.search_window
+
+    def open_new_session(self) -> NewSessionDialog:
+        """Show the "New session" dialog (one, non-modal; raised when already open)."""
+        if self.new_session_dialog is None:
+            history = getattr(self, "history", None)
+            index = history.index if history is not None else None
+
+            def folders() -> list[str]:
+                try:
+                    return index.recent_folders() if index is not None else []
+                except Exception:  # the index is optional here; the picker still works
+                    log.debug("recent folders unavailable", exc_info=True)
+                    return []
+
+            self.new_session_dialog = NewSessionDialog(folders, lambda: self.store.get(cfg.WORKTREE_ROOT),
+                                                       self.window)
+            self.new_session_dialog.start_requested.connect(self._start_new_session)
+        self.new_session_dialog.present()
+        return self.new_session_dialog
+
+    def _start_new_session(self, req: NewSessionRequest) -> None:
+        self._spawn(self._new_session(req))
+
+    async def _new_session(self, req: NewSessionRequest) -> None:
+        """Start what the dialog asked for; on success its tab opens once the session is listed."""
+        report = await self.actions.new_session(
+            NewSession(req.agent, req.folder, req.prompt, trust=req.trust), req.worktree,
+            self.store.get(cfg.WORKTREE_ROOT))
+        dialog = self.new_session_dialog
+        if dialog is not None:
+            dialog.show_result(report.ok, report.detail)
+        if not report.ok or report.pane is None:
+            return
+        session = await self.actions.session_in_pane(report.pane)
+        if session is not None:
+            self._show_window()
+            self.window.open_session(session.id)
+        else:
+            self.window.show_notice(
+                f"{req.agent.label} runs in tmux pane {report.pane.label}; it is listed here once it writes "
+                "its session (Codex: after the first prompt).")
 
     def _agent_dirs(self) -> tuple[Path, Path]:
         return (cfg.agent_dir(self.store.get(cfg.CLAUDE_DIR), claude.config_dir()),

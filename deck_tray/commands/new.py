@@ -85,7 +85,7 @@ async def _run(args: argparse.Namespace, agent_args: list[str]) -> int:
         from deck_tray.services.settings_store import SettingsStore
         from deck_tray.services.worktree import add_worktree
 
-        root = SettingsStore().get(cfg.WORKTREE_ROOT) if hasattr(cfg, "WORKTREE_ROOT") else ""
+        root = SettingsStore().get(cfg.WORKTREE_ROOT)
         made = await add_worktree(folder, args.worktree, root)
         if not made.ok:
             print(f"deck-tray new: {made.detail}", file=sys.stderr)

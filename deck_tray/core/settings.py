@@ -199,6 +199,10 @@ HISTORY_INDEX: Setting[bool] = Setting(
     "sessions/history_index", Kind.BOOL, True, "Keep a searchable history",
     "Index every Claude Code, Codex and opencode conversation on this machine for search "
     "(a local database; nothing leaves the machine).", Group.SESSIONS, on_restart=True)
+WORKTREE_ROOT: Setting[str] = Setting(
+    "sessions/worktree_root", Kind.PATH, "", "Folder for new worktrees",
+    "Where 'New session' with a worktree makes it: FOLDER/<repository>/<branch>. Empty: beside the "
+    "repository, in <repository>.worktrees/<branch>.", Group.SESSIONS)
 
 #: Every setting, in the order the dialog shows them.
 SETTINGS: tuple[Setting[Any], ...] = (
@@ -206,7 +210,7 @@ SETTINGS: tuple[Setting[Any], ...] = (
     QUIET_ENABLED, QUIET_START, QUIET_END,
     OPENCODE_URLS, OPENCODE_DISCOVER, AUTO_HANDOFF, AUTO_HANDOFF_PERCENT,
     PINNED, START_HIDDEN, CLOSE_TO_TRAY, GLOBAL_SHORTCUT,
-    CLAUDE_DIR, CODEX_DIR, HISTORY_HOURS, CODEX_HOLD_S, HISTORY_INDEX,
+    CLAUDE_DIR, CODEX_DIR, HISTORY_HOURS, CODEX_HOLD_S, HISTORY_INDEX, WORKTREE_ROOT,
 )
 #: The same, by key.
 BY_KEY: dict[str, Setting[Any]] = {s.key: s for s in SETTINGS}

@@ -777,6 +777,20 @@ class HistoryIndex:
         return [HistoryEntry(r[0], HistoryRole(r[1]), r[2], r[3], r[4]) for r in conn.execute(
             "SELECT ordinal, role, ts, text, offset FROM entries WHERE sess = ? ORDER BY ordinal", (row[0],))]
 
+    def recent_folders(self, limit: int = 15) -> list[str]:
+        """The working folders of the most recently updated sessions of every agent, newest first,
+        each once, at most ``limit`` (for "New session"'s folder list; folders that no longer
+        exist are left out). Fast: one indexed query plus ``limit`` ``stat`` calls."""
+        conn = self._conn()
+        out: list[str] = []
+        for (cwd,) in conn.execute("SELECT cwd FROM sessions WHERE cwd != '' GROUP BY cwd "
+                                   "ORDER BY max(updated) DESC LIMIT ?", (limit * 3,)):
+            if os.path.isdir(cwd):
+                out.append(cwd)
+                if len(out) >= limit:
+                    break
+        return out
+
     def stats(self) -> dict[str, Any]:
         """``{"path", "sessions", "entries", "bytes", "by_agent": {agent: sessions}, "indexed_bytes",
         "rebuilt_because"}`` (``bytes``: the database file plus its WAL)."""

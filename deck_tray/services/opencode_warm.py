@@ -240,7 +240,7 @@ class WarmServer:
         self._streak: list[float] = []
         self._waiters: list[asyncio.Future[None]] = []
         #: URLs whose password this server stored (forgotten on stop).
-        self.stored_urls: set[str] = set()
+        self._stored_urls: set[str] = set()
 
     # -- read-only view
     @property
@@ -447,7 +447,7 @@ class WarmServer:
         _killpg(proc.pid, signal.SIGKILL)  # members of the group that outlived the leader
         await self._drain()
 
-    async def first_start(self, last_try: bool) -> _Launch:
+    async def _first_start(self, last_try: bool) -> _Launch:
         """Launch, and on success start the crash watcher.
 
         The state becomes running, or failed; or stopped when the port was taken and
@@ -455,7 +455,7 @@ class WarmServer:
         """
         outcome = await self._launch()
         if outcome.ok and not self._stopping:
-            self._watcher = asyncio.create_task(self._watch(), name=f"opencode-warm-{self._port}")
+            self._watcher = asyncio.create_task(self._guarded_watch(), name=f"opencode-warm-{self._port}")
             self._set(WarmState.RUNNING, f"opencode serve runs for {self._folder} on {self.url}.")
         elif outcome.port_taken and not last_try:
             self._set(WarmState.STOPPED, f"{outcome.detail} deck-tray tries another port.")
@@ -471,6 +471,14 @@ class WarmServer:
         """Record one failure; True when the streak is long enough to give up."""
         self._streak.append(now)
         return len(self._streak) >= self._max_failures
+
+    async def _guarded_watch(self) -> None:
+        try:
+            await self._watch()
+        except Exception as exc:  # a bug or an OS error must not leave the state "running"
+            log.exception("watching opencode serve for %s failed", self._folder)
+            self._set(WarmState.FAILED, f"deck-tray stopped watching opencode serve for {self._folder} "
+                                        f"({type(exc).__name__}: {exc}); stop it and start the session again.")
 
     async def _watch(self) -> None:
         """Wait for the process to exit; unless asked to stop, restart it with backoff."""
@@ -633,10 +641,10 @@ class WarmServers:
                                 failure_window=self._failure_window)
             self._servers[key] = server
             stored = await loop.run_in_executor(None, self.credentials.store, server.url, password)
-            server.stored_urls.add(server.url)
+            server._stored_urls.add(server.url)
             self._notify(server)
             try:
-                outcome = await server.first_start(last_try=attempt == PORT_ATTEMPTS - 1)
+                outcome = await server._first_start(last_try=attempt == PORT_ATTEMPTS - 1)
             except BaseException:
                 await self._retire(server)
                 raise
@@ -658,8 +666,8 @@ class WarmServers:
         """Drop the passwords ``server`` stored (it created those entries); tolerate failures."""
         loop = asyncio.get_running_loop()
         forget = getattr(self.credentials, "forget", None)
-        while server.stored_urls:
-            url = server.stored_urls.pop()
+        while server._stored_urls:
+            url = server._stored_urls.pop()
             if forget is None:
                 continue
             try:

@@ -14,6 +14,10 @@ action             what happens
                    :func:`~deck_tray.services.window_raise.show_terminal`); for sessions
                    deck-tray cannot type into (issue #13)
 =================  ==========================================================================
+
+Starting a session (issue #15) is :meth:`SessionActions.new_session`: an optional git worktree
+(:mod:`deck_tray.services.worktree`), then the agent in tmux (:mod:`deck_tray.services.launcher`),
+then rescans until the registry lists the session in the new pane (:meth:`session_in_pane`).
 """
 
 from __future__ import annotations
@@ -22,13 +26,15 @@ import asyncio
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
-from deck_tray.core.model import DeliveryReport, DeliveryState, Session
+from deck_tray.core.model import DeliveryReport, DeliveryState, PaneRef, Session
+from deck_tray.services.dispatcher import Dispatcher
+from deck_tray.services.launcher import Launcher, LaunchReport, NewSession
 from deck_tray.services.monitor import Monitor
 from deck_tray.services.opencode_client import OpencodeError
 from deck_tray.services.opencode_source import OpencodeSource
 from deck_tray.services.panes import Multiplexer
 from deck_tray.services.registry import SessionRegistry
-from deck_tray.services.terminal_actions import open_session_in_terminal, resume_in_terminal
+from deck_tray.services.terminal_actions import open_session_in_terminal, resume_in_terminal, tmux_of
 from deck_tray.services.window_raise import RaiseResult, show_terminal
 
 #: The actions :meth:`SessionActions.run` knows.
@@ -70,16 +76,20 @@ class SessionActions:
         opencode: hand-offs and ``opencode attach``.
         raise_window: shows a process's terminal window (``(pid) -> RaiseResult``; the real one
             by default, a fake in tests).
+        dispatcher: types a new session's first prompt (None: new sessions are refused).
     """
 
     def __init__(self, registry: SessionRegistry, mux: Multiplexer, monitor: Monitor, opencode: OpencodeSource,
-                 raise_window: Callable[[int], Awaitable[RaiseResult]] | None = None) -> None:
+                 raise_window: Callable[[int], Awaitable[RaiseResult]] | None = None,
+                 dispatcher: Dispatcher | None = None) -> None:
         self.registry = registry
         self.mux = mux
         self.monitor = monitor
         self.opencode = opencode
         self._raise = raise_window or show_terminal
         self._tasks: set[asyncio.Task[None]] = set()
+        tmux = tmux_of(mux)
+        self.launcher = Launcher(tmux, dispatcher) if tmux is not None and dispatcher is not None else None
 
     async def run(self, session: Session, action: str, arg: str = "") -> ActionResult:
         """Run ``action`` on ``session`` (``arg``: the hand-off goal); never raises for the
@@ -133,6 +143,41 @@ class SessionActions:
                                                          "cannot find its terminal window")
         result = await self._raise(session.pid)  # it logs what it did
         return DeliveryReport(DeliveryState.ACCEPTED if result.ok else DeliveryState.REFUSED, result.detail)
+
+    async def new_session(self, req: NewSession, worktree: str = "", worktree_root: str = "") -> LaunchReport:
+        """Start ``req`` (in a new git worktree for branch ``worktree`` when given, at the place
+        :func:`~deck_tray.core.worktree.worktree_path` gives for ``worktree_root``); the report
+        says where it runs, or why nothing was started. Never raises for the start's own failures."""
+        import dataclasses
+
+        if self.launcher is None:
+            return LaunchReport(False, "Nothing was started: tmux support is not set up (tmux is not installed).")
+        made = ""
+        if worktree:
+            from deck_tray.services.worktree import add_worktree
+
+            result = await add_worktree(req.folder, worktree, worktree_root)
+            if not result.ok:
+                return LaunchReport(False, f"Nothing was started: {result.detail}")
+            req = dataclasses.replace(req, folder=result.path)
+            made = result.detail + " "
+        report = await self.launcher.start(req)
+        return dataclasses.replace(report, detail=made + report.detail) if made else report
+
+    async def session_in_pane(self, pane: PaneRef, timeout: float = 30.0) -> Session | None:
+        """Rescan until the registry lists a live session in ``pane`` (a started agent is listed
+        once it wrote its status file or first record); None after ``timeout`` seconds."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        delays = iter(RESUME_RESCANS_S)
+        while True:
+            for s in self.registry.sessions():
+                if s.pane is not None and s.pane.pane_id == pane.pane_id and s.pane.server == pane.server:
+                    return s
+            if loop.time() >= deadline:
+                return None
+            await asyncio.sleep(next(delays, 1.0))
+            await self.monitor.refresh_now(incremental=False)
 
     def cancel(self) -> None:
         """Stop the background rescans of resumed sessions (the app is quitting)."""

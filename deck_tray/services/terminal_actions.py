@@ -42,7 +42,8 @@ def attach_argv(session: Session, opencode_bin: str = "") -> list[str]:
     return argv
 
 
-def _tmux(mux: Multiplexer) -> Tmux | None:
+def tmux_of(mux: Multiplexer) -> Tmux | None:
+    """The tmux adapter in ``mux`` (itself, or a :class:`MuxSet` member), or None."""
     if isinstance(mux, Tmux):
         return mux
     if isinstance(mux, MuxSet):
@@ -60,7 +61,7 @@ async def open_session_in_terminal(mux: Multiplexer, session: Session, opencode_
     """
     if session.agent is not AgentKind.OPENCODE or not session.server:
         return DeliveryReport(DeliveryState.REFUSED, "only opencode sessions can be opened in a terminal so far")
-    tmux = _tmux(mux)
+    tmux = tmux_of(mux)
     if tmux is None:
         return DeliveryReport(DeliveryState.REFUSED, "tmux support is not set up")
     report = await open_in_pane(tmux, attach_argv(session, opencode_bin), session.cwd,
@@ -113,7 +114,7 @@ async def resume_in_terminal(mux: Multiplexer, session: Session, binary: str | N
         cmd = command_line(resume_argv(session, name), session.cwd)
         return DeliveryReport(DeliveryState.REFUSED, f"{name} was not found on PATH (nor in $DECK_TRAY_AGENTS_DIR). "
                                                      f"Install it, or run: {cmd}")
-    tmux = _tmux(mux)
+    tmux = tmux_of(mux)
     if tmux is None:
         return DeliveryReport(DeliveryState.REFUSED, "tmux support is not set up. Run: "
                               + command_line(resume_argv(session, name), session.cwd))

@@ -39,6 +39,7 @@ class Tray(QObject):
             ``0.0`` to resume.
         settings_requested(): "Settings…".
         search_requested(): "Search history…".
+        new_session_requested(): "New session…".
         quit_requested(): "Quit".
     """
 
@@ -48,6 +49,7 @@ class Tray(QObject):
     pause_requested = Signal(object)
     settings_requested = Signal()
     search_requested = Signal()
+    new_session_requested = Signal()
     quit_requested = Signal()
 
     def __init__(self, registry: SessionRegistry, parent: QObject | None = None) -> None:
@@ -123,6 +125,7 @@ class Tray(QObject):
         else:
             self.menu.addMenu(self.pause_menu)
         self.menu.addSeparator()
+        self.menu.addAction("New session…", self.new_session_requested.emit)
         self.menu.addAction("Search history…", self.search_requested.emit)
         self.menu.addAction("Settings…", self.settings_requested.emit)
         self.menu.addAction("Quit deck-tray", self.quit_requested.emit)

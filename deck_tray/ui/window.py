@@ -94,6 +94,7 @@ class MainWindow(QMainWindow):
         password_entered(str, str): the user typed the password of an opencode server (url, password).
         settings_requested(): the toolbar's "Settings…".
         search_requested(): "Search history…" (toolbar, Ctrl+Shift+F).
+        new_session_requested(): "New session…" (toolbar, Ctrl+N).
         quit_requested(): the window was closed while :attr:`close_to_tray` is off.
 
     Attributes:
@@ -105,6 +106,7 @@ class MainWindow(QMainWindow):
     password_entered = Signal(str, str)
     settings_requested = Signal()
     search_requested = Signal()
+    new_session_requested = Signal()
     quit_requested = Signal()
     restart_requested = Signal()
 
@@ -223,6 +225,12 @@ class MainWindow(QMainWindow):
         bar = QToolBar("Window")
         bar.setMovable(False)
         bar.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextOnly)
+        self.new_action = QAction("New session…", self)
+        self.new_action.setShortcut(QKeySequence("Ctrl+N"))
+        self.new_action.setToolTip("Start Claude Code or Codex in a folder or a new git worktree (Ctrl+N)")
+        self.new_action.triggered.connect(self.new_session_requested)
+        self.addAction(self.new_action)
+        bar.addAction(self.new_action)
         self.pin_action = QAction("Pin on top", self)
         self.pin_action.setCheckable(True)
         self.pin_action.setToolTip("Keep a compact window above other windows")

@@ -207,3 +207,98 @@ def test_new_refuses_plainly(tmp_path: Path, claude_bin: str) -> None:
         os.symlink(sys.executable, empty / "python3")
         res = _new(dict(env, PATH=str(empty)), "--agent", "claude-code", "--dir", str(tmp_path))
         assert res.returncode == 3 and "tmux is not installed" in res.stderr
+
+
+def test_new_with_a_worktree_starts_the_agent_in_it(tmp_path: Path, claude_bin: str) -> None:
+    repo = tmp_path / "app"
+    repo.mkdir()
+    with FakeModel("anthropic", tmp_path / "fake") as model:
+        env = _cli_env(tmp_path, _claude_home(tmp_path, repo), model, claude_bin)
+        git = ["git", "-C", str(repo), "-c", "user.name=t", "-c", "user.email=t@t"]
+        subprocess.run([*git, "init", "-q"], check=True, env=env, timeout=60)
+        (repo / "README").write_text("hi\n")
+        subprocess.run([*git, "add", "README"], check=True, env=env, timeout=60)
+        subprocess.run([*git, "commit", "-qm", "first"], check=True, env=env, timeout=60)
+        try:
+            res = _new(env, "--agent", "claude-code", "--dir", str(repo), "--worktree", "feat/login", "--trust",
+                       "--prompt", "in the worktree", "--json")
+            assert res.returncode == 0, res.stderr
+            wt = tmp_path / "app.worktrees" / "feat-login"
+            assert json.loads(res.stdout)["cwd"] == str(wt)
+            assert (wt / "README").read_text() == "hi\n"
+            branch = subprocess.run(["git", "-C", str(wt), "branch", "--show-current"], capture_output=True,
+                                    text=True, env=env, timeout=60).stdout.strip()
+            assert branch == "feat/login"
+            assert _prompt_reached(model, "in the worktree")
+            # The same branch again: its folder exists now, so nothing is started.
+            res = _new(env, "--agent", "claude-code", "--dir", str(repo), "--worktree", "feat/login")
+            assert res.returncode == 3 and "already" in res.stderr
+            res = _new(env, "--agent", "claude-code", "--dir", str(tmp_path / "fake"), "--worktree", "x")
+            assert res.returncode == 3 and "not inside a git repository" in res.stderr
+        finally:
+            _kill_default_server(env)
+
+
+@pytest.mark.gui
+def test_new_session_from_the_window_opens_its_tab(tmp_path: Path, claude_bin: str, qtbot: Any,
+                                                   qloop: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Ctrl+N → the dialog → Start: with tmux running but no client attached, the agent starts in
+    the detached session "deck-tray"; the first prompt reaches the model, and the new session's
+    tab opens and follows it."""
+    import asyncio
+
+    from PySide6.QtCore import QSettings
+
+    from deck_tray.app import DeckTrayApp
+    from deck_tray.core.model import AgentKind, SessionStatus
+    from deck_tray.core.scan import Scanner
+    from deck_tray.services.panes import Tmux
+
+    project = tmp_path / "window project"
+    project.mkdir()
+    with FakeModel("anthropic", tmp_path / "fake") as model, TmuxServer(tmpdir=tmp_path / "tmx") as user:
+        home = _claude_home(tmp_path, project)
+        for name, value in _cli_env(tmp_path, home, model, claude_bin).items():
+            if not name.startswith("XDG_"):
+                monkeypatch.setenv(name, value)
+        user.new_session("work", ["sleep", "600"], tmp_path, width=200, height=50)
+        app = DeckTrayApp(scanner=Scanner(home / ".claude", tmp_path / "no-codex"), mux=Tmux(),
+                          settings=QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat),
+                          discover_opencode=False)
+        qtbot.addWidget(app.window)
+
+        async def until(pred: Any, timeout: float, what: str) -> Any:
+            loop = asyncio.get_running_loop()
+            deadline = loop.time() + timeout
+            while not (value := pred()):
+                if loop.time() > deadline:
+                    raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
+                await asyncio.sleep(0.1)
+            return value
+
+        async def scenario() -> None:
+            app.start()
+            try:
+                app.window.show()
+                app.window.new_action.trigger()
+                dialog = app.new_session_dialog
+                assert dialog is not None and dialog.isVisible()
+                dialog.folder.setEditText(str(project))
+                dialog.agent.setCurrentIndex(dialog.agent.findData(AgentKind.CLAUDE_CODE))
+                dialog.prompt.setPlainText("from the dialog ✓")
+                dialog.start_button.click()
+                tab = await until(lambda: app.window.tabs.count() and app.window.tabs.currentWidget(), 120,
+                                  "the new session's tab")
+                assert not dialog.isVisible(), dialog.status.text()
+                sid = next(k for k, v in app.window.tabs_by_id.items() if v is tab)
+                s = app.registry.get(sid)
+                assert s is not None and s.agent is AgentKind.CLAUDE_CODE and s.cwd == str(project)
+                assert s.pane is not None and s.pane.label.startswith("deck-tray:"), s.pane
+                await until(lambda: _prompt_reached(model, "from the dialog ✓"), 60, "the first prompt")
+                await until(lambda: (x := app.registry.get(sid)) and x.status is SessionStatus.IDLE
+                            and any("Hello from the fake" in m.text for m in x.messages), 60, "the answer in the tab")
+            finally:
+                await app.stop()
+                _kill_default_server(dict(os.environ))
+
+        qloop.run_until_complete(scenario())
