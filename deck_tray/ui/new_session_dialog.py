@@ -115,7 +115,9 @@ class NewSessionDialog(QDialog):
 
         form = QFormLayout()
         form.addRow("&Agent", self.agent)
-        form.addRow("&Folder", folder_row)
+        folder_label = QLabel("&Folder")
+        folder_label.setBuddy(self.folder)
+        form.addRow(folder_label, folder_row)
         form.addRow("&Worktree", self.worktree)
         form.addRow("", self.worktree_hint)
         form.addRow("First &prompt", self.prompt)
@@ -175,7 +177,8 @@ class NewSessionDialog(QDialog):
     def _set_state(self, state: str, text: str) -> None:
         self.state = state
         self.status.setText(text)
-        colour = {"refused": "palette(bright-text)", "invalid": ""}.get(state, "")
+        dark = self.palette().window().color().lightness() < 128
+        colour = ("#ff8a80" if dark else "#b00020") if state == "refused" else ""
         self.status.setStyleSheet(f"color: {colour};" if colour else "")
         busy = state == "starting"
         self.start_button.setEnabled(state not in ("starting", "invalid"))
