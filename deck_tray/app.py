@@ -32,6 +32,7 @@ from deck_tray.services.launcher import NewSession
 from deck_tray.services.monitor import Monitor
 from deck_tray.services.notifier import DBusNotifications, NotificationBackend, Notifier
 from deck_tray.services.opencode_source import OpencodeSource
+from deck_tray.services.opencode_warm import LIVE_STATES, WarmServers, WarmStatus
 from deck_tray.services.panes import Multiplexer, MuxSet, Tmux
 from deck_tray.services.registry import SessionRegistry
 from deck_tray.services.secrets import Credentials
@@ -95,8 +96,11 @@ class DeckTrayApp:
         self.decisions = DecisionBroker(self.registry)
         self.decisions.codex_hold_s = float(self.store.get(cfg.CODEX_HOLD_S))
         self.dispatcher = Dispatcher(self.mux, self._probe, api=self.opencode, hooks=self.decisions)
+        # opencode servers deck-tray starts for new sessions (#15): followed like any other server.
+        self.warm = WarmServers(self.opencode.credentials)
+        self.warm.listeners.append(self._warm_changed)
         self.actions = SessionActions(self.registry, self.mux, self.monitor, self.opencode,
-                                      dispatcher=self.dispatcher)
+                                      dispatcher=self.dispatcher, warm=self.warm)
         # The searchable history (#7): filled by a low-priority worker thread, never the GUI thread.
         self.history = HistoryIndexer(
             # It shares the scanner's log of skipped files (a named pipe is reported once, not twice).
@@ -141,6 +145,7 @@ class DeckTrayApp:
             self.ipc.hook_received.connect(self._hook_received)
             self.ipc.show_requested.connect(self._show_window)
             self.ipc.toggle_requested.connect(self.window.toggle)
+            self.ipc.new_session = lambda msg: self.actions.new_from_message(msg, self.store.get(cfg.WORKTREE_ROOT))
             self.ipc.window_state = lambda: {**self.window.state(), "shortcut": self.shortcut.status,
                                              "shortcut_way": self.shortcut.way}
         self.settings_dialog: SettingsDialog | None = None
@@ -219,7 +224,11 @@ class DeckTrayApp:
             dialog.show_result(report.ok, report.detail)
         if not report.ok or report.pane is None:
             return
-        session = await self.actions.session_in_pane(report.pane)
+        if report.session_id:  # opencode: created through the API, listed once its event arrives
+            listed = await self.actions.wait_listed(report.session_id, 30.0)
+            session = self.registry.get(report.session_id) if listed else None
+        else:
+            session = await self.actions.session_in_pane(report.pane)
         if session is not None:
             self._show_window()
             self.window.open_session(session.id)
@@ -227,6 +236,11 @@ class DeckTrayApp:
             self.window.show_notice(
                 f"{req.agent.label} runs in tmux pane {report.pane.label}; it is listed here once it writes "
                 "its session (Codex: after the first prompt).")
+
+    def _warm_changed(self, status: WarmStatus) -> None:
+        """Follow a server deck-tray started (and drop it when it stopped for good)."""
+        if status.state in LIVE_STATES:
+            self.opencode.add_url(status.url)
 
     def _agent_dirs(self) -> tuple[Path, Path]:
         return (cfg.agent_dir(self.store.get(cfg.CLAUDE_DIR), claude.config_dir()),
@@ -260,7 +274,7 @@ class DeckTrayApp:
             if key in (cfg.QUIET_ENABLED.key, cfg.QUIET_START.key, cfg.QUIET_END.key):
                 self.notifier.release_held()
         elif key == cfg.OPENCODE_URLS.key:
-            self.opencode.set_urls([*self.store.get(cfg.OPENCODE_URLS), *self._cli_urls])
+            self.opencode.set_urls([*self.store.get(cfg.OPENCODE_URLS), *self._cli_urls, *self.warm.started_urls()])
         elif key == cfg.OPENCODE_DISCOVER.key:
             self.opencode.set_discover(self._discover_allowed and bool(value))
         elif key in (cfg.AUTO_HANDOFF.key, cfg.AUTO_HANDOFF_PERCENT.key):
@@ -391,6 +405,8 @@ class DeckTrayApp:
             steps.append(("socket", self.ipc.stop()))
         steps += [("notifications", self.notifier.stop()), ("opencode", self.opencode.stop()),
                   ("global shortcut", self.shortcut.stop())]
+        if self.warm.started_urls() and not self.store.get(cfg.KEEP_STARTED_SERVERS):
+            steps.append(("opencode servers deck-tray started", self.warm.stop_all()))
         for name, step in steps:
             try:
                 await asyncio.wait_for(step, STOP_STEP_S)

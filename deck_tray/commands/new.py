@@ -75,11 +75,9 @@ async def _run(args: argparse.Namespace, agent_args: list[str]) -> int:
     from deck_tray.services.panes import Tmux
 
     agent = agent_from_name(args.agent)
-    if agent is AgentKind.OPENCODE:
-        print("deck-tray new: starting opencode sessions is not there yet; run 'opencode' in the folder (deck-tray "
-              "finds it), or start 'opencode serve' and open the session from deck-tray's window", file=sys.stderr)
-        return EXIT_REFUSED
     folder = os.path.abspath(os.path.expanduser(args.dir))
+    if agent is AgentKind.OPENCODE:
+        return await _through_app(args, folder, agent_args)
     if args.worktree:
         from deck_tray.core import settings as cfg
         from deck_tray.services.settings_store import SettingsStore
@@ -113,7 +111,37 @@ async def _run(args: argparse.Namespace, agent_args: list[str]) -> int:
     return await _print_row(args, report.pane, agent)
 
 
-async def _print_row(args: argparse.Namespace, pane: PaneRef, agent: object) -> int:
+async def _through_app(args: argparse.Namespace, folder: str, agent_args: list[str]) -> int:
+    """opencode: the running app starts it (it owns the opencode server it starts for the folder,
+    and stops it when it quits unless told to keep it), with this command's environment."""
+    import asyncio
+    import os
+
+    from deck_tray.services import ipc
+
+    msg = {"op": "new", "agent": args.agent, "folder": folder, "worktree": args.worktree, "prompt": args.prompt,
+           "name": args.name, "args": agent_args, "trust": args.trust, "env": dict(os.environ)}
+    try:
+        answer = await asyncio.get_running_loop().run_in_executor(None, lambda: ipc.request(msg, timeout=180.0))
+    except ipc.NotRunning:
+        print("deck-tray new: opencode sessions are started by the deck-tray app (it runs their opencode server "
+              "and stops it when it quits); start deck-tray, then run this again — or run 'opencode' in the folder "
+              "yourself (deck-tray finds it)", file=sys.stderr)
+        return EXIT_REFUSED
+    except ipc.IpcError as exc:
+        print(f"deck-tray new: the app did not start it: {exc}", file=sys.stderr)
+        return EXIT_REFUSED
+    detail = str(answer.get("detail") or "")
+    if not answer.get("ok"):
+        print(f"deck-tray new: {detail}", file=sys.stderr)
+        return EXIT_REFUSED
+    print(f"deck-tray: {detail}", file=sys.stderr)
+    if not args.json:
+        return EXIT_OK
+    return await _print_row(args, None, None, session_id=str(answer.get("session_id") or ""))
+
+
+async def _print_row(args: argparse.Namespace, pane: PaneRef | None, agent: object, session_id: str = "") -> int:
     """Wait until the session in ``pane`` is listed, then print its ``sessions --json`` row."""
     import asyncio
     import json
@@ -126,8 +154,12 @@ async def _print_row(args: argparse.Namespace, pane: PaneRef, agent: object) -> 
     deadline = loop.time() + SEEN_TIMEOUT_S
     scanner = make_scanner()
     while True:
-        sessions, _served, via = await _gather(args, scanner, ask=False)
-        hit = _in_pane(sessions, pane)
+        if session_id:  # started by the app: its own list has it (whatever folders this command would scan)
+            sessions, via = await _app_sessions()
+        else:
+            sessions, _served, via = await _gather(args, scanner, ask=False)
+        hit = next((s for s in sessions if s.id == session_id), None) if session_id else \
+            _in_pane(sessions, pane) if pane is not None else None
         if hit is not None:
             print(json.dumps({**hit.to_json(), "answer_via": via.get(hit.id, answer_via(hit))},
                              ensure_ascii=False, indent=2))
@@ -135,10 +167,26 @@ async def _print_row(args: argparse.Namespace, pane: PaneRef, agent: object) -> 
         if loop.time() >= deadline:
             why = (" Codex writes nothing before its first prompt; type one and it is listed."
                    if agent is AgentKind.CODEX and not args.prompt else "")
-            print(f"deck-tray new: the agent runs in tmux pane {pane.label or pane.pane_id}, but deck-tray did not "
-                  f"list its session within {SEEN_TIMEOUT_S:.0f} s.{why}", file=sys.stderr)
+            where = f"tmux pane {pane.label or pane.pane_id}" if pane is not None else f"session {session_id}"
+            print(f"deck-tray new: the agent runs ({where}), but deck-tray did not list its session within "
+                  f"{SEEN_TIMEOUT_S:.0f} s.{why}", file=sys.stderr)
             return EXIT_REFUSED
         await asyncio.sleep(0.5)
+
+
+async def _app_sessions() -> tuple[list[Session], dict[str, str | None]]:
+    """The running app's sessions and their ``answer_via`` (empty when it does not answer)."""
+    import asyncio
+
+    from deck_tray.services import ipc
+
+    try:
+        answer = await asyncio.get_running_loop().run_in_executor(
+            None, lambda: ipc.request({"op": "sessions"}, timeout=10.0))
+        view = ipc.parse_sessions_answer(answer)
+    except ipc.IpcError:
+        return [], {}
+    return view.sessions, view.answer_via
 
 
 def _in_pane(sessions: list[Session], pane: PaneRef) -> Session | None:

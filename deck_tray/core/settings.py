@@ -160,6 +160,11 @@ AUTO_HANDOFF_PERCENT: Setting[int] = Setting(
     "opencode/auto_handoff_percent", Kind.INT, 80, "Context limit for the hand-off",
     "Share of the model's context window; each session is handed off at most once.",
     Group.OPENCODE, minimum=10, maximum=100, suffix=" %", requires="opencode/auto_handoff")
+KEEP_STARTED_SERVERS: Setting[bool] = Setting(
+    "opencode/keep_started_servers", Kind.BOOL, False, "Keep the servers deck-tray started",
+    "New opencode sessions run on a server deck-tray starts for their folder. When this is on, those "
+    "servers keep running after deck-tray quits (their sessions go on); when off, they stop with it.",
+    Group.OPENCODE)
 
 PINNED: Setting[bool] = Setting(
     "window/pinned", Kind.BOOL, False, "Pin the window on top",
@@ -203,14 +208,32 @@ WORKTREE_ROOT: Setting[str] = Setting(
     "sessions/worktree_root", Kind.PATH, "", "Folder for new worktrees",
     "Where 'New session' with a worktree makes it: FOLDER/<repository>/<branch>. Empty: beside the "
     "repository, in <repository>.worktrees/<branch>.", Group.SESSIONS)
+SUBAGENT_PANES: Setting[bool] = Setting(
+    "opencode/subagent_panes", Kind.BOOL, True, "Open a pane for each sub-agent",
+    "When an opencode session you have open in a tmux pane (opencode attach) starts a sub-agent, "
+    "deck-tray opens a pane beside yours that follows the sub-agent, and closes it when the sub-agent is done.",
+    Group.OPENCODE)
+SUBAGENT_CLOSE_GRACE_S: Setting[int] = Setting(
+    "opencode/subagent_close_grace_s", Kind.INT, 10, "Close a sub-agent's pane after",
+    "How long a finished (or deleted) sub-agent's pane stays open, so you can read its last lines.",
+    Group.OPENCODE, minimum=0, maximum=3600, suffix=" s", requires="opencode/subagent_panes")
+MAIN_PANE_MIN_COLS: Setting[int] = Setting(
+    "opencode/main_pane_min_cols", Kind.INT, 100, "Your pane keeps at least",
+    "Sub-agent panes never make your own pane narrower than this; without room they wait.",
+    Group.OPENCODE, minimum=20, maximum=1000, suffix=" columns", requires="opencode/subagent_panes")
+AGENT_PANE_MIN_COLS: Setting[int] = Setting(
+    "opencode/agent_pane_min_cols", Kind.INT, 60, "A sub-agent pane gets at least",
+    "Narrowest sub-agent pane deck-tray opens.",
+    Group.OPENCODE, minimum=20, maximum=1000, suffix=" columns", requires="opencode/subagent_panes")
 
 #: Every setting, in the order the dialog shows them.
 SETTINGS: tuple[Setting[Any], ...] = (
     NOTIFY_ENABLED, NOTIFY_PERMISSION, NOTIFY_QUESTION, NOTIFY_TURN_FINISHED, RENOTIFY_MINUTES, GRACE_MS,
     QUIET_ENABLED, QUIET_START, QUIET_END,
-    OPENCODE_URLS, OPENCODE_DISCOVER, AUTO_HANDOFF, AUTO_HANDOFF_PERCENT,
+    OPENCODE_URLS, OPENCODE_DISCOVER, AUTO_HANDOFF, AUTO_HANDOFF_PERCENT, KEEP_STARTED_SERVERS,
     PINNED, START_HIDDEN, CLOSE_TO_TRAY, GLOBAL_SHORTCUT,
     CLAUDE_DIR, CODEX_DIR, HISTORY_HOURS, CODEX_HOLD_S, HISTORY_INDEX, WORKTREE_ROOT,
+    SUBAGENT_PANES, SUBAGENT_CLOSE_GRACE_S, MAIN_PANE_MIN_COLS, AGENT_PANE_MIN_COLS,
 )
 #: The same, by key.
 BY_KEY: dict[str, Setting[Any]] = {s.key: s for s in SETTINGS}

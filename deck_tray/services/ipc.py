@@ -37,6 +37,10 @@ request                                                                answer
                                                                        "detail"}]}``
 ``{"op": "reply", "id": <full session id>, "kind": <ReplyKind value>,  ``{"state": <DeliveryState value>,
 "text": str}``                                                         "detail": str}``
+``{"op": "new", "agent": "claude-code"|"codex"|"opencode", "folder",   ``{"ok": bool, "detail": str, "pane": str|null,
+"worktree"?, "prompt"?, "name"?, "args"?: [str], "trust"?: bool,       "session_id": str, "server": str,
+"env": {str: str}}`` (``deck-tray new`` through the app, which owns    "prompt": <DeliveryState value>|null}``
+the opencode servers; ``env``: the asking process's environment)
 =====================================================================  =============================================
 
 Anything malformed is answered ``{"error": "<why>"}`` (a hook without ``wait`` is never answered). Several
@@ -453,6 +457,10 @@ class IpcServer(QObject):
         self._clients: set[asyncio.Task[Any]] = set()
         self._ino: int | None = None
         self._warned_uids: set[int] = set()
+        #: Starts a session for ``{"op": "new", ...}`` (the whole message) and answers it; None:
+        #: refused. Only this user's processes reach the socket (0600, peer uid checked), so the
+        #: environment in the message stays with this user.
+        self.new_session: Callable[[dict[str, Any]], Awaitable[dict[str, Any]]] | None = None
         #: The last hook per agent value: ``{"event": hook/notify name, "received": POSIX s}``.
         self.last_hooks: dict[str, dict[str, Any]] = {}
 
@@ -608,6 +616,14 @@ class IpcServer(QObject):
                 return {"error": f"internal error: {exc}"}
         if op == "reply":
             return await self._handle_reply(msg)
+        if op == "new":
+            if self.new_session is None:
+                return {"error": "this deck-tray does not start sessions"}
+            try:
+                return await self.new_session(msg)
+            except Exception as exc:
+                log.exception("starting a session through the socket failed")
+                return {"error": f"internal error: {exc}"}
         return {"error": f"unknown op {op!r}"}
 
     async def _handle_reply(self, msg: dict[str, Any]) -> dict[str, Any]:

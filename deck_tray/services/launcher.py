@@ -51,6 +51,7 @@ from deck_tray.core.placement import ClientSpot, command_line
 from deck_tray.core.reply import Reply, ReplyKind
 from deck_tray.core.screens import TRUST_TOOL, Screen, ScreenKind, read_screen, trust_option
 from deck_tray.services.dispatcher import Dispatcher
+from deck_tray.services.opencode_warm import WarmServers
 from deck_tray.services.panes import MuxError, Tmux, server_sockets, socket_dir
 from deck_tray.services.terminal import verify_started
 
@@ -101,6 +102,9 @@ class LaunchReport:
         waiting: ``"trust"`` when the agent waits on its folder-trust menu, else ``""``.
         prompt: the first prompt's delivery (None when there was none or it was not sent).
         started_at: when the pane was opened (Unix seconds).
+        session_id: the session's id when it is known at once (opencode: created through the
+            server's API before the pane attaches to it), else ``""``.
+        server: for opencode, the server's base URL.
     """
 
     ok: bool
@@ -112,6 +116,8 @@ class LaunchReport:
     waiting: str = ""
     prompt: DeliveryReport | None = None
     started_at: float = field(default=0.0, compare=False)
+    session_id: str = ""
+    server: str = ""
 
 
 def env_file_dir(env: Mapping[str, str] | None = None) -> Path:
@@ -181,7 +187,8 @@ class Launcher:
         self._self_argv = list(self_argv) if self_argv is not None else _self_argv()
         self._lock = asyncio.Lock()
 
-    async def start(self, req: NewSession, env: Mapping[str, str] | None = None) -> LaunchReport:
+    async def start(self, req: NewSession, env: Mapping[str, str] | None = None,
+                    warm: WarmServers | None = None) -> LaunchReport:
         """Start ``req`` with the environment ``env`` (default: this process's).
 
         Returns:
@@ -190,9 +197,9 @@ class Launcher:
             first prompt's own delivery is in :attr:`LaunchReport.prompt`.
         """
         async with self._lock:
-            return await self._start(req, dict(os.environ if env is None else env))
+            return await self._start(req, dict(os.environ if env is None else env), warm)
 
-    async def _start(self, req: NewSession, env: dict[str, str]) -> LaunchReport:
+    async def _start(self, req: NewSession, env: dict[str, str], warm: WarmServers | None = None) -> LaunchReport:
         name = AGENT_BINARIES[req.agent]
         folder = os.path.abspath(os.path.expanduser(req.folder)) if req.folder else ""
         by_hand = command_line([name, *req.args], folder)
@@ -206,6 +213,8 @@ class Launcher:
         if self.tmux.binary is None:
             return LaunchReport(False, f"Nothing was started: tmux is not installed. Install tmux (deck-tray starts "
                                        f"agents in it), or run: {by_hand}", command=by_hand)
+        if req.agent is AgentKind.OPENCODE:
+            return await self._start_opencode(req, env, folder, binary, warm)
         argv = agent_argv(req.agent, binary, req.args)
         by_hand = command_line(argv, folder)
 
@@ -224,6 +233,64 @@ class Launcher:
         if not report.ok or report.pane is None:
             return report
         return await self._until_ready(req, report)
+
+    async def _start_opencode(self, req: NewSession, env: dict[str, str], folder: str, binary: str,
+                              warm: WarmServers | None) -> LaunchReport:
+        """opencode: a server deck-tray owns for the folder (started when none runs, ``opencode
+        serve`` on a free loopback port with a generated password), a session created through its
+        API, ``deck-tray opencode-attach`` in the new pane (the password reaches it through the
+        environment file, never argv), then the first prompt through the API."""
+        from deck_tray.services.opencode_client import OpencodeClient, OpencodeError
+
+        by_hand = command_line([binary, *req.args], folder)
+        if warm is None:
+            return LaunchReport(False, "Nothing was started: starting opencode sessions needs the running app "
+                                       f"(it owns the opencode server). Start deck-tray, or run: {by_hand}",
+                                command=by_hand)
+        served = await warm.start(folder, binary)
+        if not served.ok or not served.url:
+            return LaunchReport(False, f"Nothing was started: {served.detail}", command=by_hand)
+        url = served.url
+        loop = asyncio.get_running_loop()
+        password = await loop.run_in_executor(None, warm.credentials.lookup, url)
+        user = warm.credentials.username()
+        client = OpencodeClient(url, (user, password) if password else None)
+        try:
+            try:
+                info = await client.create_session(req.name.strip(), folder)
+            except OpencodeError as exc:
+                return LaunchReport(False, f"Nothing was started: the opencode server {url} did not create a session "
+                                           f"({exc}).", command=by_hand, server=url)
+            sid = str(info.get("id") or "")
+            attach = [*self._self_argv, "opencode-attach", url, sid, "--opencode-bin", binary]
+            pane_env = dict(env)
+            if password:
+                pane_env.update(OPENCODE_SERVER_PASSWORD=password, OPENCODE_SERVER_USERNAME=user)
+            clients, sessions = await self._query()
+            plan = decide(clients, sessions, str(socket_dir(self.tmux.env)))
+            env_file = write_env_file(pane_env, env_file_dir(env))
+            try:
+                report = await self._execute(req, plan, binary, attach, folder, env_file, by_hand)
+            finally:
+                if os.path.exists(env_file):
+                    os.unlink(env_file)
+            how = "already served by deck-tray" if served.reused else f"started by deck-tray in {served.seconds:.1f} s"
+            report = _replace(report, session_id=sid, server=url,
+                              detail=report.detail.replace("Started opencode", f"Started opencode session {sid}", 1)
+                              + f" Its server {url} was {how}." if report.ok else report.detail)
+            if not report.ok or not req.prompt:
+                return report
+            try:
+                await client.prompt(sid, req.prompt)
+                sent = DeliveryReport(DeliveryState.ACCEPTED, "the opencode server took the prompt", req.prompt)
+            except OpencodeError as exc:
+                sent = DeliveryReport(DeliveryState.REFUSED, f"the opencode server refused the prompt: {exc}",
+                                      req.prompt)
+            detail = report.detail + (" The first prompt was sent." if sent.delivered else
+                                      f" The first prompt was not sent: {sent.detail}")
+            return _replace(report, prompt=sent, detail=detail, ready_s=time.time() - report.started_at)
+        finally:
+            await client.aclose()
 
     async def _query(self) -> tuple[list[ClientSpot], list[TmuxSessionSpot]]:
         sockets = server_sockets(self.tmux.env)

@@ -188,8 +188,9 @@ class OpencodeClient:
         return bool(await self._call("POST", f"/session/{sid}/abort"))
 
     async def create_session(self, title: str, directory: str) -> dict[str, Any]:
-        """``POST /session?directory=D`` with ``{"title"}`` → the new Session."""
-        out = await self._call("POST", "/session", directory=directory, json={"title": title})
+        """``POST /session?directory=D`` with ``{"title"}`` (none when ``title`` is empty: the server
+        names it from the first prompt) → the new Session."""
+        out = await self._call("POST", "/session", directory=directory, json={"title": title} if title else {})
         if not isinstance(out, dict) or not isinstance(out.get("id"), str):
             raise OpencodeError("the server did not return the new session")
         return out

@@ -25,6 +25,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import Any
 
 from deck_tray.core.model import DeliveryReport, DeliveryState, PaneRef, Session
 from deck_tray.services.dispatcher import Dispatcher
@@ -32,6 +33,7 @@ from deck_tray.services.launcher import Launcher, LaunchReport, NewSession
 from deck_tray.services.monitor import Monitor
 from deck_tray.services.opencode_client import OpencodeError
 from deck_tray.services.opencode_source import OpencodeSource
+from deck_tray.services.opencode_warm import WarmServers
 from deck_tray.services.panes import Multiplexer
 from deck_tray.services.registry import SessionRegistry
 from deck_tray.services.terminal_actions import open_session_in_terminal, resume_in_terminal, tmux_of
@@ -77,17 +79,19 @@ class SessionActions:
         raise_window: shows a process's terminal window (``(pid) -> RaiseResult``; the real one
             by default, a fake in tests).
         dispatcher: types a new session's first prompt (None: new sessions are refused).
+        warm: the opencode servers deck-tray starts for new opencode sessions (None: those are refused).
     """
 
     def __init__(self, registry: SessionRegistry, mux: Multiplexer, monitor: Monitor, opencode: OpencodeSource,
                  raise_window: Callable[[int], Awaitable[RaiseResult]] | None = None,
-                 dispatcher: Dispatcher | None = None) -> None:
+                 dispatcher: Dispatcher | None = None, warm: WarmServers | None = None) -> None:
         self.registry = registry
         self.mux = mux
         self.monitor = monitor
         self.opencode = opencode
         self._raise = raise_window or show_terminal
         self._tasks: set[asyncio.Task[None]] = set()
+        self.warm = warm
         tmux = tmux_of(mux)
         self.launcher = Launcher(tmux, dispatcher) if tmux is not None and dispatcher is not None else None
 
@@ -144,10 +148,12 @@ class SessionActions:
         result = await self._raise(session.pid)  # it logs what it did
         return DeliveryReport(DeliveryState.ACCEPTED if result.ok else DeliveryState.REFUSED, result.detail)
 
-    async def new_session(self, req: NewSession, worktree: str = "", worktree_root: str = "") -> LaunchReport:
+    async def new_session(self, req: NewSession, worktree: str = "", worktree_root: str = "",
+                          env: dict[str, str] | None = None) -> LaunchReport:
         """Start ``req`` (in a new git worktree for branch ``worktree`` when given, at the place
-        :func:`~deck_tray.core.worktree.worktree_path` gives for ``worktree_root``); the report
-        says where it runs, or why nothing was started. Never raises for the start's own failures."""
+        :func:`~deck_tray.core.worktree.worktree_path` gives for ``worktree_root``) with the
+        environment ``env`` (default: the app's); the report says where it runs, or why nothing
+        was started. Never raises for the start's own failures."""
         import dataclasses
 
         if self.launcher is None:
@@ -161,8 +167,32 @@ class SessionActions:
                 return LaunchReport(False, f"Nothing was started: {result.detail}")
             req = dataclasses.replace(req, folder=result.path)
             made = result.detail + " "
-        report = await self.launcher.start(req)
+        report = await self.launcher.start(req, env, warm=self.warm)
         return dataclasses.replace(report, detail=made + report.detail) if made else report
+
+    async def new_from_message(self, msg: dict[str, Any], worktree_root: str = "") -> dict[str, Any]:
+        """The socket's ``{"op": "new", ...}`` (see :mod:`deck_tray.services.ipc`): start it and
+        answer ``{"ok", "detail", "pane", "session_id", "server", "prompt"}`` or ``{"error"}``."""
+        from deck_tray.core.launch import agent_from_name
+
+        try:
+            agent = agent_from_name(str(msg.get("agent", "")))
+        except ValueError as exc:
+            return {"error": str(exc)}
+        env, args = msg.get("env"), msg.get("args", [])
+        if not isinstance(env, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in env.items()):
+            return {"error": "new needs the environment as an object of strings"}
+        if not isinstance(args, list) or not all(isinstance(a, str) for a in args):
+            return {"error": "args must be a list of strings"}
+        folder = msg.get("folder")
+        if not isinstance(folder, str) or not folder:
+            return {"error": "new needs a folder"}
+        req = NewSession(agent, folder, str(msg.get("prompt") or ""), str(msg.get("name") or ""), tuple(args),
+                         msg.get("trust") is True)
+        report = await self.new_session(req, str(msg.get("worktree") or ""), worktree_root, env)
+        return {"ok": report.ok, "detail": report.detail, "pane": str(report.pane) if report.pane else None,
+                "session_id": report.session_id, "server": report.server,
+                "prompt": report.prompt.state.value if report.prompt else None}
 
     async def session_in_pane(self, pane: PaneRef, timeout: float = 30.0) -> Session | None:
         """Rescan until the registry lists a live session in ``pane`` (a started agent is listed

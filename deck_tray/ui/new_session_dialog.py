@@ -37,7 +37,7 @@ from deck_tray.core.worktree import branch_problem, sanitized_branch
 from deck_tray.ui.icons import app_icon
 
 #: The agents the dialog offers, in its order.
-AGENTS = (AgentKind.CLAUDE_CODE, AgentKind.CODEX)
+AGENTS = (AgentKind.CLAUDE_CODE, AgentKind.CODEX, AgentKind.OPENCODE)
 
 
 @dataclass(frozen=True)

@@ -302,3 +302,82 @@ def test_new_session_from_the_window_opens_its_tab(tmp_path: Path, claude_bin: s
                 _kill_default_server(dict(os.environ))
 
         qloop.run_until_complete(scenario())
+
+
+@pytest.mark.gui
+def test_new_opencode_session_through_the_app_runs_on_a_server_it_owns(
+        tmp_path: Path, qtbot: Any, qloop: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``deck-tray new --agent opencode`` asks the running app: it starts ``opencode serve`` for
+    the folder (password generated, not on any command line), creates the session through the
+    API, attaches the real TUI in tmux, sends the first prompt through the API, and lists the
+    session; the CLI prints its row. Quitting the app stops the server it started."""
+    import asyncio
+
+    from PySide6.QtCore import QSettings
+
+    from deck_tray.app import DeckTrayApp
+    from deck_tray.core.scan import Scanner
+    from deck_tray.services import ipc
+    from deck_tray.services.panes import Tmux
+
+    from .opencode_harness import FakeOpenAIModel, find_opencode, opencode_config
+
+    binary = find_opencode()
+    if binary is None:
+        pytest.skip("opencode not found (./scripts/test.sh installs it)")
+    home = tmp_path / "home"
+    project = tmp_path / "oc project"
+    project.mkdir()
+    with FakeOpenAIModel(tmp_path / "fake") as model:
+        (project / "opencode.json").write_text(json.dumps(opencode_config(model.v1_url)))
+        subprocess.run(["git", "init", "-q", str(project)], check=True, capture_output=True, timeout=60)
+        env = {"HOME": str(home), "XDG_CONFIG_HOME": str(home / ".config"),
+               "XDG_DATA_HOME": str(home / ".local/share"), "XDG_CACHE_HOME": str(home / ".cache"),
+               "XDG_STATE_HOME": str(home / ".local/state"), "XDG_RUNTIME_DIR": str(tmp_path / "run"),
+               "TMUX_TMPDIR": str(tmp_path / "tmx"), "OPENCODE_DISABLE_AUTOUPDATE": "1",
+               "OPENCODE_DISABLE_MODELS_FETCH": "1", "OPENCODE_DISABLE_LSP_DOWNLOAD": "1",
+               "npm_config_registry": "http://127.0.0.1:9/", "LANG": "C.UTF-8", "LC_ALL": "C.UTF-8",
+               "PATH": f"{Path(binary).parent}:{os.environ.get('PATH', os.defpath)}",
+               "PYTHON_KEYRING_BACKEND": "keyring.backends.fail.Keyring", "DECK_TRAY_TEST_SECRET": SECRET}
+        for d in ("run", "tmx"):
+            (tmp_path / d).mkdir(mode=0o700)
+        for k, v in env.items():
+            monkeypatch.setenv(k, v)
+        sock = ipc.socket_path(env)
+        app = DeckTrayApp(scanner=Scanner(tmp_path / "no-claude", tmp_path / "no-codex"), mux=Tmux(),
+                          settings=QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat),
+                          discover_opencode=False, ipc_path=sock)
+        qtbot.addWidget(app.window)
+        cli_env = dict(env, QT_QPA_PLATFORM="offscreen")
+
+        async def scenario() -> None:
+            app.start()
+            url = ""
+            try:
+                proc = await asyncio.create_subprocess_exec(
+                    sys.executable, "-m", "deck_tray", "new", "--agent", "opencode", "--dir", str(project),
+                    "--prompt", "Say hello from opencode", "--json", env=cli_env,
+                    stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+                out, err = await asyncio.wait_for(proc.communicate(), 240)
+                assert proc.returncode == 0, err.decode()
+                row = json.loads(out)
+                assert row["agent"] == "opencode" and row["cwd"] == str(project) and row["server"]
+                url = row["server"]
+                assert url in app.warm.started_urls()
+                assert "was started by deck-tray" in err.decode()
+                assert any("Say hello from opencode" in json.dumps(r) for r in model.requests())
+                # The real TUI attached to that session runs in the detached tmux session.
+                tmux_env = dict(env)
+                panes = _tmux(tmux_env, "list-panes", "-a", "-F", "#{pane_id} #{@deck-tray}").split("\n")
+                assert any(p.endswith("new:opencode") for p in panes), panes
+                _no_cmdline_has(SECRET)
+                server = next(s for s in app.warm.servers() if s.url == url)
+                assert server.pid is not None
+                pw_args = " ".join(psutil.Process(server.pid).cmdline())
+                assert "PASSWORD" not in pw_args.upper()
+            finally:
+                await app.stop()
+                _kill_default_server(dict(env))
+            assert not app.warm.started_urls(), "quitting stops the server deck-tray started"
+
+        qloop.run_until_complete(scenario())
