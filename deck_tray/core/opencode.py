@@ -29,6 +29,7 @@ Times in opencode payloads are epoch milliseconds; everything here returns POSIX
 from __future__ import annotations
 
 import enum
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -61,6 +62,18 @@ IGNORED_EVENTS = frozenset({
     "reference.updated", "integration.updated", "project.updated", "session.diff",
     "file.edited", "vcs.branch.updated", "lsp.updated", "installation.update-available",
 })
+
+
+#: Tags opencode plugins put into message text for their own bookkeeping, with what they
+#: enclose (the dynamic-context-pruning plugin's ``<dcp-message-id>m12</dcp-message-id>``, as
+#: the seed's warm backend strips them, reference/seeds.md §3): not for people to read.
+_PLUGIN_TAG_RE = re.compile(r"<(dcp-[a-z-]+)>[^<]{0,200}</\1>\s?")
+
+
+def strip_plugin_tags(text: str) -> str:
+    """``text`` without opencode plugin bookkeeping tags (``<dcp-message-id>…</dcp-message-id>``
+    and other ``<dcp-*>`` tags); the history keeps the raw text."""
+    return _PLUGIN_TAG_RE.sub("", text) if "<dcp-" in text else text
 
 
 def _d(value: Any) -> dict[str, Any]:
@@ -603,8 +616,9 @@ class OpencodeState:
             for p in sorted(m.parts.values(), key=lambda p: p.id):
                 if p.hidden:
                     continue
-                if p.type == "text" and p.text.strip():
-                    out.append(Message(role, p.text, m.created, p.id))
+                shown = strip_plugin_tags(p.text) if p.type == "text" else ""
+                if p.type == "text" and shown.strip():
+                    out.append(Message(role, shown, m.created, p.id))
                 elif p.type == "tool":
                     state = {"completed": "done", "error": "error"}.get(p.tool_status, "pending")
                     text = f"{p.tool}({p.summary})" if p.summary else p.tool

@@ -1155,3 +1155,15 @@ def test_random_event_sequences_never_raise_and_idle_is_never_waiting(seq: list[
         listed = [x.id for x in f.state.sessions(f.t)]
         assert listed[:2] == ROOTS and CHILD not in listed  # an unknown id may get an info and be listed
 
+
+
+def test_plugin_bookkeeping_tags_are_not_shown() -> None:
+    """The dynamic-context-pruning plugin tags messages (``<dcp-message-id>m3</dcp-message-id>``):
+    the tab shows the words only; a tag-only part shows nothing (reference/seeds.md §3)."""
+    f = Feed(info(SID))
+    _streaming(f)
+    f.ev("message.part.updated", sessionID=SID,
+         part=text_part(SID, ASST, TEXT, "<dcp-message-id>m3</dcp-message-id> Done: 2 files changed."))
+    f.ev("message.part.updated", sessionID=SID,
+         part=text_part(SID, ASST, TEXT + "b", "<dcp-message-id>m4</dcp-message-id>"))
+    assert f.convo() == [(MessageRole.ASSISTANT, "Done: 2 files changed.", "")]
