@@ -20,7 +20,7 @@ from deck_tray.core import settings as cfg
 from deck_tray.core.decisions import answer_via
 from deck_tray.core.display import WindowPlatform
 from deck_tray.core.hooks import HookEvent, HookStore
-from deck_tray.core.model import DeliveryReport, DeliveryState, Session, SessionStatus
+from deck_tray.core.model import AgentKind, DeliveryReport, DeliveryState, Session, SessionStatus
 from deck_tray.core.reply import Reply, ReplyKind
 from deck_tray.core.scan import Scanner
 from deck_tray.services import ipc, lifecycle
@@ -85,6 +85,7 @@ class DeckTrayApp:
                                           history_s=self.store.get(cfg.HISTORY_HOURS) * 3600.0)
         self.mux = mux or MuxSet([Tmux(), Zellij(), *terminal_adapters()])
         self.registry = SessionRegistry()
+        self._load_lifecycle()
         self.hooks = HookStore()
         self.monitor = Monitor(self.scanner, self.mux, self.registry, hooks=self.hooks)
         self._cli_urls = list(opencode_urls)
@@ -464,12 +465,59 @@ class DeckTrayApp:
 
     async def _run_action(self, session: Session, action: str, arg: str) -> None:
         result = await self.actions.run(session, action, arg)
+        if action in ("rename", "dismiss"):
+            self._save_lifecycle()
+        if action == "end" and result.report.delivered and session.agent is not AgentKind.OPENCODE:
+            self._spawn(self._offer_worktree_removal(session))
         if result.as_delivery:
             self.window.show_delivery(session.id, result.report)
         else:
             self.window.show_action(session.id, result.report)
         if result.new_session:
             self._open_when_listed(result.new_session)
+
+    def _load_lifecycle(self) -> None:
+        """The user's session names and dismissed sessions, from the settings file."""
+        import json
+
+        try:
+            labels = json.loads(str(self.settings.value("sessions/labels", "{}")))
+            dismissed = json.loads(str(self.settings.value("sessions/dismissed", "[]")))
+        except ValueError:
+            log.warning("the saved session names could not be read; starting without them")
+            return
+        if isinstance(labels, dict):
+            self.registry.labels.update({str(k): str(v) for k, v in labels.items()})
+        if isinstance(dismissed, list):
+            self.registry.dismissed.update(str(x) for x in dismissed[-2000:])
+
+    def _save_lifecycle(self) -> None:
+        import json
+
+        self.settings.setValue("sessions/labels", json.dumps(self.registry.labels))
+        self.settings.setValue("sessions/dismissed", json.dumps(sorted(self.registry.dismissed)))
+
+    async def _offer_worktree_removal(self, session: Session) -> None:
+        """After a session in a linked git worktree ended: offer to remove the worktree (never
+        when it has uncommitted changes; then say why it stays)."""
+        from deck_tray.services.worktree import remove_worktree, worktree_status
+
+        state = await worktree_status(session.cwd)
+        if not state.linked:
+            return
+        if state.dirty:
+            self.window.show_action(session.id, DeliveryReport(
+                DeliveryState.ACCEPTED, f"the worktree {state.path} stays: it has uncommitted changes"))
+            return
+
+        async def remove() -> None:
+            result = await remove_worktree(state.path)
+            self.window.show_action(session.id, DeliveryReport(
+                DeliveryState.ACCEPTED if result.ok else DeliveryState.REFUSED, result.detail))
+
+        self.window.show_notice(f"“{session.display_title}” ended. Its git worktree {state.path} (branch "
+                                f"{state.branch or '?'}) has no uncommitted changes.",
+                                ("Remove worktree", lambda: self._spawn(remove())))
 
     def _handed_off(self, old_id: str, new_id: str, automatic: bool) -> None:
         """The opencode source handed a full session off by itself."""

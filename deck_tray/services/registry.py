@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable
+from dataclasses import replace
 
 from PySide6.QtCore import QObject, Signal
 
-from deck_tray.core.model import Session
+from deck_tray.core.model import Session, SessionStatus
 
 log = logging.getLogger(__name__)
 
@@ -60,6 +61,11 @@ class SessionRegistry(QObject):
         self._sessions: dict[str, Session] = {}
         self._source: dict[str, str] = {}
         self._waiting = 0
+        #: The user's own names for sessions, by id (shown instead of the agent's title).
+        self.labels: dict[str, str] = {}
+        #: Ended sessions the user dismissed from the list (they stay in the history); a
+        #: dismissed session that runs again (resumed) is listed again.
+        self.dismissed: set[str] = set()
 
     def sessions(self) -> list[Session]:
         """Every session, waiting first, then by newest activity."""
@@ -88,6 +94,13 @@ class SessionRegistry(QObject):
         """
         seen: set[str] = set()
         for s in snapshot:
+            if s.id in self.dismissed:
+                if s.status is SessionStatus.ENDED:
+                    continue
+                self.dismissed.discard(s.id)
+            label = self.labels.get(s.id)
+            if label:
+                s = replace(s, title=label)
             seen.add(s.id)
             old = self._sessions.get(s.id)
             self._sessions[s.id] = s
@@ -103,6 +116,28 @@ class SessionRegistry(QObject):
             gone = [k for k in self._sessions if k not in seen and self._source.get(k) == source]
             self._drop(gone)
         self._count_waiting()
+
+    def set_label(self, session_id: str, label: str) -> None:
+        """Name a session (``""``: back to the agent's title, from the next observation on)."""
+        label = " ".join(label.split())[:120]
+        if label:
+            self.labels[session_id] = label
+        else:
+            self.labels.pop(session_id, None)
+        s = self._sessions.get(session_id)
+        if s is not None and label and s.title != label:
+            self._sessions[session_id] = s = replace(s, title=label)
+            self.session_changed.emit(s)
+
+    def dismiss(self, session_id: str) -> bool:
+        """Drop an ended session from the list until it runs again; False when it is not ended."""
+        s = self._sessions.get(session_id)
+        if s is None or s.status is not SessionStatus.ENDED:
+            return False
+        self.dismissed.add(session_id)
+        self._drop([session_id])
+        self._count_waiting()
+        return True
 
     def remove(self, session_ids: Iterable[str]) -> None:
         """Forget these sessions (e.g. deleted on their opencode server)."""

@@ -13,6 +13,12 @@ action             what happens
 ``show_terminal``  the window of the terminal the agent runs in is raised (X11 + EWMH,
                    :func:`~deck_tray.services.window_raise.show_terminal`); for sessions
                    deck-tray cannot type into (issue #13)
+``end``            the agent exits the way it would by hand (Claude Code ``/exit``, Codex
+                   ``/quit``, a running turn interrupted with Esc first), state-first; a
+                   pane deck-tray opened for it closes with it, the user's own pane stays;
+                   opencode: the running turn is aborted (the server keeps the session)
+``rename``         the session gets the user's own name in deck-tray (``arg``)
+``dismiss``        an ended session leaves the list (it stays in the history)
 =================  ==========================================================================
 
 Starting a session (issue #15) is :meth:`SessionActions.new_session`: an optional git worktree
@@ -27,7 +33,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
-from deck_tray.core.model import DeliveryReport, DeliveryState, PaneRef, Session
+from deck_tray.core.model import AgentKind, DeliveryReport, DeliveryState, PaneRef, Session, SessionStatus
 from deck_tray.services.dispatcher import Dispatcher
 from deck_tray.services.launcher import Launcher, LaunchReport, NewSession
 from deck_tray.services.monitor import Monitor
@@ -40,7 +46,12 @@ from deck_tray.services.terminal_actions import open_session_in_terminal, resume
 from deck_tray.services.window_raise import RaiseResult, show_terminal
 
 #: The actions :meth:`SessionActions.run` knows.
-ACTIONS = ("resume", "open_terminal", "handoff", "show_terminal")
+ACTIONS = ("resume", "open_terminal", "handoff", "show_terminal", "end", "rename", "dismiss")
+#: What each agent exits with when typed at its prompt (Claude Code 2.1.197, Codex 0.169.0;
+#: tests/e2e/harness.py uses the same).
+EXIT_COMMANDS = {AgentKind.CLAUDE_CODE: "/exit", AgentKind.CODEX: "/quit"}
+#: Seconds an agent may take to exit after its exit command.
+EXIT_TIMEOUT_S = 15.0
 #: Seconds between rescans while a resumed session is not yet listed with its process and pane.
 RESUME_RESCANS_S = (0.3, 0.5, 1.0, 1.5, 2.0, 3.0, 5.0)
 
@@ -107,6 +118,18 @@ class SessionActions:
             return await self.handoff(session, arg)
         if action == "show_terminal":
             return ActionResult(await self.show_terminal(session))
+        if action == "end":
+            return ActionResult(await self.end(session))
+        if action == "rename":
+            self.registry.set_label(session.id, arg)
+            return ActionResult(DeliveryReport(DeliveryState.ACCEPTED, f"renamed to “{arg.strip()}”" if arg.strip()
+                                               else "the agent's own title is shown again"))
+        if action == "dismiss":
+            if self.registry.dismiss(session.id):
+                return ActionResult(DeliveryReport(DeliveryState.ACCEPTED, "removed from the list (still in the "
+                                                                            "history)"))
+            return ActionResult(DeliveryReport(DeliveryState.REFUSED, "only ended sessions can be removed from the "
+                                                                       "list"))
         return ActionResult(DeliveryReport(DeliveryState.REFUSED, f"unknown action {action!r}"))
 
     async def resume(self, session: Session) -> DeliveryReport:
@@ -147,6 +170,59 @@ class SessionActions:
                                                          "cannot find its terminal window")
         result = await self._raise(session.pid)  # it logs what it did
         return DeliveryReport(DeliveryState.ACCEPTED if result.ok else DeliveryState.REFUSED, result.detail)
+
+    async def end(self, session: Session) -> DeliveryReport:
+        """End ``session`` (see the module table). State-first: the target is checked right before
+        anything is typed; a busy or waiting agent is interrupted (Esc) and seen idle first; the
+        exit command goes through the dispatcher; the agent's process is then seen gone."""
+        import dataclasses
+
+        from deck_tray.core import procs
+        from deck_tray.core.reply import Reply, ReplyKind
+        from deck_tray.core.screens import ScreenKind
+
+        if session.agent is AgentKind.OPENCODE:
+            report = await self.opencode.answer(session, Reply(ReplyKind.STOP))
+            return dataclasses.replace(report, detail="the running turn was stopped; opencode keeps the session "
+                                                      "on its server" if report.delivered else report.detail)
+        if session.status is SessionStatus.ENDED:
+            return DeliveryReport(DeliveryState.REFUSED, "the session has already ended")
+        dispatcher = self.launcher.dispatcher if self.launcher is not None else None
+        if dispatcher is None or session.pane is None or session.pid is None:
+            return DeliveryReport(DeliveryState.REFUSED, f"deck-tray cannot type into this agent's terminal; end it "
+                                                         f"there with {EXIT_COMMANDS[session.agent]}")
+        why, screen = await dispatcher.check_target(session)
+        if why is not None or screen is None:
+            return DeliveryReport(DeliveryState.REFUSED, f"nothing was typed: {why or 'the pane cannot be read'}")
+        loop = asyncio.get_running_loop()
+        if screen.kind is not ScreenKind.IDLE:
+            await self.mux.send_key(session.pane, "Escape")
+            deadline = loop.time() + 10.0
+            while True:
+                why, screen = await dispatcher.check_target(session)
+                if why is not None or screen is None:
+                    return DeliveryReport(DeliveryState.REFUSED, f"after Esc: {why or 'the pane cannot be read'}")
+                if screen.kind is ScreenKind.IDLE:
+                    break
+                if loop.time() > deadline:
+                    return DeliveryReport(DeliveryState.REFUSED, "the agent did not come back to its prompt after "
+                                                                 "Esc; end it in its terminal")
+                await asyncio.sleep(0.2)
+        command = EXIT_COMMANDS[session.agent]
+        idle = dataclasses.replace(session, status=SessionStatus.IDLE, pending=None)
+        sent = await dispatcher.dispatch(idle, Reply(ReplyKind.PROMPT, command))
+        if sent.state is DeliveryState.REFUSED:
+            return DeliveryReport(DeliveryState.REFUSED, f"{command} was not typed: {sent.detail}")
+        deadline = loop.time() + EXIT_TIMEOUT_S
+        while procs.is_alive(session.pid):
+            if loop.time() > deadline:
+                return DeliveryReport(DeliveryState.UNKNOWN, f"{command} was typed, but the agent still runs after "
+                                                             f"{EXIT_TIMEOUT_S:.0f} s; look at {session.pane.location}")
+            await asyncio.sleep(0.2)
+        await self.monitor.refresh_now(incremental=False)
+        pane = await self.mux.pane(session.pane)
+        where = "its pane closed with it" if pane is None or pane.dead else f"{session.pane.location} stays open"
+        return DeliveryReport(DeliveryState.ACCEPTED, f"{session.agent.label} exited ({command}); {where}")
 
     async def new_session(self, req: NewSession, worktree: str = "", worktree_root: str = "",
                           env: dict[str, str] | None = None) -> LaunchReport:

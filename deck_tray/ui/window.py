@@ -16,7 +16,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
-from PySide6.QtCore import QEvent, QObject, QSettings, QSize, Qt, QTimer, Signal
+from PySide6.QtCore import QEvent, QObject, QPoint, QSettings, QSize, Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QCloseEvent, QFont, QGuiApplication, QKeySequence, QMouseEvent
 from PySide6.QtWidgets import (
     QHBoxLayout,
@@ -25,6 +25,7 @@ from PySide6.QtWidgets import (
     QLineEdit,
     QMainWindow,
     QMenu,
+    QMessageBox,
     QPushButton,
     QSplitter,
     QStackedWidget,
@@ -147,6 +148,8 @@ class MainWindow(QMainWindow):
         self.session_list.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         self.session_list.itemActivated.connect(self._open_item)
         self.session_list.itemClicked.connect(self._open_item)
+        self.session_list.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
+        self.session_list.customContextMenuRequested.connect(self._list_menu)
         self.empty_list = QLabel(_NO_SESSIONS_TEXT)
         self.empty_list.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.empty_list.setWordWrap(True)
@@ -383,6 +386,67 @@ class MainWindow(QMainWindow):
             label = head.text(0).split("  (", 1)[0]
             out[label] = [str(head.child(j).data(0, Qt.ItemDataRole.UserRole)) for j in range(head.childCount())]
         return out
+
+    def session_menu(self, session_id: str) -> QMenu | None:
+        """The list's context menu for one session: Open, Rename…, End session… (running ones),
+        Remove from list (ended ones); None when the session is gone."""
+        s = self.registry.get(session_id)
+        if s is None:
+            return None
+        menu = QMenu(self)
+        menu.addAction("Open", lambda: self.open_session(session_id))
+        menu.addAction("Rename…", lambda: self.ask_rename(session_id))
+        if s.status is SessionStatus.ENDED:
+            menu.addAction("Remove from list", lambda: self.action_requested.emit(session_id, "dismiss", ""))
+        else:
+            end = menu.addAction("Stop turn" if s.agent.value == "opencode" else "End session…",
+                                 lambda: self.ask_end(session_id))
+            end.setEnabled(s.agent.value == "opencode" or s.pane is not None)
+            if s.pane is None and s.agent.value != "opencode":
+                end.setToolTip("deck-tray cannot type into this agent's terminal")
+        return menu
+
+    def _list_menu(self, pos: QPoint) -> None:
+        item = self.session_list.itemAt(pos)
+        sid = item.data(0, Qt.ItemDataRole.UserRole) if item is not None else None
+        menu = self.session_menu(str(sid)) if sid else None
+        if menu is not None:
+            menu.popup(self.session_list.viewport().mapToGlobal(pos))
+
+    def ask_rename(self, session_id: str) -> QInputDialog:
+        """Ask for the session's name in deck-tray (non-modal); an empty name restores the agent's."""
+        s = self.registry.get(session_id)
+        dlg = QInputDialog(self)
+        dlg.setWindowTitle("Rename session")
+        dlg.setLabelText("Name shown in deck-tray (empty: the agent's own title):")
+        dlg.setTextValue(s.display_title if s is not None else "")
+        dlg.setOkButtonText("Rename")
+        dlg.textValueSelected.connect(lambda name: self.action_requested.emit(session_id, "rename", name))
+        dlg.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        dlg.open()
+        return dlg
+
+    def ask_end(self, session_id: str) -> QMessageBox | None:
+        """Confirm ending a session (non-modal): what will happen, and that a running turn is
+        interrupted. opencode's running turn is stopped without asking (the session stays)."""
+        s = self.registry.get(session_id)
+        if s is None:
+            return None
+        if s.agent.value == "opencode":
+            self.action_requested.emit(session_id, "end", "")
+            return None
+        command = "/exit" if s.agent.value == "claude-code" else "/quit"
+        busy = "" if s.status is SessionStatus.IDLE else (
+            " It is not at its prompt now: deck-tray presses Esc first, which interrupts what it is doing.")
+        box = QMessageBox(QMessageBox.Icon.Question, "End session",
+                          f"End “{s.display_title}”? {s.agent.label} exits with {command} in "
+                          f"{s.pane.location if s.pane else 'its terminal'}.{busy} The conversation stays in its "
+                          "transcript and can be resumed.", QMessageBox.StandardButton.Cancel, self)
+        end = box.addButton("End session", QMessageBox.ButtonRole.DestructiveRole)
+        box.buttonClicked.connect(lambda b: self.action_requested.emit(session_id, "end", "") if b is end else None)
+        box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        box.open()
+        return box
 
     def _open_item(self, item: QTreeWidgetItem) -> None:
         sid = item.data(0, Qt.ItemDataRole.UserRole)

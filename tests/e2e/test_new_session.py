@@ -381,3 +381,107 @@ def test_new_opencode_session_through_the_app_runs_on_a_server_it_owns(
             assert not app.warm.started_urls(), "quitting stops the server deck-tray started"
 
         qloop.run_until_complete(scenario())
+
+
+@pytest.mark.gui
+def test_end_rename_dismiss_and_remove_the_worktree(tmp_path: Path, claude_bin: str, qtbot: Any, qloop: Any,
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    """A Claude Code started in a new worktree: renamed (kept across a restart of the app),
+    ended from the list's menu (it exits with /exit and the pane deck-tray opened closes),
+    then the worktree is offered for removal and removed; the ended session is dismissed."""
+    import asyncio
+
+    from PySide6.QtCore import QSettings
+    from PySide6.QtWidgets import QMessageBox
+
+    from deck_tray.app import DeckTrayApp
+    from deck_tray.core.model import AgentKind, SessionStatus
+    from deck_tray.core.scan import Scanner
+    from deck_tray.services.launcher import NewSession
+    from deck_tray.services.panes import Tmux
+
+    repo = tmp_path / "shop"
+    repo.mkdir()
+    with FakeModel("anthropic", tmp_path / "fake") as model:
+        home = _claude_home(tmp_path, repo)
+        env = _cli_env(tmp_path, home, model, claude_bin)
+        for name, value in env.items():
+            if not name.startswith("XDG_"):
+                monkeypatch.setenv(name, value)
+        git = ["git", "-C", str(repo), "-c", "user.name=t", "-c", "user.email=t@t"]
+        subprocess.run([*git, "init", "-q"], check=True, env=env, timeout=60)
+        (repo / "README").write_text("hi\n")
+        subprocess.run([*git, "add", "README"], check=True, env=env, timeout=60)
+        subprocess.run([*git, "commit", "-qm", "first"], check=True, env=env, timeout=60)
+        ini = str(tmp_path / "settings.ini")
+
+        def make_app() -> DeckTrayApp:
+            app = DeckTrayApp(scanner=Scanner(home / ".claude", tmp_path / "no-codex"), mux=Tmux(),
+                              settings=QSettings(ini, QSettings.Format.IniFormat), discover_opencode=False)
+            qtbot.addWidget(app.window)
+            return app
+
+        async def until(pred: Any, timeout: float, what: str) -> Any:
+            loop = asyncio.get_running_loop()
+            deadline = loop.time() + timeout
+            while not (value := pred()):
+                if loop.time() > deadline:
+                    raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
+                await asyncio.sleep(0.1)
+            return value
+
+        app = make_app()
+        wt = tmp_path / "shop.worktrees" / "feat-end"
+
+        async def first() -> str:
+            app.start()
+            try:
+                report = await app.actions.new_session(NewSession(AgentKind.CLAUDE_CODE, str(repo), "hello",
+                                                                  trust=True), "feat/end")
+                assert report.ok, report.detail
+                assert "Made the worktree" in report.detail
+                s = await app.actions.session_in_pane(report.pane)  # type: ignore[arg-type]
+                assert s is not None and s.cwd == str(wt)
+                app.window.action_requested.emit(s.id, "rename", "Checkout fix")
+                await until(lambda: (x := app.registry.get(s.id)) and x.display_title == "Checkout fix", 10, "rename")
+                return s.id
+            finally:
+                await app.stop()
+
+        sid = qloop.run_until_complete(first())
+        app2 = make_app()
+
+        async def second() -> None:
+            app2.start()
+            try:
+                s = await until(lambda: (x := app2.registry.get(sid)) and x.pane and x.status is SessionStatus.IDLE
+                                and x, 60, "the session listed again, idle")
+                assert s.display_title == "Checkout fix", "the name survives a restart"
+                pid = s.pid
+                tab = app2.window.open_session(sid)
+                menu = app2.window.session_menu(sid)
+                assert menu is not None and "End session…" in [a.text() for a in menu.actions()]
+                box = app2.window.ask_end(sid)
+                assert isinstance(box, QMessageBox) and "/exit" in box.text()
+                next(b for b in box.buttons() if b.text() == "End session").click()
+                await until(lambda: tab is not None and "exited (/exit)" in tab.delivery.text(), 60,
+                            "the end report in the tab")
+                assert "its pane closed with it" in tab.delivery.text()  # type: ignore[union-attr]
+                assert pid is not None and not psutil.pid_exists(pid) or psutil.Process(pid).status() == "zombie"
+                await until(lambda: any("worktree" in n for n in app2.window.notices()), 30, "the worktree offer")
+                while "worktree" not in app2.window.notices()[0]:
+                    app2.window._notice_done()
+                assert app2.window.notice_button.text() == "Remove worktree"
+                app2.window.notice_button.click()
+                await until(lambda: not wt.exists(), 30, "the worktree to be removed")
+                await until(lambda: (x := app2.registry.get(sid)) and x.status is SessionStatus.ENDED, 30, "ended")
+                menu = app2.window.session_menu(sid)
+                assert menu is not None and "Remove from list" in [a.text() for a in menu.actions()]
+                app2.window.action_requested.emit(sid, "dismiss", "")
+                await until(lambda: app2.registry.get(sid) is None, 10, "dismissed")
+                assert sid not in sum(app2.window.listed().values(), [])
+            finally:
+                await app2.stop()
+                _kill_default_server(env)
+
+        qloop.run_until_complete(second())
