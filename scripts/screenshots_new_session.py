@@ -55,13 +55,57 @@ def dialog_shots(out: Path, suffix: str, app: QApplication) -> None:
     shot("new-session-dialog-invalid")
 
 
-def live_shot(out: Path, suffix: str) -> None:
-    from tests.e2e.harness import FakeModel, find_agent_bin
+def list_shot(out: Path, suffix: str, app: QApplication) -> None:
+    """The session list with a repository's session and two worktree sessions grouped under it."""
+    import subprocess
+    import time
 
+    from screenshots import demo_sessions
+
+    from deck_tray.core.model import SessionStatus
+    from deck_tray.services.registry import SessionRegistry
+    from deck_tray.ui.window import MainWindow
+
+    base = Path(tempfile.mkdtemp())
+    repo = base / "payments-service"
+    repo.mkdir()
+    git = ["git", "-C", str(repo), "-c", "user.name=t", "-c", "user.email=t@t"]
+    subprocess.run([*git, "init", "-q"], check=True)
+    (repo / "README").write_text("x")
+    subprocess.run([*git, "add", "README"], check=True)
+    subprocess.run([*git, "commit", "-qm", "x"], check=True)
+    for branch in ("fix/refund-rounding", "feat/receipts"):
+        subprocess.run([*git, "worktree", "add", "-q", "-b", branch,
+                        str(base / "payments-service.worktrees" / branch.replace("/", "-"))], check=True)
+    from dataclasses import replace
+
+    waiting, busy, idle, ended = demo_sessions()
+    now = time.time()
+    sessions = [
+        replace(idle, id="a1", cwd=str(repo), title="Release notes for 2.4", updated_at=now - 60),
+        replace(busy, id="a2", cwd=str(base / "payments-service.worktrees" / "fix-refund-rounding"),
+                title="Refunds of 0.005 round the wrong way", status=SessionStatus.BUSY, updated_at=now - 5),
+        replace(idle, id="a3", cwd=str(base / "payments-service.worktrees" / "feat-receipts"),
+                title="Receipts as PDF", updated_at=now - 200),
+        waiting, ended,
+    ]
+    reg = SessionRegistry()
+    win = MainWindow(reg, QSettings(str(base / "s.ini"), QSettings.Format.IniFormat))
+    win.resize(1100, 560)
+    win.show()
+    reg.apply(sessions)
+    win.open_session("a2")
+    for _ in range(5):
+        app.processEvents()
+    win.grab().save(str(out / f"window-worktrees{suffix}.png"))
+
+
+def live_shot(out: Path, suffix: str) -> None:
     from deck_tray.app import DeckTrayApp
     from deck_tray.core.model import AgentKind, SessionStatus
     from deck_tray.core.scan import Scanner
     from deck_tray.services.panes import Tmux
+    from tests.e2e.harness import FakeModel, find_agent_bin
 
     claude = find_agent_bin("claude")
     assert claude, "claude not found: ./scripts/test.sh installs it into ./.agents"
@@ -125,6 +169,7 @@ def main() -> None:
         app.setPalette(dark_palette())
         suffix = "-dark"
     dialog_shots(out, suffix, app)  # type: ignore[arg-type]
+    list_shot(out, suffix, app)  # type: ignore[arg-type]
     if "--live" in sys.argv:
         live_shot(out, suffix)
 

@@ -306,3 +306,51 @@ def plan_add(repo_root: str, branch: str, path: str, worktrees: Sequence[Worktre
     else:
         argv = ("git", "-C", repo_root, "worktree", "add", "-b", branch, path, "HEAD")
     return WorktreePlan(argv=argv, repo_root=repo_root, path=path, branch=branch, new_branch=not branch_exists)
+
+
+@dataclass(frozen=True)
+class LinkedWorktree:
+    """A folder inside a linked git worktree, as its ``.git`` file tells.
+
+    Attributes:
+        top: the worktree's top folder (where the ``.git`` file is).
+        repo_root: the main worktree (the repository's own folder).
+        name: the worktree's name in git (``<repo>/.git/worktrees/<name>``).
+    """
+
+    top: str
+    repo_root: str
+    name: str
+
+
+def linked_worktree(folder: str, *, max_up: int = 12) -> LinkedWorktree | None:
+    """The linked worktree ``folder`` is in, from the ``.git`` *file* of its top folder
+    (``gitdir: <repo>/.git/worktrees/<name>``, as git 2.39 writes it), or None (a main worktree
+    has a ``.git`` folder; no repository at all). Reads at most ``max_up`` small files; no git
+    process, so the window can call it (cached) while it draws."""
+    cur = os.path.abspath(folder) if folder else ""
+    for _ in range(max_up):
+        if not cur:
+            return None
+        dot = os.path.join(cur, ".git")
+        if os.path.isdir(dot):
+            return None
+        if os.path.isfile(dot):
+            try:
+                with open(dot, encoding="utf-8", errors="replace") as fh:
+                    head = fh.read(4096)
+            except OSError:
+                return None
+            if not head.startswith("gitdir:"):
+                return None
+            gitdir = head[len("gitdir:"):].strip().splitlines()[0] if head[7:].strip() else ""
+            gitdir = os.path.normpath(os.path.join(cur, gitdir))
+            parts = gitdir.split(os.sep)
+            if len(parts) >= 3 and parts[-2] == "worktrees" and parts[-3] == ".git":
+                return LinkedWorktree(cur, os.sep.join(parts[:-3]) or os.sep, parts[-1])
+            return None
+        parent = os.path.dirname(cur)
+        if parent == cur:
+            return None
+        cur = parent
+    return None

@@ -13,6 +13,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable
 
@@ -44,6 +45,7 @@ from deck_tray.core.history import SearchHit
 from deck_tray.core.model import DeliveryReport, Session, SessionStatus
 from deck_tray.core.opencode import ServerPhase, ServerState
 from deck_tray.core.status import age_text
+from deck_tray.core.worktree import LinkedWorktree, linked_worktree
 from deck_tray.services.registry import SessionRegistry
 from deck_tray.ui.activation import activate
 from deck_tray.ui.icons import app_icon, status_icon
@@ -266,6 +268,7 @@ class MainWindow(QMainWindow):
         self.addAction(close_tab)
         self.addToolBar(bar)
 
+        self._worktrees: dict[str, LinkedWorktree | None] = {}
         registry.session_added.connect(self._on_session)
         registry.session_changed.connect(self._on_session)
         registry.session_removed.connect(self._on_removed)
@@ -359,9 +362,14 @@ class MainWindow(QMainWindow):
             head.setFont(0, bold)
             head.setForeground(0, self.palette().placeholderText())
             self.session_list.addTopLevelItem(head)
+            repos = self._repositories(members)
+            repo_items: dict[str, QTreeWidgetItem] = {}
             for s in members:
+                wt = self._worktree(s.cwd)
+                repo = repos.get(s.id, "")
                 dot = "● " if s.id in self.unread else ""
-                line2 = " · ".join(x for x in (s.agent.label, _project(s), age_text(now - s.updated_at)) if x)
+                where = f"{os.path.basename(wt.repo_root)} ⎇ {wt.name}" if wt else _project(s)
+                line2 = " · ".join(x for x in (s.agent.label, where, age_text(now - s.updated_at)) if x)
                 item = QTreeWidgetItem([f"{dot}{s.display_title}\n{line2}"])
                 item.setIcon(0, status_icon(s.status, 22))
                 item.setData(0, Qt.ItemDataRole.UserRole, s.id)
@@ -370,11 +378,44 @@ class MainWindow(QMainWindow):
                     item.setForeground(0, self.palette().placeholderText())
                 if s.id in self.unread:
                     item.setFont(0, bold)
-                head.addChild(item)
+                if repo:
+                    parent = repo_items.get(repo)
+                    if parent is None:
+                        parent = repo_items[repo] = QTreeWidgetItem([f"⎇ {os.path.basename(repo)}"])
+                        parent.setFlags(Qt.ItemFlag.ItemIsEnabled)
+                        parent.setToolTip(0, f"{repo} and its git worktrees")
+                        parent.setForeground(0, self.palette().placeholderText())
+                        head.addChild(parent)
+                        parent.setExpanded(True)
+                    parent.addChild(item)
+                else:
+                    head.addChild(item)
                 if s.id == current_id:
                     self.session_list.setCurrentItem(item)
             head.setExpanded(True)
+            for parent in repo_items.values():
+                parent.setExpanded(True)
         self.list_stack.setCurrentIndex(1 if sessions else 0)
+
+    def _worktree(self, cwd: str) -> LinkedWorktree | None:
+        if cwd not in self._worktrees:
+            self._worktrees[cwd] = linked_worktree(cwd) if cwd else None
+        return self._worktrees[cwd]
+
+    def _repositories(self, members: list[Session]) -> dict[str, str]:
+        """Session id → repository folder, for the sessions to group under their repository:
+        those in a linked worktree, and those in the repository's own folder when a worktree
+        session of it is listed beside them."""
+        out: dict[str, str] = {}
+        for s in members:
+            wt = self._worktree(s.cwd)
+            if wt is not None:
+                out[s.id] = wt.repo_root
+        roots = set(out.values())
+        for s in members:
+            if s.id not in out and s.cwd.rstrip("/") in roots:
+                out[s.id] = s.cwd.rstrip("/")
+        return out
 
     def listed(self) -> dict[str, list[str]]:
         """Session ids shown in the list, by group label (for tests and accessibility)."""
@@ -384,7 +425,15 @@ class MainWindow(QMainWindow):
         for i in range(self.session_list.topLevelItemCount()):
             head = self.session_list.topLevelItem(i)
             label = head.text(0).split("  (", 1)[0]
-            out[label] = [str(head.child(j).data(0, Qt.ItemDataRole.UserRole)) for j in range(head.childCount())]
+            ids: list[str] = []
+            for j in range(head.childCount()):
+                child = head.child(j)
+                sid = child.data(0, Qt.ItemDataRole.UserRole)
+                if sid:
+                    ids.append(str(sid))
+                else:  # a repository with its worktree sessions
+                    ids += [str(child.child(k).data(0, Qt.ItemDataRole.UserRole)) for k in range(child.childCount())]
+            out[label] = ids
         return out
 
     def session_menu(self, session_id: str) -> QMenu | None:

@@ -68,3 +68,44 @@ def test_ctrl_n_in_the_window_asks_for_a_new_session(qtbot, tmp_path: Path) -> N
     with qtbot.waitSignal(window.new_session_requested, timeout=2000):
         window.new_action.trigger()
     assert window.new_action.shortcut().toString() == "Ctrl+N"
+
+
+def test_worktree_sessions_are_grouped_under_their_repository(qtbot, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    import subprocess
+    import time
+
+    from deck_tray.core.model import PaneRef, Session, SessionStatus
+    from deck_tray.core.worktree import linked_worktree
+
+    repo, other = tmp_path / "shop", tmp_path / "notes"
+    repo.mkdir()
+    other.mkdir()
+    git = ["git", "-C", str(repo), "-c", "user.name=t", "-c", "user.email=t@t"]
+    subprocess.run([*git, "init", "-q"], check=True, timeout=60)
+    (repo / "a").write_text("a")
+    subprocess.run([*git, "add", "a"], check=True, timeout=60)
+    subprocess.run([*git, "commit", "-qm", "a"], check=True, timeout=60)
+    wt = tmp_path / "shop.worktrees" / "feat-x"
+    subprocess.run([*git, "worktree", "add", "-q", "-b", "feat/x", str(wt)], check=True, timeout=60)
+    (wt / "sub").mkdir()
+    found = linked_worktree(str(wt / "sub"))
+    assert found is not None and found.top == str(wt) and found.repo_root == str(repo) and found.name == "feat-x"
+    assert linked_worktree(str(repo)) is None and linked_worktree(str(other)) is None
+
+    now = time.time()
+    pane = PaneRef("tmux", "%1", "/tmp/tmux-0/default", "work:1.0")
+    sessions = [Session("main", AgentKind.CLAUDE_CODE, str(repo), "On main", 1, pane, SessionStatus.IDLE,
+                        updated_at=now),
+                Session("wt", AgentKind.CODEX, str(wt / "sub"), "On the branch", 2, pane, SessionStatus.IDLE,
+                        updated_at=now - 5),
+                Session("notes", AgentKind.CLAUDE_CODE, str(other), "Notes", 3, pane, SessionStatus.IDLE,
+                        updated_at=now - 9)]
+    registry = SessionRegistry()
+    window = MainWindow(registry, QSettings(str(tmp_path / "s.ini"), QSettings.Format.IniFormat))
+    qtbot.addWidget(window)
+    registry.apply(sessions)
+    assert window.listed() == {"Ready": ["main", "wt", "notes"]}
+    head = window.session_list.topLevelItem(0)
+    assert head.child(0).text(0) == "⎇ shop" and head.child(0).childCount() == 2
+    assert "shop ⎇ feat-x" in head.child(0).child(1).text(0)
+    assert head.child(1).data(0, 256) == "notes"
