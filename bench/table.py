@@ -2,6 +2,7 @@
 
     python bench/table.py [--quick] [--keep] [--gb 2] [--files 5000] [--recent 100] [--big-mb 100]
     python bench/table.py --only hook [--quick]     # only the held-hook rows (about 1 min)
+    python bench/table.py --only new [--quick]      # only the new-session rows (about 20 s)
 
 Rows (goals are what a user would feel):
 
@@ -20,6 +21,8 @@ Rows (goals are what a user would feel):
 * a permission answered through Claude Code's held ``PermissionRequest`` hook: what the waiting
   hook process adds after the decision, and decision → tool start with the real Claude Code beside
   the keystroke path into its tmux pane — ``bench_hook``;
+* starting a session: ``deck-tray new`` with a real Claude Code → ready, → first prompt
+  accepted, beside a fixed wait before typing — ``bench_new``;
 * the history index on the same tree: full build (and the GUI thread meanwhile), incremental
   cost per appended KB, query p95 beside ``grep -r`` — ``bench_history``.
 
@@ -54,6 +57,7 @@ import bench_answer  # noqa: E402
 import bench_detection  # noqa: E402
 import bench_history  # noqa: E402
 import bench_hook  # noqa: E402
+import bench_new  # noqa: E402
 import bench_opencode  # noqa: E402
 import corpus  # noqa: E402
 import httpx  # noqa: E402
@@ -318,6 +322,20 @@ def only_hook(args: argparse.Namespace) -> None:
         print(f"* {n}")
 
 
+def only_new(args: argparse.Namespace) -> None:
+    """``--only new``: the new-session rows alone."""
+    t_start = time.perf_counter()
+    got = bench_new.measure(args.new_rounds)
+    table = Table()
+    for metric, goal, ours, naive_v, ok in bench_new.rows(got):
+        table.add(metric, goal, ours, naive_v, ok=ok)
+    print(f"deck-tray performance table (new-session rows only) — {os.cpu_count()} cores, "
+          f"Python {sys.version.split()[0]}, {time.strftime('%Y-%m-%d %H:%M')}")
+    table.print()
+    for n in [*bench_new.notes(got), f"total run time {time.perf_counter() - t_start:.0f} s."]:
+        print(f"* {n}")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--quick", action="store_true",
@@ -340,7 +358,8 @@ def main() -> None:
     ap.add_argument("--hook-rounds", type=int, default=30, help="held hooks answered (hook wait overhead)")
     ap.add_argument("--claude-rounds", type=int, default=10,
                     help="permissions answered in one real Claude Code session, per path (0: skip)")
-    ap.add_argument("--only", choices=["hook"], help="run only these rows")
+    ap.add_argument("--new-rounds", type=int, default=5, help="sessions started with 'deck-tray new'")
+    ap.add_argument("--only", choices=["hook", "new"], help="run only these rows")
     ap.add_argument("--tmp", type=Path, default=Path(tempfile.gettempdir()))
     ap.add_argument("--no-history", action="store_true",
                     help="skip the history index rows (about 1 min; the app children then build the index "
@@ -351,8 +370,13 @@ def main() -> None:
         args.changes, args.asks, args.idle_seconds, args.naive_idle_seconds = 10, 30, 5.0, 6.0
         args.poll_samples, args.answer_runs, args.hooks = 2, 3, 8
         args.hook_rounds, args.claude_rounds = min(args.hook_rounds, 10), min(args.claude_rounds, 3)
+    if args.quick:
+        args.new_rounds = min(args.new_rounds, 2)
     if args.only == "hook":
         only_hook(args)
+        return
+    if args.only == "new":
+        only_new(args)
         return
     need = args.gb * 1e9 * 1.1
     free = shutil.disk_usage(args.tmp).free
@@ -377,6 +401,7 @@ def main() -> None:
     qapp.setQuitOnLastWindowClosed(False)
     # Held hooks (their own qasync loop and agents), before the app's loads.
     held = bench_hook.measure(args.hook_rounds, args.claude_rounds)
+    started = bench_new.measure(args.new_rounds)
     settle_heap()
     servers = [bench_opencode.spawn_server(2, 50) for _ in range(2)]
     urls = [url for _p, url in servers]
@@ -492,6 +517,8 @@ def main() -> None:
     table.add("answer: Allow → key in pane p95 (ms)", "≤ 200", pct(al, 0.95), pct(nv, 0.95),
               ok=pct(al, 0.95) <= 200, fmt="{:.0f}")
 
+    for metric, goal, ours, naive_v, ok in bench_new.rows(started):
+        table.add(metric, goal, ours, naive_v, ok=ok)
     for metric, goal, ours, naive_v, ok in bench_hook.rows(held):
         table.add(metric, goal, ours, naive_v, ok=ok, fmt="{:.0f}" if "tool start" in metric else "{:.1f}")
     if hist is not None:
@@ -535,6 +562,7 @@ def main() -> None:
         f"Allow {pct(al, 0.5):.0f} ms; naive = send-keys -l, sleep 0.3, send-keys Enter (mean "
         f"{statistics.mean(nv):.0f} ms).",
         *bench_hook.notes(held),
+        *bench_new.notes(started),
         *(bench_history.notes(hist) if hist is not None else ["history: skipped (--no-history)"]),
         f"total run time {time.perf_counter() - t_start:.0f} s.",
     ]

@@ -97,7 +97,10 @@ async def _run(args: argparse.Namespace, agent_args: list[str]) -> int:
         fresh = find_session(await collect(scanner, mux), sid)
         return fresh if isinstance(fresh, Session) else None
 
-    launcher = Launcher(Tmux(), Dispatcher(mux, probe))
+    async def find_in_pane(pane: PaneRef) -> Session | None:
+        return _in_pane(await collect(scanner, mux), pane)
+
+    launcher = Launcher(Tmux(), Dispatcher(mux, probe), find_in_pane=find_in_pane)
     report = await launcher.start(NewSession(agent, folder, args.prompt, args.name, tuple(agent_args), args.trust))
     if not report.ok or report.pane is None:
         print(f"deck-tray new: {report.detail}", file=sys.stderr)

@@ -29,7 +29,7 @@ import os
 import re
 import tempfile
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -177,12 +177,18 @@ class Launcher:
         dispatcher: types the first prompt and answers the trust menu.
         ready_timeout: seconds to wait for the agent's input prompt.
         self_argv: how to run deck-tray's CLI in the pane (default: this interpreter or bundle).
+        find_in_pane: a fresh look at the session running in a pane (None while none is
+            listed there); the first prompt counts as taken once it shows in that session's
+            conversation. Without it, only the agent's screen tells (slower: up to the
+            dispatcher's accept timeout when the turn ends before the screen is read).
     """
 
     def __init__(self, tmux: Tmux, dispatcher: Dispatcher, *, ready_timeout: float = READY_TIMEOUT_S,
-                 self_argv: Sequence[str] | None = None) -> None:
+                 self_argv: Sequence[str] | None = None,
+                 find_in_pane: Callable[[PaneRef], Awaitable[Session | None]] | None = None) -> None:
         self.tmux = tmux
         self.dispatcher = dispatcher
+        self.find_in_pane = find_in_pane
         self.ready_timeout = ready_timeout
         self._self_argv = list(self_argv) if self_argv is not None else _self_argv()
         self._lock = asyncio.Lock()
@@ -405,7 +411,7 @@ class Launcher:
                 report = _replace(report, ready_s=ready_s)
                 if not req.prompt:
                     return report
-                sent = await self.dispatcher.dispatch(self._session(req, report), Reply(ReplyKind.PROMPT, req.prompt))
+                sent = await self._first_prompt(req, report)
                 detail = report.detail + (" The first prompt was sent." if sent.delivered else
                                           f" The first prompt was not sent: {sent.detail}")
                 return _replace(report, prompt=sent, detail=detail)
@@ -414,6 +420,21 @@ class Launcher:
                                                f"{self.ready_timeout:.0f} s; look at tmux pane {pane.label}."
                                 + _prompt_kept(req))
             await asyncio.sleep(_POLL_S)
+
+    async def _first_prompt(self, req: NewSession, report: LaunchReport) -> DeliveryReport:
+        """Type the first prompt through a dispatcher whose probe knows the session by its pane
+        (the agent's session id is not known before it writes its first record)."""
+        pane = report.pane
+        assert pane is not None
+        find = self.find_in_pane
+        if find is None:
+            return await self.dispatcher.dispatch(self._session(req, report), Reply(ReplyKind.PROMPT, req.prompt))
+
+        async def probe(_sid: str) -> Session | None:
+            return await find(pane)
+
+        typist = Dispatcher(self.dispatcher.mux, probe, accept_timeout=self.dispatcher.accept_timeout)
+        return await typist.dispatch(self._session(req, report), Reply(ReplyKind.PROMPT, req.prompt))
 
     @staticmethod
     def _session(req: NewSession, report: LaunchReport) -> Session:

@@ -104,7 +104,8 @@ class SessionActions:
         self._tasks: set[asyncio.Task[None]] = set()
         self.warm = warm
         tmux = tmux_of(mux)
-        self.launcher = Launcher(tmux, dispatcher) if tmux is not None and dispatcher is not None else None
+        self.launcher = Launcher(tmux, dispatcher, find_in_pane=self._listed_in_pane) \
+            if tmux is not None and dispatcher is not None else None
 
     async def run(self, session: Session, action: str, arg: str = "") -> ActionResult:
         """Run ``action`` on ``session`` (``arg``: the hand-off goal); never raises for the
@@ -269,6 +270,11 @@ class SessionActions:
         return {"ok": report.ok, "detail": report.detail, "pane": str(report.pane) if report.pane else None,
                 "session_id": report.session_id, "server": report.server,
                 "prompt": report.prompt.state.value if report.prompt else None}
+
+    async def _listed_in_pane(self, pane: PaneRef) -> Session | None:
+        await self.monitor.refresh_now(incremental=True)
+        return next((s for s in self.registry.sessions() if s.pane is not None and s.pane.pane_id == pane.pane_id
+                     and s.pane.server == pane.server), None)
 
     async def session_in_pane(self, pane: PaneRef, timeout: float = 30.0) -> Session | None:
         """Rescan until the registry lists a live session in ``pane`` (a started agent is listed
