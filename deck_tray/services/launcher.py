@@ -23,6 +23,7 @@ says so (``trust=True``); otherwise the report says the agent waits on it.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import logging
 import os
@@ -37,6 +38,7 @@ from deck_tray.core.executables import find_agent
 from deck_tray.core.launch import (
     AGENT_BINARIES,
     PANE_TAG,
+    SESSION_NAME,
     LaunchPlan,
     TmuxSessionSpot,
     Where,
@@ -49,7 +51,7 @@ from deck_tray.core.launch import (
 from deck_tray.core.model import AgentKind, DeliveryReport, DeliveryState, PaneRef, Session, SessionStatus
 from deck_tray.core.placement import ClientSpot, command_line
 from deck_tray.core.reply import Reply, ReplyKind
-from deck_tray.core.screens import TRUST_TOOL, Screen, ScreenKind, read_screen, trust_option
+from deck_tray.core.screens import TRUST_TOOL, Screen, ScreenKind, input_line_is_dim, read_screen, trust_option
 from deck_tray.services.dispatcher import Dispatcher
 from deck_tray.services.opencode_warm import WarmServers
 from deck_tray.services.panes import MuxError, Tmux, server_sockets, socket_dir
@@ -335,7 +337,7 @@ class Launcher:
         if plan.where is Where.NEW_WINDOW:
             args = ["new-window", "-d", "-t", f"{plan.target}:", *common]
             where = (f"in a new window of your tmux session (not switched to; {plan.reason})" if plan.attached
-                     else f"in a new window of the detached tmux session {plan.target} ({plan.reason})")
+                     else f"in a new window of the detached tmux session {SESSION_NAME}")
         else:
             # tmux -L makes its socket folder itself, tmux -S does not (3.3a: it then exits 0 and
             # prints nothing), so the default socket's folder is made here as tmux would: 0700.
@@ -375,14 +377,22 @@ class Launcher:
             return None
         if agent is AgentKind.CODEX and _CODEX_LOADING.search(text):
             return Screen(ScreenKind.BUSY)
-        return read_screen(agent, text)
+        screen = read_screen(agent, text)
+        if screen.draft:
+            # A fresh agent often shows a dim suggestion in its input line ("Try …"): not typed.
+            try:
+                if input_line_is_dim(await self.tmux.capture_styled(pane)):
+                    screen = dataclasses.replace(screen, draft="")
+            except MuxError:
+                pass
+        return screen
 
     async def _until_ready(self, req: NewSession, report: LaunchReport) -> LaunchReport:
         pane = report.pane
         assert pane is not None
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self.ready_timeout
-        trusted = False
+        trust_answers, trust_at = 0, -1e9
         while True:
             info = await self.tmux.pane(pane)
             if info is None or info.dead:
@@ -400,11 +410,15 @@ class Launcher:
                     return _replace(report, waiting="trust", detail=(
                         f"{report.detail} {req.agent.label} asks whether you trust this folder, and deck-tray cannot "
                         f"read which option says yes; answer it in tmux pane {pane.label}.") + _prompt_kept(req))
-                if not trusted:
-                    trusted = True
+                # Keys sent while the menu is still being drawn can be lost (seen with Claude Code
+                # 2.1.332 on a loaded machine): answer again if it is still there 3 s later.
+                if trust_answers < 3 and loop.time() - trust_at >= 3.0:
+                    trust_answers += 1
+                    trust_at = loop.time()
                     answer = await self.dispatcher.dispatch(self._session(req, report),
                                                             Reply(ReplyKind.OPTION, yes.label))
-                    log.info("folder trust answered: %s (%s)", answer.state.value, answer.detail)
+                    log.info("folder trust answered (try %d): %s (%s)", trust_answers, answer.state.value,
+                             answer.detail)
             elif screen is not None and screen.kind is ScreenKind.IDLE and not screen.draft:
                 ready_s = time.time() - report.started_at
                 log.info("%s ready in %.1f s", req.agent.label, ready_s)

@@ -365,7 +365,11 @@ def test_new_opencode_session_through_the_app_runs_on_a_server_it_owns(
                 url = row["server"]
                 assert url in app.warm.started_urls()
                 assert "was started by deck-tray" in err.decode()
-                assert any("Say hello from opencode" in json.dumps(r) for r in model.requests())
+                loop = asyncio.get_running_loop()
+                deadline = loop.time() + 60
+                while not any("Say hello from opencode" in json.dumps(r) for r in model.requests()):
+                    assert loop.time() < deadline, "the first prompt did not reach the model"
+                    await asyncio.sleep(0.2)
                 # The real TUI attached to that session runs in the detached tmux session.
                 tmux_env = dict(env)
                 panes = _tmux(tmux_env, "list-panes", "-a", "-F", "#{pane_id} #{@deck-tray}").split("\n")
