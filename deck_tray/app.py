@@ -23,6 +23,7 @@ from deck_tray.core.hooks import HookEvent, HookStore
 from deck_tray.core.model import AgentKind, DeliveryReport, DeliveryState, Session, SessionStatus
 from deck_tray.core.reply import Reply, ReplyKind
 from deck_tray.core.scan import Scanner
+from deck_tray.core.subagent_panes import Layout
 from deck_tray.services import ipc, lifecycle
 from deck_tray.services.decisions import DecisionBroker
 from deck_tray.services.dispatcher import Dispatcher
@@ -38,6 +39,8 @@ from deck_tray.services.registry import SessionRegistry
 from deck_tray.services.secrets import Credentials
 from deck_tray.services.session_actions import SessionActions, handed_off
 from deck_tray.services.settings_store import SettingsStore, open_settings
+from deck_tray.services.subagent_panes import SubagentPanes
+from deck_tray.services.terminal_actions import tmux_of
 from deck_tray.services.terminals import terminal_adapters
 from deck_tray.services.zellij import Zellij
 from deck_tray.ui.activation import activate
@@ -97,6 +100,12 @@ class DeckTrayApp:
         self.decisions = DecisionBroker(self.registry)
         self.decisions.codex_hold_s = float(self.store.get(cfg.CODEX_HOLD_S))
         self.dispatcher = Dispatcher(self.mux, self._probe, api=self.opencode, hooks=self.decisions)
+        # A pane beside an attached opencode session for each of its sub-agents (#15).
+        self.subagents = SubagentPanes(
+            self.opencode, tmux_of(self.mux) or Tmux(),
+            layout=Layout(self.store.get(cfg.MAIN_PANE_MIN_COLS), self.store.get(cfg.AGENT_PANE_MIN_COLS)),
+            close_grace_s=float(self.store.get(cfg.SUBAGENT_CLOSE_GRACE_S)),
+            enabled=self.store.get(cfg.SUBAGENT_PANES))
         # opencode servers deck-tray starts for new sessions (#15): followed like any other server.
         self.warm = WarmServers(self.opencode.credentials)
         self.warm.listeners.append(self._warm_changed)
@@ -276,6 +285,13 @@ class DeckTrayApp:
                 self.notifier.release_held()
         elif key == cfg.OPENCODE_URLS.key:
             self.opencode.set_urls([*self.store.get(cfg.OPENCODE_URLS), *self._cli_urls, *self.warm.started_urls()])
+        elif key == cfg.SUBAGENT_PANES.key:
+            self.subagents.enabled = bool(value)
+        elif key == cfg.SUBAGENT_CLOSE_GRACE_S.key:
+            self.subagents.close_grace_s = float(value)
+        elif key in (cfg.MAIN_PANE_MIN_COLS.key, cfg.AGENT_PANE_MIN_COLS.key):
+            self.subagents.layout = Layout(self.store.get(cfg.MAIN_PANE_MIN_COLS),
+                                           self.store.get(cfg.AGENT_PANE_MIN_COLS))
         elif key == cfg.OPENCODE_DISCOVER.key:
             self.opencode.set_discover(self._discover_allowed and bool(value))
         elif key in (cfg.AUTO_HANDOFF.key, cfg.AUTO_HANDOFF_PERCENT.key):
@@ -375,6 +391,7 @@ class DeckTrayApp:
             self._show_window()
         self.monitor.start()
         self.opencode.start()
+        self.subagents.start()
         if self.store.get(cfg.HISTORY_INDEX):
             self.history.start()
 
@@ -404,7 +421,8 @@ class DeckTrayApp:
         steps: list[tuple[str, Any]] = [("file watcher", self.monitor.stop()), ("history index", self.history.stop())]
         if self.ipc is not None:
             steps.append(("socket", self.ipc.stop()))
-        steps += [("notifications", self.notifier.stop()), ("opencode", self.opencode.stop()),
+        steps += [("sub-agent panes", self.subagents.stop()),
+                  ("notifications", self.notifier.stop()), ("opencode", self.opencode.stop()),
                   ("global shortcut", self.shortcut.stop())]
         if self.warm.started_urls() and not self.store.get(cfg.KEEP_STARTED_SERVERS):
             steps.append(("opencode servers deck-tray started", self.warm.stop_all()))

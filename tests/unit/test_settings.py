@@ -31,14 +31,17 @@ def test_no_secret_is_a_setting() -> None:
 
 
 def test_the_brief_is_covered() -> None:
-    """Paths, servers, notification rules, quiet hours, pinned, window, history, Codex hold (#13)."""
+    """Paths, servers, notification rules, quiet hours, pinned, window, history, Codex hold (#13);
+    worktrees, opencode servers deck-tray starts, sub-agent panes (#15)."""
     assert {"paths/claude_config_dir", "paths/codex_home", "opencode/urls", "opencode/discover",
             "opencode/auto_handoff", "opencode/auto_handoff_percent", "notifications/enabled",
             "notifications/permission", "notifications/question", "notifications/turn_finished",
             "notifications/renotify_minutes", "notifications/grace_ms", "notifications/quiet_hours",
             "notifications/quiet_start", "notifications/quiet_end", "window/pinned", "window/start_hidden",
             "window/close_to_tray", "window/global_shortcut", "sessions/history_hours", "sessions/history_index",
-            "sessions/codex_hold_s"} == set(cfg.BY_KEY)
+            "sessions/codex_hold_s", "sessions/worktree_root", "opencode/keep_started_servers",
+            "opencode/subagent_panes", "opencode/subagent_close_grace_s", "opencode/main_pane_min_cols",
+            "opencode/agent_pane_min_cols"} == set(cfg.BY_KEY)
 
 
 # -- coercion of INI values ---------------------------------------------------------------------
