@@ -91,7 +91,8 @@ def measure(rounds: int) -> dict[str, Any]:
     os.environ["PATH"] = f"{Path(claude).parent}:{os.environ.get('PATH', '')}"
     ready: list[float] = []
     prompt: list[float] = []
-    with tempfile.TemporaryDirectory(prefix="dt-new-") as tmp, FakeModel("anthropic", Path(tmp) / "fake") as model:
+    with tempfile.TemporaryDirectory(prefix="dt-new-", ignore_cleanup_errors=True) as tmp, \
+            FakeModel("anthropic", Path(tmp) / "fake") as model:
         for i in range(rounds):
             r, p = _round(claude, Path(tmp) / f"r{i}", model.base_url)
             ready.append(r)

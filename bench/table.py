@@ -2,7 +2,7 @@
 
     python bench/table.py [--quick] [--keep] [--gb 2] [--files 5000] [--recent 100] [--big-mb 100]
     python bench/table.py --only hook [--quick]     # only the held-hook rows (about 1 min)
-    python bench/table.py --only new [--quick]      # only the new-session rows (about 20 s)
+    python bench/table.py --only new [--quick]      # only the new-session and sub-agent pane rows (~1 min)
 
 Rows (goals are what a user would feel):
 
@@ -22,7 +22,8 @@ Rows (goals are what a user would feel):
   hook process adds after the decision, and decision → tool start with the real Claude Code beside
   the keystroke path into its tmux pane — ``bench_hook``;
 * starting a session: ``deck-tray new`` with a real Claude Code → ready, → first prompt
-  accepted, beside a fixed wait before typing — ``bench_new``;
+  accepted, beside a fixed wait before typing — ``bench_new``; a real opencode sub-agent → its
+  tmux pane attached — ``bench_subagent``;
 * the history index on the same tree: full build (and the GUI thread meanwhile), incremental
   cost per appended KB, query p95 beside ``grep -r`` — ``bench_history``.
 
@@ -59,6 +60,7 @@ import bench_history  # noqa: E402
 import bench_hook  # noqa: E402
 import bench_new  # noqa: E402
 import bench_opencode  # noqa: E402
+import bench_subagent  # noqa: E402
 import corpus  # noqa: E402
 import httpx  # noqa: E402
 import qasync  # noqa: E402
@@ -326,13 +328,15 @@ def only_new(args: argparse.Namespace) -> None:
     """``--only new``: the new-session rows alone."""
     t_start = time.perf_counter()
     got = bench_new.measure(args.new_rounds)
+    subs = bench_subagent.measure(args.new_rounds)
     table = Table()
-    for metric, goal, ours, naive_v, ok in bench_new.rows(got):
-        table.add(metric, goal, ours, naive_v, ok=ok)
+    for metric, goal, ours, naive_v, ok in [*bench_new.rows(got), *bench_subagent.rows(subs)]:
+        table.add(metric, goal, ours, naive_v, ok=ok, fmt="{:.2f}")
     print(f"deck-tray performance table (new-session rows only) — {os.cpu_count()} cores, "
           f"Python {sys.version.split()[0]}, {time.strftime('%Y-%m-%d %H:%M')}")
     table.print()
-    for n in [*bench_new.notes(got), f"total run time {time.perf_counter() - t_start:.0f} s."]:
+    for n in [*bench_new.notes(got), *bench_subagent.notes(subs),
+              f"total run time {time.perf_counter() - t_start:.0f} s."]:
         print(f"* {n}")
 
 
@@ -402,6 +406,7 @@ def main() -> None:
     # Held hooks (their own qasync loop and agents), before the app's loads.
     held = bench_hook.measure(args.hook_rounds, args.claude_rounds)
     started = bench_new.measure(args.new_rounds)
+    subs = bench_subagent.measure(args.new_rounds)
     settle_heap()
     servers = [bench_opencode.spawn_server(2, 50) for _ in range(2)]
     urls = [url for _p, url in servers]
@@ -517,8 +522,8 @@ def main() -> None:
     table.add("answer: Allow → key in pane p95 (ms)", "≤ 200", pct(al, 0.95), pct(nv, 0.95),
               ok=pct(al, 0.95) <= 200, fmt="{:.0f}")
 
-    for metric, goal, ours, naive_v, ok in bench_new.rows(started):
-        table.add(metric, goal, ours, naive_v, ok=ok)
+    for metric, goal, ours, naive_v, ok in [*bench_new.rows(started), *bench_subagent.rows(subs)]:
+        table.add(metric, goal, ours, naive_v, ok=ok, fmt="{:.2f}")
     for metric, goal, ours, naive_v, ok in bench_hook.rows(held):
         table.add(metric, goal, ours, naive_v, ok=ok, fmt="{:.0f}" if "tool start" in metric else "{:.1f}")
     if hist is not None:
@@ -563,6 +568,7 @@ def main() -> None:
         f"{statistics.mean(nv):.0f} ms).",
         *bench_hook.notes(held),
         *bench_new.notes(started),
+        *bench_subagent.notes(subs),
         *(bench_history.notes(hist) if hist is not None else ["history: skipped (--no-history)"]),
         f"total run time {time.perf_counter() - t_start:.0f} s.",
     ]
