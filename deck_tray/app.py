@@ -29,7 +29,7 @@ from deck_tray.services.decisions import DecisionBroker
 from deck_tray.services.dispatcher import Dispatcher
 from deck_tray.services.global_shortcut import GlobalShortcut
 from deck_tray.services.history_index import HistoryIndex, HistoryIndexer
-from deck_tray.services.launcher import NewSession
+from deck_tray.services.launcher import LaunchReport, NewSession
 from deck_tray.services.monitor import Monitor
 from deck_tray.services.notifier import DBusNotifications, NotificationBackend, Notifier
 from deck_tray.services.opencode_source import OpencodeSource
@@ -88,7 +88,6 @@ class DeckTrayApp:
                                           history_s=self.store.get(cfg.HISTORY_HOURS) * 3600.0)
         self.mux = mux or MuxSet([Tmux(), Zellij(), *terminal_adapters()])
         self.registry = SessionRegistry()
-        self._load_lifecycle()
         self.hooks = HookStore()
         self.monitor = Monitor(self.scanner, self.mux, self.registry, hooks=self.hooks)
         self._cli_urls = list(opencode_urls)
@@ -111,6 +110,7 @@ class DeckTrayApp:
         self.warm.listeners.append(self._warm_changed)
         self.actions = SessionActions(self.registry, self.mux, self.monitor, self.opencode,
                                       dispatcher=self.dispatcher, warm=self.warm)
+        self.actions.load_names(self.settings)
         # The searchable history (#7): filled by a low-priority worker thread, never the GUI thread.
         self.history = HistoryIndexer(
             # It shares the scanner's log of skipped files (a named pipe is reported once, not twice).
@@ -130,7 +130,8 @@ class DeckTrayApp:
         self.window.reply_requested.connect(self.send_reply)
         self.window.action_requested.connect(self._action)
         self.window.password_entered.connect(self._password_entered)
-        self.opencode.servers_changed.connect(self.window.show_servers)
+        self.opencode.servers_changed.connect(
+            lambda states: self.window.show_servers(states, self.warm.started_urls()))
         self.opencode.password_needed.connect(self.window.ask_password)
         self.opencode.handed_off.connect(self._handed_off)
         self._apply_handoff()
@@ -225,24 +226,24 @@ class DeckTrayApp:
         self._spawn(self._new_session(req))
 
     async def _new_session(self, req: NewSessionRequest) -> None:
-        """Start what the dialog asked for; on success its tab opens once the session is listed."""
-        report = await self.actions.new_session(
-            NewSession(req.agent, req.folder, req.prompt, trust=req.trust), req.worktree,
-            self.store.get(cfg.WORKTREE_ROOT))
-        dialog = self.new_session_dialog
-        if dialog is not None:
-            dialog.show_result(report.ok, report.detail)
-        if not report.ok or report.pane is None:
-            return
-        if report.session_id:  # opencode: created through the API, listed once its event arrives
-            listed = await self.actions.wait_listed(report.session_id, 30.0)
-            session = self.registry.get(report.session_id) if listed else None
-        else:
-            session = await self.actions.session_in_pane(report.pane)
+        """Start what the dialog asked for; its tab opens once the session is listed."""
+        started = NewSession(req.agent, req.folder, req.prompt, trust=req.trust)
+        report, session = await self.actions.start_and_find(started, req.worktree, self.store.get(cfg.WORKTREE_ROOT))
+        if self.new_session_dialog is not None:
+            self.new_session_dialog.show_result(report.ok, report.detail)
+        self._follow_started(started, report, session)
+
+    def _follow_started(self, req: NewSession, report: LaunchReport, session: Session | None) -> None:
         if session is not None:
             self._show_window()
             self.window.open_session(session.id)
-        else:
+        elif report.waiting == "trust":
+            async def trust() -> None:
+                self._follow_started(req, *await self.actions.trust_and_find(req, report))
+
+            self._show_window()
+            self.window.show_notice(report.detail, ("Trust and continue", lambda: self._spawn(trust())))
+        elif report.ok and report.pane is not None:
             self.window.show_notice(
                 f"{req.agent.label} runs in tmux pane {report.pane.label}; it is listed here once it writes "
                 "its session (Codex: after the first prompt).")
@@ -484,7 +485,7 @@ class DeckTrayApp:
     async def _run_action(self, session: Session, action: str, arg: str) -> None:
         result = await self.actions.run(session, action, arg)
         if action in ("rename", "dismiss"):
-            self._save_lifecycle()
+            self.actions.save_names(self.settings)
         if action == "end" and result.report.delivered and session.agent is not AgentKind.OPENCODE:
             self._spawn(self._offer_worktree_removal(session))
         if result.as_delivery:
@@ -494,34 +495,13 @@ class DeckTrayApp:
         if result.new_session:
             self._open_when_listed(result.new_session)
 
-    def _load_lifecycle(self) -> None:
-        """The user's session names and dismissed sessions, from the settings file."""
-        import json
-
-        try:
-            labels = json.loads(str(self.settings.value("sessions/labels", "{}")))
-            dismissed = json.loads(str(self.settings.value("sessions/dismissed", "[]")))
-        except ValueError:
-            log.warning("the saved session names could not be read; starting without them")
-            return
-        if isinstance(labels, dict):
-            self.registry.labels.update({str(k): str(v) for k, v in labels.items()})
-        if isinstance(dismissed, list):
-            self.registry.dismissed.update(str(x) for x in dismissed[-2000:])
-
-    def _save_lifecycle(self) -> None:
-        import json
-
-        self.settings.setValue("sessions/labels", json.dumps(self.registry.labels))
-        self.settings.setValue("sessions/dismissed", json.dumps(sorted(self.registry.dismissed)))
-
     async def _offer_worktree_removal(self, session: Session) -> None:
         """After a session in a linked git worktree ended: offer to remove the worktree (never
         when it has uncommitted changes; then say why it stays)."""
-        from deck_tray.services.worktree import remove_worktree, worktree_status
+        from deck_tray.services.worktree import remove_worktree
 
-        state = await worktree_status(session.cwd)
-        if not state.linked:
+        state = await self.actions.worktree_left(session)
+        if state is None:
             return
         if state.dirty:
             self.window.show_action(session.id, DeliveryReport(

@@ -207,6 +207,16 @@ class Launcher:
         async with self._lock:
             return await self._start(req, dict(os.environ if env is None else env), warm)
 
+    async def trust_and_continue(self, req: NewSession, report: LaunchReport) -> LaunchReport:
+        """A start that stopped at the agent's folder-trust menu (``report.waiting == "trust"``):
+        answer it with yes and go on (ready, first prompt) as :meth:`start` would have."""
+        if report.pane is None:
+            return _replace(report, ok=False, detail="nothing to continue: the start opened no pane")
+        async with self._lock:
+            return await self._until_ready(dataclasses.replace(req, trust=True),
+                                           _replace(report, waiting="", detail=report.detail.split(" " + req.agent.label
+                                                                                                 + " asks")[0]))
+
     async def _start(self, req: NewSession, env: dict[str, str], warm: WarmServers | None = None) -> LaunchReport:
         name = AGENT_BINARIES[req.agent]
         folder = os.path.abspath(os.path.expanduser(req.folder)) if req.folder else ""

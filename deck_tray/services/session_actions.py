@@ -29,9 +29,12 @@ then rescans until the registry lists the session in the new pane (:meth:`sessio
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
+
+from PySide6.QtCore import QSettings
 
 from deck_tray.core.model import AgentKind, DeliveryReport, DeliveryState, PaneRef, Session, SessionStatus
 from deck_tray.services.dispatcher import Dispatcher
@@ -44,6 +47,9 @@ from deck_tray.services.panes import Multiplexer
 from deck_tray.services.registry import SessionRegistry
 from deck_tray.services.terminal_actions import open_session_in_terminal, resume_in_terminal, tmux_of
 from deck_tray.services.window_raise import RaiseResult, show_terminal
+from deck_tray.services.worktree import WorktreeState
+
+log = logging.getLogger(__name__)
 
 #: The actions :meth:`SessionActions.run` knows.
 ACTIONS = ("resume", "open_terminal", "handoff", "show_terminal", "end", "rename", "dismiss")
@@ -270,6 +276,58 @@ class SessionActions:
         return {"ok": report.ok, "detail": report.detail, "pane": str(report.pane) if report.pane else None,
                 "session_id": report.session_id, "server": report.server,
                 "prompt": report.prompt.state.value if report.prompt else None}
+
+    async def start_and_find(self, req: NewSession, worktree: str = "", worktree_root: str = "",
+                             env: dict[str, str] | None = None) -> tuple[LaunchReport, Session | None]:
+        """:meth:`new_session`, then the session once the registry lists it (opencode: by its id,
+        from the server's events; the others: by the new pane), or None (not listed within 30 s,
+        or the agent waits on its folder-trust menu)."""
+        report = await self.new_session(req, worktree, worktree_root, env)
+        return report, await self._find_started(report)
+
+    async def trust_and_find(self, req: NewSession, report: LaunchReport) -> tuple[LaunchReport, Session | None]:
+        """Answer the folder-trust menu a start stopped at, go on, and find the session."""
+        if self.launcher is None:
+            return report, None
+        report = await self.launcher.trust_and_continue(req, report)
+        return report, await self._find_started(report)
+
+    async def _find_started(self, report: LaunchReport) -> Session | None:
+        if not report.ok or report.pane is None or report.waiting:
+            return None
+        if report.session_id:
+            return self.registry.get(report.session_id) if await self.wait_listed(report.session_id, 30.0) else None
+        return await self.session_in_pane(report.pane)
+
+    def load_names(self, settings: QSettings) -> None:
+        """The user's session names and dismissed sessions (``sessions/labels``, ``sessions/dismissed``:
+        JSON in the settings file) into the registry; unreadable values are logged and skipped."""
+        import json
+
+        try:
+            labels = json.loads(str(settings.value("sessions/labels", "{}")))
+            dismissed = json.loads(str(settings.value("sessions/dismissed", "[]")))
+        except ValueError:
+            log.warning("the saved session names could not be read; starting without them")
+            return
+        if isinstance(labels, dict):
+            self.registry.labels.update({str(k): str(v) for k, v in labels.items()})
+        if isinstance(dismissed, list):
+            self.registry.dismissed.update(str(x) for x in dismissed[-2000:])
+
+    def save_names(self, settings: QSettings) -> None:
+        """Store the registry's names and dismissed sessions (see :meth:`load_names`)."""
+        import json
+
+        settings.setValue("sessions/labels", json.dumps(self.registry.labels))
+        settings.setValue("sessions/dismissed", json.dumps(sorted(self.registry.dismissed)))
+
+    async def worktree_left(self, session: Session) -> WorktreeState | None:
+        """After ``session`` ended: the linked git worktree it ran in (None: not in one)."""
+        from deck_tray.services.worktree import worktree_status
+
+        state = await worktree_status(session.cwd)
+        return state if state.linked else None
 
     async def _listed_in_pane(self, pane: PaneRef) -> Session | None:
         await self.monitor.refresh_now(incremental=True)

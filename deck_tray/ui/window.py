@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 
 from PySide6.QtCore import QEvent, QObject, QPoint, QSettings, QSize, Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QCloseEvent, QFont, QGuiApplication, QKeySequence, QMouseEvent
@@ -710,9 +710,11 @@ class MainWindow(QMainWindow):
             tab.show_action(report)
 
     # -- opencode servers ------------------------------------------------------------------
-    def show_servers(self, states: list[ServerState]) -> None:
-        """Show the opencode servers' connection states in the status bar."""
+    def show_servers(self, states: list[ServerState], started: Iterable[str] = ()) -> None:
+        """Show the opencode servers' connection states in the status bar; ``started``: the URLs
+        of servers deck-tray itself started (named so in the tooltip and counted in the text)."""
         self._servers = list(states)
+        mine = set(started)
         if not states:
             self.servers_label.setText("No opencode server found (they are looked for every few seconds)")
             self.servers_label.setToolTip("")
@@ -721,10 +723,15 @@ class MainWindow(QMainWindow):
         ok = [s for s in states if s.phase is ServerPhase.CONNECTED]
         bad = [s for s in states if s.phase is not ServerPhase.CONNECTED]
         text = f"opencode: {len(ok)} of {len(states)} server{'s' if len(states) != 1 else ''} connected"
+        ours = sum(1 for s in states if s.url in mine)
+        if ours:
+            text += f" ({ours} started by deck-tray)"
         if bad:
             text += " — " + "; ".join(f"{s.url} {s.phase.value}" for s in bad[:2])
         self.servers_label.setText(text)
-        self.servers_label.setToolTip("\n".join(f"{s.url}: {s.phase.value} — {s.detail}" for s in states))
+        self.servers_label.setToolTip("\n".join(
+            f"{s.url}{' (started by deck-tray)' if s.url in mine else ''}: {s.phase.value} — {s.detail}"
+            for s in states))
         self.password_button.setVisible(any(s.phase is ServerPhase.AUTH_REQUIRED for s in states))
 
     def _password_clicked(self) -> None:

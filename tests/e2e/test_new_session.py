@@ -489,3 +489,67 @@ def test_end_rename_dismiss_and_remove_the_worktree(tmp_path: Path, claude_bin: 
                 _kill_default_server(env)
 
         qloop.run_until_complete(second())
+
+
+@pytest.mark.gui
+def test_the_window_answers_the_trust_question_of_a_new_session(tmp_path: Path, claude_bin: str, qtbot: Any,
+                                                                qloop: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Started from the dialog in a folder Claude Code has not trusted yet (trust not ticked): the
+    window says the agent asks, with "Trust and continue"; pressing it answers the agent's own
+    menu, the first prompt follows, and the session's tab opens."""
+    import asyncio
+
+    from PySide6.QtCore import QSettings
+
+    from deck_tray.app import DeckTrayApp
+    from deck_tray.core.model import AgentKind
+    from deck_tray.core.scan import Scanner
+    from deck_tray.services.panes import Tmux
+
+    project = tmp_path / "untrusted"
+    project.mkdir()
+    with FakeModel("anthropic", tmp_path / "fake") as model:
+        home = _claude_home(tmp_path, project, trusted=False)
+        env = _cli_env(tmp_path, home, model, claude_bin)
+        for name, value in env.items():
+            if not name.startswith("XDG_"):
+                monkeypatch.setenv(name, value)
+        app = DeckTrayApp(scanner=Scanner(home / ".claude", tmp_path / "no-codex"), mux=Tmux(),
+                          settings=QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat),
+                          discover_opencode=False)
+        qtbot.addWidget(app.window)
+
+        async def until(pred: Any, timeout: float, what: str) -> Any:
+            loop = asyncio.get_running_loop()
+            deadline = loop.time() + timeout
+            while not (value := pred()):
+                if loop.time() > deadline:
+                    raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
+                await asyncio.sleep(0.1)
+            return value
+
+        async def scenario() -> None:
+            app.start()
+            try:
+                dialog = app.open_new_session()
+                dialog.folder.setEditText(str(project))
+                dialog.agent.setCurrentIndex(dialog.agent.findData(AgentKind.CLAUDE_CODE))
+                dialog.prompt.setPlainText("after the trust question")
+                assert not dialog.trust.isChecked()
+                dialog.start_button.click()
+                await until(lambda: any("trust this folder" in n for n in app.window.notices()), 120,
+                            "the trust question in the window")
+                while "trust this folder" not in app.window.notices()[0]:
+                    app.window._notice_done()
+                assert app.window.notice_button.text() == "Trust and continue"
+                assert not _prompt_reached(model, "after the trust question")
+                app.window.notice_button.click()
+                tab = await until(lambda: app.window.tabs.count() and app.window.tabs.currentWidget(), 120,
+                                  "the new session's tab")
+                assert tab is not None
+                await until(lambda: _prompt_reached(model, "after the trust question"), 60, "the first prompt")
+            finally:
+                await app.stop()
+                _kill_default_server(env)
+
+        qloop.run_until_complete(scenario())
