@@ -30,7 +30,7 @@ from PySide6.QtCore import QCoreApplication  # noqa: E402
 
 
 async def _rounds(world: Any, rounds: int) -> tuple[list[float], list[float]]:
-    from tests.e2e.test_subagent_panes import until
+    from tests.e2e.harness import until
 
     attached: list[float] = []
     shown: list[float] = []

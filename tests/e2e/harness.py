@@ -73,6 +73,7 @@ __all__ = [
     "HarnessError",
     "REPO_ROOT",
     "agent_builds",
+    "until",
     "TmuxServer",
     "capture_screens",
     "find_agent_bin",
@@ -133,6 +134,25 @@ def wait_until(
         if time.monotonic() >= deadline:
             raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
         time.sleep(interval)
+
+
+async def until(predicate: Callable[[], Any], timeout: float, what: str, interval: float = 0.05) -> Any:
+    """:func:`wait_until` on the running event loop: poll ``predicate`` without blocking the loop
+    (generous deadlines, never fixed sleeps); return its first truthy value.
+
+    Raises :class:`AssertionError` mentioning ``what`` after ``timeout`` seconds.
+    """
+    import asyncio
+
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if loop.time() > deadline:
+            raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
+        await asyncio.sleep(interval)
 
 
 def _kill_tree(pid: int, timeout: float = 5.0) -> None:

@@ -24,7 +24,7 @@ from typing import Any
 import psutil
 import pytest
 
-from .harness import CodexAgent, FakeModel, TmuxServer, agent_builds, find_agent_bin, wait_until
+from .harness import CodexAgent, FakeModel, TmuxServer, agent_builds, find_agent_bin, until, wait_until
 
 pytestmark = pytest.mark.e2e
 
@@ -245,7 +245,6 @@ def test_new_session_from_the_window_opens_its_tab(tmp_path: Path, claude_bin: s
     """Ctrl+N → the dialog → Start: with tmux running but no client attached, the agent starts in
     the detached session "deck-tray"; the first prompt reaches the model, and the new session's
     tab opens and follows it."""
-    import asyncio
 
     from PySide6.QtCore import QSettings
 
@@ -266,15 +265,6 @@ def test_new_session_from_the_window_opens_its_tab(tmp_path: Path, claude_bin: s
                           settings=QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat),
                           discover_opencode=False)
         qtbot.addWidget(app.window)
-
-        async def until(pred: Any, timeout: float, what: str) -> Any:
-            loop = asyncio.get_running_loop()
-            deadline = loop.time() + timeout
-            while not (value := pred()):
-                if loop.time() > deadline:
-                    raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
-                await asyncio.sleep(0.1)
-            return value
 
         async def scenario() -> None:
             app.start()
@@ -365,11 +355,8 @@ def test_new_opencode_session_through_the_app_runs_on_a_server_it_owns(
                 url = row["server"]
                 assert url in app.warm.started_urls()
                 assert "was started by deck-tray" in err.decode()
-                loop = asyncio.get_running_loop()
-                deadline = loop.time() + 60
-                while not any("Say hello from opencode" in json.dumps(r) for r in model.requests()):
-                    assert loop.time() < deadline, "the first prompt did not reach the model"
-                    await asyncio.sleep(0.2)
+                await until(lambda: any("Say hello from opencode" in json.dumps(r) for r in model.requests()), 60,
+                            "the first prompt to reach the model")
                 # The real TUI attached to that session runs in the detached tmux session.
                 tmux_env = dict(env)
                 panes = _tmux(tmux_env, "list-panes", "-a", "-F", "#{pane_id} #{@deck-tray}").split("\n")
@@ -393,7 +380,6 @@ def test_end_rename_dismiss_and_remove_the_worktree(tmp_path: Path, claude_bin: 
     """A Claude Code started in a new worktree: renamed (kept across a restart of the app),
     ended from the list's menu (it exits with /exit and the pane deck-tray opened closes),
     then the worktree is offered for removal and removed; the ended session is dismissed."""
-    import asyncio
 
     from PySide6.QtCore import QSettings
     from PySide6.QtWidgets import QMessageBox
@@ -424,15 +410,6 @@ def test_end_rename_dismiss_and_remove_the_worktree(tmp_path: Path, claude_bin: 
                               settings=QSettings(ini, QSettings.Format.IniFormat), discover_opencode=False)
             qtbot.addWidget(app.window)
             return app
-
-        async def until(pred: Any, timeout: float, what: str) -> Any:
-            loop = asyncio.get_running_loop()
-            deadline = loop.time() + timeout
-            while not (value := pred()):
-                if loop.time() > deadline:
-                    raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
-                await asyncio.sleep(0.1)
-            return value
 
         app = make_app()
         wt = tmp_path / "shop.worktrees" / "feat-end"
@@ -497,7 +474,6 @@ def test_the_window_answers_the_trust_question_of_a_new_session(tmp_path: Path, 
     """Started from the dialog in a folder Claude Code has not trusted yet (trust not ticked): the
     window says the agent asks, with "Trust and continue"; pressing it answers the agent's own
     menu, the first prompt follows, and the session's tab opens."""
-    import asyncio
 
     from PySide6.QtCore import QSettings
 
@@ -518,15 +494,6 @@ def test_the_window_answers_the_trust_question_of_a_new_session(tmp_path: Path, 
                           settings=QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat),
                           discover_opencode=False)
         qtbot.addWidget(app.window)
-
-        async def until(pred: Any, timeout: float, what: str) -> Any:
-            loop = asyncio.get_running_loop()
-            deadline = loop.time() + timeout
-            while not (value := pred()):
-                if loop.time() > deadline:
-                    raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
-                await asyncio.sleep(0.1)
-            return value
 
         async def scenario() -> None:
             app.start()

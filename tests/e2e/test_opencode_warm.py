@@ -41,6 +41,7 @@ from deck_tray.services.opencode_warm import (
 )
 from deck_tray.services.secrets import SERVICE, Credentials
 
+from .harness import until
 from .opencode_harness import OPENCODE_VERSION, FakeOpenAIModel, OpencodeServe, find_opencode
 
 needs_opencode = pytest.mark.skipif(
@@ -48,19 +49,6 @@ needs_opencode = pytest.mark.skipif(
     reason="opencode not found (install with ./scripts/test.sh or "
     f"`npm install --prefix .agents opencode-ai@{OPENCODE_VERSION}`, or set DECK_TRAY_AGENTS_DIR)",
 )
-
-
-async def until(pred: Callable[[], Any], timeout: float, what: str) -> Any:
-    """Poll ``pred`` on the running loop until it is truthy (generous deadlines, no fixed sleeps)."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while True:
-        value = pred()
-        if value:
-            return value
-        if loop.time() > deadline:
-            raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
-        await asyncio.sleep(0.05)
 
 
 async def until_async(pred: Callable[[], Any], timeout: float, what: str) -> Any:

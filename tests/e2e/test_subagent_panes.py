@@ -14,7 +14,7 @@ import os
 import statistics
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -30,7 +30,7 @@ from deck_tray.services.registry import SessionRegistry
 from deck_tray.services.secrets import Credentials
 from deck_tray.services.subagent_panes import SubagentPanes
 
-from .harness import TmuxServer
+from .harness import TmuxServer, until
 from .opencode_harness import FakeOpenAIModel, OpencodeServe, find_opencode
 
 pytestmark = [
@@ -40,19 +40,6 @@ pytestmark = [
 
 GRACE_S = 2.0
 TASK = "[[task:[[bash:echo sub{n} > sub{n}.txt]]]]"
-
-
-async def until(pred: Callable[[], Any], timeout: float, what: str) -> Any:
-    """Poll ``pred`` on the running loop until it is truthy (generous deadlines, no fixed sleeps)."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while True:
-        value = pred()
-        if value:
-            return value
-        if loop.time() > deadline:
-            raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
-        await asyncio.sleep(0.05)
 
 
 @pytest.fixture

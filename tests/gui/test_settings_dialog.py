@@ -224,6 +224,7 @@ def test_start_shows_the_window_unless_start_hidden(tmp_path: Path, qtbot, monke
         qtbot.addWidget(app.window)
         app.monitor.start = lambda: None  # no scanning needed here
         app.opencode.start = lambda: None  # nor opencode servers
+        app.subagents.start = lambda: None  # type: ignore[method-assign]  # nor sub-agent panes
         app.start()
         return app
 

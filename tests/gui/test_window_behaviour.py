@@ -188,6 +188,7 @@ def test_no_tray_keeps_the_window_and_says_so_once(tmp_path: Path, qtbot) -> Non
         qtbot.addWidget(app.window)
         app.monitor.start = lambda: None  # type: ignore[method-assign]  # no scanning needed here
         app.opencode.start = lambda: None  # type: ignore[method-assign]  # nor opencode servers
+        app.subagents.start = lambda: None  # type: ignore[method-assign]  # nor sub-agent panes
         app.start()  # offscreen: Qt reports no system tray
         return app
 
