@@ -126,6 +126,16 @@ def make_scanner() -> Scanner:
                    history_s=store.get(cfg.HISTORY_HOURS) * 3600.0)
 
 
+def _opencode_settings() -> tuple[list[str], bool]:
+    """``(servers from the settings, whether to discover local servers)``, as the app reads them
+    (``opencode/urls``, ``opencode/discover``; issue #16 item 10)."""
+    from deck_tray.core import settings as cfg
+    from deck_tray.services.settings_store import SettingsStore
+
+    store = SettingsStore()
+    return list(store.get(cfg.OPENCODE_URLS)), bool(store.get(cfg.OPENCODE_DISCOVER))
+
+
 def make_mux() -> MuxSet:
     """tmux, zellij and the terminals with remote control, as found on PATH."""
     from deck_tray.services.panes import MuxSet, Tmux
@@ -198,8 +208,10 @@ async def _gather(args: argparse.Namespace, scanner: Scanner | None = None,
         oc, servers = await snapshot_all(extra, creds, discover=False) if extra else ([], [])
         servers = view.servers + servers
     else:
+        # As the app does: the servers of the settings too, and discovery only when it is on.
+        saved, discover = _opencode_settings()
         (files, (oc, servers)) = await asyncio.gather(
-            collect(scanner or make_scanner(), make_mux()), snapshot_all(urls, creds))
+            collect(scanner or make_scanner(), make_mux()), snapshot_all([*saved, *urls], creds, discover=discover))
     locked = [st.url for st in servers if st.phase.value == "needs a password"]
     if locked and ask and sys.stdin.isatty():
         # Ask once per locked server; the password goes to the keyring (or this run only).

@@ -433,3 +433,36 @@ def test_kill_and_restart_leaves_no_stale_waiting(server: OpencodeServe, qloop: 
     with capsys.disabled():
         print(f"\nopencode kill -9 + restart: {passed}/{FAULT_ROUNDS} rounds reconnected with no stale waiting state")
     assert passed == FAULT_ROUNDS
+
+
+def test_cli_follows_the_opencode_settings_as_the_app_does(tmp_path: Path, server: OpencodeServe) -> None:
+    """``deck-tray sessions`` without the app reads ``opencode/discover`` and ``opencode/urls``
+    (issue #16 item 10): discovery off hides a running server that is not configured; a server in
+    the settings is listed with discovery off."""
+    from PySide6.QtCore import QSettings
+
+    from deck_tray.core import settings as cfg
+    from deck_tray.services.settings_store import SettingsStore
+
+    sid = server.create_session("listed or not")
+    env = {**os.environ, "HOME": str(tmp_path / "home"), "XDG_CONFIG_HOME": str(tmp_path / "cfg"),
+           "XDG_DATA_HOME": str(tmp_path / "data"), "CLAUDE_CONFIG_DIR": str(tmp_path / "no-claude"),
+           "CODEX_HOME": str(tmp_path / "no-codex"), "TMUX_TMPDIR": str(tmp_path / "no-tmux"),
+           "XDG_RUNTIME_DIR": str(tmp_path / "run"), "PYTHON_KEYRING_BACKEND": "keyring.backends.null.Keyring"}
+    ini = tmp_path / "cfg" / "deck-tray" / "deck-tray.ini"
+    ini.parent.mkdir(parents=True)
+
+    def listed() -> set[str]:
+        out = _cli("sessions", "--json", env=env)
+        assert out.returncode == 0, out.stderr
+        return {r["id"] for r in json.loads(out.stdout)}
+
+    assert sid in listed(), "discovered by default"
+    qs = QSettings(str(ini), QSettings.Format.IniFormat)
+    store = SettingsStore(qs)
+    store.set(cfg.OPENCODE_DISCOVER, False)
+    qs.sync()
+    assert sid not in listed(), "discovery is off in the settings"
+    store.set(cfg.OPENCODE_URLS, (server.url,))
+    qs.sync()
+    assert sid in listed(), "a server from the settings"
