@@ -175,6 +175,7 @@ class DeckTrayApp:
         self.shortcut.changed.connect(self._shortcut_changed)
         self.tray.search_requested.connect(self.open_search)
         self.new_session_dialog: NewSessionDialog | None = None
+        self._recent_folders: list[str] = []
         self.window.new_session_requested.connect(self.open_new_session)
         self.tray.new_session_requested.connect(self.open_new_session)
 
@@ -206,21 +207,27 @@ class DeckTrayApp:
     def open_new_session(self) -> NewSessionDialog:
         """Show the "New session" dialog (one, non-modal; raised when already open)."""
         if self.new_session_dialog is None:
-            history = getattr(self, "history", None)
-            index = history.index if history is not None else None
-
-            def folders() -> list[str]:
-                try:
-                    return index.recent_folders() if index is not None else []
-                except Exception:  # the index is optional here; the picker still works
-                    log.debug("recent folders unavailable", exc_info=True)
-                    return []
-
-            self.new_session_dialog = NewSessionDialog(folders, lambda: self.store.get(cfg.WORKTREE_ROOT),
-                                                       self.window)
+            self.new_session_dialog = NewSessionDialog(lambda: list(self._recent_folders),
+                                                       lambda: self.store.get(cfg.WORKTREE_ROOT), self.window)
             self.new_session_dialog.start_requested.connect(self._start_new_session)
         self.new_session_dialog.present()
+        self._spawn(self._refresh_recent_folders())
         return self.new_session_dialog
+
+    async def _refresh_recent_folders(self) -> None:
+        """The history index's recent folders, read in a worker thread (SQLite may wait on the
+        indexer), then offered in the dialog."""
+        history = getattr(self, "history", None)
+        if history is None:
+            return
+        try:
+            folders = await asyncio.get_running_loop().run_in_executor(None, history.index.recent_folders)
+        except Exception:  # the index is optional here; the folder picker still works
+            log.debug("recent folders unavailable", exc_info=True)
+            return
+        self._recent_folders = folders
+        if self.new_session_dialog is not None:
+            self.new_session_dialog.set_folders(folders)
 
     def _start_new_session(self, req: NewSessionRequest) -> None:
         self._spawn(self._new_session(req))

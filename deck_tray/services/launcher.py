@@ -49,17 +49,16 @@ from deck_tray.core.launch import (
     window_name,
 )
 from deck_tray.core.model import AgentKind, DeliveryReport, DeliveryState, PaneRef, Session, SessionStatus
-from deck_tray.core.placement import ClientSpot, command_line
+from deck_tray.core.placement import command_line
 from deck_tray.core.reply import Reply, ReplyKind
 from deck_tray.core.screens import TRUST_TOOL, Screen, ScreenKind, input_line_is_dim, read_screen, trust_option
 from deck_tray.services.dispatcher import Dispatcher
 from deck_tray.services.opencode_warm import WarmServers
-from deck_tray.services.panes import MuxError, Tmux, server_sockets, socket_dir
-from deck_tray.services.terminal import verify_started
+from deck_tray.services.panes import MuxError, Tmux, socket_dir
+from deck_tray.services.terminal import query, verify_started
 
 log = logging.getLogger(__name__)
 
-_SEP = "\x1f"
 #: Size of a new detached session (tmux's default 80×24 is too small for the agents' menus).
 DETACHED_SIZE = (160, 48)
 #: Seconds an agent may take to show its input prompt after its pane started.
@@ -123,18 +122,22 @@ class LaunchReport:
 
 
 def env_file_dir(env: Mapping[str, str] | None = None) -> Path:
-    """The private folder the environment files go to: ``$XDG_RUNTIME_DIR/deck-tray`` (mode
-    0700), else a private folder from :func:`tempfile.mkdtemp`-like rules in ``/tmp``."""
-    e = os.environ if env is None else env
-    runtime = e.get("XDG_RUNTIME_DIR", "").strip()
-    base = Path(runtime) / "deck-tray" if runtime else Path(tempfile.gettempdir()) / f"deck-tray-{os.getuid()}"
+    """The private folder the environment files go to: the one of the app's socket
+    (:func:`deck_tray.services.ipc.socket_path`: ``$XDG_RUNTIME_DIR/deck-tray``, else the
+    platformdirs runtime folder), made ``0700`` if needed.
+
+    Raises:
+        PermissionError: the folder belongs to another user.
+    """
+    from deck_tray.services.ipc import socket_path
+
+    base = socket_path(env).parent
     base.mkdir(mode=0o700, parents=True, exist_ok=True)
     st = base.stat()
-    if st.st_uid != os.getuid() or st.st_mode & 0o077:
+    if st.st_uid != os.getuid():
+        raise PermissionError(f"{base} belongs to another user")
+    if st.st_mode & 0o077:
         os.chmod(base, 0o700)
-        st = base.stat()
-        if st.st_uid != os.getuid():
-            raise PermissionError(f"{base} belongs to another user")
     return base
 
 
@@ -236,18 +239,7 @@ class Launcher:
         argv = agent_argv(req.agent, binary, req.args)
         by_hand = command_line(argv, folder)
 
-        # Query + decide.
-        clients, sessions = await self._query()
-        plan = decide(clients, sessions, str(socket_dir(self.tmux.env)))
-        log.info("new %s session in %s: %s (%s)", req.agent.value, folder, plan.where.value, plan.reason)
-
-        # Execute.
-        env_file = write_env_file(env, env_file_dir(env))
-        try:
-            report = await self._execute(req, plan, binary, argv, folder, env_file, by_hand)
-        finally:
-            if os.path.exists(env_file):  # the pane never read it
-                os.unlink(env_file)
+        report = await self._open_pane(req, argv, folder, env, by_hand)
         if not report.ok or report.pane is None:
             return report
         return await self._until_ready(req, report)
@@ -284,14 +276,7 @@ class Launcher:
             pane_env = dict(env)
             if password:
                 pane_env.update(OPENCODE_SERVER_PASSWORD=password, OPENCODE_SERVER_USERNAME=user)
-            clients, sessions = await self._query()
-            plan = decide(clients, sessions, str(socket_dir(self.tmux.env)))
-            env_file = write_env_file(pane_env, env_file_dir(env))
-            try:
-                report = await self._execute(req, plan, binary, attach, folder, env_file, by_hand)
-            finally:
-                if os.path.exists(env_file):
-                    os.unlink(env_file)
+            report = await self._open_pane(req, attach, folder, pane_env, by_hand)
             how = "already served by deck-tray" if served.reused else f"started by deck-tray in {served.seconds:.1f} s"
             report = _replace(report, session_id=sid, server=url,
                               detail=report.detail.replace("Started opencode", f"Started opencode session {sid}", 1)
@@ -310,36 +295,23 @@ class Launcher:
         finally:
             await client.aclose()
 
-    async def _query(self) -> tuple[list[ClientSpot], list[TmuxSessionSpot]]:
-        sockets = server_sockets(self.tmux.env)
+    async def _open_pane(self, req: NewSession, argv: list[str], folder: str, env: Mapping[str, str],
+                         by_hand: str) -> LaunchReport:
+        """Query tmux, decide where (:func:`~deck_tray.core.launch.decide`), open the pane running
+        ``argv`` with ``env`` (through the private environment file) and verify it."""
+        panes, clients = await query(self.tmux)
+        sessions = list({(p.server, p.session_id): TmuxSessionSpot(p.server, p.session_id, p.session)
+                         for p in panes}.values())
+        plan = decide(clients, sessions, str(socket_dir(self.tmux.env)))
+        log.info("new %s session in %s: %s (%s)", req.agent.value, folder, plan.where.value, plan.reason)
+        env_file = write_env_file(env, env_file_dir(env))
+        try:
+            return await self._execute(req, plan, argv, folder, env_file, by_hand)
+        finally:
+            if os.path.exists(env_file):  # the pane never read it
+                os.unlink(env_file)
 
-        async def one(sock: str) -> tuple[list[ClientSpot], list[TmuxSessionSpot]]:
-            c_out = await self.tmux.run(sock, "list-clients", "-F", f"#{{client_activity}}{_SEP}#{{session_id}}")
-            s_out = await self.tmux.run(sock, "list-sessions", "-F", f"#{{session_id}}{_SEP}#{{session_name}}")
-            clients = []
-            for line in c_out.splitlines():
-                act, _, sid = line.partition(_SEP)
-                if sid:
-                    clients.append(ClientSpot(sock, sid, int(act) if act.isdigit() else 0))
-            sessions = []
-            for line in s_out.splitlines():
-                sid, _, nm = line.partition(_SEP)
-                if sid:
-                    sessions.append(TmuxSessionSpot(sock, sid, nm))
-            return clients, sessions
-
-        results = await asyncio.gather(*(one(s) for s in sockets), return_exceptions=True)
-        clients: list[ClientSpot] = []
-        sessions: list[TmuxSessionSpot] = []
-        for sock, res in zip(sockets, results, strict=True):
-            if isinstance(res, BaseException):
-                log.debug("tmux server %s did not answer: %s", sock, res)
-                continue
-            clients += res[0]
-            sessions += res[1]
-        return clients, sessions
-
-    async def _execute(self, req: NewSession, plan: LaunchPlan, binary: str, argv: list[str], folder: str,
+    async def _execute(self, req: NewSession, plan: LaunchPlan, argv: list[str], folder: str,
                        env_file: str, by_hand: str) -> LaunchReport:
         title = window_name(req.agent, folder, req.name).replace("#", "##")
         pane_argv = launch_argv(self._self_argv, env_file, folder, argv)
@@ -476,8 +448,3 @@ def _replace(report: LaunchReport, **changes: object) -> LaunchReport:
     import dataclasses
 
     return dataclasses.replace(report, **changes)  # type: ignore[arg-type]
-
-
-def refused(detail: str, text: str = "") -> DeliveryReport:
-    """A ``REFUSED`` delivery report (for callers that show a start as a delivery)."""
-    return DeliveryReport(DeliveryState.REFUSED, detail, text)

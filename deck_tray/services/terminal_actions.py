@@ -18,13 +18,14 @@ import sys
 from collections.abc import Mapping
 
 from deck_tray.core.executables import find_agent
+from deck_tray.core.launch import AGENT_BINARIES
 from deck_tray.core.model import AgentKind, DeliveryReport, DeliveryState, Session
 from deck_tray.core.placement import command_line
 from deck_tray.services.panes import Multiplexer, MuxSet, Tmux
 from deck_tray.services.terminal import open_in_pane
 
-#: The executable of each agent that can resume a session.
-AGENT_BINARIES = {AgentKind.CLAUDE_CODE: "claude", AgentKind.CODEX: "codex"}
+#: The agents that resume a past session from a command line (opencode attaches instead).
+RESUMABLE = (AgentKind.CLAUDE_CODE, AgentKind.CODEX)
 
 
 def self_argv() -> list[str]:
@@ -83,8 +84,9 @@ def resume_argv(session: Session, binary: str) -> list[str]:
 
 
 def agent_binary(agent: AgentKind, env: Mapping[str, str] | None = None) -> str | None:
-    """The agent's executable: on ``PATH``, else in ``$DECK_TRAY_AGENTS_DIR/node_modules/.bin``."""
-    name = AGENT_BINARIES.get(agent)
+    """The executable of an agent that resumes sessions (:data:`RESUMABLE`): on ``PATH``, else in
+    ``$DECK_TRAY_AGENTS_DIR/node_modules/.bin``; None for the others or when not found."""
+    name = AGENT_BINARIES.get(agent) if agent in RESUMABLE else None
     return find_agent(name, os.environ if env is None else env) if name else None
 
 

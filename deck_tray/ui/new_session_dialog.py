@@ -63,7 +63,8 @@ class NewSessionDialog(QDialog):
     """Start an agent session (non-modal; one per app).
 
     Args:
-        folders: returns the recent folders, newest first (called each time the dialog opens).
+        folders: returns the recent folders, newest first (called each time the dialog opens, on
+            the GUI thread: it must not block; see :meth:`set_folders` for a later update).
         worktree_root: returns the "Folder for new worktrees" setting (``""``: beside the
             repository), for the hint under the branch field.
         parent: the main window.
@@ -149,18 +150,23 @@ class NewSessionDialog(QDialog):
 
     def present(self) -> None:
         """Show the dialog with the recent folders refreshed (what was typed is kept)."""
+        self.set_folders(self._folders())
+        self.show()
+        self.raise_()
+        self.activateWindow()
+
+    def set_folders(self, folders: list[str]) -> None:
+        """Offer ``folders`` (newest first) in the folder list; what was typed is kept, an empty
+        field gets the newest."""
         typed = self.folder.currentText()
         self.folder.blockSignals(True)
         self.folder.clear()
-        for path in self._folders():
+        for path in folders:
             self.folder.addItem(path)
         self.folder.setEditText(typed or (self.folder.itemText(0) if self.folder.count() else ""))
         self.folder.blockSignals(False)
         if self.state != "starting":
             self._validate()
-        self.show()
-        self.raise_()
-        self.activateWindow()
 
     def request(self) -> NewSessionRequest:
         """What the fields say now."""
