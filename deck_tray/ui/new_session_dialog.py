@@ -152,6 +152,7 @@ class NewSessionDialog(QDialog):
         """Show the dialog with the recent folders refreshed (what was typed is kept)."""
         self.set_folders(self._folders())
         self.show()
+        self.prompt.setFocus() if self.folder.currentText() else self.folder.setFocus()
         self.raise_()
         self.activateWindow()
 
