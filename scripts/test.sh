@@ -4,19 +4,26 @@
 # test extras (pip), then the linters and the whole pytest suite.
 #
 #   ./scripts/test.sh [pytest args...]
+#   DECK_TRAY_AGENTS=latest ./scripts/test.sh [pytest args...]
 #
 # DECK_TRAY_SKIP_INSTALL=1 skips the install steps (for a machine already set up).
+# DECK_TRAY_AGENTS=latest runs the end-to-end tests against the newest verified agent releases
+# (./.agents-newest) instead of the pinned ones (./.agents; the default, DECK_TRAY_AGENTS=pinned).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-CLAUDE_CODE_VERSION=2.1.197
-CODEX_VERSION=0.169.0
-OPENCODE_VERSION=1.18.33
-# The newest releases on the day they were last checked (2026-12-06): the hook-decision tests run
-# against these too (tests/e2e/test_hook_decisions.py), so a change in today's agents shows up.
-CLAUDE_CODE_NEWEST=2.1.332
-CODEX_NEWEST=0.171.0
 PY=${PYTHON:-python3}
+DECK_TRAY_AGENTS=${DECK_TRAY_AGENTS:-pinned}
+case "$DECK_TRAY_AGENTS" in
+  pinned|latest) ;;
+  *) echo "DECK_TRAY_AGENTS=$DECK_TRAY_AGENTS: expected pinned or latest" >&2; exit 2 ;;
+esac
+# The verified agent versions are kept once, in deck_tray/core/agent_versions.py (deck-tray doctor
+# reads them too): one line per agent, "<binary> <npm package> <pinned> <newest>". The pinned
+# releases go to ./.agents; the newest ones (the newest on the day they were checked) to
+# ./.agents-newest — the hook-decision and new-session tests run both builds in every run
+# (tests/e2e/harness.py agent_builds), DECK_TRAY_AGENTS=latest runs the whole suite on them.
+AGENT_TABLE=$(PYTHONPATH=. $PY -m deck_tray.core.agent_versions)
 
 if [[ "${DECK_TRAY_SKIP_INSTALL:-0}" != 1 ]]; then
   need=()
@@ -53,25 +60,33 @@ if [[ "${DECK_TRAY_SKIP_INSTALL:-0}" != 1 ]]; then
       DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${wayland[@]}" >/dev/null
     fi
   fi
-  have() { [[ -x .agents/node_modules/.bin/$1 ]] && [[ "$(.agents/node_modules/.bin/$1 --version 2>/dev/null)" == *"$2"* ]]; }
-  if ! have claude "$CLAUDE_CODE_VERSION" || ! have codex "$CODEX_VERSION" || ! have opencode "$OPENCODE_VERSION"; then
+  # have PREFIX BINARY VERSION: PREFIX/node_modules/.bin/BINARY is installed and prints VERSION.
+  have() { [[ -x $1/node_modules/.bin/$2 ]] && [[ "$("$1/node_modules/.bin/$2" --version 2>/dev/null)" == *"$3"* ]]; }
+  pinned=(); newest=(); pinned_ok=1; newest_ok=1
+  while read -r bin pkg v_pinned v_newest; do
+    pinned+=("$pkg@$v_pinned"); have .agents "$bin" "$v_pinned" || pinned_ok=0
+    if [[ "$v_newest" != "$v_pinned" ]]; then
+      newest+=("$pkg@$v_newest"); have .agents-newest "$bin" "$v_newest" || newest_ok=0
+    fi
+  done <<<"$AGENT_TABLE"
+  if ((!pinned_ok)); then
     mkdir -p .agents
-    npm install --prefix .agents --no-audit --no-fund --loglevel=error \
-      "@anthropic-ai/claude-code@$CLAUDE_CODE_VERSION" "@openai/codex@$CODEX_VERSION" \
-      "opencode-ai@$OPENCODE_VERSION" >/dev/null
+    npm install --prefix .agents --no-audit --no-fund --loglevel=error "${pinned[@]}" >/dev/null
   fi
-  newest() { [[ -x .agents-newest/node_modules/.bin/$1 ]] && [[ "$(.agents-newest/node_modules/.bin/$1 --version 2>/dev/null)" == *"$2"* ]]; }
-  if ! newest claude "$CLAUDE_CODE_NEWEST" || ! newest codex "$CODEX_NEWEST"; then
+  if ((!newest_ok)); then
     mkdir -p .agents-newest
-    npm install --prefix .agents-newest --no-audit --no-fund --loglevel=error \
-      "@anthropic-ai/claude-code@$CLAUDE_CODE_NEWEST" "@openai/codex@$CODEX_NEWEST" >/dev/null
+    npm install --prefix .agents-newest --no-audit --no-fund --loglevel=error "${newest[@]}" >/dev/null
   fi
   $PY -m pip install -q --disable-pip-version-check -e '.[test]' 2>&1 | grep -v "Running pip as the 'root' user" || true
 fi
 
 export DECK_TRAY_AGENTS_DIR="$PWD/.agents"
 export DECK_TRAY_NEWEST_AGENTS_DIR="$PWD/.agents-newest"
+export DECK_TRAY_AGENTS
 export QT_QPA_PLATFORM=offscreen
+echo "== agents: $DECK_TRAY_AGENTS ($(while read -r bin pkg v_pinned v_newest; do
+  [[ $DECK_TRAY_AGENTS == latest ]] && printf '%s %s; ' "$bin" "$v_newest" || printf '%s %s; ' "$bin" "$v_pinned"
+done <<<"$AGENT_TABLE" | sed 's/; $//'))"
 
 echo "== ruff";          $PY -m ruff check deck_tray tests bench scripts
 echo "== import-linter"; lint-imports

@@ -240,8 +240,14 @@ def _claude_request_head(above: list[str]) -> tuple[str, str]:
             head = box[0].strip()
             tool = head.removesuffix(" command").removesuffix(" file")
             tool = {"Create": "Write", "Edit": "Edit"}.get(tool, tool)
-            subject = box[1].strip() if len(box) > 1 else ""
-            return tool, subject
+            rest = box[1:]
+            # 2.1.332: " Tip: …" and the description come first, the command sits between two
+            # dashed rules (╌); fixture ``screens/claude-2.1.332-permission-bash.txt``.
+            rule = next((k for k, ln in enumerate(rest) if ln.strip().startswith("╌")), None)
+            if rule is not None and rule + 1 < len(rest):
+                return tool, rest[rule + 1].strip()
+            rest = [ln for ln in rest if not ln.strip().startswith("Tip:")]
+            return tool, rest[0].strip() if rest else ""
     return "", ""
 
 

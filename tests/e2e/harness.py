@@ -59,6 +59,14 @@ NEWEST_AGENTS_DIR_ENV = "DECK_TRAY_NEWEST_AGENTS_DIR"
 DEFAULT_NEWEST_AGENTS_DIR: Path = REPO_ROOT / ".agents-newest"
 """Default npm prefix of the newest releases (``scripts/test.sh`` installs them there)."""
 
+AGENTS_CHOICE_ENV = "DECK_TRAY_AGENTS"
+"""Env var choosing which agent builds the suite drives: ``pinned`` (default) or ``latest``.
+
+``latest`` (``DECK_TRAY_AGENTS=latest ./scripts/test.sh``) runs every test against the newest
+releases from :data:`NEWEST_AGENTS_DIR_ENV` instead; an agent not installed there (opencode,
+whose newest release is the pinned one: ``deck_tray.core.agent_versions``) still comes from
+:data:`AGENTS_DIR_ENV`."""
+
 TYPE_PAUSE_S = 0.3
 """Pause between typed text and Enter (needed by Codex's paste detection)."""
 
@@ -66,6 +74,7 @@ POLL_INTERVAL_S = 0.2
 """Polling interval used by every wait in this module."""
 
 __all__ = [
+    "AGENTS_CHOICE_ENV",
     "AGENTS_DIR_ENV",
     "ClaudeAgent",
     "CodexAgent",
@@ -73,6 +82,7 @@ __all__ = [
     "HarnessError",
     "REPO_ROOT",
     "agent_builds",
+    "latest_agents",
     "until",
     "TmuxServer",
     "capture_screens",
@@ -88,31 +98,60 @@ class HarnessError(RuntimeError):
     """A harness operation (not an assertion about the agent) failed."""
 
 
+def latest_agents() -> bool:
+    """Whether the suite drives the newest releases (``DECK_TRAY_AGENTS=latest``).
+
+    Raises :class:`HarnessError` for a value other than ``pinned``, ``latest`` or empty."""
+    choice = os.environ.get(AGENTS_CHOICE_ENV, "").strip().lower() or "pinned"
+    if choice not in ("pinned", "latest"):
+        raise HarnessError(f"{AGENTS_CHOICE_ENV}={choice!r}: expected 'pinned' or 'latest'")
+    return choice == "latest"
+
+
+def _installed(prefix: Path, name: str) -> str | None:
+    """``<prefix>/node_modules/.bin/<name>`` when it is an executable file, else None."""
+    candidate = prefix / "node_modules" / ".bin" / name
+    return str(candidate) if candidate.is_file() and os.access(candidate, os.X_OK) else None
+
+
+def _pinned_dir() -> Path:
+    return Path(os.environ.get(AGENTS_DIR_ENV) or DEFAULT_AGENTS_DIR)
+
+
+def _newest_dir() -> Path:
+    return Path(os.environ.get(NEWEST_AGENTS_DIR_ENV) or DEFAULT_NEWEST_AGENTS_DIR)
+
+
 def find_agent_bin(name: str) -> str | None:
-    """Return the path of agent executable ``name`` (``claude``/``codex``), or None.
+    """Return the path of agent executable ``name`` (``claude``/``codex``/``opencode``), or None.
 
     Looks first at ``$DECK_TRAY_AGENTS_DIR/node_modules/.bin/<name>`` (default
-    ``<repo>/.agents``, where CI runs ``npm install --prefix .agents``), then
-    on ``PATH``.
+    ``<repo>/.agents``, where CI runs ``npm install --prefix .agents ...``), then on ``PATH``.
+    With ``DECK_TRAY_AGENTS=latest`` (:func:`latest_agents`) the newest release in
+    ``$DECK_TRAY_NEWEST_AGENTS_DIR`` (default ``<repo>/.agents-newest``) comes before both.
     """
-    agents_dir = Path(os.environ.get(AGENTS_DIR_ENV) or DEFAULT_AGENTS_DIR)
-    candidate = agents_dir / "node_modules" / ".bin" / name
-    if candidate.is_file() and os.access(candidate, os.X_OK):
-        return str(candidate)
-    return shutil.which(name)
+    if latest_agents():
+        newest = _installed(_newest_dir(), name)
+        if newest:
+            return newest
+    return _installed(_pinned_dir(), name) or shutil.which(name)
 
 
 def agent_builds(name: str) -> list[tuple[str, str]]:
     """``[(label, binary)]`` of agent ``name`` to test: the pinned build (:func:`find_agent_bin`),
     then the newest release from ``$DECK_TRAY_NEWEST_AGENTS_DIR`` (default ``<repo>/.agents-newest``)
-    when it is installed there and is another file. Labels are ``"pinned"`` and ``"newest"``."""
-    builds: list[tuple[str, str]] = []
-    pinned = find_agent_bin(name)
-    if pinned:
-        builds.append(("pinned", pinned))
-    newest = Path(os.environ.get(NEWEST_AGENTS_DIR_ENV) or DEFAULT_NEWEST_AGENTS_DIR) / "node_modules" / ".bin" / name
-    if newest.is_file() and os.access(newest, os.X_OK) and (not pinned or newest.resolve() != Path(pinned).resolve()):
-        builds.append(("newest", str(newest)))
+    when it is installed there and is another file. Labels are ``"pinned"`` and ``"newest"``.
+    With ``DECK_TRAY_AGENTS=latest`` only the newest (``[("newest", binary)]``), or the pinned
+    build when no newer one is installed."""
+    found = find_agent_bin(name)
+    if found is None:
+        return []
+    if latest_agents():
+        return [("newest" if found == _installed(_newest_dir(), name) else "pinned", found)]
+    builds: list[tuple[str, str]] = [("pinned", found)]
+    newest = _installed(_newest_dir(), name)
+    if newest and Path(newest).resolve() != Path(found).resolve():
+        builds.append(("newest", newest))
     return builds
 
 
@@ -717,14 +756,24 @@ class ClaudeAgent(_Agent):
     onboarding done, the ``dummy`` API key approved and the project trusted)
     and ``project/`` (the cwd).  With ``config_dir`` (absolute, or ``True``
     for ``scratch/claude-config``), ``CLAUDE_CONFIG_DIR`` is set and
-    ``.claude.json`` is written there too.  ``settings`` is written as
-    ``<config_dir>/settings.json`` (hooks etc.).
+    ``.claude.json`` is written there too (``claude_json`` adds keys to it).  ``settings`` is
+    written as ``<config_dir>/settings.json`` (hooks etc.).
 
     The native ``claude`` binary is exec'd in the pane, so :attr:`pid` equals
     the pane pid; it is also the ``<pid>`` of ``<config_dir>/sessions/<pid>.json``.
+
+    Claude Code 2.1.332 starts in "auto" permission mode (its new default: tools run without
+    asking; the footer reads ``⏵⏵ auto mode on``) where 2.1.197 asks. With ``manual_mode``
+    (the default) :meth:`wait_ready` switches it to the asking mode as a user would, with
+    Shift+Tab, until the footer reads ``⏸ manual mode on`` (the transcript still records
+    ``permissionMode: "default"``; fixture ``claude-code-2.1.332-interactive.jsonl``).
     """
 
-    READY_RE = r"\? for shortcuts"
+    READY_RE = r"\? for shortcuts|(?:auto|manual) mode on"
+    #: footer of 2.1.332's auto permission mode
+    AUTO_MODE_RE = r"⏵⏵ auto mode on"
+    #: footer of 2.1.332's manual (asking) permission mode
+    MANUAL_MODE_RE = r"manual mode on"
     EXIT_COMMAND = "/exit"
     PROCESS_NAMES = ("claude", "claude.exe")
     BIN_NAME = "claude"
@@ -738,9 +787,11 @@ class ClaudeAgent(_Agent):
         config_dir: str | os.PathLike[str] | bool | None = None,
         settings: Mapping[str, Any] | None = None,
         claude_json: Mapping[str, Any] | None = None,
+        manual_mode: bool = True,
         **kwargs: Any,
     ) -> None:
         super().__init__(tmux, model, scratch, **kwargs)
+        self.manual_mode: bool = manual_mode
         self.custom_config_dir: Path | None
         if config_dir is True:
             self.custom_config_dir = self.scratch / "claude-config"
@@ -764,6 +815,11 @@ class ClaudeAgent(_Agent):
             "theme": "dark",
             "customApiKeyResponses": {"approved": ["dummy"], "rejected": []},
             "projects": {str(self.project): {"hasTrustDialogAccepted": True, "hasCompletedProjectOnboarding": True}},
+            # 2.1.332, with `permissions.defaultMode: "default"` in settings: skip its one-time
+            # "Make auto mode your default permission mode?" offer (answered "No, keep manual
+            # mode" this is what it stores); its status file says waiting / "dialog open" while
+            # the offer is up, and a prompt typed then is lost.
+            "hasSeenAutoDefaultNudge": True,
         }
         state.update(self.claude_json_extra)
         targets = [self.home / ".claude.json"]
@@ -784,6 +840,24 @@ class ClaudeAgent(_Agent):
         if self.custom_config_dir is not None:
             env["CLAUDE_CONFIG_DIR"] = str(self.custom_config_dir)
         return env
+
+    def wait_ready(self, timeout: float = 120.0) -> str:
+        """Wait for the input prompt; with :attr:`manual_mode` leave auto mode first (Shift+Tab,
+        up to 3 tries: a key sent while Claude still loads can be lost). Returns the pane text."""
+        deadline = time.monotonic() + timeout
+        text = super().wait_ready(timeout)
+        tries = 0
+        while self.manual_mode and re.search(self.AUTO_MODE_RE, text):
+            if tries == 3 or time.monotonic() >= deadline:
+                raise AssertionError(f"claude stayed in auto mode after {tries} Shift+Tab; pane text:\n{text}")
+            tries += 1
+            self.send_keys("BTab")
+            try:
+                text = self.tmux.wait_for(self.pane, self.MANUAL_MODE_RE,
+                                          timeout=max(1.0, min(15.0, deadline - time.monotonic())))
+            except AssertionError:
+                text = self.capture()
+        return text
 
     def session_file(self) -> Path:
         """``<config_dir>/sessions/<pid>.json`` (live status file of this process)."""

@@ -192,17 +192,33 @@ def stub(directory: Path, name: str, output: str, *, sleep: float = 0) -> Path:
 def test_agents_against_the_tested_versions(tmp_path: Path) -> None:
     bin_dir, agents = tmp_path / "bin", tmp_path / "agents"
     stub(bin_dir, "claude", "2.1.197 (Claude Code)")
-    stub(bin_dir, "codex", "codex-cli 0.170.2")
+    stub(bin_dir, "codex", "codex-cli 0.172.0")
     stub(agents / "node_modules" / ".bin", "opencode", "1.18.30")
     env = {"PATH": f"{bin_dir}:/usr/bin:/bin", "DECK_TRAY_AGENTS_DIR": str(agents)}
     checks = by_name(run(dc.run_checks(env)))
     claude, codex, opencode = checks["Claude Code"], checks["Codex CLI"], checks["opencode"]
     assert claude.level is Level.OK and claude.detail == f"2.1.197 at {bin_dir}/claude (the tested version)"
-    assert codex.level is Level.WARN and "0.170.2" in codex.detail and "untested" in codex.detail
-    assert "0.169.0" in codex.detail
+    assert codex == Check("Codex CLI", Level.WARN,
+                          f"0.172.0 at {bin_dir}/codex: newer than the newest verified (0.171.0); "
+                          "deck-tray may misread it — report problems",
+                          "if states look wrong, npm install -g @openai/codex@0.171.0")
     assert opencode.level is Level.WARN and "older than the tested 1.18.33" in opencode.detail
     assert str(agents / "node_modules" / ".bin" / "opencode") in opencode.detail
     assert opencode.hint == "update: npm install -g opencode-ai@1.18.33"
+
+
+@pytest.mark.parametrize(("printed", "level", "said"), [
+    ("2.1.332 (Claude Code)", Level.OK, "2.1.332 at {bin}/claude (the newest verified version)"),
+    ("2.1.250 (Claude Code)", Level.OK, "2.1.250 at {bin}/claude (within the verified 2.1.197 to 2.1.332)"),
+    ("2.1.333 (Claude Code)", Level.WARN,
+     "2.1.333 at {bin}/claude: newer than the newest verified (2.1.332); deck-tray may misread it — report problems"),
+    ("2.1.196 (Claude Code)", Level.WARN, "2.1.196 at {bin}/claude: older than the tested 2.1.197"),
+])
+def test_the_doctor_line_for_each_side_of_the_verified_range(tmp_path: Path, printed: str, level: Level,
+                                                              said: str) -> None:
+    stub(tmp_path, "claude", printed)
+    (line,) = run(dc.agent_check("claude", {"PATH": f"{tmp_path}:/usr/bin:/bin"}))
+    assert (line.name, line.level, line.detail) == ("Claude Code", level, said.format(bin=tmp_path))
 
 
 def test_npm_installed_agents_are_read_from_their_package(tmp_path: Path) -> None:

@@ -16,7 +16,8 @@ Probes, in report order:
   ``GetCapabilities``: ``actions`` and ``body-markup``).
 * The keyring backend (``keyring.get_keyring()``; the ``fail`` backend means passwords last one run).
 * tmux (>= 3.2) and zellij (>= 0.44); the agents (``claude``, ``codex``, ``opencode`` on ``PATH``,
-  then ``$DECK_TRAY_AGENTS_DIR/node_modules/.bin``) against the versions deck-tray is tested with.
+  then ``$DECK_TRAY_AGENTS_DIR/node_modules/.bin``) against the versions deck-tray is verified with
+  (:data:`deck_tray.core.agent_versions.VERIFIED_AGENTS`: the pinned release up to the newest one).
 * The agent hooks (through a ``hooks_status()`` callable given by the caller) and the opencode
   servers found on this machine (``GET /global/health``; 401 means a password is needed).
 """
@@ -41,6 +42,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from deck_tray.core import display, shortcuts
+from deck_tray.core.agent_versions import VERIFIED_AGENTS, Verdict, judge
 from deck_tray.core.display import WindowPlatform
 from deck_tray.core.executables import find_agent, parse_version, version_text, which
 
@@ -49,12 +51,6 @@ T = TypeVar("T")
 #: Longest any single probe may take (seconds).
 PROBE_TIMEOUT_S = 2.0
 
-#: Versions the test suite runs against: ``{binary: (label, version, npm package)}``.
-TESTED_AGENTS: dict[str, tuple[str, tuple[int, int, int], str]] = {
-    "claude": ("Claude Code", (2, 1, 197), "@anthropic-ai/claude-code"),
-    "codex": ("Codex CLI", (0, 169, 0), "@openai/codex"),
-    "opencode": ("opencode", (1, 18, 33), "opencode-ai"),
-}
 TMUX_MIN = (3, 2)
 ZELLIJ_MIN = (0, 44, 0)
 PYTHON_MIN = (3, 11)
@@ -682,12 +678,18 @@ def npm_package_version(path: str, package: str) -> str | None:
 
 
 async def agent_check(binary: str, env: Mapping[str, str]) -> list[Check]:
-    """One agent against the version deck-tray is tested with (newer: WARN "untested").
+    """One agent against the releases deck-tray is verified with
+    (:data:`~deck_tray.core.agent_versions.VERIFIED_AGENTS`).
+
+    From the pinned release to the newest verified one: ``OK`` with the version; newer: ``WARN``
+    "newer than the newest verified (X); deck-tray may misread it — report problems"; older:
+    ``WARN`` "older than the tested X" with the update command.
 
     The version comes from the npm package's ``package.json`` when the binary is one (opencode's
     ``--version`` alone takes 1.5 s), else from ``<binary> --version``.
     """
-    label, tested, package = TESTED_AGENTS[binary]
+    agent = VERIFIED_AGENTS[binary]
+    label, tested, package = agent.label, agent.pinned, agent.package
     install = f"npm install -g {package}@{version_text(tested)}"
     path = find_agent(binary, env)
     if path is None:
@@ -703,11 +705,16 @@ async def agent_check(binary: str, env: Mapping[str, str]) -> list[Check]:
     if v is None:
         return [Check(label, Level.WARN, f"{path} printed no version ({text[:60]!r})")]
     found = f"{version_text(v)} at {path}"
-    if v == tested:
-        return [Check(label, Level.OK, f"{found} (the tested version)")]
-    if v > tested:
-        return [Check(label, Level.WARN, f"{found}: untested (deck-tray is tested with {version_text(tested)})",
-                      f"it likely works; if states look wrong, {install}")]
+    verdict = judge(agent, v)
+    if verdict is Verdict.VERIFIED:
+        which_one = ("the tested version" if v == tested else
+                     "the newest verified version" if v == agent.newest else
+                     f"within the verified {version_text(tested)} to {version_text(agent.newest)}")
+        return [Check(label, Level.OK, f"{found} ({which_one})")]
+    if verdict is Verdict.NEWER:
+        return [Check(label, Level.WARN, f"{found}: newer than the newest verified ({version_text(agent.newest)}); "
+                                         "deck-tray may misread it — report problems",
+                      f"if states look wrong, npm install -g {package}@{version_text(agent.newest)}")]
     return [Check(label, Level.WARN, f"{found}: older than the tested {version_text(tested)}",
                   f"update: {install}")]
 
@@ -965,8 +972,8 @@ async def run_checks(env: Mapping[str, str] | None = None, *,
         return [keyring_check(label, usable)]
 
     async def agents() -> list[Check]:
-        lines = await asyncio.gather(*(guarded([TESTED_AGENTS[b][0]], agent_check(b, env), timeout + 0.2)
-                                       for b in TESTED_AGENTS))
+        lines = await asyncio.gather(*(guarded([a.label], agent_check(b, env), timeout + 0.2)
+                                       for b, a in VERIFIED_AGENTS.items()))
         return [c for group in lines for c in group]
 
     facts = asyncio.gather(bus(), x11())
