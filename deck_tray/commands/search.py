@@ -17,6 +17,8 @@ import argparse
 import sys
 from typing import Any
 
+from deck_tray.core.record_kinds import Kind
+
 EXIT_OK, EXIT_NONE, EXIT_USAGE = 0, 1, 2
 #: Show indexing progress on a terminal once the update has taken this long (s).
 PROGRESS_AFTER_S = 1.0
@@ -25,7 +27,7 @@ PROGRESS_AFTER_S = 1.0
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser],
                parents: list[argparse.ArgumentParser]) -> None:
     """``search QUERY [--json] [--agent A]... [--project TEXT] [--since D] [--until D]
-    [--prompts|--answers] [--limit N]``."""
+    [--prompts|--answers|--role ROLE...] [--limit N]``."""
     p = sub.add_parser(
         "search", parents=parents, help="search the history of every Claude Code, Codex and opencode session",
         description="Search every conversation (words and \"quoted phrases\", word* for a prefix). "
@@ -40,6 +42,9 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser],
     g = p.add_mutually_exclusive_group()
     g.add_argument("--prompts", action="store_true", help="only what you typed")
     g.add_argument("--answers", action="store_true", help="only the agents' answers")
+    g.add_argument("--role", action="append", default=[], metavar="ROLE",
+                   choices=[k.value for k in Kind],
+                   help="only entries of this kind (repeatable): " + ", ".join(k.value for k in Kind))
     p.add_argument("--limit", type=int, default=20, metavar="N", help="at most N hits (default 20)")
     p.add_argument("--no-update", action="store_true", help="search the index as it is, without updating it")
     p.set_defaults(func=run)
@@ -53,6 +58,8 @@ def _query(args: argparse.Namespace) -> Any:
         roles = frozenset({HistoryRole.USER})
     elif args.answers:
         roles = frozenset({HistoryRole.ASSISTANT})
+    elif args.role:
+        roles = frozenset(HistoryRole(r) for r in args.role)
     return SearchQuery(
         text=" ".join(args.query),
         agents=frozenset(agent_of(a) for a in args.agent),
@@ -114,7 +121,8 @@ def format_hit(hit: Any, *, tty: bool) -> str:
     bold, plain = ("\033[1m", "\033[0m") if tty else ("[", "]")
     snippet = "".join(f"{bold}{s}{plain}" if m else s for s, m in hit.snippet)
     title = hit.title or "(untitled)"
-    return (f"{hit.agent.value}  {hit.project or '-'}  {_date(hit.ts)}  {hit.role.value}\n"
+    role = hit.role.value + (" (sub-agent)" if hit.thread else "")
+    return (f"{hit.agent.value}  {hit.project or '-'}  {_date(hit.ts)}  {role}\n"
             f"  {title}\n"
             f"  session {hit.session_id}\n"
             f"  {snippet}")

@@ -9,6 +9,10 @@ Files (``CONFIG`` = ``$CLAUDE_CONFIG_DIR`` or ``~/.claude``):
 * ``CONFIG/projects/<cwd with non-alphanumerics as "-">/<sessionId>.jsonl`` — the
   transcript, one JSON record per line (``user``, ``assistant`` per content block,
   ``system``/``turn_duration``, metadata records such as ``ai-title``).
+* Sub-agents (the ``Task`` / ``Agent`` tool): Claude 1.0.x writes their records into the
+  session's own file with ``isSidechain: true``; 2.0.x into ``agent-<agentId>.jsonl`` beside it
+  (records carry the *parent's* ``sessionId``); 2.1.x into ``<sessionId>/subagents/agent-<agentId>.jsonl``.
+  All three become threads of the parent (:class:`SubThread`), never a session of their own.
 
 See ``shared/reference/claude-code-and-codex.md`` §1 for the captured formats.
 """
@@ -32,7 +36,9 @@ from deck_tray.core.model import (
     RequestKind,
     SessionStatus,
 )
-from deck_tray.core.records import TurnLog, iso_timestamp, question_parts
+from deck_tray.core.record_kinds import Item, Kind, claude_items
+from deck_tray.core.records import MAX_MESSAGES, TurnLog, iso_timestamp, question_parts
+from deck_tray.core.titles import PROMPT, Titles, title_line
 
 #: Options of Claude's tool permission menu when the screen cannot be read (2.1.197).
 DEFAULT_PERMISSION_OPTIONS = ("Yes", "Yes, and don't ask again", "No")
@@ -153,14 +159,30 @@ def live_status_evidence(ls: LiveStatus) -> Evidence | None:
     return Evidence(EvidenceSource.STATUS_FILE, status, ls.updated_at, detail)
 
 
-#: Slash-command wrappers in a user record's string content: ``(tag, value)`` pairs.
-COMMAND_TAG_RE = re.compile(r"<(command-name|local-command-stdout)>(.*?)</\1>", re.S)
+_AGENT_FILE_RE = re.compile(r"(?:^|/)agent-([^/]+)\.jsonl$")
+
+
+def subagent_id(path: str) -> str:
+    """The ``agentId`` of a sub-agent's transcript (``agent-<id>.jsonl``), ``""`` for any other file."""
+    m = _AGENT_FILE_RE.search(path)
+    return m.group(1) if m else ""
+
+
+def subagent_parent_id(path: str) -> str:
+    """The session id of a 2.1.x sub-agent file from its folder
+    (``projects/<cwd>/<session id>/subagents/agent-<id>.jsonl``); ``""`` for a 2.0.x file, whose
+    records carry the parent's ``sessionId`` instead."""
+    p = Path(path)
+    return p.parent.parent.name if p.parent.name == "subagents" and subagent_id(path) else ""
 
 
 def tool_summary(name: str, tool_input: Any) -> str:
     """One-line summary of a tool call's input (the command, the file, the question)."""
     if not isinstance(tool_input, dict):
         return ""
+    if name in ("Task", "Agent") and isinstance(tool_input.get("description"), str):
+        kind = tool_input.get("subagent_type")
+        return f"{kind}: {tool_input['description']}" if isinstance(kind, str) and kind else tool_input["description"]
     for key in ("command", "file_path", "path", "url", "pattern", "prompt"):
         val = tool_input.get(key)
         if isinstance(val, str) and val:
@@ -171,143 +193,313 @@ def tool_summary(name: str, tool_input: Any) -> str:
     return json.dumps(tool_input, ensure_ascii=False)[:200]
 
 
+#: Tools that start a sub-agent (``Task`` until 2.1.x, ``Agent`` in newer releases).
+SUBAGENT_TOOLS = frozenset({"Task", "Agent"})
+#: Harness labels a tab does not show (still indexed): Claude's own UI hides them too.
+HIDDEN_HARNESS = frozenset({"caveat", "expanded command", "reminder", "memory"})
+#: The prompt Claude Code 2.0.x sends a sub-agent at start-up to warm its cache (not a task).
+WARMUP_PROMPT = "Warmup"
+
+
+class SubThread:
+    """One sub-agent's conversation, kept beside its parent's (collapsed to one tab line).
+
+    Attributes:
+        key: the sub-agent's ``agentId`` (2.0.x / 2.1.x files), or the ``uuid`` of the first
+            record of an inline sidechain (1.0.x).
+        name: ``"<subagent_type>: <description>"`` of the parent's ``Task`` call that started
+            it (matched by prompt), ``"compacting the conversation"`` for 2.1.x's compaction
+            agent (``agent-acompact-*``), else ``"sub-agent <key>"``.
+        task_id: the parent's ``Task`` call that started it (``""`` when not matched).
+        finished: that call has its result (the sub-agent is done).
+        prompt: the task it was given (its first prompt).
+        count: its conversation items (prompts, answers, tool calls).
+        last: its newest answer or tool call, one line.
+        started: its first record's time (POSIX s).
+        phase: ``"working"``, ``"tool"`` (a call without result: running or asking), ``"done"``.
+        open_tools: its calls without a result, ``{id: (name, input, time)}``.
+    """
+
+    def __init__(self, key: str, started: float) -> None:
+        self.key = key
+        self.name = ""
+        self.prompt = ""
+        self.count = 0
+        self.last = ""
+        self.started = started
+        self.phase = "working"
+        self.open_tools: dict[str, tuple[str, Any, float]] = {}
+        self.task_id = ""
+        self.finished = False
+
+    @property
+    def state(self) -> str:
+        """``"done"`` (the parent's ``Task`` call has its result, or the thread's last answer
+        ended its turn), ``"waiting"`` (a call without result: running or asking) or ``"working"``."""
+        if self.finished or (self.phase == "done" and not self.open_tools):
+            return "done"
+        return "waiting" if self.open_tools else "working"
+
+    def line(self) -> str:
+        """The collapsed line: ``name · n messages — newest text``."""
+        n = f"{self.count} message{'s' if self.count != 1 else ''}"
+        last = " ".join(self.last.split())
+        return f"{self.name or 'sub-agent ' + self.key[:8]} · {n}" + (f" — {last[:160]}" if last else "")
+
+
 class ClaudeTranscript(TurnLog):
     """State of one Claude Code transcript, fed record by record.
 
-    Feed every record of ``projects/*/<id>.jsonl`` in file order to :meth:`feed`; read
-    the conversation (:attr:`messages`), title, cwd and the transcript-level evidence
-    (:meth:`evidence`). Unknown record and block types are skipped.
+    Feed every record of ``projects/*/<id>.jsonl`` in file order to :meth:`feed` (and the
+    records of its sub-agents' files with ``thread=<agentId>``); read the conversation
+    (:attr:`messages`), title, cwd and the transcript-level evidence (:meth:`evidence`).
+    Records are classified by :func:`deck_tray.core.record_kinds.claude_items`; unknown record
+    and block types are skipped. Harness text (task notifications, shell mode, IDE context),
+    commands and compaction summaries are shown as what they are and never move the turn.
+
+    Args:
+        session_id: the session id when known (else taken from the records).
+        max_messages: conversation items kept (the newest); None keeps all.
     """
 
-    def __init__(self, session_id: str = "") -> None:
-        super().__init__()
+    def __init__(self, session_id: str = "", max_messages: int | None = MAX_MESSAGES) -> None:
+        super().__init__(max_messages)
         self.session_id = session_id
         self.cwd = ""
-        self.title = ""
-        self.first_prompt = ""
+        self.titles = Titles()
         self.open_tools: dict[str, tuple[str, Any, float]] = {}
-        self._custom_title = False
+        self.threads: dict[str, SubThread] = {}
+        self._sidechain_root: dict[str, str] = {}
+        self._tasks: dict[str, tuple[str, str]] = {}
+        self._tasks_done: set[str] = set()
+        self._first_prompt = ""
 
     def reset(self) -> None:
         """Forget everything (the file was truncated or replaced)."""
         self.__init__(self.session_id)  # type: ignore[misc]
 
-    def feed(self, rec: dict[str, Any]) -> None:
-        """Apply one transcript record."""
+    @property
+    def title(self) -> str:
+        """Custom title, else generated title (ai-title / own summary), else ``""``."""
+        return self.titles.title if self.titles.rank > PROMPT else ""
+
+    @property
+    def first_prompt(self) -> str:
+        """The first prompt the user typed, one line (``""`` before it)."""
+        return self._first_prompt
+
+    def feed(self, rec: dict[str, Any], thread: str = "") -> None:
+        """Apply one transcript record.
+
+        Args:
+            rec: one JSON record.
+            thread: the sub-agent's ``agentId`` when ``rec`` comes from its own file
+                (``agent-<id>.jsonl``); ``""`` for the session's file.
+        """
         rtype = rec.get("type")
         if isinstance(rec.get("sessionId"), str) and not self.session_id:
             self.session_id = rec["sessionId"]
-        if isinstance(rec.get("cwd"), str) and rec["cwd"]:
+        if isinstance(rec.get("cwd"), str) and rec["cwd"] and not thread:
             self.cwd = rec["cwd"]
         ts = iso_timestamp(rec)
         if ts:
             self.last_at = max(self.last_at, ts)
-        if rtype == "ai-title" and isinstance(rec.get("aiTitle"), str):
-            if not self._custom_title:
-                self.title = rec["aiTitle"]
-        elif rtype == "custom-title" and isinstance(rec.get("customTitle"), str):
-            self.title = rec["customTitle"]
-            self._custom_title = True
-        elif rtype == "summary" and isinstance(rec.get("summary"), str) and not self.title:
-            self.title = rec["summary"]
-        elif rtype == "user":
+        if not thread and rec.get("isSidechain") is True:
+            thread = self._inline_thread(rec)
+        if thread:
+            self._side(thread, rec, ts)
+            return
+        self.titles.feed(rec)
+        if rtype == "user":
             self._user(rec, ts)
         elif rtype == "assistant":
             self._assistant(rec, ts)
-        elif rtype == "system" and rec.get("subtype") == "turn_duration":
-            self.set_phase("done", ts)
+        elif rtype == "system":
+            if rec.get("subtype") == "turn_duration":
+                self.set_phase("done", ts)
+            for item in claude_items(rec):
+                self.add(Message(MessageRole.ERROR, item.text, ts))
 
+    # -- the session's own records ---------------------------------------------------------
     def _user(self, rec: dict[str, Any], ts: float) -> None:
-        msg = rec.get("message")
-        if not isinstance(msg, dict) or rec.get("isMeta"):
-            return  # meta records (skill bodies, command expansions) are not prompts
-        content = msg.get("content")
-        if isinstance(content, str):
-            tags = COMMAND_TAG_RE.findall(content)
-            if tags:
-                for tag, val in tags:
-                    if tag == "command-name":
-                        self.add(Message(MessageRole.NOTICE, val.strip(), ts))
-                        if val.strip() in ("/exit", "/quit"):
-                            self.set_phase("ended", ts)
-                return
-            if content.startswith("<local-command-caveat>"):
-                return
-            self.add(Message(MessageRole.USER, content, ts, str(rec.get("uuid") or "")))
-            if not self.first_prompt:
-                self.first_prompt = content.strip().splitlines()[0][:80] if content.strip() else ""
-            self.set_phase("working", ts)
-            return
-        if not isinstance(content, list):
-            return
-        for block in content:
-            if not isinstance(block, dict):
-                continue
-            btype = block.get("type")
-            if btype == "tool_result":
-                tid = str(block.get("tool_use_id") or "")
-                self.open_tools.pop(tid, None)
-                self.close_tool(tid, "error" if block.get("is_error") else "done")
+        for item in claude_items(rec):
+            kind = item.kind
+            if kind is Kind.TOOL_RESULT:
+                self.open_tools.pop(item.key, None)
+                self.close_tool(item.key, "error" if item.error else "done")
                 self.set_phase("working", ts)
-            elif btype == "text":
-                text = str(block.get("text") or "")
-                if text.startswith("[Request interrupted"):
+                self._task_finished(item.key)
+            elif kind is Kind.USER:
+                self.add(Message(MessageRole.USER, item.text, ts, str(rec.get("uuid") or "")))
+                self.titles.offer(item.text, PROMPT)
+                self._first_prompt = self._first_prompt or title_line(item.text)[:80]
+                self.set_phase("working", ts)
+            elif kind is Kind.COMMAND:
+                self.add(Message(MessageRole.COMMAND, item.text, ts))
+                if item.text != item.label:  # a command with arguments says what the session is for
+                    self.titles.offer(item.text, PROMPT)
+                if item.label in ("/exit", "/quit"):
+                    self.set_phase("ended", ts)
+            elif kind is Kind.HARNESS:
+                if item.label == "interrupt":
                     self.add(Message(MessageRole.NOTICE, "Interrupted by the user", ts))
                     self.open_tools.clear()
                     self.set_phase("interrupted", ts)
-                elif text:
-                    self.add(Message(MessageRole.USER, text, ts))
-                    self.set_phase("working", ts)
+                elif item.label not in HIDDEN_HARNESS:
+                    self.add(Message(MessageRole.HARNESS, item.text, ts, state=item.label))
+            elif kind is Kind.COMPACTION:
+                self.add(Message(MessageRole.COMPACTION, item.text, ts))
+            elif kind is Kind.IMAGE:
+                self.add(Message(MessageRole.IMAGE, item.label, ts))
 
     def _assistant(self, rec: dict[str, Any], ts: float) -> None:
         msg = rec.get("message")
         if not isinstance(msg, dict):
             return
-        mid = str(msg.get("id") or "")
-        content = msg.get("content")
-        if not isinstance(content, list):
-            return
-        for block in content:
-            if not isinstance(block, dict):
-                continue
-            btype = block.get("type")
-            if btype == "text":
-                text = str(block.get("text") or "")
-                if not text:
-                    continue
-                last = self.messages[-1] if self.messages else None
-                if last is not None and last.role is MessageRole.ASSISTANT and mid and last.key == mid:
-                    self.messages[-1] = Message(last.role, last.text + "\n\n" + text, last.timestamp, mid)
-                else:
-                    self.add(Message(MessageRole.ASSISTANT, text, ts, mid))
-            elif btype == "tool_use":
-                tid = str(block.get("id") or "")
-                name = str(block.get("name") or "tool")
-                inp = block.get("input")
-                self.open_tools[tid] = (name, inp, ts)
-                summary = tool_summary(name, inp)
-                self.add(Message(MessageRole.TOOL, f"{name}({summary})", ts, tid, "pending"))
+        for item in claude_items(rec):
+            self._assistant_item(item, ts)
         stop = msg.get("stop_reason")
         if self.open_tools:
             self.set_phase("tool", ts)
         elif stop == "end_turn":
             self.set_phase("done", ts)
         else:
-            self.set_phase("working", ts)
+            # An answer with no stop_reason (1.0.x–2.1.4x) may be the turn's last block.
+            content = msg.get("content")
+            last = content[-1] if isinstance(content, list) and content else None
+            answered = stop is None and isinstance(last, dict) and last.get("type") == "text"
+            self.set_phase("working", ts, unmarked=answered)
 
+    def _assistant_item(self, item: Item, ts: float) -> None:
+        mid = item.key
+        if item.kind is Kind.ASSISTANT:
+            last = self.messages[-1] if self.messages else None
+            if last is not None and last.role is MessageRole.ASSISTANT and mid and last.key == mid:
+                self.messages[-1] = Message(last.role, last.text + "\n\n" + item.text, last.timestamp, mid)
+            else:
+                self.add(Message(MessageRole.ASSISTANT, item.text, ts, mid))
+        elif item.kind is Kind.THINKING:
+            self.add(Message(MessageRole.THINKING, item.text, ts, mid))
+        elif item.kind is Kind.TOOL:
+            self.open_tools[item.key] = (item.label, item.data, ts)
+            if item.label in SUBAGENT_TOOLS and isinstance(item.data, dict):
+                prompt = str(item.data.get("prompt") or "").strip()
+                kind = str(item.data.get("subagent_type") or "sub-agent")
+                desc = str(item.data.get("description") or "")
+                if prompt:
+                    self._tasks[prompt] = (f"{kind}: {desc}" if desc else kind, item.key)
+            self.add(Message(MessageRole.TOOL, f"{item.label}({tool_summary(item.label, item.data)})", ts,
+                             item.key, "pending"))
+
+    # -- sub-agents ----------------------------------------------------------------------------
+    def _inline_thread(self, rec: dict[str, Any]) -> str:
+        """The thread of an inline sidechain record (1.0.x): its ``agentId`` when it has one,
+        else the first record of its ``parentUuid`` chain."""
+        if isinstance(rec.get("agentId"), str) and rec["agentId"]:
+            return str(rec["agentId"])
+        uuid = str(rec.get("uuid") or "")
+        parent = rec.get("parentUuid")
+        root = self._sidechain_root.get(parent) if isinstance(parent, str) else None
+        root = root or uuid or "sidechain"
+        if uuid:
+            self._sidechain_root[uuid] = root
+        return root
+
+    def _side(self, key: str, rec: dict[str, Any], ts: float) -> None:
+        th = self.threads.get(key)
+        if th is None:
+            th = self.threads[key] = SubThread(key, ts or self.last_at)
+        changed = False
+        for item in claude_items(rec):
+            kind = item.kind
+            if kind is Kind.USER and not th.prompt:
+                th.prompt = item.text.strip()
+                self._name(th)
+                changed = True
+            elif kind in (Kind.USER, Kind.ASSISTANT):
+                th.count += 1
+                th.last = item.text
+                changed = True
+            elif kind is Kind.TOOL:
+                th.count += 1
+                th.open_tools[item.key] = (item.label, item.data, ts)
+                th.last = f"{item.label}({tool_summary(item.label, item.data)})"
+                changed = True
+            elif kind is Kind.TOOL_RESULT:
+                th.open_tools.pop(item.key, None)
+                changed = True
+        if rec.get("type") == "assistant":
+            msg = rec.get("message")
+            stop = msg.get("stop_reason") if isinstance(msg, dict) else None
+            th.phase = "tool" if th.open_tools else ("done" if stop == "end_turn" else "working")
+            changed = True
+        if changed and th.prompt != WARMUP_PROMPT and th.prompt:
+            self._show_thread(th)
+
+    def adopt(self, th: SubThread) -> None:
+        """Show a sub-agent thread parsed from the sub-agent's own file (named here, where the
+        ``Task`` call that started it was seen)."""
+        if th.prompt == WARMUP_PROMPT or not th.prompt:
+            return
+        self._name(th)
+        self.threads[th.key] = th
+        self._show_thread(th)
+
+    def _name(self, th: SubThread) -> None:
+        """Name a thread after the ``Task`` call whose prompt it was given."""
+        if not th.task_id:
+            label, tid = self._tasks.get(th.prompt, ("", ""))
+            th.name = th.name or label or ("compacting the conversation" if th.key.startswith("acompact") else "")
+            th.task_id = tid
+        th.finished = th.finished or (bool(th.task_id) and th.task_id in self._tasks_done)
+
+    def _task_finished(self, tool_id: str) -> None:
+        if not any(tid == tool_id for _label, tid in self._tasks.values()):
+            return
+        self._tasks_done.add(tool_id)
+        for th in self.threads.values():
+            if th.task_id == tool_id and not th.finished:
+                th.finished = True
+                th.open_tools.clear()
+                self._show_thread(th)
+
+    def _show_thread(self, th: SubThread) -> None:
+        key = f"sub:{th.key}"
+        msg = Message(MessageRole.SUBAGENT, th.line(), th.started, key, th.state)
+        for i in range(len(self.messages) - 1, -1, -1):
+            if self.messages[i].key == key:
+                self.messages[i] = msg
+                return
+        self.add(msg)
+
+    # -- requests ------------------------------------------------------------------------------
     def pending_request(self) -> PendingRequest | None:
-        """The newest unanswered tool call as a request (it may also just be running)."""
+        """The newest unanswered tool call as a request (it may also just be running).
+
+        While a sub-agent tool (``Task``) is open, a sub-agent's own open call is the request,
+        with ``asker`` naming the sub-agent.
+        """
         if not self.open_tools:
             return None
         tid, (name, inp, _ts0) = next(reversed(self.open_tools.items()))
-        if name == QUESTION_TOOL:
-            question, options = question_parts(inp)
-            return PendingRequest(RequestKind.QUESTION, name, question, options, tid, question)
-        return PendingRequest(
-            RequestKind.PERMISSION, name, tool_summary(name, inp), DEFAULT_PERMISSION_OPTIONS, tid
-        )
+        if name in SUBAGENT_TOOLS:
+            waiting = [th for th in self.threads.values() if th.open_tools and th.prompt != WARMUP_PROMPT]
+            if waiting:
+                th = max(waiting, key=lambda t: max(v[2] for v in t.open_tools.values()))
+                stid, (sname, sinp, _t) = next(reversed(th.open_tools.items()))
+                req = _request(stid, sname, sinp)
+                return PendingRequest(req.kind, req.tool, req.summary, req.options, req.request_id, req.question,
+                                      asker=th.name or f"sub-agent {th.key[:8]}")
+        return _request(tid, name, inp)
 
     @property
     def display_title(self) -> str:
         """Generated or custom title, else the first prompt."""
-        return self.title or self.first_prompt
+        return self.titles.title
+
+
+def _request(tid: str, name: str, inp: Any) -> PendingRequest:
+    if name == QUESTION_TOOL:
+        question, options = question_parts(inp)
+        return PendingRequest(RequestKind.QUESTION, name, question, options, tid, question)
+    return PendingRequest(RequestKind.PERMISSION, name, tool_summary(name, inp), DEFAULT_PERMISSION_OPTIONS, tid)

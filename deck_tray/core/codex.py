@@ -15,30 +15,24 @@ Turn state from the rollout alone: ``task_complete`` / ``turn_aborted`` ⇒ idle
 
 from __future__ import annotations
 
+import datetime as _dt
 import json
 import os
 import re
 from pathlib import Path
 from typing import Any
 
+from deck_tray.core import record_kinds
 from deck_tray.core.model import Message, MessageRole, PendingRequest, RequestKind
-from deck_tray.core.records import TurnLog, iso_timestamp, question_parts
+from deck_tray.core.record_kinds import CodexItems, Kind
+from deck_tray.core.records import MAX_MESSAGES, TurnLog, iso_timestamp, question_parts
+from deck_tray.core.titles import title_line
 
 #: The approval menu of codex-cli 0.169.0 when the screen cannot be read.
 DEFAULT_APPROVAL_OPTIONS = ("Yes, proceed", "Yes, and don't ask again for this command", "No")
 QUESTION_TOOL = "request_user_input"
 #: Prefixes of user-role messages the harness writes (context, not typed prompts).
-HARNESS_PREFIXES = (
-    "<environment_context>",
-    "<turn_aborted>",
-    "<user_instructions>",
-    "<INSTRUCTIONS>",
-    "<permissions instructions>",
-    "# AGENTS.md instructions",
-    "<skills_instructions>",
-    "<collaboration_mode>",
-    "<user_shell_command>",
-)
+HARNESS_PREFIXES = tuple(record_kinds.CODEX_HARNESS_PREFIXES)
 ROLLOUT_RE = re.compile(
     r"rollout-\d{4}-\d{2}-\d{2}T\d{2}-\d{2}-\d{2}-(?P<id>[0-9a-fA-F-]{36})\.jsonl$"
 )
@@ -59,30 +53,30 @@ def thread_id_from_path(path: str) -> str | None:
     return m.group("id") if m else None
 
 
-def content_text(content: Any) -> str:
-    """Text of a message ``content``: a string, or the ``text`` of each item of a list
-    (``input_text`` / ``output_text`` items), joined with newlines; ``""`` otherwise."""
-    if isinstance(content, str):
-        return content
-    parts: list[str] = []
-    if isinstance(content, list):
-        for c in content:
-            if isinstance(c, dict) and isinstance(c.get("text"), str):
-                parts.append(c["text"])
-    return "\n".join(parts)
+content_text = record_kinds.codex_content_text
+parse_arguments = record_kinds.codex_arguments
+#: ``<cwd>…</cwd>`` in the ``<environment_context>`` Codex writes at a session's start.
+_ENV_CWD_RE = re.compile(r"<cwd>(.*?)</cwd>", re.S)
+_NAME_TIME_RE = re.compile(r"rollout-(\d{4})-(\d{2})-(\d{2})T(\d{2})-(\d{2})-(\d{2})-")
 
 
-def parse_arguments(raw: Any) -> dict[str, Any]:
-    """A function_call's ``arguments`` (a JSON string, sometimes an object) as a dict."""
-    if isinstance(raw, dict):
-        return raw
-    if isinstance(raw, str):
-        try:
-            val = json.loads(raw)
-        except ValueError:
-            return {"raw": raw}
-        return val if isinstance(val, dict) else {"raw": raw}
-    return {}
+def time_from_path(path: str) -> float:
+    """The local start time in a rollout's file name (``rollout-2025-05-07T17-24-21-<id>.jsonl``)
+    as POSIX seconds; 0.0 when the name has none."""
+    m = _NAME_TIME_RE.search(path)
+    if not m:
+        return 0.0
+    try:
+        y, mo, d, h, mi, sec = (int(g) for g in m.groups())
+        return _dt.datetime(y, mo, d, h, mi, sec).timestamp()
+    except ValueError:
+        return 0.0
+
+
+def cwd_from_environment(text: str) -> str:
+    """The folder in an ``<environment_context>`` text (``<cwd>/path</cwd>``), or ``""``."""
+    m = _ENV_CWD_RE.search(text)
+    return m.group(1).strip() if m else ""
 
 
 def call_summary(name: str, args: dict[str, Any]) -> str:
@@ -102,48 +96,81 @@ def call_summary(name: str, args: dict[str, Any]) -> str:
 
 
 class CodexRollout(TurnLog):
-    """State of one Codex rollout, fed record by record (both record shapes)."""
+    """State of one Codex rollout, fed record by record (every record shape).
 
-    def __init__(self, thread_id: str = "") -> None:
-        super().__init__()
+    Records are classified by :class:`deck_tray.core.record_kinds.CodexItems` (a prompt, an
+    answer or reasoning written twice — ``response_item`` and ``event_msg`` — shows once).
+    Rollouts of the oldest shape (no ``session_meta``: a header line ``{"id", "timestamp",
+    "instructions"}`` then bare items without times) take their times from the header, else from
+    the file name, and their folder from the ``<environment_context>`` Codex wrote.
+
+    A sub-agent's rollout (``session_meta.source = {"subagent": {"thread_spawn":
+    {"parent_thread_id", "agent_nickname", "agent_role"}}}``, Codex multi-agent threads) names its
+    parent in :attr:`parent_thread`; the scan shows it as a thread of that session.
+
+    Args:
+        thread_id: the thread id when known (from the file name).
+        path: the rollout's path (its name gives the start time of old rollouts); optional.
+        max_messages: conversation items kept (the newest); None keeps all.
+    """
+
+    def __init__(self, thread_id: str = "", path: str = "", max_messages: int | None = MAX_MESSAGES) -> None:
+        super().__init__(max_messages)
         self.thread_id = thread_id
+        self.path = path
         self.cwd = ""
         self.title = ""
         self.cli_version = ""
         self.source = ""
         self.open_calls: dict[str, tuple[str, dict[str, Any], float]] = {}
-        self._saw_response_user = False
+        self.items = CodexItems()
+        self.parent_thread = ""
+        self.agent_name = ""
+        self._cwd_from_meta = False
+        self.last_at = time_from_path(path) if path else 0.0
 
     def reset(self) -> None:
         """Forget everything (the file was truncated or replaced)."""
-        self.__init__(self.thread_id)  # type: ignore[misc]
+        self.__init__(self.thread_id, self.path)  # type: ignore[misc]
 
     def feed(self, rec: dict[str, Any]) -> None:
         """Apply one rollout record."""
         ts = iso_timestamp(rec)
         if ts:
             self.last_at = max(self.last_at, ts)
+        else:
+            ts = self.last_at  # old shapes: items carry no time; they follow the last one seen
         rtype = rec.get("type")
         payload = rec.get("payload")
         if not isinstance(payload, dict):
-            # Oldest shape: a bare item, or a first line with id/timestamp/instructions.
-            if rtype in ("message", "function_call", "function_call_output", "local_shell_call"):
-                self._item(rec, ts)
-            elif rtype is None and isinstance(rec.get("id"), str):
-                self.thread_id = self.thread_id or rec["id"]
-            return
-        if rtype == "session_meta":
+            if rtype is None and isinstance(rec.get("id"), str):
+                self.thread_id = self.thread_id or rec["id"]  # the oldest shape's header line
+                return
+        elif rtype == "session_meta":
             self.thread_id = self.thread_id or str(payload.get("id") or payload.get("session_id") or "")
-            self.cwd = str(payload.get("cwd") or self.cwd)
+            if payload.get("cwd"):
+                self.cwd = str(payload["cwd"])
+                self._cwd_from_meta = True
             self.cli_version = str(payload.get("cli_version") or "")
-            self.source = str(payload.get("source") or "")
+            source = payload.get("source")
+            self.source = ("subagent" if isinstance(source, dict) and "subagent" in source
+                           else str(source or ""))
+            spawn = source.get("subagent") if isinstance(source, dict) else None
+            spawn = spawn.get("thread_spawn") if isinstance(spawn, dict) else None
+            if isinstance(spawn, dict) and isinstance(spawn.get("parent_thread_id"), str):
+                # A sub-agent thread (Codex multi-agent, 0.1xx): a thread of its parent.
+                self.parent_thread = spawn["parent_thread_id"]
+                self.agent_name = str(spawn.get("agent_nickname") or spawn.get("agent_role") or "")
+            return
         elif rtype == "turn_context":
             if isinstance(payload.get("cwd"), str):
                 self.cwd = payload["cwd"]
-        elif rtype == "response_item":
-            self._item(payload, ts)
+                self._cwd_from_meta = True
+            return
         elif rtype == "event_msg":
             self._event(payload, ts)
+        for item in self.items.feed(rec):
+            self._item(item, ts)
 
     def _event(self, p: dict[str, Any], ts: float) -> None:
         ptype = p.get("type")
@@ -156,46 +183,44 @@ class CodexRollout(TurnLog):
             self.open_calls.clear()
             self.add(Message(MessageRole.NOTICE, "Interrupted by the user", ts))
             self.set_phase("interrupted", ts)
-        elif ptype == "user_message" and not self._saw_response_user:
-            # Older shape: the typed prompt only appears here (0.169 also has a response_item).
-            text = str(p.get("message") or "")
-            if text and not text.startswith(HARNESS_PREFIXES):
-                self._user_prompt(text, ts)
-        elif ptype == "error":
-            self.add(Message(MessageRole.NOTICE, str(p.get("message") or "error"), ts))
 
-    def _user_prompt(self, text: str, ts: float) -> None:
-        self.add(Message(MessageRole.USER, text, ts))
-        if not self.title:
-            self.title = text.strip().splitlines()[0][:80] if text.strip() else ""
-        self.set_phase("working", ts)
-
-    def _item(self, p: dict[str, Any], ts: float) -> None:
-        ptype = p.get("type")
-        if ptype == "message":
-            role = p.get("role")
-            text = content_text(p.get("content"))
-            if role == "user":
-                if text and not text.lstrip().startswith(HARNESS_PREFIXES):
-                    self._saw_response_user = True
-                    self._user_prompt(text, ts)
-            elif role == "assistant" and text:
-                self.add(Message(MessageRole.ASSISTANT, text, ts, str(p.get("id") or "")))
-        elif ptype in ("function_call", "custom_tool_call", "local_shell_call"):
-            call_id = str(p.get("call_id") or p.get("id") or "")
-            name = str(p.get("name") or ptype)
-            args = parse_arguments(p.get("arguments", p.get("input", p.get("action"))))
-            self.open_calls[call_id] = (name, args, ts)
-            summary = call_summary(name, args)
-            self.add(Message(MessageRole.TOOL, f"{name}({summary})", ts, call_id, "pending"))
-            self.set_phase("tool", ts)
-        elif ptype in ("function_call_output", "custom_tool_call_output"):
-            call_id = str(p.get("call_id") or "")
-            self.open_calls.pop(call_id, None)
-            out = p.get("output")
-            out_text = out if isinstance(out, str) else json.dumps(out)[:500]
-            state = "error" if "aborted by user" in out_text else "done"
-            self.close_tool(call_id, state)
+    def _item(self, item: record_kinds.Item, ts: float) -> None:
+        kind = item.kind
+        if kind is Kind.USER:
+            self.add(Message(MessageRole.USER, item.text, ts))
+            if not self.title:
+                self.title = title_line(record_kinds.codex_prompt_of(item.text))
+            self.set_phase("working", ts)
+        elif kind is Kind.HARNESS:
+            if item.label == "environment" and not self._cwd_from_meta:
+                self.cwd = cwd_from_environment(item.text) or self.cwd
+            if item.label in ("shell command", "task notification", "user action"):
+                self.add(Message(MessageRole.HARNESS, item.text, ts, state=item.label))
+        elif kind is Kind.ASSISTANT:
+            self.add(Message(MessageRole.ASSISTANT, item.text, ts))
+            if not self.open_calls:  # oldest rollouts write no task_complete after the answer
+                self.set_phase("working", ts, unmarked=True)
+        elif kind is Kind.THINKING:
+            self.add(Message(MessageRole.THINKING, item.text, ts))
+        elif kind is Kind.IMAGE:
+            self.add(Message(MessageRole.IMAGE, item.label, ts))
+        elif kind is Kind.COMPACTION:
+            self.add(Message(MessageRole.COMPACTION, item.text, ts))
+        elif kind is Kind.ERROR:
+            self.add(Message(MessageRole.ERROR, item.text, ts))
+        elif kind is Kind.TOOL:
+            args = item.data if isinstance(item.data, dict) else {}
+            self.open_calls[item.key] = (item.label, args, ts)
+            self.add(Message(MessageRole.TOOL, f"{item.label}({call_summary(item.label, args)})", ts,
+                             item.key, "pending"))
+            if item.label == "web_search":
+                self.open_calls.pop(item.key, None)  # runs on the server; nothing answers it here
+                self.close_tool(item.key, "done")
+            else:
+                self.set_phase("tool", ts)
+        elif kind is Kind.TOOL_RESULT:
+            self.open_calls.pop(item.key, None)
+            self.close_tool(item.key, "error" if item.error else "done")
             self.set_phase("tool" if self.open_calls else "working", ts)
 
     def pending_request(self) -> PendingRequest | None:

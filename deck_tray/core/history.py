@@ -26,16 +26,19 @@ a 30 KB tool output is rarely what one searches for and would dominate the index
 from __future__ import annotations
 
 import datetime as _dt
-import enum
 import json
 import re
 import shlex
+import unicodedata
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from deck_tray.core import claude, codex
 from deck_tray.core.model import AgentKind
+from deck_tray.core.record_kinds import CodexItems, Item, Kind, claude_items, codex_prompt_of
 from deck_tray.core.records import iso_timestamp
+from deck_tray.core.titles import PROMPT, Titles
 
 #: Characters kept of one prompt or answer.
 MAX_TEXT_CHARS = 16_000
@@ -48,12 +51,17 @@ MARK_OPEN = "\ue000"
 MARK_CLOSE = "\ue001"
 
 
-class HistoryRole(enum.Enum):
-    """Who wrote an entry; the value is the JSON/CLI spelling."""
+#: Who wrote an entry, and what it is: the record kinds of :mod:`deck_tray.core.record_kinds`
+#: (``user``, ``command``, ``harness``, ``compaction``, ``assistant``, ``thinking``, ``tool``,
+#: ``tool_result``, ``image``, ``error``); the value is the JSON / CLI / index spelling.
+HistoryRole = Kind
 
-    USER = "user"
-    ASSISTANT = "assistant"
-    TOOL = "tool"
+#: How the search window and ``deck-tray search`` name each role.
+ROLE_LABELS = {
+    Kind.USER: "your prompt", Kind.COMMAND: "your command", Kind.HARNESS: "added by the agent's harness",
+    Kind.COMPACTION: "compaction summary", Kind.ASSISTANT: "answer", Kind.THINKING: "thinking",
+    Kind.TOOL: "tool", Kind.TOOL_RESULT: "tool output", Kind.IMAGE: "image", Kind.ERROR: "error",
+}
 
 
 @dataclass(frozen=True)
@@ -67,6 +75,8 @@ class HistoryEntry:
         ts: when, POSIX seconds (0.0 when the source gave no time).
         text: the text (capped: :data:`MAX_TEXT_CHARS`, tool text :data:`TOOL_TEXT_CHARS`).
         offset: byte offset of the source record's line in the transcript file; -1 for opencode.
+        thread: the sub-agent that wrote it (its ``agentId``, ``"sidechain"`` when the record
+            names none); ``""`` for the session itself.
     """
 
     ordinal: int
@@ -74,6 +84,7 @@ class HistoryEntry:
     ts: float
     text: str
     offset: int
+    thread: str = ""
 
 
 @dataclass(frozen=True)
@@ -119,6 +130,8 @@ class SearchHit:
         text: the entry's text (at most :data:`HIT_TEXT_CHARS` characters).
         snippet: an excerpt around the matches as ``(segment, is_match)`` pairs.
         rank: lower is better (FTS5 bm25, weighted: prompts and title matches count more).
+        thread: the sub-agent that wrote the entry (:attr:`HistoryEntry.thread`); ``""`` for the
+            session itself.
     """
 
     agent: AgentKind
@@ -133,6 +146,7 @@ class SearchHit:
     text: str
     snippet: tuple[tuple[str, bool], ...]
     rank: float
+    thread: str = ""
 
     def to_json(self) -> dict[str, Any]:
         """Every field as JSON values (enums by value, the snippet as ``[[text, is_match], …]``)."""
@@ -140,7 +154,7 @@ class SearchHit:
             "agent": self.agent.value, "session_id": self.session_id, "title": self.title,
             "project": self.project, "source_path": self.source_path, "server_url": self.server_url,
             "ordinal": self.ordinal, "role": self.role.value, "ts": self.ts, "text": self.text,
-            "snippet": [[s, m] for s, m in self.snippet], "rank": self.rank,
+            "snippet": [[s, m] for s, m in self.snippet], "rank": self.rank, "thread": self.thread or None,
         }
 
 
@@ -152,13 +166,173 @@ class QueryError(ValueError):
 
 _WORD_RE = re.compile(r"\w", re.UNICODE)
 
+# -- scripts written without spaces (CJK, Thai, …) ---------------------------------------------
+#
+# ``unicode61`` makes a whole run of kana/kanji (or Hangul, Thai, …) between spaces or
+# punctuation one token, so "設定" is not found in "このプロジェクトの設定ファイルを更新しました".
+# The index therefore keeps, beside each entry's text, a *gram document* (:func:`gram_document`)
+# in which every such run is written as overlapping two-character tokens ("bigrams") plus the
+# run's last character alone, and :func:`fts_match` turns a query word in those scripts into
+# the phrase of its bigrams. Every substring of a run — one character, two, or more — is then
+# a phrase (or, for one character, a prefix) of indexed tokens: found by the index, ranked by
+# bm25 with the other terms, never by scanning the text.
+
+#: Blocks whose letters are all word characters (assigned or not): Han, Hangul syllables, Yi.
+_SPACELESS_WHOLE = ((0x3400, 0x4DBF), (0x4E00, 0x9FFF), (0xA000, 0xA48F), (0xAC00, 0xD7A3), (0xF900, 0xFAFF),
+                    (0x20000, 0x323AF))
+#: Blocks of scripts without spaces between words whose letters/digits (L*, N*) count and whose
+#: combining marks (M*) are skipped: Thai, Lao, Myanmar, Hangul jamo, Khmer, CJK iteration
+#: marks and numerals, kana, Bopomofo, halfwidth forms, kana supplements, variation selectors.
+_SPACELESS_MIXED = ((0x0E00, 0x0EFF), (0x1000, 0x109F), (0x1100, 0x11FF), (0x1780, 0x17FF), (0x3005, 0x3007),
+                    (0x3021, 0x302F), (0x3031, 0x3035), (0x303B, 0x303C), (0x3040, 0x30FF), (0x3100, 0x312F),
+                    (0x3130, 0x318F), (0x31A0, 0x31BF), (0x31F0, 0x31FF), (0xA960, 0xA97F), (0xD7B0, 0xD7FF),
+                    (0xFE00, 0xFE0F), (0xFF66, 0xFFDC), (0x1B000, 0x1B16F))
+
+
+def _char_class(ranges: list[tuple[int, int]]) -> str:
+    return "".join(re.escape(chr(a)) + ("-" + re.escape(chr(b)) if b > a else "") for a, b in ranges)
+
+
+def _spaceless_classes() -> tuple[str, str, str]:
+    """``(letters, astral, marks)``: regex character-class bodies of the space-less scripts'
+    letters and digits below U+10000 (compiled to a bitmap: one lookup a character) and
+    above, and of their combining marks."""
+    letters: list[tuple[int, int]] = [r for r in _SPACELESS_WHOLE if r[1] < 0x10000]
+    astral: list[tuple[int, int]] = [r for r in _SPACELESS_WHOLE if r[1] >= 0x10000]
+    marks: list[tuple[int, int]] = []
+    for lo, hi in _SPACELESS_MIXED:
+        for cp in range(lo, hi + 1):
+            cat = unicodedata.category(chr(cp))
+            out = (letters if cp < 0x10000 else astral) if cat[0] in "LN" else marks if cat[0] == "M" else None
+            if out is None:
+                continue
+            if out and out[-1][1] == cp - 1:
+                out[-1] = (out[-1][0], cp)
+            else:
+                out.append((cp, cp))
+    return _char_class(letters), _char_class(astral), _char_class(marks)
+
+
+_S_BMP, _S_ASTRAL, _M = _spaceless_classes()
+_S = _S_BMP + _S_ASTRAL
+#: One letter or digit of a script written without spaces (two classes: a class with
+#: characters above U+FFFF is matched range by range, 6× slower on every character).
+_ONE_S = f"(?:[{_S_BMP}]|[{_S_ASTRAL}])"
+_SPACELESS_RE = re.compile(_ONE_S)
+_SPACELESS_BMP_RE = re.compile(f"[{_S_BMP}]")
+#: Han above U+FFFF (one range: each range of a class beyond the bitmap costs a comparison
+#: on every character); the rare kana supplements come with kana or Han of the bitmap.
+_SPACELESS_ASTRAL_RE = re.compile("[\U00020000-\U000323af]")
+#: A combining mark of those scripts (Thai vowel and tone marks, kana voicing marks, …).
+_MARK_RE = re.compile(f"[{_M}]")
+#: A run of word characters as the index sees one (letters, digits, those marks; not ``_``).
+_RUN_RE = re.compile(f"(?:[^\\W_]|[{_M}])+")
+#: The pieces of a run: a space-less segment (group 1) or any other (group 2).
+_SEGMENT_RE = re.compile(f"({_ONE_S}(?:{_ONE_S}|[{_M}])*)|((?:(?!{_ONE_S}).)+)", re.DOTALL)
+#: Words as :func:`query_words` counts them.
+_QUERY_WORD_RE = re.compile(f"[\\w{_M}]+")
+#: Word boundaries as the index sees them: a space-less letter next to a Latin word ends it
+#: (``GitHubの`` holds the word ``GitHub``), any other word character does not.
+_NO_WORD_BEFORE = f"(?<![^\\W{_S}])"
+_NO_WORD_AFTER = f"(?![^\\W{_S}])"
+_WORD_REST = f"[^\\W{_S}]*"
+#: The token between two runs of a gram document (a private-use character: a token character
+#: for ``unicode61``, never in a query): a phrase cannot run on from one run into the next.
+GRAM_BOUNDARY = "\ue002"
+
+
+def spaceless(text: str) -> bool:
+    """True when ``text`` has a letter or digit of a script written without spaces between
+    words (Han, kana, Hangul, Thai, Lao, Khmer, Myanmar, Yi, Bopomofo)."""
+    if text.isascii():
+        return False
+    return _SPACELESS_BMP_RE.search(text) is not None or _SPACELESS_ASTRAL_RE.search(text) is not None
+
+
+def _run_tokens(run: str, *, final: bool) -> tuple[list[str], bool]:
+    """Tokens of one run (see :func:`gram_document`) and whether the last one is a prefix.
+
+    A space-less segment of n characters (marks dropped) gives its n-1 bigrams and, unless it
+    ends a query term (``final``) with n ≥ 2, its last character alone; a one-character segment
+    ending a query term is that character as a prefix (it starts the bigram that follows it in
+    the text, or is that run's last character). Other segments are kept as they are: the
+    tokenizer splits them as it splits the entry's text.
+    """
+    out: list[str] = []
+    segs = list(_SEGMENT_RE.finditer(run))
+    prefix = False
+    for i, m in enumerate(segs):
+        if m.group(1) is None:
+            out.append(m.group(2))
+            continue
+        base = _MARK_RE.sub("", m.group(1))
+        out += [base[j:j + 2] for j in range(len(base) - 1)]
+        last = final and i == len(segs) - 1
+        if not last or len(base) == 1:
+            out.append(base[-1])
+            prefix = last
+    return out, prefix
+
+
+def gram_document(text: str) -> str:
+    """What the index's ``grams`` column holds for an entry's (or title's) text.
+
+    ``""`` when the text has no letter of a space-less script (see :func:`spaceless`): Latin,
+    Cyrillic, … entries cost nothing. Otherwise every run of word characters, separated by
+    :data:`GRAM_BOUNDARY`, space separated: a run with space-less letters as its segments'
+    tokens (``"GitHubの設定"`` → ``GitHub の 設定 定``: the bigrams of each space-less segment
+    and its last character, marks dropped), any other run as it is. Built by the same rules as
+    the query side (:func:`fts_match`), so a query word is a phrase of this document's tokens
+    wherever it occurs inside a run.
+
+    Args:
+        text: the entry's text.
+
+    Returns:
+        The document (about three times the space-less part's characters), or ``""``.
+    """
+    if not spaceless(text):
+        return ""
+    out: list[str] = []
+    for run in _RUN_RE.findall(text):
+        if out:
+            out.append(GRAM_BOUNDARY)
+        if _SPACELESS_RE.search(run):
+            out += _run_tokens(run, final=False)[0]
+        else:
+            out.append(run)
+    return " ".join(out)
+
+
+def _gram_phrase(raw: str, prefix: bool) -> str | None:
+    """The FTS5 phrase finding ``raw`` (a word or phrase with space-less letters) in the
+    gram documents; None when it has no word character."""
+    runs = _RUN_RE.findall(raw)
+    if not runs:
+        return None
+    tokens: list[str] = []
+    last_prefix = False
+    for i, run in enumerate(runs):
+        if i:
+            tokens.append(GRAM_BOUNDARY)
+        got, last_prefix = _run_tokens(run, final=i == len(runs) - 1)
+        tokens += got
+    ends_other = list(_SEGMENT_RE.finditer(runs[-1]))[-1].group(2) is not None
+    star = last_prefix or (prefix and ends_other)
+    return '"' + " ".join(tokens).replace('"', '""') + '"' + ("*" if star else "")
+
 
 def _term(raw: str, phrase: bool) -> str | None:
+    """One FTS5 term for a typed word (``phrase`` False; ``word*`` is a prefix) or the inside
+    of a ``"quoted phrase"``; None when there is nothing to search for in it. A term with
+    letters of a space-less script is searched in the gram documents (:func:`_gram_phrase`)."""
     prefix = False
     if not phrase and raw.endswith("*"):
         raw, prefix = raw.rstrip("*"), True
     if not _WORD_RE.search(raw):
         return None  # only punctuation: the tokenizer keeps nothing of it
+    if spaceless(raw):
+        return _gram_phrase(raw, prefix)
     quoted = '"' + raw.replace('"', '""') + '"'
     return quoted + ("*" if prefix else "")
 
@@ -170,6 +344,18 @@ def fts_match(text: str) -> str:
     ``C++`` the token ``c``, and ``AND``/``NEAR``/``:`` are not operators), a
     ``"quoted phrase"`` stays a phrase, a trailing ``*`` on a word asks for a prefix, and a
     bare ``OR`` between two terms is kept as the operator. Terms are ANDed.
+
+    A word or phrase with letters of a script written without spaces (Chinese, Japanese,
+    Korean, Thai, …; see :func:`spaceless`) matches as a *substring* of a run of such letters:
+    it becomes the phrase of its bigrams as :func:`gram_document` writes them (``設定`` →
+    ``"設定"``, ``ファイル`` → ``"ファ アイ イル"``, one character ``設`` → the prefix
+    ``"設"*``); Latin words in it keep word semantics (``API設定`` → ``"API 設定"``).
+
+    Args:
+        text: the search text as typed (filters already taken out, see :func:`parse_query`).
+
+    Returns:
+        The expression, for ``MATCH`` on the index's FTS5 tables (columns ``text`` and ``grams``).
 
     Raises:
         QueryError: nothing in ``text`` can be searched for (empty, or only punctuation).
@@ -192,14 +378,40 @@ def fts_match(text: str) -> str:
 
 
 def query_words(text: str) -> list[str]:
-    """The lower-cased words of a search text (``OR`` and punctuation left out)."""
-    return [w.lower() for w in re.findall(r"\w+", text) if w != "OR"]
+    """The lower-cased words of a search text (``OR`` and punctuation left out), as counted
+    in an entry's lower-cased text for term-frequency ranking: a run of a space-less script
+    is one word, with its combining marks (``"設定ファイル"`` → ``["設定ファイル"]``)."""
+    return [w.lower() for w in _QUERY_WORD_RE.findall(text) if w != "OR"]
+
+
+def _spaceless_regex(raw: str, prefix: bool) -> str | None:
+    """Regex body finding a term with space-less letters inside longer runs (no word
+    boundary next to a space-less letter; combining marks anywhere after a letter)."""
+    runs = _RUN_RE.findall(raw)
+    if not runs:
+        return None
+    parts: list[str] = []
+    for run in runs:
+        body = ""
+        for m in _SEGMENT_RE.finditer(run):
+            if m.group(1) is None:
+                body += re.escape(m.group(2))
+            else:
+                body += "".join(re.escape(c) + f"[{_M}]*" for c in _MARK_RE.sub("", m.group(1)))
+        parts.append(body)
+    lead = "" if _SPACELESS_RE.match(runs[0]) else _NO_WORD_BEFORE
+    if _SPACELESS_RE.match(runs[-1][-1]) or _MARK_RE.match(runs[-1][-1]):
+        tail = ""
+    else:
+        tail = _WORD_REST if prefix else _NO_WORD_AFTER
+    return lead + r"[\W_]+".join(parts) + tail
 
 
 def match_regex(text: str) -> re.Pattern[str] | None:
     """A case-insensitive regex finding the terms of a search text in an entry's text, as
     :func:`fts_match` reads them (phrases as words separated by non-word characters,
-    ``word*`` as a prefix); None when there is nothing to find."""
+    ``word*`` as a prefix, a word of a space-less script anywhere inside a run, combining
+    marks ignored as the index ignores them); None when there is nothing to find."""
     alts: list[str] = []
     for m in re.finditer(r'"([^"]*)"?|(\S+)', text):
         phrase, word = m.group(1), m.group(2)
@@ -207,11 +419,16 @@ def match_regex(text: str) -> re.Pattern[str] | None:
             continue
         raw = phrase if phrase is not None else word
         prefix = phrase is None and raw.endswith("*")
+        if spaceless(raw):
+            body_s = _spaceless_regex(raw.rstrip("*") if prefix else raw, prefix)
+            if body_s is not None:
+                alts.append(body_s)
+            continue
         words = re.findall(r"\w+", raw)
         if not words:
             continue
         body = r"\W+".join(re.escape(w) for w in words)
-        alts.append(r"(?<!\w)" + body + (r"\w*" if prefix else r"(?!\w)"))
+        alts.append(_NO_WORD_BEFORE + body + (_WORD_REST if prefix else _NO_WORD_AFTER))
     if not alts:
         return None
     alts.sort(key=len, reverse=True)
@@ -244,7 +461,7 @@ def snippet(text: str, query_text: str, width: int = 180) -> tuple[tuple[str, bo
     marked = ["…" if start > 0 else ""]
     pos = start
     for m in found:
-        if m.start() < pos:
+        if m.start() < pos or m.end() == m.start():
             continue
         if m.start() >= end:
             break
@@ -300,9 +517,13 @@ def parse_query(text: str, *, limit: int = 50) -> SearchQuery:
     ``until`` includes that day), ``role:`` (``user``/``prompts``, ``assistant``/``answers``,
     ``tool``; repeatable), ``session:``. Everything else is the search text.
 
+    An ideographic space (U+3000, what Japanese and Chinese input methods type) separates
+    like a space.
+
     Raises:
         QueryError: a filter value is not understood.
     """
+    text = text.replace("\u3000", " ")
     try:
         tokens = shlex.split(text)
     except ValueError:
@@ -368,12 +589,14 @@ class ExtractState:
     Attributes:
         session_id: the session id ("" until a record names it).
         cwd: the session's working directory.
-        title: generated/custom title, else the first prompt.
-        title_rank: 0 none, 1 first prompt, 2 summary/ai-title, 3 custom title.
+        title: the title :mod:`deck_tray.core.titles` chose so far.
+        title_rank: its rank (0 none, 1 first prompt, 2 ai-title / own summary, 3 custom title).
         started: first record time (POSIX s, 0 unknown).
         updated: newest record time.
         next_ordinal: the ordinal the next entry gets.
-        flags: agent-specific booleans (Codex: ``saw_response_user``).
+        flags: agent-specific booleans (none used today; kept for stored states).
+        extra: agent-specific JSON state (Claude: summaries waiting for their leaf; Codex: the
+            recent texts that recognise a prompt or answer written twice).
     """
 
     session_id: str = ""
@@ -384,13 +607,15 @@ class ExtractState:
     updated: float = 0.0
     next_ordinal: int = 0
     flags: dict[str, bool] = field(default_factory=dict)
+    extra: dict[str, Any] = field(default_factory=dict)
 
     def to_json(self) -> str:
         """The state as a JSON string (stored in the database)."""
-        return json.dumps({"flags": self.flags, "title_rank": self.title_rank})
+        return json.dumps({"flags": self.flags, "title_rank": self.title_rank, "extra": self.extra})
 
     def load_json(self, raw: str) -> None:
-        """Restore :attr:`flags` and :attr:`title_rank` from :meth:`to_json` output (bad input ignored)."""
+        """Restore :attr:`flags`, :attr:`title_rank` and :attr:`extra` from :meth:`to_json`
+        output (bad input ignored)."""
         try:
             obj = json.loads(raw) if raw else {}
         except ValueError:
@@ -401,6 +626,12 @@ class ExtractState:
                 self.flags = {str(k): bool(v) for k, v in flags.items()}
             if isinstance(obj.get("title_rank"), int):
                 self.title_rank = obj["title_rank"]
+            if isinstance(obj.get("extra"), dict):
+                self.extra = dict(obj["extra"])
+
+
+#: Harness labels not indexed: fixed texts that would match every session.
+_UNINDEXED_HARNESS = frozenset({"caveat", "interrupt"})
 
 
 class Extractor:
@@ -412,12 +643,16 @@ class Extractor:
 
     def __init__(self, state: ExtractState | None = None) -> None:
         self.state = state or ExtractState()
+        self.titles = Titles()
+        self.titles.load({"title": self.state.title, "rank": self.state.title_rank,
+                          "pending": self.state.extra.get("pending_summaries", {})})
 
-    def _title(self, text: str, rank: int) -> None:
-        text = text.strip()
-        if text and rank >= self.state.title_rank and (rank > 1 or not self.state.title):
-            self.state.title = text.splitlines()[0][:200]
-            self.state.title_rank = rank
+    def _title_changed(self) -> None:
+        self.state.title, self.state.title_rank = self.titles.title, self.titles.rank
+        if self.titles.pending:
+            self.state.extra["pending_summaries"] = dict(self.titles.pending)
+        else:
+            self.state.extra.pop("pending_summaries", None)
 
     def _time(self, ts: float) -> None:
         if ts:
@@ -425,29 +660,43 @@ class Extractor:
             st.started = min(st.started, ts) if st.started else ts
             st.updated = max(st.updated, ts)
 
-    def _entry(self, out: list[HistoryEntry], role: HistoryRole, ts: float, text: str, offset: int) -> None:
+    def _entry(self, out: list[HistoryEntry], role: HistoryRole, ts: float, text: str, offset: int,
+               thread: str = "") -> None:
         text = text.strip()
         if not text:
             return
-        cap = TOOL_TEXT_CHARS if role is HistoryRole.TOOL else MAX_TEXT_CHARS
-        out.append(HistoryEntry(self.state.next_ordinal, role, ts, _cap(text, cap), offset))
+        cap = TOOL_TEXT_CHARS if role in (HistoryRole.TOOL, HistoryRole.TOOL_RESULT) else MAX_TEXT_CHARS
+        out.append(HistoryEntry(self.state.next_ordinal, role, ts, _cap(text, cap), offset, thread))
         self.state.next_ordinal += 1
+
+    def _item(self, out: list[HistoryEntry], item: Item, ts: float, offset: int, thread: str = "",
+              summary: Callable[[str, Any], str] | None = None) -> None:
+        """The entry of one classified item (see :mod:`deck_tray.core.record_kinds`)."""
+        kind = item.kind
+        if kind is Kind.TOOL:
+            text = f"{item.label}({summary(item.label, item.data) if summary else ''})"
+        elif kind is Kind.IMAGE:
+            text = f"[image: {item.label}]"
+        elif kind is Kind.HARNESS:
+            if item.label in _UNINDEXED_HARNESS:
+                return
+            text = item.text
+        else:
+            text = item.text
+        self._entry(out, kind, ts, text, offset, thread)
 
     def feed(self, rec: dict[str, Any], offset: int) -> list[HistoryEntry]:
         """Entries of one record (``offset``: where its line starts in the file)."""
         raise NotImplementedError
 
 
-def _result_text(content: Any) -> str:
-    if isinstance(content, str):
-        return content
-    if isinstance(content, list):
-        return "\n".join(str(c.get("text")) for c in content if isinstance(c, dict) and c.get("type") == "text")
-    return ""
-
-
 class ClaudeExtractor(Extractor):
-    """Entries of a Claude Code transcript (``projects/<encoded cwd>/<id>.jsonl``, 2.1.197)."""
+    """Entries of a Claude Code transcript (``projects/<encoded cwd>/<id>.jsonl``, 1.0.x–2.1.332),
+    and of its sub-agents' files (``agent-<id>.jsonl``, ``<id>/subagents/agent-<id>.jsonl``):
+    every item :func:`deck_tray.core.record_kinds.claude_items` finds, its kind as the role; a
+    sub-agent's (``isSidechain: true``) with ``thread`` set to its ``agentId`` (``"sidechain"``
+    for 1.0.x records without one). The title follows :class:`deck_tray.core.titles.Titles`.
+    """
 
     def feed(self, rec: dict[str, Any], offset: int) -> list[HistoryEntry]:
         """Entries of one transcript record; unknown record and block types give none."""
@@ -456,57 +705,44 @@ class ClaudeExtractor(Extractor):
         rtype = rec.get("type")
         if not st.session_id and isinstance(rec.get("sessionId"), str):
             st.session_id = rec["sessionId"]
+        side = rec.get("isSidechain") is True
         cwd = rec.get("cwd")
-        if isinstance(cwd, str) and cwd:
+        if isinstance(cwd, str) and cwd and not side:
             st.cwd = cwd
-        ts = iso_timestamp(rec) if rtype in ("user", "assistant") else 0.0
+        ts = iso_timestamp(rec) if rtype in ("user", "assistant", "system") else 0.0
         self._time(ts)
-        if rtype == "user":
-            msg = rec.get("message")
-            if not isinstance(msg, dict) or rec.get("isMeta"):
-                return out
-            content = msg.get("content")
-            if isinstance(content, str):
-                if content.startswith("<local-command-caveat>") or claude.COMMAND_TAG_RE.search(content):
-                    return out
-                self._entry(out, HistoryRole.USER, ts, content, offset)
-                self._title(content, 1)
-            elif isinstance(content, list):
-                for block in content:
-                    if not isinstance(block, dict):
-                        continue
-                    btype = block.get("type")
-                    if btype == "tool_result":
-                        self._entry(out, HistoryRole.TOOL, ts, _result_text(block.get("content")), offset)
-                    elif btype == "text":
-                        text = str(block.get("text") or "")
-                        if not text.startswith("[Request interrupted"):
-                            self._entry(out, HistoryRole.USER, ts, text, offset)
-        elif rtype == "assistant":
-            msg = rec.get("message")
-            content = msg.get("content") if isinstance(msg, dict) else None
-            if isinstance(content, list):
-                for block in content:
-                    if not isinstance(block, dict):
-                        continue
-                    btype = block.get("type")
-                    if btype == "text":
-                        self._entry(out, HistoryRole.ASSISTANT, ts, str(block.get("text") or ""), offset)
-                    elif btype == "tool_use":
-                        name = str(block.get("name") or "tool")
-                        summary = claude.tool_summary(name, block.get("input"))
-                        self._entry(out, HistoryRole.TOOL, ts, f"{name}({summary})", offset)
-        elif rtype == "ai-title" and isinstance(rec.get("aiTitle"), str):
-            self._title(rec["aiTitle"], 2)
-        elif rtype == "custom-title" and isinstance(rec.get("customTitle"), str):
-            self._title(rec["customTitle"], 3)
-        elif rtype == "summary" and isinstance(rec.get("summary"), str):
-            self._title(rec["summary"], 2)
+        thread = (str(rec.get("agentId") or "") or "sidechain") if side else ""
+        if not side:
+            rank = self.titles.rank
+            self.titles.feed(rec)
+            if rank != self.titles.rank or self.titles.pending or "pending_summaries" in st.extra:
+                self._title_changed()
+        for item in claude_items(rec):
+            self._item(out, item, ts, offset, thread, claude.tool_summary)
+            titled = item.kind is Kind.USER or (item.kind is Kind.COMMAND and item.text != item.label)
+            if titled and not side and self.titles.rank < PROMPT:
+                self.titles.offer(item.text, PROMPT)
+                self._title_changed()
         return out
 
 
 class CodexExtractor(Extractor):
-    """Entries of a Codex rollout (``sessions/YYYY/MM/DD/rollout-*.jsonl``, 0.169.0 and older shapes)."""
+    """Entries of a Codex rollout (``sessions/YYYY/MM/DD/rollout-*.jsonl``, every shape from
+    before 0.47 to 0.171.0): every item :class:`deck_tray.core.record_kinds.CodexItems` finds, its
+    kind as the role. Records without a time (the oldest shape) take the last time seen (the
+    header line's, else the file name's: :meth:`start_at`); their folder comes from the
+    ``<environment_context>`` Codex wrote when no ``session_meta`` names it.
+    """
+
+    def __init__(self, state: ExtractState | None = None) -> None:
+        super().__init__(state)
+        self.items = CodexItems()
+        self.items.load(self.state.extra.get("recent"))
+
+    def start_at(self, ts: float) -> None:
+        """The time of records that carry none until one does (a rollout's file-name time)."""
+        if ts and not self.state.updated:
+            self._time(ts)
 
     def feed(self, rec: dict[str, Any], offset: int) -> list[HistoryEntry]:
         """Entries of one rollout record; unknown types give none."""
@@ -514,50 +750,29 @@ class CodexExtractor(Extractor):
         st = self.state
         ts = iso_timestamp(rec)
         self._time(ts)
+        ts = ts or st.updated
         rtype = rec.get("type")
         payload = rec.get("payload")
-        if not isinstance(payload, dict):
-            if rtype in ("message", "function_call", "function_call_output", "local_shell_call"):
-                self._item(out, rec, ts, offset)
-            elif rtype is None and isinstance(rec.get("id"), str) and not st.session_id:
-                st.session_id = rec["id"]
-            return out
-        if rtype == "session_meta":
-            st.session_id = st.session_id or str(payload.get("id") or payload.get("session_id") or "")
-            st.cwd = str(payload.get("cwd") or st.cwd)
-        elif rtype == "turn_context":
-            if isinstance(payload.get("cwd"), str) and payload["cwd"]:
+        if isinstance(payload, dict):
+            if rtype == "session_meta":
+                st.session_id = st.session_id or str(payload.get("id") or payload.get("session_id") or "")
+                if payload.get("cwd"):
+                    st.cwd = str(payload["cwd"])
+                    st.flags["cwd_from_meta"] = True
+            elif rtype == "turn_context" and isinstance(payload.get("cwd"), str) and payload["cwd"]:
                 st.cwd = payload["cwd"]
-        elif rtype == "response_item":
-            self._item(out, payload, ts, offset)
-        elif rtype == "event_msg" and payload.get("type") == "user_message" and not st.flags.get("saw_response_user"):
-            text = str(payload.get("message") or "")
-            if text and not text.startswith(codex.HARNESS_PREFIXES):
-                self._entry(out, HistoryRole.USER, ts, text, offset)
-                self._title(text, 1)
+                st.flags["cwd_from_meta"] = True
+        elif rtype is None and isinstance(rec.get("id"), str) and not st.session_id:
+            st.session_id = rec["id"]
+        for item in self.items.feed(rec):
+            if item.kind is Kind.HARNESS and item.label == "environment" and not st.flags.get("cwd_from_meta"):
+                st.cwd = codex.cwd_from_environment(item.text) or st.cwd
+            self._item(out, item, ts, offset, "", codex.call_summary)
+            if item.kind is Kind.USER and self.titles.rank < PROMPT:
+                self.titles.offer(codex_prompt_of(item.text), PROMPT)
+                self._title_changed()
+        st.extra["recent"] = self.items.dump()
         return out
-
-    def _item(self, out: list[HistoryEntry], p: dict[str, Any], ts: float, offset: int) -> None:
-        ptype = p.get("type")
-        if ptype == "message":
-            role = p.get("role")
-            text = codex.content_text(p.get("content"))
-            if role == "user":
-                if text and not text.lstrip().startswith(codex.HARNESS_PREFIXES):
-                    self.state.flags["saw_response_user"] = True
-                    self._entry(out, HistoryRole.USER, ts, text, offset)
-                    self._title(text, 1)
-            elif role == "assistant":
-                self._entry(out, HistoryRole.ASSISTANT, ts, text, offset)
-        elif ptype in ("function_call", "custom_tool_call", "local_shell_call"):
-            name = str(p.get("name") or ptype)
-            args = codex.parse_arguments(p.get("arguments", p.get("input", p.get("action"))))
-            self._entry(out, HistoryRole.TOOL, ts, f"{name}({codex.call_summary(name, args)})", offset)
-        elif ptype in ("function_call_output", "custom_tool_call_output"):
-            o = p.get("output")
-            if isinstance(o, dict):
-                o = o.get("content", o.get("output"))
-            self._entry(out, HistoryRole.TOOL, ts, o if isinstance(o, str) else _result_text(o), offset)
 
 
 def extractor_for(agent: AgentKind, state: ExtractState | None = None) -> Extractor:

@@ -180,12 +180,27 @@ class PaneRef:
 
 
 class MessageRole(enum.Enum):
-    """Who wrote a conversation item."""
+    """What a conversation item in a tab is (see :class:`deck_tray.core.record_kinds.Kind`
+    for the records each comes from)."""
 
     USER = "user"
     ASSISTANT = "assistant"
     TOOL = "tool"
     NOTICE = "notice"
+    #: a slash command the user ran, ``/name args``
+    COMMAND = "command"
+    #: text the harness injected (a task notification, an IDE's open file, shell-mode output)
+    HARNESS = "harness"
+    #: the summary written when the conversation was compacted
+    COMPACTION = "compaction"
+    #: the model's thinking / reasoning summary
+    THINKING = "thinking"
+    #: an image the user attached (placeholder text: its media type)
+    IMAGE = "image"
+    #: an error the agent recorded (an API error)
+    ERROR = "error"
+    #: one sub-agent's thread, collapsed to one line (``state``: its status)
+    SUBAGENT = "subagent"
 
 
 @dataclass(frozen=True)
@@ -193,11 +208,14 @@ class Message:
     """One item of a conversation as shown in a session tab.
 
     Attributes:
-        role: user prompt, assistant text, tool call, or a notice (interrupt, error).
-        text: plain text (markdown for assistant text); tool calls as ``Name(summary)``.
+        role: user prompt, assistant text, tool call, notice (interrupt), or one of the other
+            kinds of :class:`MessageRole`.
+        text: plain text (markdown for assistant text); tool calls as ``Name(summary)``;
+            a sub-agent thread as ``name · n messages — last text``.
         timestamp: POSIX seconds, 0 if unknown.
         key: stable id (record uuid / call id) used to merge a tool call with its result.
-        state: for tool calls: ``"pending"``, ``"done"``, ``"error"``; else ``""``.
+        state: for tool calls: ``"pending"``, ``"done"``, ``"error"``; for a sub-agent thread
+            ``"working"``, ``"waiting"``, ``"done"``; for harness text what injected it; else ``""``.
     """
 
     role: MessageRole

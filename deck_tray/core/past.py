@@ -1,8 +1,11 @@
 """A past session (one the registry no longer lists) rebuilt for a read-only tab.
 
 Opened from a search hit: from the history index's entries of the session (complete, every
-entry capped by :mod:`deck_tray.core.history`), else from its transcript file with the same
-parsers as the live scan (which keep the newest :data:`deck_tray.core.records.MAX_MESSAGES`).
+entry capped by :mod:`deck_tray.core.history`), else from its whole transcript file with the
+same parsers as the live scan (which keep only the newest
+:data:`deck_tray.core.records.MAX_MESSAGES`). A session tab also reads a whole transcript here
+when the user scrolls above the messages it holds (:func:`conversation_from_transcript`,
+:func:`older_than`).
 
 Plain, blocking Python: the UI calls these on a worker thread.
 """
@@ -14,11 +17,15 @@ from collections.abc import Sequence
 
 from deck_tray.core import claude, codex
 from deck_tray.core.history import HistoryEntry, HistoryRole, SearchHit
-from deck_tray.core.jsonl import JsonlTailer
+from deck_tray.core.jsonl import JsonlTailer, open_regular
 from deck_tray.core.model import AgentKind, Message, MessageRole, Session, SessionStatus
 
+#: The tab item of each index role (a tool's result shows as a tool line with its output).
 _ROLE = {HistoryRole.USER: MessageRole.USER, HistoryRole.ASSISTANT: MessageRole.ASSISTANT,
-         HistoryRole.TOOL: MessageRole.TOOL}
+         HistoryRole.TOOL: MessageRole.TOOL, HistoryRole.TOOL_RESULT: MessageRole.TOOL,
+         HistoryRole.COMMAND: MessageRole.COMMAND, HistoryRole.HARNESS: MessageRole.HARNESS,
+         HistoryRole.COMPACTION: MessageRole.COMPACTION, HistoryRole.THINKING: MessageRole.THINKING,
+         HistoryRole.IMAGE: MessageRole.IMAGE, HistoryRole.ERROR: MessageRole.ERROR}
 
 #: The reason a past session's tab shows.
 PAST_REASON = "past session — from the history"
@@ -27,7 +34,7 @@ PAST_REASON = "past session — from the history"
 def messages_from_entries(entries: Sequence[HistoryEntry]) -> tuple[Message, ...]:
     """Conversation items of a tab from index entries (in their order; tool entries done)."""
     return tuple(Message(_ROLE[e.role], e.text, e.ts, f"h{e.ordinal}",
-                         "done" if e.role is HistoryRole.TOOL else "")
+                         "done" if e.role in (HistoryRole.TOOL, HistoryRole.TOOL_RESULT) else "")
                  for e in entries)
 
 
@@ -40,17 +47,92 @@ def session_from_entries(hit: SearchHit, entries: Sequence[HistoryEntry]) -> Ses
                    server=hit.server_url if hit.agent is AgentKind.OPENCODE else "")
 
 
+def _parse_transcript(agent: AgentKind, path: str) -> claude.ClaudeTranscript | codex.CodexRollout:
+    """Every record of the transcript ``path`` fed to its agent's parser (no message limit).
+
+    Raises:
+        OSError: the file cannot be opened (gone, not a regular file, no permission).
+        ValueError: ``agent`` has no transcript file (opencode).
+    """
+    if agent is AgentKind.CLAUDE_CODE:
+        state: claude.ClaudeTranscript | codex.CodexRollout = claude.ClaudeTranscript(max_messages=None)
+    elif agent is AgentKind.CODEX:
+        state = codex.CodexRollout(codex.thread_id_from_path(path) or "", path, max_messages=None)
+    else:
+        raise ValueError(f"{agent.label} sessions have no transcript file")
+    os.close(open_regular(path))  # the reason it cannot be read, as the system says it
+    tailer = JsonlTailer(path)
+    res = tailer.read_new()
+    if res.missing:  # vanished between the check and the read
+        raise FileNotFoundError(2, "No such file or directory", path)
+    for rec in res.records:
+        state.feed(rec)
+    return state
+
+
+def conversation_from_transcript(agent: AgentKind, path: str) -> tuple[Message, ...]:
+    """The whole conversation of a Claude Code transcript or Codex rollout, oldest first.
+
+    The same parsers as the live scan, with no window: every message of the file (the live
+    scan keeps the newest :data:`deck_tray.core.records.MAX_MESSAGES` of its last
+    :data:`deck_tray.core.scan.TAIL_BYTES`). Blocking: reads and parses the whole file
+    (about 1 s per 100 MB); call it on a worker thread.
+
+    Args:
+        agent: ``CLAUDE_CODE`` or ``CODEX``.
+        path: the session's transcript (``Session.transcript``).
+
+    Raises:
+        OSError: the file cannot be read (its ``strerror`` says why).
+        ValueError: ``agent`` has no transcript file (opencode).
+    """
+    return tuple(_parse_transcript(agent, path).messages)
+
+
+def same_message(a: Message, b: Message) -> bool:
+    """The same conversation item as read twice (a tool's state or a sub-agent's summary
+    may have moved on in between): by key, else by text and time."""
+    if a.role is not b.role:
+        return False
+    if a.key and b.key:
+        return a.key == b.key
+    return a.timestamp == b.timestamp and a.text == b.text
+
+
+def older_than(full: Sequence[Message], held: Sequence[Message]) -> tuple[Message, ...]:
+    """The part of ``full`` (a whole conversation) before the messages a tab holds.
+
+    ``held`` is a newer window of the same conversation, oldest first (what the live scan
+    kept). Its first item is looked for in ``full`` (from the end: the window is usually the
+    newest part); when the first few are not there (read before the file was rewritten),
+    the next ones are tried; failing all that, the items of ``full`` older than the oldest
+    held one (by time) are taken.
+
+    Returns:
+        The older items, oldest first; ``()`` when ``held`` already starts the conversation.
+    """
+    if not held:
+        return tuple(full)
+    for j, first in enumerate(held[:20]):
+        for i in range(len(full) - 1, -1, -1):
+            if same_message(full[i], first):
+                return tuple(full[:max(0, i - j)])
+    oldest = min((m.timestamp for m in held if m.timestamp), default=0.0)
+    if not oldest:
+        return ()
+    return tuple(m for m in full if m.timestamp and m.timestamp < oldest)
+
+
 def session_from_transcript(hit: SearchHit) -> Session | None:
-    """A read-only :class:`Session` parsed from the transcript of ``hit`` (Claude Code or
+    """A read-only :class:`Session` parsed from the whole transcript of ``hit`` (Claude Code or
     Codex); None when the file is gone or the agent has none (opencode)."""
     path = hit.source_path
     if not path or hit.agent is AgentKind.OPENCODE or not os.path.isfile(path):
         return None
-    tailer = JsonlTailer(path)
-    state: claude.ClaudeTranscript | codex.CodexRollout = (
-        claude.ClaudeTranscript() if hit.agent is AgentKind.CLAUDE_CODE else codex.CodexRollout())
-    for rec in tailer.read_new().records:
-        state.feed(rec)
+    try:
+        state = _parse_transcript(hit.agent, path)
+    except OSError:
+        return None
     title = state.display_title if isinstance(state, claude.ClaudeTranscript) else state.title
     return Session(id=hit.session_id, agent=hit.agent, cwd=state.cwd or hit.project,
                    title=title or hit.title, status=SessionStatus.ENDED, reason=PAST_REASON,

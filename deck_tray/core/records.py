@@ -19,6 +19,10 @@ from deck_tray.core.model import (
 
 #: Conversation items kept per session (the newest).
 MAX_MESSAGES = 400
+#: Seconds of silence after an answer without an end-of-turn mark before the turn counts as
+#: finished (Claude Code 1.0.x–2.1.4x write ``stop_reason: null`` on every block and rarely
+#: ``turn_duration``: the public corpus, tests/fixtures/public/; ADR 009).
+QUIET_S = 60.0
 
 
 def iso_timestamp(rec: dict[str, Any]) -> float:
@@ -60,20 +64,31 @@ class TurnLog:
     ``"ended"`` (the user quit). Records are not always written in time order, so a record
     older than the one that set the phase does not move it back, and messages are kept
     sorted by time.
+
+    Args:
+        max_messages: conversation items kept (the newest); None keeps every one (a whole
+            conversation read once, :func:`deck_tray.core.past.conversation_from_transcript`).
     """
 
-    def __init__(self) -> None:
-        self.messages: collections.deque[Message] = collections.deque(maxlen=MAX_MESSAGES)
+    def __init__(self, max_messages: int | None = MAX_MESSAGES) -> None:
+        self.messages: collections.deque[Message] = collections.deque(maxlen=max_messages)
         self.phase = ""
         self.phase_at = 0.0
         self.last_at = 0.0
+        self.unmarked = False
 
-    def set_phase(self, phase: str, ts: float) -> None:
-        """Move the turn to ``phase`` unless a newer record already set it."""
+    def set_phase(self, phase: str, ts: float, *, unmarked: bool = False) -> None:
+        """Move the turn to ``phase`` unless a newer record already set it.
+
+        Args:
+            unmarked: the record was an answer that may end the turn but carries no mark saying
+                so (``stop_reason: null``): see :meth:`evidence_list`.
+        """
         if ts and self.phase_at and ts < self.phase_at:
             return
         self.phase = phase
         self.phase_at = ts or self.last_at
+        self.unmarked = unmarked
 
     def add(self, msg: Message) -> None:
         """Add a message at its place in time."""
@@ -101,6 +116,22 @@ class TurnLog:
     def pending_request(self) -> PendingRequest | None:
         """The open call that may be a request to the user (subclasses know which)."""
         return None
+
+    def evidence_list(self) -> list[Evidence]:
+        """What the file alone says: :meth:`evidence`, and after an unmarked answer (the last
+        record is the model's text, ``stop_reason`` null, no tool call open) also *idle*, which
+        wins once the *working* claim expires :data:`QUIET_S` after that answer when nothing
+        was written since (ADR 009). Stronger sources — a live status file, a hook, the screen,
+        the process table — decide before either."""
+        ev = self.evidence()
+        if ev is None:
+            return []
+        if ev.status is SessionStatus.BUSY and self.phase == "working" and self.unmarked:
+            at = ev.observed_at
+            return [Evidence(ev.source, SessionStatus.BUSY, at, "working", fresh_for=QUIET_S),
+                    Evidence(ev.source, SessionStatus.IDLE, at - 0.001,
+                             f"answered; no end-of-turn mark in this version, quiet for {QUIET_S:.0f} s")]
+        return [ev]
 
     def evidence(self) -> Evidence | None:
         """What the file alone says (the weakest evidence; see :mod:`deck_tray.core.status`)."""

@@ -9,7 +9,8 @@ Discovery:
 
 * Claude Code: ``CONFIG/sessions/<pid>.json`` (live, stale when the pid is gone or its
   ``procStart`` differs) and ``CONFIG/projects/*/*.jsonl`` modified within the history
-  window.
+  window; sub-agents' files (``agent-<id>.jsonl`` beside a session's, 2.0.x, or
+  ``<id>/subagents/agent-<id>.jsonl``, 2.1.x) become threads of their session.
 * Codex: ``CODEX_HOME/sessions/YYYY/MM/DD/rollout-*.jsonl`` modified within the history
   window; a session is live while a codex process holds its rollout open, or runs in its
   cwd (daemon mode, where the TUI does not hold the file).
@@ -37,6 +38,7 @@ from deck_tray.core.model import (
     Evidence,
     EvidenceSource,
     Message,
+    MessageRole,
     PaneRef,
     PendingRequest,
     Session,
@@ -89,9 +91,7 @@ def _observe(
     ob.messages = tuple(st.messages)
     ob.pending_hint = st.pending_request()
     ob.updated_at = st.last_at
-    ev = st.evidence()
-    if ev is not None:
-        ob.evidence.append(ev)
+    ob.evidence += st.evidence_list()
     return ob
 
 
@@ -105,8 +105,10 @@ class _Tracked:
 
     def __init__(self, path: str, agent: AgentKind, skipped: SkippedFiles) -> None:
         self.tailer = JsonlTailer(path, tail_bytes=TAIL_BYTES, skipped=skipped)
+        self.thread = claude.subagent_id(path) if agent is AgentKind.CLAUDE_CODE else ""
         self.state: claude.ClaudeTranscript | codex.CodexRollout = (
-            claude.ClaudeTranscript() if agent is AgentKind.CLAUDE_CODE else codex.CodexRollout()
+            claude.ClaudeTranscript() if agent is AgentKind.CLAUDE_CODE
+            else codex.CodexRollout(codex.thread_id_from_path(path) or "", path)
         )
         self.agent = agent
         self.size_mtime: tuple[int, float] = (-1, -1.0)
@@ -118,9 +120,18 @@ class _Tracked:
             self.state.reset()
             self.records = 0
         for rec in res.records:
-            self.state.feed(rec)
+            if self.thread and isinstance(self.state, claude.ClaudeTranscript):
+                self.state.feed(rec, thread=self.thread)
+            else:
+                self.state.feed(rec)
         self.records += len(res.records)
         return not res.missing
+
+    def parent_id(self) -> str:
+        """For a sub-agent's file, the id of the session it belongs to (``""`` otherwise)."""
+        if not self.thread or not isinstance(self.state, claude.ClaudeTranscript):
+            return ""
+        return claude.subagent_parent_id(self.tailer.path) or self.state.session_id
 
 
 class Scanner:
@@ -291,6 +302,8 @@ class Scanner:
             for p in found:
                 self._read_status(p)
             wanted = {p: AgentKind.CLAUDE_CODE for p in self._recent(self.claude_dir / "projects", "*/*.jsonl", now)}
+            wanted.update({p: AgentKind.CLAUDE_CODE
+                           for p in self._recent(self.claude_dir / "projects", "*/*/subagents/agent-*.jsonl", now)})
             wanted.update(
                 {p: AgentKind.CODEX for p in self._recent(self.codex_dir / "sessions", "*/*/*/rollout-*.jsonl", now)}
             )
@@ -339,12 +352,26 @@ class Scanner:
         out: dict[str, Observation] = {}
         claude_cwds = {a.cwd for a in agents if a.kind == "claude"}
         live_cwds = {ls.cwd for ls in live.values()}
+        mains: dict[str, claude.ClaudeTranscript] = {}
+        subs: list[_Tracked] = []
         for tr in tracked:
             st = tr.state
             if not isinstance(st, claude.ClaudeTranscript) or not tr.records:
                 continue
-            sid = st.session_id or Path(tr.tailer.path).stem
-            out[sid] = _observe(st, sid, AgentKind.CLAUDE_CODE, st.display_title, tr.tailer.path)
+            if tr.thread:
+                subs.append(tr)
+            else:
+                mains[st.session_id or Path(tr.tailer.path).stem] = st
+        for tr in subs:
+            # A sub-agent's own file (2.0.x beside the session's, 2.1.x under <id>/subagents/)
+            # is a thread of its parent, never a session of its own.
+            parent = mains.get(tr.parent_id())
+            thread = tr.state.threads.get(tr.thread) if isinstance(tr.state, claude.ClaudeTranscript) else None
+            if parent is not None and thread is not None:
+                parent.adopt(thread)
+        for sid, st in mains.items():
+            path = next(t.tailer.path for t in tracked if t.state is st)
+            out[sid] = _observe(st, sid, AgentKind.CLAUDE_CODE, st.display_title, path)
         for sid, ls in live.items():
             known = out.get(sid)
             if known is None:
@@ -387,12 +414,25 @@ class Scanner:
             if not ap.daemon:
                 tuis_by_cwd.setdefault(ap.cwd, []).append(ap)
         out: list[Observation] = []
+        children: list[codex.CodexRollout] = []
         for tr in tracked:
             st = tr.state
             if not isinstance(st, codex.CodexRollout) or not tr.records:
                 continue
+            if st.parent_thread:
+                children.append(st)
+                continue
             tid = st.thread_id or codex.thread_id_from_path(tr.tailer.path) or Path(tr.tailer.path).stem
             out.append(_observe(st, tid, AgentKind.CODEX, st.title, tr.tailer.path))
+        by_id = {ob.id: ob for ob in out}
+        for child in children:
+            parent = by_id.get(child.parent_thread)
+            if parent is None:
+                # Its parent is not listed (older than the history window): show it on its own.
+                tid = child.thread_id or "subagent"
+                out.append(_observe(child, tid, AgentKind.CODEX, child.title, ""))
+                continue
+            _adopt_codex_thread(parent, child)
         # Attach processes: the holder of the file first; else a TUI in the same cwd,
         # newest session first (daemon mode, where the TUI holds no rollout).
         used: set[int] = set()
@@ -417,6 +457,32 @@ class Scanner:
                              "no Codex process has this session open")
                 )
         return out
+
+
+def _adopt_codex_thread(parent: Observation, child: codex.CodexRollout) -> None:
+    """Show a Codex sub-agent thread inside its parent's observation: one collapsed line, and its
+    request (with ``asker``) when the parent has none of its own."""
+    name = child.agent_name or f"sub-agent {child.thread_id[:8]}"
+    count = sum(1 for m in child.messages if m.role in (MessageRole.USER, MessageRole.ASSISTANT, MessageRole.TOOL))
+    last = next((m.text for m in reversed(child.messages) if m.role in (MessageRole.ASSISTANT, MessageRole.TOOL)), "")
+    ev = child.evidence()
+    pend = child.pending_request()
+    state = ("waiting" if pend is not None else
+             "done" if ev is not None and ev.status is SessionStatus.IDLE else "working")
+    line = f"{name} · {count} message{'s' if count != 1 else ''}" + (
+        f" — {' '.join(last.split())[:160]}" if last else "")
+    started = child.messages[0].timestamp if child.messages else child.last_at
+    msgs = [m for m in parent.messages if m.key != f"sub:{child.thread_id}"]
+    msgs.append(Message(MessageRole.SUBAGENT, line, started, f"sub:{child.thread_id}", state))
+    msgs.sort(key=lambda m: m.timestamp)
+    parent.messages = tuple(msgs)
+    if pend is not None and parent.pending_hint is None:
+        parent.pending_hint = PendingRequest(pend.kind, pend.tool, pend.summary, pend.options, pend.request_id,
+                                             pend.question, asker=name)
+        parent.evidence.append(Evidence(EvidenceSource.TRANSCRIPT, SessionStatus.BUSY, child.last_at,
+                                        f"sub-agent “{name}” runs a tool or waits for an answer",
+                                        pending=parent.pending_hint))
+    parent.updated_at = max(parent.updated_at, child.last_at)
 
 
 def build_session(

@@ -11,17 +11,24 @@ older or newer, is dropped and rebuilt; a corrupt file is deleted and rebuilt):
   and last record time, the byte ``offset`` indexed so far and the file's dev/inode/size/mtime
   then, opencode's ``time.updated`` (``source_updated``), the next ordinal and the
   extractor's state (:class:`deck_tray.core.history.ExtractState`).
-* ``entries`` — one row per :class:`~deck_tray.core.history.HistoryEntry`.
-* ``entries_fts`` — FTS5 over ``entries.text`` (external content: rows are added to it in
-  bulk, ``INSERT … SELECT`` once per batch, 3× faster than a trigger per row; a trigger
-  removes deleted rows).
-* ``titles_fts`` — FTS5 over session titles (a title match ranks a hit higher).
+* ``entries`` — one row per :class:`~deck_tray.core.history.HistoryEntry`, with its
+  ``grams`` document (:func:`deck_tray.core.history.gram_document`; ``''`` unless the text
+  has letters of a script written without spaces: Chinese, Japanese, Korean, Thai, …).
+* ``entries_fts`` — FTS5 over ``entries.text`` and ``entries.grams`` (external content: rows
+  are added to it in bulk, ``INSERT … SELECT`` once per batch, 3× faster than a trigger per
+  row; a trigger removes deleted rows).
+* ``titles_fts`` — FTS5 over session titles and their gram documents (a title match ranks a
+  hit higher).
 
-Tokenizer: ``unicode61 remove_diacritics 2`` with ``prefix='2 3'``. It finds words and
-phrases in any script, matches "resume" for "résumé", and the prefix indexes make ``tok*``
-as fast as a word. A ``trigram`` tokenizer would also find substrings inside words, but its
-index is about three times as large and slower to build, and it cannot search for
-words shorter than three characters; people search conversations for words and phrases.
+Tokenizer: ``unicode61 remove_diacritics 2``. It finds words and phrases in scripts written
+with spaces, and matches "resume" for "résumé". It makes a whole run of kana/kanji, Hangul
+or Thai between spaces or punctuation one token, so a word inside such a run is found through
+the ``grams`` column instead: the run written as overlapping two-character tokens, which a
+query word in those scripts is a phrase of (:func:`deck_tray.core.history.fts_match`), one- and
+two-character words included (設定, 東京) — all through the index, ranked by the same bm25.
+A ``trigram`` table over all text was the other way: it cannot find words shorter than three
+characters (a scan of the text would), needs SQLite ≥ 3.34, and its index is about three
+times as large for every entry, where the gram documents cost nothing for Latin-script text.
 
 Crash safety: the database is in WAL mode; every batch (up to :data:`BATCH_BYTES` of JSONL
 read, any number of files) is one transaction that writes the entries *and* the offsets
@@ -54,9 +61,10 @@ from typing import Any
 import platformdirs
 from PySide6.QtCore import QObject, QTimer, Signal
 
-from deck_tray.core import codex
+from deck_tray.core import claude, codex
 from deck_tray.core.history import (
     HIT_TEXT_CHARS,
+    CodexExtractor,
     ExtractState,
     HistoryEntry,
     HistoryRole,
@@ -65,6 +73,7 @@ from deck_tray.core.history import (
     SearchQuery,
     extractor_for,
     fts_match,
+    gram_document,
     opencode_entries,
     query_words,
     snippet,
@@ -79,8 +88,13 @@ from deck_tray.services.secrets import Credentials
 log = logging.getLogger(__name__)
 
 #: ``PRAGMA user_version`` of the schema below; change it whenever the schema or what is
-#: extracted changes (the index is then rebuilt).
-SCHEMA_VERSION = 1
+#: extracted changes (the index is then rebuilt: emptied at open, then filled again by the
+#: indexer's first scan, which the search window shows as "Indexing… n of m files" and
+#: ``deck-tray search`` as "rebuilding the history index: schema version 1 → 2").
+#: 2: the ``grams`` columns (words inside runs of CJK, Thai, … found); entries classified by kind
+#: (:mod:`deck_tray.core.record_kinds`) with their sub-agent ``thread``; sub-agents' files filed
+#: under their parent session.
+SCHEMA_VERSION = 2
 #: JSONL bytes read per transaction.
 BATCH_BYTES = 8 * 1024 * 1024
 #: Matches ranked per search: the newest this many. When a query has more matches than
@@ -132,15 +146,17 @@ CREATE TABLE entries(
     role TEXT NOT NULL,
     ts REAL NOT NULL,
     offset INTEGER NOT NULL,
-    text TEXT NOT NULL
+    text TEXT NOT NULL,
+    grams TEXT NOT NULL DEFAULT '',
+    thread TEXT NOT NULL DEFAULT ''
 );
 CREATE INDEX entries_by_session ON entries(sess, ordinal);
 CREATE VIRTUAL TABLE entries_fts USING fts5(
-    text, content='entries', content_rowid='id', tokenize='{TOKENIZER}');
+    text, grams, content='entries', content_rowid='id', tokenize='{TOKENIZER}');
 CREATE TRIGGER entries_ad AFTER DELETE ON entries BEGIN
-    INSERT INTO entries_fts(entries_fts, rowid, text) VALUES ('delete', old.id, old.text);
+    INSERT INTO entries_fts(entries_fts, rowid, text, grams) VALUES ('delete', old.id, old.text, old.grams);
 END;
-CREATE VIRTUAL TABLE titles_fts USING fts5(title, tokenize='{TOKENIZER}');
+CREATE VIRTUAL TABLE titles_fts USING fts5(title, grams, tokenize='{TOKENIZER}');
 """
 
 
@@ -150,7 +166,8 @@ def default_path() -> Path:
 
 
 def discover_files(claude_dir: Path, codex_dir: Path) -> list[tuple[AgentKind, str]]:
-    """Every transcript on disk: ``claude_dir/projects/*/*.jsonl``,
+    """Every transcript on disk: ``claude_dir/projects/*/*.jsonl`` (with 2.0.x sub-agents'
+    ``agent-<id>.jsonl``) and ``claude_dir/projects/*/<session id>/subagents/agent-*.jsonl`` (2.1.x),
     ``codex_dir/sessions/YYYY/MM/DD/rollout-*.jsonl`` and ``codex_dir/archived_sessions/rollout-*.jsonl``.
 
     Returns:
@@ -177,6 +194,8 @@ def discover_files(claude_dir: Path, codex_dir: Path) -> list[tuple[AgentKind, s
 
     for proj in dirs(str(claude_dir / "projects")):
         out += [(AgentKind.CLAUDE_CODE, p) for p in files(proj)]
+        for session_dir in dirs(proj):  # 2.1.x sub-agents: <session id>/subagents/agent-<id>.jsonl
+            out += [(AgentKind.CLAUDE_CODE, p) for p in files(os.path.join(session_dir, "subagents"), "agent-")]
     for year in dirs(str(codex_dir / "sessions")):
         for month in dirs(year):
             for day in dirs(month):
@@ -186,8 +205,12 @@ def discover_files(claude_dir: Path, codex_dir: Path) -> list[tuple[AgentKind, s
 
 
 def _session_id_of(agent: AgentKind, path: str) -> str:
+    """The session a file belongs to by its name: a Codex thread id, a Claude session id; for a
+    Claude sub-agent's file its parent's (2.1.x: the folder; 2.0.x: ``""``, the records say)."""
     if agent is AgentKind.CODEX:
         return codex.thread_id_from_path(path) or ""
+    if claude.subagent_id(path):
+        return claude.subagent_parent_id(path)
     name = os.path.basename(path)
     return name[:-6] if name.endswith(".jsonl") else name
 
@@ -206,6 +229,9 @@ class _Work:
     size: int = 0
     mtime: float = 0.0
     session_id: str = ""
+    #: The entries' gram documents, in order (made on the parsing thread: the writer thread
+    #: stays in SQLite, without the GIL, as the GUI thread needs it).
+    grams: list[str] = dataclasses.field(default_factory=list)
 
 
 class _Writer:
@@ -477,6 +503,8 @@ class HistoryIndex:
                     if got is None:
                         break
                     ex = extractor_for(agent, state)
+                    if isinstance(ex, CodexExtractor):
+                        ex.start_at(codex.time_from_path(path))  # old rollouts: records without times
                     entries: list[HistoryEntry] = []
                     for off, rec in got.records:
                         try:
@@ -488,7 +516,8 @@ class HistoryIndex:
                     snap = dataclasses.replace(state, flags=dict(state.flags))
                     batch.append((_Work(agent, path, reset, snap, got.end, got.dev, got.ino,
                                         got.size if not got.more else got.end,
-                                        got.mtime if not got.more else 0.0, sid), entries))
+                                        got.mtime if not got.more else 0.0, sid,
+                                        [gram_document(e.text) for e in entries]), entries))
                     budget -= got.end - offset
                     reset = False  # the drop happens once, in the first batch
                     offset = got.end
@@ -549,7 +578,8 @@ class HistoryIndex:
                             "offset, dev, ino, size, mtime, next_ordinal, state) "
                             "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", (w.path, *values))
                         sid = int(cur.lastrowid or 0)
-                        conn.execute("INSERT INTO titles_fts(rowid, title) VALUES (?, ?)", (sid, st.title))
+                        conn.execute("INSERT INTO titles_fts(rowid, title, grams) VALUES (?, ?, ?)",
+                                     (sid, st.title, gram_document(st.title)))
                     else:
                         old_title = conn.execute("SELECT title FROM sessions WHERE id = ?", (sid,)).fetchone()
                         conn.execute(
@@ -558,14 +588,19 @@ class HistoryIndex:
                             "WHERE id=?", (*values, sid))
                         if old_title is None or old_title[0] != st.title:
                             conn.execute("DELETE FROM titles_fts WHERE rowid = ?", (sid,))
-                            conn.execute("INSERT INTO titles_fts(rowid, title) VALUES (?, ?)", (sid, st.title))
+                            conn.execute("INSERT INTO titles_fts(rowid, title, grams) VALUES (?, ?, ?)",
+                                         (sid, st.title, gram_document(st.title)))
                     ids[w.path] = sid
+                    thread = claude.subagent_id(w.path) if w.agent is AgentKind.CLAUDE_CODE else ""
                     if entries:
                         conn.executemany(
-                            "INSERT INTO entries(sess, ordinal, role, ts, offset, text) VALUES (?, ?, ?, ?, ?, ?)",
-                            [(sid, e.ordinal, e.role.value, e.ts, e.offset, e.text) for e in entries])
+                            "INSERT INTO entries(sess, ordinal, role, ts, offset, text, grams, thread) "
+                            "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                            [(sid, e.ordinal, e.role.value, e.ts, e.offset, e.text, g, e.thread or thread)
+                             for e, g in zip(entries, w.grams, strict=True)])
                         added += len(entries)
-                conn.execute("INSERT INTO entries_fts(rowid, text) SELECT id, text FROM entries WHERE id > ?",
+                conn.execute("INSERT INTO entries_fts(rowid, text, grams) SELECT id, text, grams FROM entries "
+                             "WHERE id > ?",
                              (first_new,))
                 if self.batch_hook is not None:
                     self.batch_hook()
@@ -634,6 +669,7 @@ class HistoryIndex:
             return float(v) / 1000.0 if isinstance(v, (int, float)) and not isinstance(v, bool) else 0.0
 
         entries = opencode_entries(items)
+        rows = [(e, gram_document(e.text)) for e in entries]
         key = self.opencode_key(server_url, sid)
         title = str(info.get("title") or "") or (entries[0].text.splitlines()[0][:200] if entries else "")
         with self._write_lock:
@@ -649,11 +685,14 @@ class HistoryIndex:
                     (key, AgentKind.OPENCODE.value, sid, server_url, str(info.get("directory") or ""), title,
                      sec(t.get("created")), sec(t.get("updated")), sec(t.get("updated")), len(entries)))
                 row_id = int(cur.lastrowid or 0)
-                conn.execute("INSERT INTO titles_fts(rowid, title) VALUES (?, ?)", (row_id, title))
+                conn.execute("INSERT INTO titles_fts(rowid, title, grams) VALUES (?, ?, ?)",
+                             (row_id, title, gram_document(title)))
                 conn.executemany(
-                    "INSERT INTO entries(sess, ordinal, role, ts, offset, text) VALUES (?, ?, ?, ?, ?, ?)",
-                    [(row_id, e.ordinal, e.role.value, e.ts, e.offset, e.text) for e in entries])
-                conn.execute("INSERT INTO entries_fts(rowid, text) SELECT id, text FROM entries WHERE sess = ?",
+                    "INSERT INTO entries(sess, ordinal, role, ts, offset, text, grams) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    [(row_id, e.ordinal, e.role.value, e.ts, e.offset, e.text, g) for e, g in rows])
+                conn.execute("INSERT INTO entries_fts(rowid, text, grams) SELECT id, text, grams FROM entries "
+                             "WHERE sess = ?",
                              (row_id,))
                 if self.batch_hook is not None:
                     self.batch_hook()
@@ -753,7 +792,7 @@ class HistoryIndex:
             return []
         details = {r[0]: r for r in conn.execute(
             "SELECT e.id, s.agent, s.session_id, s.title, s.cwd, s.path, s.server_url, e.ordinal, e.role, e.ts, "
-            "substr(e.text, 1, ?) FROM entries e JOIN sessions s ON s.id = e.sess "
+            "substr(e.text, 1, ?), e.thread FROM entries e JOIN sessions s ON s.id = e.sess "
             f"WHERE e.id IN ({', '.join('?' * len(best))})", [HIT_TEXT_CHARS, *(b[1] for b in best)])}
         hits: list[SearchHit] = []
         for rank, eid, _ts in best:
@@ -763,19 +802,21 @@ class HistoryIndex:
             hits.append(SearchHit(
                 agent=AgentKind(r[1]), session_id=r[2], title=r[3], project=r[4], source_path=r[5],
                 server_url=r[6], ordinal=r[7], role=HistoryRole(r[8]), ts=r[9], text=r[10],
-                snippet=snippet(r[10], query.text), rank=rank))
+                snippet=snippet(r[10], query.text), rank=rank, thread=r[11]))
         return hits
 
     def session_entries(self, agent: AgentKind, session_id: str) -> list[HistoryEntry]:
         """Every indexed entry of one session, by ordinal (the most recently updated copy
         when two files or servers hold the same id); ``[]`` when it is not indexed."""
         conn = self._conn()
-        row = conn.execute("SELECT id FROM sessions WHERE agent = ? AND session_id = ? ORDER BY updated DESC LIMIT 1",
+        # The session's own file before its sub-agents' files (agent-*.jsonl), which share its id.
+        row = conn.execute("SELECT id FROM sessions WHERE agent = ? AND session_id = ? "
+                           "ORDER BY (path LIKE '%/agent-%.jsonl'), updated DESC LIMIT 1",
                            (agent.value, session_id)).fetchone()
         if row is None:
             return []
-        return [HistoryEntry(r[0], HistoryRole(r[1]), r[2], r[3], r[4]) for r in conn.execute(
-            "SELECT ordinal, role, ts, text, offset FROM entries WHERE sess = ? ORDER BY ordinal", (row[0],))]
+        return [HistoryEntry(r[0], HistoryRole(r[1]), r[2], r[3], r[4], r[5]) for r in conn.execute(
+            "SELECT ordinal, role, ts, text, offset, thread FROM entries WHERE sess = ? ORDER BY ordinal", (row[0],))]
 
     def recent_folders(self, limit: int = 15) -> list[str]:
         """The working folders of the most recently updated sessions of every agent, newest first,
@@ -854,6 +895,9 @@ def classify(path: str, claude_dir: Path, codex_dir: Path) -> AgentKind | None:
     p = os.path.abspath(path)
     projects = os.path.join(os.path.abspath(claude_dir), "projects") + os.sep
     if p.startswith(projects) and os.path.dirname(os.path.dirname(p)) + os.sep == projects:
+        return AgentKind.CLAUDE_CODE
+    if p.startswith(projects) and claude.subagent_parent_id(p) and (
+            os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(p)))) + os.sep == projects):
         return AgentKind.CLAUDE_CODE
     home = os.path.abspath(codex_dir) + os.sep
     if p.startswith(home) and os.path.basename(p).startswith("rollout-"):

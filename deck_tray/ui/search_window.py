@@ -66,7 +66,7 @@ from PySide6.QtWidgets import (
 )
 
 from deck_tray.core import past
-from deck_tray.core.history import HistoryEntry, HistoryRole, QueryError, SearchHit, SearchQuery
+from deck_tray.core.history import ROLE_LABELS, HistoryEntry, HistoryRole, QueryError, SearchHit, SearchQuery
 from deck_tray.core.model import AgentKind, Session
 from deck_tray.ui.icons import app_icon
 from deck_tray.ui.window import MainWindow
@@ -208,7 +208,7 @@ class ResultDelegate(QStyledItemDelegate):
         painter.drawText(QRect(r.left(), r.top(), r.width() - date_w, title_h),
                          int(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter), title)
         # Line 2: agent · project · who
-        who = {HistoryRole.USER: "your prompt", HistoryRole.ASSISTANT: "answer", HistoryRole.TOOL: "tool"}[hit.role]
+        who = ROLE_LABELS.get(hit.role, hit.role.value) + (" · in a sub-agent" if hit.thread else "")
         detail = " · ".join(x for x in (hit.agent.label, _project_name(hit.project), who) if x)
         painter.setFont(small)
         painter.setPen(muted)

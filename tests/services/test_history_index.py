@@ -152,7 +152,8 @@ def test_truncate_replace_and_delete(tmp_path: Path, home: Path) -> None:
     shutil.copy(CLAUDE_SAMPLE.parent / "codex-0.169.0-tui-no-daemon.jsonl", tmp)
     os.replace(tmp, xfile)
     idx.sync_files(discover_files(claude_dir, codex_dir), full=True)
-    assert idx.session_entries(AgentKind.CODEX, "01a200e4-f2b5-78c1-9c58-e75423501563")[0].text == "hooks FAKE_SHELL"
+    codex_entries = idx.session_entries(AgentKind.CODEX, "01a200e4-f2b5-78c1-9c58-e75423501563")
+    assert [e.text for e in codex_entries if e.role is HistoryRole.USER][0] == "hooks FAKE_SHELL"
     assert dump(idx) == fresh(tmp_path, claude_dir, codex_dir)
     # Deleted: drops out, on a full scan and when named as changed.
     xfile.unlink()
@@ -452,7 +453,7 @@ def test_cli_search_finds_codex_and_claude_in_one_query(home: Path) -> None:
     hits = json.loads(proc.stdout)
     assert {(h["agent"], h["session_id"]) for h in hits} == {("claude-code", CLAUDE_ID), ("codex", CODEX_ID)}
     assert set(hits[0]) == {"agent", "session_id", "title", "project", "source_path", "server_url", "ordinal",
-                            "role", "ts", "text", "snippet", "rank"}
+                            "role", "ts", "text", "snippet", "rank", "thread"}
     assert (home / "data" / "deck-tray" / "history.sqlite3").exists()
     proc = _cli(home, '"run a shell command"', "--agent", "codex", "--prompts")
     assert proc.returncode == 1 and "no matches" in proc.stderr
@@ -492,3 +493,142 @@ def test_repeated_syncs_keep_no_connection_open(tmp_path: Path, home: Path) -> N
         idx.sync_files([(AgentKind.CLAUDE_CODE, str(cfile))])
     assert db_fds() == before
     idx.close()
+
+
+# -- scripts written without spaces (#16 item 5) ---------------------------------------------------
+
+RUN_JA = "このプロジェクトの設定ファイルを更新しました"
+CJK_A = "aaaaaaaa-0000-4000-8000-000000000001"
+CJK_B = "bbbbbbbb-0000-4000-8000-000000000002"
+OC_ID = "ses_cjk1"
+OC_URL = "http://127.0.0.1:4096"
+
+
+def cjk_history(home: Path, idx: HistoryIndex) -> None:
+    """The captured samples (Latin), two Claude sessions and one opencode session written in
+    Japanese, Korean and Thai (minutes 1–7 are 2026-10-01 00:01–00:07 UTC; opencode 2026-11-02)."""
+    claude_dir, codex_dir, _c, _x = lay_out(home)
+    generate(claude_dir, 4)
+    talk = claude_dir / "projects" / "-home-dev-jp"
+    talk.mkdir(parents=True)
+    a = [{"type": "ai-title", "aiTitle": "プロジェクトの更新", "sessionId": CJK_A},
+         claude_record("user", RUN_JA, CJK_A, "/home/dev/jp", 1),
+         claude_record("assistant", "了解です。refresh token の設定も確認しました。", CJK_A, "/home/dev/jp", 2),
+         claude_record("user", "설정파일을 열었습니다", CJK_A, "/home/dev/jp", 3),
+         claude_record("assistant", "ฉันกินข้าวแล้ว", CJK_A, "/home/dev/jp", 4),
+         claude_record("user", "GitHubのAPI設定を見直す", CJK_A, "/home/dev/jp", 5)]
+    (talk / f"{CJK_A}.jsonl").write_text("\n".join(json.dumps(r) for r in a) + "\n")
+    b = [{"type": "custom-title", "customTitle": "設定の見直し", "sessionId": CJK_B},
+         claude_record("user", "設定をもう一度確認して", CJK_B, "/home/dev/jp", 6),
+         claude_record("assistant", "東京駅の近くです", CJK_B, "/home/dev/jp", 7)]
+    (talk / f"{CJK_B}.jsonl").write_text("\n".join(json.dumps(r) for r in b) + "\n")
+    idx.sync_files(discover_files(claude_dir, codex_dir), full=True)
+    nov2 = 1793577600000  # 2026-11-02 UTC, ms
+    info = {"id": OC_ID, "title": "検索", "directory": "/home/dev/oc", "time": {"created": nov2, "updated": nov2}}
+    items = [{"info": {"id": "msg_1", "role": "user", "time": {"created": nov2}},
+              "parts": [{"id": "prt_1", "type": "text", "text": "検索の設定を変えたい"}]}]
+    idx.sync_opencode_session(OC_URL, info, items)
+
+
+def marked(hit: Any) -> list[str]:
+    return [s for s, m in hit.snippet if m]
+
+
+def test_words_inside_cjk_korean_and_thai_runs_are_found_and_marked(tmp_path: Path, home: Path) -> None:
+    idx = HistoryIndex(tmp_path / "h.sqlite3")
+    cjk_history(home, idx)
+
+    def texts(typed: str, **kw: Any) -> dict[str, list[str]]:
+        return {h.text: marked(h) for h in idx.search(SearchQuery(typed, **kw))}
+
+    # A two-character kanji word inside a longer run: every entry with it, the match marked.
+    hits = idx.search(SearchQuery("設定"))
+    answer = "了解です。refresh token の設定も確認しました。"
+    assert {h.text for h in hits} == {RUN_JA, answer, "GitHubのAPI設定を見直す", "設定をもう一度確認して",
+                                      "検索の設定を変えたい"}
+    assert all(marked(h) == ["設定"] for h in hits)
+    assert hits[0].session_id == CJK_B, "the session titled 設定… ranks its prompt first"
+    assert [h.rank for h in hits] == sorted(h.rank for h in hits)
+    assert texts("ファイル") == {RUN_JA: ["ファイル"]}              # a katakana word inside the run
+    assert texts("プロジェクト") == {RUN_JA: ["プロジェクト"]}
+    assert texts("파일") == {"설정파일을 열었습니다": ["파일"]}      # Korean, inside an eojeol
+    assert texts("กิน") == {"ฉันกินข้าวแล้ว": ["กิน"]}              # Thai
+    assert texts("東京") == {"東京駅の近くです": ["東京"]}
+    assert texts("API設定") == {"GitHubのAPI設定を見直す": ["API設定"]}  # mixed Latin + CJK
+    assert texts("github") == {"GitHubのAPI設定を見直す": ["GitHub"]}
+    assert texts("token 設定") == {"了解です。refresh token の設定も確認しました。": ["token", "設定"]}
+    assert texts("設置") == {} and texts("東大") == {}
+    # Filters still apply.
+    assert texts("設定", agents=frozenset({AgentKind.OPENCODE})) == {"検索の設定を変えたい": ["設定"]}
+    assert set(texts("設定", roles=frozenset({HistoryRole.ASSISTANT}))) == {
+        "了解です。refresh token の設定も確認しました。"}
+    nov1 = 1793491200.0  # 2026-11-01 UTC
+    assert set(texts("設定", since=nov1)) == {"検索の設定を変えたい"}
+    assert set(texts("設定", until=nov1, project="jp", session_id=CJK_A)) == {
+        RUN_JA, "了解です。refresh token の設定も確認しました。", "GitHubのAPI設定を見直す"}
+    # Latin search is what it was.
+    assert {h.session_id for h in idx.search(SearchQuery('"run a shell command"'))} == {CLAUDE_ID, CODEX_ID}
+    assert idx.check()
+    idx.close()
+
+
+def test_common_cjk_words_rank_by_term_frequency(tmp_path: Path, home: Path,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    """More matches than the rank window: term frequency over the newest, CJK words counted too."""
+    idx = HistoryIndex(tmp_path / "h.sqlite3")
+    cjk_history(home, idx)
+    monkeypatch.setattr(hi, "RANK_WINDOW", 3)
+    hits = idx.search(SearchQuery("設定", limit=10))
+    assert len(hits) == 3 and all("設定" in h.text and h.rank < 0 for h in hits)
+    idx.close()
+
+
+def test_deleting_and_replacing_cjk_entries_keeps_the_index_whole(tmp_path: Path, home: Path) -> None:
+    idx = HistoryIndex(tmp_path / "h.sqlite3")
+    cjk_history(home, idx)
+    idx.sync_opencode_session(OC_URL, {"id": OC_ID, "title": "別件", "time": {"updated": 1793577700000}},
+                              [{"info": {"id": "m", "role": "user", "time": {"created": 1793577700000}},
+                                "parts": [{"id": "p", "type": "text", "text": "東京タワー"}]}])
+    assert {h.text for h in idx.search(SearchQuery("東京"))} == {"東京駅の近くです", "東京タワー"}
+    assert idx.search(SearchQuery("設定", agents=frozenset({AgentKind.OPENCODE}))) == []
+    idx.drop_file(str(home / ".claude" / "projects" / "-home-dev-jp" / f"{CJK_B}.jsonl"))
+    assert {h.text for h in idx.search(SearchQuery("東京"))} == {"東京タワー"}
+    assert idx.check()
+    idx.close()
+
+
+def test_an_index_of_schema_1_is_rebuilt_with_grams(tmp_path: Path, home: Path) -> None:
+    """An index written before #16 item 5 (no gram columns) is rebuilt: emptied at open, then
+    filled by the next sync, after which CJK words are found."""
+    db = tmp_path / "h.sqlite3"
+    old = sqlite3.connect(db)
+    old.executescript("CREATE TABLE sessions(id INTEGER PRIMARY KEY, key TEXT); "
+                      "CREATE TABLE entries(id INTEGER PRIMARY KEY, text TEXT); "
+                      "CREATE VIRTUAL TABLE entries_fts USING fts5(text, content='entries', content_rowid='id');"
+                      "INSERT INTO entries VALUES (1, 'stale'); PRAGMA user_version=1;")
+    old.close()
+    idx = HistoryIndex(db)
+    assert idx.stats()["entries"] == 0 and idx.rebuilt_because == f"schema version 1 → {hi.SCHEMA_VERSION}"
+    cjk_history(home, idx)
+    assert [h.text for h in idx.search(SearchQuery("ファイル"))] == [RUN_JA]
+    idx.close()
+
+
+def test_cli_search_finds_a_cjk_word_inside_a_run(home: Path) -> None:
+    idx = HistoryIndex(home / "data" / "deck-tray" / "history.sqlite3")
+    idx.open()
+    idx.close()
+    conn = sqlite3.connect(home / "data" / "deck-tray" / "history.sqlite3")
+    conn.execute("PRAGMA user_version=1")  # as an older deck-tray left it
+    conn.commit()
+    conn.close()
+    cjk_history(home, HistoryIndex(home / "unused.sqlite3"))  # lays the transcripts out
+    proc = _cli(home, "設定", "--prompts")
+    assert proc.returncode == 0, proc.stderr
+    assert "rebuilding the history index: schema version 1 → 2" in proc.stderr
+    assert "このプロジェクトの[設定]ファイルを更新しました" in proc.stdout
+    assert "東京" not in proc.stdout
+    proc = _cli(home, "東京", "--json")
+    assert proc.returncode == 0, proc.stderr
+    (hit,) = json.loads(proc.stdout)
+    assert hit["session_id"] == CJK_B and ["東京", True] in hit["snippet"]

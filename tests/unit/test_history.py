@@ -21,9 +21,11 @@ from deck_tray.core.history import (
     HistoryRole,
     QueryError,
     fts_match,
+    gram_document,
     marked_segments,
     opencode_entries,
     parse_query,
+    query_words,
     snippet,
 )
 from deck_tray.core.jsonl import read_complete_lines
@@ -107,7 +109,7 @@ def test_tool_output_is_capped_and_state_round_trips() -> None:
     rec = {"type": "user", "timestamp": "2026-01-01T00:00:00Z",
            "message": {"content": [{"type": "tool_result", "content": "x" * 50_000}]}}
     (e,) = ex.feed(rec, 0)
-    assert e.role is HistoryRole.TOOL and len(e.text) <= TOOL_TEXT_CHARS + 1
+    assert e.role is HistoryRole.TOOL_RESULT and len(e.text) <= TOOL_TEXT_CHARS + 1
     st = ExtractState(flags={"saw_response_user": True}, title_rank=2)
     back = ExtractState()
     back.load_json(st.to_json())
@@ -173,6 +175,109 @@ def test_snippet_marks_words_phrases_and_prefixes() -> None:
     segs = snippet("a" * 500, "zzz")
     assert segs[0][1] is False and segs[0][0].endswith("…")
     assert marked_segments(f"a{MARK_OPEN}b{MARK_CLOSE}c") == (("a", False), ("b", True), ("c", False))
+
+
+# -- scripts written without spaces (#16 item 5) -------------------------------------------------
+
+RUN_JA = "このプロジェクトの設定ファイルを更新しました"
+
+
+def _fts(*docs: str) -> sqlite3.Connection:
+    """An in-memory table shaped like the index's: text and its gram document."""
+    conn = sqlite3.connect(":memory:")
+    conn.execute("CREATE VIRTUAL TABLE t USING fts5(text, grams, tokenize='unicode61 remove_diacritics 2')")
+    conn.executemany("INSERT INTO t(rowid, text, grams) VALUES (?, ?, ?)",
+                     [(i, d, gram_document(d)) for i, d in enumerate(docs, 1)])
+    return conn
+
+
+def _found(conn: sqlite3.Connection, typed: str) -> set[int]:
+    return {r[0] for r in conn.execute("SELECT rowid FROM t WHERE t MATCH ?", (fts_match(typed),))}
+
+
+@pytest.mark.parametrize("typed,doc", [
+    ("設定", RUN_JA),                              # a two-character kanji word inside a run
+    ("ファイル", RUN_JA),                          # a katakana word inside a run
+    ("プロジェクト", RUN_JA),
+    ("更新しました", RUN_JA),                      # the run's end
+    ("この", RUN_JA),                              # its start
+    ("設", RUN_JA),                                # one character
+    ("東京", "明日は東京駅で会いましょう"),
+    ("设置", "请检查项目的设置文件是否正确"),      # Chinese
+    ("설정", "설정파일을 열었습니다"),            # Korean: a word inside an eojeol
+    ("파일", "설정파일을 열었습니다"),
+    ("กิน", "ฉันกินข้าวแล้ว"),                     # Thai: eat, inside "I ate rice already"
+    ("ข้าว", "ฉันกินข้าวแล้ว"),
+    ("GitHub", "GitHubのリポジトリを作成"),        # a Latin word glued to kana
+    ("API設定", "このAPI設定を確認"),              # mixed Latin + CJK in one word
+    ("設定API", "新しい設定APIを追加"),
+    ("設定 token", "設定ファイルの token を更新"),  # two terms, one of each kind
+    ('"設定 file"', "この設定 file は古い"),         # a phrase across a space
+    ("の設", RUN_JA),
+])
+def test_spaceless_words_are_found_inside_runs(typed: str, doc: str) -> None:
+    conn = _fts("the settings file was updated", doc, "まったく関係のない文章です")
+    assert _found(conn, typed) == {2}, (typed, fts_match(typed), gram_document(doc))
+
+
+@pytest.mark.parametrize("typed,doc", [
+    ("設置", RUN_JA), ("ファイルス", RUN_JA), ("東大", "明日は東京駅で"), ("API定", "このAPI設定"),
+    ("定フ", "設定。ファイル"), ("定ファ", "設定 ファイル"), ('"設定ファイル"', "設定 ファイル"), ("정파", "설정 파일"),
+])
+def test_spaceless_non_substrings_are_not_found(typed: str, doc: str) -> None:
+    """Nothing that is not a substring of a run: bigrams do not carry over from one run into
+    the next (across a space or punctuation)."""
+    assert _found(_fts(doc), typed) == set(), (typed, fts_match(typed), gram_document(doc))
+
+
+def test_spaceless_queries_are_always_valid_fts5() -> None:
+    conn = _fts(RUN_JA)
+    for typed in ("設*", '"設定', "設定 OR ファイル", "「設定」", "設定、", "ー", "々", "ั", "設_定", "a設b",
+                  '"設定 ""x"""', "設定 -", "NEAR(設定)"):
+        try:
+            expr = fts_match(typed)
+        except QueryError:
+            continue
+        conn.execute("SELECT rowid FROM t WHERE t MATCH ?", (expr,)).fetchall()  # no syntax error
+
+
+def test_gram_document_shape() -> None:
+    assert gram_document("plain Latin text, café") == ""  # costs nothing outside those scripts
+    assert gram_document("設定ファイル") == "設定 定フ ファ ァイ イル ル"
+    assert gram_document("GitHubの設定") == "GitHub の設 設定 定"
+    assert gram_document("設定 file") == "設定 定 \ue002 file"
+    assert gram_document("กิน") == "กน น"  # Thai marks dropped, as the tokenizer drops them
+
+
+def test_fts_match_for_spaceless_words() -> None:
+    assert fts_match("設定") == '"設定"'
+    assert fts_match("ファイル") == '"ファ ァイ イル"'
+    assert fts_match("設") == '"設"*'
+    assert fts_match("API設定 token*") == '"API 設定" "token"*'
+    assert fts_match("東京 OR 大阪") == '"東京" OR "大阪"'
+    # Latin-script queries are exactly what they were.
+    assert fts_match('"token refresh" tok* a OR b') == '"token refresh" "tok"* "a" OR "b"'
+
+
+def test_snippet_marks_the_word_inside_the_run() -> None:
+    assert snippet(RUN_JA, "設定") == (("このプロジェクトの", False), ("設定", True), ("ファイルを更新しました", False))
+    assert [s for s, m in snippet(RUN_JA, "設定 ファイル") if m] == ["設定ファイル"]
+    assert [s for s, m in snippet(RUN_JA, "設") if m] == ["設"]
+    assert [s for s, m in snippet("설정파일을 열었습니다", "파일") if m] == ["파일"]
+    assert [s for s, m in snippet("ฉันกินข้าวแล้ว", "ข้าว") if m] == ["ข้าว"]
+    assert [s for s, m in snippet("GitHubのAPI設定を確認", "API設定") if m] == ["API設定"]
+    assert [s for s, m in snippet("GitHubのリポジトリ", "github") if m] == ["GitHub"]
+    long = "前置き。" * 80 + RUN_JA + "。後書き" * 80
+    segs = snippet(long, "設定")
+    assert ("設定", True) in segs and segs[0][0].startswith("…") and len("".join(s for s, _m in segs)) < 250
+    # Latin words keep their word boundaries.
+    assert [s for s, m in snippet("tokens and a token", "token") if m] == ["token"]
+
+
+def test_query_words_and_ideographic_space() -> None:
+    assert query_words("設定ファイル OR token") == ["設定ファイル", "token"]
+    q = parse_query("agent:codex\u3000設定\u3000ファイル")
+    assert q.agents == frozenset({AgentKind.CODEX}) and q.text == "設定 ファイル"
 
 
 def test_malformed_records_give_no_entries() -> None:
