@@ -27,7 +27,7 @@ if ! $PY -m PyInstaller --version >/dev/null 2>&1; then
   say "SKIPPED: PyInstaller is not installed and cannot be installed here (pip install 'pyinstaller>=6.10'); no bundle built"
   exit 3
 fi
-if ! $PY -c "import PySide6.QtWidgets, PySide6.QtSvg, qasync, httpx, httpx_sse, orjson, watchdog, keyring, psutil, platformdirs" 2>/dev/null; then
+if ! $PY -c "import PySide6.QtWidgets, PySide6.QtSvg, qasync, httpx, httpx_sse, orjson, watchdog, keyring, psutil, platformdirs, tomlkit" 2>/dev/null; then
   [[ "${DECK_TRAY_SKIP_INSTALL:-0}" == 1 ]] && { say "the project's dependencies are not installed for $PY"; exit 1; }
   say "installing the project's dependencies"
   $PY -m pip install -q --disable-pip-version-check -e '.[bundle]' 2>&1 | grep -v "Running pip as the 'root' user" || true
@@ -96,14 +96,12 @@ if ! command -v appimagetool >/dev/null 2>&1; then
 fi
 appdir=build/AppDir
 rm -rf "$appdir"
-mkdir -p "$appdir/usr/lib" "$appdir/usr/share/applications" "$appdir/usr/share/metainfo" \
-  "$appdir/usr/share/icons/hicolor/scalable/apps"
+mkdir -p "$appdir/usr/lib"
 cp -a dist/deck-tray "$appdir/usr/lib/deck-tray"
-cp "packaging/$APP_ID.desktop" "$appdir/usr/share/applications/"
-cp "packaging/$APP_ID.desktop" "$appdir/"
-cp "packaging/$APP_ID.metainfo.xml" "$appdir/usr/share/metainfo/"
-cp "packaging/icons/hicolor/scalable/apps/$APP_ID.svg" "$appdir/usr/share/icons/hicolor/scalable/apps/"
-cp "packaging/icons/hicolor/scalable/apps/$APP_ID.svg" "$appdir/$APP_ID.svg"
+# The desktop entry, metainfo and hicolor icons, from resources/ (the one copy).
+$PY scripts/install_data.py --prefix "$appdir/usr" >/dev/null
+cp "resources/$APP_ID.desktop" "$appdir/"
+cp "resources/$APP_ID.svg" "$appdir/$APP_ID.svg"
 ln -s "$APP_ID.svg" "$appdir/.DirIcon"
 cat > "$appdir/AppRun" <<'EOF'
 #!/bin/sh

@@ -30,9 +30,11 @@ if [[ "${DECK_TRAY_SKIP_INSTALL:-0}" != 1 ]]; then
   # kitty and screen: the terminal adapters' tests run them for real (Konsole and WezTerm are faked:
   # konsole costs ~25 s and 254 MB, WezTerm is not packaged); trayer (a real XEmbed tray) and
   # xdotool: the tear-down and soak tests (#20); evilwm (126 kB): an EWMH window manager for
-  # "Show terminal" (tests/services/test_window_raise.py).
+  # "Show terminal" (tests/services/test_window_raise.py); desktop-file-validate and appstreamcli:
+  # the one copy of the desktop entry and metainfo in resources/ is checked (tests/test_packaging.py).
   for pair in tmux:tmux Xvfb:xvfb import:imagemagick git:git dunst:dunst dunstctl:dunst dbus-daemon:dbus \
-              trayer:trayer xdotool:xdotool kitty:kitty screen:screen evilwm:evilwm; do
+              trayer:trayer xdotool:xdotool kitty:kitty screen:screen evilwm:evilwm \
+              desktop-file-validate:desktop-file-utils appstreamcli:appstream; do
     command -v "${pair%%:*}" >/dev/null 2>&1 || need+=("${pair#*:}")
   done
   # Libraries Qt's offscreen platform (used by the GUI tests) loads, and those of its xcb platform

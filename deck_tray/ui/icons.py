@@ -1,4 +1,5 @@
-"""Icons drawn from the packaged SVGs (``deck_tray/resources``), with a count badge."""
+"""Icons drawn from the packaged SVGs (the top-level ``resources/``, installed as the package
+``deck_tray.resources``), with a count badge."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from PySide6.QtCore import QByteArray, QRectF, Qt
 from PySide6.QtGui import QColor, QFont, QGuiApplication, QIcon, QPainter, QPixmap
 from PySide6.QtSvg import QSvgRenderer
 
+from deck_tray import APP_ID
 from deck_tray.core.model import SessionStatus
 
 
@@ -79,8 +81,8 @@ def status_icon(status: SessionStatus, size: int = 16) -> QIcon:
 
 
 def app_icon() -> QIcon:
-    """The application icon."""
+    """The application icon (``resources/<APP_ID>.svg``, the one the desktop entry names)."""
     icon = QIcon()
     for size in (16, 32, 48, 64, 128):
-        icon.addPixmap(render("deck-tray", size))
+        icon.addPixmap(render(APP_ID, size))
     return icon
