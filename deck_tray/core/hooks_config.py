@@ -1,7 +1,9 @@
 """deck-tray's entries in Claude Code's and Codex's config files: merge, remove, detect, diff.
 
 Pure functions over file *texts* (``None`` = the file does not exist); reading, writing,
-backups and prompting live in :mod:`deck_tray.commands.hooks`.
+backups and prompting live in :mod:`deck_tray.commands.hooks`. Edits keep every byte of the
+user's that they do not change: JSON through :mod:`deck_tray.core.json_splice`, config.toml by
+splicing at the places :mod:`deck_tray.core.toml_places` (tomlkit) finds.
 
 Files and the entries deck-tray owns in them (``EXE`` = the deck-tray executable words,
 e.g. ``("/home/u/.local/bin/deck-tray",)`` or ``("/usr/bin/python3", "-m", "deck_tray")``):
@@ -45,6 +47,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from deck_tray.core import toml_places
+from deck_tray.core.json_splice import edit_json
 from deck_tray.core.model import AgentKind
 
 #: Claude Code events deck-tray listens to (issue #6; all seen in 2.1.197).
@@ -242,167 +246,6 @@ def load_json(path: Path, text: str | None) -> Json:
             if not isinstance(handlers, list) or not all(isinstance(h, dict) for h in handlers):
                 raise ConfigError(path, f'"hooks.{event}[{gi}].hooks" is not a list of objects')
     return data
-
-
-def detect_indent(text: str | None) -> int | str:
-    """The indentation of a JSON text (spaces count, or ``"\\t"``); 2 when not known."""
-    for line in (text or "").splitlines()[1:]:
-        stripped = line.lstrip(" \t")
-        if stripped and stripped != line:
-            lead = line[: len(line) - len(stripped)]
-            return "\t" if lead.startswith("\t") else len(lead)
-    return 2
-
-
-def dump_json(data: Json, indent: int | str = 2) -> str:
-    """``data`` as JSON text with ``indent``, non-ASCII kept, and a final newline."""
-    return json.dumps(data, indent=indent, ensure_ascii=False) + "\n"
-
-
-@dataclass
-class _Node:
-    """A JSON value's place in its text: ``[start, end)``, and its members or items."""
-
-    start: int
-    end: int
-    members: list[tuple[str, int, int, _Node]] | None = None  # (key, key start, key end, value)
-    items: list[_Node] | None = None
-
-
-_WS = " \t\r\n"
-
-
-def _skip_ws(text: str, i: int) -> int:
-    while i < len(text) and text[i] in _WS:
-        i += 1
-    return i
-
-
-def _string_end(text: str, i: int) -> int:
-    """End of the JSON string starting at ``text[i] == '"'``."""
-    i += 1
-    while text[i] != '"':
-        i += 2 if text[i] == "\\" else 1
-    return i + 1
-
-
-def _scan(text: str, i: int) -> _Node:
-    """Spans of the (valid) JSON value starting at ``i``."""
-    c = text[i]
-    if c == "{":
-        node = _Node(i, i, members=[])
-        j = _skip_ws(text, i + 1)
-        while text[j] != "}":
-            k_end = _string_end(text, j)
-            key = json.loads(text[j:k_end])
-            value = _scan(text, _skip_ws(text, _skip_ws(text, k_end) + 1))
-            assert node.members is not None
-            node.members.append((key, j, k_end, value))
-            j = _skip_ws(text, value.end)
-            if text[j] == ",":
-                j = _skip_ws(text, j + 1)
-        node.end = j + 1
-        return node
-    if c == "[":
-        node = _Node(i, i, items=[])
-        j = _skip_ws(text, i + 1)
-        while text[j] != "]":
-            item = _scan(text, j)
-            assert node.items is not None
-            node.items.append(item)
-            j = _skip_ws(text, item.end)
-            if text[j] == ",":
-                j = _skip_ws(text, j + 1)
-        node.end = j + 1
-        return node
-    if c == '"':
-        return _Node(i, _string_end(text, i))
-    j = i
-    while j < len(text) and text[j] not in _WS + ",]}":
-        j += 1
-    return _Node(i, j)
-
-
-def _render(value: Any, multiline: bool, indent: int | str, at: str) -> str:
-    """``value`` as JSON for a place whose line starts with ``at``: indented, or compact."""
-    if not multiline:
-        return json.dumps(value, ensure_ascii=False)
-    return json.dumps(value, indent=indent, ensure_ascii=False).replace("\n", "\n" + at)
-
-
-def _splice(text: str, node: _Node, old: Any, new: Any, indent: int | str) -> str:
-    """The text of ``new``, reusing ``text``'s bytes for every part equal to ``old``.
-
-    Unchanged members and items keep their exact formatting; changed ones are rendered in
-    the style around them (indented when their container spans lines, else compact).
-    """
-    raw = text[node.start:node.end]
-    if old == new and type(old) is type(new):
-        return raw
-    if isinstance(old, dict) and isinstance(new, dict) and node.members:
-        keys = [m[0] for m in node.members]
-        if len(set(keys)) != len(keys):
-            return _render(new, True, indent, "")  # duplicate keys: no safe splice
-        first_v = node.members[0][3]
-        prefix = text[node.start:node.members[0][1]]
-        suffix = text[node.members[-1][3].end:node.end]
-        sep = (text[node.members[0][3].end:node.members[1][1]] if len(node.members) > 1
-               else "," + (prefix[1:] if "\n" in prefix else " "))
-        colon = text[node.members[0][2]:first_v.start]
-        at = prefix[prefix.rfind("\n") + 1:] if "\n" in prefix else ""
-        by_key = {m[0]: m for m in node.members}
-        chunks = []
-        for key, value in new.items():
-            if key in by_key:
-                _, k0, k1, vnode = by_key[key]
-                chunks.append(text[k0:vnode.start] + _splice(text, vnode, old[key], value, indent))
-            else:
-                chunks.append(json.dumps(key, ensure_ascii=False) + colon
-                              + _render(value, "\n" in prefix, indent, at))
-        if not chunks:
-            return "{}"
-        return prefix + sep.join(chunks) + suffix
-    if isinstance(old, list) and isinstance(new, list) and node.items:
-        prefix = text[node.start:node.items[0].start]
-        suffix = text[node.items[-1].end:node.end]
-        sep = (text[node.items[0].end:node.items[1].start] if len(node.items) > 1
-               else "," + (prefix[1:] if "\n" in prefix else " "))
-        at = prefix[prefix.rfind("\n") + 1:] if "\n" in prefix else ""
-        canon = [json.dumps(v, sort_keys=True) for v in old], [json.dumps(v, sort_keys=True) for v in new]
-        chunks = []
-        for op, a0, a1, b0, b1 in difflib.SequenceMatcher(None, *canon, autojunk=False).get_opcodes():
-            if op == "equal" or (op == "replace" and a1 - a0 == b1 - b0):
-                chunks += [_splice(text, node.items[a0 + k], old[a0 + k], new[b0 + k], indent) for k in range(b1 - b0)]
-            else:
-                chunks += [_render(v, "\n" in prefix, indent, at) for v in new[b0:b1]]
-        if not chunks:
-            return "[]"
-        return prefix + sep.join(chunks) + suffix
-    # A scalar, a changed type, or an empty container: render it where it stands.
-    line_start = text.rfind("\n", 0, node.start) + 1
-    lead = text[line_start:node.start]
-    at = lead[: len(lead) - len(lead.lstrip(" \t"))]
-    return _render(new, True, indent, at)
-
-
-def edit_json(text: str | None, old: Json, new: Json) -> str:
-    """``new`` as the text of a file that held ``old`` as ``text``, changing as little as possible.
-
-    Only the parts of ``new`` that differ from ``old`` are written anew (in the file's
-    indentation, :func:`detect_indent`); everything else keeps its exact bytes.
-    """
-    indent = detect_indent(text)
-    if text is None or not text.strip():
-        return dump_json(new, indent)
-    start = _skip_ws(text, 0)
-    try:
-        root = _scan(text, start)
-        out = text[:start] + _splice(text, root, old, new, indent) + text[root.end:]
-        if json.loads(out) == new:
-            return out
-    except (IndexError, ValueError, AssertionError):
-        pass
-    return dump_json(new, indent)
 
 
 def hook_timeout(event: str) -> int:
@@ -605,9 +448,6 @@ def plan_json(agent: AgentKind, path: Path, text: str | None, events: Sequence[s
 
 # --------------------------------------------------------------------------- Codex config.toml notify
 
-_HEADER_RE = re.compile(r"\s*\[")
-_NOTIFY_RE = re.compile(r"""\s*(?:notify|"notify"|'notify')\s*=""")
-
 
 def load_toml(path: Path, text: str | None) -> Json:
     """Parse a TOML file (None or blank gives ``{}``).
@@ -627,52 +467,22 @@ def load_toml(path: Path, text: str | None) -> Json:
         raise ConfigError(path, f"not valid TOML: {msg}") from None
 
 
-def _parses(chunk: str) -> Json | None:
+def _notify_layout(path: Path, text: str | None) -> tuple[Json, toml_places.Layout | str]:
+    """config.toml parsed, and where its ``notify`` statements are (:func:`toml_places.find`).
+
+    Returns:
+        ``(data, layout)``; ``layout`` is instead the reason when tomlkit cannot place the
+        statements (then nothing may be edited), e.g. an array of tables interrupted by
+        another table, which tomlkit (0.11–0.15) writes back regrouped.
+
+    Raises:
+        ConfigError: not valid TOML (the line tomllib reports).
+    """
+    data = load_toml(path, text)
     try:
-        return tomllib.loads(chunk)
-    except tomllib.TOMLDecodeError:
-        return None
-
-
-def _starts_statement(lines: list[str], i: int) -> bool:
-    """Whether line ``i`` starts a statement (is not inside a multi-line string or array)."""
-    return _parses("".join(lines[:i])) is not None
-
-
-def _first_header(lines: list[str]) -> int:
-    """Index of the first table header line, ``len(lines)`` when there is none."""
-    for i, line in enumerate(lines):
-        if _HEADER_RE.match(line) and _starts_statement(lines, i):
-            return i
-    return len(lines)
-
-
-@dataclass(frozen=True)
-class _Notify:
-    start: int
-    end: int  # exclusive
-    value: Any
-    table: str  # "" at the top level, else the header line, e.g. "[tui]"
-
-
-def _notify_statements(lines: list[str]) -> list[_Notify]:
-    """Every ``notify = ...`` statement with its lines, value and table."""
-    out: list[_Notify] = []
-    table = ""
-    i = 0
-    while i < len(lines):
-        line = lines[i]
-        if _HEADER_RE.match(line) and _starts_statement(lines, i):
-            table = line.split("#", 1)[0].strip()
-        elif _NOTIFY_RE.match(line) and _starts_statement(lines, i):
-            for j in range(i + 1, len(lines) + 1):
-                parsed = _parses("".join(lines[i:j]))
-                if parsed is not None and "notify" in parsed:
-                    out.append(_Notify(i, j, parsed["notify"], table))
-                    i = j - 1
-                    break
-        i += 1
-    return out
+        return data, toml_places.find(text or "", "notify")
+    except toml_places.LayoutError as e:
+        return data, str(e)
 
 
 def notify_line(argv: Sequence[str]) -> str:
@@ -697,21 +507,26 @@ def _strip_notify(data: Any) -> Any:
 
 def _check_edit(path: Path, before: Json, after_text: str, top: list[str] | None) -> None:
     """Refuse an edit that changed anything but ``notify`` keys (a bug guard)."""
-    after = _parses(after_text)
+    try:
+        after: Json | None = tomllib.loads(after_text)
+    except tomllib.TOMLDecodeError:
+        after = None
     ok = after is not None and _strip_notify(after) == _strip_notify(before) and after.get("notify") == top
     if not ok:
         raise ConfigError(path, "deck-tray could not edit the notify line safely; nothing was changed. "
                                 "Edit it by hand (see 'deck-tray hooks status').")
 
 
-def _insert_at(lines: list[str]) -> int:
-    """Where a new top-level key goes: after the last top-level line, before the first table's comments."""
-    pos = _first_header(lines)
-    while pos < len(lines) and pos > 0 and lines[pos - 1].lstrip().startswith("#"):
-        pos -= 1  # comments attached to the header belong to it
-    while pos > 0 and not lines[pos - 1].strip():
-        pos -= 1
-    return pos
+def _statements(data: Json, layout: toml_places.Layout | str) -> tuple[toml_places.Statement, ...]:
+    """The notify statements; when tomlkit cannot place them, the top-level one from ``data``
+    with line 0 (where unknown) — enough to tell the state and to leave the file alone."""
+    if isinstance(layout, toml_places.Layout):
+        return layout.statements
+    return () if "notify" not in data else (toml_places.Statement("", data["notify"], 0, 0, 0, "", ""),)
+
+
+def _at(statement: toml_places.Statement) -> str:
+    return f"line {statement.line}" if statement.line else "the top-level notify"
 
 
 def notify_state(path: Path, text: str | None, exe: Sequence[str],
@@ -726,34 +541,35 @@ def notify_state(path: Path, text: str | None, exe: Sequence[str],
     Raises:
         ConfigError: config.toml is not valid TOML.
     """
-    load_toml(path, text)
+    data, layout = _notify_layout(path, text)
     want = hook_argv(exe, AgentKind.CODEX)
-    lines = (text or "").splitlines(keepends=True)
-    stmts = _notify_statements(lines)
-    top = next((s for s in stmts if not s.table), None)
-    misplaced = [s for s in stmts if s.table and our_executable(s.value, AgentKind.CODEX, exe) is not None]
-    aside = "".join(f"; deck-tray's notify line {s.start + 1} sits inside {s.table}, where Codex does not read it"
+    stmts = _statements(data, layout)
+    top = next((s for s in stmts if not s.header), None)
+    misplaced = [s for s in stmts if s.header and our_executable(s.value, AgentKind.CODEX, exe) is not None]
+    aside = "".join(f"; deck-tray's notify line {s.line} sits inside {s.header}, where Codex does not read it"
                     for s in misplaced)
     if top is None:
         return HookState.NOT_INSTALLED, "no notify program" + aside
     shown = _shown(top.value)
     ours = our_executable(top.value, AgentKind.CODEX, exe)
     if ours is None:
-        return HookState.FOREIGN, (f"line {top.start + 1} runs another program ({shown}); "
+        return HookState.FOREIGN, (f"{_at(top)} runs another program ({shown}); "
                                    "deck-tray leaves it (its Stop hook reports finished turns anyway)")
     if top.value == want:
-        return HookState.INSTALLED, f"{shown} (line {top.start + 1})" + aside
+        return HookState.INSTALLED, f"{shown} ({_at(top)})" + aside
     gone = ", which no longer exists" if exists is not None and ours and not exists(ours[0]) else ""
-    return HookState.OUTDATED, f"line {top.start + 1} runs {shlex.join(ours)}{gone}, not {shlex.join(exe)}" + aside
+    return HookState.OUTDATED, f"{_at(top)} runs {shlex.join(ours)}{gone}, not {shlex.join(exe)}" + aside
 
 
 def plan_notify(path: Path, text: str | None, exe: Sequence[str], install: bool) -> FilePlan:
     """Plan setting (or removing) deck-tray's top-level ``notify`` in Codex's config.toml.
 
-    Only ``notify`` statements change: a missing one is inserted after the last top-level
-    line (before the first table and the comments attached to it); deck-tray's own is
-    rewritten in place; deck-tray's own inside a table (where Codex ignores it) is removed.
-    Another program's top-level notify is never touched: the note says what to do.
+    Only ``notify`` statements change, and every other byte stays: a missing one is
+    inserted after the last top-level statement (before the first table and the comments
+    attached to it, :func:`toml_places.find`); deck-tray's own is rewritten in place (its
+    indentation and trailing comment kept); deck-tray's own inside a table (where Codex
+    ignores it) is removed. Another program's top-level notify is never touched: the note
+    says what to do.
 
     Args:
         path: config.toml.
@@ -765,61 +581,69 @@ def plan_notify(path: Path, text: str | None, exe: Sequence[str], install: bool)
         The plan.
 
     Raises:
-        ConfigError: config.toml is not valid TOML (with the line), or the edit would have
-            changed anything else.
+        ConfigError: config.toml is not valid TOML (with the line); or tomlkit cannot place
+            its statements and a change is needed (the message says what to write by hand);
+            or the edit would have changed anything else. The file is never left half-edited:
+            the plan is only text.
     """
     agent = AgentKind.CODEX
-    before = load_toml(path, text)
-    lines = (text or "").splitlines(keepends=True)
-    if lines and not lines[-1].endswith("\n"):
-        lines[-1] += "\n"
-    stmts = _notify_statements(lines)
-    top = next((s for s in stmts if not s.table), None)
+    before, layout = _notify_layout(path, text)
+    stmts = _statements(before, layout)
+    old = text or ""
+    top = next((s for s in stmts if not s.header), None)
     top_ours = top is not None and our_executable(top.value, agent, exe) is not None
-    misplaced = [s for s in stmts if s.table and our_executable(s.value, agent, exe) is not None]
+    misplaced = [s for s in stmts if s.header and our_executable(s.value, agent, exe) is not None]
     want = hook_argv(exe, agent)
     notes: list[str] = []
-    new = list(lines)
-    # Remove deck-tray's lines from tables first (bottom up, so indices stay right).
-    for s in sorted(misplaced, key=lambda s: s.start, reverse=True):
-        del new[s.start:s.end]
-        notes.append(f"{path}: removed deck-tray's notify line {s.start + 1} from {s.table} "
+    edits: list[tuple[int, int, str]] = []  # (start, end, replacement) in the old text
+    todo = ""  # what to do by hand when the layout is unknown
+    for s in misplaced:
+        edits.append((s.start, s.end, ""))
+        notes.append(f"{path}: removed deck-tray's notify line {s.line} from {s.header} "
                      "(Codex reads notify only at the top level)")
     result_top: Any = top.value if top is not None else None
     if install:
         if top is not None and not top_ours:
             notes.append(
-                f"{path}: notify already runs another program ({_shown(top.value)}, line {top.start + 1}); "
+                f"{path}: notify already runs another program ({_shown(top.value)}, {_at(top)}); "
                 "deck-tray left it. Codex runs one notify program; deck-tray's Stop hook reports finished turns "
                 f"anyway. To use deck-tray's instead, replace that line with {notify_line(want)}, or make your "
                 f"program also run {shlex.join(want)} with the JSON as its last argument.")
         elif top is not None and top.value == want:
             notes.append(f"{path}: notify already installed")
         elif top is not None:
-            new[top.start:top.end] = [notify_line(want) + "\n"]
+            edits.append((top.start, top.end, top.indent + notify_line(want) + top.tail))
             notes.append(f"{path}: notify now runs {shlex.join(want)} (was {shlex.join(top.value)})")
+            todo = f"replace the top-level notify with {notify_line(want)}"
             result_top = want
         else:
-            pos = _insert_at(new)
-            add = [notify_line(want) + "\n"]
-            if pos < len(new) and new[pos].strip():
-                add.append("\n")
-            new[pos:pos] = add
-            notes.append(f"{path}: notify = {shlex.join(want)} added (top level, line {pos + 1})")
+            pos = layout.insert_at if isinstance(layout, toml_places.Layout) else 0
+            lead = "\n" if pos > 0 and old[pos - 1] != "\n" else ""
+            gap = isinstance(layout, toml_places.Layout) and layout.insert_gap
+            edits.append((pos, pos, lead + notify_line(want) + "\n" + ("\n" if gap else "")))
+            line = old.count("\n", 0, pos) + 1 + len(lead)
+            notes.append(f"{path}: notify = {shlex.join(want)} added (top level, line {line})")
+            todo = f"add {notify_line(want)} at the top level, before the first [table]"
             result_top = want
     elif top is not None and top_ours:
-        del new[top.start:top.end]
-        notes.append(f"{path}: removed deck-tray's notify line {top.start + 1}")
+        edits.append((top.start, top.end, ""))
+        notes.append(f"{path}: removed deck-tray's notify line {top.line}")
+        todo = "remove the top-level notify line"
         result_top = None
     elif top is not None:
         notes.append(f"{path}: notify runs another program; left as it is")
     else:
         notes.append(f"{path}: no deck-tray notify to remove")
-    new_text = "".join(new)
-    if new_text == "".join(lines):
+    if isinstance(layout, str) and todo:
+        raise ConfigError(path, f"deck-tray cannot edit this file without changing more than notify ({layout}); "
+                                f"nothing was changed. To finish by hand, {todo}.")
+    new = old
+    for start, end, replacement in sorted(edits, reverse=True):
+        new = new[:start] + replacement + new[end:]
+    if new == old:
         return FilePlan(agent, path, text, None, tuple(notes))
-    _check_edit(path, before, new_text, result_top)
-    return FilePlan(agent, path, text, new_text, tuple(notes))
+    _check_edit(path, before, new, result_top)
+    return FilePlan(agent, path, text, new, tuple(notes))
 
 
 def trust_key(hooks_path: Path, event: str, group: int, handler: int) -> str:

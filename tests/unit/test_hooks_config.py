@@ -233,13 +233,6 @@ def test_malformed_files_are_refused_with_file_and_line(text: str, line: int | t
     assert str(err.value).startswith(str(SETTINGS) + (f", line {got}" if got else ""))
 
 
-@pytest.mark.parametrize(("text", "indent"), [
-    ('{\n    "a": 1\n}', 4), ('{\n\t"a": 1\n}', "\t"), ('{\n "a": 1\n}', 1), ('{"a": 1}', 2), (None, 2),
-])
-def test_detect_indent(text: str | None, indent: int | str) -> None:
-    assert hc.detect_indent(text) == indent
-
-
 def test_a_compact_hand_written_file_changes_only_where_ours_go() -> None:
     text = ('{\n    "model": "opus",\n    "hooks": {\n        "Stop": [\n'
             '            {"hooks": [{"type": "command", "command": "notify-send done"}]}\n        ],\n'
@@ -264,26 +257,6 @@ def test_an_empty_hooks_object_is_filled_in_its_indentation() -> None:
                      '            "type": "command",\n            "command": "/home/u/.local/bin/deck-tray hook '
                      'claude-code",\n            "timeout": 10\n          }\n        ]\n      }\n    ]\n  },\n'
                      '  "model": "x"\n}\n')
-
-
-JSON_VALUES = st.recursive(
-    st.none() | st.booleans() | st.integers(-10**6, 10**6) | st.text(max_size=5),
-    lambda children: st.lists(children, max_size=3) | st.dictionaries(st.text(max_size=4), children, max_size=3),
-    max_leaves=12,
-)
-
-
-@settings(max_examples=300, deadline=None)
-@given(old=st.dictionaries(st.text(max_size=4), JSON_VALUES, max_size=4),
-       new=st.dictionaries(st.text(max_size=4), JSON_VALUES, max_size=4),
-       indent=st.sampled_from([None, 1, 2, 4, "\t"]))
-def test_edit_json_always_gives_the_new_value(old: dict[str, Any], new: dict[str, Any],
-                                              indent: int | str | None) -> None:
-    text = json.dumps(old, indent=indent, ensure_ascii=False)
-    out = hc.edit_json(text, old, new)
-    assert json.loads(out) == new
-    if old == new:
-        assert out == text
 
 
 # --------------------------------------------------------------------------- state
@@ -435,6 +408,90 @@ def test_malformed_toml_is_refused_with_the_line() -> None:
     assert err.value.line == 3 and str(err.value).startswith(f"{CONFIG}, line 3: not valid TOML")
     with pytest.raises(hc.ConfigError):
         hc.notify_state(CONFIG, text, EXE)
+
+
+def test_a_long_user_config_gains_one_line_and_loses_none() -> None:
+    """Everything of the user's stays byte for byte: comments, order, blank lines, their tables."""
+    text = ('# Codex\nmodel = "gpt-5"   # the default\n\n'
+            + "".join(f'# project {i}\n[projects."/home/u/p{i}"]\ntrust_level = "trusted"\n\n'
+                      f'[mcp_servers.s{i}]\ncommand = "npx"\nargs = [\n  "-y",  # yes\n  "s{i}",\n]\n\n'
+                      for i in range(150))
+            + '[tui]\nnotify = ["my-notifier"]  # mine\n')
+    p = notify(text)
+    assert p.new is not None
+    changed = [line for line in p.diff().splitlines()[2:] if line[:1] in "+-"]
+    assert changed == [f"+{OURS_LINE}"]
+    assert notify(p.new, install=False).new == text
+
+
+def test_our_notify_keeps_its_comment_and_indentation_when_rewritten() -> None:
+    text = 'model = "x"\n  notify = ["/old/deck-tray", "hook", "codex"]  # deck-tray\n[tui]\nx = 1'
+    p = notify(text)
+    assert p.new == f'model = "x"\n  {OURS_LINE}  # deck-tray\n[tui]\nx = 1'
+
+
+def test_ours_in_an_array_of_tables_is_removed_and_the_rest_kept() -> None:
+    text = '[[profiles]]\nname = "a"\nnotify = ["/old/deck-tray", "hook", "codex"] # oops\n[[profiles]]\nname = "b"'
+    p = notify(text, install=False)
+    assert p.new == '[[profiles]]\nname = "a"\n[[profiles]]\nname = "b"'
+    assert p.notes == (f"{CONFIG}: removed deck-tray's notify line 3 from [[profiles]] "
+                       "(Codex reads notify only at the top level)", f"{CONFIG}: no deck-tray notify to remove")
+
+
+TOP_PIECES = ['model = "gpt-5"\n', "# a comment\n", "\n", 'instructions = """\n[x]\nnotify = 1\n"""\n',
+              "list = [\n  1, # one\n  2,\n]\n", "  indented = true  # note\n"]
+HEADERS = ["[tui]\n", '[projects."/home/u/p"]\n', "[[profiles]]\n", "[mcp_servers.x]\n"]
+TABLE_PIECES = ["# about the next table\n", "\n", 'name = "x"\n', "  # indented comment\n",
+                'notify = ["/old/deck-tray", "hook", "codex"]\n', 'notify = ["my-notifier"]  # mine\n']
+
+
+@settings(max_examples=200, deadline=None)
+@given(top=st.lists(st.sampled_from(TOP_PIECES), max_size=5),
+       ours_on_top=st.sampled_from(["", 'notify = ["/old/deck-tray", "hook", "codex"]  # c\n']),
+       tables=st.lists(st.tuples(st.sampled_from(HEADERS), st.lists(st.sampled_from(TABLE_PIECES), max_size=3)),
+                       max_size=4, unique_by=lambda t: t[0]))
+def test_notify_install_and_uninstall_change_only_notify_lines(top: list[str], ours_on_top: str,
+                                                               tables: list[tuple[str, list[str]]]) -> None:
+    text = "".join(top) + ours_on_top + "".join(h + "".join(body) for h, body in tables)
+    try:
+        before = tomllib.loads(text)
+    except tomllib.TOMLDecodeError:
+        return  # a key twice in one table
+    new = notify(text).new or text
+    after = tomllib.loads(new)
+    assert after["notify"] == [*EXE, "hook", "codex"]
+
+    def others(data: Any) -> Any:  # everything but deck-tray's notify lines
+        if isinstance(data, dict):
+            return {k: others(v) for k, v in data.items() if not (k == "notify" and "hook" in v)}
+        return [others(v) for v in data] if isinstance(data, list) else data
+    assert others(after) == others(before)
+
+    def lines(t: str) -> list[str]:  # install may add one blank line after its own
+        return [line for line in t.splitlines() if line.strip() and "deck-tray" not in line]
+    assert lines(new) == lines(text)
+    assert notify(new).new is None
+    removed = notify(new, install=False).new
+    assert removed is not None and "deck-tray" not in removed
+    assert lines(removed) == lines(text)
+
+
+def test_a_file_tomlkit_cannot_write_back_is_refused_with_what_to_do_by_hand() -> None:
+    """tomlkit regroups an array of tables interrupted by another table: nothing is edited."""
+    text = '[[profiles]]\nname = "a"\n\n[tui]\nx = 1\n\n[[profiles]]\nname = "b"\n'
+    with pytest.raises(hc.ConfigError) as err:
+        notify(text)
+    assert f"nothing was changed. To finish by hand, add {OURS_LINE} at the top level" in str(err.value)
+    assert hc.notify_state(CONFIG, text, EXE) == (hc.HookState.NOT_INSTALLED, "no notify program")
+    assert not notify(text, install=False).changed
+    foreign = 'notify = ["my-notifier"]\n' + text
+    assert not notify(foreign).changed and "another program" in notify(foreign).notes[0]
+    assert hc.notify_state(CONFIG, foreign, EXE)[0] is hc.HookState.FOREIGN
+    ours = f"{OURS_LINE}\n" + text
+    assert notify(ours).notes == (f"{CONFIG}: notify already installed",)
+    assert hc.notify_state(CONFIG, ours, EXE) == (hc.HookState.INSTALLED, f"{OURS_LINE} (the top-level notify)")
+    with pytest.raises(hc.ConfigError, match="To finish by hand, remove the top-level notify line"):
+        notify(ours, install=False)
 
 
 def test_notify_state_absent() -> None:
