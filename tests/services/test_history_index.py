@@ -464,6 +464,12 @@ def test_cli_search_finds_codex_and_claude_in_one_query(home: Path) -> None:
     for odd in ("C++", "foo-bar", '"unbalanced'):
         proc = _cli(home, odd)
         assert proc.returncode == 1 and "no matches" in proc.stderr, proc.stderr
+    # --role: the kinds of core.record_kinds (a tool call vs its output; an unknown kind is usage)
+    proc = _cli(home, "FAKE_SHELL", "--agent", "codex", "--role", "tool", "--role", "tool_result", "--json")
+    assert proc.returncode == 0, proc.stderr
+    assert {h["role"] for h in json.loads(proc.stdout)} <= {"tool", "tool_result"}
+    proc = _cli(home, "FAKE_SHELL", "--role", "prompt")
+    assert proc.returncode == 2 and "invalid choice" in proc.stderr
     proc = _cli(home, "+++")
     assert proc.returncode == 2 and "nothing to search for" in proc.stderr
     proc = _cli(home, "x", "--since", "last week")
