@@ -53,7 +53,11 @@ Claude Code (records carry ``type`` at top level and no ``payload``)
       ``{"type":"redacted_thinking",…}`` → ``thinking``;
     - ``{"type":"tool_use",…}`` → ``tool``.
     A string ``content`` that is non-blank → ``assistant``.
-* everything else (``progress``, ``file-history-snapshot``, ``queue-operation``, ``attachment``,
+* ``{"type":"queue-operation","operation":"enqueue","content":TEXT}`` (a prompt typed while Claude
+  was busy) → ``user`` (``command`` when TEXT starts with ``/``) unless a later ``user`` record (or
+  ``system`` ``local_command`` record, for a command) holds the same text (the prompt sent; that
+  record is the one counted) — each later record matches once.
+* everything else (``progress``, ``file-history-snapshot``, other ``queue-operation``, ``attachment``,
   ``last-prompt``, ``ai-title``, other ``system`` subtypes …) is not counted.
 
 Classifying a Claude user text (:func:`classify_claude_text`):
@@ -312,6 +316,31 @@ def count_records(records: list[dict[str, Any]]) -> collections.Counter[str]:
     event_users = any(e.get("type") == "user_message" for e in events)
     event_agent = any(e.get("type") == "agent_message" for e in events)
     item_reasoning = any(it.get("type") == "reasoning" and _codex_reasoning_has_text(it) for it in items)
+
+    # Claude prompts queued while busy (queue-operation enqueue): the ones never written later as a
+    # user record (same text, stripped) are prompts of their own.
+    later_texts: list[str] = []
+    for rec in records:
+        if rec.get("type") == "system" and rec.get("subtype") == "local_command":
+            later_texts.append(str(rec.get("content", "")).strip())
+        if rec.get("type") == "user" and isinstance(rec.get("message"), dict):
+            content = rec["message"].get("content")
+            if isinstance(content, str):
+                later_texts.append(content.strip())
+            elif isinstance(content, list):
+                later_texts += [str(b.get("text", "")).strip() for b in content
+                                if isinstance(b, dict) and b.get("type") == "text"]
+    for rec in records:
+        if rec.get("type") == "queue-operation" and rec.get("operation") == "enqueue":
+            text = rec.get("content")
+            if not isinstance(text, str) or _blank(text):
+                continue
+            same = [t for t in later_texts if t == text.strip() or (
+                text.strip().startswith("/") and f"<command-name>{text.strip().split()[0]}</command-name>" in t)]
+            if same:
+                later_texts.remove(same[0])
+            else:
+                c["command" if text.strip().startswith("/") else "user"] += 1
 
     for rec in records:
         if rec.get("isSidechain") is True:

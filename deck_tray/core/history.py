@@ -36,7 +36,7 @@ from typing import Any
 
 from deck_tray.core import claude, codex
 from deck_tray.core.model import AgentKind
-from deck_tray.core.record_kinds import CodexItems, Item, Kind, claude_items, codex_prompt_of
+from deck_tray.core.record_kinds import ClaudeQueue, CodexItems, Item, Kind, claude_items, codex_prompt_of
 from deck_tray.core.records import iso_timestamp
 from deck_tray.core.titles import PROMPT, Titles
 
@@ -717,7 +717,16 @@ class ClaudeExtractor(Extractor):
             self.titles.feed(rec)
             if rank != self.titles.rank or self.titles.pending or "pending_summaries" in st.extra:
                 self._title_changed()
-        for item in claude_items(rec):
+        queue = ClaudeQueue(st.extra.get("queued"))
+        items = queue.queued(rec) if not side else []
+        if items:
+            ts = ts or iso_timestamp(rec)
+        items += [i for i in claude_items(rec) if side or not queue.already(i)]
+        if queue.waiting:
+            st.extra["queued"] = queue.waiting
+        else:
+            st.extra.pop("queued", None)
+        for item in items:
             self._item(out, item, ts, offset, thread, claude.tool_summary)
             titled = item.kind is Kind.USER or (item.kind is Kind.COMMAND and item.text != item.label)
             if titled and not side and self.titles.rank < PROMPT:

@@ -259,6 +259,49 @@ def claude_items(rec: dict[str, Any]) -> list[Item]:
     return []
 
 
+class ClaudeQueue:
+    """Prompts typed while Claude Code was busy (``{"type": "queue-operation", "operation":
+    "enqueue", "content": TEXT}``, 2.1.x; seen in the public corpus and in resumes). The prompt is
+    the user's from the moment it is queued — the only record of it when the session ends before it
+    is sent — so it counts there, and the ``user`` record Claude writes when it sends the prompt
+    later is the same prompt, not a second one.
+
+    Attributes:
+        waiting: the normalised texts queued and not yet seen as a ``user``/``command`` item.
+    """
+
+    LIMIT = 32
+
+    def __init__(self, waiting: list[str] | None = None) -> None:
+        self.waiting: list[str] = list(waiting or [])
+
+    def queued(self, rec: dict[str, Any]) -> list[Item]:
+        """The items of a ``queue-operation`` ``enqueue`` record (``[]`` for any other record)."""
+        if rec.get("type") != "queue-operation" or rec.get("operation") != "enqueue":
+            return []
+        content = rec.get("content")
+        if not isinstance(content, str):
+            return []
+        if content.strip().startswith("/") and "<" not in content:  # a slash command typed while busy
+            name = content.strip().split()[0]
+            items = [Item(Kind.COMMAND, content.strip(), label=name)]
+        else:
+            items = [i for i in _claude_texts(content) if i.kind in (Kind.USER, Kind.COMMAND)]
+        for item in items:
+            self.waiting = [*self.waiting, _norm(item.text)][-self.LIMIT:]
+        return items
+
+    def already(self, item: Item) -> bool:
+        """Whether ``item`` (from a ``user`` record) is a queued prompt now sent: counted already."""
+        if item.kind not in (Kind.USER, Kind.COMMAND) or not self.waiting:
+            return False
+        norm = _norm(item.text)
+        if norm in self.waiting:
+            self.waiting.remove(norm)
+            return True
+        return False
+
+
 # -- Codex -------------------------------------------------------------------------------------
 
 #: Prefixes of user-role texts the Codex harness writes (context, not typed prompts), and what a

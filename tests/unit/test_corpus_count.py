@@ -151,11 +151,24 @@ def test_claude_errors(tmp_path: Path) -> None:
     assert c == Counter(error=2)
 
 
+def test_queued_prompts_count_once(tmp_path: Path) -> None:
+    c = count(
+        tmp_path,
+        {"type": "queue-operation", "operation": "enqueue", "content": "then the docs"},
+        {"type": "queue-operation", "operation": "enqueue", "content": "never sent"},
+        {"type": "queue-operation", "operation": "enqueue", "content": "/mcp"},
+        {"type": "queue-operation", "operation": "dequeue"},
+        {"type": "user", "message": {"role": "user", "content": "then the docs"}},
+        {"type": "system", "subtype": "local_command", "content": "<command-name>/mcp</command-name>"},
+    )
+    assert c == Counter(user=2, command=1)
+
+
 def test_not_counted_records_and_bad_lines(tmp_path: Path) -> None:
     c = count(
         tmp_path,
         {"type": "file-history-snapshot", "messageId": "m", "snapshot": {}},
-        {"type": "queue-operation", "operation": "enqueue", "content": "hello"},
+        {"type": "queue-operation", "operation": "dequeue"},
         {"type": "progress", "data": {"type": "hook_progress"}},
         cx("turn_context", {"cwd": "/w"}),
         cx("event_msg", {"type": "token_count", "info": None}),

@@ -15,7 +15,7 @@ import pytest
 
 from deck_tray.core.history import SearchQuery
 from deck_tray.core.model import MessageRole
-from deck_tray.core.record_kinds import CodexItems, claude_items
+from deck_tray.core.record_kinds import ClaudeQueue, CodexItems, claude_items
 from deck_tray.core.scan import Scanner
 from deck_tray.services.history_index import HistoryIndex, discover_files
 from tests.corpus_count import count_file
@@ -46,8 +46,12 @@ def classified(entry: dict[str, Any]) -> collections.Counter[str]:
     """The product's count of one corpus file: its classifier's items per kind."""
     counts: collections.Counter[str] = collections.Counter()
     codex_items = CodexItems()
+    queue = ClaudeQueue()
     for rec in _records(ROOT / entry["file"]):
-        items = claude_items(rec) if entry["agent"] == "claude" else codex_items.feed(rec)
+        if entry["agent"] == "claude":
+            items = queue.queued(rec) + [i for i in claude_items(rec) if not queue.already(i)]
+        else:
+            items = codex_items.feed(rec)
         per = collections.Counter(i.kind.value for i in items)
         if entry["agent"] == "claude":
             for kind in ONCE_PER_RECORD & set(per):
