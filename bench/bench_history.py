@@ -8,7 +8,7 @@ a 5 ms heartbeat timer (so a GUI-thread stall is what a window would feel), afte
 ``settle_heap()`` as deck-tray's ``main()`` does (without it every full garbage collection the
 worker's allocations trigger also walks the Qt bindings' objects: 55–70 ms gaps instead of ~30):
 
-* **build**: :class:`deck_tray.services.history_index.HistoryIndexer` from an empty database
+* **build**: :class:`deck_tray.services.history_indexer.HistoryIndexer` from an empty database
   until its first full scan is done — wall time, the longest heartbeat gap beyond its 5 ms, the
   database size; the page cache is evicted first (a first start after boot);
 * **incremental**: ``--appends`` files get ``--append-kb`` KB of their own records appended,
@@ -49,7 +49,8 @@ from PySide6.QtWidgets import QApplication  # noqa: E402
 from deck_tray.commands.run import settle_heap  # noqa: E402
 from deck_tray.core.history import parse_query  # noqa: E402
 from deck_tray.core.model import AgentKind  # noqa: E402
-from deck_tray.services.history_index import HistoryIndex, HistoryIndexer  # noqa: E402
+from deck_tray.services.history_indexer import HistoryIndexer  # noqa: E402
+from deck_tray.services.history_store import HistoryIndex  # noqa: E402
 
 #: A phrase that occurs only in the appended records (the rare query).
 RARE = "quokka token refresh"

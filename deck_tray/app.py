@@ -28,7 +28,8 @@ from deck_tray.services import ipc, lifecycle
 from deck_tray.services.decisions import DecisionBroker
 from deck_tray.services.dispatcher import Dispatcher
 from deck_tray.services.global_shortcut import GlobalShortcut
-from deck_tray.services.history_index import HistoryIndex, HistoryIndexer
+from deck_tray.services.history_indexer import HistoryIndexer
+from deck_tray.services.history_store import HistoryIndex
 from deck_tray.services.launcher import LaunchReport, NewSession
 from deck_tray.services.monitor import Monitor
 from deck_tray.services.notifier import DBusNotifications, NotificationBackend, Notifier

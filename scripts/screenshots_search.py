@@ -3,7 +3,7 @@ tab opened at a hit with its find bar.
 
     xvfb-run -a python scripts/screenshots_search.py [OUT_DIR] [--dark]
 
-Builds a real :class:`~deck_tray.services.history_index.HistoryIndex` over generated Claude
+Builds a real :class:`~deck_tray.services.history_store.HistoryIndex` over generated Claude
 Code transcripts and Codex rollouts (the record shapes of Claude Code 2.1.197 and Codex
 0.169.0) in a temporary folder, then drives the real windows.
 """
@@ -23,7 +23,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from deck_tray.core.model import AgentKind  # noqa: E402
-from deck_tray.services.history_index import HistoryIndex  # noqa: E402
+from deck_tray.services.history_store import HistoryIndex  # noqa: E402
 from deck_tray.services.registry import SessionRegistry  # noqa: E402
 from deck_tray.ui.search_window import SearchWindow, link  # noqa: E402
 from deck_tray.ui.window import MainWindow  # noqa: E402

@@ -1,6 +1,6 @@
 """``deck-tray search QUERY``: search every Claude Code, Codex and opencode conversation.
 
-Brings the history index (:mod:`deck_tray.services.history_index`) up to date first — the
+Brings the history index (:mod:`deck_tray.services.history_store`) up to date first — the
 first run reads every transcript, later runs only what was appended — then prints the
 ranked hits: one block per hit (agent, project, title, date, session id, and the snippet
 with the matches in bold on a terminal, ``[…]`` around them otherwise), or with ``--json``
@@ -92,7 +92,7 @@ def update_index(index: Any, *, tty: bool) -> None:
     a terminal and the update takes longer than :data:`PROGRESS_AFTER_S`."""
     import time
 
-    from deck_tray.services.history_index import discover_files
+    from deck_tray.services.history_store import discover_files
 
     claude_dir, codex_dir = _agent_dirs()
     t0 = time.monotonic()
@@ -133,7 +133,7 @@ def run(args: argparse.Namespace) -> int:
     import json
 
     from deck_tray.core.history import QueryError
-    from deck_tray.services.history_index import HistoryIndex
+    from deck_tray.services.history_store import HistoryIndex
 
     try:
         query = _query(args)

@@ -51,6 +51,47 @@ class NoAnswer(OpencodeError):
     """
 
 
+def transport_error(url: str, method: str, path: str, exc: httpx.HTTPError) -> OpencodeError:
+    """The error for a request that got no HTTP answer (shared by the async and the blocking client).
+
+    Returns:
+        :class:`OpencodeError` when nothing was sent (no connection: safe to say "not delivered"),
+        :class:`NoAnswer` when the request went out and the connection broke or timed out.
+    """
+    if isinstance(exc, (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)):
+        return OpencodeError(f"cannot reach {url}: {_exc_text(exc)}")
+    if isinstance(exc, httpx.TimeoutException):
+        return NoAnswer(f"{url} did not answer {method} {path} in time")
+    if isinstance(exc, (httpx.ReadError, httpx.WriteError, httpx.RemoteProtocolError)):
+        return NoAnswer(f"{url} did not answer {method} {path}: the connection broke ({_exc_text(exc)})")
+    return OpencodeError(f"cannot reach {url}: {_exc_text(exc)}")
+
+
+def answer(url: str, method: str, path: str, r: httpx.Response, *, expect_json: bool = True) -> Any:
+    """The decoded JSON of an opencode answer (None for 204 or when ``expect_json`` is False).
+
+    Raises:
+        AuthRequired: 401.
+        NotFound: 404.
+        OpencodeError: any other HTTP error, or an answer that is not JSON.
+    """
+    if r.status_code == 401:
+        raise AuthRequired(f"{url} needs a password (HTTP 401)")
+    if r.status_code == 404:
+        raise NotFound(_error_message(r) or f"{path} not found")
+    if r.status_code >= 400:
+        why = _error_message(r)
+        raise OpencodeError(f"{method} {path} failed with HTTP {r.status_code}" + (f": {why}" if why else ""))
+    if not expect_json or r.status_code == 204:
+        return None
+    if "json" not in r.headers.get("content-type", ""):
+        raise OpencodeError(f"{url}{path} did not answer JSON; is this an opencode server?")
+    try:
+        return orjson.loads(r.content)
+    except orjson.JSONDecodeError as exc:
+        raise OpencodeError(f"{url}{path} sent malformed JSON") from exc
+
+
 class OpencodeClient:
     """Async client of one server.
 
@@ -78,31 +119,9 @@ class OpencodeClient:
             q["directory"] = directory
         try:
             r = await self._http.request(method, path, params=q or None, json=json)
-        except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
-            # Nothing was sent: safe to say "not delivered".
-            raise OpencodeError(f"cannot reach {self.url}: {_exc_text(exc)}") from exc
-        except httpx.TimeoutException as exc:
-            raise NoAnswer(f"{self.url} did not answer {method} {path} in time") from exc
-        except (httpx.ReadError, httpx.WriteError, httpx.RemoteProtocolError) as exc:
-            raise NoAnswer(f"{self.url} did not answer {method} {path}: the connection broke "
-                           f"({_exc_text(exc)})") from exc
         except httpx.HTTPError as exc:
-            raise OpencodeError(f"cannot reach {self.url}: {_exc_text(exc)}") from exc
-        if r.status_code == 401:
-            raise AuthRequired(f"{self.url} needs a password (HTTP 401)")
-        if r.status_code == 404:
-            raise NotFound(_error_message(r) or f"{path} not found")
-        if r.status_code >= 400:
-            why = _error_message(r)
-            raise OpencodeError(f"{method} {path} failed with HTTP {r.status_code}" + (f": {why}" if why else ""))
-        if not expect_json or r.status_code == 204:
-            return None
-        if "json" not in r.headers.get("content-type", ""):
-            raise OpencodeError(f"{self.url}{path} did not answer JSON; is this an opencode server?")
-        try:
-            return orjson.loads(r.content)
-        except orjson.JSONDecodeError as exc:
-            raise OpencodeError(f"{self.url}{path} sent malformed JSON") from exc
+            raise transport_error(self.url, method, path, exc) from exc
+        return answer(self.url, method, path, r, expect_json=expect_json)
 
     async def health(self) -> dict[str, Any]:
         """``GET /global/health`` → ``{"healthy": true, "version": "1.18.33"}``."""

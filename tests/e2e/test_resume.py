@@ -23,7 +23,7 @@ from PySide6.QtCore import QSettings
 from deck_tray.app import DeckTrayApp
 from deck_tray.core.model import AgentKind, SessionStatus
 from deck_tray.core.scan import Scanner
-from deck_tray.services.history_index import HistoryIndex
+from deck_tray.services.history_store import HistoryIndex
 from deck_tray.services.panes import Tmux
 
 from .harness import ClaudeAgent, CodexAgent, FakeModel, TmuxServer, find_agent_bin, wait_until

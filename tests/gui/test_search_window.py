@@ -18,7 +18,7 @@ from PySide6.QtTest import QTest
 from deck_tray.core import past
 from deck_tray.core.history import HistoryRole, SearchHit, SearchQuery
 from deck_tray.core.model import AgentKind, PaneRef, SessionStatus
-from deck_tray.services.history_index import HistoryIndex
+from deck_tray.services.history_store import HistoryIndex
 from deck_tray.services.registry import SessionRegistry
 from deck_tray.ui import search_window
 from deck_tray.ui.search_window import SearchWindow, link
@@ -300,7 +300,7 @@ def test_the_indexer_fills_the_window_as_it_builds(qtbot, qloop, tmp_path: Path,
     once built, the results (the ``history`` fixture only provides the files here)."""
     import asyncio
 
-    from deck_tray.services.history_index import HistoryIndexer
+    from deck_tray.services.history_indexer import HistoryIndexer
 
     indexer = HistoryIndexer(HistoryIndex(tmp_path / "fresh.db"), lambda: (tmp_path / "claude", tmp_path / "codex"))
     w = make_search(qtbot, indexer.index)

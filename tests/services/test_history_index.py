@@ -1,4 +1,4 @@
-"""The history index (services/history_index.py): captured samples and a generated corpus,
+"""The history index (services/history_store.py, services/history_indexer.py): captured samples and a generated corpus,
 incremental updates, crashes mid-batch, schema changes, ranking and filters, the Qt indexer
 off the GUI thread, and ``deck-tray search`` end to end."""
 
@@ -21,8 +21,9 @@ import pytest
 
 from deck_tray.core.history import HistoryRole, QueryError, SearchQuery
 from deck_tray.core.model import AgentKind
-from deck_tray.services import history_index as hi
-from deck_tray.services.history_index import HistoryIndex, HistoryIndexer, discover_files
+from deck_tray.services import history_store as hi
+from deck_tray.services.history_indexer import HistoryIndexer
+from deck_tray.services.history_store import HistoryIndex, discover_files
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
 ROOT = Path(__file__).resolve().parent.parent.parent
@@ -202,7 +203,7 @@ def test_killed_in_the_middle_of_a_batch(tmp_path: Path, home: Path) -> None:
         import os, sys
         sys.path.insert(0, {str(ROOT)!r})
         from pathlib import Path
-        from deck_tray.services import history_index as hi
+        from deck_tray.services import history_store as hi
         hi.BATCH_BYTES = 6000
         idx = hi.HistoryIndex({str(db)!r})
         n = [0]

@@ -17,7 +17,7 @@ from deck_tray.core.history import SearchQuery
 from deck_tray.core.model import MessageRole
 from deck_tray.core.record_kinds import ClaudeQueue, CodexItems, claude_items
 from deck_tray.core.scan import Scanner
-from deck_tray.services.history_index import HistoryIndex, discover_files
+from deck_tray.services.history_store import HistoryIndex, discover_files
 from tests.corpus_count import count_file
 
 ROOT = Path(__file__).resolve().parent.parent / "fixtures" / "public"
