@@ -3,6 +3,7 @@
     python bench/table.py [--quick] [--keep] [--gb 2] [--files 5000] [--recent 100] [--big-mb 100]
     python bench/table.py --only hook [--quick]     # only the held-hook rows (about 1 min)
     python bench/table.py --only new [--quick]      # only the new-session and sub-agent pane rows (~1 min)
+    python bench/table.py --only paging [--quick]   # only the older-messages rows (~40 s)
 
 Rows (goals are what a user would feel):
 
@@ -25,7 +26,10 @@ Rows (goals are what a user would feel):
   accepted, beside a fixed wait before typing — ``bench_new``; a real opencode sub-agent → its
   tmux pane attached — ``bench_subagent``;
 * the history index on the same tree: full build (and the GUI thread meanwhile), incremental
-  cost per appended KB, query p95 beside ``grep -r`` — ``bench_history``.
+  cost per appended KB, query p95 beside ``grep -r`` — ``bench_history``;
+* older messages on demand: a tab on a 20 000-message transcript scrolled to its start, page by
+  page (longest GUI stall, time), and a hit in its third message revealed, beside rendering the
+  whole conversation at once — ``bench_paging``.
 
 Naive methods: a full re-read of every file every 3 s (detection, idle CPU), ``GET
 /permission`` every 3 s (SSE), reading and parsing every transcript in full (cold start, the
@@ -60,6 +64,7 @@ import bench_history  # noqa: E402
 import bench_hook  # noqa: E402
 import bench_new  # noqa: E402
 import bench_opencode  # noqa: E402
+import bench_paging  # noqa: E402
 import bench_subagent  # noqa: E402
 import corpus  # noqa: E402
 import httpx  # noqa: E402
@@ -340,6 +345,26 @@ def only_new(args: argparse.Namespace) -> None:
         print(f"* {n}")
 
 
+def paging_rows(table: Table, paging: dict[str, Any]) -> list[str]:
+    """The older-messages rows into ``table``; their notes."""
+    for metric, goal, ours, naive_v, ok, fmt in bench_paging.rows(paging):
+        table.add(metric, goal, ours, naive_v, ok=ok, fmt=fmt)
+    return bench_paging.notes(paging)
+
+
+def only_paging(args: argparse.Namespace) -> None:
+    """``--only paging``: the older-messages rows alone."""
+    t_start = time.perf_counter()
+    paging = bench_paging.measure(5_000 if args.quick else 20_000)
+    table = Table()
+    notes = paging_rows(table, paging)
+    print(f"deck-tray performance table (older-messages rows only) — {os.cpu_count()} cores, "
+          f"Python {sys.version.split()[0]}, {time.strftime('%Y-%m-%d %H:%M')}")
+    table.print()
+    for n in [*notes, f"total run time {time.perf_counter() - t_start:.0f} s."]:
+        print(f"* {n}")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--quick", action="store_true",
@@ -363,7 +388,7 @@ def main() -> None:
     ap.add_argument("--claude-rounds", type=int, default=10,
                     help="permissions answered in one real Claude Code session, per path (0: skip)")
     ap.add_argument("--new-rounds", type=int, default=5, help="sessions started with 'deck-tray new'")
-    ap.add_argument("--only", choices=["hook", "new"], help="run only these rows")
+    ap.add_argument("--only", choices=["hook", "new", "paging"], help="run only these rows")
     ap.add_argument("--tmp", type=Path, default=Path(tempfile.gettempdir()))
     ap.add_argument("--no-history", action="store_true",
                     help="skip the history index rows (about 1 min; the app children then build the index "
@@ -381,6 +406,9 @@ def main() -> None:
         return
     if args.only == "new":
         only_new(args)
+        return
+    if args.only == "paging":
+        only_paging(args)
         return
     need = args.gb * 1e9 * 1.1
     free = shutil.disk_usage(args.tmp).free
@@ -529,6 +557,8 @@ def main() -> None:
     if hist is not None:
         for metric, goal, ours, naive_v, ok, fmt, said in bench_history.rows(hist):
             table.add(metric, goal, ours, naive_v, ok=ok, fmt=fmt, ratio=said)
+    log("older messages: a tab paged to the start of a 20 000-message transcript")
+    paging_notes = paging_rows(table, bench_paging.measure(5_000 if args.quick else 20_000))
     print(f"deck-tray performance table — {os.cpu_count()} cores, Python {sys.version.split()[0]}, "
           f"QT_QPA_PLATFORM={os.environ.get('QT_QPA_PLATFORM')}, {time.strftime('%Y-%m-%d %H:%M')}, "
           f"load average {load0:.1f} → {os.getloadavg()[0]:.1f}")
@@ -570,6 +600,7 @@ def main() -> None:
         *bench_new.notes(started),
         *bench_subagent.notes(subs),
         *(bench_history.notes(hist) if hist is not None else ["history: skipped (--no-history)"]),
+        *paging_notes,
         f"total run time {time.perf_counter() - t_start:.0f} s.",
     ]
     for n in notes:

@@ -36,7 +36,7 @@ from deck_tray.core.model import (
     RequestKind,
     SessionStatus,
 )
-from deck_tray.core.record_kinds import Item, Kind, claude_items
+from deck_tray.core.record_kinds import ClaudeQueue, Item, Kind, claude_items
 from deck_tray.core.records import MAX_MESSAGES, TurnLog, iso_timestamp, question_parts
 from deck_tray.core.titles import PROMPT, Titles, title_line
 
@@ -140,13 +140,26 @@ def read_live_status(path: Path, skipped: SkippedFiles | None = None) -> LiveSta
 def live_status_evidence(ls: LiveStatus) -> Evidence | None:
     """Evidence from a status file whose process is known to be alive.
 
-    ``waiting`` maps to WAITING_PERMISSION (2.1.197 writes ``waitingFor: "permission
-    prompt"`` for tool permissions *and* AskUserQuestion; the transcript tells which).
+    ``waiting`` maps by ``waitingFor``:
+
+    * ``"permission prompt"`` → WAITING_PERMISSION. 2.1.197 writes it for tool permissions
+      *and* AskUserQuestion (the transcript tells which; fixture
+      ``claude-code-2.1.197-sessions-pid-json-changes.jsonl``).
+    * ``"input needed"`` → WAITING_QUESTION: 2.1.332 writes it for AskUserQuestion (fixture
+      ``claude-code-2.1.332-sessions-pid-json-changes.jsonl``, the ``FAKE_ASK`` turn).
+    * ``"dialog open"`` → UNKNOWN: one of Claude's own dialogs is up (2.1.332's "Make auto mode
+      your default permission mode?" offer at start-up; its menus like ``/config``), nothing a
+      reply answers: not a permission request, never announced.
+    * anything else (``"worker request"``, ``"sandbox request"``, ``""``) → WAITING_PERMISSION.
     """
+    if ls.status == "waiting" and ls.waiting_for == "dialog open":
+        return Evidence(EvidenceSource.STATUS_FILE, SessionStatus.UNKNOWN, ls.updated_at,
+                        "a dialog of Claude Code's own is open in its terminal")
     status = {
         "busy": SessionStatus.BUSY,
         "idle": SessionStatus.IDLE,
-        "waiting": SessionStatus.WAITING_PERMISSION,
+        "waiting": SessionStatus.WAITING_QUESTION if ls.waiting_for == "input needed"
+        else SessionStatus.WAITING_PERMISSION,
         "shell": SessionStatus.IDLE,
     }.get(ls.status)
     if status is None:
@@ -155,6 +168,7 @@ def live_status_evidence(ls: LiveStatus) -> Evidence | None:
         SessionStatus.BUSY: "working",
         SessionStatus.IDLE: "ready for a prompt",
         SessionStatus.WAITING_PERMISSION: ls.waiting_for or "waiting for input",
+        SessionStatus.WAITING_QUESTION: "question",
     }[status]
     return Evidence(EvidenceSource.STATUS_FILE, status, ls.updated_at, detail)
 
@@ -272,11 +286,13 @@ class ClaudeTranscript(TurnLog):
         self._sidechain_root: dict[str, str] = {}
         self._tasks: dict[str, tuple[str, str]] = {}
         self._tasks_done: set[str] = set()
+        self._compacted_at = 0.0
+        self.queue = ClaudeQueue()
         self._first_prompt = ""
 
     def reset(self) -> None:
         """Forget everything (the file was truncated or replaced)."""
-        self.__init__(self.session_id)  # type: ignore[misc]
+        self.__init__(self.session_id, self.messages.maxlen)  # type: ignore[misc]
 
     @property
     def title(self) -> str:
@@ -310,6 +326,8 @@ class ClaudeTranscript(TurnLog):
             self._side(thread, rec, ts)
             return
         self.titles.feed(rec)
+        for item in self.queue.queued(rec):
+            self._typed(item, ts, str(rec.get("uuid") or ""))
         if rtype == "user":
             self._user(rec, ts)
         elif rtype == "assistant":
@@ -329,17 +347,12 @@ class ClaudeTranscript(TurnLog):
                 self.close_tool(item.key, "error" if item.error else "done")
                 self.set_phase("working", ts)
                 self._task_finished(item.key)
-            elif kind is Kind.USER:
-                self.add(Message(MessageRole.USER, item.text, ts, str(rec.get("uuid") or "")))
-                self.titles.offer(item.text, PROMPT)
-                self._first_prompt = self._first_prompt or title_line(item.text)[:80]
-                self.set_phase("working", ts)
-            elif kind is Kind.COMMAND:
-                self.add(Message(MessageRole.COMMAND, item.text, ts))
-                if item.text != item.label:  # a command with arguments says what the session is for
-                    self.titles.offer(item.text, PROMPT)
-                if item.label in ("/exit", "/quit"):
-                    self.set_phase("ended", ts)
+            elif kind in (Kind.USER, Kind.COMMAND):
+                if self.queue.already(item):
+                    if kind is Kind.USER:
+                        self.set_phase("working", ts)  # the queued prompt is sent now
+                    continue
+                self._typed(item, ts, str(rec.get("uuid") or ""))
             elif kind is Kind.HARNESS:
                 if item.label == "interrupt":
                     self.add(Message(MessageRole.NOTICE, "Interrupted by the user", ts))
@@ -349,8 +362,27 @@ class ClaudeTranscript(TurnLog):
                     self.add(Message(MessageRole.HARNESS, item.text, ts, state=item.label))
             elif kind is Kind.COMPACTION:
                 self.add(Message(MessageRole.COMPACTION, item.text, ts))
+                self._compacted_at = max(self._compacted_at, ts or self.last_at)
+                for th in self.threads.values():  # 2.1.x's compaction agent is done once its summary is in
+                    if th.key.startswith("acompact") and not th.finished:
+                        self._name(th)
+                        self._show_thread(th)
             elif kind is Kind.IMAGE:
                 self.add(Message(MessageRole.IMAGE, item.label, ts))
+
+    def _typed(self, item: Item, ts: float, uuid: str) -> None:
+        """A prompt or command the user typed (or queued)."""
+        if item.kind is Kind.USER:
+            self.add(Message(MessageRole.USER, item.text, ts, uuid))
+            self.titles.offer(item.text, PROMPT)
+            self._first_prompt = self._first_prompt or title_line(item.text)[:80]
+            self.set_phase("working", ts)
+            return
+        self.add(Message(MessageRole.COMMAND, item.text, ts))
+        if item.text != item.label:  # a command with arguments says what the session is for
+            self.titles.offer(item.text, PROMPT)
+        if item.label in ("/exit", "/quit"):
+            self.set_phase("ended", ts)
 
     def _assistant(self, rec: dict[str, Any], ts: float) -> None:
         msg = rec.get("message")
@@ -451,7 +483,8 @@ class ClaudeTranscript(TurnLog):
             label, tid = self._tasks.get(th.prompt, ("", ""))
             th.name = th.name or label or ("compacting the conversation" if th.key.startswith("acompact") else "")
             th.task_id = tid
-        th.finished = th.finished or (bool(th.task_id) and th.task_id in self._tasks_done)
+        th.finished = th.finished or (bool(th.task_id) and th.task_id in self._tasks_done) or (
+            th.key.startswith("acompact") and self._compacted_at >= th.started > 0)
 
     def _task_finished(self, tool_id: str) -> None:
         if not any(tid == tool_id for _label, tid in self._tasks.values()):

@@ -131,7 +131,7 @@ class CodexRollout(TurnLog):
 
     def reset(self) -> None:
         """Forget everything (the file was truncated or replaced)."""
-        self.__init__(self.thread_id, self.path)  # type: ignore[misc]
+        self.__init__(self.thread_id, self.path, self.messages.maxlen)  # type: ignore[misc]
 
     def feed(self, rec: dict[str, Any]) -> None:
         """Apply one rollout record."""

@@ -2,21 +2,30 @@
 
 from __future__ import annotations
 
+import concurrent.futures
 import html
+import logging
+import os
 import re
 import time
+from collections.abc import Sequence
+from dataclasses import dataclass
 
 from PySide6.QtCore import QEvent, QObject, Qt, QTimer, Signal
 from PySide6.QtGui import (
+    QColor,
     QKeyEvent,
     QKeySequence,
     QPalette,
+    QResizeEvent,
     QShortcut,
     QShowEvent,
+    QTextBlockFormat,
     QTextCharFormat,
     QTextCursor,
     QTextDocument,
     QTextDocumentFragment,
+    QWheelEvent,
 )
 from PySide6.QtWidgets import (
     QFrame,
@@ -30,6 +39,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from deck_tray.core import past
 from deck_tray.core.decisions import decidable_for
 from deck_tray.core.model import (
     AgentKind,
@@ -41,7 +51,9 @@ from deck_tray.core.model import (
     Session,
     SessionStatus,
 )
+from deck_tray.core.records import MAX_MESSAGES
 from deck_tray.core.reply import Reply, ReplyKind
+from deck_tray.core.scan import TAIL_BYTES
 from deck_tray.core.status import age_text
 from deck_tray.ui.find_bar import FindBar, utf16_positions
 from deck_tray.ui.persist import WindowMemory
@@ -76,6 +88,16 @@ MAX_RENDERED = 200
 CHUNK_CHARS = 12_000
 #: The newest piece, shown at once, is smaller: it is all the first paint has to lay out.
 FIRST_CHUNK_CHARS = 4_000
+#: Scrolling to the top of a tab renders this many older messages (a page).
+PAGE_MESSAGES = 200
+#: The view holds about this much rendered markdown at most (characters). Inserting a piece at
+#: the top makes Qt move every block below it (about 10 ms per million characters), so a
+#: conversation paged far up drops its newest pieces (they come back scrolling down): every
+#: insertion stays well under the 50 ms a stall may take (bench/bench_paging.py).
+WINDOW_CHARS = 500_000
+NO_CONVERSATION = "No conversation yet — it appears after the first prompt."
+
+log = logging.getLogger(__name__)
 
 
 def _quote(text: str) -> str:
@@ -86,38 +108,78 @@ def _clock(ts: float) -> str:
     return time.strftime("%H:%M", time.localtime(ts)) if ts else ""
 
 
+def _one_line(text: str, width: int = 160) -> str:
+    """``text`` on one line, at most ``width`` characters (a collapsed item)."""
+    one = " ".join(text.split())
+    return one if len(one) <= width else one[:width - 1] + "…"
+
+
+def _md_escape(text: str) -> str:
+    """``text`` with the characters markdown would read as emphasis or code escaped."""
+    return re.sub(r"([\\`*_\[\]<>#])", r"\\\1", text)
+
+
+def _message_md(m: Message) -> str:
+    """The markdown of one conversation item (see :func:`render_conversation`)."""
+    text = m.text if len(m.text) < 8000 else m.text[:8000] + " …"
+    when = _clock(m.timestamp)
+    if m.role is MessageRole.USER:
+        return f"**You**{' · ' + when if when else ''}\n\n{_quote(text)}"
+    if m.role is MessageRole.ASSISTANT:
+        return f"**Agent**{' · ' + when if when else ''}\n\n{text}"
+    if m.role is MessageRole.TOOL:
+        mark = {"pending": "○", "done": "✓", "error": "✗"}.get(m.state, "•")
+        return f"{mark} `{_one_line(text).replace('`', chr(39))}`"
+    if m.role is MessageRole.COMMAND:
+        return f"**You ran**{' · ' + when if when else ''} `{_one_line(text).replace('`', chr(39))}`"
+    if m.role is MessageRole.HARNESS:
+        return f"*{_md_escape(m.state.capitalize() or 'Added by the agent')}: {_md_escape(_one_line(text))}*"
+    if m.role is MessageRole.COMPACTION:
+        return f"---\n\n*Conversation compacted — the agent goes on from its summary: {_md_escape(_one_line(text))}*"
+    if m.role is MessageRole.THINKING:
+        return f"*Thinking: {_md_escape(_one_line(text))}*"
+    if m.role is MessageRole.IMAGE:
+        return f"*[Image attached: {_md_escape(text or 'image')}]*"
+    if m.role is MessageRole.ERROR:
+        return f"**Error:** {_md_escape(_one_line(text, 300))}"
+    if m.role is MessageRole.SUBAGENT:
+        mark = {"waiting": "○", "done": "✓"}.get(m.state, "◌")
+        return f"{mark} **Sub-agent** {_md_escape(_one_line(text, 240))}"
+    return f"*{text.strip()}*"
+
+
+def _words_pattern(words: Sequence[str]) -> re.Pattern[str]:
+    """The words of a search snippet, in order, whole, anything but letters between them."""
+    return re.compile(r"\b" + r"\W+".join(re.escape(w) for w in words) + r"\b", re.IGNORECASE)
+
+
+def _earlier_note(n: int) -> str:
+    return f"Scroll up for {n} earlier message{'s' if n != 1 else ''}"
+
+
 def _conversation_parts(messages: tuple[Message, ...], limit: int = MAX_RENDERED) -> list[tuple[int, str]]:
     """(size, markdown) of each item :func:`render_conversation` joins, oldest first."""
     shown = messages[-limit:] if limit > 0 else ()
     parts: list[tuple[int, str]] = []
     if len(messages) > len(shown):
-        parts.append((0, f"*… {len(messages) - len(shown)} earlier messages are not shown*"))
+        parts.append((0, f"*{_earlier_note(len(messages) - len(shown))}*"))
     for m in shown:
-        text = m.text if len(m.text) < 8000 else m.text[:8000] + " …"
-        when = _clock(m.timestamp)
-        if m.role is MessageRole.USER:
-            md = f"**You**{' · ' + when if when else ''}\n\n{_quote(text)}"
-        elif m.role is MessageRole.ASSISTANT:
-            md = f"**Agent**{' · ' + when if when else ''}\n\n{text}"
-        elif m.role is MessageRole.TOOL:
-            mark = {"pending": "○", "done": "✓", "error": "✗"}.get(m.state, "•")
-            one = " ".join(text.split())
-            one = (one if len(one) <= 160 else one[:159] + "…").replace("`", "'")
-            md = f"{mark} `{one}`"
-        else:
-            md = f"*{text.strip()}*"
+        md = _message_md(m)
         parts.append((len(md), md))
     if not shown:
-        parts.append((0, "*No conversation yet — it appears after the first prompt.*"))
+        parts.append((0, f"*{NO_CONVERSATION}*"))
     return parts
 
 
 def render_conversation(messages: tuple[Message, ...]) -> str:
-    """Markdown of the newest :data:`MAX_RENDERED` messages, oldest first.
+    """Markdown of the newest :data:`MAX_RENDERED` messages, oldest first (after a line
+    "Scroll up for N earlier messages" when there are more).
 
     Prompts are quoted under **You**, the agent's text is rendered as the markdown it is,
     tool calls take one line with their state (○ running or asked, ✓ done, ✗ failed or
-    rejected), notices are in italics.
+    rejected), notices are in italics. Collapsed to one line each: commands (**You ran**),
+    harness text (named by what added it), thinking, a compaction (after a rule), an image
+    placeholder, an error, and each sub-agent's thread (○ waiting, ◌ working, ✓ done).
     """
     return "\n\n".join(md for _n, md in _conversation_parts(messages))
 
@@ -140,8 +202,69 @@ def conversation_chunks(messages: tuple[Message, ...], chunk_chars: int = CHUNK_
     return chunks
 
 
+@dataclass
+class _Part:
+    """Messages ``[start, end)`` of what a tab holds, as markdown (one piece of the view).
+
+    ``cursor`` marks where the piece starts in the view once it is there (a cursor of the
+    document: Qt moves it as text is inserted or removed before it)."""
+
+    start: int
+    end: int
+    md: str
+    cursor: QTextCursor | None = None
+
+
+def _cut(messages: Sequence[Message], start: int, end: int, first_chars: int = CHUNK_CHARS,
+         chunk_chars: int = CHUNK_CHARS) -> list[_Part]:
+    """``messages[start:end]`` cut between messages into pieces of about ``chunk_chars`` of
+    markdown (the newest one ``first_chars``), **newest first**."""
+    out: list[_Part] = []
+    group: list[str] = []
+    size, hi = 0, end
+    for i in range(end - 1, start - 1, -1):
+        md = _message_md(messages[i])
+        if group and size + len(md) > (chunk_chars if out else first_chars):
+            out.append(_Part(i + 1, hi, "\n\n".join(reversed(group))))
+            group, size, hi = [], 0, i + 1
+        group.append(md)
+        size += len(md)
+    if group:
+        out.append(_Part(start, hi, "\n\n".join(reversed(group))))
+    return out
+
+
+class _Relay(QObject):
+    """Brings a worker thread's transcript read to the GUI thread (a queued signal)."""
+
+    loaded = Signal(int, object, str)  # generation, older messages (tuple) or None, error
+
+
+_RELAYS: list[_Relay] = []  # kept for the process: never freed on the worker thread
+_POOL = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="older-messages")
+
+
+def _read_older(agent: AgentKind, path: str, head: tuple[Message, ...]) -> tuple[tuple[Message, ...] | None, str]:
+    """On the worker: the messages of the transcript older than ``head`` (the first ones a tab
+    holds), or None and why the transcript cannot be read."""
+    try:
+        full = past.conversation_from_transcript(agent, path)
+    except OSError as exc:
+        return None, f"the transcript {path} cannot be read: {exc.strerror or exc}"
+    except Exception as exc:  # a parser bug must not leave the tab loading for ever
+        log.warning("reading %s failed", path, exc_info=True)
+        return None, f"the transcript {path} cannot be read: {exc}"
+    return past.older_than(full, head), ""
+
+
 class SessionTab(QWidget):
     """The view of one session.
+
+    The conversation shows the newest :data:`MAX_RENDERED` messages under a line saying what is
+    above them; scrolling to the top adds :data:`PAGE_MESSAGES` older ones at a time (those the
+    tab holds, then the whole transcript of a Claude Code or Codex session, read on a worker
+    thread), the view staying still. A view paged far up keeps :data:`WINDOW_CHARS` and offers
+    the newest messages back ("N newer messages ↓", or scrolling down).
 
     Ctrl+F opens a find bar over the conversation (:class:`~deck_tray.ui.find_bar.FindBar`);
     :meth:`reveal` shows a search hit in it. A *past* session (:meth:`set_past`: one the
@@ -166,13 +289,29 @@ class SessionTab(QWidget):
         self._recall: list[str] = []
         self._recall_pos = 0
         self._recall_draft = ""
-        self._rendered_key: tuple[int, object] | None = None
         self._busy_sending = False
         #: A held PermissionRequest hook takes Allow / Always allow / Deny, or a question's option
         #: and free text (see set_hook_held).
         self.hook_held = False
-        self._limit = MAX_RENDERED  # newest messages rendered ("show them" raises it)
         self._reveal: tuple[str, str] | None = None  # (term, context) waiting for the view
+        # The conversation the tab holds (``_held``: older messages read from the transcript or
+        # dropped by the live window, then the live window from ``_live_start`` on); the view
+        # shows ``_held[_lo:_hi]`` as pieces (``_parts``, top to bottom) under a note line.
+        self._held: tuple[Message, ...] = ()
+        self._live_start = 0
+        self._lo = self._hi = 0
+        self._parts: list[_Part] = []
+        self._paged = False  # the user moved away from the newest page: updates keep the view
+        self._ready = False  # the first build is in place and scrolled: scrolling may page
+        self._finishing = False  # a page is in, the view is being trimmed and its note updated
+        self._paging = False  # the pieces being added are a page the user scrolled to
+        self._transcript = ""  # "", "loading", "loaded" or "error" (reading the whole transcript)
+        self._transcript_error = ""
+        self._load_gen = 0
+        self._big_file: bool | None = None  # the transcript is longer than the live scan reads
+        self._relay = _Relay()
+        _RELAYS.append(self._relay)
+        self._relay.loaded.connect(self._older_loaded)
         self.past = False
 
         self.title = QLabel()
@@ -245,11 +384,26 @@ class SessionTab(QWidget):
         self.view = QTextBrowser()
         self.view.setOpenExternalLinks(False)
         self.view.document().setUndoRedoEnabled(False)  # read-only: no undo stack of prepended pieces
-        self._older: list[str] = []  # conversation pieces still to prepend, newest first
+        self._older: list[_Part] = []  # conversation pieces still to prepend, newest first
         self._older_timer = QTimer(self)
         self._older_timer.setSingleShot(True)
         self._older_timer.setInterval(0)
         self._older_timer.timeout.connect(self._prepend_older)
+        self._newer: list[_Part] = []  # pieces still to append (scrolling down), oldest first
+        self._newer_timer = QTimer(self)
+        self._newer_timer.setSingleShot(True)
+        self._newer_timer.setInterval(0)
+        self._newer_timer.timeout.connect(self._append_newer)
+        self._edge_timer = QTimer(self)
+        self._edge_timer.setSingleShot(True)
+        self._edge_timer.setInterval(0)
+        self._edge_timer.timeout.connect(self._at_edge)
+        self.view.verticalScrollBar().valueChanged.connect(self._scrolled)
+        # Over the bottom of the view when the newest messages are not in it (paged far up).
+        self.newer_button = QPushButton(self.view)
+        self.newer_button.setToolTip("Show the newest messages")
+        self.newer_button.clicked.connect(self.show_newest)
+        self.newer_button.hide()
         self.find_bar = FindBar(self.view, self)
         self.find_bar.load_all_requested.connect(self.show_all_messages)
         find = QShortcut(QKeySequence(QKeySequence.StandardKey.Find), self)
@@ -294,6 +448,8 @@ class SessionTab(QWidget):
         answer_row.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(self.answer_row)
         layout.addWidget(self.delivery)
+        self.view.viewport().installEventFilter(self)  # the wheel at the top: older messages
+        self.view.installEventFilter(self)  # resized: the newer-messages button follows
         self.update_session(session)
 
     # -- updates -------------------------------------------------------------------
@@ -336,10 +492,7 @@ class SessionTab(QWidget):
             f"<br><span style='font-size:small'>{html.escape(self._provenance(session))}</span>"
         )
         self._update_request(session)
-        key = (len(session.messages), session.messages[-1] if session.messages else None)
-        if key != self._rendered_key:
-            self._rendered_key = key
-            self._render()
+        self._set_messages(session.messages)
         can_type = self._reachable(session) or (self._through_hook(session) and session.pending is not None
                                                 and ReplyKind.PROMPT in decidable_for(session.pending.kind))
         self.answer.setReadOnly(False)
@@ -373,22 +526,6 @@ class SessionTab(QWidget):
             self.handoff_button.setEnabled(can_type)
             self.terminal_button.setEnabled(session.status is not SessionStatus.ENDED)
 
-    def _render(self) -> None:
-        """Rebuild the view: the newest piece now, older ones prepended one per event-loop turn."""
-        chunks = conversation_chunks(self.session.messages, limit=self._limit)
-        self.view.setMarkdown(chunks[0])
-        self._older = chunks[1:]
-        if self._older:
-            self._older_timer.start()
-        self.find_bar.loading = bool(self._older)
-        self.find_bar.not_loaded = max(0, len(self.session.messages) - self._limit)
-        self.find_bar.refresh_soon()
-        if self._reveal is not None and not self._older:
-            QTimer.singleShot(0, self._finish_reveal)
-        else:
-            # Newest at the bottom; the layout finishes after this call, so scroll once it has.
-            QTimer.singleShot(0, self.scroll_to_end)
-
     @staticmethod
     def _resumable(session: Session) -> bool:
         """Claude Code and Codex sessions with no agent process running them can be resumed."""
@@ -405,6 +542,7 @@ class SessionTab(QWidget):
         """A past session (not listed by the registry) is read-only: no answer box, a note
         saying so, and "Resume in terminal". A registry snapshot for it makes it live again."""
         self.past = past
+        self._show_note()
         self.past_note.setVisible(past)
         self.answer_row.setVisible(not past)
         self.update_session(self.session)
@@ -416,19 +554,21 @@ class SessionTab(QWidget):
         self.find_bar.open(picked if picked and "\u2029" not in picked and len(picked) < 200 else None)
 
     def show_all_messages(self) -> None:
-        """Render the whole conversation, not only the newest :data:`MAX_RENDERED` messages."""
-        if len(self.session.messages) > self._limit:
-            self._limit = len(self.session.messages)
-            self._render()
+        """Render the messages the tab holds from the oldest on (as many as the view takes:
+        :data:`WINDOW_CHARS`), not only the newest :data:`MAX_RENDERED`."""
+        if self._lo > 0:
+            self._paged = True
+            self._rebuild(0, self._window_end(0))
 
     def reveal(self, term: str, context: str = "") -> None:
         """Show a search hit: the find bar holds ``term`` and its current match is the one in
         ``context`` (text around the hit, e.g. a search snippet), selected and scrolled into
-        view. Older pieces still loading, or messages not rendered yet, are waited for /
-        rendered first. Emits :attr:`revealed` when done."""
+        view. Older pieces still loading are waited for; a hit in messages the view does not
+        show is rendered first, and one older than the messages the tab holds is looked for
+        in the whole transcript (read on a worker thread). Emits :attr:`revealed` when done."""
         self._reveal = (term, context)
         self.find_bar.open(term)
-        if not self._older:
+        if not self._building():
             self._finish_reveal()
 
     def _finish_reveal(self) -> None:
@@ -440,21 +580,30 @@ class SessionTab(QWidget):
         words = re.findall(r"\w+", context)[:16]
         found = None
         if words:
-            pattern = re.compile(r"\W+".join(re.escape(w) for w in words), re.IGNORECASE)
-            found = pattern.search(raw)
-            if found is None and len(self.session.messages) > self._limit:
-                self.show_all_messages()  # the hit may be older than what is rendered: render it all
-                return
+            whole = _words_pattern(words)
+            found = whole.search(raw)
+            if found is None:
+                # Not in view: in the messages the tab holds? Else in the whole transcript?
+                if self._reveal_held(whole, term):
+                    return  # the hit's page is being built; then this again
+                if self._may_have_more():
+                    self._load_transcript()  # then this again
+                    return
             if found is None and len(words) > 4:  # the snippet may cross a message boundary
                 mid = len(words) // 2
-                for part in (words[:mid], words[mid:]):
-                    found = re.search(r"\W+".join(re.escape(w) for w in part), raw, re.IGNORECASE)
+                halves = [_words_pattern(part) for part in (words[:mid], words[mid:])]
+                if any(self._reveal_held(h, term) for h in halves):
+                    return
+                for half in halves:
+                    found = half.search(raw)
                     if found is not None and term.casefold() in found.group(0).casefold():
                         break
                     found = None
         if found is None:
             self._reveal = None
-            self.find_bar.remark = "the hit is not in the messages this tab holds (it may be older)"
+            why = (f" ({self._transcript_error})" if self._transcript == "error" else
+                   "" if self._transcript == "loaded" or not self._may_be_older() else " (it may be older)")
+            self.find_bar.remark = f"the hit is not in the messages this tab holds{why}"
             self.find_bar.refresh()
             self.revealed.emit(False)
             return
@@ -466,6 +615,20 @@ class SessionTab(QWidget):
             self.revealed.emit(True)
 
         self.find_bar.select_near(utf16_positions(raw)(start), done)
+
+    def _reveal_held(self, pattern: re.Pattern[str], term: str) -> bool:
+        """Build the page of the oldest message the tab holds but does not show whose text
+        matches ``pattern`` (holding ``term``); False when there is none."""
+        for i, m in enumerate(self._held):
+            if self._lo <= i < self._hi:
+                continue
+            hit = pattern.search(m.text)
+            if hit is not None and term.casefold() in hit.group(0).casefold():
+                self._paged = True
+                lo = max(0, i - PAGE_MESSAGES // 2)
+                self._rebuild(lo, self._window_end(lo, i + PAGE_MESSAGES))
+                return True
+        return False
 
     def _through_hook(self, session: Session) -> bool:
         """A held hook answers this session's request (it waits, and the hook is held)."""
@@ -506,36 +669,402 @@ class SessionTab(QWidget):
         super().showEvent(event)
         if self._older:
             self._older_timer.start()
+        if self._newer:
+            self._newer_timer.start()
+
+    # -- the conversation: what the tab holds, the pieces in view, older pages -------------
+    def _set_messages(self, live: tuple[Message, ...]) -> None:
+        """A snapshot's messages (the live window): joined to what the tab holds; the view
+        follows (the newest page again, or only its changed end once the user paged)."""
+        old = self._held
+        held = self._join(live)
+        if held == old and self._parts:
+            return
+        self._held = held
+        if not self._paged or not self._parts:
+            self._rebuild(max(0, len(held) - MAX_RENDERED), len(held))
+            return
+        if self._hi == len(old) and not self._newer:  # the view shows the newest: follow
+            first = self._lo
+            for i in range(self._lo, min(len(old), len(held))):
+                if old[i] is not held[i] and old[i] != held[i]:
+                    break
+                first = i + 1
+            k = max((j for j, p in enumerate(self._parts) if p.start <= first), default=0)
+            if k == 0:
+                self._rebuild(self._lo, len(held))
+                return
+            self._replace_tail(k)
+        self._show_note()
+
+    def _join(self, live: tuple[Message, ...]) -> tuple[Message, ...]:
+        """What the tab holds after a snapshot: the older messages it held (read from the
+        transcript, or dropped by the live window as it moved on) and ``live``."""
+        old, start = self._held, self._live_start
+        if live and old:
+            first = live[0]
+            for i in range(start, len(old)):
+                if old[i] is first or past.same_message(old[i], first):
+                    self._live_start = i
+                    return old[:i] + live
+        # No common start: the window jumped (a rewritten file, or more new messages than
+        # it keeps): start over from it.
+        self._live_start = 0
+        if old and self._transcript in ("loaded", "error"):
+            self._transcript = ""
+        return live
+
+    def _window_end(self, lo: int, at_least: int = 0) -> int:
+        """Where a view starting at message ``lo`` ends: the newest message when it fits in
+        :data:`WINDOW_CHARS` (or is near ``at_least``), else where that budget runs out."""
+        held, size = self._held, 0
+        for i in range(lo, len(held)):
+            size += len(held[i].text) + 40
+            if size > WINDOW_CHARS and i >= at_least:
+                return i if len(held) - i > PAGE_MESSAGES else len(held)
+        return len(held)
+
+    def _rebuild(self, lo: int, hi: int) -> None:
+        """Show ``_held[lo:hi]``: the newest piece now, older ones prepended one per event-loop
+        turn; then the hit waiting to be revealed, else the newest message."""
+        self._older_timer.stop()
+        self._newer_timer.stop()
+        self._newer = []
+        self._ready = False  # replacing the text scrolls to the top: that is not the user paging
+        self._finishing = self._paging = False
+        self._lo, self._hi = lo, hi
+        parts = _cut(self._held, lo, hi, first_chars=FIRST_CHUNK_CHARS)
+        self._parts = []
+        self._older = parts[1:]
+        # The first block is the note line at the top of the conversation (_show_note).
+        self.view.setMarkdown("…\n\n" + parts[0].md if parts else "…")
+        doc = self.view.document()
+        if parts:
+            parts[0].cursor = QTextCursor(doc.begin().next())
+        self._parts = parts[:1]
+        self._show_note()
+        if self._older:
+            self._older_timer.start()
+        self.find_bar.refresh_soon()
+        if self._reveal is not None and not self._older:
+            QTimer.singleShot(0, self._finish_reveal)
+        elif self._reveal is None:
+            # Newest at the bottom; the layout finishes after this call, so scroll once it has.
+            QTimer.singleShot(0, self._settle)
+
+    def _settle(self) -> None:
+        if self._hi == len(self._held):
+            self.scroll_to_end()
+        self._ready = True
+
+    def _building(self) -> bool:
+        return bool(self._older or self._newer) or self._finishing or self._transcript == "loading"
+
+    def _may_be_older(self) -> bool:
+        """Whether the conversation may have begun before what the tab holds."""
+        if self.past or not self._held:
+            return False
+        if len(self.session.messages) >= MAX_MESSAGES:
+            return True
+        if self.session.transcript and self.session.agent in (AgentKind.CLAUDE_CODE, AgentKind.CODEX):
+            if self._big_file is None:  # once per tab: a stat, not a read
+                try:
+                    self._big_file = os.stat(self.session.transcript).st_size > TAIL_BYTES
+                except OSError:
+                    self._big_file = False
+            return self._big_file
+        return False
+
+    def _may_have_more(self) -> bool:
+        """Whether older messages may be read from the session's transcript (not read yet)."""
+        return (self._transcript == "" and bool(self.session.transcript)
+                and self.session.agent in (AgentKind.CLAUDE_CODE, AgentKind.CODEX) and self._may_be_older())
+
+    def _show_note(self) -> None:
+        """Say at the top of the conversation what is above it."""
+        held = self._held
+        error = False
+        if not held:
+            text = NO_CONVERSATION
+        elif self._older or (self._lo == 0 and self._transcript == "loading"):
+            text = "Loading earlier messages…"
+        elif self._lo > 0:
+            text = _earlier_note(self._lo)
+        elif self._transcript == "error":
+            text, error = f"Earlier messages cannot be shown: {self._transcript_error}.", True
+        elif self._may_have_more():
+            text = "Scroll up for earlier messages (read from the transcript)"
+        elif self._transcript != "loaded" and self._may_be_older():
+            text = "Earlier messages are not kept here — Ctrl+Shift+F searches all history"
+        else:
+            text = "Start of the conversation"
+        doc = self.view.document()
+        first = doc.begin()
+        if first.text() != text:
+            cur = QTextCursor(first)
+            cur.movePosition(QTextCursor.MoveOperation.EndOfBlock, QTextCursor.MoveMode.KeepAnchor)
+            fmt = QTextCharFormat()
+            fmt.setFontItalic(True)
+            fmt.setForeground(QColor("#d05050" if error else "#808080"))
+            bar = self.view.verticalScrollBar()
+            from_bottom = bar.maximum() - bar.value()
+            cur.beginEditBlock()  # one change to lay out (an edit at the top moves every block below)
+            cur.insertText(text, fmt)
+            if first.blockFormat().bottomMargin() != 8:
+                block = QTextBlockFormat()
+                block.setAlignment(Qt.AlignmentFlag.AlignHCenter)
+                block.setBottomMargin(8)
+                cur.setBlockFormat(block)
+            cur.endEditBlock()
+            if self._ready:
+                doc.documentLayout().documentSize()
+                bar.setValue(bar.maximum() - from_bottom)
+        n = self._lo + len(held) - self._hi
+        self.find_bar.loading = self._building()
+        self.find_bar.not_loaded = n
+        newer = len(held) - self._hi
+        self.newer_button.setVisible(newer > 0)
+        if newer > 0:
+            self.newer_button.setText(f"{newer} newer message{'s' if newer != 1 else ''} ↓")
+            self._place_newer_button()
+
+    def _place_newer_button(self) -> None:
+        b, vp = self.newer_button, self.view.viewport()
+        b.adjustSize()
+        b.move(vp.x() + vp.width() - b.width() - 12, vp.y() + vp.height() - b.height() - 10)
+        b.raise_()
+
+    def show_newest(self) -> None:
+        """Back to the newest page (the view follows the conversation again)."""
+        self._paged = False
+        self._rebuild(max(0, len(self._held) - MAX_RENDERED), len(self._held))
+
+    def _scrolled(self, _value: int) -> None:
+        # Looked at once the change that moved the bar is done (the view's own edits move it too).
+        self._edge_timer.start()
+
+    def _at_edge(self) -> None:
+        bar = self.view.verticalScrollBar()
+        if bar.value() <= bar.minimum():
+            self._page_up()
+        elif bar.value() >= bar.maximum() and self._hi < len(self._held):
+            self._page_down()
+
+    def _page_up(self) -> None:
+        """The top of the view was reached: the next older page, from what the tab holds,
+        else from the transcript (read on a worker thread)."""
+        if not self._ready or self._building() or not self.isVisible():
+            return
+        if self._lo > 0:
+            lo = max(0, self._lo - PAGE_MESSAGES)
+            self._paged = True
+            self._older = _cut(self._held, lo, self._lo)
+            self._paging = True
+            self._lo = lo
+            self._show_note()
+            self._older_timer.start()
+        elif self._may_have_more():
+            self._load_transcript()
+
+    def _page_down(self) -> None:
+        """The bottom of a view that does not reach the newest messages: the next page."""
+        if not self._ready or self._building() or not self.isVisible():
+            return
+        hi = min(len(self._held), self._hi + PAGE_MESSAGES)
+        self._newer = list(reversed(_cut(self._held, self._hi, hi)))
+        self._hi = hi
+        self._show_note()
+        self._newer_timer.start()
+
+    def _load_transcript(self) -> None:
+        """Read the whole transcript on the worker; :meth:`_older_loaded` joins it."""
+        self._transcript = "loading"
+        self._load_gen += 1
+        gen, relay = self._load_gen, self._relay
+        agent, path, head = self.session.agent, self.session.transcript, self._held[:40]
+        self._show_note()
+        self.find_bar.refresh_soon()
+        try:
+            _POOL.submit(lambda: relay.loaded.emit(gen, *_read_older(agent, path, head)))
+        except RuntimeError:  # interpreter shutting down
+            self._transcript = ""
+
+    def _older_loaded(self, gen: int, older: object, error: str) -> None:
+        if gen != self._load_gen or self._transcript != "loading":
+            return
+        if not isinstance(older, tuple):
+            self._transcript, self._transcript_error = "error", error
+            self._show_note()  # what is shown stays
+            self._finish_reveal()
+            return
+        self._transcript = "loaded"
+        n = len(older)
+        if n:
+            self._held = older + self._held
+            self._live_start += n
+            self._lo += n
+            self._hi += n
+            for p in (*self._parts, *self._older, *self._newer):
+                p.start += n
+                p.end += n
+        self._show_note()
+        if self._reveal is not None:
+            self._finish_reveal()
+        elif n and self.view.verticalScrollBar().value() <= self.view.verticalScrollBar().minimum() + 40:
+            self._page_up()  # the user is still at the top, waiting for them
+
+    def _insert(self, part: _Part, at: int, fmt: QTextBlockFormat, *, top: bool) -> None:
+        """Insert the markdown of ``part`` at document position ``at`` (the start of a block
+        when ``top``, else the end of the document) as blocks of their own."""
+        piece = QTextDocument()
+        piece.setMarkdown(part.md)
+        edge = QTextCursor(piece)
+        if top:
+            # Ends in an empty block with the format of the block at ``at``: inserted at its
+            # start, that block merges with it, which so keeps its own format.
+            edge.movePosition(QTextCursor.MoveOperation.End)
+            edge.insertBlock(fmt, QTextCharFormat())
+        else:
+            # Starts with an empty block: it merges with the last block of the view.
+            edge.insertBlock(piece.begin().blockFormat(), piece.begin().charFormat())
+        doc = self.view.document()
+        cur = QTextCursor(doc)
+        cur.setPosition(at)
+        cur.insertFragment(QTextDocumentFragment(piece))
+        part.cursor = QTextCursor(doc)
+        part.cursor.setPosition(at if top else at + 1)
 
     def _prepend_older(self) -> None:
-        """Put the next older piece of the conversation on top, keeping what is in view.
+        """Put the next older piece of the conversation on top (under the note line),
+        keeping what is in view.
 
         Only while the tab is visible (a hidden tab resumes when shown): so one tab at a
         time builds, and many open tabs never add up to a long stall.
         """
-        if not self._older or not self.isVisible():
+        if not self._older or not self.isVisible() or not self._parts:
             return
+        part = self._older.pop(0)
+        top = self._parts[0].cursor
+        assert top is not None
         doc = self.view.document()
-        piece = QTextDocument()
-        piece.setMarkdown(self._older.pop(0))
-        # Ends in an empty block with the format of the current first block: inserted at the
-        # start, that block merges with the first one, which so keeps its own format.
-        end = QTextCursor(piece)
-        end.movePosition(QTextCursor.MoveOperation.End)
-        end.insertBlock(doc.begin().blockFormat(), QTextCharFormat())
         bar = self.view.verticalScrollBar()
         from_bottom = bar.maximum() - bar.value()
-        QTextCursor(doc).insertFragment(QTextDocumentFragment(piece))
+        self._insert(part, top.position(), top.block().blockFormat(), top=True)
+        self._parts.insert(0, part)
         doc.documentLayout().documentSize()  # lay the new piece out so the range is current
         bar.setValue(bar.maximum() - from_bottom)
-        self.find_bar.loading = bool(self._older)
         if self._older:
             self._older_timer.start()
             self.find_bar.refresh_soon()
-        elif self._reveal is not None:
+            return
+        if self._paging:
+            self._finish_page(bottom=True)
+        else:  # a (re)build: small enough to finish now
+            self._show_note()
+            self._built()
+
+    def _append_newer(self) -> None:
+        """Put the next newer piece at the bottom (scrolling down a view paged far up)."""
+        if not self._newer or not self.isVisible():
+            return
+        part = self._newer.pop(0)
+        doc = self.view.document()
+        self._insert(part, doc.characterCount() - 1, QTextBlockFormat(), top=False)
+        self._parts.append(part)
+        if self._newer:
+            self._newer_timer.start()
+            self.find_bar.refresh_soon()
+            return
+        self._finish_page(bottom=False)
+
+    def _finish_page(self, *, bottom: bool) -> None:
+        """A page is in: keep the view within its size, then update the note line and go on
+        (each in an event-loop turn of its own: each moves every block of the view)."""
+        self._finishing = True
+        self._paging = False
+
+        def note() -> None:
+            self._finishing = False
+            self._show_note()
+            self._built()
+
+        def trim() -> None:
+            self._trim(bottom=bottom)
+            QTimer.singleShot(0, self, note)
+
+        QTimer.singleShot(0, self, trim)
+
+    def _built(self) -> None:
+        """The pieces asked for are in: the hit waiting for them, else the find bar."""
+        if self._reveal is not None:
             self._finish_reveal()
+            return
+        self.find_bar.refresh()
+        if not self._ready:
+            QTimer.singleShot(0, self._settle)
+
+    def _trim(self, *, bottom: bool) -> None:
+        """Keep the view within :data:`WINDOW_CHARS`: drop its newest pieces (``bottom``,
+        after paging up) or its oldest (after paging down), what is in view staying still."""
+        size = sum(len(p.md) for p in self._parts)
+        drop = 0
+        for p in (reversed(self._parts) if bottom else self._parts):
+            if size <= WINDOW_CHARS or len(self._parts) - drop <= 2:
+                break
+            size -= len(p.md)
+            drop += 1
+        if not drop:
+            return
+        doc = self.view.document()
+        bar = self.view.verticalScrollBar()
+        cur = QTextCursor(doc)
+        if bottom:
+            first = self._parts[-drop].cursor
+            assert first is not None
+            cur.setPosition(first.position() - 1)  # from the end of the block above
+            cur.movePosition(QTextCursor.MoveOperation.End, QTextCursor.MoveMode.KeepAnchor)
+            value = bar.value()
+            cur.removeSelectedText()
+            self._hi = self._parts[-drop].start
+            del self._parts[-drop:]
+            bar.setValue(value)
         else:
-            self.find_bar.refresh()
+            nxt = self._parts[drop].cursor
+            assert nxt is not None
+            cur.setPosition(doc.begin().position() + doc.begin().length() - 1)  # the note's end
+            cur.setPosition(nxt.position() - 1, QTextCursor.MoveMode.KeepAnchor)
+            from_bottom = bar.maximum() - bar.value()
+            cur.removeSelectedText()
+            del self._parts[:drop]
+            self._lo = self._parts[0].start
+            doc.documentLayout().documentSize()
+            bar.setValue(bar.maximum() - from_bottom)
+
+    def _replace_tail(self, k: int) -> None:
+        """The newest messages changed from piece ``k`` on: render them again (the view
+        stays where it is, or at the bottom when it was there)."""
+        doc = self.view.document()
+        bar = self.view.verticalScrollBar()
+        at_end = bar.value() >= bar.maximum()
+        value = bar.value()
+        start = self._parts[k].start
+        anchor = self._parts[k].cursor
+        assert anchor is not None
+        cur = QTextCursor(doc)
+        cur.setPosition(anchor.position() - 1)
+        cur.movePosition(QTextCursor.MoveOperation.End, QTextCursor.MoveMode.KeepAnchor)
+        cur.removeSelectedText()
+        del self._parts[k:]
+        for part in reversed(_cut(self._held, start, len(self._held))):
+            self._insert(part, doc.characterCount() - 1, QTextBlockFormat(), top=False)
+            self._parts.append(part)
+        self._hi = len(self._held)
+        doc.documentLayout().documentSize()
+        if at_end:
+            self.scroll_to_end()
+        else:
+            bar.setValue(value)
+        self.find_bar.refresh_soon()
 
     def _dark(self) -> bool:
         return self.palette().color(QPalette.ColorRole.Base).lightness() < 128
@@ -626,7 +1155,18 @@ class SessionTab(QWidget):
             self.memory.save_draft(self.session.id, self.answer.toPlainText())
 
     def eventFilter(self, obj: QObject, event: QEvent) -> bool:
-        """Up on the first line recalls earlier answers; Down goes forward again."""
+        """Up on the first line recalls earlier answers; Down goes forward again. The wheel
+        turned up at the top of the conversation asks for older messages (also when it does
+        not fill the view, or after an error)."""
+        if obj is self.view.viewport() and isinstance(event, QWheelEvent) and event.angleDelta().y() > 0:
+            bar = self.view.verticalScrollBar()
+            if bar.value() <= bar.minimum():
+                self._page_up()
+            return super().eventFilter(obj, event)
+        if obj is self.view and isinstance(event, QResizeEvent):
+            if self.newer_button.isVisible():
+                QTimer.singleShot(0, self._place_newer_button)
+            return super().eventFilter(obj, event)
         if obj is self.answer and event.type() == QEvent.Type.KeyPress and isinstance(event, QKeyEvent):
             key = event.key()
             cursor = self.answer.textCursor()

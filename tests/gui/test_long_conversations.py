@@ -41,7 +41,7 @@ def test_chunks_are_the_conversation_cut_between_messages() -> None:
     assert len(chunks) > 3
     assert "\n\n".join(reversed(chunks)) == render_conversation(s.messages)
     assert len(chunks[0]) <= session_tab.FIRST_CHUNK_CHARS + 8200, "the first piece is small"
-    assert "earlier messages are not shown" in chunks[-1]
+    assert "Scroll up for 100 earlier messages" in chunks[-1]
     assert conversation_chunks(s.messages[:2]) == [render_conversation(s.messages[:2])]
 
 

@@ -281,3 +281,23 @@ def test_a_codex_sub_agent_rollout_is_a_thread_of_its_parent(tmp_path: Any) -> N
     (line,) = [m for m in obs[0].messages if m.role is MessageRole.SUBAGENT]
     assert line.text.startswith("Newton · 2 messages") and line.state == "waiting"
     assert obs[0].pending_hint is not None and obs[0].pending_hint.asker == "Newton"
+
+
+def test_a_prompt_that_only_exists_in_a_queue_operation_is_shown_and_searchable() -> None:
+    """Claude Code 2.1.x writes a prompt typed while it works as ``queue-operation`` ``enqueue``;
+    sent later, it is also a ``user`` record (public corpus: agent-history 2.1.152, spotter 2.1.38)."""
+    records = [user("first task", uuid="u1"),
+               {"type": "queue-operation", "operation": "enqueue", "timestamp": T0, "content": "then the docs"},
+               {"type": "queue-operation", "operation": "enqueue", "timestamp": T0, "content": "and a changelog"},
+               {"type": "queue-operation", "operation": "dequeue", "timestamp": T0},
+               user("then the docs", uuid="u2")]
+    t = ClaudeTranscript()
+    ex = ClaudeExtractor()
+    entries = []
+    for off, rec in enumerate(records):
+        t.feed(rec)
+        entries += ex.feed(rec, off)
+    assert [m.text for m in t.messages if m.role is MessageRole.USER] == ["first task", "then the docs",
+                                                                          "and a changelog"]
+    assert [e.text for e in entries if e.role is HistoryRole.USER] == ["first task", "then the docs",
+                                                                      "and a changelog"]
