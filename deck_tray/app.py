@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import datetime as _dt
 import logging
-from collections.abc import Sequence
+from collections.abc import Awaitable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -171,7 +171,7 @@ class DeckTrayApp:
         self.search_window: SearchWindow | None = None
         self.window.search_requested.connect(self.open_search)
         # The global shortcut (#14): shows the window at the oldest waiting request, or hides it.
-        self.shortcut = GlobalShortcut()
+        self.shortcut: GlobalShortcut = GlobalShortcut()  # annotated: read by a lambda above
         self.shortcut.activated.connect(self.window.toggle)
         self.shortcut.changed.connect(self._shortcut_changed)
         self.tray.search_requested.connect(self.open_search)
@@ -297,7 +297,7 @@ class DeckTrayApp:
         elif key == cfg.SUBAGENT_PANES.key:
             self.subagents.enabled = bool(value)
         elif key == cfg.SUBAGENT_CLOSE_GRACE_S.key:
-            self.subagents.close_grace_s = float(value)
+            self.subagents.close_grace_s = float(self.store.get(cfg.SUBAGENT_CLOSE_GRACE_S))
         elif key in (cfg.MAIN_PANE_MIN_COLS.key, cfg.AGENT_PANE_MIN_COLS.key):
             self.subagents.layout = Layout(self.store.get(cfg.MAIN_PANE_MIN_COLS),
                                            self.store.get(cfg.AGENT_PANE_MIN_COLS))
@@ -476,7 +476,7 @@ class DeckTrayApp:
         return report
 
 
-    def _spawn(self, coro: Any) -> asyncio.Task[Any]:
+    def _spawn(self, coro: Awaitable[None]) -> asyncio.Task[None]:
         task = asyncio.ensure_future(coro)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)

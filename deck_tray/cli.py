@@ -133,7 +133,7 @@ def _opencode_settings() -> tuple[list[str], bool]:
     from deck_tray.services.settings_store import SettingsStore
 
     store = SettingsStore()
-    return list(store.get(cfg.OPENCODE_URLS)), bool(store.get(cfg.OPENCODE_DISCOVER))
+    return [*store.get(cfg.OPENCODE_URLS)], bool(store.get(cfg.OPENCODE_DISCOVER))
 
 
 def make_mux() -> MuxSet:

@@ -92,7 +92,7 @@ done <<<"$AGENT_TABLE" | sed 's/; $//'))"
 
 echo "== ruff";          $PY -m ruff check deck_tray tests bench scripts
 echo "== import-linter"; lint-imports
-echo "== mypy --strict (core, services)"; $PY -m mypy
+echo "== mypy --strict (deck_tray)"; $PY -m mypy
 # The one-folder PyInstaller bundle, built from scratch (nothing cached) and started: --version,
 # sessions --json in an empty HOME, doctor, autostart, the app offscreen (about 1 min on 2 cores).
 echo "== bundle (PyInstaller)"

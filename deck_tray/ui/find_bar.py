@@ -251,9 +251,10 @@ class FindBar(QWidget):
             self._current = min(bisect.bisect_left(starts, pos), len(starts) - 1)
         elif self._from_end is not None:
             # The same match as before: the one at the same distance from the end.
-            i = bisect.bisect_left(starts, total - self._from_end)
+            target = total - self._from_end
+            i = bisect.bisect_left(starts, target)
             near = [j for j in (i - 1, i) if 0 <= j < len(starts)]
-            self._current = min(near, key=lambda j: abs(starts[j] - (total - self._from_end or 0)))
+            self._current = min(near, key=lambda j: abs(starts[j] - target))
         else:
             # A new search starts at the match nearest the bottom of what is in view
             # (the newest messages are at the bottom).
@@ -327,12 +328,12 @@ class FindBar(QWidget):
             cur = QTextCursor(doc)
             cur.setPosition(a)
             cur.setPosition(b, QTextCursor.MoveMode.KeepAnchor)
-            sel.cursor = cur  # type: ignore[attr-defined]
+            sel.cursor = cur
             fmt = QTextCharFormat()
             fmt.setBackground(cur_bg if i == self._current else all_bg)
             if i == self._current:
                 fmt.setForeground(cur_fg)
-            sel.format = fmt  # type: ignore[attr-defined]
+            sel.format = fmt
             selections.append(sel)
         self.view.setExtraSelections(selections)
         if 0 <= self._current < len(self._spans):

@@ -132,7 +132,7 @@ class NewSessionDialog(QDialog):
         self.start_button.setDefault(True)
         self.buttons.accepted.connect(self._start)
         self.buttons.rejected.connect(self.reject)
-        QShortcut(QKeySequence("Ctrl+Return"), self, activated=self._start)
+        QShortcut(QKeySequence("Ctrl+Return"), self, self._start)
 
         layout = QVBoxLayout(self)
         where = QLabel("The agent starts in a new tmux window: in the tmux session you are attached to, "

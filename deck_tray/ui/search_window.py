@@ -20,7 +20,7 @@ import html
 import logging
 import re
 import time
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
 from PySide6.QtCore import (
     QDate,
@@ -29,6 +29,7 @@ from PySide6.QtCore import (
     QObject,
     QPersistentModelIndex,
     QRect,
+    QRectF,
     QSize,
     Qt,
     QTimer,
@@ -81,9 +82,10 @@ RESULT_LIMIT = 100
 _DAY = 86_400.0
 _RANGES = (("Any time", None), ("Past 24 hours", _DAY), ("Past 7 days", 7 * _DAY),
            ("Past 30 days", 30 * _DAY), ("Past year", 365 * _DAY), ("Between…", -1.0))
-_ROLES = (("Prompts, answers and tools", frozenset()),
-          ("Only my prompts", frozenset({HistoryRole.USER})),
-          ("Only answers", frozenset({HistoryRole.ASSISTANT})))
+_ROLES: tuple[tuple[str, frozenset[HistoryRole]], ...] = (
+    ("Prompts, answers and tools", frozenset()),
+    ("Only my prompts", frozenset({HistoryRole.USER})),
+    ("Only answers", frozenset({HistoryRole.ASSISTANT})))
 _HINT = ("Words must all occur · \"a phrase\" · prefix* · this OR that.\n"
          "Enter opens the session at the hit.")
 
@@ -111,11 +113,24 @@ def count_sessions(index: HistorySource) -> int | None:
     return None
 
 
+class _Answer(NamedTuple):
+    """A worker thread's answer to one query (carried by :attr:`_Relay.done`)."""
+
+    hits: list[SearchHit]
+    sessions: int | None  # sessions in the index when counted (only for no hits), else None
+    elapsed_ms: float
+
+
+def _py_date(d: QDate) -> _dt.date:
+    """``d`` as a :class:`datetime.date` (``QDate.toPython()`` is typed ``object``)."""
+    return _dt.date(d.year(), d.month(), d.day())
+
+
 class _Relay(QObject):
     """Carries a worker thread's answer to the GUI thread (a queued signal). One per window,
     kept alive in :data:`_RELAYS` so a late answer never frees it on the worker thread."""
 
-    done = Signal(int, object, object)  # generation, hits or None, error or None
+    done = Signal(int, object, object)  # generation, _Answer or None, error or None
     past = Signal(object, object, str)  # hit, Session or None, why not
 
 
@@ -156,16 +171,16 @@ class ResultDelegate(QStyledItemDelegate):
     PAD = 8
 
     def _fonts(self, option: QStyleOptionViewItem) -> tuple[QFont, QFont]:
-        bold = QFont(option.font)  # type: ignore[attr-defined]
+        bold = QFont(option.font)
         bold.setBold(True)
-        small = QFont(option.font)  # type: ignore[attr-defined]
+        small = QFont(option.font)
         small.setPointSizeF(max(7.0, small.pointSizeF() * 0.9))
         return bold, small
 
     def sizeHint(self, option: QStyleOptionViewItem, index: QModelIndex | QPersistentModelIndex) -> QSize:
         """Fixed height: a title line, a detail line and two snippet lines."""
         bold, small = self._fonts(option)
-        body = QFontMetrics(option.font)  # type: ignore[attr-defined]
+        body = QFontMetrics(option.font)
         h = QFontMetrics(bold).height() + QFontMetrics(small).height() + 2 * body.lineSpacing()
         return QSize(200, h + 2 * self.PAD + 6)
 
@@ -177,18 +192,18 @@ class ResultDelegate(QStyledItemDelegate):
             return super().paint(painter, option, index)
         opt = QStyleOptionViewItem(option)
         self.initStyleOption(opt, index)
-        opt.text = ""  # type: ignore[attr-defined]
-        widget = opt.widget  # type: ignore[attr-defined]
+        opt.text = ""
+        widget = opt.widget
         style = widget.style() if widget is not None else None
         if style is not None:
             style.drawControl(QStyle.ControlElement.CE_ItemViewItem, opt, painter, widget)
-        pal: QPalette = opt.palette  # type: ignore[attr-defined]
-        selected = bool(opt.state & QStyle.StateFlag.State_Selected)  # type: ignore[attr-defined]
+        pal: QPalette = opt.palette
+        selected = bool(opt.state & QStyle.StateFlag.State_Selected)
         fg = pal.color(QPalette.ColorRole.HighlightedText if selected else QPalette.ColorRole.Text)
         muted = QColor(fg)
         muted.setAlphaF(0.68)
         bold, small = self._fonts(opt)
-        r: QRect = opt.rect.adjusted(self.PAD, self.PAD - 2, -self.PAD, -self.PAD)  # type: ignore[attr-defined]
+        r: QRect = opt.rect.adjusted(self.PAD, self.PAD - 2, -self.PAD, -self.PAD)
         painter.save()
         # Line 1: title … date
         when = when_text(hit.ts)
@@ -219,7 +234,7 @@ class ResultDelegate(QStyledItemDelegate):
         y += line_h + 3
         # Lines 3–4: the snippet, matches bold and marked.
         doc = QTextDocument()
-        doc.setDefaultFont(opt.font)  # type: ignore[attr-defined]
+        doc.setDefaultFont(opt.font)
         doc.setDocumentMargin(0)
         dark = pal.color(QPalette.ColorRole.Base).lightness() < 128
         mark = "rgba(255,200,0,0.35)" if not dark else "rgba(255,190,60,0.30)"
@@ -228,8 +243,8 @@ class ResultDelegate(QStyledItemDelegate):
         clip_h = r.bottom() - y
         painter.translate(r.left(), y)
         ctx = QAbstractTextDocumentLayout.PaintContext()
-        ctx.clip = QRect(0, 0, r.width(), clip_h)  # type: ignore[attr-defined]
-        painter.setClipRect(ctx.clip)  # type: ignore[attr-defined]
+        ctx.clip = QRectF(0, 0, r.width(), clip_h)
+        painter.setClipRect(ctx.clip)
         doc.documentLayout().draw(painter, ctx)
         painter.restore()
         return None
@@ -448,8 +463,8 @@ class SearchWindow(QWidget):
         if span is not None and span > 0:
             since = time.time() - span
         elif span is not None:
-            since = _dt.datetime.combine(self.since_date.date().toPython(), _dt.time()).timestamp()
-            until = _dt.datetime.combine(self.until_date.date().toPython(), _dt.time()).timestamp() + _DAY
+            since = _dt.datetime.combine(_py_date(self.since_date.date()), _dt.time()).timestamp()
+            until = _dt.datetime.combine(_py_date(self.until_date.date()), _dt.time()).timestamp() + _DAY
         return SearchQuery(text=text, agents=agents, project=self.project.text().strip(), since=since,
                            until=until, roles=_ROLES[self.roles.currentIndex()][1], limit=RESULT_LIMIT)
 
@@ -478,9 +493,9 @@ class SearchWindow(QWidget):
             self.results.clear()
             self._refresh_state()
             if self.index is not None and self._sessions is None:
-                index, relay = self.index, self._relay
+                source, relay = self.index, self._relay
                 try:
-                    self._pool.submit(lambda: relay.done.emit(gen, ([], count_sessions(index), 0.0), None))
+                    self._pool.submit(lambda: relay.done.emit(gen, _Answer([], count_sessions(source), 0.0), None))
                 except RuntimeError:
                     pass
             return
@@ -506,7 +521,7 @@ class SearchWindow(QWidget):
             except Exception as exc:
                 relay.done.emit(gen, None, exc)
                 return
-            relay.done.emit(gen, (hits, sessions, elapsed), None)
+            relay.done.emit(gen, _Answer(hits, sessions, elapsed), None)
 
         try:
             self._pool.submit(work)
@@ -514,7 +529,7 @@ class SearchWindow(QWidget):
             return
         self.status.setText("Searching…")
 
-    def _answered(self, gen: int, hits: object, error: object) -> None:
+    def _answered(self, gen: int, answer: object, error: object) -> None:
         if gen != self._gen:
             return  # an older query answered late: dropped
         if isinstance(error, BaseException):
@@ -527,8 +542,8 @@ class SearchWindow(QWidget):
                                  "(the history index may be rebuilt with the next start).")
             self._update_status()
             return
-        assert isinstance(hits, tuple)
-        hits, sessions, self.elapsed_ms = hits
+        assert isinstance(answer, _Answer)
+        hits, sessions, self.elapsed_ms = answer
         if sessions is not None:
             self._sessions = sessions
         if self._last_query is None:  # the empty query's session count arrived

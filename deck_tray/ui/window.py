@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 
 from PySide6.QtCore import QEvent, QObject, QPoint, QSettings, QSize, Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QCloseEvent, QFont, QGuiApplication, QKeySequence, QMouseEvent
@@ -82,6 +82,14 @@ def group_of(s: Session) -> str:
 
 def _project(s: Session) -> str:
     return s.cwd.rstrip("/").rsplit("/", 1)[-1] if s.cwd else ""
+
+
+def _children(item: QTreeWidgetItem) -> Iterator[QTreeWidgetItem]:
+    """The child items of ``item`` in order (``child(i)`` is None only out of range)."""
+    for i in range(item.childCount()):
+        child = item.child(i)
+        if child is not None:
+            yield child
 
 
 class MainWindow(QMainWindow):
@@ -201,7 +209,7 @@ class MainWindow(QMainWindow):
         self.notice_button.hide()
         self.notice_button.clicked.connect(self._notice_clicked)
         # Notices wait their turn: "Got it" shows the next one.
-        self._notices: list[tuple[str, tuple[str, Callable[[], None]] | None]] = []
+        self._notices: list[tuple[str, tuple[str, Callable[[], object]] | None]] = []
         nb.addWidget(self.notice_button, 0, Qt.AlignmentFlag.AlignTop)
         dismiss = QPushButton("Got it")
         dismiss.clicked.connect(self._notice_done)
@@ -422,17 +430,15 @@ class MainWindow(QMainWindow):
         if self._list_timer.isActive():
             self._rebuild_list()
         out: dict[str, list[str]] = {}
-        for i in range(self.session_list.topLevelItemCount()):
-            head = self.session_list.topLevelItem(i)
+        for head in _children(self.session_list.invisibleRootItem()):
             label = head.text(0).split("  (", 1)[0]
             ids: list[str] = []
-            for j in range(head.childCount()):
-                child = head.child(j)
+            for child in _children(head):
                 sid = child.data(0, Qt.ItemDataRole.UserRole)
                 if sid:
                     ids.append(str(sid))
                 else:  # a repository with its worktree sessions
-                    ids += [str(child.child(k).data(0, Qt.ItemDataRole.UserRole)) for k in range(child.childCount())]
+                    ids += [str(c.data(0, Qt.ItemDataRole.UserRole)) for c in _children(child)]
             out[label] = ids
         return out
 
@@ -760,7 +766,7 @@ class MainWindow(QMainWindow):
         self._password_dialogs[url] = dlg
         dlg.open()
 
-    def show_notice(self, text: str, action: tuple[str, Callable[[], None]] | None = None) -> None:
+    def show_notice(self, text: str, action: tuple[str, Callable[[], object]] | None = None) -> None:
         """Show a dismissible message above the session list and tabs, with an optional button
         ``action`` = (label, what it does; the message goes when clicked). A message arriving
         while another shows waits until that one is dismissed; the same text is not queued twice."""
