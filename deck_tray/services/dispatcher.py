@@ -28,7 +28,18 @@ from deck_tray.core.model import (
     Session,
     SessionStatus,
 )
-from deck_tray.core.reply import FREE_TEXT, PlanError, Reply, ReplyKind, Step, StepKind, plan, sanitize, screen_matches
+from deck_tray.core.reply import (
+    FREE_TEXT,
+    PlanError,
+    Reply,
+    ReplyKind,
+    Step,
+    StepKind,
+    plan,
+    sanitize,
+    screen_matches,
+    unwrap_pastes,
+)
 from deck_tray.core.screens import Screen, ScreenKind, input_line_is_dim, read_screen
 from deck_tray.services.panes import (
     Multiplexer,
@@ -44,6 +55,23 @@ _NO_TTY = procs.TtyFacts(0, 0, 0, -1)
 
 #: Replies a held hook can carry: a permission's and a question's.
 _HOOK_KINDS = decisions.DECIDABLE | decisions.QUESTION_DECIDABLE
+
+#: Seconds Claude Code's menu must have been waiting before its answer key is pressed.
+#: Claude Code 2.1.332 drops a key that arrives right after the *first* permission dialog of a
+#: session appears: the digit is neither taken nor left anywhere (the dialog stays, the prompt
+#: box stays empty), and the same key pressed again is taken. Measured on this machine with
+#: tmux ``send-keys 1`` after the dialog was first seen: at once lost 4 times in 5, 0.5 s
+#: and 1.0 s later taken every time; later dialogs of the session take it at once (screen:
+#: ``tests/fixtures/screens/claude-2.1.332-permission-bash.txt``). 2.1.197 takes it at once.
+#: So the key waits until the request is this old (a click a second after the notification
+#: is not delayed) instead of being sent twice: nothing is ever resent.
+MENU_SETTLE_S = 1.0
+
+#: Seconds to wait for the menu a session is known to wait on to be drawn, before planning
+#: against the screen as it is (Claude Code 2.1.332 reports the wait before it draws it).
+MENU_APPEAR_S = 2.0
+_MENU_STATES = (SessionStatus.WAITING_PERMISSION, SessionStatus.WAITING_QUESTION)
+_MENU_SCREENS = (ScreenKind.PERMISSION, ScreenKind.QUESTION)
 
 #: Returns a fresh snapshot of a session by id (or None), used to verify acceptance.
 Probe = Callable[[str], Awaitable[Session | None]]
@@ -196,10 +224,34 @@ class Dispatcher:
         why, screen = await self.check_target(session)
         if why is not None or screen is None:
             return self._refuse(reply, why or "the pane could not be read")
+        shown_at: float | None = None
+        if session.status in _MENU_STATES and screen.kind not in _MENU_SCREENS:
+            # The agent says it waits on a menu its screen does not show yet: Claude Code 2.1.332
+            # writes "waiting" (and the transcript its tool call) before it draws the dialog.
+            deadline = time.monotonic() + MENU_APPEAR_S
+            while screen.kind not in _MENU_SCREENS and time.monotonic() < deadline:
+                await asyncio.sleep(0.1)
+                why, screen = await self.check_target(session)
+                if why is not None or screen is None:
+                    return self._refuse(reply, why or "the pane could not be read")
+            if screen.kind in _MENU_SCREENS:
+                shown_at = time.time()
         try:
             steps = plan(session.agent, reply, screen, session.pending)
         except PlanError as exc:
             return self._refuse(reply, str(exc))
+        settle = _menu_settle_left(session, screen, shown_at)
+        if settle > 0:
+            # A brand-new Claude menu: wait until it takes keys, then query again (state-first).
+            log.info("waiting %.2f s for Claude's new %s menu to take keys", settle, screen.kind.value)
+            await asyncio.sleep(settle)
+            why, screen = await self.check_target(session)
+            if why is not None or screen is None:
+                return self._refuse(reply, why or "the pane could not be read")
+            try:
+                steps = plan(session.agent, reply, screen, session.pending)
+            except PlanError as exc:
+                return self._refuse(reply, str(exc))
         ref = session.pane
         assert ref is not None
         log.info("sending %s to %s (%s)", reply.describe(), session.id[:8], ref)
@@ -268,7 +320,7 @@ class Dispatcher:
                 fresh = await self.probe(session.id)
                 if fresh is not None:
                     if reply.kind in (ReplyKind.PROMPT, ReplyKind.DENY) and text and any(
-                        m.role is MessageRole.USER and m.text.strip() == text.strip()
+                        m.role is MessageRole.USER and unwrap_pastes(m.text).strip() == text.strip()
                         and m.timestamp >= started - 2
                         for m in fresh.messages[-20:]
                     ):
@@ -280,6 +332,19 @@ class Dispatcher:
                 return True
             await asyncio.sleep(0.25)
         return False
+
+
+def _menu_settle_left(session: Session, screen: Screen, shown_at: float | None = None,
+                      now: float | None = None) -> float:
+    """Seconds to wait before pressing a key in Claude Code's menu on ``screen``: what is left of
+    :data:`MENU_SETTLE_S` since the menu was seen appearing (``shown_at``, POSIX seconds), else
+    since the session was last seen changing (``updated_at``: the status file's or the
+    transcript's time of the request); 0 for other agents and screens."""
+    if session.agent is not AgentKind.CLAUDE_CODE or screen.kind not in _MENU_SCREENS:
+        return 0.0
+    since = shown_at if shown_at is not None else session.updated_at
+    age = (time.time() if now is None else now) - since
+    return min(MENU_SETTLE_S, max(0.0, MENU_SETTLE_S - age))
 
 
 def _is_submit(steps: list[Step], i: int) -> bool:

@@ -3,14 +3,23 @@
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Iterable
 from dataclasses import replace
 
-from PySide6.QtCore import QObject, Signal
+from PySide6.QtCore import QObject, QTimer, Signal
 
 from deck_tray.core.model import Session, SessionStatus
 
 log = logging.getLogger(__name__)
+
+#: Seconds an announcement of a waiting session whose request is not known yet is held for
+#: the request (then made without it). Claude Code 2.1.332 writes ``status: "waiting"`` to
+#: ``sessions/<pid>.json`` ~64 ms before the tool call reaches the transcript on a session's
+#: first turn (measured; fixture ``claude-code-2.1.332-sessions-pid-json-changes.jsonl``), so
+#: an announcement made at once named no request. 2.1.197 and hooks carry the request at once:
+#: those announcements are never delayed.
+ANNOUNCE_HOLD_S = 1.0
 
 
 def _visible_key(s: Session) -> tuple[object, ...]:
@@ -46,7 +55,9 @@ class SessionRegistry(QObject):
             request, title, pane, conversation).
         session_removed(str): a session id disappeared (its transcript aged out or vanished).
         attention_needed(Session): a session moved into a waiting state for a request
-            not announced before (once per request).
+            not announced before (once per request). When the request itself is not known
+            yet, the announcement waits for it up to :data:`ANNOUNCE_HOLD_S` (and is made
+            without it after that, if the session still waits).
         waiting_count_changed(int): the number of waiting sessions changed.
     """
 
@@ -56,8 +67,14 @@ class SessionRegistry(QObject):
     attention_needed = Signal(object)
     waiting_count_changed = Signal(int)
 
-    def __init__(self, parent: QObject | None = None) -> None:
+    def __init__(self, parent: QObject | None = None, *, announce_hold: float = ANNOUNCE_HOLD_S) -> None:
         super().__init__(parent)
+        self.announce_hold = announce_hold
+        #: Announcements held for their request: session id → monotonic deadline.
+        self._held: dict[str, float] = {}
+        self._hold_timer = QTimer(self)
+        self._hold_timer.setSingleShot(True)
+        self._hold_timer.timeout.connect(self._release_held)
         self._sessions: dict[str, Session] = {}
         self._source: dict[str, str] = {}
         self._waiting = 0
@@ -111,11 +128,47 @@ class SessionRegistry(QObject):
                 self.session_changed.emit(s)
             if is_new_request(old, s):
                 # A session found already waiting at start-up is announced too: it waits.
-                self.attention_needed.emit(s)
+                self._announce(s)
+            elif s.id in self._held:
+                if not s.status.is_waiting:
+                    del self._held[s.id]  # it stopped waiting before its request was known
+                elif s.pending is not None:
+                    del self._held[s.id]
+                    self.attention_needed.emit(s)
         if complete:
             gone = [k for k in self._sessions if k not in seen and self._source.get(k) == source]
             self._drop(gone)
         self._count_waiting()
+
+    def _announce(self, s: Session) -> None:
+        """Emit ``attention_needed`` now when the request is known, else hold it for the request."""
+        if s.pending is not None or self.announce_hold <= 0:
+            self._held.pop(s.id, None)
+            self.attention_needed.emit(s)
+            return
+        if s.id not in self._held:
+            self._held[s.id] = time.monotonic() + self.announce_hold
+            self._schedule_release()
+
+    def _schedule_release(self) -> None:
+        if not self._held:
+            self._hold_timer.stop()
+            return
+        wait = max(0.0, min(self._held.values()) - time.monotonic())
+        self._hold_timer.start(int(wait * 1000) + 1)
+
+    def _release_held(self) -> None:
+        """Announce the held sessions whose wait for their request ran out (still waiting)."""
+        now = time.monotonic()
+        for sid, deadline in list(self._held.items()):
+            if deadline > now:
+                continue
+            del self._held[sid]
+            s = self._sessions.get(sid)
+            if s is not None and s.status.is_waiting:
+                log.debug("announcing %s without its request (none seen in %.1f s)", sid[:8], self.announce_hold)
+                self.attention_needed.emit(s)
+        self._schedule_release()
 
     def set_label(self, session_id: str, label: str) -> None:
         """Name a session (``""``: back to the agent's title, from the next observation on)."""
@@ -146,6 +199,7 @@ class SessionRegistry(QObject):
 
     def _drop(self, ids: list[str]) -> None:
         for sid in ids:
+            self._held.pop(sid, None)
             del self._sessions[sid]
             self._source.pop(sid, None)
             self.session_removed.emit(sid)

@@ -87,6 +87,7 @@ __all__ = [
     "TmuxServer",
     "capture_screens",
     "find_agent_bin",
+    "wait_shown",
     "wait_until",
 ]
 
@@ -173,6 +174,38 @@ def wait_until(
         if time.monotonic() >= deadline:
             raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
         time.sleep(interval)
+
+
+READ_DIALOG_S = 1.0
+"""Seconds a test acting as the user lets an agent's dialog be on screen before answering it, as a
+person reads it first: Claude Code 2.1.332 drops a key that arrives right as the first permission
+dialog of a session appears (0.5 s later it is taken; ``deck_tray.services.dispatcher.MENU_SETTLE_S``).
+The pane keeps changing meanwhile (a blinking mark), so "stable" cannot be waited for."""
+
+
+def wait_shown(screen: Callable[[], str], regex: str | re.Pattern[str], for_s: float = READ_DIALOG_S,
+               timeout: float = 60.0) -> str:
+    """Wait until ``regex`` has matched ``screen()`` in every poll for ``for_s`` seconds in a row
+    (the dialog is up, and has been for that long); return the last text.
+
+    Raises :class:`AssertionError` after ``timeout`` seconds.
+    """
+    rx = re.compile(regex)
+    deadline = time.monotonic() + timeout
+    since: float | None = None
+    while True:
+        text = screen()
+        now = time.monotonic()
+        if rx.search(text):
+            since = now if since is None else since
+            if now - since >= for_s:
+                return text
+        else:
+            since = None
+        if now >= deadline:
+            raise AssertionError(f"{rx.pattern!r} was not shown for {for_s:g} s in a row within {timeout:.0f} s; "
+                                 f"last text:\n{text[-3000:]}")
+        time.sleep(0.05)
 
 
 async def until(predicate: Callable[[], Any], timeout: float, what: str, interval: float = 0.05) -> Any:

@@ -17,6 +17,8 @@ from typing import Any
 
 import pytest
 
+from deck_tray.core.reply import unwrap_pastes
+
 from .conftest import World
 from .harness import wait_until
 
@@ -203,7 +205,9 @@ def test_prompt_is_refused_while_the_user_has_a_draft_in_the_terminal(claude_wor
 
 
 def _texts_sent(model: Any) -> list[str]:
-    """Every text block of every message the agent sent to the fake model (both APIs)."""
+    """Every text block of every message the agent sent to the fake model (both APIs), with
+    Claude Code 2.1.332's ``<pasted_content>`` wrapper around a long paste taken off
+    (:func:`deck_tray.core.reply.unwrap_pastes`; 2.1.197 sends the pasted text bare)."""
     out: list[str] = []
     for req in model.requests():
         body = req.get("body") or {}
@@ -213,7 +217,7 @@ def _texts_sent(model: Any) -> list[str]:
                 out.append(content)
             elif isinstance(content, list):
                 out.extend(b["text"] for b in content if isinstance(b, dict) and isinstance(b.get("text"), str))
-    return out
+    return [unwrap_pastes(t) for t in out]
 
 
 LONG_TEXT = "\n".join(f"{i:04d} ünïcødé — 日本語 🚀 \"quotes\" $HOME `ticks` 'single' \\ back" for i in range(150))

@@ -18,6 +18,7 @@ from .harness import (
     FakeModel,
     TmuxServer,
     find_agent_bin,
+    wait_shown,
     wait_until,
 )
 
@@ -46,6 +47,7 @@ def test_claude_bash_permission_prompt_then_approve(tmp_path: Path) -> None:
         )
         assert status["pid"] == claude.pid
         assert status["waitingFor"] == "permission prompt"
+        wait_shown(claude.capture, r"Do you want to proceed\?")  # read first (READ_DIALOG_S)
         claude.send_keys("1")
         ran = claude.project / "fake-bash-ran.txt"
         wait_until(ran.exists, 60, f"{ran} to appear")

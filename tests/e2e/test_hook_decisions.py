@@ -34,7 +34,7 @@ from deck_tray.core.model import SessionStatus
 from deck_tray.core.scan import Scanner
 from deck_tray.services.panes import Tmux
 
-from .harness import REPO_ROOT, ClaudeAgent, CodexAgent, FakeModel, agent_builds, find_agent_bin
+from .harness import REPO_ROOT, ClaudeAgent, CodexAgent, FakeModel, agent_builds, find_agent_bin, wait_shown
 from .hook_helpers import PROCEED, claude_hook_settings, cli, run_with_app, until
 from .pty_terminal import PtyTerminal
 
@@ -197,6 +197,7 @@ def test_the_terminal_answers_first(tmp_path: Path, runtime: Path, qtbot: Any,
                 term.type_line("please FAKE_BASH:echo once >> ran.txt")
                 await until(lambda: app.decisions.held(sid), 60, "the hook to be held")
                 term.wait_for(PROCEED, 30)
+                wait_shown(term.text, PROCEED)  # the user reads it first (harness.READ_DIALOG_S)
                 term.write(b"1")  # "Yes", in the terminal
                 await until((agent.project / "ran.txt").exists, 30, "the command to run")
                 await until(lambda: app.decisions.held(sid) is None, 30, "deck-tray to let the hook go")
@@ -235,6 +236,7 @@ def test_the_app_killed_while_a_hook_waits(tmp_path: Path, runtime: Path) -> Non
                     assert time.monotonic() < deadline + 60, "the hook was not held"
                     time.sleep(0.1)
                 term.wait_for(PROCEED, 30)
+                wait_shown(term.text, PROCEED)
                 app.send_signal(signal.SIGKILL)
                 app.wait(10)
                 term.write(b"1")

@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from .harness import ClaudeAgent, CodexAgent, FakeModel, TmuxServer, find_agent_bin, wait_until
+from .harness import ClaudeAgent, CodexAgent, FakeModel, TmuxServer, find_agent_bin, wait_shown, wait_until
 
 pytestmark = pytest.mark.e2e
 
@@ -78,6 +78,9 @@ def test_claude_code_runs_the_installed_hooks(tmp_path: Path) -> None:
             assert perm["payload"]["tool_name"] == "Bash"
             assert "fake-bash-ran" in perm["payload"]["tool_input"]["command"]
             assert perm["payload"]["cwd"] == str(agent.project)
+            # Read it first, as a person does: 2.1.332 drops a key sent right as the first permission
+            # dialog of a session appears (harness.READ_DIALOG_S); the turn then never ended.
+            wait_shown(agent.capture, r"Do you want to proceed\?")
             agent.send_keys("1")
             wait_until(lambda: "Stop" in events(ours), 60, "the Stop hook")
             wait_until(lambda: "Stop" in events(theirs), 30, "the user's own Stop hook")

@@ -18,7 +18,7 @@ from deck_tray.core.model import Session, SessionStatus
 from deck_tray.core.scan import Scanner
 from deck_tray.services.panes import Tmux
 
-from .harness import REPO_ROOT, ClaudeAgent, FakeModel, TmuxServer, find_agent_bin
+from .harness import REPO_ROOT, ClaudeAgent, FakeModel, TmuxServer, find_agent_bin, wait_shown
 from .hook_helpers import claude_hook_settings, run_with_app, until
 
 pytestmark = [pytest.mark.e2e, pytest.mark.gui, pytest.mark.usefixtures("qt_slate")]
@@ -64,6 +64,7 @@ def test_claude_hooks_reach_the_running_app(tmp_path: Path, runtime: Path, qtbot
             assert "touch fake-bash-ran.txt" in s.pending.summary
             # The hook decided nothing: Claude still shows its own prompt, and it is answered there.
             claude.wait_for(r"Do you want to proceed\?")
+            wait_shown(claude.capture, r"Do you want to proceed\?")  # read first (harness.READ_DIALOG_S)
             claude.send_keys("1")
             await until((claude.project / "fake-bash-ran.txt").exists, 60, "the approved command to run")
             await until(lambda: "Stop" in names(), 60, "the Stop hook")

@@ -1,12 +1,16 @@
 """A stand-in for an agent's TUI in a real tmux pane: shows a Claude-like screen and
 records every byte it receives (raw mode) to a file, so tests see exactly what was typed.
 
-    python standin_agent.py LOG {idle|permission}
+    python standin_agent.py LOG {idle|permission|late-permission}
+
+``late-permission`` shows the idle screen, then the permission menu 0.6 s later (Claude Code
+2.1.332 reports its wait before it draws the dialog).
 """
 
 import os
 import sys
 import termios
+import time
 import tty
 
 SCREENS = {
@@ -25,8 +29,12 @@ def main() -> None:
     old = termios.tcgetattr(fd)
     tty.setraw(fd)
     try:
-        sys.stdout.write("\x1b[?2004h" + SCREENS[mode])  # ask for bracketed paste, like real TUIs
-        sys.stdout.flush()
+        sys.stdout.write("\x1b[?2004h" + SCREENS["idle" if mode == "late-permission" else mode])
+        sys.stdout.flush()  # (2004h: asks for bracketed paste, like real TUIs)
+        if mode == "late-permission":
+            time.sleep(0.6)
+            sys.stdout.write("\x1b[2J\x1b[H" + SCREENS["permission"])
+            sys.stdout.flush()
         with open(log, "ab", buffering=0) as out:
             while True:
                 data = os.read(fd, 65536)

@@ -20,7 +20,7 @@ import pytest
 
 from deck_tray.core.model import AgentKind, DeliveryReport, DeliveryState, PaneRef, Session, SessionStatus
 from deck_tray.core.reply import Reply, ReplyKind
-from deck_tray.services.dispatcher import Dispatcher
+from deck_tray.services.dispatcher import MENU_SETTLE_S, Dispatcher
 from deck_tray.services.panes import Tmux, pane_for_pid, server_sockets
 
 pytestmark = pytest.mark.skipif(shutil.which("tmux") is None, reason="tmux is not installed")
@@ -73,7 +73,7 @@ def start(server: str, tmp_path: Path, mode: str = "idle") -> Pane:
                str(log), mode)
     pane_id, pid = out.split()
     pane = Pane(server, pane_id, int(pid), log)
-    marker = "? for shortcuts" if mode == "idle" else "Esc to cancel"
+    marker = "Esc to cancel" if mode == "permission" else "? for shortcuts"
     wait_for(lambda: marker in tmux(server, "capture-pane", "-p", "-t", pane_id))
     return pane
 
@@ -122,6 +122,35 @@ def test_permission_answers_use_the_menu_keys(server: str, tmp_path: Path) -> No
     pane2 = start(server, tmp_path, "permission")
     send(pane2.session(SessionStatus.WAITING_PERMISSION), Reply(ReplyKind.DENY))
     assert wait_for(lambda: pane2.received() == b"\x1b")
+
+
+def test_a_new_claude_menu_gets_its_key_once_it_takes_keys(server: str, tmp_path: Path) -> None:
+    """Claude Code 2.1.332 drops a key pressed right as a session's first permission dialog appears
+    (MENU_SETTLE_S): a request seen just now is answered MENU_SETTLE_S after it, once; an older one
+    at once."""
+    pane = start(server, tmp_path, "permission")
+    t0 = time.monotonic()
+    fresh = replace(pane.session(SessionStatus.WAITING_PERMISSION), updated_at=time.time())
+    report = send(fresh, Reply(ReplyKind.ALLOW))
+    assert time.monotonic() - t0 >= MENU_SETTLE_S - 0.05
+    assert report.state is not DeliveryState.REFUSED, report
+    assert wait_for(lambda: pane.received() == b"1")
+    old = start(server, tmp_path, "permission")
+    t0 = time.monotonic()
+    send(replace(old.session(SessionStatus.WAITING_PERMISSION), updated_at=time.time() - 5), Reply(ReplyKind.ALLOW))
+    assert time.monotonic() - t0 < MENU_SETTLE_S
+    assert wait_for(lambda: old.received() == b"1")
+
+
+def test_a_menu_reported_before_it_is_drawn_is_waited_for(server: str, tmp_path: Path) -> None:
+    """The session waits on a permission its pane draws 0.6 s later (2.1.332 writes "waiting" first):
+    the key goes to the menu once it is drawn and has taken keys, not refused."""
+    pane = start(server, tmp_path, "late-permission")
+    t0 = time.monotonic()
+    report = send(pane.session(SessionStatus.WAITING_PERMISSION), Reply(ReplyKind.ALLOW))
+    assert report.state is not DeliveryState.REFUSED, report
+    assert time.monotonic() - t0 >= 0.5 + MENU_SETTLE_S
+    assert wait_for(lambda: pane.received() == b"1")
 
 
 def test_prompt_is_refused_while_a_menu_is_open(server: str, tmp_path: Path) -> None:
