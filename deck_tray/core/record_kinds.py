@@ -140,17 +140,30 @@ def _claude_texts(text: str) -> list[Item]:
             rest = rest.replace(m.group(0), "", 1)
         if out:
             if rest.strip():
-                out.append(Item(Kind.USER, rest.strip()))
+                out.append(Item(Kind.USER, unwrap_pastes(rest.strip())))
             return out
         m2 = re.match(r"<([a-z][a-z0-9_-]*)>", stripped)
         if m2 and m2.group(1) in CLAUDE_HARNESS_TAGS:  # an open tag whose close was cut off
             return [Item(Kind.HARNESS, stripped[m2.end():].strip(), label=CLAUDE_HARNESS_TAGS[m2.group(1)])]
-    return [Item(Kind.USER, text)]
+    return [Item(Kind.USER, unwrap_pastes(text))]
 
 
 def _meta(item: Item) -> Item:
     """An item of an ``isMeta`` record: text Claude Code expanded (a command's or skill's body)."""
     return Item(Kind.HARNESS, item.text.strip(), label="expanded command") if item.kind is Kind.USER else item
+
+
+#: Claude Code 2.1.332 sends a paste it showed as ``[Pasted text #1 +149 lines]`` (one over 800
+#: characters or 2 lines) wrapped: ``\n\n<pasted_content id="3c66">\nTEXT\n</pasted_content
+#: id="3c66">\n`` when the prompt holds nothing else (seen with a 10 KB prompt pasted through tmux;
+#: its transcript's user message and the request to the model both carry it). 2.1.197 sends TEXT.
+_PASTE_WRAP = re.compile(r'\n{0,2}<pasted_content id="([0-9a-f]{4})">\n(.*?)\n</pasted_content id="\1">\n?', re.S)
+
+
+def unwrap_pastes(text: str) -> str:
+    """``text`` with Claude Code's ``<pasted_content>`` wrappers (see :data:`_PASTE_WRAP`) replaced
+    by the pasted text itself: what the user sent, to compare with what deck-tray typed."""
+    return _PASTE_WRAP.sub(lambda m: m.group(2), text) if "<pasted_content id=" in text else text
 
 
 def tool_result_text(content: Any) -> str:

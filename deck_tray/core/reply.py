@@ -46,19 +46,6 @@ def sanitize(text: str) -> str:
     return t.rstrip("\n")
 
 
-#: Claude Code 2.1.332 sends a paste it showed as ``[Pasted text #1 +149 lines]`` (one over 800
-#: characters or 2 lines) wrapped: ``\n\n<pasted_content id="3c66">\nTEXT\n</pasted_content
-#: id="3c66">\n`` when the prompt holds nothing else (seen with a 10 KB prompt pasted through tmux;
-#: its transcript's user message and the request to the model both carry it). 2.1.197 sends TEXT.
-_PASTE_WRAP = re.compile(r'\n{0,2}<pasted_content id="([0-9a-f]{4})">\n(.*?)\n</pasted_content id="\1">\n?', re.S)
-
-
-def unwrap_pastes(text: str) -> str:
-    """``text`` with Claude Code's ``<pasted_content>`` wrappers (see :data:`_PASTE_WRAP`) replaced
-    by the pasted text itself: what the user sent, to compare with what deck-tray typed."""
-    return _PASTE_WRAP.sub(lambda m: m.group(2), text) if "<pasted_content id=" in text else text
-
-
 #: WAIT_SCREEN value: the question's free-text row is selected and takes typing.
 FREE_TEXT = "free_text"
 

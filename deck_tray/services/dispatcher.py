@@ -28,6 +28,7 @@ from deck_tray.core.model import (
     Session,
     SessionStatus,
 )
+from deck_tray.core.record_kinds import unwrap_pastes
 from deck_tray.core.reply import (
     FREE_TEXT,
     PlanError,
@@ -38,7 +39,6 @@ from deck_tray.core.reply import (
     plan,
     sanitize,
     screen_matches,
-    unwrap_pastes,
 )
 from deck_tray.core.screens import Screen, ScreenKind, input_line_is_dim, read_screen
 from deck_tray.services.panes import (

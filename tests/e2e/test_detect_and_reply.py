@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from deck_tray.core.reply import unwrap_pastes
+from deck_tray.core.record_kinds import unwrap_pastes
 
 from .conftest import World
 from .harness import wait_until
@@ -207,7 +207,7 @@ def test_prompt_is_refused_while_the_user_has_a_draft_in_the_terminal(claude_wor
 def _texts_sent(model: Any) -> list[str]:
     """Every text block of every message the agent sent to the fake model (both APIs), with
     Claude Code 2.1.332's ``<pasted_content>`` wrapper around a long paste taken off
-    (:func:`deck_tray.core.reply.unwrap_pastes`; 2.1.197 sends the pasted text bare)."""
+    (:func:`deck_tray.core.record_kinds.unwrap_pastes`; 2.1.197 sends the pasted text bare)."""
     out: list[str] = []
     for req in model.requests():
         body = req.get("body") or {}

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from deck_tray.core import claude
 from deck_tray.core.model import SessionStatus
-from deck_tray.core.reply import unwrap_pastes
+from deck_tray.core.record_kinds import unwrap_pastes
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 

@@ -301,3 +301,12 @@ def test_a_prompt_that_only_exists_in_a_queue_operation_is_shown_and_searchable(
                                                                           "and a changelog"]
     assert [e.text for e in entries if e.role is HistoryRole.USER] == ["first task", "then the docs",
                                                                       "and a changelog"]
+
+
+def test_a_long_paste_shows_as_the_text_the_user_pasted() -> None:
+    """Claude Code 2.1.332 wraps a paste over 800 characters in ``<pasted_content id="…">``
+    (seen with a 10 KB prompt pasted through tmux); the tab and the index show the text."""
+    text = "line one\n" + "x" * 900
+    rec = user(f'\n\n<pasted_content id="3c66">\n{text}\n</pasted_content id="3c66">\n')
+    (item,) = claude_items(rec)
+    assert item.kind is Kind.USER and item.text.strip() == text.strip()
