@@ -32,33 +32,33 @@ SessionEnd                                   ENDED                   until repla
 
 Hooks rank above the screen and the transcript and below the live status file and the
 process table (ADR 002). A hook is an *event*, not a state file: nothing fires when the
-user answers a prompt in the terminal or presses Esc. So a hook claim also stops counting
-as soon as a weaker source shows something *later* that contradicts it
-(:meth:`HookStore.applicable`): a transcript record after the prompt (the tool's result,
-the interrupt record, ``turn_aborted``), a screen showing the agent at work, a status file
-rewritten to ``busy``. The one later observation that does not contradict a waiting claim
-is the transcript's open tool call, which looks exactly like a pending prompt.
+user answers a prompt in the terminal or presses Esc. The store therefore decides nothing:
+it hands every recent hook observation of a session to the status function as plain
+evidence, and :mod:`deck_tray.core.status` applies the hook rules (H1–H5: the newest event
+replaces older ones, a ``permission_prompt`` notification repeats its ``PermissionRequest``,
+claims expire, a later contradicting observation from another source ends a claim, a
+prompt's request is completed from the screen and the transcript).
 """
 
 from __future__ import annotations
 
-import dataclasses
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from deck_tray.core import claude, codex
 from deck_tray.core.model import AgentKind, Evidence, EvidenceSource, PendingRequest, RequestKind, SessionStatus
 from deck_tray.core.records import question_parts
+from deck_tray.core.status import SAME_PROMPT_S, hook_claim
 
 #: Seconds a waiting claim (a prompt shown) is trusted without a contradicting observation.
 WAITING_FRESH_S = 3600.0
 #: Seconds a busy/idle claim is trusted; afterwards the transcript (which agrees in
 #: every case seen) speaks alone.
 STATE_FRESH_S = 600.0
-#: A waiting notification this soon after a PermissionRequest is about the same prompt (seconds).
-SAME_PROMPT_S = 30.0
+#: Hook observations kept per session at most (a memory bound; see :meth:`HookStore.evidence`).
+MAX_KEPT = 32
 #: Sessions remembered at most (the oldest hook is forgotten first).
 MAX_SESSIONS = 1000
 #: Hooks older than this are forgotten (seconds).
@@ -195,7 +195,7 @@ def request_of(ev: HookEvent) -> PendingRequest:
     other tool a permission whose summary is the command / file / URL (the same summary the
     transcript gives). ``request_id`` is empty (the hook carries no tool-use id) and
     ``options`` are the agent's usual menu until a screen or transcript says better
-    (:meth:`HookStore.applicable`).
+    (rule H5 in :mod:`deck_tray.core.status`).
     """
     tool = _str(ev.payload.get("tool_name"))
     tool_input = ev.payload.get("tool_input")
@@ -211,24 +211,11 @@ def request_of(ev: HookEvent) -> PendingRequest:
     return PendingRequest(RequestKind.PERMISSION, tool, summary, options)
 
 
-def supersedes(later: Evidence, hook: Evidence) -> bool:
-    """Whether observation ``later`` (from another source) ends the claim of ``hook``.
-
-    True when ``later`` was observed after the hook and claims another state. Waiting
-    claims agree with each other (permission vs question is the same prompt seen twice),
-    and the transcript's open tool call (busy, with a pending request) agrees with a
-    waiting claim: it is what a prompt looks like in the transcript.
-    """
-    if later.source is EvidenceSource.HOOK or later.observed_at <= hook.observed_at:
-        return False
-    if later.status is hook.status or (later.status.is_waiting and hook.status.is_waiting):
-        return False
-    return not (hook.status.is_waiting and later.status is SessionStatus.BUSY
-                and later.source is EvidenceSource.TRANSCRIPT and later.pending is not None)
-
-
 class HookStore:
-    """The latest hook claim per session (plain Python; the app feeds it from the socket).
+    """Each session's recent hook observations (plain Python; the app feeds it from the socket).
+
+    The store holds evidence and decides nothing: :func:`deck_tray.core.status.decide` is given
+    :meth:`evidence` with the session's other observations and applies the hook rules.
 
     Args:
         clock: POSIX seconds, for forgetting old entries.
@@ -236,18 +223,20 @@ class HookStore:
 
     def __init__(self, clock: Callable[[], float] = time.time) -> None:
         self._clock = clock
-        self._claims: dict[str, tuple[Evidence, HookEvent]] = {}
+        #: session id → its kept hook evidence, oldest first (ties: in arrival order).
+        self._evidence: dict[str, list[Evidence]] = {}
         self._transcripts: dict[str, str] = {}
 
     def __len__(self) -> int:
-        return len(self._claims)
+        return len(self._evidence)
 
     def add(self, ev: HookEvent) -> str | None:
         """Take one event.
 
         Returns:
-            The session id when the session's claim changed (a refresh is worth it), else
-            None (no id, an event that claims nothing, or one older than the stored claim).
+            The session id when the session's hook claim (:func:`~deck_tray.core.status.hook_claim`)
+            changed, so a refresh is worth it; else None (no id, an event that claims nothing,
+            one forwarded late behind a newer one, or a notification repeating a prompt).
         """
         sid = ev.session_id
         if not sid:
@@ -257,80 +246,47 @@ class HookStore:
         new = hook_evidence(ev)
         if new is None:
             return None
-        old = self._claims.get(sid)
-        if old is not None:
-            old_ev, old_event = old
-            if ev.received < old_event.received:
-                return None  # forwarders raced; the stored claim is newer
-            if (old_ev.status.is_waiting and new.status.is_waiting and old_ev.pending is not None
-                    and new.pending is None and ev.received - old_event.received < SAME_PROMPT_S):
-                # Claude's permission_prompt notification follows the PermissionRequest of the
-                # same prompt ~6 s later: keep the request and the time the prompt appeared.
-                return None
-        self._claims.pop(sid, None)
-        self._claims[sid] = (new, ev)
+        kept = self._evidence.pop(sid, [])
+        before = hook_claim(kept)
+        kept = _recent([*kept, new])
+        self._evidence[sid] = kept
         self._forget()
-        return sid
+        return sid if hook_claim(kept) != before else None
 
     def _forget(self) -> None:
         cutoff = self._clock() - FORGET_AFTER_S
-        for sid in [k for k, (e, _) in self._claims.items() if e.observed_at < cutoff]:
-            del self._claims[sid]
-        while len(self._claims) > MAX_SESSIONS:
-            del self._claims[next(iter(self._claims))]
-        for sid in [k for k in self._transcripts if k not in self._claims]:
+        for sid in [k for k, kept in self._evidence.items() if kept[-1].observed_at < cutoff]:
+            del self._evidence[sid]
+        while len(self._evidence) > MAX_SESSIONS:
+            del self._evidence[next(iter(self._evidence))]
+        for sid in [k for k in self._transcripts if k not in self._evidence]:
             del self._transcripts[sid]
 
-    def claim(self, session_id: str) -> Evidence | None:
-        """The stored claim for a session (fresh or not), or None."""
-        found = self._claims.get(session_id)
-        return found[0] if found else None
+    def evidence(self, session_id: str) -> tuple[Evidence, ...]:
+        """The session's recent hook observations, oldest first, for the status function.
+
+        Kept: the newest observation and every one observed less than
+        :data:`~deck_tray.core.status.SAME_PROMPT_S` before it (at most :data:`MAX_KEPT`) —
+        all that rules H1 and H2 can pick from, so dropping the rest changes no decision.
+        """
+        return tuple(self._evidence.get(session_id, ()))
 
     def transcript(self, session_id: str) -> str:
         """The transcript / rollout path the session's hooks named, ``""`` if none."""
         return self._transcripts.get(session_id, "")
 
     def is_waiting(self, session_id: str, now: float) -> bool:
-        """True while a fresh hook claim says the session waits (its screen is worth reading)."""
-        ev = self.claim(session_id)
+        """True while the session's hook claim says it waits and is fresh (its screen is worth
+        reading; whether the claim still holds against the other sources is not checked)."""
+        ev = hook_claim(self.evidence(session_id))
         return ev is not None and ev.status.is_waiting and ev.is_fresh(now)
 
-    def applicable(self, session_id: str, others: Iterable[Evidence], now: float) -> Evidence | None:
-        """The hook evidence to give the status function for a session, or None.
 
-        Args:
-            session_id: the session.
-            others: every other observation of the session (files, process table, screen).
-            now: POSIX seconds.
-
-        Returns:
-            None when there is no claim, it is stale, or a later observation contradicts it
-            (:func:`supersedes`). A waiting claim's request takes ``request_id`` and the menu
-            labels from the best other fresh request of the same kind (the screen's real
-            labels first, then the newest).
-        """
-        ev = self.claim(session_id)
-        if ev is None or not ev.is_fresh(now):
-            return None
-        rest = [e for e in others if e.is_fresh(now)]
-        if any(supersedes(e, ev) for e in rest):
-            return None
-        if ev.pending is None:
-            return ev
-        kind = ev.pending.kind
-        donors = [e.pending for e in sorted(rest, key=lambda e: (e.source is EvidenceSource.SCREEN, e.observed_at),
-                                            reverse=True)
-                  if e.pending is not None and e.pending.kind is kind]
-        if not donors:
-            return ev
-        best = next((pr for pr in donors if pr.options), donors[0])
-        merged = dataclasses.replace(
-            ev.pending,
-            options=best.options or ev.pending.options,
-            request_id=ev.pending.request_id or next((pr.request_id for pr in donors if pr.request_id), ""),
-            question=ev.pending.question or best.question,
-        )
-        return dataclasses.replace(ev, pending=merged)
+def _recent(evidence: list[Evidence]) -> list[Evidence]:
+    """``evidence`` sorted oldest first (stable) and cut to what :meth:`HookStore.evidence` keeps."""
+    ordered = sorted(evidence, key=lambda e: e.observed_at)
+    newest = ordered[-1].observed_at
+    return [e for e in ordered if newest - e.observed_at < SAME_PROMPT_S][-MAX_KEPT:]
 
 
 def _state(status: SessionStatus, at: float, detail: str) -> Evidence:

@@ -44,7 +44,7 @@ from deck_tray.core.model import (
     Session,
     SessionStatus,
 )
-from deck_tray.core.status import decide
+from deck_tray.core.status import counted, decide
 
 log = logging.getLogger(__name__)
 
@@ -492,7 +492,11 @@ def build_session(
     pane: PaneRef | None = None,
     extra: Iterable[Evidence] = (),
 ) -> Session:
-    """Combine an observation, its pane and extra evidence (screen, hooks) into a Session."""
+    """Combine an observation, its pane and extra evidence (screen, hooks) into a Session.
+
+    ``updated_at`` is the newest of the observation's activity and the evidence that counts
+    (:func:`~deck_tray.core.status.counted`: a hook observation only while it holds).
+    """
     evidence = [*ob.evidence, *extra]
     status, reason, pending = decide(evidence, now)
     if status is SessionStatus.ENDED:
@@ -507,7 +511,7 @@ def build_session(
         status=status,
         reason=reason,
         pending=pending,
-        updated_at=max([ob.updated_at, *(e.observed_at for e in evidence)]),
+        updated_at=max([ob.updated_at, *(e.observed_at for e in counted(evidence, now))]),
         transcript=ob.transcript,
         messages=ob.messages,
     )

@@ -33,12 +33,12 @@ def _needs_screen(ob: Observation, hooks: HookStore | None = None, now: float = 
     return any(e.status.is_waiting for e in ob.evidence)
 
 
-def _with_hook(hooks: HookStore | None, ob: Observation, extra: list[Evidence], now: float) -> list[Evidence]:
-    """``extra`` plus the session's hook claim while it holds (:meth:`HookStore.applicable`)."""
+def _with_hooks(hooks: HookStore | None, ob: Observation, extra: list[Evidence]) -> list[Evidence]:
+    """``extra`` plus the session's recent hook observations (:meth:`HookStore.evidence`), as
+    they are: :func:`deck_tray.core.status.decide` decides which hook claim, if any, holds."""
     if hooks is None:
         return extra
-    ev = hooks.applicable(ob.id, [*ob.evidence, *extra], now)
-    return extra if ev is None else [*extra, ev]
+    return [*extra, *hooks.evidence(ob.id)]
 
 
 def _ref(pane: PaneInfo | None) -> PaneRef | None:
@@ -111,7 +111,8 @@ async def collect(
         mux: the multiplexer(s).
         changed: paths a watcher reported (incremental scan); None for a full scan.
         cache: pane mapping reused between calls; None lists the panes every time.
-        hooks: the hook claims received so far (the app's socket); None without hooks.
+        hooks: the hook events received so far (the app's socket), given to the status
+            function as evidence; None without hooks.
 
     Returns:
         One :class:`Session` per known session, newest activity first.
@@ -149,12 +150,12 @@ async def collect(
                 ev = screen_evidence(ob.agent, read_screen(ob.agent, text), scanner.clock(), ob.pending_hint)
                 if ev is not None:
                     extra.append(ev)
-        return build_session(ob, now, pane=ref, extra=_with_hook(hooks, ob, extra, now))
+        return build_session(ob, now, pane=ref, extra=_with_hooks(hooks, ob, extra))
 
     needs = [ob for ob in obs if ob.id in pane_map and _needs_screen(ob, hooks, now)]
     sessions = list(await asyncio.gather(*(one(ob) for ob in needs)))
     need_ids = {ob.id for ob in needs}
-    sessions += [build_session(ob, now, pane=_ref(pane_map.get(ob.id)), extra=_with_hook(hooks, ob, [], now))
+    sessions += [build_session(ob, now, pane=_ref(pane_map.get(ob.id)), extra=_with_hooks(hooks, ob, []))
                  for ob in obs if ob.id not in need_ids]
     sessions.sort(key=lambda s: (s.status is SessionStatus.ENDED, -s.updated_at))
     return sessions

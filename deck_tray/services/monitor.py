@@ -59,8 +59,8 @@ class Monitor(QObject):
         scanner: the file scanner.
         mux: the multiplexer(s) panes are listed and read through.
         registry: where results go.
-        hooks: hook claims to combine with the files (the app's socket feeds them; see
-            :meth:`poke`); None without hooks.
+        hooks: hook events to combine with the files as evidence (the app's socket feeds
+            them; see :meth:`poke`); None without hooks.
 
     Signals:
         files_changed(str): a watched file changed (on the GUI thread; the watchdog thread

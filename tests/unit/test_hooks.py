@@ -11,6 +11,7 @@ import pytest
 
 from deck_tray.core import claude, codex
 from deck_tray.core.hooks import (
+    MAX_KEPT,
     MAX_SESSIONS,
     STATE_FRESH_S,
     WAITING_FRESH_S,
@@ -29,7 +30,7 @@ from deck_tray.core.model import (
 )
 from deck_tray.core.procs import AgentProcess
 from deck_tray.core.scan import Scanner, build_session
-from deck_tray.core.status import decide
+from deck_tray.core.status import counted, decide, hook_claim
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
 T0 = 1_795_311_345.0  # between the Codex fixture's function_call (…41.970) and its output (…48.760)
@@ -165,7 +166,12 @@ def test_socket_messages_are_validated() -> None:
         assert got is not None and got.received == T0
 
 
-# -- the store: order, merging, forgetting ------------------------------------------------------------------------
+# -- the store: evidence kept per session, forgetting ---------------------------------------------------------------
+# (which of a session's hook observations speaks is status.py's rules H1-H5; see test_status_hooks.py)
+
+
+def claim_of(store: HookStore, sid: str) -> Evidence | None:
+    return hook_claim(store.evidence(sid))
 
 
 def test_store_keeps_the_newest_claim_per_session_and_ignores_late_arrivals() -> None:
@@ -174,8 +180,9 @@ def test_store_keeps_the_newest_claim_per_session_and_ignores_late_arrivals() ->
     assert store.add(claude_event("UserPromptSubmit", at=T0)) == sid
     assert store.add(claude_event("Stop", at=T0 + 5)) == sid
     assert store.add(claude_event("PreToolUse", at=T0 + 1)) is None  # its forwarder was slower
-    claim = store.claim(sid)
+    claim = claim_of(store, sid)
     assert claim is not None and claim.status is SessionStatus.IDLE
+    assert status_of(*store.evidence(sid), now=T0 + 6)[0] is SessionStatus.IDLE
     assert store.transcript(sid).endswith(f"/{sid}.jsonl")
     assert store.add(HookEvent(AgentKind.CLAUDE_CODE, "hook", {"hook_event_name": "Stop"}, T0)) is None  # no id
 
@@ -188,12 +195,24 @@ def test_permission_notification_keeps_the_request_of_the_permission_hook() -> N
     note = HookEvent(AgentKind.CLAUDE_CODE, "hook", dict(claude_event("Notification").payload, session_id=sid),
                      T0 + 6)
     assert store.add(note) is None
-    claim = store.claim(sid)
+    claim = claim_of(store, sid)
     assert claim is not None and claim.pending is not None and claim.observed_at == T0
     # Much later it is about another prompt (whose PermissionRequest went missing).
     assert store.add(HookEvent(note.agent, note.kind, note.payload, T0 + 300)) == sid
-    later = store.claim(sid)
+    later = claim_of(store, sid)
     assert later is not None and later.pending is None and later.observed_at == T0 + 300
+
+
+def test_store_keeps_only_what_the_hook_rules_can_pick_from() -> None:
+    store = HookStore(clock=lambda: T0)
+    sid = claude_event("Stop").session_id
+    for k in range(MAX_KEPT + 10):
+        store.add(claude_event("PreToolUse", at=T0 + k * 0.1))
+    store.add(claude_event("Stop", at=T0 + 100))
+    assert [e.observed_at for e in store.evidence(sid)] == [T0 + 100]  # older than SAME_PROMPT_S before it
+    for k in range(MAX_KEPT + 10):
+        store.add(claude_event("PreToolUse", at=T0 + 101 + k * 0.1))
+    assert len(store.evidence(sid)) == MAX_KEPT
 
 
 def test_store_forgets_old_and_surplus_sessions() -> None:
@@ -202,13 +221,13 @@ def test_store_forgets_old_and_surplus_sessions() -> None:
     for i in range(MAX_SESSIONS + 5):
         store.add(HookEvent(AgentKind.CODEX, "notify", {"type": "agent-turn-complete", "thread-id": f"t{i}"}, T0))
     assert len(store) == MAX_SESSIONS
-    assert store.claim("t0") is None and store.claim(f"t{MAX_SESSIONS + 4}") is not None
+    assert store.evidence("t0") == () and store.evidence(f"t{MAX_SESSIONS + 4}") != ()
     now[0] = T0 + 2 * 24 * 3600
     store.add(HookEvent(AgentKind.CODEX, "notify", {"type": "agent-turn-complete", "thread-id": "new"}, now[0]))
     assert len(store) == 1
 
 
-# -- hook claims among the other evidence (ADR 002) ---------------------------------------------------------------
+# -- hook claims among the other evidence (ADR 002; rules H3-H5 in core/status.py) -----------------------------
 
 
 def _store_with(event: HookEvent) -> tuple[HookStore, str]:
@@ -216,6 +235,12 @@ def _store_with(event: HookEvent) -> tuple[HookStore, str]:
     sid = store.add(event)
     assert sid is not None
     return store, sid
+
+
+def holding(store: HookStore, sid: str, others: list[Evidence], now: float) -> Evidence | None:
+    """The session's hook claim among ``others`` at ``now`` when it holds, else None."""
+    found = [e for e in counted([*others, *store.evidence(sid)], now) if e.source is EvidenceSource.HOOK]
+    return found[0] if found else None
 
 
 OPEN_CALL = PendingRequest(RequestKind.PERMISSION, "exec_command", "touch fake-shell-ran.txt && echo "
@@ -226,14 +251,14 @@ def test_a_prompt_hook_beats_the_transcripts_ambiguous_open_call_even_when_that_
     store, sid = _store_with(codex_event("PermissionRequest"))
     transcript = Evidence(EvidenceSource.TRANSCRIPT, SessionStatus.BUSY, T0 + 0.2,
                           "running exec_command or waiting for an answer", pending=OPEN_CALL)
-    hook = store.applicable(sid, [transcript], T0 + 1)
+    hook = holding(store, sid, [transcript], T0 + 1)
     assert hook is not None
     # The hook's request takes the transcript's call id (the notification is announced once per id).
     assert hook.pending is not None and hook.pending.request_id == OPEN_CALL.request_id
-    status, reason, pending = status_of(transcript, hook)
+    status, reason, pending = status_of(transcript, *store.evidence(sid))
     assert status is SessionStatus.WAITING_PERMISSION
     assert reason.startswith("approval prompt for Bash `touch fake-shell-ran.txt")
-    assert pending is not None and pending.tool == "Bash"
+    assert pending is not None and pending.tool == "Bash" and pending.request_id == OPEN_CALL.request_id
 
 
 @pytest.mark.parametrize(
@@ -249,42 +274,45 @@ def test_a_prompt_hook_beats_the_transcripts_ambiguous_open_call_even_when_that_
 )
 def test_a_later_contradicting_observation_ends_a_prompt_claim(later: Evidence, status: SessionStatus) -> None:
     store, sid = _store_with(codex_event("PermissionRequest"))
-    assert store.applicable(sid, [later], T0 + 4) is None
-    assert status_of(later, now=T0 + 4)[0] is status
+    assert holding(store, sid, [later], T0 + 4) is None
+    got, reason, _ = status_of(later, *store.evidence(sid), now=T0 + 4)
+    assert got is status and "hook" not in reason
 
 
 def test_an_interrupt_ends_a_busy_claim_and_an_earlier_record_does_not() -> None:
     store, sid = _store_with(claude_event("UserPromptSubmit"))
     earlier = Evidence(EvidenceSource.TRANSCRIPT, SessionStatus.IDLE, T0 - 10, "turn finished")
-    assert store.applicable(sid, [earlier], T0 + 1) is not None
+    assert holding(store, sid, [earlier], T0 + 1) is not None
+    assert status_of(earlier, *store.evidence(sid), now=T0 + 1)[0] is SessionStatus.BUSY
     interrupted = Evidence(EvidenceSource.TRANSCRIPT, SessionStatus.IDLE, T0 + 20, "interrupted")
-    assert store.applicable(sid, [earlier, interrupted], T0 + 21) is None
+    assert holding(store, sid, [earlier, interrupted], T0 + 21) is None
+    assert status_of(earlier, interrupted, *store.evidence(sid), now=T0 + 21)[1].startswith("interrupted — transcript")
 
 
 def test_hook_claims_expire() -> None:
     store, sid = _store_with(claude_event("Stop"))
-    assert store.applicable(sid, [], T0 + STATE_FRESH_S) is not None
-    assert store.applicable(sid, [], T0 + STATE_FRESH_S + 1) is None
+    assert holding(store, sid, [], T0 + STATE_FRESH_S) is not None
+    assert holding(store, sid, [], T0 + STATE_FRESH_S + 1) is None
+    assert status_of(*store.evidence(sid), now=T0 + STATE_FRESH_S + 1)[0] is SessionStatus.UNKNOWN
     store, sid = _store_with(codex_event("PermissionRequest"))
     assert store.is_waiting(sid, T0 + WAITING_FRESH_S)
     assert not store.is_waiting(sid, T0 + WAITING_FRESH_S + 1)
     store, sid = _store_with(claude_event("SessionEnd"))
-    assert store.applicable(sid, [], T0 + 10 * 24 * 3600) is not None  # until something newer says otherwise
+    assert holding(store, sid, [], T0 + 10 * 24 * 3600) is not None  # until something newer says otherwise
 
 
 def test_the_live_status_file_outranks_a_hook_and_borrows_its_request() -> None:
     store, sid = _store_with(claude_event("PermissionRequest"))
     status_file = Evidence(EvidenceSource.STATUS_FILE, SessionStatus.WAITING_PERMISSION, T0 + 0.01,
                            "permission prompt")
-    hook = store.applicable(sid, [status_file], T0 + 1)
-    assert hook is not None
-    status, reason, pending = status_of(status_file, hook)
+    assert holding(store, sid, [status_file], T0 + 1) is not None
+    status, reason, pending = status_of(status_file, *store.evidence(sid))
     assert status is SessionStatus.WAITING_PERMISSION
     assert reason.startswith("permission prompt for Bash `touch fake-bash-ran.txt") and "live status file" in reason
     assert pending is not None and pending.tool == "Bash"
     # A status file rewritten to "busy" after the answer ends the hook's claim.
     busy = Evidence(EvidenceSource.STATUS_FILE, SessionStatus.BUSY, T0 + 2, "working")
-    assert store.applicable(sid, [busy], T0 + 3) is None
+    assert holding(store, sid, [busy], T0 + 3) is None
 
 
 def test_the_screens_menu_labels_replace_the_guessed_ones() -> None:
@@ -292,11 +320,11 @@ def test_the_screens_menu_labels_replace_the_guessed_ones() -> None:
     labels = ("Yes", "Yes, allow all edits during this session (shift+tab)", "No")
     screen = Evidence(EvidenceSource.SCREEN, SessionStatus.WAITING_PERMISSION, T0 + 1, "permission prompt", 6.0,
                       PendingRequest(RequestKind.PERMISSION, "Bash", "touch fake-bash-ran.txt", labels))
-    hook = store.applicable(sid, [screen], T0 + 1.5)
+    hook = holding(store, sid, [screen], T0 + 1.5)
     assert hook is not None and hook.pending is not None
     assert hook.pending.options == labels
     assert hook.pending.summary == "touch fake-bash-ran.txt && echo hello-from-fake-bash"
-    assert status_of(screen, hook, now=T0 + 1.5)[2] == hook.pending
+    assert status_of(screen, *store.evidence(sid), now=T0 + 1.5)[2] == hook.pending
 
 
 # -- through the scanner: a real rollout, hooks, notify ----------------------------------------------------------
@@ -318,8 +346,7 @@ def test_codex_rollout_plus_hooks_through_build_session(tmp_path: Path) -> None:
 
     def session() -> Any:
         [ob] = scanner.scan()
-        hook = store.applicable(ob.id, ob.evidence, now[0])
-        return build_session(ob, now[0], extra=[hook] if hook else [])
+        return build_session(ob, now[0], extra=store.evidence(ob.id))
 
     before = session()
     assert before.status is SessionStatus.BUSY
