@@ -32,7 +32,8 @@ from deck_tray.services.history_indexer import HistoryIndexer
 from deck_tray.services.history_store import HistoryIndex
 from deck_tray.services.launcher import LaunchReport, NewSession
 from deck_tray.services.monitor import Monitor
-from deck_tray.services.notifier import DBusNotifications, NotificationBackend, Notifier
+from deck_tray.services.notifier import Notifier
+from deck_tray.services.notify_dbus import DBusNotifications, NotificationBackend
 from deck_tray.services.opencode_source import OpencodeSource
 from deck_tray.services.opencode_warm import LIVE_STATES, WarmServers, WarmStatus
 from deck_tray.services.panes import Multiplexer, MuxSet, Tmux

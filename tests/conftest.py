@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import os
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -28,19 +30,52 @@ def _isolated_home(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest
     monkeypatch.delenv("TMUX_PANE", raising=False)
 
 
+@functools.cache
+def _test_loop_class() -> type[asyncio.AbstractEventLoop]:
+    import qasync
+
+    class RunForeverLoop(qasync.QEventLoop):  # type: ignore[misc]
+        """qasync's loop, driven from a test the way the app drives it: only inside
+        ``run_forever()``.
+
+        qasync's own ``run_until_complete()`` drains Qt's event queue once more after
+        ``run_forever()`` has returned, when no loop is running: a task step that lands there
+        (a timer or a D-Bus reply due just then) fails in ``asyncio.sleep``, ``asyncio.wait_for``,
+        ``asyncio.Lock`` or ``asyncio.current_task`` with "no running event loop". The app never
+        does that (``commands/run.py`` runs the loop with ``run_forever()`` only), so tests must
+        not either: here what is due then simply runs at the next ``run_until_complete()``.
+        """
+
+        def run_until_complete(self, future: Any) -> Any:
+            fut = asyncio.ensure_future(future, loop=self)
+
+            def stop(_f: object) -> None:
+                self.stop()
+
+            fut.add_done_callback(stop)
+            try:
+                self.run_forever()
+            finally:
+                fut.remove_done_callback(stop)
+            if not fut.done():
+                raise RuntimeError("Event loop stopped before Future completed.")
+            return fut.result()
+
+    return RunForeverLoop
+
+
 @pytest.fixture
 def qloop(qapp: object) -> Iterator[asyncio.AbstractEventLoop]:
-    """A qasync event loop on the test's QApplication; fails if a task is left pending."""
+    """A qasync event loop on the test's QApplication (see :func:`_test_loop_class`); fails if
+    a task is left pending."""
     import gc
-
-    import qasync
 
     # Closing a test's last window must not quit the shared QApplication (the next test's
     # loop would stop early), and Qt objects a test left behind are freed here, on the GUI
     # thread, rather than by a later collection on a worker thread.
     qapp.setQuitOnLastWindowClosed(False)  # type: ignore[attr-defined]
     gc.collect()
-    loop = qasync.QEventLoop(qapp)
+    loop = _test_loop_class()(qapp)
     asyncio.set_event_loop(loop)
     try:
         yield loop

@@ -1,5 +1,5 @@
 """Small pieces shared by the services that talk D-Bus through jeepney's asyncio API
-(:mod:`deck_tray.services.notifier`, :mod:`deck_tray.services.global_shortcut`)."""
+(:mod:`deck_tray.services.notify_dbus`, :mod:`deck_tray.services.global_shortcut`)."""
 
 from __future__ import annotations
 

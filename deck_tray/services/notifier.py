@@ -1,4 +1,4 @@
-"""Desktop notifications for sessions that wait on the user, with an ordered fallback.
+"""Desktop notifications for sessions that wait on the user: the policy.
 
 The :class:`Notifier` listens to the :class:`~deck_tray.services.registry.SessionRegistry`
 and shows **one** notification per pending request: after a short grace period (a request
@@ -7,74 +7,44 @@ the user's focus. The notification is replaced when a new request follows in the
 session and closed as soon as the session stops waiting (answered elsewhere). Clicking it,
 or its Allow / Deny buttons, comes back as :attr:`Notifier.action_invoked`.
 
-Delivery goes through :class:`NotificationBackend` adapters in fallback order (DESIGN.md §2):
-the freedesktop D-Bus service (:class:`DBusNotifications`, over jeepney's asyncio API on the
-running qasync loop) first, then a plain ``fallback(title, body, session_id)`` callable (the
-app passes ``QSystemTrayIcon.showMessage``), which can neither be closed nor clicked reliably.
-The choice is logged with the reason the others were skipped.
+Delivery goes through :class:`~deck_tray.services.notify_dbus.NotificationBackend` adapters in
+fallback order (DESIGN.md §2): the freedesktop D-Bus service
+(:class:`~deck_tray.services.notify_dbus.DBusNotifications`) first, then a plain
+``fallback(title, body, session_id)`` callable (the app passes ``QSystemTrayIcon.showMessage``),
+which can neither be closed nor clicked reliably. The choice is logged with the reason the
+others were skipped. Everything runs on the app's running asyncio (qasync) loop.
 """
 
 from __future__ import annotations
 
-import abc
 import asyncio
-import collections
 import contextlib
 import functools
-import html
-import importlib.resources
 import logging
 import math
 import time
-from collections.abc import Awaitable, Callable, Coroutine, Sequence
-from dataclasses import dataclass
-from typing import Any, TypeVar
+from collections.abc import Callable, Coroutine, Sequence
+from dataclasses import dataclass, field
+from typing import Any
 
 from PySide6.QtCore import QObject, QTimer, Signal
 
-from deck_tray import APP_ID
 from deck_tray.core.model import MessageRole, RequestKind, Session, SessionStatus
-from deck_tray.services.dbus import HandlerQueue, close_quietly
+from deck_tray.services.notify_dbus import (
+    CLOSED_DISMISSED,
+    URGENCY_CRITICAL,
+    URGENCY_NORMAL,
+    NotificationBackend,
+    NotificationError,
+)
 from deck_tray.services.registry import SessionRegistry, is_new_request
 
-try:  # jeepney is a Linux-only dependency (it comes with keyring there).
-    from jeepney import (  # type: ignore[import-untyped]
-        DBusAddress,
-        HeaderFields,
-        MatchRule,
-        MessageType,
-        new_method_call,
-    )
-    from jeepney.bus_messages import message_bus  # type: ignore[import-untyped]
-    from jeepney.io.asyncio import DBusRouter, open_dbus_connection  # type: ignore[import-untyped]
-    from jeepney.io.common import RouterClosed  # type: ignore[import-untyped]
-    from jeepney.wrappers import DBusErrorResponse, unwrap_msg  # type: ignore[import-untyped]
-
-    HAVE_JEEPNEY = True
-except ImportError:  # pragma: no cover - exercised on platforms without jeepney only
-    HAVE_JEEPNEY = False
-
 log = logging.getLogger(__name__)
-T = TypeVar("T")
 
-#: Called with ``(notification id, action key)`` when the user picks an action.
-ActionCallback = Callable[[int, str], None]
-#: Called with ``(notification id, reason)``; reasons as in the spec (see ``CLOSED_*``).
-ClosedCallback = Callable[[int, int], None]
 #: The last resort: ``(title, body, session_id)``, e.g. a wrapper of ``QSystemTrayIcon.showMessage``.
 Fallback = Callable[[str, str, str], None]
 
-#: NotificationClosed reasons (freedesktop Desktop Notifications spec 1.2).
-CLOSED_EXPIRED = 1
-CLOSED_DISMISSED = 2
-CLOSED_BY_CALL = 3
-CLOSED_UNDEFINED = 4
-
-#: Urgency hint values (spec: 0 low, 1 normal, 2 critical).
-URGENCY_NORMAL = 1
-URGENCY_CRITICAL = 2
-
-#: Backend action keys. ``default`` is what a click on the body invokes (``dunstctl action 0``).
+#: Backend action keys. ``default`` is what a click on the body invokes (spec 1.2; ``dunstctl action 0``).
 ACTION_DEFAULT = "default"
 ACTION_ALLOW = "allow"
 ACTION_DENY = "deny"
@@ -87,13 +57,6 @@ QUIET_RECHECK_S = 30.0
 #: What a :class:`Notifier` announces unless told otherwise (:attr:`Notifier.announce`).
 ANNOUNCE_DEFAULT = frozenset({SessionStatus.WAITING_PERMISSION, SessionStatus.WAITING_QUESTION})
 _QUIET = "it is quiet hours (held until they end)"
-FDN_NAME = "org.freedesktop.Notifications"
-FDN_PATH = "/org/freedesktop/Notifications"
-NOTIFY_SIGNATURE = "susssasa{sv}i"
-
-
-class NotificationError(Exception):
-    """A backend could not start, show or close a notification (the message says why)."""
 
 
 def notification_text(s: Session) -> tuple[str, str]:
@@ -131,367 +94,6 @@ def notification_actions(s: Session) -> list[tuple[str, str]]:
     return actions
 
 
-class NotificationBackend(abc.ABC):
-    """One way to show notifications that can be closed and clicked.
-
-    Backends report user actions and closures through the callbacks set with
-    :meth:`set_callbacks`; they only report ids they returned from :meth:`notify`.
-    """
-
-    #: Short name used in logs and :attr:`Notifier.backend_changed`.
-    name = "backend"
-
-    def __init__(self) -> None:
-        self._on_action: ActionCallback | None = None
-        self._on_closed: ClosedCallback | None = None
-
-    def set_callbacks(self, on_action: ActionCallback | None, on_closed: ClosedCallback | None) -> None:
-        """Where to report ``ActionInvoked(id, action_key)`` and ``NotificationClosed(id, reason)``."""
-        self._on_action = on_action
-        self._on_closed = on_closed
-
-    def describe(self) -> str:
-        """Human description for the log once started (server name, capabilities)."""
-        return self.name
-
-    @property
-    def supports_actions(self) -> bool:
-        """Whether action buttons / clicks are reported."""
-        return True
-
-    @abc.abstractmethod
-    async def start(self) -> None:
-        """Connect; raises :class:`NotificationError` with the reason when unusable."""
-
-    @abc.abstractmethod
-    async def stop(self) -> None:
-        """Disconnect and end every task the backend owns. Never raises."""
-
-    @abc.abstractmethod
-    async def notify(self, key: str, title: str, body: str, actions: list[tuple[str, str]],
-                     replaces_id: int = 0, *, urgency: int = URGENCY_CRITICAL) -> int:
-        """Show (or replace) a notification that stays until it is closed.
-
-        Args:
-            key: what it is about (the session id), for logs.
-            title: the summary line (plain text).
-            body: the body (plain text; backends escape it where the server parses markup).
-            actions: ``(key, label)`` pairs; ignored when the server has no actions.
-            replaces_id: an id from an earlier call to replace in place, or 0.
-            urgency: 0 low, 1 normal, 2 critical.
-
-        Returns:
-            The notification id (> 0).
-
-        Raises:
-            NotificationError: the server refused or is unreachable.
-        """
-
-    @abc.abstractmethod
-    async def close(self, notification_id: int) -> None:
-        """Close a notification this backend showed; raises :class:`NotificationError`."""
-
-    def take_activation_token(self, notification_id: int) -> str:
-        """The xdg-activation token the server sent for this notification's last click (and
-        forgets it), or ``""``. Backends whose server sends none keep this default."""
-        return ""
-
-    def _report_action(self, notification_id: int, action: str) -> None:
-        if self._on_action is not None:
-            self._on_action(notification_id, action)
-
-    def _report_closed(self, notification_id: int, reason: int) -> None:
-        if self._on_closed is not None:
-            self._on_closed(notification_id, reason)
-
-
-class DBusNotifications(NotificationBackend):
-    """``org.freedesktop.Notifications`` over jeepney on the running asyncio (qasync) loop.
-
-    Sends ``Notify`` with the spec's signature ``susssasa{sv}i`` (``replaces_id`` is a uint32):
-    app name ``deck-tray``, the ``state-waiting.svg`` icon as an absolute file path, hints
-    ``desktop-entry`` (the app id) and ``urgency`` (byte), and ``expire_timeout`` 0 (stays until
-    answered). Actions are sent only when ``GetCapabilities`` lists ``actions``; the body is
-    escaped when it lists ``body-markup``. ``ActionInvoked`` / ``NotificationClosed`` are taken
-    only from the current owner of the service name and only for ids this backend returned.
-    ``ActivationToken(u id, s token)`` (spec 1.2; sent just before ``ActionInvoked`` by servers
-    that are Wayland clients, e.g. mako 1.7, KDE Plasma, GNOME Shell) is kept for that id until
-    :meth:`take_activation_token` asks for it. ``NameOwnerChanged`` tells when the daemon goes
-    away (its notifications are reported closed with reason 4) or a new one appears
-    (capabilities are asked again).
-
-    Args:
-        bus: jeepney bus spec: ``"SESSION"`` (``$DBUS_SESSION_BUS_ADDRESS``) or an address.
-        app_name: the ``app_name`` argument.
-        desktop_entry: the ``desktop-entry`` hint (the .desktop file name without suffix).
-        icon: ``app_icon``; None = the packaged ``state-waiting.svg`` as a real file path.
-        timeout: seconds to wait for any reply from the bus or the daemon.
-    """
-
-    name = "freedesktop"
-
-    def __init__(self, *, bus: str = "SESSION", app_name: str = "deck-tray", desktop_entry: str = APP_ID,
-                 icon: str | None = None, timeout: float = 5.0) -> None:
-        super().__init__()
-        self.bus = bus
-        self.app_name = app_name
-        self.desktop_entry = desktop_entry
-        self.timeout = timeout
-        self._icon = icon
-        self._files = contextlib.ExitStack()
-        self._conn: Any = None
-        self._router: Any = None
-        self._filters: list[Any] = []
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._owner = ""  # unique bus name of the daemon we talk to
-        self._ids: set[int] = set()
-        self._tokens: dict[int, str] = {}
-        self._caps_stale = True
-        self.capabilities: frozenset[str] = frozenset()
-        #: ``(name, vendor, version, spec_version)`` from GetServerInformation.
-        self.server_info: tuple[str, str, str, str] = ("", "", "", "")
-
-    # -- NotificationBackend -------------------------------------------------------------
-
-    @property
-    def supports_actions(self) -> bool:
-        return "actions" in self.capabilities
-
-    def describe(self) -> str:
-        name, vendor, version, spec = self.server_info
-        acts = "with actions" if self.supports_actions else "without actions (clicks are not reported)"
-        return f"freedesktop D-Bus: {name or '?'} {version} ({vendor}, spec {spec}), {acts}"
-
-    async def start(self) -> None:
-        if not HAVE_JEEPNEY:
-            raise NotificationError("jeepney is not installed")
-        if self._icon is None:
-            ref = importlib.resources.files("deck_tray.resources") / "state-waiting.svg"
-            self._icon = str(self._files.enter_context(importlib.resources.as_file(ref)))
-        if self._router is not None:
-            return  # already started
-        try:
-            await self._connect()
-            await self._refresh_server()
-        except NotificationError:
-            await self._disconnect()
-            raise
-
-    async def stop(self) -> None:
-        await self._disconnect()
-        self._ids.clear()
-        self._files.close()
-        self._icon = None
-
-    async def notify(self, key: str, title: str, body: str, actions: list[tuple[str, str]],
-                     replaces_id: int = 0, *, urgency: int = URGENCY_CRITICAL) -> int:
-        if self._caps_stale:
-            await self._refresh_server()
-        if not self.supports_actions:
-            actions = []
-        if "body-markup" in self.capabilities:
-            body = html.escape(body, quote=False)
-        flat = [part for pair in actions for part in pair]
-        hints = {"desktop-entry": ("s", self.desktop_entry), "urgency": ("y", urgency)}
-        args = (self.app_name, replaces_id, self._icon or "", title, body, flat, hints, 0)
-        reply = await self._call("Notify", NOTIFY_SIGNATURE, args)
-        nid = int(reply[0])
-        if replaces_id and replaces_id != nid:
-            self._ids.discard(replaces_id)
-        self._ids.add(nid)
-        log.debug("notification %d shown for %s (%d actions)", nid, key[:8], len(actions))
-        return nid
-
-    async def close(self, notification_id: int) -> None:
-        if notification_id not in self._ids:
-            return
-        self._ids.discard(notification_id)
-        await self._call("CloseNotification", "u", (notification_id,))
-
-    def take_activation_token(self, notification_id: int) -> str:
-        return self._tokens.pop(notification_id, "")
-
-    # -- D-Bus plumbing ------------------------------------------------------------------
-
-    async def _connect(self) -> None:
-        self._loop = loop = asyncio.get_running_loop()
-        try:
-            conn = await _timeout(loop, self.timeout, open_dbus_connection(self.bus))
-        except (OSError, EOFError, KeyError, RuntimeError, ValueError, TimeoutError) as exc:
-            raise NotificationError(f"cannot connect to the D-Bus session bus: {_why(exc)}") from exc
-        self._conn = conn
-        self._router = DBusRouter(conn)
-        sink = HandlerQueue(self._dispatch, "a notification signal")
-        rules = [
-            MatchRule(type="signal", interface=FDN_NAME, path=FDN_PATH),
-            MatchRule(type="signal", sender="org.freedesktop.DBus", interface="org.freedesktop.DBus",
-                      member="NameOwnerChanged", path="/org/freedesktop/DBus"),
-        ]
-        rules[1].add_arg_condition(0, FDN_NAME)
-        for rule in rules:
-            self._filters.append(self._router.filter(rule, queue=sink))
-            await self._bus_call(message_bus.AddMatch(rule))
-        self._caps_stale = True
-
-    async def _disconnect(self) -> None:
-        for handle in self._filters:
-            handle.close()
-        self._filters.clear()
-        router, conn, self._router, self._conn = self._router, self._conn, None, None
-        await close_quietly(router, conn)
-        self._owner = ""
-
-    async def _refresh_server(self) -> None:
-        caps = await self._call("GetCapabilities", None, ())
-        self.capabilities = frozenset(str(c) for c in caps[0])
-        info = await self._call("GetServerInformation", None, ())
-        self.server_info = (str(info[0]), str(info[1]), str(info[2]), str(info[3]))
-        owner = await self._bus_call(message_bus.GetNameOwner(FDN_NAME))
-        self._owner = str(owner[0])
-        self._caps_stale = False
-        name, vendor, version, spec = self.server_info
-        log.info("notification server: %s %s by %s (spec %s), capabilities: %s",
-                 name, version, vendor, spec, ", ".join(sorted(self.capabilities)) or "none")
-
-    async def _call(self, method: str, signature: str | None, body: tuple[Any, ...]) -> tuple[Any, ...]:
-        addr = DBusAddress(FDN_PATH, bus_name=FDN_NAME, interface=FDN_NAME)
-        return await self._bus_call(new_method_call(addr, method, signature, body))
-
-    async def _bus_call(self, msg: Any) -> tuple[Any, ...]:
-        for attempt in (1, 2):
-            if self._router is None:
-                await self._connect()
-            try:
-                assert self._loop is not None
-                reply = await _timeout(self._loop, self.timeout, self._router.send_and_get_reply(msg))
-                return tuple(unwrap_msg(reply))
-            except RouterClosed as exc:
-                # The bus connection died; RouterClosed is raised before anything is sent.
-                await self._disconnect()
-                if attempt == 2:
-                    raise NotificationError(f"D-Bus connection lost: {exc}") from exc
-                log.info("D-Bus connection lost; reconnecting")
-            except DBusErrorResponse as exc:
-                raise NotificationError(_why(exc)) from exc
-            except TimeoutError as exc:
-                raise NotificationError(f"no reply within {self.timeout:g} s") from exc
-            except (OSError, EOFError) as exc:
-                await self._disconnect()
-                raise NotificationError(f"D-Bus connection failed: {_why(exc)}") from exc
-        raise AssertionError("unreachable")  # pragma: no cover
-
-    def _dispatch(self, msg: Any) -> None:
-        fields = msg.header.fields
-        member = fields.get(HeaderFields.member)
-        if msg.header.message_type is not MessageType.signal:
-            return
-        if member == "NameOwnerChanged":
-            _name, old, new = msg.body
-            self._owner_changed(str(old), str(new))
-            return
-        if fields.get(HeaderFields.sender) != self._owner or not self._owner:
-            return  # not from the daemon we talk to
-        if member == "ActivationToken" and len(msg.body) == 2:
-            nid, token = int(msg.body[0]), str(msg.body[1])
-            if nid in self._ids:
-                self._tokens[nid] = token
-        elif member == "ActionInvoked" and len(msg.body) == 2:
-            nid, action = int(msg.body[0]), str(msg.body[1])
-            if nid in self._ids:
-                self._report_action(nid, action)
-        elif member == "NotificationClosed" and len(msg.body) == 2:
-            nid, reason = int(msg.body[0]), int(msg.body[1])
-            if nid in self._ids:
-                self._ids.discard(nid)
-                self._tokens.pop(nid, None)
-                self._report_closed(nid, reason)
-
-    def _owner_changed(self, old: str, new: str) -> None:
-        if old and old == self._owner:
-            log.warning("the notification daemon (%s) left the session bus", self.server_info[0] or old)
-            self._owner = ""
-            gone, self._ids = self._ids, set()
-            for nid in sorted(gone):
-                self._report_closed(nid, CLOSED_UNDEFINED)
-        if new:
-            log.info("a notification daemon appeared on the session bus (%s)", new)
-            self._caps_stale = True
-
-
-def _why(exc: BaseException) -> str:
-    return str(exc) or type(exc).__name__
-
-
-# qasync's run_until_complete() ends with one more processEvents() outside run_forever(), so a
-# task step can run while no loop is "running" (tests drive the loop that way). asyncio.sleep,
-# wait_for, Queue and Lock need the running loop there, so this module uses the loop explicitly.
-
-def _sleep(loop: asyncio.AbstractEventLoop, delay: float) -> asyncio.Future[None]:
-    fut: asyncio.Future[None] = loop.create_future()
-    handle = loop.call_later(delay, lambda: None if fut.done() else fut.set_result(None))
-    fut.add_done_callback(lambda _f: handle.cancel())
-    return fut
-
-
-async def _timeout(loop: asyncio.AbstractEventLoop, seconds: float, aw: Awaitable[T]) -> T:
-    """``await aw``, raising TimeoutError after ``seconds`` (like ``asyncio.wait_for``)."""
-    task = asyncio.current_task(loop)
-    assert task is not None
-    expired = False
-
-    def expire() -> None:
-        nonlocal expired
-        expired = True
-        task.cancel()
-
-    handle = loop.call_later(seconds, expire)
-    try:
-        return await aw
-    except asyncio.CancelledError:
-        if expired and task.uncancel() == 0:
-            raise TimeoutError from None
-        raise
-    finally:
-        handle.cancel()
-
-
-class _Lock:
-    """A FIFO async lock bound to ``loop`` (see above for why not asyncio.Lock)."""
-
-    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
-        self._loop = loop
-        self._locked = False
-        self._waiters: collections.deque[asyncio.Future[None]] = collections.deque()
-
-    async def __aenter__(self) -> None:
-        if not self._locked and not self._waiters:
-            self._locked = True
-            return
-        fut: asyncio.Future[None] = self._loop.create_future()
-        self._waiters.append(fut)
-        try:
-            await fut  # the lock is handed over still locked
-        except BaseException:
-            if fut in self._waiters:
-                self._waiters.remove(fut)
-            elif fut.done() and not fut.cancelled():
-                self._release()  # handed over, but we are cancelled: pass it on
-            raise
-
-    async def __aexit__(self, *exc: object) -> None:
-        self._release()
-
-    def _release(self) -> None:
-        while self._waiters:
-            fut = self._waiters.popleft()
-            if not fut.done():
-                fut.set_result(None)
-                return
-        self._locked = False
-
-
-
-
 @dataclass(eq=False)
 class _Shown:
     backend: NotificationBackend | None  # None: the fallback callable (cannot be closed)
@@ -504,12 +106,12 @@ class _Shown:
 class _Slot:
     """Per-session state. ``request`` is the request being announced (None: not waiting)."""
 
-    lock: _Lock  # serialises the backend calls of one session
     request: Session | None = None
     shown: _Shown | None = None
     timer: asyncio.Task[None] | None = None  # grace / reminder sleep; cancelled freely
     done: bool = False  # no more showings of this request (acted on, dismissed, paused)
     held: bool = False  # quiet hours hold it; shown when they end if still pending
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)  # serialises the backend calls of one session
 
 
 def _same_request(req: Session, cur: Session | None) -> bool:
@@ -576,8 +178,10 @@ class Notifier(QObject):
         self._retry_at: dict[int, float] = {}  # id(backend) -> monotonic time of the next start attempt
         self._slots: dict[str, _Slot] = {}
         self._tasks: set[asyncio.Task[None]] = set()
-        self._loop: asyncio.AbstractEventLoop | None = None  # set while started
-        self._start_lock: _Lock | None = None  # one backend start at a time
+        # The loop start() ran on, set while started: registry signals are plain Qt calls and may
+        # come while no loop runs (a test applying sessions between steps); tasks go there.
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._start_lock: asyncio.Lock | None = None  # one backend start at a time
         self._stopping = False
         self._current = ""
         self._paused_until: float | None = None  # monotonic; math.inf = until resume()
@@ -643,7 +247,7 @@ class Notifier(QObject):
         """Start the backends (logging which one is used and why others were skipped) and
         announce the sessions already waiting. Call on the running qasync loop."""
         self._loop = asyncio.get_running_loop()
-        self._start_lock = _Lock(self._loop)
+        self._start_lock = asyncio.Lock()
         self._stopping = False
         for b in self.backends:
             await self._try_start(b)
@@ -684,7 +288,7 @@ class Notifier(QObject):
             return  # not started; start() picks up the sessions already waiting
         slot = self._slots.get(s.id)
         if slot is None:
-            slot = self._slots[s.id] = _Slot(_Lock(self._loop))
+            slot = self._slots[s.id] = _Slot()
         slot.request = s
         slot.done = False
         self._arm(s.id, slot, self.grace, s)
@@ -739,9 +343,8 @@ class Notifier(QObject):
         slot.timer = self._spawn(self._after(sid, slot, delay, req))
 
     async def _after(self, sid: str, slot: _Slot, delay: float, req: Session) -> None:
-        assert self._loop is not None
-        await _sleep(self._loop, delay)
-        if slot.timer is asyncio.current_task(self._loop):
+        await asyncio.sleep(delay)
+        if slot.timer is asyncio.current_task():
             slot.timer = None  # from here on the task is never cancelled (a Notify may be in flight)
         await self._fire(sid, req)
 

@@ -78,8 +78,8 @@ class FakeNotifications:
     async def start(self) -> None:
         self._conn = await open_dbus_connection(self.bus)
         self._router = DBusRouter(self._conn)
-        # Calls are answered right in jeepney's receiver task (a queue + serving task would need
-        # a running loop at every step, which qasync's run_until_complete does not always give).
+        # Calls are answered right in jeepney's receiver task, in the order they arrive (also
+        # when the fake is served from a thread of its own, as in tests/e2e/test_wayland.py).
         self._filter = self._router.filter(MatchRule(type="method_call", path=PATH), queue=_Serve(self))
         reply = await Proxy(message_bus, self._router).RequestName(NAME, 4)  # DO_NOT_QUEUE
         assert reply == (1,), f"could not own {NAME}: {reply}"

@@ -26,7 +26,8 @@ from jeepney.io.asyncio import DBusRouter, open_dbus_connection
 
 from deck_tray import APP_ID
 from deck_tray.core.model import AgentKind, PaneRef, PendingRequest, RequestKind, Session, SessionStatus
-from deck_tray.services.notifier import DBusNotifications, Notifier, notification_text
+from deck_tray.services.notifier import Notifier, notification_text
+from deck_tray.services.notify_dbus import DBusNotifications
 from deck_tray.services.registry import SessionRegistry
 
 from .fake_notifications import INVALID_ARGS, NAME, PATH, FakeNotifications

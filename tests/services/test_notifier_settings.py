@@ -23,12 +23,8 @@ from deck_tray.core.model import (
     SessionStatus,
 )
 from deck_tray.services import notifier as notifier_mod
-from deck_tray.services.notifier import (
-    URGENCY_CRITICAL,
-    URGENCY_NORMAL,
-    NotificationBackend,
-    Notifier,
-)
+from deck_tray.services.notifier import Notifier
+from deck_tray.services.notify_dbus import URGENCY_CRITICAL, URGENCY_NORMAL, NotificationBackend
 from deck_tray.services.registry import SessionRegistry
 
 PANE = PaneRef("tmux", "%3", "/tmp/tmux-0/default", "work:1.0")

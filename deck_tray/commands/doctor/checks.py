@@ -45,6 +45,7 @@ from deck_tray.core import display, shortcuts
 from deck_tray.core.agent_versions import VERIFIED_AGENTS, Verdict, judge
 from deck_tray.core.display import WindowPlatform
 from deck_tray.core.executables import find_agent, parse_version, version_text, which
+from deck_tray.services import notify_dbus as fdn
 
 T = TypeVar("T")
 
@@ -59,8 +60,6 @@ PYSIDE6_BROKEN_FROM = (6, 12, 0)
 
 SNW_NAME = "org.kde.StatusNotifierWatcher"
 SNW_PATH = "/StatusNotifierWatcher"
-FDN_NAME = "org.freedesktop.Notifications"
-FDN_PATH = "/org/freedesktop/Notifications"
 
 TRAY_HINT = ("GNOME: install and enable the AppIndicator extension (Debian/Ubuntu: "
              "gnome-shell-extension-appindicator); other desktops: add a system tray / StatusNotifier "
@@ -486,14 +485,14 @@ def bus_probe(address: str, timeout: float = PROBE_TIMEOUT_S) -> BusFacts:
                           for name in ("org.freedesktop.portal.Desktop", "org.kde.kglobalaccel")}
         more: dict[str, Any] = {"portal": shortcut_names["org.freedesktop.portal.Desktop"],
                                 "kglobalaccel": shortcut_names["org.kde.kglobalaccel"]}
-        owned = bool(call(message_bus.NameHasOwner(FDN_NAME))[0])
-        if not owned and FDN_NAME not in activatable:
+        owned = bool(call(message_bus.NameHasOwner(fdn.BUS_NAME))[0])
+        if not owned and fdn.BUS_NAME not in activatable:
             return BusFacts(address, "", sni_process, sni_host, None, "no notification server on the session bus",
                             **more)
-        addr = DBusAddress(FDN_PATH, bus_name=FDN_NAME, interface=FDN_NAME)
+        addr = DBusAddress(fdn.OBJECT_PATH, bus_name=fdn.BUS_NAME, interface=fdn.INTERFACE)
         try:
-            info = call(new_method_call(addr, "GetServerInformation"))
-            (caps,) = call(new_method_call(addr, "GetCapabilities"))
+            info = call(new_method_call(addr, fdn.GET_SERVER_INFORMATION))
+            (caps,) = call(new_method_call(addr, fdn.GET_CAPABILITIES))
         except DBusErrorResponse as exc:
             return BusFacts(address, "", sni_process, sni_host, None, f"the notification server refused: {exc}",
                             **more)
@@ -501,7 +500,7 @@ def bus_probe(address: str, timeout: float = PROBE_TIMEOUT_S) -> BusFacts:
             return BusFacts(address, "", sni_process, sni_host, None,
                             f"the notification server did not answer within {timeout:g} s", **more)
         facts = NotificationFacts(str(info[0]), str(info[1]), str(info[2]), str(info[3]),
-                                  tuple(sorted(str(c) for c in caps)), owner_process(FDN_NAME))
+                                  tuple(sorted(str(c) for c in caps)), owner_process(fdn.BUS_NAME))
         return BusFacts(address, "", sni_process, sni_host, facts, **more)
 
 
@@ -564,8 +563,8 @@ def notification_check(bus: BusFacts | None) -> Check:
                      "install and start a notification daemon (your desktop's own, or dunst / mako / swaync)")
     who = f"{n.name} {n.version} ({n.vendor}, spec {n.spec}" + (f", process {n.process}" if n.process else "") + ")"
     caps = ", ".join(n.capabilities) or "none"
-    markup = "body-markup" in n.capabilities
-    if "actions" not in n.capabilities:
+    markup = fdn.CAP_BODY_MARKUP in n.capabilities
+    if fdn.CAP_ACTIONS not in n.capabilities:
         return Check(name, Level.WARN, f"{who} without actions: no Open / Allow / Deny buttons, clicks are not "
                                        f"reported; capabilities: {caps}",
                      "use a notification server with actions (most desktops' own; dunst, mako, swaync)")
