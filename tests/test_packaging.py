@@ -10,6 +10,7 @@ import ast
 import configparser
 import os
 import shutil
+import site
 import subprocess
 import sys
 import textwrap
@@ -172,8 +173,14 @@ def test_installed_wheel_finds_its_resources(wheel: Path, tmp_path: Path) -> Non
     the dependencies, deck-tray renders every icon and writes its autostart entry, with this
     checkout out of reach (isolated mode, run from elsewhere)."""
     env_dir = tmp_path / "venv"
-    venv.EnvBuilder(system_site_packages=True, with_pip=False, symlinks=True).create(env_dir)
+    venv.EnvBuilder(system_site_packages=False, with_pip=False, symlinks=True).create(env_dir)
     py = env_dir / "bin" / "python"
+    # The dependencies come from this interpreter's site-packages (a venv's too, where
+    # --system-site-packages would only reach the base interpreter's), added after the venv's own
+    # by a .pth file: the wheel's deck_tray comes first, and the .pth files there (this checkout's
+    # editable install among them) are not run.
+    (site_dir,) = env_dir.glob("lib/python3*/site-packages")
+    (site_dir / "deps_from_the_test.pth").write_text("\n".join(site.getsitepackages()) + "\n")
     r = subprocess.run([sys.executable, "-m", "pip", "--python", str(py), "install", "-q", "--no-deps",
                         "--no-index", "--force-reinstall", "--disable-pip-version-check", str(wheel)],
                        capture_output=True, text=True, timeout=300)
