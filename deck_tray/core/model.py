@@ -285,6 +285,24 @@ class Session:
         }
 
 
+@dataclass(frozen=True)
+class Transition:
+    """A session's status as the registry saw it change: the one stream of old → new.
+
+    Attributes:
+        session: the session as it is now (after the change).
+        old: its status before, or None when the session was not known (it just appeared).
+        new: its status now (``session.status``).
+        reason: why it is ``new``: the decision's human reason with provenance
+            (``session.reason``, e.g. "permission prompt for Bash `rm -f x` — hook, 1 s ago").
+    """
+
+    session: Session
+    old: SessionStatus | None
+    new: SessionStatus
+    reason: str
+
+
 def _iso(ts: float) -> str | None:
     if ts <= 0:
         return None

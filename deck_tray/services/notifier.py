@@ -29,7 +29,7 @@ from typing import Any
 
 from PySide6.QtCore import QObject, QTimer, Signal
 
-from deck_tray.core.model import MessageRole, RequestKind, Session, SessionStatus
+from deck_tray.core.model import MessageRole, RequestKind, Session, SessionStatus, Transition
 from deck_tray.services.notify_dbus import (
     CLOSED_DISMISSED,
     URGENCY_CRITICAL,
@@ -124,8 +124,9 @@ class Notifier(QObject):
     """Shows one notification per pending request and reports what the user picked.
 
     Args:
-        registry: the sessions; ``attention_needed``, ``session_changed`` and ``session_removed``
-            drive everything.
+        registry: the sessions; ``attention_needed``, ``transition`` (a turn seen finishing, a
+            session leaving the waiting state), ``session_changed`` (the text of a notification
+            shown) and ``session_removed`` drive everything.
         backends: adapters in fallback order (normally ``[DBusNotifications()]``).
         fallback: ``(title, body, session_id)`` shown when no backend works (tray message).
         is_focused: True when the user already looks at the session (its pane has focus):
@@ -173,7 +174,6 @@ class Notifier(QObject):
         self.renotify_after = renotify_after
         self.quiet = quiet
         self.announce: frozenset[SessionStatus] = ANNOUNCE_DEFAULT
-        self._status: dict[str, SessionStatus] = {}  # last status seen, to spot a turn finishing
         self._ready: list[NotificationBackend] = []
         self._retry_at: dict[int, float] = {}  # id(backend) -> monotonic time of the next start attempt
         self._slots: dict[str, _Slot] = {}
@@ -191,7 +191,7 @@ class Notifier(QObject):
         for b in self.backends:
             b.set_callbacks(functools.partial(self._action, b), functools.partial(self._closed, b))
         registry.attention_needed.connect(self._on_attention)
-        registry.session_added.connect(self._on_added)
+        registry.transition.connect(self._on_transition)
         registry.session_changed.connect(self._on_changed)
         registry.session_removed.connect(self._on_removed)
 
@@ -293,30 +293,31 @@ class Notifier(QObject):
         slot.done = False
         self._arm(s.id, slot, self.grace, s)
 
-    def _on_added(self, s: Session) -> None:
-        self._status[s.id] = s.status
-
-    def _on_changed(self, s: Session) -> None:
-        before = self._status.get(s.id)
-        self._status[s.id] = s.status
-        if before is SessionStatus.BUSY and s.status is SessionStatus.IDLE \
+    def _on_transition(self, t: Transition) -> None:
+        """A status change (the registry emits it after ``session_changed`` for the same change)."""
+        s = t.session
+        if t.old is SessionStatus.BUSY and t.new is SessionStatus.IDLE \
                 and SessionStatus.IDLE in self.announce:
             self._on_attention(s)  # a turn seen finishing now (replaces a stale request's notification)
             return
         slot = self._slots.get(s.id)
         if slot is None or slot.request is None:
             return
-        if _same_request(slot.request, s):
-            if slot.shown is not None and slot.shown.backend is not None \
-                    and notification_text(s) != slot.shown.text:
-                if self._loop is not None and not self._stopping:
-                    self._spawn(self._fire(s.id, slot.request, refresh_only=True))
-        elif not s.status.is_waiting:
-            self._leave(s.id, f"it is {s.status.value} now")
-        # else: a new request; attention_needed follows and re-arms the slot
+        if not _same_request(slot.request, s) and not t.new.is_waiting:
+            self._leave(s.id, f"it is {t.new.value} now")
+        # else: the same request, or a new one (attention_needed follows and re-arms the slot)
+
+    def _on_changed(self, s: Session) -> None:
+        """Keep the text of a notification shown for the same request up to date."""
+        slot = self._slots.get(s.id)
+        if slot is None or slot.request is None or not _same_request(slot.request, s):
+            return  # a status change is handled by _on_transition
+        if slot.shown is not None and slot.shown.backend is not None \
+                and notification_text(s) != slot.shown.text:
+            if self._loop is not None and not self._stopping:
+                self._spawn(self._fire(s.id, slot.request, refresh_only=True))
 
     def _on_removed(self, session_id: str) -> None:
-        self._status.pop(session_id, None)
         if session_id in self._slots:
             self._leave(session_id, "it is gone")
 

@@ -26,7 +26,15 @@ import httpx
 import psutil
 from PySide6.QtCore import QObject, QTimer, Signal
 
-from deck_tray.core.model import DeliveryReport, DeliveryState, RequestKind, Session, SessionStatus
+from deck_tray.core.model import (
+    AgentKind,
+    DeliveryReport,
+    DeliveryState,
+    RequestKind,
+    Session,
+    SessionStatus,
+    Transition,
+)
 from deck_tray.core.opencode import (
     PERMISSION_OPTIONS,
     PERMISSION_REPLIES,
@@ -505,6 +513,7 @@ class OpencodeSource(QObject):
         super().__init__(parent)
         self.backoff = backoff
         self.registry = registry
+        registry.transition.connect(self._on_transition)
         self.credentials = credentials or Credentials()
         self.configured = list(dict.fromkeys(normalize_url(u) for u in urls))
         self.discover = discover
@@ -519,7 +528,6 @@ class OpencodeSource(QObject):
         self._handoff_tasks: set[asyncio.Task[Any]] = set()
         self.auto_handoff_percent: float | None = None
         self._binaries: dict[str, str] = {}
-        self._last_status: dict[str, SessionStatus] = {}
         self._auto_done: set[str] = set()
         self._started = False
         self._found: set[str] = set()  # what the last discovery found
@@ -616,24 +624,25 @@ class OpencodeSource(QObject):
 
     def _updated(self, url: str, snaps: list[Session]) -> None:
         self.registry.apply(snaps, complete=False, source=f"opencode {url}")
-        before = {s.id: self._last_status.get(s.id) for s in snaps}
-        self._last_status.update({s.id: s.status for s in snaps})
-        if self.auto_handoff_percent is None:
+
+    def _on_transition(self, t: Transition) -> None:
+        """Hand a session off automatically when its turn is seen ending with a full context."""
+        s = t.session
+        if self.auto_handoff_percent is None or s.agent is not AgentKind.OPENCODE:
             return
-        w = self.watchers.get(url)
-        for s in snaps:
-            # Only a turn seen ending now counts: sessions found idle at start-up are left alone.
-            ended_now = s.status is SessionStatus.IDLE and before[s.id] in (
-                SessionStatus.BUSY, SessionStatus.WAITING_PERMISSION, SessionStatus.WAITING_QUESTION)
-            if w is None or not ended_now or s.id in self._auto_done:
-                continue
-            use = w.state.context_use(s.id, w.limits)
-            if use is not None and use.limit and use.fraction * 100 >= self.auto_handoff_percent:
-                self._auto_done.add(s.id)
-                log.info("auto hand-off of %s: context %d of %d tokens", s.id, use.tokens, use.limit)
-                task = asyncio.ensure_future(self._auto_handoff(s))
-                self._handoff_tasks.add(task)
-                task.add_done_callback(self._handoff_tasks.discard)
+        # Only a turn seen ending now counts: sessions found idle at start-up are left alone.
+        ended_now = t.new is SessionStatus.IDLE and t.old in (
+            SessionStatus.BUSY, SessionStatus.WAITING_PERMISSION, SessionStatus.WAITING_QUESTION)
+        w = self.watcher_for(s)
+        if w is None or not ended_now or s.id in self._auto_done:
+            return
+        use = w.state.context_use(s.id, w.limits)
+        if use is not None and use.limit and use.fraction * 100 >= self.auto_handoff_percent:
+            self._auto_done.add(s.id)
+            log.info("auto hand-off of %s: context %d of %d tokens", s.id, use.tokens, use.limit)
+            task = asyncio.ensure_future(self._auto_handoff(s))
+            self._handoff_tasks.add(task)
+            task.add_done_callback(self._handoff_tasks.discard)
 
     async def _auto_handoff(self, session: Session) -> None:
         try:

@@ -9,7 +9,7 @@ from dataclasses import replace
 
 from PySide6.QtCore import QObject, QTimer, Signal
 
-from deck_tray.core.model import Session, SessionStatus
+from deck_tray.core.model import Session, SessionStatus, Transition
 
 log = logging.getLogger(__name__)
 
@@ -54,6 +54,11 @@ class SessionRegistry(QObject):
         session_changed(Session): something a user would notice changed (status, pending
             request, title, pane, conversation).
         session_removed(str): a session id disappeared (its transcript aged out or vanished).
+        transition(Transition): a session's status changed, or a session appeared
+            (``old`` None): exactly one per change, emitted after ``session_added`` /
+            ``session_changed`` and before ``attention_needed`` for the same observation.
+            The one place old → new is computed; the notifier and the opencode source
+            subscribe to it rather than remembering statuses themselves.
         attention_needed(Session): a session moved into a waiting state for a request
             not announced before (once per request). When the request itself is not known
             yet, the announcement waits for it up to :data:`ANNOUNCE_HOLD_S` (and is made
@@ -64,6 +69,7 @@ class SessionRegistry(QObject):
     session_added = Signal(object)
     session_changed = Signal(object)
     session_removed = Signal(str)
+    transition = Signal(object)
     attention_needed = Signal(object)
     waiting_count_changed = Signal(int)
 
@@ -126,6 +132,8 @@ class SessionRegistry(QObject):
                 self.session_added.emit(s)
             elif _visible_key(old) != _visible_key(s):
                 self.session_changed.emit(s)
+            if old is None or old.status is not s.status:
+                self.transition.emit(Transition(s, old.status if old else None, s.status, s.reason))
             if is_new_request(old, s):
                 # A session found already waiting at start-up is announced too: it waits.
                 self._announce(s)

@@ -42,7 +42,7 @@ from PySide6.QtWidgets import (
 from deck_tray.core import past
 from deck_tray.core.display import WindowPlatform, pinning_works
 from deck_tray.core.history import SearchHit
-from deck_tray.core.model import DeliveryReport, Session, SessionStatus
+from deck_tray.core.model import DeliveryReport, Session, SessionStatus, Transition
 from deck_tray.core.opencode import ServerPhase, ServerState
 from deck_tray.core.status import age_text
 from deck_tray.core.worktree import LinkedWorktree, linked_worktree
@@ -136,7 +136,6 @@ class MainWindow(QMainWindow):
         self._hook_held: dict[str, bool] = {}
         self.unread: set[str] = set()
         self.close_to_tray = True
-        self._last_status: dict[str, SessionStatus] = {}
         # Registry signals come in bursts (one per changed session of a snapshot): the list is
         # rebuilt once per burst, after it, and the signal's other receivers are not held up.
         self._list_timer = QTimer(self)
@@ -280,6 +279,7 @@ class MainWindow(QMainWindow):
         registry.session_added.connect(self._on_session)
         registry.session_changed.connect(self._on_session)
         registry.session_removed.connect(self._on_removed)
+        registry.transition.connect(self._on_transition)
         self._restore_geometry(pinned=bool(settings.value("window/pinned", False, type=bool)))
         self.pin_action.setChecked(bool(settings.value("window/pinned", False, type=bool)))
         self._update_reopen()
@@ -510,14 +510,6 @@ class MainWindow(QMainWindow):
 
     def _on_session(self, s: Session) -> None:
         tab = self.tabs_by_id.get(s.id)
-        before = self._last_status.get(s.id)
-        self._last_status[s.id] = s.status
-        # Unread: the session *became* ready or started waiting (found waiting counts too).
-        became = s.status is not before and (
-            s.status.is_waiting or (s.status is SessionStatus.IDLE and before is not None)
-        )
-        if became and not self._is_seen(s.id):
-            self.unread.add(s.id)
         if tab is not None:
             if tab.past:
                 tab.set_past(False)  # resumed: the tab follows the live session
@@ -525,9 +517,18 @@ class MainWindow(QMainWindow):
             self._label_tab(tab, s)
         self._rebuild_list_soon()
 
+    def _on_transition(self, t: Transition) -> None:
+        """Unread: the session *became* ready or started waiting (found waiting counts too)."""
+        became = t.new.is_waiting or (t.new is SessionStatus.IDLE and t.old is not None)
+        if became and not self._is_seen(t.session.id):
+            self.unread.add(t.session.id)
+            tab = self.tabs_by_id.get(t.session.id)
+            if tab is not None:
+                self._label_tab(tab, t.session)
+            self._rebuild_list_soon()
+
     def _on_removed(self, sid: str) -> None:
         self.unread.discard(sid)
-        self._last_status.pop(sid, None)
         self._rebuild_list_soon()
 
     # -- unread ----------------------------------------------------------------------------
