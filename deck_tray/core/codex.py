@@ -31,8 +31,6 @@ from deck_tray.core.titles import title_line
 #: The approval menu of codex-cli 0.169.0 when the screen cannot be read.
 DEFAULT_APPROVAL_OPTIONS = ("Yes, proceed", "Yes, and don't ask again for this command", "No")
 QUESTION_TOOL = "request_user_input"
-#: Prefixes of user-role messages the harness writes (context, not typed prompts).
-HARNESS_PREFIXES = tuple(record_kinds.CODEX_HARNESS_PREFIXES)
 ROLLOUT_RE = re.compile(
     r"rollout-\d{4}-\d{2}-\d{2}T\d{2}-\d{2}-\d{2}-(?P<id>[0-9a-fA-F-]{36})\.jsonl$"
 )
@@ -53,8 +51,6 @@ def thread_id_from_path(path: str) -> str | None:
     return m.group("id") if m else None
 
 
-content_text = record_kinds.codex_content_text
-parse_arguments = record_kinds.codex_arguments
 #: ``<cwd>…</cwd>`` in the ``<environment_context>`` Codex writes at a session's start.
 _ENV_CWD_RE = re.compile(r"<cwd>(.*?)</cwd>", re.S)
 _NAME_TIME_RE = re.compile(r"rollout-(\d{4})-(\d{2})-(\d{2})T(\d{2})-(\d{2})-(\d{2})-")

@@ -594,7 +594,8 @@ class ExtractState:
         started: first record time (POSIX s, 0 unknown).
         updated: newest record time.
         next_ordinal: the ordinal the next entry gets.
-        flags: agent-specific booleans (none used today; kept for stored states).
+        flags: agent-specific booleans (Codex: ``cwd_from_meta``, the folder came from
+            ``session_meta`` / ``turn_context``, not from ``<environment_context>``).
         extra: agent-specific JSON state (Claude: summaries waiting for their leaf; Codex: the
             recent texts that recognise a prompt or answer written twice).
     """
@@ -689,6 +690,11 @@ class Extractor:
         """Entries of one record (``offset``: where its line starts in the file)."""
         raise NotImplementedError
 
+    def flush(self) -> ExtractState:
+        """Write what the extractor keeps between records into :attr:`state` (call it at the end
+        of a batch, before the state is stored) and return the state."""
+        return self.state
+
 
 class ClaudeExtractor(Extractor):
     """Entries of a Claude Code transcript (``projects/<encoded cwd>/<id>.jsonl``, 1.0.x–2.1.332),
@@ -697,6 +703,18 @@ class ClaudeExtractor(Extractor):
     sub-agent's (``isSidechain: true``) with ``thread`` set to its ``agentId`` (``"sidechain"``
     for 1.0.x records without one). The title follows :class:`deck_tray.core.titles.Titles`.
     """
+
+    def __init__(self, state: ExtractState | None = None) -> None:
+        super().__init__(state)
+        self.queue = ClaudeQueue(self.state.extra.get("queued"))
+
+    def flush(self) -> ExtractState:
+        """Store the prompts still queued (see :class:`deck_tray.core.record_kinds.ClaudeQueue`)."""
+        if self.queue.waiting:
+            self.state.extra["queued"] = list(self.queue.waiting)
+        else:
+            self.state.extra.pop("queued", None)
+        return self.state
 
     def feed(self, rec: dict[str, Any], offset: int) -> list[HistoryEntry]:
         """Entries of one transcript record; unknown record and block types give none."""
@@ -717,15 +735,11 @@ class ClaudeExtractor(Extractor):
             self.titles.feed(rec)
             if rank != self.titles.rank or self.titles.pending or "pending_summaries" in st.extra:
                 self._title_changed()
-        queue = ClaudeQueue(st.extra.get("queued"))
+        queue = self.queue
         items = queue.queued(rec) if not side else []
         if items:
             ts = ts or iso_timestamp(rec)
         items += [i for i in claude_items(rec) if side or not queue.already(i)]
-        if queue.waiting:
-            st.extra["queued"] = queue.waiting
-        else:
-            st.extra.pop("queued", None)
         for item in items:
             self._item(out, item, ts, offset, thread, claude.tool_summary)
             titled = item.kind is Kind.USER or (item.kind is Kind.COMMAND and item.text != item.label)
@@ -780,8 +794,12 @@ class CodexExtractor(Extractor):
             if item.kind is Kind.USER and self.titles.rank < PROMPT:
                 self.titles.offer(codex_prompt_of(item.text), PROMPT)
                 self._title_changed()
-        st.extra["recent"] = self.items.dump()
         return out
+
+    def flush(self) -> ExtractState:
+        """Store the recent texts that recognise a prompt or answer written twice."""
+        self.state.extra["recent"] = self.items.dump()
+        return self.state
 
 
 def extractor_for(agent: AgentKind, state: ExtractState | None = None) -> Extractor:

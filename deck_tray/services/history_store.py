@@ -46,6 +46,7 @@ skipped (logged once per path) and never blocks the indexer.
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import logging
 import os
@@ -501,7 +502,10 @@ class HistoryIndex:
                             log.debug("skipped a record of %s at %d", path, off, exc_info=True)
                     sid = state.session_id if agent is AgentKind.CODEX and state.session_id else (
                         _session_id_of(agent, path) or state.session_id)
-                    snap = dataclasses.replace(state, flags=dict(state.flags))
+                    # The writer thread stores the snapshot while this thread reads on: nothing in
+                    # it may be shared with the state the next batch changes.
+                    ex.flush()
+                    snap = dataclasses.replace(state, flags=dict(state.flags), extra=copy.deepcopy(state.extra))
                     batch.append((_Work(agent, path, reset, snap, got.end, got.dev, got.ino,
                                         got.size if not got.more else got.end,
                                         got.mtime if not got.more else 0.0, sid,
@@ -581,11 +585,7 @@ class HistoryIndex:
                     ids[w.path] = sid
                     thread = claude.subagent_id(w.path) if w.agent is AgentKind.CLAUDE_CODE else ""
                     if entries:
-                        conn.executemany(
-                            "INSERT INTO entries(sess, ordinal, role, ts, offset, text, grams, thread) "
-                            "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                            [(sid, e.ordinal, e.role.value, e.ts, e.offset, e.text, g, e.thread or thread)
-                             for e, g in zip(entries, w.grams, strict=True)])
+                        _insert_entries(conn, sid, zip(entries, w.grams, strict=True), thread)
                         added += len(entries)
                 conn.execute("INSERT INTO entries_fts(rowid, text, grams) SELECT id, text, grams FROM entries "
                              "WHERE id > ?",
@@ -675,10 +675,7 @@ class HistoryIndex:
                 row_id = int(cur.lastrowid or 0)
                 conn.execute("INSERT INTO titles_fts(rowid, title, grams) VALUES (?, ?, ?)",
                              (row_id, title, gram_document(title)))
-                conn.executemany(
-                    "INSERT INTO entries(sess, ordinal, role, ts, offset, text, grams) "
-                    "VALUES (?, ?, ?, ?, ?, ?, ?)",
-                    [(row_id, e.ordinal, e.role.value, e.ts, e.offset, e.text, g) for e, g in rows])
+                _insert_entries(conn, row_id, rows)
                 conn.execute("INSERT INTO entries_fts(rowid, text, grams) SELECT id, text, grams FROM entries "
                              "WHERE sess = ?",
                              (row_id,))
@@ -851,6 +848,15 @@ class HistoryIndex:
         except sqlite3.DatabaseError:
             return False
         return True
+
+
+def _insert_entries(conn: sqlite3.Connection, sess: int, rows: Iterable[tuple[HistoryEntry, str]],
+                    thread: str = "") -> None:
+    """Insert ``(entry, gram document)`` rows of session row ``sess`` into ``entries`` (the caller
+    adds them to ``entries_fts``); ``thread``: the sub-agent of a whole file, when entries name none."""
+    conn.executemany(
+        "INSERT INTO entries(sess, ordinal, role, ts, offset, text, grams, thread) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        [(sess, e.ordinal, e.role.value, e.ts, e.offset, e.text, g, e.thread or thread) for e, g in rows])
 
 
 def _tf_score(lowered: str, length: int, words: list[str]) -> float:

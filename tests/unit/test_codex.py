@@ -12,6 +12,7 @@ import pytest
 from deck_tray.core import codex
 from deck_tray.core.codex import CodexRollout, codex_home, thread_id_from_path
 from deck_tray.core.model import EvidenceSource, MessageRole, RequestKind, SessionStatus
+from deck_tray.core.record_kinds import codex_arguments
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
 DAEMON = FIXTURES / "codex-0.169.0-tui-daemon.jsonl"
@@ -421,7 +422,7 @@ def test_thread_id_from_path() -> None:
     ],
 )
 def test_parse_arguments(raw: Any, expected: dict[str, Any]) -> None:
-    assert codex.parse_arguments(raw) == expected
+    assert codex_arguments(raw) == expected
 
 
 def test_codex_home_honours_codex_home() -> None:
