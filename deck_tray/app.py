@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import datetime as _dt
 import logging
-from collections.abc import Awaitable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +20,7 @@ from deck_tray.core import settings as cfg
 from deck_tray.core.decisions import answer_via
 from deck_tray.core.display import WindowPlatform
 from deck_tray.core.hooks import HookEvent, HookStore
-from deck_tray.core.model import AgentKind, DeliveryReport, DeliveryState, Session, SessionStatus
+from deck_tray.core.model import Session, SessionStatus
 from deck_tray.core.reply import Reply, ReplyKind
 from deck_tray.core.scan import Scanner
 from deck_tray.core.subagent_panes import Layout
@@ -30,7 +30,7 @@ from deck_tray.services.dispatcher import Dispatcher
 from deck_tray.services.global_shortcut import GlobalShortcut
 from deck_tray.services.history_indexer import HistoryIndexer
 from deck_tray.services.history_store import HistoryIndex
-from deck_tray.services.launcher import LaunchReport, NewSession
+from deck_tray.services.launcher import NewSession
 from deck_tray.services.monitor import Monitor
 from deck_tray.services.notifier import Notifier
 from deck_tray.services.notify_dbus import DBusNotifications, NotificationBackend
@@ -39,14 +39,14 @@ from deck_tray.services.opencode_warm import LIVE_STATES, WarmServers, WarmStatu
 from deck_tray.services.panes import Multiplexer, MuxSet, Tmux
 from deck_tray.services.registry import SessionRegistry
 from deck_tray.services.secrets import Credentials
-from deck_tray.services.session_actions import SessionActions, handed_off
+from deck_tray.services.session_actions import Notice, SessionActions
 from deck_tray.services.settings_store import SettingsStore, open_settings
 from deck_tray.services.subagent_panes import SubagentPanes
 from deck_tray.services.terminal_actions import tmux_of
 from deck_tray.services.terminals import terminal_adapters
 from deck_tray.services.zellij import Zellij
 from deck_tray.ui.activation import activate
-from deck_tray.ui.new_session_dialog import NewSessionDialog, NewSessionRequest
+from deck_tray.ui.new_session_dialog import NewSessionDialog
 from deck_tray.ui.search_window import SearchWindow, link
 from deck_tray.ui.settings_dialog import SettingsDialog
 from deck_tray.ui.tray import Tray
@@ -111,8 +111,8 @@ class DeckTrayApp:
         self.warm = WarmServers(self.opencode.credentials)
         self.warm.listeners.append(self._warm_changed)
         self.actions = SessionActions(self.registry, self.mux, self.monitor, self.opencode,
-                                      dispatcher=self.dispatcher, warm=self.warm)
-        self.actions.load_names(self.settings)
+                                      dispatcher=self.dispatcher, warm=self.warm, settings=self.settings,
+                                      worktree_root=lambda: self.store.get(cfg.WORKTREE_ROOT))
         # The searchable history (#7): filled by a low-priority worker thread, never the GUI thread.
         self.history = HistoryIndexer(
             # It shares the scanner's log of skipped files (a named pipe is reported once, not twice).
@@ -129,15 +129,19 @@ class DeckTrayApp:
         self.tray.show_window_requested.connect(self._show_window)
         self.tray.pin_toggled.connect(self.window.pin_action.setChecked)
         self.window.pin_action.toggled.connect(self.tray.pin_action.setChecked)
-        self.window.reply_requested.connect(self.send_reply)
-        self.window.action_requested.connect(self._action)
-        self.window.password_entered.connect(self._password_entered)
+        self.actions.past_session = self.window.session_of_tab
+        self.window.reply_requested.connect(self.actions.send_reply)
+        self.window.action_requested.connect(self.actions.request)
+        self.window.password_entered.connect(self.actions.store_password)
+        self.actions.delivered.connect(self.window.show_delivery)
+        self.actions.acted.connect(self.window.show_action)
+        self.actions.open_requested.connect(self.window.open_session)
+        self.actions.notice.connect(self._notice)
         self.opencode.servers_changed.connect(
             lambda states: self.window.show_servers(states, self.warm.started_urls()))
         self.opencode.password_needed.connect(self.window.ask_password)
-        self.opencode.handed_off.connect(self._handed_off)
+        self.opencode.handed_off.connect(self.actions.source_handed_off)
         self._apply_handoff()
-        self._tasks: set[asyncio.Task[Any]] = set()
         self.quit_event = asyncio.Event()
         self.tray.quit_requested.connect(self.quit_event.set)
         self.notifier = Notifier(
@@ -151,7 +155,7 @@ class DeckTrayApp:
         self.notifier.action_invoked.connect(self._notification_action)
         self.tray.pause_requested.connect(self._pause)
         self.notifier.paused_changed.connect(self._paused_changed)
-        self.ipc = ipc.IpcServer(ipc_path, sessions=self._ipc_sessions, reply=self._send,
+        self.ipc = ipc.IpcServer(ipc_path, sessions=self._ipc_sessions, reply=self.actions.send,
                                  hold=self.decisions.hold) if ipc_path else None
         if self.ipc is not None:
             self.ipc.hold_abandoned = self.decisions.went_away
@@ -211,9 +215,12 @@ class DeckTrayApp:
         if self.new_session_dialog is None:
             self.new_session_dialog = NewSessionDialog(lambda: list(self._recent_folders),
                                                        lambda: self.store.get(cfg.WORKTREE_ROOT), self.window)
-            self.new_session_dialog.start_requested.connect(self._start_new_session)
+            self.new_session_dialog.start_requested.connect(
+                lambda req: self.actions.start_requested(NewSession(req.agent, req.folder, req.prompt, trust=req.trust),
+                                                         req.worktree))
+            self.actions.start_result.connect(self.new_session_dialog.show_result)
         self.new_session_dialog.present()
-        self._spawn(self._refresh_recent_folders())
+        self.actions.spawn(self._refresh_recent_folders())
         return self.new_session_dialog
 
     async def _refresh_recent_folders(self) -> None:
@@ -230,32 +237,6 @@ class DeckTrayApp:
         self._recent_folders = folders
         if self.new_session_dialog is not None:
             self.new_session_dialog.set_folders(folders)
-
-    def _start_new_session(self, req: NewSessionRequest) -> None:
-        self._spawn(self._new_session(req))
-
-    async def _new_session(self, req: NewSessionRequest) -> None:
-        """Start what the dialog asked for; its tab opens once the session is listed."""
-        started = NewSession(req.agent, req.folder, req.prompt, trust=req.trust)
-        report, session = await self.actions.start_and_find(started, req.worktree, self.store.get(cfg.WORKTREE_ROOT))
-        if self.new_session_dialog is not None:
-            self.new_session_dialog.show_result(report.ok, report.detail)
-        self._follow_started(started, report, session)
-
-    def _follow_started(self, req: NewSession, report: LaunchReport, session: Session | None) -> None:
-        if session is not None:
-            self._show_window()
-            self.window.open_session(session.id)
-        elif report.waiting == "trust":
-            async def trust() -> None:
-                self._follow_started(req, *await self.actions.trust_and_find(req, report))
-
-            self._show_window()
-            self.window.show_notice(report.detail, ("Trust and continue", lambda: self._spawn(trust())))
-        elif report.ok and report.pane is not None:
-            self.window.show_notice(
-                f"{req.agent.label} runs in tmux pane {report.pane.label}; it is listed here once it writes "
-                "its session (Codex: after the first prompt).")
 
     def _warm_changed(self, status: WarmStatus) -> None:
         """Follow a server deck-tray started (and drop it when it stopped for good)."""
@@ -311,7 +292,7 @@ class DeckTrayApp:
         elif key == cfg.CLOSE_TO_TRAY.key:
             self.window.close_to_tray = bool(value)
         elif key == cfg.GLOBAL_SHORTCUT.key:
-            self._spawn(self.shortcut.apply(str(value)))
+            self.actions.spawn(self.shortcut.apply(str(value)))
         elif key == cfg.CODEX_HOLD_S.key:
             self.decisions.codex_hold_s = float(self.store.get(cfg.CODEX_HOLD_S))
         elif key in (cfg.CLAUDE_DIR.key, cfg.CODEX_DIR.key, cfg.HISTORY_HOURS.key):
@@ -328,11 +309,14 @@ class DeckTrayApp:
         return any(p.focused and p.ref() == session.pane for p in self.monitor.pane_cache.panes)
 
     def _notification_action(self, session_id: str, action: str, token: str = "") -> None:
-        if action == "allow":
-            self.send_reply(session_id, Reply(ReplyKind.ALLOW))
-        elif action == "deny":
-            self.send_reply(session_id, Reply(ReplyKind.DENY))
+        if action in ("allow", "deny"):
+            self.actions.send_reply(session_id, Reply(ReplyKind.ALLOW if action == "allow" else ReplyKind.DENY))
         self.window.open_session(session_id, token=token)
+
+    def _notice(self, notice: Notice) -> None:
+        if notice.raise_window:
+            self._show_window()
+        self.window.show_notice(notice.text, (notice.button, notice.on_click) if notice.on_click else None)
 
     def _pause(self, seconds: object) -> None:
         if isinstance(seconds, (int, float)) and seconds > 0:
@@ -410,7 +394,7 @@ class DeckTrayApp:
         the global shortcut."""
         await self.notifier.start()
         if self.store.get(cfg.GLOBAL_SHORTCUT):  # a portal may take seconds to start: not waited for
-            self._spawn(self.shortcut.apply(self.store.get(cfg.GLOBAL_SHORTCUT)))
+            self.actions.spawn(self.shortcut.apply(self.store.get(cfg.GLOBAL_SHORTCUT)))
 
     def _shortcut_changed(self) -> None:
         if self.settings_dialog is not None:
@@ -443,11 +427,7 @@ class DeckTrayApp:
                 log.warning("stopping the %s took over %g s; going on without it", name, STOP_STEP_S)
             except Exception:
                 log.exception("stopping the %s failed", name)
-        self.actions.cancel()
-        for t in list(self._tasks):
-            t.cancel()
-        if self._tasks:
-            await asyncio.wait(list(self._tasks), timeout=STOP_STEP_S)
+        await self.actions.stop(STOP_STEP_S)
 
     def stop_now(self) -> None:
         """The last moments of the process, synchronously (the display connection broke and Qt
@@ -458,90 +438,3 @@ class DeckTrayApp:
         self.window.save_state()
         if self.ipc is not None:
             self.ipc.remove_socket_file()
-
-    def send_reply(self, session_id: str, reply: Reply) -> asyncio.Task[DeliveryReport]:
-        """Dispatch ``reply`` in the background; the tab shows the outcome."""
-        task = asyncio.ensure_future(self._send(session_id, reply))
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
-        return task
-
-    async def _send(self, session_id: str, reply: Reply) -> DeliveryReport:
-        session = self.registry.get(session_id)
-        if session is None:
-            report = DeliveryReport(DeliveryState.REFUSED, "the session is no longer known", reply.text)
-        else:
-            report = await self.dispatcher.dispatch(session, reply)
-        self.window.show_delivery(session_id, report)
-        self.monitor.refresh()
-        return report
-
-
-    def _spawn(self, coro: Awaitable[None]) -> asyncio.Task[None]:
-        task = asyncio.ensure_future(coro)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
-        return task
-
-    def _action(self, session_id: str, action: str, arg: str) -> None:
-        # A past session (opened from the history) is not in the registry; its tab knows it.
-        session = self.registry.get(session_id) or self.window.session_of_tab(session_id)
-        if session is None:
-            self.window.show_delivery(session_id, DeliveryReport(DeliveryState.REFUSED, "the session is gone"))
-            return
-        self._spawn(self._run_action(session, action, arg))
-
-    async def _run_action(self, session: Session, action: str, arg: str) -> None:
-        result = await self.actions.run(session, action, arg)
-        if action in ("rename", "dismiss"):
-            self.actions.save_names(self.settings)
-        if action == "end" and result.report.delivered and session.agent is not AgentKind.OPENCODE:
-            self._spawn(self._offer_worktree_removal(session))
-        if result.as_delivery:
-            self.window.show_delivery(session.id, result.report)
-        else:
-            self.window.show_action(session.id, result.report)
-        if result.new_session:
-            self._open_when_listed(result.new_session)
-
-    async def _offer_worktree_removal(self, session: Session) -> None:
-        """After a session in a linked git worktree ended: offer to remove the worktree (never
-        when it has uncommitted changes; then say why it stays)."""
-        from deck_tray.services.worktree import remove_worktree
-
-        state = await self.actions.worktree_left(session)
-        if state is None:
-            return
-        if state.dirty:
-            self.window.show_action(session.id, DeliveryReport(
-                DeliveryState.ACCEPTED, f"the worktree {state.path} stays: it has uncommitted changes"))
-            return
-
-        async def remove() -> None:
-            result = await remove_worktree(state.path)
-            self.window.show_action(session.id, DeliveryReport(
-                DeliveryState.ACCEPTED if result.ok else DeliveryState.REFUSED, result.detail))
-
-        self.window.show_notice(f"“{session.display_title}” ended. Its git worktree {state.path} (branch "
-                                f"{state.branch or '?'}) has no uncommitted changes.",
-                                ("Remove worktree", lambda: self._spawn(remove())))
-
-    def _handed_off(self, old_id: str, new_id: str, automatic: bool) -> None:
-        """The opencode source handed a full session off by itself."""
-        self.window.show_delivery(old_id, handed_off(new_id, automatic))
-        self._open_when_listed(new_id)
-
-    def _open_when_listed(self, session_id: str) -> None:
-        async def when_listed() -> None:
-            await self.actions.wait_listed(session_id)
-            self.window.open_session(session_id)
-
-        self._spawn(when_listed())
-
-    def _password_entered(self, url: str, password: str) -> None:
-        async def store() -> None:
-            result = await self.opencode.set_password(url, password)
-            if not result.persistent:  # kept only until deck-tray quits: say so, and how to keep it
-                self.window.show_notice(result.detail)
-
-        self._spawn(store())

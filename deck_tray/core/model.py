@@ -338,3 +338,17 @@ class DeliveryReport:
     def delivered(self) -> bool:
         """True when the answer reached the agent (submitted or accepted)."""
         return self.state in (DeliveryState.SUBMITTED, DeliveryState.ACCEPTED)
+
+
+@dataclass(frozen=True)
+class ActionReport:
+    """Outcome of a session action that is not an answer (resume, open in a terminal, show the
+    terminal, end, rename, dismiss, remove a worktree): shown in the session's tab, green or red.
+
+    Attributes:
+        ok: True when the action was done.
+        detail: what happened, or why it was not done and what to do (one sentence, no final stop).
+    """
+
+    ok: bool
+    detail: str

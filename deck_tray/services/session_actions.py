@@ -1,6 +1,14 @@
-"""What a user can do to a session besides answering it, each with a typed result (issue #17
-item 3: these lived in ``DeckTrayApp``; the app now only routes a tab's request here and shows
-the result).
+"""What a user does to a session — answer it, act on it, start one — run in the background,
+each with a typed result that comes back as a signal (issue #17 item 3: these lived in
+``DeckTrayApp``; the app only connects the window's requests here and these signals to the
+window).
+
+Answers (:meth:`SessionActions.send_reply`) go through the
+:class:`~deck_tray.services.dispatcher.Dispatcher` and come back as a
+:class:`~deck_tray.core.model.DeliveryReport` on :attr:`SessionActions.delivered`. The other
+actions (:meth:`SessionActions.request`) come back as an
+:class:`~deck_tray.core.model.ActionReport` on :attr:`SessionActions.acted`, except a hand-off,
+which consumes the text typed as its goal and so is reported like an answer:
 
 =================  ==========================================================================
 action             what happens
@@ -30,13 +38,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass
 from typing import Any
 
-from PySide6.QtCore import QSettings
+from PySide6.QtCore import QObject, QSettings, Signal
 
-from deck_tray.core.model import AgentKind, DeliveryReport, DeliveryState, PaneRef, Session, SessionStatus
+from deck_tray.core.model import ActionReport, AgentKind, DeliveryReport, DeliveryState, PaneRef, Session, SessionStatus
+from deck_tray.core.reply import Reply
 from deck_tray.services.dispatcher import Dispatcher
 from deck_tray.services.launcher import Launcher, LaunchReport, NewSession
 from deck_tray.services.monitor import Monitor
@@ -67,16 +76,31 @@ class ActionResult:
     """How an action went.
 
     Attributes:
-        report: ``ACCEPTED`` with what happened, or ``REFUSED`` with why (and what to do); its
-            ``detail`` is shown in the session's tab.
+        report: what happened, or why not (and what to do); its ``detail`` is shown in the
+            session's tab. A :class:`DeliveryReport` for a hand-off (it consumed the typed goal,
+            which a refusal keeps), an :class:`ActionReport` for every other action.
         new_session: the id of a session the action started (a hand-off), to open in a tab.
-        as_delivery: show it where answers are reported (the opencode actions) rather than as
-            an action note.
     """
 
-    report: DeliveryReport
+    report: ActionReport | DeliveryReport
     new_session: str = ""
-    as_delivery: bool = False
+
+
+@dataclass(frozen=True)
+class Notice:
+    """A sentence for the window's notice bar, with an optional button.
+
+    Attributes:
+        text: the sentence.
+        button: the button's label (``""``: no button).
+        on_click: what the button does (the notice goes when clicked).
+        raise_window: show and raise the window with it (the user asked for what it is about).
+    """
+
+    text: str
+    button: str = ""
+    on_click: Callable[[], object] | None = None
+    raise_window: bool = False
 
 
 def handed_off(new_id: str, automatic: bool = False) -> DeliveryReport:
@@ -85,8 +109,16 @@ def handed_off(new_id: str, automatic: bool = False) -> DeliveryReport:
     return DeliveryReport(DeliveryState.ACCEPTED, f"{why}handed off to a new session ({new_id})")
 
 
-class SessionActions:
-    """Runs the session actions (:data:`ACTIONS`).
+class SessionActions(QObject):
+    """Runs what a user asks of a session in the background and reports back by signal.
+
+    Signals:
+        delivered(str, DeliveryReport): session id, how an answer (or a hand-off) went.
+        acted(str, ActionReport): session id, how an action of :data:`ACTIONS` went.
+        notice(Notice): something to say outside a tab (a worktree to remove, a folder to
+            trust, a password kept only for this run, where a started agent runs).
+        open_requested(str): a session to open in a tab (a hand-off's new session, a started one).
+        start_result(bool, str): how a start from the "New session" dialog went (ok, detail).
 
     Args:
         registry: the sessions (to see a resumed session listed).
@@ -97,21 +129,169 @@ class SessionActions:
             by default, a fake in tests).
         dispatcher: types a new session's first prompt (None: new sessions are refused).
         warm: the opencode servers deck-tray starts for new opencode sessions (None: those are refused).
+        settings: where the user's session names are kept (:meth:`load_names`; None: not kept).
+        worktree_root: the folder new git worktrees go under (the ``sessions/worktree_root``
+            setting, read at each start).
+
+    Attributes:
+        past_session: finds a session that is not in the registry by id (a past one opened
+            from the history keeps its own copy in its tab); None when unknown.
     """
+
+    delivered = Signal(str, object)
+    acted = Signal(str, object)
+    notice = Signal(object)
+    open_requested = Signal(str)
+    start_result = Signal(bool, str)
 
     def __init__(self, registry: SessionRegistry, mux: Multiplexer, monitor: Monitor, opencode: OpencodeSource,
                  raise_window: Callable[[int], Awaitable[RaiseResult]] | None = None,
-                 dispatcher: Dispatcher | None = None, warm: WarmServers | None = None) -> None:
+                 dispatcher: Dispatcher | None = None, warm: WarmServers | None = None,
+                 settings: QSettings | None = None, worktree_root: Callable[[], str] = str) -> None:
+        super().__init__()
         self.registry = registry
         self.mux = mux
         self.monitor = monitor
         self.opencode = opencode
         self._raise = raise_window or show_terminal
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._tasks: set[asyncio.Task[Any]] = set()
         self.warm = warm
+        self.dispatcher = dispatcher
+        self.settings = settings
+        self.worktree_root = worktree_root
+        self.past_session: Callable[[str], Session | None] = lambda _id: None
+        if settings is not None:
+            self.load_names(settings)
         tmux = tmux_of(mux)
         self.launcher = Launcher(tmux, dispatcher, find_in_pane=self._listed_in_pane) \
             if tmux is not None and dispatcher is not None else None
+
+    # -- requests from the window, the notifications and the socket ---------------------------
+
+    def spawn(self, coro: Coroutine[Any, Any, Any]) -> asyncio.Task[Any]:
+        """Run ``coro`` in the background; it is cancelled by :meth:`stop` (the app quits)."""
+        task = asyncio.ensure_future(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return task
+
+    def busy(self) -> bool:
+        """True while anything started here still runs (an answer, an action, a rescan)."""
+        return bool(self._tasks)
+
+    def send_reply(self, session_id: str, reply: Reply) -> asyncio.Task[DeliveryReport]:
+        """Answer ``session_id`` with ``reply`` in the background; the outcome comes as
+        :attr:`delivered` (and is the task's result)."""
+        return self.spawn(self.send(session_id, reply))
+
+    async def send(self, session_id: str, reply: Reply) -> DeliveryReport:
+        """Answer ``session_id`` with ``reply`` now (the dispatcher's target checks and delivery
+        verification); emits :attr:`delivered` and rescans, then returns the report. A session
+        the registry no longer knows is refused."""
+        session = self.registry.get(session_id)
+        if session is None:
+            report = DeliveryReport(DeliveryState.REFUSED, "the session is no longer known", reply.text)
+        elif self.dispatcher is None:
+            report = DeliveryReport(DeliveryState.REFUSED, "answers are not set up in this process", reply.text)
+        else:
+            report = await self.dispatcher.dispatch(session, reply)
+        self.delivered.emit(session_id, report)
+        self.monitor.refresh()
+        return report
+
+    def request(self, session_id: str, action: str, arg: str = "") -> None:
+        """Run ``action`` (:data:`ACTIONS`) on ``session_id`` in the background (a tab's menu or
+        button); the outcome comes as :attr:`acted` (or :attr:`delivered` for a hand-off), a
+        hand-off's new session as :attr:`open_requested`, and after an agent ended in a linked git
+        worktree without uncommitted changes, a :class:`Notice` offering to remove it."""
+        session = self.registry.get(session_id) or self.past_session(session_id)
+        if session is None:
+            self.acted.emit(session_id, ActionReport(False, "the session is gone"))
+            return
+        self.spawn(self._run_requested(session, action, arg))
+
+    async def _run_requested(self, session: Session, action: str, arg: str) -> None:
+        result = await self.run(session, action, arg)
+        if isinstance(result.report, DeliveryReport):
+            self.delivered.emit(session.id, result.report)
+        else:
+            self.acted.emit(session.id, result.report)
+            if action == "end" and result.report.ok and session.agent is not AgentKind.OPENCODE:
+                await self._offer_worktree_removal(session)
+        if result.new_session:
+            self._open_when_listed(result.new_session)
+
+    async def _offer_worktree_removal(self, session: Session) -> None:
+        """After a session in a linked git worktree ended: offer to remove the worktree (never
+        when it has uncommitted changes; then say why it stays)."""
+        from deck_tray.services.worktree import remove_worktree
+
+        state = await self.worktree_left(session)
+        if state is None:
+            return
+        if state.dirty:
+            self.acted.emit(session.id, ActionReport(True, f"the worktree {state.path} stays: it has uncommitted "
+                                                           "changes"))
+            return
+
+        async def remove() -> None:
+            result = await remove_worktree(state.path)
+            self.acted.emit(session.id, ActionReport(result.ok, result.detail))
+
+        self.notice.emit(Notice(f"“{session.display_title}” ended. Its git worktree {state.path} (branch "
+                                f"{state.branch or '?'}) has no uncommitted changes.", "Remove worktree",
+                                lambda: self.spawn(remove())))
+
+    def source_handed_off(self, old_id: str, new_id: str, automatic: bool) -> None:
+        """The opencode source handed a full session off by itself (its ``handed_off`` signal):
+        say so in the old session's tab and open the new one once it is listed."""
+        self.delivered.emit(old_id, handed_off(new_id, automatic))
+        self._open_when_listed(new_id)
+
+    def _open_when_listed(self, session_id: str) -> None:
+        async def when_listed() -> None:
+            if await self.wait_listed(session_id):
+                self.open_requested.emit(session_id)
+
+        self.spawn(when_listed())
+
+    def store_password(self, url: str, password: str) -> None:
+        """Keep the password the user typed for the opencode server at ``url`` (the keyring when
+        it works) and reconnect; when it is kept only until deck-tray quits, a :class:`Notice`
+        says so and how to keep it. The password is never logged."""
+        async def store() -> None:
+            result = await self.opencode.set_password(url, password)
+            if not result.persistent:
+                self.notice.emit(Notice(result.detail))
+
+        self.spawn(store())
+
+    def start_requested(self, req: NewSession, worktree: str = "") -> None:
+        """Start what the "New session" dialog asked for (in a new git worktree for branch
+        ``worktree`` when given); :attr:`start_result` says how it went, then the session opens
+        in a tab once listed, or a :class:`Notice` says where it runs or offers to trust its folder."""
+        async def start() -> None:
+            report, session = await self.start_and_find(req, worktree, self.worktree_root())
+            self.start_result.emit(report.ok, report.detail)
+            self._follow_started(req, report, session)
+
+        self.spawn(start())
+
+    def _follow_started(self, req: NewSession, report: LaunchReport, session: Session | None) -> None:
+        if session is not None:
+            self.open_requested.emit(session.id)
+        elif report.waiting == "trust":
+            async def trust() -> None:
+                self._follow_started(req, *await self.trust_and_find(req, report))
+
+            self.notice.emit(Notice(report.detail, "Trust and continue", lambda: self.spawn(trust()),
+                                    raise_window=True))
+        elif report.ok and report.pane is not None:
+            self.notice.emit(Notice(
+                f"{req.agent.label} runs in tmux pane {report.pane.label}; it is listed here once it writes "
+                "its session (Codex: after the first prompt)."))
+
+    # -- the actions ---------------------------------------------------------------------------
 
     async def run(self, session: Session, action: str, arg: str = "") -> ActionResult:
         """Run ``action`` on ``session`` (``arg``: the hand-off goal); never raises for the
@@ -119,8 +299,8 @@ class SessionActions:
         if action == "resume":
             return ActionResult(await self.resume(session))
         if action == "open_terminal":
-            report = await open_session_in_terminal(self.mux, session, self.opencode.binary_for(session.server))
-            return ActionResult(report, as_delivery=True)
+            return ActionResult(await open_session_in_terminal(self.mux, session,
+                                                               self.opencode.binary_for(session.server)))
         if action == "handoff":
             return await self.handoff(session, arg)
         if action == "show_terminal":
@@ -129,22 +309,22 @@ class SessionActions:
             return ActionResult(await self.end(session))
         if action == "rename":
             self.registry.set_label(session.id, arg)
-            return ActionResult(DeliveryReport(DeliveryState.ACCEPTED, f"renamed to “{arg.strip()}”" if arg.strip()
-                                               else "the agent's own title is shown again"))
+            self._save_names()
+            return ActionResult(ActionReport(True, f"renamed to “{arg.strip()}”" if arg.strip()
+                                             else "the agent's own title is shown again"))
         if action == "dismiss":
             if self.registry.dismiss(session.id):
-                return ActionResult(DeliveryReport(DeliveryState.ACCEPTED, "removed from the list (still in the "
-                                                                            "history)"))
-            return ActionResult(DeliveryReport(DeliveryState.REFUSED, "only ended sessions can be removed from the "
-                                                                       "list"))
-        return ActionResult(DeliveryReport(DeliveryState.REFUSED, f"unknown action {action!r}"))
+                self._save_names()
+                return ActionResult(ActionReport(True, "removed from the list (still in the history)"))
+            return ActionResult(ActionReport(False, "only ended sessions can be removed from the list"))
+        return ActionResult(ActionReport(False, f"unknown action {action!r}"))
 
-    async def resume(self, session: Session) -> DeliveryReport:
+    async def resume(self, session: Session) -> ActionReport:
         """Resume a past or ended session in a new tmux pane; the registry then lists it live
         under the same id (both agents keep it), and its tab follows. Returns as soon as the
         pane runs; the rescans that list the session go on in the background."""
         report = await resume_in_terminal(self.mux, session)
-        if report.delivered:
+        if report.ok:
             task = asyncio.ensure_future(self._until_listed_live(session.id))
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
@@ -166,41 +346,40 @@ class SessionActions:
         try:
             new_id = await self.opencode.handoff(session, goal)
         except OpencodeError as exc:
-            return ActionResult(DeliveryReport(DeliveryState.REFUSED, f"hand-off failed: {exc}", goal),
-                                as_delivery=True)
-        return ActionResult(handed_off(new_id), new_session=new_id, as_delivery=True)
+            return ActionResult(DeliveryReport(DeliveryState.REFUSED, f"hand-off failed: {exc}", goal))
+        return ActionResult(handed_off(new_id), new_session=new_id)
 
-    async def show_terminal(self, session: Session) -> DeliveryReport:
+    async def show_terminal(self, session: Session) -> ActionReport:
         """Raise the window of the terminal ``session``'s agent runs in."""
         if session.pid is None:
-            return DeliveryReport(DeliveryState.REFUSED, "deck-tray knows no process for this session, so it "
-                                                         "cannot find its terminal window")
+            return ActionReport(False, "deck-tray knows no process for this session, so it cannot find its terminal "
+                                       "window")
         result = await self._raise(session.pid)  # it logs what it did
-        return DeliveryReport(DeliveryState.ACCEPTED if result.ok else DeliveryState.REFUSED, result.detail)
+        return ActionReport(result.ok, result.detail)
 
-    async def end(self, session: Session) -> DeliveryReport:
+    async def end(self, session: Session) -> ActionReport:
         """End ``session`` (see the module table). State-first: the target is checked right before
         anything is typed; a busy or waiting agent is interrupted (Esc) and seen idle first; the
         exit command goes through the dispatcher; the agent's process is then seen gone."""
         import dataclasses
 
         from deck_tray.core import procs
-        from deck_tray.core.reply import Reply, ReplyKind
+        from deck_tray.core.reply import ReplyKind
         from deck_tray.core.screens import ScreenKind
 
         if session.agent is AgentKind.OPENCODE:
             report = await self.opencode.answer(session, Reply(ReplyKind.STOP))
-            return dataclasses.replace(report, detail="the running turn was stopped; opencode keeps the session "
-                                                      "on its server" if report.delivered else report.detail)
+            return ActionReport(True, "the running turn was stopped; opencode keeps the session on its server") \
+                if report.delivered else ActionReport(False, report.detail)
         if session.status is SessionStatus.ENDED:
-            return DeliveryReport(DeliveryState.REFUSED, "the session has already ended")
+            return ActionReport(False, "the session has already ended")
         dispatcher = self.launcher.dispatcher if self.launcher is not None else None
         if dispatcher is None or session.pane is None or session.pid is None:
-            return DeliveryReport(DeliveryState.REFUSED, f"deck-tray cannot type into this agent's terminal; end it "
-                                                         f"there with {EXIT_COMMANDS[session.agent]}")
+            return ActionReport(False, f"deck-tray cannot type into this agent's terminal; end it there with "
+                                       f"{EXIT_COMMANDS[session.agent]}")
         why, screen = await dispatcher.check_target(session)
         if why is not None or screen is None:
-            return DeliveryReport(DeliveryState.REFUSED, f"nothing was typed: {why or 'the pane cannot be read'}")
+            return ActionReport(False, f"nothing was typed: {why or 'the pane cannot be read'}")
         loop = asyncio.get_running_loop()
         if screen.kind is not ScreenKind.IDLE:
             await self.mux.send_key(session.pane, "Escape")
@@ -208,28 +387,28 @@ class SessionActions:
             while True:
                 why, screen = await dispatcher.check_target(session)
                 if why is not None or screen is None:
-                    return DeliveryReport(DeliveryState.REFUSED, f"after Esc: {why or 'the pane cannot be read'}")
+                    return ActionReport(False, f"after Esc: {why or 'the pane cannot be read'}")
                 if screen.kind is ScreenKind.IDLE:
                     break
                 if loop.time() > deadline:
-                    return DeliveryReport(DeliveryState.REFUSED, "the agent did not come back to its prompt after "
-                                                                 "Esc; end it in its terminal")
+                    return ActionReport(False, "the agent did not come back to its prompt after Esc; end it in its "
+                                               "terminal")
                 await asyncio.sleep(0.2)
         command = EXIT_COMMANDS[session.agent]
         idle = dataclasses.replace(session, status=SessionStatus.IDLE, pending=None)
         sent = await dispatcher.dispatch(idle, Reply(ReplyKind.PROMPT, command))
         if sent.state is DeliveryState.REFUSED:
-            return DeliveryReport(DeliveryState.REFUSED, f"{command} was not typed: {sent.detail}")
+            return ActionReport(False, f"{command} was not typed: {sent.detail}")
         deadline = loop.time() + EXIT_TIMEOUT_S
         while procs.is_alive(session.pid):
             if loop.time() > deadline:
-                return DeliveryReport(DeliveryState.UNKNOWN, f"{command} was typed, but the agent still runs after "
-                                                             f"{EXIT_TIMEOUT_S:.0f} s; look at {session.pane.location}")
+                return ActionReport(False, f"{command} was typed, but the agent still runs after "
+                                           f"{EXIT_TIMEOUT_S:.0f} s; look at {session.pane.location}")
             await asyncio.sleep(0.2)
         await self.monitor.refresh_now(incremental=False)
         pane = await self.mux.pane(session.pane)
         where = "its pane closed with it" if pane is None or pane.dead else f"{session.pane.location} stays open"
-        return DeliveryReport(DeliveryState.ACCEPTED, f"{session.agent.label} exited ({command}); {where}")
+        return ActionReport(True, f"{session.agent.label} exited ({command}); {where}")
 
     async def new_session(self, req: NewSession, worktree: str = "", worktree_root: str = "",
                           env: dict[str, str] | None = None) -> LaunchReport:
@@ -315,6 +494,10 @@ class SessionActions:
         if isinstance(dismissed, list):
             self.registry.dismissed.update(str(x) for x in dismissed[-2000:])
 
+    def _save_names(self) -> None:
+        if self.settings is not None:
+            self.save_names(self.settings)
+
     def save_names(self, settings: QSettings) -> None:
         """Store the registry's names and dismissed sessions (see :meth:`load_names`)."""
         import json
@@ -349,10 +532,14 @@ class SessionActions:
             await asyncio.sleep(next(delays, 1.0))
             await self.monitor.refresh_now(incremental=False)
 
-    def cancel(self) -> None:
-        """Stop the background rescans of resumed sessions (the app is quitting)."""
-        for t in list(self._tasks):
+    async def stop(self, timeout: float = 1.5) -> None:
+        """Cancel everything still running here (answers, actions, rescans; the app is quitting)
+        and wait for it at most ``timeout`` seconds."""
+        tasks = list(self._tasks)
+        for t in tasks:
             t.cancel()
+        if tasks:
+            await asyncio.wait(tasks, timeout=timeout)
 
     async def wait_listed(self, session_id: str, timeout: float = 15.0) -> bool:
         """Wait until the registry lists ``session_id`` (a new session arrives over SSE)."""

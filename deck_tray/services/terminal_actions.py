@@ -19,7 +19,7 @@ from collections.abc import Mapping
 
 from deck_tray.core.executables import find_agent
 from deck_tray.core.launch import AGENT_BINARIES
-from deck_tray.core.model import AgentKind, DeliveryReport, DeliveryState, Session
+from deck_tray.core.model import ActionReport, AgentKind, Session
 from deck_tray.core.placement import command_line
 from deck_tray.services.panes import Multiplexer, MuxSet, Tmux
 from deck_tray.services.terminal import open_in_pane
@@ -53,7 +53,7 @@ def tmux_of(mux: Multiplexer) -> Tmux | None:
     return None
 
 
-async def open_session_in_terminal(mux: Multiplexer, session: Session, opencode_bin: str = "") -> DeliveryReport:
+async def open_session_in_terminal(mux: Multiplexer, session: Session, opencode_bin: str = "") -> ActionReport:
     """Open ``session`` in a new tmux pane (state-first: query, decide, act, verify).
 
     Returns:
@@ -61,13 +61,13 @@ async def open_session_in_terminal(mux: Multiplexer, session: Session, opencode_
         the command exited at once …) and the command line to run by hand.
     """
     if session.agent is not AgentKind.OPENCODE or not session.server:
-        return DeliveryReport(DeliveryState.REFUSED, "only opencode sessions can be opened in a terminal so far")
+        return ActionReport(False, "only opencode sessions can be opened in a terminal so far")
     tmux = tmux_of(mux)
     if tmux is None:
-        return DeliveryReport(DeliveryState.REFUSED, "tmux support is not set up")
+        return ActionReport(False, "tmux support is not set up")
     report = await open_in_pane(tmux, attach_argv(session, opencode_bin), session.cwd,
                                 title=f"opencode: {session.display_title}")
-    return DeliveryReport(DeliveryState.ACCEPTED if report.ok else DeliveryState.REFUSED, report.detail)
+    return ActionReport(report.ok, report.detail)
 
 
 def resume_argv(session: Session, binary: str) -> list[str]:
@@ -90,7 +90,7 @@ def agent_binary(agent: AgentKind, env: Mapping[str, str] | None = None) -> str 
     return find_agent(name, os.environ if env is None else env) if name else None
 
 
-async def resume_in_terminal(mux: Multiplexer, session: Session, binary: str | None = None) -> DeliveryReport:
+async def resume_in_terminal(mux: Multiplexer, session: Session, binary: str | None = None) -> ActionReport:
     """Resume a past (or ended) session in a new tmux pane in its folder (state-first: query
     tmux, decide where, open, verify the agent stays running). opencode sessions are
     attached instead (:func:`open_session_in_terminal`).
@@ -107,22 +107,22 @@ async def resume_in_terminal(mux: Multiplexer, session: Session, binary: str | N
     """
     if session.agent is AgentKind.OPENCODE:
         if not session.server:
-            return DeliveryReport(DeliveryState.REFUSED, "deck-tray does not know which opencode server ran this "
+            return ActionReport(False, "deck-tray does not know which opencode server ran this "
                                                          "session; start it and open the session from there")
         return await open_session_in_terminal(mux, session)
     name = AGENT_BINARIES[session.agent]
     found = binary or agent_binary(session.agent)
     if not found:
         cmd = command_line(resume_argv(session, name), session.cwd)
-        return DeliveryReport(DeliveryState.REFUSED, f"{name} was not found on PATH (nor in $DECK_TRAY_AGENTS_DIR). "
+        return ActionReport(False, f"{name} was not found on PATH (nor in $DECK_TRAY_AGENTS_DIR). "
                                                      f"Install it, or run: {cmd}")
     tmux = tmux_of(mux)
     if tmux is None:
-        return DeliveryReport(DeliveryState.REFUSED, "tmux support is not set up. Run: "
+        return ActionReport(False, "tmux support is not set up. Run: "
                               + command_line(resume_argv(session, name), session.cwd))
     report = await open_in_pane(tmux, resume_argv(session, found), session.cwd,
                                 title=f"{session.agent.label}: {session.display_title}")
     detail = report.detail
     if report.ok:
         detail = detail.replace("Opened", "Resumed", 1)
-    return DeliveryReport(DeliveryState.ACCEPTED if report.ok else DeliveryState.REFUSED, detail)
+    return ActionReport(report.ok, detail)

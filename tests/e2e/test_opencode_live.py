@@ -370,14 +370,14 @@ def test_open_in_terminal_attaches_next_to_the_users_pane(tmp_path: Path, server
             s = await live.wait_state(sid, SessionStatus.IDLE, 60)
             monkeypatch.setenv("TMUX_TMPDIR", str(tmp_path / "no-tmux"))
             report = await open_session_in_terminal(Tmux(), s, binary)
-            assert not report.delivered and "No tmux server is running" in report.detail
+            assert not report.ok and "No tmux server is running" in report.detail
             assert "opencode-attach" in report.detail, "the user gets a command to run by hand"
 
             with TmuxServer() as tmux:
                 monkeypatch.setenv("TMUX_TMPDIR", str(tmux.tmpdir))
                 first = tmux.new_session("work", ["sleep", "300"], tmp_path, width=200, height=50)
                 report = await open_session_in_terminal(Tmux(), s, binary)
-                assert report.delivered, report.detail
+                assert report.ok, report.detail
                 assert "to the right of your pane work:0.0" in report.detail
                 panes = tmux.run("list-panes", "-a", "-F", "#{pane_id}").split()
                 new = next(p for p in panes if p != first)

@@ -49,7 +49,7 @@ def test_a_password_kept_only_for_this_run_is_said_in_the_window(result: StoreRe
         try:
             app.window.password_entered.emit(URL, "s3cret")
             deadline = time.monotonic() + 10
-            while not creds.stored or app._tasks:
+            while not creds.stored or app.actions.busy():
                 assert time.monotonic() < deadline, "the password was not stored"
                 await asyncio.sleep(0.02)
         finally:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from deck_tray.core.model import AgentKind, DeliveryState, Session, SessionStatus
+from deck_tray.core.model import AgentKind, Session, SessionStatus
 from deck_tray.services.panes import Tmux
 from deck_tray.services.terminal_actions import agent_binary, resume_argv, resume_in_terminal
 
@@ -37,7 +37,7 @@ def test_agent_binary_from_the_agents_dir(tmp_path: Path) -> None:
 def test_no_tmux_server_is_said_with_the_command_to_run(tmp_path: Path) -> None:
     mux = Tmux(env={"TMUX_TMPDIR": str(tmp_path)})  # no server there
     report = asyncio.run(resume_in_terminal(mux, past(AgentKind.CLAUDE_CODE, str(tmp_path)), "/opt/claude"))
-    assert report.state is DeliveryState.REFUSED
+    assert not report.ok
     assert "No tmux server is running" in report.detail
     assert f"cd {tmp_path} && /opt/claude --resume 0199-abc" in report.detail
 
@@ -46,7 +46,7 @@ def test_a_missing_agent_is_said(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
     monkeypatch.setenv("PATH", str(tmp_path))
     monkeypatch.delenv("DECK_TRAY_AGENTS_DIR", raising=False)
     report = asyncio.run(resume_in_terminal(Tmux(env={"TMUX_TMPDIR": str(tmp_path)}), past(AgentKind.CODEX)))
-    assert report.state is DeliveryState.REFUSED
+    assert not report.ok
     assert "codex was not found" in report.detail and "codex resume 0199-abc" in report.detail
     opencode = asyncio.run(resume_in_terminal(Tmux(), past(AgentKind.OPENCODE)))
-    assert opencode.state is DeliveryState.REFUSED and "opencode server" in opencode.detail
+    assert not opencode.ok and "opencode server" in opencode.detail
