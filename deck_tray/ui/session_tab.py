@@ -42,6 +42,7 @@ from PySide6.QtWidgets import (
 from deck_tray.core import past
 from deck_tray.core.decisions import decidable_for
 from deck_tray.core.model import (
+    ActionReport,
     AgentKind,
     DeliveryReport,
     DeliveryState,
@@ -1204,12 +1205,11 @@ class SessionTab(QWidget):
         self.delivery.setText(f"Sending {reply.describe()}…")
         self.reply_requested.emit(self.session.id, reply)
 
-    def show_action(self, report: DeliveryReport) -> None:
+    def show_action(self, report: ActionReport) -> None:
         """Show how an action (e.g. Resume in terminal) went: its detail, green when it
         worked, red when not; the answer box is left alone."""
-        ok = report.state is DeliveryState.ACCEPTED
-        self.delivery.setStyleSheet("color: #1e6b3a;" if ok else "color: #b42318;")
-        self.delivery.setText(report.detail if ok else f"Could not do it: {report.detail}")
+        self.delivery.setStyleSheet("color: #1e6b3a;" if report.ok else "color: #b42318;")
+        self.delivery.setText(report.detail if report.ok else f"Could not do it: {report.detail}")
 
     def show_delivery(self, report: DeliveryReport) -> None:
         """Show how the last answer went; on success the answer box is cleared."""

@@ -42,7 +42,7 @@ from PySide6.QtWidgets import (
 from deck_tray.core import past
 from deck_tray.core.display import WindowPlatform, pinning_works
 from deck_tray.core.history import SearchHit
-from deck_tray.core.model import DeliveryReport, Session, SessionStatus, Transition
+from deck_tray.core.model import ActionReport, DeliveryReport, Session, SessionStatus, Transition
 from deck_tray.core.opencode import ServerPhase, ServerState
 from deck_tray.core.status import age_text
 from deck_tray.core.worktree import LinkedWorktree, linked_worktree
@@ -710,7 +710,7 @@ class MainWindow(QMainWindow):
         if tab is not None:
             tab.show_delivery(report)
 
-    def show_action(self, session_id: str, report: DeliveryReport) -> None:
+    def show_action(self, session_id: str, report: ActionReport) -> None:
         """Route the outcome of a tab's action (Resume in terminal) to its tab."""
         tab = self.tabs_by_id.get(session_id)
         if tab is not None:
