@@ -7,7 +7,6 @@ The process around it (single instance, the qasync loop, signals, the bounded ex
 from __future__ import annotations
 
 import asyncio
-import datetime as _dt
 import logging
 from collections.abc import Sequence
 from pathlib import Path
@@ -15,15 +14,13 @@ from typing import Any
 
 from PySide6.QtCore import QSettings
 
-from deck_tray.core import claude, codex
 from deck_tray.core import settings as cfg
 from deck_tray.core.decisions import answer_via
 from deck_tray.core.display import WindowPlatform
 from deck_tray.core.hooks import HookEvent, HookStore
-from deck_tray.core.model import Session, SessionStatus
+from deck_tray.core.model import Session
 from deck_tray.core.reply import Reply, ReplyKind
 from deck_tray.core.scan import Scanner
-from deck_tray.core.subagent_panes import Layout
 from deck_tray.services import ipc, lifecycle
 from deck_tray.services.decisions import DecisionBroker
 from deck_tray.services.dispatcher import Dispatcher
@@ -31,6 +28,7 @@ from deck_tray.services.global_shortcut import GlobalShortcut
 from deck_tray.services.history_indexer import HistoryIndexer
 from deck_tray.services.history_store import HistoryIndex
 from deck_tray.services.launcher import NewSession
+from deck_tray.services.live_settings import LiveSettings, agent_dirs, subagent_layout
 from deck_tray.services.monitor import Monitor
 from deck_tray.services.notifier import Notifier
 from deck_tray.services.notify_dbus import DBusNotifications, NotificationBackend
@@ -86,14 +84,12 @@ class DeckTrayApp:
                  platform: WindowPlatform | None = None) -> None:
         self.settings = settings if settings is not None else open_settings()
         self.store = SettingsStore(self.settings)
-        self.scanner = scanner or Scanner(*self._agent_dirs(),
+        self.scanner = scanner or Scanner(*agent_dirs(self.store),
                                           history_s=self.store.get(cfg.HISTORY_HOURS) * 3600.0)
         self.mux = mux or MuxSet([Tmux(), Zellij(), *terminal_adapters()])
         self.registry = SessionRegistry()
         self.hooks = HookStore()
         self.monitor = Monitor(self.scanner, self.mux, self.registry, hooks=self.hooks)
-        self._cli_urls = list(opencode_urls)
-        self._discover_allowed = discover_opencode
         self.opencode = OpencodeSource(self.registry, credentials or Credentials(),
                                        urls=[*self.store.get(cfg.OPENCODE_URLS), *opencode_urls],
                                        discover=discover_opencode and self.store.get(cfg.OPENCODE_DISCOVER))
@@ -104,7 +100,7 @@ class DeckTrayApp:
         # A pane beside an attached opencode session for each of its sub-agents (#15).
         self.subagents = SubagentPanes(
             self.opencode, tmux_of(self.mux) or Tmux(),
-            layout=Layout(self.store.get(cfg.MAIN_PANE_MIN_COLS), self.store.get(cfg.AGENT_PANE_MIN_COLS)),
+            layout=subagent_layout(self.store),
             close_grace_s=float(self.store.get(cfg.SUBAGENT_CLOSE_GRACE_S)),
             enabled=self.store.get(cfg.SUBAGENT_PANES))
         # opencode servers deck-tray starts for new sessions (#15): followed like any other server.
@@ -141,7 +137,6 @@ class DeckTrayApp:
             lambda states: self.window.show_servers(states, self.warm.started_urls()))
         self.opencode.password_needed.connect(self.window.ask_password)
         self.opencode.handed_off.connect(self.actions.source_handed_off)
-        self._apply_handoff()
         self.quit_event = asyncio.Event()
         self.tray.quit_requested.connect(self.quit_event.set)
         self.notifier = Notifier(
@@ -149,9 +144,7 @@ class DeckTrayApp:
             [DBusNotifications()] if notification_backends is None else notification_backends,
             fallback=self.tray.show_message,
             is_focused=self._pane_focused,
-            quiet=self.quiet_now,
         )
-        self._apply_notifications()
         self.notifier.action_invoked.connect(self._notification_action)
         self.tray.pause_requested.connect(self._pause)
         self.notifier.paused_changed.connect(self._paused_changed)
@@ -172,13 +165,18 @@ class DeckTrayApp:
         self.window.pin_action.toggled.connect(lambda _on: self.store.refresh(cfg.PINNED))  # it stores it
         self.window.settings_requested.connect(self.open_settings)
         self.tray.settings_requested.connect(self.open_settings)
-        self.store.changed.connect(self._setting_changed)
+        self.store.changed.connect(self._window_setting_changed)
         self.search_window: SearchWindow | None = None
         self.window.search_requested.connect(self.open_search)
         # The global shortcut (#14): shows the window at the oldest waiting request, or hides it.
         self.shortcut: GlobalShortcut = GlobalShortcut()  # annotated: read by a lambda above
         self.shortcut.activated.connect(self.window.toggle)
         self.shortcut.changed.connect(self._shortcut_changed)
+        self.live = LiveSettings(self.store, notifier=self.notifier, opencode=self.opencode, subagents=self.subagents,
+                                 decisions=self.decisions, monitor=self.monitor, history=self.history,
+                                 shortcut=self.shortcut, warm=self.warm, spawn=self.actions.spawn,
+                                 cli_urls=opencode_urls, discover_allowed=discover_opencode)
+        self.store.changed.connect(self.live.changed)
         self.tray.search_requested.connect(self.open_search)
         self.new_session_dialog: NewSessionDialog | None = None
         self._recent_folders: list[str] = []
@@ -198,15 +196,12 @@ class DeckTrayApp:
     def open_search(self) -> SearchWindow:
         """Show the history search window (one, non-modal; raised when already open)."""
         if self.search_window is None:
-            history = getattr(self, "history", None)  # the HistoryIndexer, when the index opened
-            self.search_window = SearchWindow(history.index if history is not None else None)
+            self.search_window = SearchWindow(self.history.index)
             link(self.search_window, self.window)
-            if history is not None:
-                history.progress.connect(self.search_window.set_progress)
-                history.updated.connect(self.search_window.index_updated)
-                last = getattr(history, "last_progress", None)  # a scan running before the window opened
-                if last:
-                    self.search_window.set_progress(*last)
+            self.history.progress.connect(self.search_window.set_progress)
+            self.history.updated.connect(self.search_window.index_updated)
+            if self.history.last_progress:  # a scan running before the window opened
+                self.search_window.set_progress(*self.history.last_progress)
         self.search_window.present()
         return self.search_window
 
@@ -224,82 +219,24 @@ class DeckTrayApp:
         return self.new_session_dialog
 
     async def _refresh_recent_folders(self) -> None:
-        """The history index's recent folders, read in a worker thread (SQLite may wait on the
-        indexer), then offered in the dialog."""
-        history = getattr(self, "history", None)
-        if history is None:
-            return
-        try:
-            folders = await asyncio.get_running_loop().run_in_executor(None, history.index.recent_folders)
-        except Exception:  # the index is optional here; the folder picker still works
-            log.debug("recent folders unavailable", exc_info=True)
-            return
-        self._recent_folders = folders
+        self._recent_folders = await self.history.recent_folders()
         if self.new_session_dialog is not None:
-            self.new_session_dialog.set_folders(folders)
+            self.new_session_dialog.set_folders(self._recent_folders)
 
     def _warm_changed(self, status: WarmStatus) -> None:
         """Follow a server deck-tray started (and drop it when it stopped for good)."""
         if status.state in LIVE_STATES:
             self.opencode.add_url(status.url)
 
-    def _agent_dirs(self) -> tuple[Path, Path]:
-        return (cfg.agent_dir(self.store.get(cfg.CLAUDE_DIR), claude.config_dir()),
-                cfg.agent_dir(self.store.get(cfg.CODEX_DIR), codex.codex_home()))
-
     def quiet_now(self) -> bool:
         """True during the quiet hours of the settings (local time)."""
-        s = self.store
-        return s.get(cfg.QUIET_ENABLED) and cfg.in_quiet_hours(
-            _dt.datetime.now().time(), s.get(cfg.QUIET_START), s.get(cfg.QUIET_END))
+        return self.live.quiet_now()
 
-    def _apply_notifications(self) -> None:
-        s, n = self.store, self.notifier
-        wanted = {SessionStatus.WAITING_PERMISSION: s.get(cfg.NOTIFY_PERMISSION),
-                  SessionStatus.WAITING_QUESTION: s.get(cfg.NOTIFY_QUESTION),
-                  SessionStatus.IDLE: s.get(cfg.NOTIFY_TURN_FINISHED)}
-        n.announce = frozenset(k for k, on in wanted.items() if on and s.get(cfg.NOTIFY_ENABLED))
-        n.grace = s.get(cfg.GRACE_MS) / 1000.0
-        minutes = s.get(cfg.RENOTIFY_MINUTES)
-        n.renotify_after = minutes * 60.0 if minutes else None
-
-    def _apply_handoff(self) -> None:
-        s = self.store
-        self.opencode.auto_handoff_percent = (
-            float(s.get(cfg.AUTO_HANDOFF_PERCENT)) if s.get(cfg.AUTO_HANDOFF) else None)
-
-    def _setting_changed(self, key: str, value: object) -> None:
-        """Apply a changed setting to the running objects."""
-        if key.startswith("notifications/"):
-            self._apply_notifications()
-            if key in (cfg.QUIET_ENABLED.key, cfg.QUIET_START.key, cfg.QUIET_END.key):
-                self.notifier.release_held()
-        elif key == cfg.OPENCODE_URLS.key:
-            self.opencode.set_urls([*self.store.get(cfg.OPENCODE_URLS), *self._cli_urls, *self.warm.started_urls()])
-        elif key == cfg.SUBAGENT_PANES.key:
-            self.subagents.enabled = bool(value)
-        elif key == cfg.SUBAGENT_CLOSE_GRACE_S.key:
-            self.subagents.close_grace_s = float(self.store.get(cfg.SUBAGENT_CLOSE_GRACE_S))
-        elif key in (cfg.MAIN_PANE_MIN_COLS.key, cfg.AGENT_PANE_MIN_COLS.key):
-            self.subagents.layout = Layout(self.store.get(cfg.MAIN_PANE_MIN_COLS),
-                                           self.store.get(cfg.AGENT_PANE_MIN_COLS))
-        elif key == cfg.OPENCODE_DISCOVER.key:
-            self.opencode.set_discover(self._discover_allowed and bool(value))
-        elif key in (cfg.AUTO_HANDOFF.key, cfg.AUTO_HANDOFF_PERCENT.key):
-            self._apply_handoff()
-        elif key == cfg.PINNED.key:
+    def _window_setting_changed(self, key: str, value: object) -> None:
+        if key == cfg.PINNED.key:
             self.window.pin_action.setChecked(bool(value))
         elif key == cfg.CLOSE_TO_TRAY.key:
             self.window.close_to_tray = bool(value)
-        elif key == cfg.GLOBAL_SHORTCUT.key:
-            self.actions.spawn(self.shortcut.apply(str(value)))
-        elif key == cfg.CODEX_HOLD_S.key:
-            self.decisions.codex_hold_s = float(self.store.get(cfg.CODEX_HOLD_S))
-        elif key in (cfg.CLAUDE_DIR.key, cfg.CODEX_DIR.key, cfg.HISTORY_HOURS.key):
-            self.scanner.claude_dir, self.scanner.codex_dir = self._agent_dirs()
-            self.scanner.history_s = self.store.get(cfg.HISTORY_HOURS) * 3600.0
-            self.monitor.roots_changed()
-            self.history.rescan()
 
     def _pane_focused(self, session: Session) -> bool:
         """True when the session's pane is the active pane of an attached tmux/zellij client

@@ -99,6 +99,16 @@ class HistoryIndexer(QObject):
     def _remember_progress(self, done: int, total: int) -> None:
         self.last_progress = (done, total)
 
+    async def recent_folders(self) -> list[str]:
+        """The folders of recent sessions, most recent first (:meth:`HistoryIndex.recent_folders`),
+        read in a worker thread (SQLite may wait on the indexer's writes); ``[]`` when the index
+        cannot be read (logged; the "New session" dialog's folder picker works without them)."""
+        try:
+            return await asyncio.get_running_loop().run_in_executor(None, self.index.recent_folders)
+        except Exception:
+            log.debug("recent folders unavailable", exc_info=True)
+            return []
+
     @property
     def running(self) -> bool:
         """True between :meth:`start` and :meth:`stop`."""
