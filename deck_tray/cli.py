@@ -414,7 +414,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``deck-tray`` console script."""
     args_list = sys.argv[1:] if argv is None else list(argv)
     if args_list[:1] == ["hook"] and args_list[1:2] not in (["-h"], ["--help"]):
-        from deck_tray.commands import hook
+        from deck_tray.commands import hook_forwarder as hook
 
         return hook.main(args_list[1:])
     parser = _parser()

@@ -4,7 +4,7 @@ Each module in :data:`MODULES` defines ``add_parser(sub, parents)``: it adds its
 to ``sub`` (an ``argparse`` subparsers object; ``parents`` carries the common options)
 and sets ``func=<callable(args) -> exit code>`` with ``set_defaults``. Modules import
 their heavy dependencies inside ``func``, so ``deck-tray hook`` stays fast (importing this
-package must stay cheap too: ``deck_tray.cli.main`` imports ``commands.hook`` before anything).
+package must stay cheap too: ``deck_tray.cli.main`` imports ``commands.hook_forwarder`` before anything).
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ if TYPE_CHECKING:
     import argparse
     from types import ModuleType
 
-MODULES = ("hooks", "hook", "doctor", "autostart", "search", "new", "launch")
+MODULES = ("hooks_setup", "hook_forwarder", "doctor", "autostart", "search", "new", "launch")
 
 
 def load() -> list[ModuleType]:

@@ -90,7 +90,7 @@ def system_entries(env: Mapping[str, str] | None = None) -> list[Path]:
 def command() -> list[str]:
     """The absolute command that runs this deck-tray (the same one the agent hooks use)."""
     try:
-        from deck_tray.commands.hooks import deck_tray_executable
+        from deck_tray.commands.hooks_setup import deck_tray_executable
     except ImportError:  # pragma: no cover - an older hooks module
         found = shutil.which("deck-tray")
         return [os.path.abspath(found)] if found else [sys.executable, "-m", "deck_tray"]

@@ -29,7 +29,7 @@ from PySide6.QtWidgets import QApplication
 from deck_tray import APP_ID, __version__
 from deck_tray.app import DeckTrayApp
 from deck_tray.core import display
-from deck_tray.services import ipc, lifecycle
+from deck_tray.services import ipc, lifecycle, qt_messages
 from deck_tray.services.settings_store import open_settings
 from deck_tray.ui.errors import ErrorReporter
 from deck_tray.ui.icons import app_icon
@@ -145,6 +145,7 @@ def run_app(opencode_urls: Sequence[str] = (), *, replace: bool = False, toggle:
     elif _raise_running(sock, "toggle" if toggle else "show"):
         return 0
     log_path = setup_logging()
+    qt_messages.install()  # Qt's own warnings into the log, from the QApplication on
     # Qt picks its platform when the QApplication is made: a pinned window on Wayland runs
     # through XWayland, where it can stay on top (core.display). Passed as "-platform", not
     # QT_QPA_PLATFORM, so terminals and agents started from the app do not inherit it.

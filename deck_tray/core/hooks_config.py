@@ -1,7 +1,7 @@
 """deck-tray's entries in Claude Code's and Codex's config files: merge, remove, detect, diff.
 
 Pure functions over file *texts* (``None`` = the file does not exist); reading, writing,
-backups and prompting live in :mod:`deck_tray.commands.hooks`. Edits keep every byte of the
+backups and prompting live in :mod:`deck_tray.commands.hooks_setup`. Edits keep every byte of the
 user's that they do not change: JSON through :mod:`deck_tray.core.json_splice`, config.toml by
 splicing at the places :mod:`deck_tray.core.toml_places` (tomlkit) finds.
 

@@ -45,7 +45,7 @@ the opencode servers; ``env``: the asking process's environment)
 
 Anything malformed is answered ``{"error": "<why>"}`` (a hook without ``wait`` is never answered). Several
 requests may share one connection; the server closes a connection idle for
-:data:`IDLE_TIMEOUT_S`. The forwarder (:mod:`deck_tray.commands.hook`) writes the hook
+:data:`IDLE_TIMEOUT_S`. The forwarder (:mod:`deck_tray.commands.hook_forwarder`) writes the hook
 line itself, without importing this module (it must start in a few milliseconds).
 """
 

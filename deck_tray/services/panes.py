@@ -46,8 +46,6 @@ class MuxError(RuntimeError):
     """A multiplexer command failed; the message holds the multiplexer's own words."""
 
 
-TmuxError = MuxError
-
 
 class PartialSendError(MuxError):
     """A send made of several calls failed after the first one ran: part of the text may
@@ -329,7 +327,7 @@ class Tmux(Multiplexer):
         """Run ``tmux -S socket ARGS``; return stdout.
 
         Raises:
-            TmuxError: tmux is missing, timed out, or exited non-zero.
+            MuxError: tmux is missing, timed out, or exited non-zero.
         """
         if self.binary is None:
             raise MuxError("tmux is not installed")
@@ -340,7 +338,7 @@ class Tmux(Multiplexer):
         return out
 
     async def list_panes(self, socket: str) -> list[PaneInfo]:
-        """Every pane of one server (one call). Raises TmuxError if the server is gone."""
+        """Every pane of one server (one call). Raises MuxError if the server is gone."""
         out = await self.run(socket, "list-panes", "-a", "-F", _FORMAT)
         rows: list[PaneInfo] = []
         for line in out.splitlines():
@@ -376,7 +374,7 @@ class Tmux(Multiplexer):
         """Current facts of one pane, or None if it (or its server) is gone."""
         try:
             panes = await self.list_panes(ref.server)
-        except TmuxError:
+        except MuxError:
             return None
         return next((p for p in panes if p.pane_id == ref.pane_id), None)
 

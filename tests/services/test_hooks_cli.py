@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 
-from deck_tray.commands import hooks as cmd
+from deck_tray.commands import hooks_setup as cmd
 from deck_tray.core import hooks_config as hc
 from deck_tray.core.model import AgentKind
 
@@ -256,8 +256,8 @@ def test_install_refuses_when_the_executable_has_no_working_hook_command(
     assert main(["hooks", "install", "--dry-run"]) == 0
     assert "warning:" in capsys.readouterr().err
     # a working forwarder: this checkout's, run as python -m deck_tray from anywhere
-    if importlib.util.find_spec("deck_tray.commands.hook") is None:
-        pytest.skip("this checkout has no deck_tray.commands.hook yet")
+    if importlib.util.find_spec("deck_tray.commands.hook_forwarder") is None:
+        pytest.skip("this checkout has no deck_tray.commands.hook_forwarder yet")
     checkout = str(Path(__file__).resolve().parents[2])
     good = tmp_path / "bin2" / "deck-tray"
     good.parent.mkdir()

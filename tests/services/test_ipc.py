@@ -25,7 +25,7 @@ from typing import Any
 
 import pytest
 
-from deck_tray.commands import hook as forwarder
+from deck_tray.commands import hook_forwarder as forwarder
 from deck_tray.core import claude, codex
 from deck_tray.core.hooks import HookEvent
 from deck_tray.core.model import (
@@ -250,7 +250,7 @@ def test_the_hook_path_imports_neither_qt_nor_asyncio_nor_the_core(runtime: Path
     assert rc == 0 and res.stdout == b""
     # Only our four small modules and two C extensions, whatever site-packages' .pth hooks preloaded.
     assert set(new) - {"_socket", "select"} == {"deck_tray", "deck_tray.cli", "deck_tray.commands",
-                                                   "deck_tray.commands.hook"}
+                                                   "deck_tray.commands.hook_forwarder"}
 
 
 def test_forwarder_clips_huge_payloads(qloop: asyncio.AbstractEventLoop, runtime: Path) -> None:

@@ -15,7 +15,7 @@ from collections.abc import Callable
 from typing import Any
 
 #: Where ``hooks_status()`` may live (the ``deck-tray hooks`` implementation), first found wins.
-HOOKS_STATUS_MODULES = ("deck_tray.core.hooks_config", "deck_tray.commands.hooks")
+HOOKS_STATUS_MODULES = ("deck_tray.core.hooks_config", "deck_tray.commands.hooks_setup")
 
 
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser],

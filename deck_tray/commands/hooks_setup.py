@@ -12,7 +12,7 @@ Files (what is written there: :mod:`deck_tray.core.hooks_config`):
 * ``$CODEX_HOME/hooks.json`` and ``$CODEX_HOME/config.toml`` (default ``~/.codex``)
 
 Every hook runs ``<deck-tray> hook claude-code`` / ``<deck-tray> hook codex`` (the forwarder
-in :mod:`deck_tray.commands.hook`), with ``<deck-tray>`` from :func:`deck_tray_executable`.
+in :mod:`deck_tray.commands.hook_forwarder`), with ``<deck-tray>`` from :func:`deck_tray_executable`.
 Changes are shown as a unified diff per file and applied only after "Apply? [y/N]" on a
 terminal, or with ``--yes``; each changed file is first copied to
 ``<file>.deck-tray-backup-<UTC timestamp>`` and then replaced atomically (same mode).
