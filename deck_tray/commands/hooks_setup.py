@@ -100,6 +100,13 @@ def deck_tray_executable(*, environ: Mapping[str, str] | None = None, frozen: bo
     absolute but symlinks are kept (a venv's ``bin/python`` must stay the venv's).
 
     Args:
+        environ: the environment to read ``APPIMAGE`` and ``PATH`` from (default: ``os.environ``).
+        frozen: whether this is a PyInstaller bundle (default: ``sys.frozen``).
+        argv0: the command the user ran (default: ``sys.argv[0]``).
+        executable: the Python interpreter (default: ``sys.executable``).
+        which: finds a command on ``PATH`` (default: ``shutil.which``).
+
+    Args:
         environ, frozen, argv0, executable, which: stand-ins for ``os.environ``,
             ``sys.frozen``, ``sys.argv[0]``, ``sys.executable`` and ``shutil.which`` (tests).
 

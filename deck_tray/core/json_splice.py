@@ -20,7 +20,7 @@ Json = dict[str, Any]
 
 
 def detect_indent(text: str | None) -> int | str:
-    """The indentation of a JSON text (spaces count, or ``"\\t"``); 2 when not known."""
+    r"""The indentation of a JSON text (spaces count, or ``"\t"``); 2 when not known."""
     for line in (text or "").splitlines()[1:]:
         stripped = line.lstrip(" \t")
         if stripped and stripped != line:

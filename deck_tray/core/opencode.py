@@ -85,7 +85,7 @@ def _l(value: Any) -> list[Any]:
 
 
 def ms(value: Any) -> float:
-    """opencode epoch milliseconds → POSIX seconds (0.0 when absent or not a number)."""
+    """An opencode time (epoch milliseconds) → POSIX seconds (0.0 when absent or not a number)."""
     return float(value) / 1000.0 if isinstance(value, (int, float)) and not isinstance(value, bool) else 0.0
 
 

@@ -1,9 +1,9 @@
-"""What each record of a Claude Code transcript or a Codex rollout *is*: one classification
+r"""What each record of a Claude Code transcript or a Codex rollout *is*: one classification
 that the tab parsers (:mod:`deck_tray.core.claude`, :mod:`deck_tray.core.codex`) and the history
 extractors (:mod:`deck_tray.core.history`) share, so the conversation a tab shows and the entries
 search finds never disagree (issue #16 item 2).
 
-A record becomes zero or more :class:`Item`\\ s, each of one :class:`Kind`:
+A record becomes zero or more :class:`Item`\ s, each of one :class:`Kind`:
 
 =============  ==========================================================================
 kind           Claude Code (``projects/*/<id>.jsonl``)      Codex (``rollout-*.jsonl``)

@@ -81,6 +81,8 @@ class TurnLog:
         """Move the turn to ``phase`` unless a newer record already set it.
 
         Args:
+            phase: the new phase (``"working"``, ``"done"``, ``"interrupted"``, …).
+            ts: the record's time (POSIX seconds; 0: unknown, then the last record's time is used).
             unmarked: the record was an answer that may end the turn but carries no mark saying
                 so (``stop_reason: null``): see :meth:`evidence_list`.
         """

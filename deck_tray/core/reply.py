@@ -34,10 +34,10 @@ _CONTROLS = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 
 
 def sanitize(text: str) -> str:
-    """Make user text safe to type into a terminal.
+    r"""Make user text safe to type into a terminal.
 
     CRLF and CR become LF; escape sequences (CSI, OSC, DCS …) and every C0/C1 control
-    character other than ``\\n`` and ``\\t`` are removed; trailing newlines are dropped
+    character other than ``\n`` and ``\t`` are removed; trailing newlines are dropped
     (Enter is sent separately).
     """
     t = text.replace("\r\n", "\n").replace("\r", "\n")

@@ -1,4 +1,4 @@
-"""Where a key's statements sit in a TOML text, found with tomlkit, for edits that keep every other byte.
+r"""Where a key's statements sit in a TOML text, found with tomlkit, for edits that keep every other byte.
 
 tomlkit (PyPI ``tomlkit``, MIT; Debian 12 ships 0.11.7, Debian 13 0.13.2) parses a TOML 1.0
 text into a document that renders back to the very same text. :func:`find` asks it once
@@ -10,7 +10,7 @@ tomlkit version lays out items it adds.
 
 How the offsets are read: tomlkit renders a statement as ``indent`` + key + separator +
 value + ``comment_ws`` + ``comment`` + ``trail`` (its ``Trivia``). Each item of interest
-gets a marker ``"\\0<n><kind>\\0"`` (NUL cannot occur in valid TOML) added to its trivia,
+gets a marker ``"\0<n><kind>\0"`` (NUL cannot occur in valid TOML) added to its trivia,
 the document is rendered once, the markers are read off, and the trivia is restored. The
 rendering without the markers must equal the text, else :class:`LayoutError`.
 

@@ -87,10 +87,10 @@ class Refusal:
 
 
 def branch_problem(branch: str) -> str | None:
-    """Why ``branch`` is not a usable branch name, or None when it is.
+    r"""Why ``branch`` is not a usable branch name, or None when it is.
 
     Follows git-check-ref-format(1) for ``--branch`` names: non-empty; no leading ``-``; no
-    whitespace, control characters or any of ``~ ^ : ? * [ \\``; no ``..`` or ``@{``; not ``@``
+    whitespace, control characters or any of ``~ ^ : ? * [ \``; no ``..`` or ``@{``; not ``@``
     or ``HEAD``; no component that starts with ``.`` or ends with ``.lock``; no empty component
     (``//``, leading or trailing ``/``); no trailing ``.``. The service also asks git itself
     (``git check-ref-format --branch``), which has the final word.

@@ -1,0 +1,1 @@
+"""Services: watching, sending, notifying, serving the socket (QtCore only, no widgets)."""

@@ -22,6 +22,8 @@ class HandlerQueue:
         self._what = what
 
     def put_nowait(self, msg: Any) -> None:
+        """Hand ``msg`` to the handler now (jeepney's router calls this for each message); an
+        exception from the handler is logged, never raised into jeepney's receive loop."""
         try:
             self._handler(msg)
         except Exception:

@@ -41,6 +41,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from PySide6.QtCore import QObject, Signal
+from typing_extensions import override
 
 from deck_tray import APP_ID
 from deck_tray.core import shortcuts
@@ -179,6 +180,7 @@ class PortalWay(_Way):
             raise ShortcutError("the desktop declined it" if code == 1 else f"the portal answered {code}")
         return {k: v[1] for k, v in results.items()}
 
+    @override
     async def bind(self, trigger: Trigger) -> str:
         addr = DBusAddress(PORTAL_PATH, PORTAL_NAME, "org.freedesktop.DBus.Properties")
         try:
@@ -226,6 +228,7 @@ class PortalWay(_Way):
             token = options.get("activation_token", ("s", ""))[1] if isinstance(options, dict) else ""
             self.on_activated(str(token))
 
+    @override
     async def unbind(self) -> None:
         for handle in self._filters:
             handle.close()
@@ -248,6 +251,7 @@ class KGlobalAccelWay(_Way):
         self._filter: Any = None
         self._bound = False
 
+    @override
     async def bind(self, trigger: Trigger) -> str:
         kga = DBusAddress("/kglobalaccel", KGA_NAME, "org.kde.KGlobalAccel")
         try:
@@ -270,6 +274,7 @@ class KGlobalAccelWay(_Way):
         if len(msg.body) >= 2 and msg.body[0] == APP_ID and msg.body[1] == shortcuts.SHORTCUT_ID:
             self.on_activated("")
 
+    @override
     async def unbind(self) -> None:
         if self._filter is not None:
             self._filter.close()
@@ -292,6 +297,7 @@ class X11GrabWay(_Way):
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
+    @override
     async def bind(self, trigger: Trigger) -> str:
         loop = asyncio.get_running_loop()
         ready: asyncio.Future[str] = loop.create_future()
@@ -317,6 +323,7 @@ class X11GrabWay(_Way):
             await self.unbind()
             raise
 
+    @override
     async def unbind(self) -> None:
         self._stop.set()
         thread, self._thread = self._thread, None

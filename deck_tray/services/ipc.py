@@ -1,11 +1,11 @@
-"""The app's private local socket: hook events in, single instance, the CLI's view of the app.
+r"""The app's private local socket: hook events in, single instance, the CLI's view of the app.
 
 Socket: ``$XDG_RUNTIME_DIR/deck-tray/ipc.sock`` (without ``XDG_RUNTIME_DIR``:
 ``platformdirs.user_runtime_dir("deck-tray")/ipc.sock``). The folder is the user's own,
 mode 0700; the socket is mode 0600; the server reads every client's uid with
 ``SO_PEERCRED`` and drops clients of another uid.
 
-Protocol: one JSON object per line (UTF-8, ``\\n``-terminated) each way. Requests:
+Protocol: one JSON object per line (UTF-8, ``\n``-terminated) each way. Requests:
 
 =====================================================================  =============================================
 request                                                                answer

@@ -22,6 +22,8 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
+from typing_extensions import override
+
 from deck_tray import APP_ID
 from deck_tray.services.dbus import HandlerQueue, close_quietly
 
@@ -227,14 +229,17 @@ class DBusNotifications(NotificationBackend):
     # -- NotificationBackend -------------------------------------------------------------
 
     @property
+    @override
     def supports_actions(self) -> bool:
         return CAP_ACTIONS in self.capabilities
 
+    @override
     def describe(self) -> str:
         name, vendor, version, spec = self.server_info
         acts = "with actions" if self.supports_actions else "without actions (clicks are not reported)"
         return f"freedesktop D-Bus: {name or '?'} {version} ({vendor}, spec {spec}), {acts}"
 
+    @override
     async def start(self) -> None:
         if not HAVE_JEEPNEY:
             raise NotificationError("jeepney is not installed")
@@ -250,12 +255,14 @@ class DBusNotifications(NotificationBackend):
             await self._disconnect()
             raise
 
+    @override
     async def stop(self) -> None:
         await self._disconnect()
         self._ids.clear()
         self._files.close()
         self._icon = None
 
+    @override
     async def notify(self, key: str, title: str, body: str, actions: list[tuple[str, str]],
                      replaces_id: int = 0, *, urgency: int = URGENCY_CRITICAL) -> int:
         if self._caps_stale:
@@ -275,12 +282,14 @@ class DBusNotifications(NotificationBackend):
         log.debug("notification %d shown for %s (%d actions)", nid, key[:8], len(actions))
         return nid
 
+    @override
     async def close(self, notification_id: int) -> None:
         if notification_id not in self._ids:
             return
         self._ids.discard(notification_id)
         await self._call(CLOSE_NOTIFICATION, "u", (notification_id,))
 
+    @override
     def take_activation_token(self, notification_id: int) -> str:
         return self._tokens.pop(notification_id, "")
 

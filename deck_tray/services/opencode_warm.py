@@ -275,7 +275,7 @@ class WarmServer:
 
     @property
     def pid(self) -> int | None:
-        """pid of the running ``opencode`` process (also its process group id), or None."""
+        """The pid of the running ``opencode`` process (also its process group id), or None."""
         proc = self._proc
         return proc.pid if proc is not None and proc.returncode is None else None
 

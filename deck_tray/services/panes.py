@@ -27,6 +27,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from typing_extensions import override
+
 from deck_tray.core import procs
 from deck_tray.core.model import PaneRef
 
@@ -185,6 +187,7 @@ class MuxSet(Multiplexer):
         self.muxes = {m.name: m for m in muxes}
 
     @property
+    @override
     def available(self) -> bool:
         return any(m.available for m in self.muxes.values())
 
@@ -202,6 +205,7 @@ class MuxSet(Multiplexer):
             return f"deck-tray cannot type into {ref.multiplexer} panes"
         return None if mux.available else mux.unavailable_reason
 
+    @override
     async def ensure_ready(self) -> None:
         await asyncio.gather(*(m.ensure_ready() for m in self.muxes.values()))
 
@@ -220,6 +224,7 @@ class MuxSet(Multiplexer):
             return None
         return await asyncio.get_running_loop().run_in_executor(None, pane_for_pid, pid, found, env)
 
+    @override
     async def all_panes(self) -> list[PaneInfo]:
         live = [m for m in self.muxes.values() if m.available]
         results = await asyncio.gather(*(m.all_panes() for m in live), return_exceptions=True)
@@ -231,21 +236,27 @@ class MuxSet(Multiplexer):
             out.extend(res)
         return out
 
+    @override
     async def pane(self, ref: PaneRef) -> PaneInfo | None:
         return await self.for_ref(ref).pane(ref)
 
+    @override
     async def capture(self, ref: PaneRef, lines: int = 60) -> str:
         return await self.for_ref(ref).capture(ref, lines)
 
+    @override
     async def capture_styled(self, ref: PaneRef) -> str:
         return await self.for_ref(ref).capture_styled(ref)
 
+    @override
     async def send_literal(self, ref: PaneRef, text: str) -> None:
         await self.for_ref(ref).send_literal(ref, text)
 
+    @override
     async def paste(self, ref: PaneRef, text: str) -> None:
         await self.for_ref(ref).paste(ref, text)
 
+    @override
     async def send_key(self, ref: PaneRef, key: str) -> None:
         await self.for_ref(ref).send_key(ref, key)
 

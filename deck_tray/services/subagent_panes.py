@@ -511,7 +511,7 @@ class SubagentPanes(QObject):
         return [PaneProcs(r.server, r.pane_id, r.tag, cmds.get(r.pane_pid, ()), r.active) for r in rows if not r.dead]
 
     def _reconcile(self, rows: list[_Row]) -> None:
-        """tmux wins: cached panes that are gone (or no longer carry the child's tag) are dropped."""
+        """Trust tmux: cached panes that are gone (or no longer carry the child's tag) are dropped."""
         live = {(r.server, r.pane_id): r for r in rows}
         for key, (server, pane) in list(self._cache.items()):
             r = live.get((server, pane))
@@ -523,7 +523,7 @@ class SubagentPanes(QObject):
                 self.pane_closed.emit(key[1])
 
     async def _attempt(self, key: Key, *, retry: bool) -> None:
-        """query → decide → execute → verify → update the cache, for one child.
+        """Query → decide → execute → verify → update the cache, for one child.
 
         Raises:
             MuxError: tmux could not be read (the retry loop counts these).

@@ -244,8 +244,15 @@ async def verify_started(mux: Tmux, server: str, pane_id: str, argv: list[str], 
     the command (not a shell it returned to, unless ``argv`` is a shell).
 
     Args:
+        mux: the tmux client of ``server``.
+        server: the tmux server's socket path.
+        pane_id: the new pane (``%12``).
+        argv: the command the pane was started with.
         where: where the pane was opened, for the report ("to the right of your pane work:0.0").
         cmd: the command line to paste by hand, for failure reports.
+        timeout_s: seconds the pane may take to show the command.
+        settle_s: seconds the command must keep running to count as started.
+        title: the pane's title, to name the program in the report (``""``: its executable's name).
 
     Returns:
         ``ok`` with the pane, or why not (it exited at once, with its status when tmux kept

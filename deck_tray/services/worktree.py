@@ -153,14 +153,14 @@ def _subcommand(args: tuple[str, ...]) -> str:
 
 
 def _git_text(err: str, out: str = "") -> str:
-    """git's own message, on one line, without the ``fatal:``/``error:`` labels."""
+    """The message of git itself, on one line, without the ``fatal:``/``error:`` labels."""
     lines = [ln.strip() for ln in (err or out).splitlines() if ln.strip()]
     cleaned = [ln.split(":", 1)[1].strip() if ln.split(":", 1)[0] in ("fatal", "error") else ln for ln in lines]
     return " ".join(cleaned) or "git gave no reason"
 
 
 def _other_failure(folder: str, git_err: str) -> str | None:
-    """git's reason when it failed on ``folder`` for another reason than "not a git repository", else None."""
+    """The reason git gave when it failed on ``folder`` for another reason than "not a git repository", else None."""
     if "not a git repository" in git_err.lower():
         return None
     return f"git could not read {folder}: {_git_text(git_err)}"

@@ -30,6 +30,7 @@ import shutil
 from typing import Any
 
 import psutil
+from typing_extensions import override
 
 from deck_tray.core import procs
 from deck_tray.core.executables import parse_version
@@ -165,6 +166,7 @@ class Zellij(Multiplexer):
         return not self._probed or (self._version is not None and self._version >= MIN_VERSION)
 
     @property
+    @override
     def unavailable_reason(self) -> str:
         if self.binary is None:
             return "zellij is not installed"
@@ -206,6 +208,7 @@ class Zellij(Multiplexer):
             raise MuxError(f"zellij list-panes --json answered no JSON: {exc}") from exc
         return panes_from_json(session, data, pane_roots(session))
 
+    @override
     async def all_panes(self) -> list[PaneInfo]:
         await self.probe()
         if not self.available:
@@ -218,6 +221,7 @@ class Zellij(Multiplexer):
                 log.debug("zellij session %s did not list its panes: %s", session, exc)
         return out
 
+    @override
     async def pane(self, ref: PaneRef) -> PaneInfo | None:
         await self.probe()
         if not self.available:
@@ -230,12 +234,15 @@ class Zellij(Multiplexer):
             return None
         return next((p for p in panes if p.pane_id == ref.pane_id), None)
 
+    @override
     async def capture(self, ref: PaneRef, lines: int = 60) -> str:
         return await self.action(ref.server, "dump-screen", "--pane-id", ref.pane_id)
 
+    @override
     async def capture_styled(self, ref: PaneRef) -> str:
         return await self.action(ref.server, "dump-screen", "--pane-id", ref.pane_id, "--ansi")
 
+    @override
     async def ensure_ready(self) -> None:
         await self.probe()
 
@@ -247,13 +254,16 @@ class Zellij(Multiplexer):
                 f"{MAX_TEXT_BYTES // 1024} KiB in one go (a Linux limit on one argument). Send it in parts"
             )
 
+    @override
     async def send_literal(self, ref: PaneRef, text: str) -> None:
         self._check_size(text)
         await self.action(ref.server, "write-chars", "--pane-id", ref.pane_id, "--", text)
 
+    @override
     async def paste(self, ref: PaneRef, text: str) -> None:
         self._check_size(text)
         await self.action(ref.server, "paste", "--pane-id", ref.pane_id, "--", text)
 
+    @override
     async def send_key(self, ref: PaneRef, key: str) -> None:
         await self.action(ref.server, "send-keys", "--pane-id", ref.pane_id, _KEYS.get(key, key))

@@ -1,0 +1,1 @@
+"""Widgets: the tray, the pinned window and its tabs, the dialogs."""

@@ -151,7 +151,7 @@ async def in_thread(fn: Callable[[], T], timeout: float = PROBE_TIMEOUT_S) -> T:
 
 
 async def run_program(argv: list[str], env: Mapping[str, str], timeout: float = PROBE_TIMEOUT_S) -> str:
-    """stdout + stderr of ``argv`` (no shell, stdin closed, its own session); ProbeError when it
+    """The stdout + stderr of ``argv`` (no shell, stdin closed, its own session); ProbeError when it
     cannot run, exits non-zero with no output, or takes longer than ``timeout`` (it is then
     killed with everything it started)."""
     try:
@@ -288,7 +288,7 @@ def install_hint(libs: Iterable[str]) -> str:
 
 
 def load_plugin(plugin: Path) -> str | None:
-    """dlopen the plugin (and so every library it needs); None when it loads, else the error."""
+    """Load the plugin with dlopen (and so every library it needs); None when it loads, else the error."""
     try:
         ctypes.CDLL(str(plugin), mode=os.RTLD_LAZY | os.RTLD_LOCAL)
     except OSError as exc:
@@ -608,7 +608,7 @@ def keyring_check(label: str, usable: bool) -> Check:
 
 
 async def multiplexer_checks(env: Mapping[str, str]) -> list[Check]:
-    """tmux (>= 3.2) and zellij (>= 0.44). Absent: WARN (both absent too: the hooks and the terminal
+    """Check tmux (>= 3.2) and zellij (>= 0.44). Absent: WARN (both absent too: the hooks and the terminal
     adapters still answer, issue #13)."""
     tmux, zellij = which("tmux", env), which("zellij", env)
 

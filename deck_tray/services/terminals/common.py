@@ -1,4 +1,4 @@
-"""What the terminal adapters (kitty, GNU screen, WezTerm, Konsole) share.
+r"""What the terminal adapters (kitty, GNU screen, WezTerm, Konsole) share.
 
 A terminal window (or tab, or split) is a "pane" to deck-tray. Unlike tmux and zellij, a
 terminal cannot list the panes of every window, so each adapter finds an agent's pane from
@@ -9,7 +9,7 @@ the process group in the foreground of the pane's terminal.
 
 None of the terminals run here wraps sent text in bracketed-paste markers on its own (kitty
 0.26.5, screen 4.9.0, Konsole 22.12.3, ``shared/reference/terminals.md`` §0), so
-:func:`bracketed` adds them; Enter is a lone ``\\r`` written as its own send.
+:func:`bracketed` adds them; Enter is a lone ``\r`` written as its own send.
 """
 
 from __future__ import annotations
@@ -39,7 +39,7 @@ KEYS = {"Enter": "\r", "Escape": "\x1b", "Tab": "\t", "BSpace": "\x7f", "Space":
 
 
 def key_text(key: str) -> str:
-    """The characters one named key sends: ``"Enter"`` → ``"\\r"``, ``"1"`` → ``"1"``.
+    r"""The characters one named key sends: ``"Enter"`` → ``"\r"``, ``"1"`` → ``"1"``.
 
     Raises:
         MuxError: the name is neither a known key nor a single printable character.

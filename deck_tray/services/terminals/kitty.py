@@ -25,6 +25,8 @@ import logging
 from collections.abc import Mapping
 from typing import Any
 
+from typing_extensions import override
+
 from deck_tray.core import procs
 from deck_tray.core.model import PaneRef
 from deck_tray.services.panes import MuxError, PaneInfo
@@ -105,6 +107,7 @@ class Kitty(CommandTerminal):
     pane_var, server_var, pane_word = "KITTY_WINDOW_ID", "KITTY_LISTEN_ON", "window"
 
     @property
+    @override
     def unavailable_reason(self) -> str:
         return "the kitty command is not installed where deck-tray runs"
 

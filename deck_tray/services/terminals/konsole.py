@@ -26,6 +26,8 @@ import os
 from collections.abc import Mapping
 from typing import Any
 
+from typing_extensions import override
+
 from deck_tray.core import procs
 from deck_tray.core.model import PaneRef
 from deck_tray.services.panes import MuxError, PaneInfo, PartialSendError, ScreenUnreadableError
@@ -131,6 +133,7 @@ class Konsole(TerminalAdapter):
         return HAVE_JEEPNEY
 
     @property
+    @override
     def unavailable_reason(self) -> str:
         return "the jeepney D-Bus library is missing, so deck-tray cannot reach Konsole"
 

@@ -1,4 +1,4 @@
-"""GNU screen through ``screen -S <session> -p <window> -X/-Q``, run with screen 4.9.0 (Debian 12).
+r"""GNU screen through ``screen -S <session> -p <window> -X/-Q``, run with screen 4.9.0 (Debian 12).
 
 Facts this relies on (``shared/reference/terminals.md`` §2, and re-checked here):
 
@@ -11,7 +11,7 @@ Facts this relies on (``shared/reference/terminals.md`` §2, and re-checked here
   a gone session answers ``No screen session found.`` (exit 1). ``-X stuff`` to a window that
   does not exist exits 0 and types nothing, hence the check before every send.
 * ``-X stuff TEXT`` parses TEXT: ``$VAR`` is expanded (from the *server's* environment) and
-  ``^X`` is a control character, so ``\\``, ``$`` and ``^`` are escaped with a backslash; real
+  ``^X`` is a control character, so ``\``, ``$`` and ``^`` are escaped with a backslash; real
   ESC, CR, LF and UTF-8 bytes pass unchanged. One ``stuff`` of 757 bytes or more was dropped
   silently, so text goes in calls of at most :data:`STUFF_MAX_BYTES` (after escaping, cut on
   character boundaries).
@@ -64,13 +64,13 @@ _GONE = ("No screen session found", "Could not find pre-select window")
 
 
 def _error(stdout: str, stderr: str, rc: int) -> str:
-    """screen's own words (it prints its errors to stdout), the last line."""
+    """The last line of screen's own words (it prints its errors to stdout)."""
     words = (stdout.strip() or stderr.strip()).splitlines()
     return words[-1] if words else f"screen failed ({rc})"
 
 
 def escape_stuff(text: str) -> str:
-    """``text`` escaped for ``screen -X stuff`` (``\\`` → ``\\\\``, ``$`` → ``\\$``, ``^`` → ``\\^``)."""
+    r"""``text`` escaped for ``screen -X stuff`` (``\`` → ``\\``, ``$`` → ``\$``, ``^`` → ``\^``)."""
     return text.replace("\\", "\\\\").replace("$", "\\$").replace("^", "\\^")
 
 
