@@ -36,6 +36,7 @@ from deck_tray.services.opencode_source import OpencodeSource
 from deck_tray.services.opencode_warm import LIVE_STATES, WarmServers, WarmStatus
 from deck_tray.services.panes import Multiplexer, MuxSet, Tmux
 from deck_tray.services.registry import SessionRegistry
+from deck_tray.services.remote import Remotes, control_dir, host_json, load_hosts, ssh_command
 from deck_tray.services.secrets import Credentials
 from deck_tray.services.session_actions import Notice, SessionActions
 from deck_tray.services.settings_store import SettingsStore, open_settings
@@ -96,7 +97,13 @@ class DeckTrayApp:
         # Permissions go through the agent's waiting PermissionRequest hook when one is held.
         self.decisions = DecisionBroker(self.registry)
         self.decisions.codex_hold_s = float(self.store.get(cfg.CODEX_HOLD_S))
-        self.dispatcher = Dispatcher(self.mux, self._probe, api=self.opencode, hooks=self.decisions)
+        # Agents on other machines (#18): one ssh per configured host, answered through it.
+        ssh, why = ssh_command(self.settings)
+        if why:
+            log.warning("%s", why)
+        self.remotes = Remotes(self.registry, load_hosts(self.settings), ssh=ssh, control=control_dir())
+        self.dispatcher = Dispatcher(self.mux, self._probe, api=self.opencode, hooks=self.decisions,
+                                     remote=self.remotes)
         # A pane beside an attached opencode session for each of its sub-agents (#15).
         self.subagents = SubagentPanes(
             self.opencode, tmux_of(self.mux) or Tmux(),
@@ -155,6 +162,7 @@ class DeckTrayApp:
             self.ipc.hook_received.connect(self._hook_received)
             self.ipc.show_requested.connect(self._show_window)
             self.ipc.toggle_requested.connect(self.window.toggle)
+            self.ipc.remotes_changed.connect(self._remotes_changed)
             self.ipc.new_session = lambda msg: self.actions.new_from_message(msg, self.store.get(cfg.WORKTREE_ROOT))
             self.ipc.window_state = lambda: {**self.window.state(), "shortcut": self.shortcut.status,
                                              "shortcut_way": self.shortcut.way}
@@ -277,6 +285,10 @@ class DeckTrayApp:
         except OSError as exc:
             self.window.show_notice(f"deck-tray could not start again ({exc}). Quit it and start it yourself.")
 
+    def _remotes_changed(self) -> None:
+        self.settings.sync()  # written by the deck-tray remote command, another process
+        self.remotes.set_hosts(load_hosts(self.settings))
+
     def _show_window(self, token: str = "") -> None:
         activate(self.window, token)
 
@@ -295,7 +307,7 @@ class DeckTrayApp:
         via = {s.id: answer_via(s, self.decisions.held(s.id) is not None) for s in sessions}
         return ipc.sessions_answer(sessions, claude_dir=str(self.scanner.claude_dir),
                                    codex_dir=str(self.scanner.codex_dir), servers=self.opencode.servers(),
-                                   answer_via=via)
+                                   answer_via=via, remotes=[host_json(st) for st in self.remotes.statuses()])
 
     def start(self) -> None:
         """Show the tray (or the window when the desktop has no tray) and start watching.
@@ -322,6 +334,7 @@ class DeckTrayApp:
             self._show_window()
         self.monitor.start()
         self.opencode.start()
+        self.remotes.start()
         self.subagents.start()
         if self.store.get(cfg.HISTORY_INDEX):
             self.history.start()
@@ -354,6 +367,7 @@ class DeckTrayApp:
             steps.append(("socket", self.ipc.stop()))
         steps += [("sub-agent panes", self.subagents.stop()),
                   ("notifications", self.notifier.stop()), ("opencode", self.opencode.stop()),
+                  ("remote hosts", self.remotes.stop()),
                   ("global shortcut", self.shortcut.stop())]
         if self.warm.started_urls() and not self.store.get(cfg.KEEP_STARTED_SERVERS):
             steps.append(("opencode servers deck-tray started", self.warm.stop_all()))

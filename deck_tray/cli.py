@@ -34,6 +34,8 @@ EXIT_OK, EXIT_USAGE, EXIT_REFUSED, EXIT_UNKNOWN = 0, 2, 3, 4
 APP_TIMEOUT_S = 10.0
 #: Seconds the running app may take to deliver a reply (verification included).
 REPLY_TIMEOUT_S = 120.0
+#: Seconds the one-shot CLI waits for each remote host's sessions (without the app, #18).
+REMOTE_TIMEOUT_S = 20.0
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -208,10 +210,13 @@ async def _gather(args: argparse.Namespace, scanner: Scanner | None = None,
         oc, servers = await snapshot_all(extra, creds, discover=False) if extra else ([], [])
         servers = view.servers + servers
     else:
-        # As the app does: the servers of the settings too, and discovery only when it is on.
+        # As the app does: the servers of the settings too, and discovery only when it is on;
+        # the remote hosts are each asked once (#18), bounded, the unreachable ones named on stderr.
         saved, discover = _opencode_settings()
-        (files, (oc, servers)) = await asyncio.gather(
-            collect(scanner or make_scanner(), make_mux()), snapshot_all([*saved, *urls], creds, discover=discover))
+        (files, (oc, servers), remote) = await asyncio.gather(
+            collect(scanner or make_scanner(), make_mux()), snapshot_all([*saved, *urls], creds, discover=discover),
+            _remote_sessions(report=ask))
+        files = files + remote
     locked = [st.url for st in servers if st.phase.value == "needs a password"]
     if locked and ask and sys.stdin.isatty():
         # Ask once per locked server; the password goes to the keyring (or this run only).
@@ -235,6 +240,26 @@ async def _gather(args: argparse.Namespace, scanner: Scanner | None = None,
     return out, {s.id for s in view.sessions}, view.answer_via
 
 
+async def _remote_sessions(report: bool = True) -> list[Session]:
+    """The sessions of the configured remote hosts, each asked once over ssh (the app is not
+    running); a host that cannot be reached is named on stderr with why (``report``)."""
+    from deck_tray.services.remote import HostState, control_dir, load_hosts, snapshot_hosts, ssh_command
+    from deck_tray.services.settings_store import open_settings
+
+    settings = open_settings()
+    hosts = load_hosts(settings)
+    if not hosts:
+        return []
+    ssh, why = ssh_command(settings)
+    if why and report:
+        print(f"deck-tray: {why}", file=sys.stderr)
+    sessions, statuses = await snapshot_hosts(hosts, ssh, control_dir(), timeout=REMOTE_TIMEOUT_S)
+    for st in statuses:
+        if st.state is not HostState.CONNECTED and report:
+            print(f"deck-tray: remote host {st.name}: {st.detail}", file=sys.stderr)
+    return sessions
+
+
 def cmd_sessions(args: argparse.Namespace) -> int:
     """Print sessions as a table or JSON."""
     import asyncio
@@ -255,10 +280,15 @@ def cmd_sessions(args: argparse.Namespace) -> int:
     now = time.time()
     for s in shown:
         pane = s.pane.location if s.pane else "-"
-        print(f"{s.id[:8]}  {s.agent.value:<11}  {s.status.value:<18}  {pane:<10}  "
+        print(f"{_short_id(s)}  {s.agent.value:<11}  {s.status.value:<18}  {pane:<10}  "
               f"{s.display_title[:40]:<40}  {age_text(now - s.updated_at)}")
         print(f"          {s.reason}")
     return EXIT_OK
+
+
+def _short_id(s: Session) -> str:
+    """The id column: 8 characters of the id, after ``HOST:`` for a remote session."""
+    return f"{s.host}:{s.local_id[:8]}" if s.host else s.id[:8]
 
 
 def _render(args: argparse.Namespace, sessions: list[Session], via: dict[str, str | None] | None = None) -> str:
@@ -273,7 +303,7 @@ def _render(args: argparse.Namespace, sessions: list[Session], via: dict[str, st
     if args.json:
         return _json(sessions, via or {})
     shown = [s for s in sessions if args.all or s.status.value != "ended"]
-    return "\n".join(f"{s.id[:8]}  {s.agent.value:<11}  {s.status.value:<18}  {s.display_title[:40]}"
+    return "\n".join(f"{_short_id(s)}  {s.agent.value:<11}  {s.status.value:<18}  {s.display_title[:40]}"
                      for s in shown) or "No running Claude Code, Codex or opencode sessions found."
 
 
@@ -357,7 +387,9 @@ async def _reply(args: argparse.Namespace, reply: Reply) -> int:
 
     report = _reply_via_app(found, reply) if found.id in served else None
     if report is None:
-        if found.server:
+        if found.host:
+            report = await _reply_remote(found, reply)
+        elif found.server:
             report = await _reply_opencode(found, reply)
         else:
             report = await Dispatcher(mux, probe).dispatch(found, reply)
@@ -393,6 +425,20 @@ def _reply_via_app(session: Session, reply: Reply) -> DeliveryReport | None:
     except ValueError:
         state = DeliveryState.UNKNOWN
     return DeliveryReport(state, str(answer.get("detail") or ""), reply.text)
+
+
+async def _reply_remote(session: Session, reply: Reply) -> DeliveryReport:
+    """Deliver ``reply`` to a remote session through its host's deck-tray (the app is not running)."""
+    from deck_tray.core.model import DeliveryReport, DeliveryState
+    from deck_tray.services.remote import answer_once, control_dir, load_hosts, ssh_command
+    from deck_tray.services.settings_store import open_settings
+
+    settings = open_settings()
+    host = next((h for h in load_hosts(settings) if h.name == session.host), None)
+    if host is None:
+        return DeliveryReport(DeliveryState.REFUSED, f"the host {session.host} is not configured", reply.text)
+    ssh, _why = ssh_command(settings)
+    return await answer_once(host, session, reply, ssh, control_dir(), timeout=REPLY_TIMEOUT_S)
 
 
 async def _reply_opencode(session: Session, reply: Reply) -> DeliveryReport:

@@ -16,7 +16,7 @@ if TYPE_CHECKING:
     import argparse
     from types import ModuleType
 
-MODULES = ("hooks_setup", "hook_forwarder", "doctor", "autostart", "search", "new", "launch")
+MODULES = ("hooks_setup", "hook_forwarder", "doctor", "autostart", "search", "new", "launch", "serve", "remote")
 
 
 def load() -> list[ModuleType]:

@@ -243,6 +243,9 @@ class Session:
         transcript: path of the transcript / rollout file, ``""`` if none.
         messages: the recent conversation, oldest first.
         server: for opencode, the base URL of the server that runs the session; else ``""``.
+        host: the configured remote host (``deck-tray remote add NAME``) the session runs on, or
+            ``""`` for this machine. A remote session's ``id`` is ``"<host>:<its id there>"``
+            (:func:`remote_id`), so ids stay unique across machines and ``reply HOST:ID`` works.
     """
 
     id: str
@@ -258,6 +261,12 @@ class Session:
     transcript: str = ""
     messages: tuple[Message, ...] = field(default=(), compare=False)
     server: str = ""
+    host: str = ""
+
+    @property
+    def local_id(self) -> str:
+        """The id on the machine the session runs on (``id`` without the ``"<host>:"`` prefix)."""
+        return self.id[len(self.host) + 1:] if self.host and self.id.startswith(self.host + ":") else self.id
 
     @property
     def display_title(self) -> str:
@@ -266,7 +275,7 @@ class Session:
             return self.title
         if self.cwd:
             return self.cwd.rstrip("/").rsplit("/", 1)[-1] or self.cwd
-        return self.id[:8]
+        return self.local_id[:8]
 
     def to_json(self) -> dict[str, object]:
         """The machine-readable shape printed by ``deck-tray sessions --json``."""
@@ -282,7 +291,13 @@ class Session:
             "pending": self.pending.to_json() if self.pending else None,
             "updated_at": _iso(self.updated_at),
             "server": self.server or None,
+            "host": self.host or None,
         }
+
+
+def remote_id(host: str, session_id: str) -> str:
+    """The id a session of remote ``host`` has here: ``"<host>:<session_id>"``."""
+    return f"{host}:{session_id}"
 
 
 @dataclass(frozen=True)

@@ -162,15 +162,16 @@ async def collect(
 
 
 def find_session(sessions: list[Session], key: str) -> Session | list[Session] | None:
-    """The session whose id is ``key`` or starts with it.
+    """The session whose id is ``key`` or starts with it. A remote session's id is
+    ``HOST:ID``; its plain ``ID`` (or a prefix) matches too, when no other session matches.
 
     Returns:
         The session; a list of candidates when the prefix is ambiguous; None if no match.
     """
-    exact = [s for s in sessions if s.id == key]
-    if exact:
+    exact = [s for s in sessions if s.id == key] or [s for s in sessions if s.host and s.local_id == key]
+    if len(exact) == 1 or (exact and not exact[0].host):
         return exact[0]
-    cands = [s for s in sessions if key and s.id.startswith(key)]
+    cands = [s for s in sessions if key and (s.id.startswith(key) or (s.host and s.local_id.startswith(key)))]
     if len(cands) == 1:
         return cands[0]
     return cands or None

@@ -112,11 +112,16 @@ class Dispatcher:
         accept_timeout: seconds to wait for ``ACCEPTED`` after Enter (or after a hook's decision).
         api: answers opencode sessions through their server (None: they are refused).
         hooks: answers permissions through held ``PermissionRequest`` hooks (None: panes only).
+        remote: answers sessions of other machines through their host's deck-tray, which runs
+            every target check there (:class:`deck_tray.services.remote.Remotes`; None: they are
+            refused).
     """
 
     def __init__(self, mux: Multiplexer, probe: Probe | None = None, *, accept_timeout: float = 15.0,
-                 api: ApiAnswerer | None = None, hooks: HookAnswerer | None = None) -> None:
+                 api: ApiAnswerer | None = None, hooks: HookAnswerer | None = None,
+                 remote: ApiAnswerer | None = None) -> None:
         self.mux = mux
+        self.remote = remote
         self.probe = probe
         self.api = api
         self.hooks = hooks
@@ -127,6 +132,12 @@ class Dispatcher:
         """Deliver ``reply`` to ``session``; never raises for delivery problems."""
         lock = self._locks.setdefault(session.id, asyncio.Lock())
         async with lock:
+            if session.host:
+                if self.remote is None:
+                    return self._refuse(reply, f"the session runs on {session.host}, and remote hosts are not set "
+                                               "up in this process")
+                log.info("sending %s to %s on %s", reply.describe(), session.local_id[:12], session.host)
+                return await self.remote.answer(session, reply)
             if session.agent is AgentKind.OPENCODE:
                 if self.api is None:
                     return self._refuse(reply, "opencode sessions are answered through the opencode server, "

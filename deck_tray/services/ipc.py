@@ -19,6 +19,7 @@ request                                                                answer
                                                                        (null); ``{"decision": null}`` alone when
                                                                        it is not held. See
                                                                        :mod:`deck_tray.services.decisions`
+``{"op": "remotes_changed"}`` (``deck-tray remote add|remove``)       ``{"ok": true}`` (the hosts are read again)
 ``{"op": "show", "token"?: str}``                                      ``{"ok": true}`` (the window is raised, with
                                                                        the xdg-activation token when given)
 ``{"op": "toggle", "token"?: str}``                                    ``{"ok": true}`` (shown at the oldest waiting
@@ -34,7 +35,9 @@ request                                                                answer
                                                                        "panes": {id: pane label}, "answer_via":
                                                                        {id: "hook"|"tmux"|…|null}, "claude_dir",
                                                                        "codex_dir", "opencode": [{"url", "phase",
-                                                                       "detail"}]}``
+                                                                       "detail"}], "remotes": [{"name", "dest",
+                                                                       "state", "detail", "since",
+                                                                       "version"}]}``
 ``{"op": "reply", "id": <full session id>, "kind": <ReplyKind value>,  ``{"state": <DeliveryState value>,
 "text": str}``                                                         "detail": str}``
 ``{"op": "new", "agent": "claude-code"|"codex"|"opencode", "folder",   ``{"ok": bool, "detail": str, "pane": str|null,
@@ -323,6 +326,8 @@ class AppView:
         servers: the opencode servers the app follows.
         answer_via: how each session would be answered now, by id (see
             :func:`deck_tray.core.decisions.answer_via`).
+        remotes: the remote hosts the app connects to: ``{"name", "dest", "state", "detail",
+            "since", "version"}`` each (issue #18).
     """
 
     sessions: list[Session]
@@ -330,14 +335,16 @@ class AppView:
     codex_dir: str
     servers: list[ServerState]
     answer_via: dict[str, str | None] = dataclasses.field(default_factory=dict)
+    remotes: list[dict[str, Any]] = dataclasses.field(default_factory=list)
 
 
 def sessions_answer(sessions: Iterable[Session], *, claude_dir: str, codex_dir: str,
-                    servers: Iterable[ServerState], answer_via: Mapping[str, str | None] | None = None
-                    ) -> dict[str, Any]:
+                    servers: Iterable[ServerState], answer_via: Mapping[str, str | None] | None = None,
+                    remotes: Iterable[Mapping[str, Any]] = ()) -> dict[str, Any]:
     """Build the answer to ``sessions`` (see the protocol table)."""
     ss = list(sessions)
     return {
+        "remotes": [dict(r) for r in remotes],
         "answer_via": dict(answer_via or {}),
         "sessions": [s.to_json() for s in ss],
         "panes": {s.id: s.pane.label for s in ss if s.pane is not None and s.pane.label},
@@ -359,8 +366,9 @@ def parse_sessions_answer(answer: Mapping[str, Any]) -> AppView:
         servers = [ServerState(str(d["url"]), ServerPhase(d["phase"]), str(d.get("detail") or ""))
                    for d in answer.get("opencode") or []]
         via = answer.get("answer_via") or {}
+        remotes = [dict(r) for r in answer.get("remotes") or [] if isinstance(r, dict)]
         return AppView(sessions, str(answer["claude_dir"]), str(answer["codex_dir"]), servers,
-                       {str(k): (str(v) if v else None) for k, v in via.items()})
+                       {str(k): (str(v) if v else None) for k, v in via.items()}, remotes)
     except (KeyError, TypeError, ValueError, AttributeError) as exc:
         raise IpcError(f"the running deck-tray sent a malformed session list ({exc!r})") from exc
 
@@ -401,6 +409,7 @@ def session_from_json(d: Mapping[str, Any], pane_label: str = "") -> Session:
         pending=pending,
         updated_at=_dt.datetime.fromisoformat(updated).timestamp() if isinstance(updated, str) else 0.0,
         server=str(d.get("server") or ""),
+        host=str(d.get("host") or ""),
     )
 
 
@@ -433,11 +442,13 @@ class IpcServer(QObject):
             X11's ``DESKTOP_STARTUP_ID``), or ``""``.
         toggle_requested(str): ``deck-tray --toggle`` (a desktop's own keyboard shortcut) asks to
             show the window at the oldest waiting request, or hide it; the token as above.
+        remotes_changed(): ``deck-tray remote add|remove`` changed the hosts in the settings file.
     """
 
     hook_received = Signal(object)
     show_requested = Signal(str)
     toggle_requested = Signal(str)
+    remotes_changed = Signal()
 
     def __init__(self, path: Path | None = None, *, sessions: SessionsHandler | None = None,
                  reply: ReplyHandler | None = None, hold: HoldHandler | None = None,
@@ -599,6 +610,9 @@ class IpcServer(QObject):
             token = msg.get("token")
             (self.show_requested if op == "show" else self.toggle_requested).emit(
                 token if isinstance(token, str) else "")
+            return {"ok": True}
+        if op == "remotes_changed":
+            self.remotes_changed.emit()
             return {"ok": True}
         if op == "ping":
             answer = {"ok": True, "app": "deck-tray", "version": __version__, "pid": os.getpid(),

@@ -1,0 +1,125 @@
+"""The remote side of #18 (deck_tray.services.remote_serve) on real pipes: hello, snapshot, the
+registry's changes as they happen, answers delivered once per answer_id, bad lines answered."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import orjson
+import pytest
+
+from deck_tray.core import wire
+from deck_tray.core.model import AgentKind, DeliveryReport, DeliveryState, Session, SessionStatus
+from deck_tray.core.reply import Reply
+from deck_tray.services.registry import SessionRegistry
+from deck_tray.services.remote_serve import RemoteServer
+
+
+class Pipes:
+    """The two pipes an ssh channel would be: requests in, messages out."""
+
+    def __init__(self) -> None:
+        r_in, self.w_in = os.pipe()
+        self.r_out, w_out = os.pipe()
+        self.inp = os.fdopen(r_in, "rb", buffering=0)
+        self.out = os.fdopen(w_out, "wb", buffering=0)
+        self.reader = os.fdopen(self.r_out, "rb", buffering=0)
+        self.got: list[dict[str, Any]] = []
+        self._buf = b""
+
+    def send(self, line: bytes) -> None:
+        os.write(self.w_in, line + b"\n")
+
+    def close_input(self) -> None:
+        os.close(self.w_in)
+
+    def read_available(self) -> None:
+        os.set_blocking(self.r_out, False)
+        try:
+            while chunk := self.reader.read(65536):
+                self._buf += chunk
+        except BlockingIOError:
+            pass
+        while b"\n" in self._buf:
+            line, self._buf = self._buf.split(b"\n", 1)
+            self.got.append(orjson.loads(line))
+
+
+def session(sid: str, status: SessionStatus = SessionStatus.IDLE) -> Session:
+    return Session(id=sid, agent=AgentKind.CLAUDE_CODE, cwd="/p", status=status, updated_at=time.time())
+
+
+async def until(pipes: Pipes, cond: Any, timeout: float = 10.0) -> None:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while loop.time() < deadline:
+        pipes.read_available()
+        if cond(pipes.got):
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError(f"not seen within {timeout} s; got {pipes.got}")
+
+
+@pytest.fixture
+def pipes() -> Iterator[Pipes]:
+    p = Pipes()
+    yield p
+    for f in (p.inp, p.out, p.reader):
+        f.close()
+
+
+def test_hello_snapshot_changes_and_one_delivery_per_answer_id(qloop: asyncio.AbstractEventLoop, pipes: Pipes) -> None:
+    registry = SessionRegistry(announce_hold=0)
+    registry.apply([session("s1")])
+    delivered: list[tuple[str, Reply]] = []
+    gate = asyncio.Event()
+
+    async def deliver(sid: str, reply: Reply) -> DeliveryReport:
+        delivered.append((sid, reply))
+        await gate.wait()
+        return DeliveryReport(DeliveryState.ACCEPTED, "the agent took it", reply.text)
+
+    async def first_scan() -> None:
+        await asyncio.sleep(0.05)
+
+    server = RemoteServer(registry, deliver, first_scan, inp=pipes.inp, out=pipes.out, alive_s=0.2)
+
+    async def scenario() -> str:
+        serving = asyncio.ensure_future(server.serve())
+        await until(pipes, lambda g: any(m["op"] == "snapshot" for m in g))
+        hello = pipes.got[0]
+        assert hello["op"] == "hello" and hello["protocol"] == wire.PROTOCOL and hello["app"] == "deck-tray"
+        snap = next(m for m in pipes.got if m["op"] == "snapshot")
+        assert [s["id"] for s in snap["sessions"]] == ["s1"]
+        # A change reaches the channel as the registry makes it.
+        registry.apply([session("s1", SessionStatus.WAITING_PERMISSION)])
+        await until(pipes, lambda g: any(m["op"] == "session" and m["session"]["status"] == "waiting_permission"
+                                         for m in g))
+        registry.apply([], complete=True)
+        await until(pipes, lambda g: {"op": "removed", "id": "s1"} in g)
+        # The same answer twice (a reconnect resends it): delivered once, both get the report.
+        req = {"op": "reply", "answer_id": "a-1", "session_id": "s1", "reply": {"kind": "prompt", "text": "hi\nthere"}}
+        pipes.send(orjson.dumps({**req, "rid": 1}))
+        await until(pipes, lambda g: len(delivered) == 1)
+        pipes.send(orjson.dumps({**req, "rid": 2}))
+        await asyncio.sleep(0.1)
+        gate.set()
+        await until(pipes, lambda g: {m.get("rid") for m in g if m["op"] == "result"} >= {1, 2})
+        reports = [m["report"] for m in pipes.got if m["op"] == "result"]
+        assert reports == [{"state": "accepted", "detail": "the agent took it", "text": "hi\nthere"}] * 2
+        assert delivered == [("s1", Reply(wire.reply_from_wire(req["reply"]).kind, "hi\nthere"))]
+        # Bad lines are answered, not fatal.
+        pipes.send(b"not json")
+        pipes.send(b'{"op": "reply", "rid": 3, "answer_id": "", "session_id": "s1", "reply": {}}')
+        pipes.send(b'{"op": "fly", "rid": 4}')
+        pipes.send(b'{"op": "ping"}')
+        await until(pipes, lambda g: sum(1 for m in g if m.get("error")) >= 4)
+        await until(pipes, lambda g: any(m["op"] == "alive" for m in g))
+        pipes.close_input()
+        return await asyncio.wait_for(serving, 10)
+
+    assert qloop.run_until_complete(scenario()) == "the input ended"
