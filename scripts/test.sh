@@ -37,6 +37,9 @@ if [[ "${DECK_TRAY_SKIP_INSTALL:-0}" != 1 ]]; then
               desktop-file-validate:desktop-file-utils appstreamcli:appstream; do
     command -v "${pair%%:*}" >/dev/null 2>&1 || need+=("${pair#*:}")
   done
+  # openssh-server: the remote-host tests (#18, tests/e2e/ssh_host.py) run a private sshd of their own
+  # on 127.0.0.1 as a second local user (the package's own service is neither used nor needed).
+  [[ -x /usr/sbin/sshd ]] || need+=(openssh-server)
   # Libraries Qt's offscreen platform (used by the GUI tests) loads, and those of its xcb platform
   # (the app under Xvfb in the doctor and screenshot tests), as scripts/run.sh installs them.
   if command -v dpkg-query >/dev/null 2>&1; then

@@ -34,7 +34,7 @@ import os
 import shlex
 import time
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -67,6 +67,10 @@ ANSWER_TIMEOUT_S = 60.0
 REMOTE_COMMAND = ('command -v deck-tray >/dev/null 2>&1 && exec deck-tray serve --stdio; '
                   '[ -x "$HOME/.local/bin/deck-tray" ] && exec "$HOME/.local/bin/deck-tray" serve --stdio; '
                   'echo "deck-tray: command not found" >&2; exit 127')
+#: Seconds between looks at the clocks for a suspend (:class:`Remotes`), and the gap between
+#: ``CLOCK_BOOTTIME`` (counts suspended time) and ``CLOCK_MONOTONIC`` (does not) that counts as
+#: the machine having slept: its ssh links are then dead, however they look.
+WAKE_CHECK_S, WAKE_GAP_S = 5.0, 10.0
 #: The settings key of the hosts (a list of ``NAME=DEST``) and of the ssh command.
 HOSTS_KEY, SSH_COMMAND_KEY = "remote/hosts", "remote/ssh_command"
 
@@ -591,6 +595,12 @@ class RemoteHost(QObject):
                                                      f"session before answering again", reply.text)
 
 
+def _slept() -> float:
+    """Seconds this machine has been suspended since boot (0.0 where Linux's clocks are missing)."""
+    boot = getattr(time, "CLOCK_BOOTTIME", None)
+    return time.clock_gettime(boot) - time.monotonic() if boot is not None else 0.0
+
+
 class Remotes(QObject):
     """Every configured host (:class:`RemoteHost` each), and the answers to their sessions.
 
@@ -599,6 +609,9 @@ class Remotes(QObject):
         hosts: the hosts to connect to.
         ssh: the ssh command words (:func:`ssh_base`).
         control: the shared-connection folder (:func:`control_dir`; None: no sharing).
+        slept: seconds the machine has spent suspended so far (default: ``CLOCK_BOOTTIME`` minus
+            ``CLOCK_MONOTONIC``); a jump means it woke from a suspend.
+        wake_check: seconds between looks at ``slept`` (:data:`WAKE_CHECK_S`).
 
     Signals:
         status_changed(HostStatus): a host's connection state changed.
@@ -607,14 +620,18 @@ class Remotes(QObject):
     status_changed = Signal(object)
 
     def __init__(self, registry: Any, hosts: Sequence[HostConfig] = (), *, ssh: Sequence[str] = ("ssh",),
-                 control: Path | None = None, **host_options: Any) -> None:
+                 control: Path | None = None, slept: Callable[[], float] | None = None,
+                 wake_check: float = WAKE_CHECK_S, **host_options: Any) -> None:
         super().__init__()
+        self.slept = slept or _slept
+        self.wake_check = wake_check
         self.registry = registry
         self.ssh = list(ssh)
         self.control = control
         self._options = host_options
         self.hosts: dict[str, RemoteHost] = {}
         self._started = False
+        self._wake_task: asyncio.Task[None] | None = None
         self.set_hosts(hosts)
 
     def set_hosts(self, hosts: Sequence[HostConfig]) -> None:
@@ -638,10 +655,28 @@ class Remotes(QObject):
         self._started = True
         for host in self.hosts.values():
             host.start()
+        if self._wake_task is None:
+            self._wake_task = asyncio.ensure_future(self._watch_sleep())
+
+    async def _watch_sleep(self) -> None:
+        """Reconnect every host at once when the machine woke from a suspend (a laptop lid): the
+        links died while it slept, and ssh's keep-alive would take ~30 s to notice."""
+        last = self.slept()
+        while True:
+            await asyncio.sleep(self.wake_check)
+            now = self.slept()
+            if now - last > WAKE_GAP_S:
+                log.info("the machine slept for %.0f s: reconnecting the remote hosts", now - last)
+                for host in self.hosts.values():
+                    host.reconnect_now()
+            last = now
 
     async def stop(self) -> None:
         """Close every connection."""
         self._started = False
+        if self._wake_task is not None:
+            self._wake_task.cancel()
+            self._wake_task = None
         await asyncio.gather(*(h.stop() for h in self.hosts.values()), return_exceptions=True)
 
     def statuses(self) -> list[HostStatus]:

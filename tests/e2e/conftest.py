@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from .harness import ClaudeAgent, CodexAgent, FakeModel, TmuxServer, find_agent_bin
+from .ssh_host import SshHost, SshHostUnavailable, ssh_host_fixture, unavailable_reason
 
 _HOW = "install with ./scripts/test.sh or `npm install --prefix .agents`, or set DECK_TRAY_AGENTS_DIR"
 
@@ -56,3 +57,28 @@ def codex_world(tmp_path: Path) -> Iterator[World]:
     ):
         env = {"HOME": str(agent.home), "TMUX_TMPDIR": str(tmux.tmpdir), "CODEX_HOME": str(agent.codex_home)}
         yield World(model, tmux, agent, env)
+
+
+def _ssh_host(**kwargs: object) -> Iterator[SshHost]:
+    reason = unavailable_reason()
+    if reason:
+        pytest.skip(reason)
+    try:
+        yield from ssh_host_fixture(**kwargs)
+    except SshHostUnavailable as exc:
+        pytest.skip(str(exc))
+
+
+@pytest.fixture(scope="session")
+def ssh_host() -> Iterator[SshHost]:
+    """A real sshd on loopback with a second local user and deck-tray there (#18,
+    :mod:`tests.e2e.ssh_host`), one for the session; tests must leave it running with its
+    trusted key."""
+    yield from _ssh_host()
+
+
+@pytest.fixture
+def own_ssh_host() -> Iterator[SshHost]:
+    """A test host of the test's own, for tests that stop it or change its key."""
+    yield from _ssh_host()
+
