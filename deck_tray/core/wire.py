@@ -13,9 +13,13 @@ message                                        meaning
 =============================================  ====================================================
 ``{"op": "hello", "app": "deck-tray",          first line: who answers (:data:`PROTOCOL` must match
 "version", "protocol", "hostname", "pid"}``    the local one, else the remote is too old or new)
-``{"op": "snapshot", "sessions": [S...]}``     every session there, complete (after ``hello``, and
-                                               again whenever asked with ``resync``)
-``{"op": "session", "session": S}``            one session appeared or changed
+``{"op": "snapshot", "sessions": [S...],       every session there, complete (after ``hello``, and
+"more": bool}``                                again whenever asked with ``resync``), in lines of
+                                               about :data:`SNAPSHOT_LINE_BYTES`: ``more`` is true
+                                               on all but the last
+``{"op": "session", "session": S}``            one session appeared or changed (its ``messages``
+                                               left out when they did not change since it was
+                                               last sent: the receiver keeps the ones it has)
 ``{"op": "removed", "id": str}``               one session is gone
 ``{"op": "result", "rid": int, ...}``          the answer to request ``rid`` (below)
 ``{"op": "alive", "at": <POSIX s>}``           every :data:`ALIVE_S` seconds, so a silent link is
@@ -66,9 +70,11 @@ PROTOCOL = 1
 #: Seconds between the remote's ``alive`` lines.
 ALIVE_S = 15.0
 #: The newest conversation items a session carries over the wire (the tab's recent view).
-MAX_MESSAGES = 60
+MAX_MESSAGES = 40
 #: Characters of one conversation item carried over the wire (longer ones are cut, marked "…").
-MAX_MESSAGE_CHARS = 20_000
+MAX_MESSAGE_CHARS = 8_000
+#: Bytes of sessions a ``snapshot`` line carries before the rest goes on the next line.
+SNAPSHOT_LINE_BYTES = 1_000_000
 #: Bytes of one line either side reads; a longer line is an error (not a reason to grow memory).
 MAX_LINE_BYTES = 8 * 1024 * 1024
 
@@ -81,22 +87,32 @@ def _clip(text: str) -> str:
     return text if len(text) <= MAX_MESSAGE_CHARS else text[:MAX_MESSAGE_CHARS - 1] + "…"
 
 
-def session_to_wire(s: Session) -> dict[str, Any]:
+def session_to_wire(s: Session, *, messages: bool = True) -> dict[str, Any]:
     """``s`` as a JSON object: :meth:`Session.to_json`'s fields plus the pane's label, the
-    request's id and question, and the newest :data:`MAX_MESSAGES` conversation items
-    (``[role, text, timestamp, key, state]`` each, text cut at :data:`MAX_MESSAGE_CHARS`)."""
+    request's id and question, and (``messages``) the newest :data:`MAX_MESSAGES` conversation
+    items (``[role, text, timestamp, key, state]`` each, text cut at :data:`MAX_MESSAGE_CHARS`);
+    without ``messages`` the key is left out (the receiver keeps what it has)."""
     d: dict[str, Any] = dict(s.to_json())
     d["pane_label"] = s.pane.label if s.pane else ""
     d["updated"] = s.updated_at
     if s.pending is not None:
         d["pending"] = {**s.pending.to_json(), "request_id": s.pending.request_id, "question": s.pending.question}
-    d["messages"] = [[m.role.value, _clip(m.text), m.timestamp, m.key, m.state] for m in s.messages[-MAX_MESSAGES:]]
+    if messages:
+        d["messages"] = [[m.role.value, _clip(m.text), m.timestamp, m.key, m.state]
+                         for m in s.messages[-MAX_MESSAGES:]]
     return d
 
 
-def session_from_wire(d: Mapping[str, Any], host: str) -> Session:
+def messages_key(s: Session) -> tuple[int, object]:
+    """What changes when the conversation a session carries over the wire changes."""
+    last = s.messages[-1] if s.messages else None
+    return len(s.messages), last
+
+
+def session_from_wire(d: Mapping[str, Any], host: str, previous: Session | None = None) -> Session:
     """The inverse of :func:`session_to_wire`, for a session of remote ``host``: its id becomes
-    ``"<host>:<id>"`` and ``host`` is set.
+    ``"<host>:<id>"`` and ``host`` is set. Without ``messages`` in ``d`` the conversation is
+    ``previous``'s (the one received before), else empty.
 
     Raises:
         WireError: a field is missing or malformed.
@@ -113,8 +129,11 @@ def session_from_wire(d: Mapping[str, Any], host: str) -> Session:
             pending = PendingRequest(RequestKind(p["kind"]), str(p.get("tool") or ""), str(p.get("summary") or ""),
                                      tuple(str(o) for o in p.get("options") or ()), str(p.get("request_id") or ""),
                                      str(p.get("question") or ""), str(p.get("asker") or ""))
-        messages = tuple(Message(MessageRole(m[0]), str(m[1]), float(m[2] or 0.0), str(m[3] or ""), str(m[4] or ""))
-                         for m in d.get("messages") or ())
+        if "messages" in d:
+            messages = tuple(Message(MessageRole(m[0]), str(m[1]), float(m[2] or 0.0), str(m[3] or ""),
+                                     str(m[4] or "")) for m in d.get("messages") or ())
+        else:
+            messages = previous.messages if previous is not None else ()
         pid = d.get("pid")
         sid = str(d["id"])
         if not sid or not isinstance(d["id"], str):

@@ -264,6 +264,8 @@ class _Link:
         self.results: dict[int, asyncio.Future[dict[str, Any]]] = {}
         self.hello: dict[str, Any] | None = None
         self.synced = asyncio.Event()
+        #: The parts of a snapshot received so far (it comes in several lines).
+        self.snapshot: list[Session] = []
         self.stderr: collections.deque[str] = collections.deque(maxlen=20)
 
     def send(self, msg: Mapping[str, Any]) -> None:
@@ -450,7 +452,10 @@ class RemoteHost(QObject):
                           f"“deck-tray remote install {self.config.name}” to install this version there.")
                 return False
         elif op == "snapshot":
-            sessions = self._sessions(msg.get("sessions") or [])
+            link.snapshot += self._sessions(msg.get("sessions") or [])
+            if msg.get("more") is True:
+                return True
+            sessions, link.snapshot = link.snapshot, []
             self.registry.apply(sessions, complete=True, source=self.source)
             if self._grace is not None:
                 self._grace.cancel()
@@ -482,7 +487,8 @@ class RemoteHost(QObject):
             if not isinstance(d, Mapping):
                 continue
             try:
-                out.append(wire.session_from_wire(d, self.config.name))
+                previous = self.registry.get(remote_id(self.config.name, str(d.get("id"))))
+                out.append(wire.session_from_wire(d, self.config.name, previous))
             except wire.WireError as exc:
                 log.warning("remote %s sent %s", self.config.name, exc)
         return out

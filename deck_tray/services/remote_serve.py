@@ -70,6 +70,8 @@ class RemoteServer:
         self._tasks: set[asyncio.Task[Any]] = set()
         self._closed: asyncio.Future[str] | None = None
         self._published = False
+        #: What each session's conversation was when last sent (:func:`wire.messages_key`).
+        self._sent_messages: dict[str, tuple[int, object]] = {}
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -154,12 +156,32 @@ class RemoteServer:
     # -- publishing ------------------------------------------------------------------------------
 
     def _send_snapshot(self) -> None:
-        self._send({"op": "snapshot", "sessions": [wire.session_to_wire(s) for s in self.registry.sessions()]})
+        """Every session, in lines of about :data:`wire.SNAPSHOT_LINE_BYTES` (``more`` on all but
+        the last), each with its conversation."""
+        chunk: list[bytes] = []
+        size = 0
+        for s in self.registry.sessions():
+            self._sent_messages[s.id] = wire.messages_key(s)
+            item = orjson.dumps(wire.session_to_wire(s))
+            if chunk and size + len(item) > wire.SNAPSHOT_LINE_BYTES:
+                self._send_chunk(chunk, more=True)
+                chunk, size = [], 0
+            chunk.append(item)
+            size += len(item)
+        self._send_chunk(chunk, more=False)
+
+    def _send_chunk(self, items: list[bytes], *, more: bool) -> None:
+        self._outq.put(b'{"op":"snapshot","more":' + (b"true" if more else b"false") + b',"sessions":['
+                       + b",".join(items) + b"]}\n")
 
     def _session_changed(self, s: Session) -> None:
-        self._send({"op": "session", "session": wire.session_to_wire(s)})
+        key = wire.messages_key(s)
+        same = self._sent_messages.get(s.id) == key
+        self._sent_messages[s.id] = key
+        self._send({"op": "session", "session": wire.session_to_wire(s, messages=not same)})
 
     def _session_removed(self, session_id: str) -> None:
+        self._sent_messages.pop(session_id, None)
         self._send({"op": "removed", "id": session_id})
 
     # -- requests ------------------------------------------------------------------------------

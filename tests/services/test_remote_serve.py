@@ -123,3 +123,40 @@ def test_hello_snapshot_changes_and_one_delivery_per_answer_id(qloop: asyncio.Ab
         return await asyncio.wait_for(serving, 10)
 
     assert qloop.run_until_complete(scenario()) == "the input ended"
+
+
+def test_a_big_snapshot_comes_in_parts_and_unchanged_conversations_are_not_resent(
+        qloop: asyncio.AbstractEventLoop, pipes: Pipes) -> None:
+    from dataclasses import replace
+
+    from deck_tray.core.model import Message, MessageRole
+
+    talk = tuple(Message(MessageRole.ASSISTANT, f"{i} " + "x" * 7000) for i in range(40))
+    registry = SessionRegistry(announce_hold=0)
+    registry.apply([replace(session(f"s{i}"), messages=talk) for i in range(12)])  # ~3.4 MB of conversation
+
+    async def deliver(sid: str, reply: Reply) -> DeliveryReport:
+        raise AssertionError("no answer in this test")
+
+    async def first_scan() -> None:
+        pass
+
+    server = RemoteServer(registry, deliver, first_scan, inp=pipes.inp, out=pipes.out)
+
+    async def scenario() -> None:
+        serving = asyncio.ensure_future(server.serve())
+        await until(pipes, lambda g: any(m["op"] == "snapshot" and not m["more"] for m in g))
+        parts = [m for m in pipes.got if m["op"] == "snapshot"]
+        assert len(parts) >= 3 and all(p["more"] for p in parts[:-1])
+        assert sorted(s["id"] for p in parts for s in p["sessions"]) == sorted(f"s{i}" for i in range(12))
+        registry.apply([replace(registry.get("s3"), status=SessionStatus.WAITING_PERMISSION)],  # type: ignore[arg-type]
+                       complete=False)
+        await until(pipes, lambda g: any(m["op"] == "session" for m in g))
+        changed = next(m for m in pipes.got if m["op"] == "session")["session"]
+        assert changed["status"] == "waiting_permission" and "messages" not in changed
+        got = wire.session_from_wire(changed, "lab", wire.session_from_wire(parts[0]["sessions"][0], "lab"))
+        assert len(got.messages) == 40, "the receiver keeps the conversation it has"
+        pipes.close_input()
+        await asyncio.wait_for(serving, 10)
+
+    qloop.run_until_complete(scenario())
