@@ -5,6 +5,7 @@ Usage::
     deck-tray remote add NAME DEST [--no-check]   # DEST as ssh takes it: user@host, an alias, …
     deck-tray remote list [--json]
     deck-tray remote remove NAME
+    deck-tray remote install NAME [--yes] [--dry-run] [--no-deps]
 
 The hosts are kept in the settings file (``remote/hosts``, :mod:`deck_tray.services.remote`);
 a running app picks a change up at once (it is told over its socket). ``add`` connects once to
@@ -12,8 +13,13 @@ check (unless ``--no-check``) and says what it found: the remote deck-tray's ver
 sessions, or what went wrong and the ``ssh`` command to run by hand. The ssh command is
 ``DECK_TRAY_SSH_COMMAND``, else the ``remote/ssh_command`` setting, else ``ssh``.
 
-Exit codes: 0 done; 2 usage (a bad name, an unknown host); 3 ``add`` stored the host but could not
-reach it (it is kept: deck-tray keeps trying).
+``install`` puts this very version on the host (:mod:`deck_tray.services.remote_install`): it
+shows every command it will run there first and runs them after "Run them? [y/N]" on a terminal,
+or with ``--yes``.
+
+Exit codes: 0 done; 2 usage (a bad name, an unknown host, ``install`` not confirmed); 3 ``add``
+stored the host but could not reach it (it is kept: deck-tray keeps trying), or ``install``
+failed (the reason is on stderr).
 """
 
 from __future__ import annotations
@@ -43,6 +49,12 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser],
     ls.add_argument("--json", action="store_true", help="print a JSON array")
     r = rs.add_parser("remove", help="stop watching a host")
     r.add_argument("name")
+    i = rs.add_parser("install", help="install this version of deck-tray on a host (shows what it runs first)")
+    i.add_argument("name")
+    i.add_argument("--yes", action="store_true", help="run the commands without asking")
+    i.add_argument("--dry-run", action="store_true", help="show the commands, run nothing")
+    i.add_argument("--no-deps", action="store_true",
+                   help="do not install deck-tray's dependencies there (they are there already, or it is offline)")
     p.set_defaults(func=run)
 
 
@@ -65,6 +77,8 @@ def run(args: argparse.Namespace) -> int:
     hosts = load_hosts(settings)
     if args.remote_command == "list":
         return _list(hosts, args.json)
+    if args.remote_command == "install":
+        return _install(settings, hosts, args)
     if args.remote_command == "remove":
         kept = [h for h in hosts if h.name != args.name]
         if len(kept) == len(hosts):
@@ -134,3 +148,54 @@ def _list(hosts: list[HostConfig], as_json: bool) -> int:
         if r["detail"] and r["state"] != "connected":
             print(f"{'':<16} {r['detail']}")
     return EXIT_OK
+
+
+def _install(settings: QSettings, hosts: list[HostConfig], args: argparse.Namespace) -> int:
+    import asyncio
+    import tempfile
+    from pathlib import Path
+
+    from deck_tray.services.remote import control_dir, ssh_command
+    from deck_tray.services.remote_install import install
+
+    host = next((h for h in hosts if h.name == args.name), None)
+    if host is None:
+        print(f"deck-tray: no remote host is named {args.name!r}; add it first: deck-tray remote add "
+              f"{args.name} user@host", file=sys.stderr)
+        return EXIT_USAGE
+    ssh, why = ssh_command(settings)
+    if why:
+        print(f"deck-tray: {why}", file=sys.stderr)
+    with tempfile.TemporaryDirectory(prefix="deck-tray-wheel-") as tmp:
+        work = Path(tmp)
+        shown = asyncio.run(install(host, ssh, control_dir(), out=print, workdir=work, no_deps=args.no_deps,
+                                    dry_run=True))
+        wheels = sorted(work.glob("deck_tray-*.whl"))
+        if not wheels:
+            print(f"deck-tray: {shown.detail}", file=sys.stderr)
+            return EXIT_UNREACHABLE
+        if args.dry_run:
+            return EXIT_OK
+        if not args.yes:
+            if not sys.stdin.isatty():
+                print("deck-tray: not a terminal, so not asking: run again with --yes to run these commands",
+                      file=sys.stderr)
+                return EXIT_USAGE
+            if input(f"Run them on {host.name}? [y/N] ").strip().lower() not in ("y", "yes"):
+                print("Nothing was run.")
+                return EXIT_USAGE
+        steps_started = False
+
+        def out(line: str) -> None:
+            nonlocal steps_started
+            steps_started = steps_started or line.startswith("[1/")
+            if steps_started:  # the plan was shown above already
+                print(line, flush=True)
+
+        result = asyncio.run(install(host, ssh, control_dir(), out=out, wheel=wheels[0], no_deps=args.no_deps))
+    if result.ok:
+        print(result.detail)
+        return EXIT_OK
+    print(f"deck-tray: {result.detail}", file=sys.stderr)
+    return EXIT_UNREACHABLE
+

@@ -299,3 +299,38 @@ def test_remote_add_checks_the_host_and_says_what_is_wrong(ssh_host: SshHost, lo
     assert [r["name"] for r in json.loads(out)] == ["lab", "locked", "lab2"]
     rc, out, err = asyncio.run(run("remote", "remove", "locked"))
     assert rc == 0
+
+
+def test_a_host_without_deck_tray_is_said_and_remote_install_puts_it_there(tmp_path: Path) -> None:
+    """``remote add`` names the missing deck-tray and the command; ``remote install --yes`` shows
+    each command, copies this version's wheel over ssh and installs it (``--no-deps``: the test
+    host has no network to PyPI in CI's time budget), and ``deck-tray --version`` answers there."""
+    from .ssh_host import SshHostUnavailable, ssh_host_fixture, unavailable_reason
+
+    if (why := unavailable_reason()) is not None:
+        pytest.skip(why)
+    try:
+        hosts = ssh_host_fixture(deck_tray=False)
+        bare = next(hosts)
+    except SshHostUnavailable as exc:
+        pytest.skip(str(exc))
+    here = Local(bare)
+    try:
+        async def run(*args: str) -> tuple[int, str, str]:
+            return await here.cli(*args, timeout=600)
+
+        rc, out, err = asyncio.run(run("remote", "add", "bare", bare.dest))
+        assert rc == 3 and "deck-tray is not installed on" in err and "remote install" in err, (out, err)
+        t0 = time.monotonic()
+        rc, out, err = asyncio.run(run("remote", "install", "bare", "--yes", "--no-deps"))
+        took = time.monotonic() - t0
+        assert rc == 0, (out, err)
+        assert "[1/4]" in out and "[4/4]" in out and "sha256" in out, out
+        got = bare.run(["sh", "-c", '"$HOME/.local/bin/deck-tray" --version'])
+        import deck_tray
+
+        assert got.stdout.strip() == f"deck-tray {deck_tray.__version__}", (got.stdout, got.stderr)
+        print(f"\nremote install --no-deps: {took:.1f} s")
+    finally:
+        here.close()
+        hosts.close()
