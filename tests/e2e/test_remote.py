@@ -30,9 +30,9 @@ from deck_tray.core.scan import Scanner
 from deck_tray.services.panes import Tmux
 from deck_tray.services.remote import HostConfig, HostState, save_hosts
 
-from .harness import FakeModel, find_agent_bin, until
+from .harness import FakeModel, find_agent_bin, until, wait_until
 from .hook_helpers import run_with_app
-from .ssh_host import RemoteClaudeAgent, RemoteTmux, SshHost
+from .ssh_host import RemoteClaudeAgent, RemoteCodexAgent, RemoteTmux, SshHost
 
 pytestmark = [pytest.mark.e2e, pytest.mark.gui,
               pytest.mark.skipif(find_agent_bin("claude") is None, reason="claude not found (./scripts/test.sh)")]
@@ -152,6 +152,43 @@ def test_a_remote_permission_is_seen_here_and_answered_from_the_cli(
             assert "should-never-be-typed" not in tmux.capture(claude.pane)
 
         run_with_app(qloop, app, steps)
+
+
+@pytest.mark.skipif(find_agent_bin("codex") is None, reason="codex not found (./scripts/test.sh)")
+def test_a_remote_codex_approval_is_answered_from_the_cli_alone(ssh_host: SshHost, local: Local,
+                                                               tmp_path: Path) -> None:
+    """Without the app: ``sessions --json`` asks the host, which lists its Codex waiting for
+    approval; ``reply lab:ID --allow`` connects, answers over there, and the command runs."""
+    with (
+        FakeModel("openai", tmp_path / "fake") as model,
+        RemoteTmux(ssh_host) as tmux,
+        RemoteCodexAgent(tmux, model) as codex,
+    ):
+        codex.type_line("please FAKE_SHELL now")
+        codex.wait_for(r"Would you like to run the following command\?")
+
+        async def waiting() -> dict[str, Any]:
+            async def listed() -> dict[str, Any] | None:
+                rc, out, err = await local.cli("sessions", "--json")
+                assert rc == 0, err
+                return next((r for r in json.loads(out) if r["host"] == "lab" and r["agent"] == "codex"
+                             and r["status"] == "waiting_permission"), None)
+
+            loop = asyncio.get_running_loop()
+            deadline = loop.time() + 90
+            while loop.time() < deadline:
+                row = await listed()
+                if row is not None:
+                    return row
+                await asyncio.sleep(1.0)
+            raise AssertionError("the remote Codex approval was not listed")
+
+        row = asyncio.run(waiting())
+        assert row["id"].startswith("lab:") and "fake-shell-ran.txt" in row["pending"]["summary"]
+        rc, out, err = asyncio.run(local.cli("reply", row["id"], "--allow"))
+        assert rc == 0, (out, err)
+        assert out.strip() in ("submitted", "accepted"), out
+        wait_until((codex.project / "fake-shell-ran.txt").exists, 60, "the approved command to run over there")
 
 
 def _ssh_clients(local: Local) -> list[psutil.Process]:

@@ -163,29 +163,6 @@ REBUILD = textwrap.dedent("""
 """)
 
 
-def test_wheel_built_without_build_isolation_when_the_backend_is_here(tmp_path: Path) -> None:
-    """The first way: ``pip wheel --no-build-isolation`` with this Python's setuptools, no
-    download. This Python's setuptools (65.5, without ``wheel``) cannot, so the checkout runs from a
-    venv that has setuptools >= 70.1 (fetched from PyPI once; the rest borrowed from here)."""
-    py = make_venv(tmp_path / "venv", borrow_deps=True)
-    r = subprocess.run([sys.executable, "-m", "pip", "--python", str(py), "install", "-q",
-                        "--disable-pip-version-check", "setuptools>=70.1"], capture_output=True, text=True, timeout=120)
-    if r.returncode != 0:
-        pytest.skip(f"setuptools>=70.1 cannot be installed here (PyPI?): {r.stderr[-300:]}")
-    out = tmp_path / "out"
-    out.mkdir()
-    started = time.monotonic()
-    r = subprocess.run([str(py), "-c", REBUILD, str(out)], cwd=tmp_path,
-                       env={**isolated_env(), "PYTHONPATH": str(ROOT)}, capture_output=True, text=True, timeout=180)
-    took = time.monotonic() - started
-    assert r.returncode == 0, r.stdout + r.stderr
-    print(f"built without isolation in {took:.1f} s:\n{r.stderr}")
-    assert f"running {ROOT}/deck_tray/__init__.py" in r.stderr
-    assert " --no-build-isolation " in r.stderr and "That failed" not in r.stderr
-    assert Path(r.stdout.strip()) == out / WHEEL_NAME
-    assert "deck_tray/services/remote_install.py" in record_ok(out / WHEEL_NAME)
-
-
 def test_wheel_rebuilt_from_a_non_editable_install(checkout_wheel: tuple[Path, float, list[str]],
                                                     tmp_path: Path) -> None:
     """A deck-tray installed from a wheel (not editable; its dependencies borrowed from this
