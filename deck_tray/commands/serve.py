@@ -24,6 +24,8 @@ log = logging.getLogger("deck_tray.serve")
 
 #: Seconds each service may take to stop.
 STOP_STEP_S = 1.5
+#: Seconds between looks for opencode servers started on this machine.
+DISCOVER_EVERY_S = 15.0
 
 
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser],
@@ -78,8 +80,10 @@ async def serve() -> int:
     mux = MuxSet([Tmux(), Zellij(), *terminal_adapters()])
     registry = SessionRegistry(announce_hold=0)
     monitor = Monitor(scanner, mux, registry, hooks=HookStore())
+    # Servers started there are found within DISCOVER_EVERY_S (their sessions are then live over
+    # SSE); looking every 5 s as the app does cost a headless serve ~0.2 % of a core idle.
     opencode = OpencodeSource(registry, Credentials(), urls=[*store.get(cfg.OPENCODE_URLS)],
-                              discover=store.get(cfg.OPENCODE_DISCOVER))
+                              discover=store.get(cfg.OPENCODE_DISCOVER), discover_every=DISCOVER_EVERY_S)
 
     async def probe(session_id: str) -> Session | None:
         await monitor.refresh_now()

@@ -93,11 +93,17 @@ def _listens_on_loopback(conn: Any) -> int | None:
     return None
 
 
+#: Process names that may be an opencode server: its own binary, or a node/bun launcher of it.
+_OPENCODE_NAMES = ("opencode", ".opencode", "node", "bun")
+
+
 def _is_opencode(proc: psutil.Process) -> bool:
     name = proc.info.get("name") or ""
     if name in ("opencode", ".opencode"):
         return True
-    argv = proc.info.get("cmdline") or []
+    argv = proc.info.get("cmdline")
+    if argv is None:
+        argv = proc.cmdline()
     return name in ("node", "bun") and len(argv) > 1 and argv[1].rsplit("/", 1)[-1] == "opencode"
 
 
@@ -121,10 +127,14 @@ def discover_server_binaries() -> dict[str, str]:
 
     uid = os.getuid()
     urls: dict[str, str] = {}
-    for proc in psutil.process_iter(["name", "cmdline", "uids"]):
+    # Only the name first (one read of /proc/PID/stat per process): this runs every few seconds,
+    # also in a remote ``deck-tray serve``, and reading every process's cmdline and status cost
+    # ~0.4 % of a core there (bench/bench_remote.py).
+    for proc in psutil.process_iter(["name"]):
         try:
-            uids = proc.info.get("uids")
-            if uids is None or uids.real != uid or not _is_opencode(proc):
+            if (proc.info.get("name") or "") not in _OPENCODE_NAMES:
+                continue
+            if proc.uids().real != uid or not _is_opencode(proc):
                 continue
             for conn in proc.net_connections(kind="tcp"):
                 port = _listens_on_loopback(conn)
