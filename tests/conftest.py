@@ -1,10 +1,13 @@
-"""Test setup: offscreen Qt, isolated settings and tmux dirs, a qasync loop fixture."""
+"""Test setup: offscreen Qt, isolated settings and tmux dirs, a qasync loop fixture, and Qt
+warnings that fail the test they happen in."""
 
 from __future__ import annotations
 
 import asyncio
 import functools
+import logging
 import os
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -13,6 +16,133 @@ import pytest
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 os.environ.setdefault("XDG_RUNTIME_DIR", "/tmp")
+
+pytest_plugins = ("pytester",)  # tests/test_qt_warnings.py runs the guard below in a pytest of its own
+
+
+# -- Qt messages: a warning fails the test ------------------------------------------------------
+#
+# As in qutebrowser's pytest set-up (DESIGN.md §6.6): deck_tray.services.qt_messages, the handler the
+# app installs, is installed for the whole session, so Qt's messages arrive on the "deck_tray.qt"
+# logger; whatever arrives there at WARNING or above during a test's set-up, call or tear-down fails
+# that phase, with the messages in the report. Known-harmless messages are logged at DEBUG by the
+# handler itself (its HARMLESS list, with the reasons); a test expecting a particular message says
+# so with @pytest.mark.qt_log_ignore(regex, ...).
+#
+# pytest-qt's own capture (qt_log_level_fail) is switched off: it installs its handler at every
+# test's set-up (replacing this one), checks only the test's call phase (not fixture tear-downs,
+# where qloop closes the loop and collects Qt objects), and is off altogether under ``-s``.
+
+
+class QtMessages(logging.Handler):
+    """Collects the records logged at WARNING or above on the Qt logger (from any thread)."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self._records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self._records.append(record)  # logging.Handler.handle holds the handler's lock here
+
+    def take(self) -> list[logging.LogRecord]:
+        """The records collected since the last call, oldest first; forgets them."""
+        self.acquire()
+        try:
+            records, self._records = self._records, []
+        finally:
+            self.release()
+        return records
+
+
+_QT_MESSAGES = QtMessages()
+_PREVIOUS_HANDLER = pytest.StashKey[Any]()
+_OUTSIDE_TESTS = pytest.StashKey[list[logging.LogRecord]]()
+
+
+@pytest.hookimpl(trylast=True)  # after pytest-qt's, which registers the capture switched off here
+def pytest_configure(config: pytest.Config) -> None:
+    from deck_tray.services import qt_messages
+
+    config.addinivalue_line(
+        "markers", "qt_log_ignore(*regexes): Qt messages matching one of the regexes (re.search on the "
+        "logged text) do not fail this test (tests/conftest.py)")
+    pytest_qt_capture = config.pluginmanager.get_plugin("_qt_logging")
+    if pytest_qt_capture is not None:
+        config.pluginmanager.unregister(pytest_qt_capture)
+    logger = logging.getLogger(qt_messages.LOGGER_NAME)
+    logger.setLevel(logging.WARNING)  # a test's caplog.set_level() on the root logger cannot hide them
+    logger.addHandler(_QT_MESSAGES)
+    config.stash[_PREVIOUS_HANDLER] = qt_messages.install()
+    config.stash[_OUTSIDE_TESTS] = []
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    from PySide6.QtCore import qInstallMessageHandler
+
+    from deck_tray.services import qt_messages
+
+    logging.getLogger(qt_messages.LOGGER_NAME).removeHandler(_QT_MESSAGES)
+    if _PREVIOUS_HANDLER in config.stash:
+        qInstallMessageHandler(config.stash[_PREVIOUS_HANDLER])
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """Messages from collection (imports) belong to no test."""
+    session.config.stash[_OUTSIDE_TESTS].extend(_QT_MESSAGES.take())
+
+
+def _handler_still_installed() -> bool:
+    """Whether Qt's message handler is still the one installed above (it is put back if not)."""
+    from PySide6.QtCore import qInstallMessageHandler
+
+    from deck_tray.services import qt_messages
+
+    return qInstallMessageHandler(qt_messages.handle) is qt_messages.handle
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
+    """Fail the phase (set-up, call or tear-down) in which Qt logged a warning or worse."""
+    report = yield
+    records = _QT_MESSAGES.take()
+    if call.when == "teardown" and not _handler_still_installed() and report.passed:
+        report.outcome = "failed"
+        report.longrepr = ("the test replaced Qt's message handler and left it so: its Qt warnings went "
+                           "unchecked (put back what qInstallMessageHandler returned)")
+    if not records:
+        return report
+    expected = [re.compile(rx) for mark in item.iter_markers("qt_log_ignore") for rx in mark.args]
+    lines, unexpected = [], 0
+    for record in records:
+        text = record.getMessage()
+        allowed = any(rx.search(text) for rx in expected)
+        unexpected += not allowed
+        lines.append(f"{record.levelname} {record.name}: {text}" + ("  (expected: qt_log_ignore)" if allowed else ""))
+    listing = "\n".join(lines)
+    if unexpected and report.passed:
+        report.outcome = "failed"
+        report.longrepr = (f"Qt logged {unexpected} unexpected message(s) at WARNING or above during the "
+                           f"{call.when}:\n{listing}\n(fix the cause; a message the test expects goes in "
+                           "@pytest.mark.qt_log_ignore(regex), a harmless one in deck_tray/services/"
+                           "qt_messages.py HARMLESS, with the reason)")
+    else:
+        report.sections.append((f"Captured Qt messages {call.when}", listing))
+    return report
+
+
+def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
+    """Messages logged outside any test (collection, after the last tear-down) are shown here."""
+    records = config.stash.get(_OUTSIDE_TESTS, []) + _QT_MESSAGES.take()
+    if records:
+        terminalreporter.section("Qt messages outside any test", sep="-", yellow=True)
+        for record in records:
+            terminalreporter.line(f"{record.levelname} {record.name}: {record.getMessage()}")
+
+
+@pytest.fixture
+def qt_warnings() -> QtMessages:
+    """The collector the guard above checks after each phase (to see what it holds, or take it)."""
+    return _QT_MESSAGES
 
 
 @pytest.fixture(autouse=True)
@@ -65,16 +195,15 @@ def _test_loop_class() -> type[asyncio.AbstractEventLoop]:
 
 
 @pytest.fixture
-def qloop(qapp: object) -> Iterator[asyncio.AbstractEventLoop]:
+def qloop(qapp: object, qt_slate: None) -> Iterator[asyncio.AbstractEventLoop]:
     """A qasync event loop on the test's QApplication (see :func:`_test_loop_class`); fails if
-    a task is left pending."""
-    import gc
+    a task is left pending.
 
-    # Closing a test's last window must not quit the shared QApplication (the next test's
-    # loop would stop early), and Qt objects a test left behind are freed here, on the GUI
-    # thread, rather than by a later collection on a worker thread.
-    qapp.setQuitOnLastWindowClosed(False)  # type: ignore[attr-defined]
-    gc.collect()
+    On a :func:`qt_slate`: closing a test's last window must not quit the shared QApplication (the
+    next test's loop would stop early), and Qt objects a test left behind are freed on the GUI
+    thread, before the loop is made and after it is closed, rather than by a later collection on a
+    worker thread.
+    """
     loop = _test_loop_class()(qapp)
     asyncio.set_event_loop(loop)
     try:
@@ -88,7 +217,6 @@ def qloop(qapp: object) -> Iterator[asyncio.AbstractEventLoop]:
     finally:
         loop.close()
         asyncio.set_event_loop(None)
-        gc.collect()
 
 
 @pytest.fixture
@@ -113,7 +241,7 @@ def qt_slate(qapp: object) -> Iterator[None]:
 
 @pytest.fixture
 def runtime() -> Iterator[Path]:
-    """A private ``XDG_RUNTIME_DIR`` short enough for the app's socket path (under /tmp)."""
+    """A private ``XDG_RUNTIME_DIR`` (mode 0700) short enough for the app's socket path (under /tmp)."""
     import shutil
     import tempfile
 

@@ -24,6 +24,7 @@ Example::
 
 from __future__ import annotations
 
+import functools
 import itertools
 import json
 import os
@@ -40,6 +41,9 @@ from types import TracebackType
 from typing import Any, Literal, Self
 
 import psutil
+
+from tests import helpers
+from tests.helpers import until
 
 REPO_ROOT: Path = Path(__file__).resolve().parents[2]
 """Root of the deck-tray repository (``tests/e2e/harness.py`` -> repo)."""
@@ -156,24 +160,10 @@ def agent_builds(name: str) -> list[tuple[str, str]]:
     return builds
 
 
-def wait_until(
-    predicate: Callable[[], Any],
-    timeout: float,
-    what: str,
-    interval: float = POLL_INTERVAL_S,
-) -> Any:
-    """Poll ``predicate`` until it returns a truthy value; return that value.
-
-    Raises :class:`AssertionError` mentioning ``what`` after ``timeout`` seconds.
-    """
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() >= deadline:
-            raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
-        time.sleep(interval)
+wait_until = functools.partial(helpers.wait_until, interval=POLL_INTERVAL_S)
+""":func:`tests.helpers.wait_until` polling every :data:`POLL_INTERVAL_S` (agents' panes and files:
+``wait_until(predicate, timeout, what)``). :func:`until`, its coroutine form, is
+:func:`tests.helpers.until`."""
 
 
 READ_DIALOG_S = 1.0
@@ -206,25 +196,6 @@ def wait_shown(screen: Callable[[], str], regex: str | re.Pattern[str], for_s: f
             raise AssertionError(f"{rx.pattern!r} was not shown for {for_s:g} s in a row within {timeout:.0f} s; "
                                  f"last text:\n{text[-3000:]}")
         time.sleep(0.05)
-
-
-async def until(predicate: Callable[[], Any], timeout: float, what: str, interval: float = 0.05) -> Any:
-    """:func:`wait_until` on the running event loop: poll ``predicate`` without blocking the loop
-    (generous deadlines, never fixed sleeps); return its first truthy value.
-
-    Raises :class:`AssertionError` mentioning ``what`` after ``timeout`` seconds.
-    """
-    import asyncio
-
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if loop.time() > deadline:
-            raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
-        await asyncio.sleep(interval)
 
 
 def _kill_tree(pid: int, timeout: float = 5.0) -> None:

@@ -8,7 +8,6 @@ import asyncio
 import os
 import shlex
 import sys
-import time
 from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import Any
@@ -32,16 +31,6 @@ def claude_hook_settings() -> dict[str, Any]:
             "hooks": {ev: [{**({"matcher": "*"} if ev == "PermissionRequest" else {}),
                             "hooks": [{"type": "command", "command": command, "timeout": hook_timeout(ev)}]}]
                       for ev in EVENTS}}
-
-
-async def until(pred: Callable[[], Any], timeout: float, what: str) -> Any:
-    """Poll ``pred`` every 50 ms until it is truthy; its value. AssertionError naming ``what``."""
-    deadline = time.monotonic() + timeout
-    while not (value := pred()):
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
-        await asyncio.sleep(0.05)
-    return value
 
 
 async def cli(runtime: Path, agent: ClaudeAgent | CodexAgent, *args: str) -> tuple[int, str, str]:

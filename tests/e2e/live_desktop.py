@@ -30,27 +30,12 @@ import tempfile
 import threading
 import time
 import uuid
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from tests.helpers import wait_until
+
 REPO_ROOT = Path(__file__).resolve().parents[2]
-
-
-def wait_for(cond: Callable[[], Any], timeout: float, what: str, interval: float = 0.05) -> Any:
-    """Poll ``cond`` until it returns something truthy; that value is returned.
-
-    Raises:
-        TimeoutError: not within ``timeout`` seconds (the message names ``what``).
-    """
-    deadline = time.monotonic() + timeout
-    while True:
-        value = cond()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"{what}: not within {timeout:g} s")
-        time.sleep(interval)
 
 
 def proc_start(pid: int) -> str:
@@ -104,7 +89,7 @@ class LiveDesktop:
                 (r / "dunstrc").write_text("[global]\n    font = Monospace 8\n")
                 self.procs["dunst"] = subprocess.Popen(["dunst", "-conf", str(r / "dunstrc")], env=self.env,
                                                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-                wait_for(lambda: self.dunstctl("count", "displayed") is not None, 15, "dunst on the bus")
+                wait_until(lambda: self.dunstctl("count", "displayed") is not None, 15, "dunst on the bus")
         except BaseException:
             self.close()
             raise
@@ -119,7 +104,7 @@ class LiveDesktop:
                 env=self.env, stdout=log, stderr=log)
             log.close()
             try:
-                wait_for(self._tray_owned, 15, "trayer owns _NET_SYSTEM_TRAY_S0")
+                wait_until(self._tray_owned, 15, "trayer owns _NET_SYSTEM_TRAY_S0")
                 return
             except RuntimeError:
                 if attempt == tries - 1:
@@ -355,7 +340,7 @@ class AppProcess:
             answer = self.request({"op": "ping"}, 1.0)
             return answer is not None and answer.get("pid") == self.pid
 
-        wait_for(up, timeout, "the app answers ping", 0.1)
+        wait_until(up, timeout, "the app answers ping", 0.1)
 
     def output(self) -> str:
         """What the app printed so far (stdout and stderr)."""
@@ -424,11 +409,11 @@ def teardown_round(desk: LiveDesktop, exit_within: float = 5.0) -> tuple[int | N
     sid, _status, transcript = fake_claude(desk, pid)
     app = AppProcess(desk)
     app.wait_ready(60)
-    wait_for(lambda: any(s["id"] == sid and s["status"] == "waiting_permission" for s in app.sessions()), 30,
-             "the app lists the waiting session")
-    wait_for(lambda: desk.displayed() >= 1, 15, "dunst shows the notification")
+    wait_until(lambda: any(s["id"] == sid and s["status"] == "waiting_permission" for s in app.sessions()), 30,
+               "the app lists the waiting session")
+    wait_until(lambda: desk.displayed() >= 1, 15, "dunst shows the notification")
     desk.dunstctl("action", "0")  # the click: the app opens the session's tab
-    wait_for(lambda: "notification action" in app.log(), 10, "the click reached the app")
+    wait_until(lambda: "notification action" in app.log(), 10, "the click reached the app")
     stop = threading.Event()
     writer = threading.Thread(target=churn, args=(transcript, stop))
     writer.start()

@@ -16,8 +16,8 @@ from deck_tray.core.model import Session, SessionStatus
 from deck_tray.core.scan import Scanner
 from deck_tray.services.panes import Tmux
 
-from .harness import ClaudeAgent, FakeModel, TmuxServer, find_agent_bin
-from .hook_helpers import run_with_app, until
+from .harness import ClaudeAgent, FakeModel, TmuxServer, find_agent_bin, until
+from .hook_helpers import run_with_app
 
 pytestmark = [pytest.mark.e2e, pytest.mark.gui]
 

@@ -34,8 +34,8 @@ from deck_tray.core.model import SessionStatus
 from deck_tray.core.scan import Scanner
 from deck_tray.services.panes import Tmux
 
-from .harness import REPO_ROOT, ClaudeAgent, CodexAgent, FakeModel, agent_builds, find_agent_bin, wait_shown
-from .hook_helpers import PROCEED, claude_hook_settings, cli, run_with_app, until
+from .harness import REPO_ROOT, ClaudeAgent, CodexAgent, FakeModel, agent_builds, find_agent_bin, until, wait_shown
+from .hook_helpers import PROCEED, claude_hook_settings, cli, run_with_app
 from .pty_terminal import PtyTerminal
 
 pytestmark = [pytest.mark.e2e, pytest.mark.gui, pytest.mark.usefixtures("qt_slate"),

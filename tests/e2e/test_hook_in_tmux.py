@@ -29,8 +29,8 @@ from deck_tray.core.model import SessionStatus
 from deck_tray.core.scan import Scanner
 from deck_tray.services.panes import Tmux
 
-from .harness import REPO_ROOT, ClaudeAgent, FakeModel, TmuxServer, find_agent_bin
-from .hook_helpers import PROCEED, claude_hook_settings, cli, run_with_app, until
+from .harness import REPO_ROOT, ClaudeAgent, FakeModel, TmuxServer, find_agent_bin, until
+from .hook_helpers import PROCEED, claude_hook_settings, cli, run_with_app
 
 pytestmark = [pytest.mark.e2e, pytest.mark.gui, pytest.mark.usefixtures("qt_slate"),
               pytest.mark.skipif(find_agent_bin("claude") is None, reason="claude not found (run ./scripts/test.sh)"),

@@ -18,8 +18,8 @@ from deck_tray.core.model import Session, SessionStatus
 from deck_tray.core.scan import Scanner
 from deck_tray.services.panes import Tmux
 
-from .harness import REPO_ROOT, ClaudeAgent, FakeModel, TmuxServer, find_agent_bin, wait_shown
-from .hook_helpers import claude_hook_settings, run_with_app, until
+from .harness import REPO_ROOT, ClaudeAgent, FakeModel, TmuxServer, find_agent_bin, until, wait_shown
+from .hook_helpers import claude_hook_settings, run_with_app
 
 pytestmark = [pytest.mark.e2e, pytest.mark.gui, pytest.mark.usefixtures("qt_slate")]
 

@@ -13,7 +13,7 @@ import os
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -31,25 +31,13 @@ from deck_tray.services.panes import Tmux
 from deck_tray.services.registry import SessionRegistry
 from deck_tray.services.secrets import Credentials
 
+from .harness import until
 from .opencode_harness import FakeOpenAIModel, OpencodeServe, find_opencode
 
 pytestmark = [
     pytest.mark.e2e,
     pytest.mark.skipif(find_opencode() is None, reason="opencode not found (run ./scripts/test.sh)"),
 ]
-
-
-async def until(pred: Callable[[], Any], timeout: float, what: str) -> Any:
-    """Poll ``pred`` on the running loop until it is truthy (generous deadlines, no fixed sleeps)."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while True:
-        value = pred()
-        if value:
-            return value
-        if loop.time() > deadline:
-            raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
-        await asyncio.sleep(0.05)
 
 
 @pytest.fixture

@@ -20,9 +20,8 @@ import signal
 import socket
 import stat
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import httpx
 import keyring
@@ -49,19 +48,6 @@ needs_opencode = pytest.mark.skipif(
     reason="opencode not found (install with ./scripts/test.sh or "
     f"`npm install --prefix .agents opencode-ai@{OPENCODE_VERSION}`, or set DECK_TRAY_AGENTS_DIR)",
 )
-
-
-async def until_async(pred: Callable[[], Any], timeout: float, what: str) -> Any:
-    """Like :func:`until` for a predicate returning an awaitable."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while True:
-        value = await pred()
-        if value:
-            return value
-        if loop.time() > deadline:
-            raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
-        await asyncio.sleep(0.1)
 
 
 class MemoryKeyring(KeyringBackend):
@@ -200,7 +186,7 @@ def test_warm_server_auth_reuse_crash_restart_and_stop(
                     except httpx.HTTPError:
                         return False
 
-                await until_async(answers, 60, "the restarted server to answer")
+                await until(answers, 60, "the restarted server to answer", interval=0.1)
                 assert (await anon.get("/session")).status_code == 401
             assert creds.lookup(url) == password
 

@@ -26,21 +26,9 @@ from deck_tray.core.scan import Scanner
 from deck_tray.services.history_store import HistoryIndex
 from deck_tray.services.panes import Tmux
 
-from .harness import ClaudeAgent, CodexAgent, FakeModel, TmuxServer, find_agent_bin, wait_until
+from .harness import ClaudeAgent, CodexAgent, FakeModel, TmuxServer, find_agent_bin, until, wait_until
 
 pytestmark = [pytest.mark.e2e, pytest.mark.gui]
-
-
-async def until(pred: Callable[[], Any], timeout: float, what: str) -> Any:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while True:
-        value = pred()
-        if value:
-            return value
-        if loop.time() > deadline:
-            raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
-        await asyncio.sleep(0.1)
 
 
 def _kill_codex_daemons(codex_home: Path) -> None:

@@ -26,9 +26,10 @@ from typing import Any
 
 import pytest
 
+from tests.helpers import wait_until
 from tests.services.fake_notifications import FakeNotifications
 
-from .live_desktop import REPO_ROOT, AppProcess, fake_claude, wait_for
+from .live_desktop import REPO_ROOT, AppProcess, fake_claude
 from .wayland_desktop import WaylandDesktop, missing
 
 pytestmark = pytest.mark.e2e
@@ -80,7 +81,7 @@ class Launcher:
         self.lines: list[str] = []
         self._reader = threading.Thread(target=self._read, daemon=True)
         self._reader.start()
-        wait_for(lambda: "mapped" in self.lines or self._gone(), 30, "the launcher window is shown")
+        wait_until(lambda: "mapped" in self.lines or self._gone(), 30, "the launcher window is shown")
 
     def _read(self) -> None:
         assert self.proc.stdout is not None
@@ -98,8 +99,8 @@ class Launcher:
         before = len(self.lines)
         self.proc.stdin.write(f"token {app_id}\n")
         self.proc.stdin.flush()
-        line = wait_for(lambda: next((ln for ln in self.lines[before:] if ln.startswith("token ")), None)
-                        or self._gone(), 20, "the compositor's token")
+        line = wait_until(lambda: next((ln for ln in self.lines[before:] if ln.startswith("token ")), None)
+                          or self._gone(), 20, "the compositor's token")
         return str(line.split(" ", 1)[1])
 
     def close(self) -> None:
@@ -157,7 +158,7 @@ def started(desk: WaylandDesktop, *, pinned: bool) -> AppProcess:
     set_pinned(desk, pinned)
     app = AppProcess(desk, platform=None)
     app.wait_ready(90)
-    wait_for(lambda: window_state(app).get("shown"), 30, "the app shows its window")
+    wait_until(lambda: window_state(app).get("shown"), 30, "the app shows its window")
     return app
 
 
@@ -173,7 +174,7 @@ def test_pinned_window_stays_above_a_window_that_takes_focus(compositor: str) ->
             # Another app's window opens and takes focus (on mutter an X11 one: mutter's stacking is
             # read through X11; on KWin a native Wayland one).
             other = desk.other_window(platform="xcb" if compositor == "mutter" else "wayland")
-            wait_for(lambda: active_pid(desk) == other.pid, 60, "the other window takes focus")
+            wait_until(lambda: active_pid(desk) == other.pid, 60, "the other window takes focus")
             view = compositor_view(desk)
             ours, theirs = find(view, app.pid), find(view, other.pid)
             assert ours is not None and theirs is not None, view
@@ -184,7 +185,7 @@ def test_pinned_window_stays_above_a_window_that_takes_focus(compositor: str) ->
             run = subprocess.run([sys.executable, "-m", "deck_tray"], env=dict(desk.env, PYTHONPATH=str(REPO_ROOT)),
                                  capture_output=True, text=True, timeout=60, check=False)
             assert run.returncode == 0, run.stderr
-            wait_for(lambda: active_pid(desk) == app.pid, 30, "deck-tray takes focus")
+            wait_until(lambda: active_pid(desk) == app.pid, 30, "deck-tray takes focus")
             assert window_state(app)["active"] is True
         finally:
             app.close()
@@ -199,13 +200,13 @@ def test_notification_click_lands_on_the_tab_through_xwayland(compositor: str, d
         sid, _status, _transcript = fake_claude(desk, desk.pane_process())
         app = started(desk, pinned=True)
         try:
-            nid = wait_for(lambda: daemon.fake.calls and daemon.fake.calls[-1].returned_id, 60,
-                           "the app notifies the waiting session")
+            nid = wait_until(lambda: daemon.fake.calls and daemon.fake.calls[-1].returned_id, 60,
+                             "the app notifies the waiting session")
             other = desk.other_window(platform="xcb" if compositor == "mutter" else "wayland")
-            wait_for(lambda: active_pid(desk) == other.pid, 60, "the other window takes focus")
+            wait_until(lambda: active_pid(desk) == other.pid, 60, "the other window takes focus")
             daemon.click(nid)
-            wait_for(lambda: active_pid(desk) == app.pid, 30, "deck-tray takes focus")
-            wait_for(lambda: window_state(app).get("tab") == sid, 30, "the session's tab is the current one")
+            wait_until(lambda: active_pid(desk) == app.pid, 30, "deck-tray takes focus")
+            wait_until(lambda: window_state(app).get("tab") == sid, 30, "the session's tab is the current one")
         finally:
             app.close()
 
@@ -223,21 +224,21 @@ def test_notification_click_lands_on_the_tab_on_native_wayland(compositor: str, 
         try:
             state = window_state(app)
             assert state["platform"] == "wayland" and not state["pinning_works"], state
-            nid = wait_for(lambda: daemon.fake.calls and daemon.fake.calls[-1].returned_id, 60,
-                           "the app notifies the waiting session")
+            nid = wait_until(lambda: daemon.fake.calls and daemon.fake.calls[-1].returned_id, 60,
+                             "the app notifies the waiting session")
             launcher = Launcher(desk)  # the window the user is in; it takes focus
-            wait_for(lambda: next((w for w in compositor_view(desk) if w["title"] == "Launcher" and w["active"]),
+            wait_until(lambda: next((w for w in compositor_view(desk) if w["title"] == "Launcher" and w["active"]),
                                   None), 60, "the launcher window takes focus")
             # Without a token (a server that sends none, or "deck-tray" started from a script), KWin
             # refuses focus and marks the window instead: what every click did before this issue.
             assert app.request({"op": "show"}) is not None
-            wait_for(lambda: (find(compositor_view(desk), app.pid) or (0, {}))[1].get("attention"), 30,
-                     "KWin marks deck-tray as demanding attention")
+            wait_until(lambda: (find(compositor_view(desk), app.pid) or (0, {}))[1].get("attention"), 30,
+                       "KWin marks deck-tray as demanding attention")
             assert active_pid(desk) != app.pid
             # The click: the server's token (issued to the window the user clicked in), then the action.
             daemon.click(nid, launcher.token())
-            wait_for(lambda: active_pid(desk) == app.pid, 30, "deck-tray takes focus with the token")
-            wait_for(lambda: window_state(app).get("tab") == sid, 30, "the session's tab is the current one")
+            wait_until(lambda: active_pid(desk) == app.pid, 30, "deck-tray takes focus with the token")
+            wait_until(lambda: window_state(app).get("tab") == sid, 30, "the session's tab is the current one")
             assert window_state(app)["active"] is True
         finally:
             if launcher is not None:
@@ -251,13 +252,13 @@ def test_second_start_hands_the_launchers_token_on(compositor: str) -> None:
         app = started(desk, pinned=False)
         launcher = Launcher(desk)
         try:
-            wait_for(lambda: active_pid(desk) not in (None, app.pid), 60, "the launcher takes focus")
+            wait_until(lambda: active_pid(desk) not in (None, app.pid), 60, "the launcher takes focus")
             token = launcher.token()
             run = subprocess.run([sys.executable, "-m", "deck_tray"], capture_output=True, text=True, timeout=60,
                                  env=dict(desk.env, PYTHONPATH=str(REPO_ROOT), XDG_ACTIVATION_TOKEN=token),
                                  check=False)
             assert run.returncode == 0 and "its window was raised" in run.stdout, run.stderr
-            wait_for(lambda: active_pid(desk) == app.pid, 30, "deck-tray takes focus with the launcher's token")
+            wait_until(lambda: active_pid(desk) == app.pid, 30, "deck-tray takes focus with the launcher's token")
         finally:
             launcher.close()
             app.close()
@@ -310,21 +311,21 @@ def test_global_shortcut_on_kde_toggles_the_window_at_the_oldest_request(composi
         try:
             # The desktop portal here (1.16 + KDE 5.27) binds nothing for a program it cannot name, so
             # deck-tray binds through KDE's kglobalaccel, which the portal's KDE backend also uses.
-            state = wait_for(lambda: (s := window_state(app)).get("shortcut_way") and s, 60,
-                             "the shortcut is bound")
+            state = wait_until(lambda: (s := window_state(app)).get("shortcut_way") and s, 60,
+                               "the shortcut is bound")
             assert state["shortcut_way"] == "kglobalaccel", state
             assert state["shortcut"] == "Ctrl+Alt+D — bound through KDE global shortcuts (kglobalaccel)."
             other = desk.other_window(platform="wayland")
-            wait_for(lambda: active_pid(desk) == other.pid, 60, "the other window takes focus")
-            wait_for(lambda: window_state(app)["active"] is False, 30, "deck-tray knows it lost focus")
+            wait_until(lambda: active_pid(desk) == other.pid, 60, "the other window takes focus")
+            wait_until(lambda: window_state(app)["active"] is False, 30, "deck-tray knows it lost focus")
             kglobalaccel_press(desk)
-            wait_for(lambda: active_pid(desk) == app.pid, 30, "deck-tray takes focus")
-            wait_for(lambda: window_state(app).get("tab") == older, 30, "at the waiting session's tab")
+            wait_until(lambda: active_pid(desk) == app.pid, 30, "deck-tray takes focus")
+            wait_until(lambda: window_state(app).get("tab") == older, 30, "at the waiting session's tab")
             kglobalaccel_press(desk)  # pressed again while it has focus: hidden
-            wait_for(lambda: window_state(app).get("shown") is False, 30, "the window hides")
+            wait_until(lambda: window_state(app).get("shown") is False, 30, "the window hides")
             # No tray host in this desktop: minimized rather than hidden (there would be no way back).
-            wait_for(lambda: (find(compositor_view(desk), app.pid) or (0, {}))[1].get("minimized"), 30,
-                     "KWin shows it minimized")
+            wait_until(lambda: (find(compositor_view(desk), app.pid) or (0, {}))[1].get("minimized"), 30,
+                       "KWin shows it minimized")
         finally:
             app.close()
 
@@ -336,20 +337,20 @@ def test_gnome_43_has_no_global_shortcut_and_deck_tray_toggle_does_the_same(comp
         set_shortcut(desk, "Ctrl+Alt+D")
         app = started(desk, pinned=True)
         try:
-            state = wait_for(lambda: (s := window_state(app)).get("shortcut", "").startswith("GNOME") and s, 60,
-                             "the shortcut status")
+            state = wait_until(lambda: (s := window_state(app)).get("shortcut", "").startswith("GNOME") and s, 60,
+                               "the shortcut status")
             assert state["shortcut_way"] == ""
             assert "custom shortcut in your keyboard settings that runs deck-tray --toggle" in state["shortcut"]
             other = desk.other_window(platform="xcb")
-            wait_for(lambda: active_pid(desk) == other.pid, 60, "the other window takes focus")
-            wait_for(lambda: window_state(app)["active"] is False, 30, "deck-tray knows it lost focus")
+            wait_until(lambda: active_pid(desk) == other.pid, 60, "the other window takes focus")
+            wait_until(lambda: window_state(app)["active"] is False, 30, "deck-tray knows it lost focus")
             toggle = [sys.executable, "-m", "deck_tray", "--toggle"]
             env = dict(desk.env, PYTHONPATH=str(REPO_ROOT))
             run = subprocess.run(toggle, env=env, capture_output=True, text=True, timeout=60, check=False)
             assert run.returncode == 0 and "shown or hidden" in run.stdout, run.stderr
-            wait_for(lambda: active_pid(desk) == app.pid, 30, "deck-tray takes focus")
-            wait_for(lambda: window_state(app).get("tab") == waiting, 30, "at the waiting session's tab")
+            wait_until(lambda: active_pid(desk) == app.pid, 30, "deck-tray takes focus")
+            wait_until(lambda: window_state(app).get("tab") == waiting, 30, "at the waiting session's tab")
             subprocess.run(toggle, env=env, capture_output=True, text=True, timeout=60, check=True)
-            wait_for(lambda: window_state(app).get("shown") is False, 30, "the window hides")
+            wait_until(lambda: window_state(app).get("shown") is False, 30, "the window hides")
         finally:
             app.close()

@@ -34,7 +34,8 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from tests.e2e.live_desktop import LiveDesktop, wait_for
+from tests.e2e.live_desktop import LiveDesktop
+from tests.helpers import wait_until
 
 #: A window of its own process that takes focus when shown (the "other app" of the tests).
 OTHER_WINDOW = r"""
@@ -116,7 +117,7 @@ class WaylandDesktop(LiveDesktop):
             self._start_kwin()
         else:
             raise ValueError(f"unknown compositor {self.compositor!r}")
-        wait_for(lambda: (self.runtime / self.wl_name).exists() or self._died(), 30, "the Wayland socket")
+        wait_until(lambda: (self.runtime / self.wl_name).exists() or self._died(), 30, "the Wayland socket")
         self._died()
         # What a desktop session does at login (dbus-update-activation-environment): services the
         # bus starts (the desktop portal and its backend) see the session's display and desktop.
@@ -161,11 +162,11 @@ class WaylandDesktop(LiveDesktop):
                         return line.split("display", 1)[1].split(",")[0].strip()
                 return None
 
-            self.env["DISPLAY"] = wait_for(public_display, 30, "mutter's Xwayland display")
+            self.env["DISPLAY"] = wait_until(public_display, 30, "mutter's Xwayland display")
             # mutter's Xwayland takes clients with the cookie it writes here (and sets XAUTHORITY
             # only in gnome-session's environment).
-            self.env["XAUTHORITY"] = str(wait_for(lambda: next(self.runtime.glob(".mutter-Xwaylandauth.*"), None),
-                                                  30, "mutter's Xauthority file"))
+            self.env["XAUTHORITY"] = str(wait_until(lambda: next(self.runtime.glob(".mutter-Xwaylandauth.*"), None),
+                                                    30, "mutter's Xauthority file"))
 
     def _start_kwin(self) -> None:
         exe = self.root / "kwin_wayland"  # a copy without the file capability (see the module doc)
@@ -188,7 +189,7 @@ class WaylandDesktop(LiveDesktop):
                 self._died()
                 return out.read_text().strip() if out.exists() else None
 
-            self.env["DISPLAY"] = wait_for(x_display, 60, "KWin's Xwayland display")
+            self.env["DISPLAY"] = wait_until(x_display, 60, "KWin's Xwayland display")
 
     # -- what the compositor shows -------------------------------------------------------
     def other_window(self, title: str = "Other app", platform: str = "wayland") -> subprocess.Popen[bytes]:
@@ -256,7 +257,7 @@ class WaylandDesktop(LiveDesktop):
             return None
 
         try:
-            return list(wait_for(printed, timeout, "the KWin script output"))
+            return list(wait_until(printed, timeout, "the KWin script output"))
         finally:
             self._dbus_call("org.kde.KWin", "/Scripting", "org.kde.kwin.Scripting", "unloadScript", "s", (tag,))
 

@@ -36,18 +36,15 @@ without credentials, body) to --log if given.  With --port 0 the OS picks the
 port; --port-file receives it (written atomically once the socket listens).
 Supports both stream=true (SSE chunks, ends with data: [DONE]) and stream=false.
 """
-import argparse
 import json
-import os
 import re
-import sys
-import threading
 import time
 import uuid
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-LOG_LOCK = threading.Lock()
-ARGS = None
+try:  # run as a script (this folder is sys.path[0]), or loaded by a test
+    from fake_http import FakeHandler, serve
+except ImportError:
+    from tests.fakes.fake_http import FakeHandler, serve
 
 TODOS = [
     {"content": "Read the failing test", "status": "completed", "priority": "high"},
@@ -55,9 +52,6 @@ TODOS = [
     {"content": "Update the changelog", "status": "pending", "priority": "low"},
 ]
 """The todo list the ``[[todo]]`` code writes (opencode's Todo shape: content, status, priority)."""
-
-SECRET_HEADERS = {"authorization", "x-api-key", "api-key", "cookie"}
-
 
 def _text_of(content):
     if content is None:
@@ -110,19 +104,11 @@ def plan(body):
     return ("text", "Hello from the fake LLM.", 0.0)
 
 
-class Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-
-    def log_message(self, fmt, *a):  # quiet
-        sys.stderr.write("fake-llm: " + (fmt % a) + "\n")
+class Handler(FakeHandler):
+    name = "fake-llm"
 
     def _json(self, code, obj):
-        data = json.dumps(obj).encode()
-        self.send_response(code)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
+        self.send_json(code, obj)
 
     def do_GET(self):
         if self.path.rstrip("/").endswith("/models"):
@@ -131,17 +117,12 @@ class Handler(BaseHTTPRequestHandler):
         return self._json(404, {"error": "not found"})
 
     def do_POST(self):
-        n = int(self.headers.get("Content-Length") or 0)
-        raw = self.rfile.read(n) if n else b"{}"
+        raw = self.read_body()
         try:
             body = json.loads(raw or b"{}")
         except Exception:
             body = {}
-        if ARGS.log:
-            headers = {k: v for k, v in self.headers.items() if k.lower() not in SECRET_HEADERS}
-            entry = {"t": time.time(), "method": "POST", "path": self.path, "headers": headers, "body": body}
-            with LOG_LOCK, open(ARGS.log, "a") as f:
-                f.write(json.dumps(entry) + "\n")
+        self.log_request_body(body)
         if not self.path.rstrip("/").endswith("/chat/completions"):
             return self._json(404, {"error": "not found"})
         p = plan(body)
@@ -167,12 +148,7 @@ class Handler(BaseHTTPRequestHandler):
                                     "choices": [{"index": 0, "message": msg, "finish_reason": finish}],
                                     "usage": {"prompt_tokens": 10, "completion_tokens": 5,
                                               "total_tokens": 15}})
-        self.send_response(200)
-        self.send_header("Content-Type", "text/event-stream")
-        self.send_header("Cache-Control", "no-cache")
-        self.send_header("Connection", "close")
-        self.end_headers()
-        self.close_connection = True
+        self.start_sse()
 
         def chunk(delta, finish=None, usage=None):
             obj = {"id": cid, "object": "chat.completion.chunk", "created": created, "model": model,
@@ -208,26 +184,7 @@ class Handler(BaseHTTPRequestHandler):
 
 
 def main():
-    global ARGS
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--host", default="127.0.0.1")
-    ap.add_argument("--port", type=int, default=18080)
-    ap.add_argument("--log", default=None)
-    ap.add_argument("--port-file", default=None, help="write the bound port here (useful with --port 0)")
-    ARGS = ap.parse_args()
-    srv = ThreadingHTTPServer((ARGS.host, ARGS.port), Handler)
-    srv.daemon_threads = True
-    port = srv.server_address[1]
-    if ARGS.port_file:
-        tmp = ARGS.port_file + ".tmp"
-        with open(tmp, "w") as f:
-            f.write(f"{port}\n")
-        os.replace(tmp, ARGS.port_file)
-    print(f"fake LLM listening on http://{ARGS.host}:{port}/v1", flush=True)
-    try:
-        srv.serve_forever()
-    except KeyboardInterrupt:
-        pass
+    serve(Handler, __doc__.splitlines()[0], "fake LLM listening on http://{host}:{port}/v1", default_port=18080)
 
 
 if __name__ == "__main__":

@@ -19,6 +19,7 @@ from deck_tray.core.procs import AgentProcess
 from deck_tray.core.scan import Scanner
 from deck_tray.services import ipc
 from deck_tray.services.panes import Tmux
+from tests.helpers import until
 
 pytestmark = [pytest.mark.gui, pytest.mark.usefixtures("qt_slate")]
 
@@ -51,13 +52,6 @@ def test_a_permission_hook_reaches_the_registry_at_once(tmp_path: Path, runtime:
                    session_id=TID, transcript_path=str(rollout))
     env = {k: v for k, v in os.environ.items() if not k.startswith(("XDG_RUNTIME_DIR", "PYTHON"))}
     env.update(XDG_RUNTIME_DIR=str(runtime), PYTHONPATH=str(REPO), PYTHONDONTWRITEBYTECODE="1")
-
-    async def until(pred: Any, timeout: float = 15.0) -> Any:
-        deadline = time.monotonic() + timeout
-        while not (value := pred()):
-            assert time.monotonic() < deadline, "timed out"
-            await asyncio.sleep(0.01)
-        return value
 
     async def scenario() -> None:
         app.start()

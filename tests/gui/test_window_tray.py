@@ -12,11 +12,6 @@ from deck_tray.core.model import (
     AgentKind,
     DeliveryReport,
     DeliveryState,
-    Message,
-    MessageRole,
-    PaneRef,
-    PendingRequest,
-    RequestKind,
     Session,
     SessionStatus,
 )
@@ -25,30 +20,9 @@ from deck_tray.services.notifier import notification_text
 from deck_tray.services.registry import SessionRegistry
 from deck_tray.ui.tray import Tray
 from deck_tray.ui.window import MainWindow
+from tests.helpers import busy_session, waiting_session
 
 pytestmark = pytest.mark.gui
-PANE = PaneRef("tmux", "%3", "/tmp/tmux-0/default", "work:1.0")
-
-
-def waiting(sid: str = "aaaa1111", request: str = "toolu_1") -> Session:
-    return Session(
-        id=sid, agent=AgentKind.CLAUDE_CODE, cwd="/home/dev/proj", title="Fix the login bug",
-        pid=4242, pane=PANE, status=SessionStatus.WAITING_PERMISSION,
-        reason="permission prompt for Bash `rm -f x` — live status file, 2 s ago",
-        pending=PendingRequest(RequestKind.PERMISSION, "Bash", "rm -f x",
-                               ("Yes", "Yes, and always allow access to proj/", "No"), request),
-        updated_at=time.time(),
-        messages=(
-            Message(MessageRole.USER, "please clean up"),
-            Message(MessageRole.TOOL, "Bash(rm -f x)", state="pending"),
-        ),
-    )
-
-
-def busy(sid: str = "bbbb2222") -> Session:
-    return Session(id=sid, agent=AgentKind.CODEX, cwd="/home/dev/api", title="Add pagination",
-                   pid=777, pane=PANE, status=SessionStatus.BUSY, reason="working — transcript, just now",
-                   updated_at=time.time())
 
 
 @pytest.fixture
@@ -60,27 +34,27 @@ def test_attention_is_announced_once_per_request(qtbot) -> None:
     reg = SessionRegistry()
     seen: list[Session] = []
     reg.attention_needed.connect(seen.append)
-    reg.apply([waiting(), busy()])
-    reg.apply([waiting(), busy()])
+    reg.apply([waiting_session(), busy_session()])
+    reg.apply([waiting_session(), busy_session()])
     assert [s.id for s in seen] == ["aaaa1111"]
-    reg.apply([waiting(request="toolu_2"), busy()])  # a new request in the same session
+    reg.apply([waiting_session(request="toolu_2"), busy_session()])  # a new request in the same session
     assert len(seen) == 2
     changed: list[Session] = []
     reg.session_changed.connect(changed.append)
-    reg.apply([busy()])
+    reg.apply([busy_session()])
     assert reg.get("aaaa1111") is None
 
 
 def test_tray_menu_lists_waiting_first_and_counts(qtbot) -> None:
     reg = SessionRegistry()
     tray = Tray(reg)
-    reg.apply([busy(), waiting()])
+    reg.apply([busy_session(), waiting_session()])
     texts = [a.text() for a in tray.menu.actions() if a.text()]
     assert texts[0].startswith("⚠ Fix the login bug")
     assert any(t.startswith("Add pagination") for t in texts)
     assert "Quit deck-tray" in texts
     assert "1 waiting" in tray.icon.toolTip()
-    title, body = notification_text(waiting())
+    title, body = notification_text(waiting_session())
     assert "Claude Code" in title and "Fix the login bug" in title
     assert "Bash" in body and "rm -f x" in body
 
@@ -89,7 +63,7 @@ def test_window_tab_shows_request_and_sends_allow(qtbot, settings) -> None:
     reg = SessionRegistry()
     win = MainWindow(reg, settings)
     qtbot.addWidget(win)
-    reg.apply([waiting(), busy()])
+    reg.apply([waiting_session(), busy_session()])
     assert win.listed() == {"Needs you": ["aaaa1111"], "Working": ["bbbb2222"]}
     tab = win.open_session("aaaa1111")
     assert tab is not None and win.tabs.count() == 1
@@ -108,7 +82,7 @@ def test_refused_answer_keeps_the_text(qtbot, settings) -> None:
     reg = SessionRegistry()
     win = MainWindow(reg, settings)
     qtbot.addWidget(win)
-    reg.apply([busy()])
+    reg.apply([busy_session()])
     tab = win.open_session("bbbb2222")
     assert tab is not None
     tab.answer.setPlainText("run the tests\nand fix them")

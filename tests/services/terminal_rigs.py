@@ -26,7 +26,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -39,6 +39,7 @@ from deck_tray.core import procs
 from deck_tray.core.model import AgentKind, PaneRef, Session, SessionStatus
 from deck_tray.services.panes import Multiplexer, MuxSet, PaneInfo
 from deck_tray.services.terminals import Kitty, Konsole, Screen, WezTerm
+from tests.helpers import wait_until
 
 from .desktop_session import start_xvfb
 
@@ -58,18 +59,6 @@ def need(*programs: str) -> None:
     if missing:
         pkgs = ", ".join(sorted({PACKAGES.get(p, p) for p in missing}))
         pytest.skip(f"needs {', '.join(missing)} (Debian package: {pkgs})")
-
-
-def wait_for(pred: Callable[[], Any], timeout: float = 20.0, what: str = "condition") -> Any:
-    """Poll ``pred`` until it returns something true; fail after ``timeout`` seconds."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = pred()
-        if value:
-            return value
-        if time.monotonic() >= deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.05)
 
 
 def stop_process(proc: subprocess.Popen[Any]) -> None:
@@ -225,12 +214,12 @@ class Rig:
         # A script file rather than ``-c``: screen's -X would expand the ``$1`` in an argument.
         self.open(["bash", "--norc", "--noprofile", str(script), sys.executable, str(STANDIN), str(log), mode,
                    str(after_exe), str(after_log)])
-        wait_for(log.exists, what="the stand-in agent to start")
+        wait_until(log.exists, what="the stand-in agent to start")
         me = [sys.executable, str(STANDIN), str(log)]
-        pid = wait_for(lambda: next((p.pid for p in psutil.process_iter(["cmdline"])
+        pid = wait_until(lambda: next((p.pid for p in psutil.process_iter(["cmdline"])
                                      if (p.info.get("cmdline") or [])[:3] == me), 0), what="the agent's pid")
-        pane = wait_for(lambda: asyncio.run(MuxSet([self.adapter]).pane_for_agent(pid, procs.environ(pid))),
-                        what=f"{self.name} to show the agent's window")
+        pane = wait_until(lambda: asyncio.run(MuxSet([self.adapter]).pane_for_agent(pid, procs.environ(pid))),
+                          what=f"{self.name} to show the agent's window")
         return Agent(pid, log, after_log, pane)
 
     def screen_shows(self, agent: Agent, marker: str) -> bool:
@@ -253,7 +242,7 @@ def start_kitty(tmp: Path, display: str, argv: list[str], *, remote_control: boo
         proc = subprocess.Popen(["kitty", *opts, *argv], env=env, stdin=subprocess.DEVNULL, stdout=out, stderr=out,
                                 cwd=tmp)
     if remote_control:
-        wait_for(lambda: (tmp / "kitty.sock").exists() or proc.poll() is not None, what="kitty's socket")
+        wait_until(lambda: (tmp / "kitty.sock").exists() or proc.poll() is not None, what="kitty's socket")
         if proc.poll() is not None:
             pytest.fail(f"kitty exited: {(tmp / 'kitty.log').read_text(errors='replace')[-2000:]}")
     return proc
@@ -331,9 +320,9 @@ class ScreenRig(Rig):
         if not self.sty:
             subprocess.run(["screen", "-dmS", self.session, "sleep", "600"], env=self.env, check=True, timeout=20,
                            cwd=self.tmp)
-            self.sty = wait_for(lambda: next((w for ln in self.screen("-ls").splitlines()
+            self.sty = wait_until(lambda: next((w for ln in self.screen("-ls").splitlines()
                                               for w in ln.split() if w.endswith("." + self.session)), ""),
-                                what="the screen session")
+                                  what="the screen session")
         self.screen("-S", self.sty, "-X", "screen", *argv)
 
     def close(self, agent: Agent) -> None:
@@ -346,8 +335,8 @@ class ScreenRig(Rig):
                 self.screen("-S", self.sty, "-X", "quit")
             except subprocess.TimeoutExpired:  # a window that never reads can wedge the server
                 kill_tree(server)
-            wait_for(lambda: not psutil.pid_exists(server) or psutil.Process(server).status() == "zombie",
-                     what="screen to quit")
+            wait_until(lambda: not psutil.pid_exists(server) or psutil.Process(server).status() == "zombie",
+                       what="screen to quit")
         shutil.rmtree(self.screendir, ignore_errors=True)
 
 
@@ -387,7 +376,7 @@ class WezTermRig(Rig):
             self.proc = subprocess.Popen(["wezterm", "start", "--cwd", str(self.tmp), "--", "sleep", "600"],
                                          env=self.env, stdin=subprocess.DEVNULL)
             self.sock = str(self.runtime / "wezterm" / f"gui-sock-{self.proc.pid}")
-            wait_for(lambda: os.path.exists(self.sock), what="the fake WezTerm's socket")
+            wait_until(lambda: os.path.exists(self.sock), what="the fake WezTerm's socket")
         self.cli("spawn", "--cwd", str(self.tmp), "--", *argv)
 
     def close(self, agent: Agent) -> None:

@@ -22,6 +22,7 @@ from deck_tray.core.model import AgentKind, DeliveryReport, DeliveryState, PaneR
 from deck_tray.core.reply import Reply, ReplyKind
 from deck_tray.services.dispatcher import MENU_SETTLE_S, Dispatcher
 from deck_tray.services.panes import Tmux, pane_for_pid, server_sockets
+from tests.helpers import wait_until
 
 pytestmark = pytest.mark.skipif(shutil.which("tmux") is None, reason="tmux is not installed")
 STANDIN = Path(__file__).with_name("standin_agent.py")
@@ -47,16 +48,6 @@ def tmux(socket: str, *args: str) -> str:
                           capture_output=True, text=True).stdout
 
 
-def wait_for(pred, timeout: float = 20.0):  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = pred()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise AssertionError("condition not met in time")
-
-
 @pytest.fixture
 def server(tmp_path: Path) -> Iterator[str]:
     sock_dir = Path(os.environ["TMUX_TMPDIR"]) / f"tmux-{os.getuid()}"
@@ -74,7 +65,7 @@ def start(server: str, tmp_path: Path, mode: str = "idle") -> Pane:
     pane_id, pid = out.split()
     pane = Pane(server, pane_id, int(pid), log)
     marker = "Esc to cancel" if mode == "permission" else "? for shortcuts"
-    wait_for(lambda: marker in tmux(server, "capture-pane", "-p", "-t", pane_id))
+    wait_until(lambda: marker in tmux(server, "capture-pane", "-p", "-t", pane_id))
     return pane
 
 
@@ -94,7 +85,7 @@ def test_single_line_is_typed_then_enter_alone(server: str, tmp_path: Path) -> N
     pane = start(server, tmp_path)
     report = send(pane.session(), Reply(ReplyKind.PROMPT, "run the tests please"))
     assert report.state is DeliveryState.SUBMITTED
-    assert wait_for(lambda: pane.received() == b"run the tests please\r")
+    assert wait_until(lambda: pane.received() == b"run the tests please\r")
 
 
 def test_long_multiline_unicode_goes_through_one_bracketed_paste(server: str, tmp_path: Path) -> None:
@@ -104,13 +95,13 @@ def test_long_multiline_unicode_goes_through_one_bracketed_paste(server: str, tm
     assert report.state is DeliveryState.SUBMITTED
     # tmux turns LF into CR inside a paste unless -r; deck-tray passes -r, so LF stays LF.
     expected = b"\x1b[200~" + text.encode() + b"\x1b[201~\r"
-    assert wait_for(lambda: pane.received() == expected, 30)
+    assert wait_until(lambda: pane.received() == expected, 30)
 
 
 def test_control_characters_never_reach_the_pane(server: str, tmp_path: Path) -> None:
     pane = start(server, tmp_path)
     send(pane.session(), Reply(ReplyKind.PROMPT, "a\x1b[31mred\x1b[0m\x07b\x00c\r\nd\x1b]0;title\x07e"))
-    got = wait_for(lambda: pane.received().endswith(b"\r") and pane.received())
+    got = wait_until(lambda: pane.received().endswith(b"\r") and pane.received())
     body = got[len(b"\x1b[200~"):-len(b"\x1b[201~\r")] if got.startswith(b"\x1b[200~") else got[:-1]
     assert body == b"aredbc\nde"
 
@@ -118,10 +109,10 @@ def test_control_characters_never_reach_the_pane(server: str, tmp_path: Path) ->
 def test_permission_answers_use_the_menu_keys(server: str, tmp_path: Path) -> None:
     pane = start(server, tmp_path, "permission")
     send(pane.session(SessionStatus.WAITING_PERMISSION), Reply(ReplyKind.ALLOW))
-    assert wait_for(lambda: pane.received() == b"1")
+    assert wait_until(lambda: pane.received() == b"1")
     pane2 = start(server, tmp_path, "permission")
     send(pane2.session(SessionStatus.WAITING_PERMISSION), Reply(ReplyKind.DENY))
-    assert wait_for(lambda: pane2.received() == b"\x1b")
+    assert wait_until(lambda: pane2.received() == b"\x1b")
 
 
 def test_a_new_claude_menu_gets_its_key_once_it_takes_keys(server: str, tmp_path: Path) -> None:
@@ -134,12 +125,12 @@ def test_a_new_claude_menu_gets_its_key_once_it_takes_keys(server: str, tmp_path
     report = send(fresh, Reply(ReplyKind.ALLOW))
     assert time.monotonic() - t0 >= MENU_SETTLE_S - 0.05
     assert report.state is not DeliveryState.REFUSED, report
-    assert wait_for(lambda: pane.received() == b"1")
+    assert wait_until(lambda: pane.received() == b"1")
     old = start(server, tmp_path, "permission")
     t0 = time.monotonic()
     send(replace(old.session(SessionStatus.WAITING_PERMISSION), updated_at=time.time() - 5), Reply(ReplyKind.ALLOW))
     assert time.monotonic() - t0 < MENU_SETTLE_S
-    assert wait_for(lambda: old.received() == b"1")
+    assert wait_until(lambda: old.received() == b"1")
 
 
 def test_a_menu_reported_before_it_is_drawn_is_waited_for(server: str, tmp_path: Path) -> None:
@@ -150,7 +141,7 @@ def test_a_menu_reported_before_it_is_drawn_is_waited_for(server: str, tmp_path:
     report = send(pane.session(SessionStatus.WAITING_PERMISSION), Reply(ReplyKind.ALLOW))
     assert report.state is not DeliveryState.REFUSED, report
     assert time.monotonic() - t0 >= 0.5 + MENU_SETTLE_S
-    assert wait_for(lambda: pane.received() == b"1")
+    assert wait_until(lambda: pane.received() == b"1")
 
 
 def test_prompt_is_refused_while_a_menu_is_open(server: str, tmp_path: Path) -> None:
@@ -173,7 +164,7 @@ def test_refused_when_the_pane_is_gone(server: str, tmp_path: Path) -> None:
 def test_refused_when_a_shell_replaced_the_agent(server: str, tmp_path: Path) -> None:
     pane = start(server, tmp_path)
     tmux(server, "respawn-pane", "-k", "-t", pane.pane_id, "bash", "--norc", "--noprofile")
-    wait_for(lambda: tmux(server, "display", "-p", "-t", pane.pane_id, "#{pane_current_command}") == "bash\n")
+    wait_until(lambda: tmux(server, "display", "-p", "-t", pane.pane_id, "#{pane_current_command}") == "bash\n")
     report = send(pane.session(), Reply(ReplyKind.PROMPT, "rm -rf typed-into-a-shell"))
     assert report.state is DeliveryState.REFUSED
     time.sleep(0.3)

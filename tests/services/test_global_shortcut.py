@@ -14,8 +14,7 @@ import asyncio
 import shutil
 import subprocess
 import tempfile
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +24,7 @@ from jeepney.bus_messages import message_bus
 from jeepney.io.asyncio import DBusRouter, Proxy, open_dbus_connection
 
 from deck_tray.services.global_shortcut import GlobalShortcut
+from tests.helpers import run_until
 
 from .desktop_session import start_xvfb
 from .test_notifier import PrivateBus
@@ -36,15 +36,6 @@ IFACE = "org.freedesktop.portal.GlobalShortcuts"
 
 def run(loop: asyncio.AbstractEventLoop, coro: Any) -> Any:
     return loop.run_until_complete(coro)
-
-
-def wait_until(loop: asyncio.AbstractEventLoop, cond: Callable[[], Any], what: str, timeout: float = 20.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while not (value := cond()):
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{what}: not within {timeout:g} s")
-        loop.run_until_complete(asyncio.sleep(0.05))
-    return value
 
 
 # -- X11: XGrabKey on a real X server -------------------------------------------------------
@@ -72,11 +63,11 @@ def test_x11_grab_reports_each_press_and_frees_the_key(display: str, qloop: asyn
     assert gs.status == "Ctrl+Alt+D — bound through an X11 key grab."
     key = ["xdotool", "key", "--clearmodifiers", "ctrl+alt+d"]
     subprocess.run(key, env={"DISPLAY": display, "PATH": "/usr/bin:/bin"}, check=True, timeout=10)
-    wait_until(qloop, lambda: presses, "the press reported")
+    run_until(qloop, lambda: presses, "the press reported")
     # Caps Lock on: still the shortcut.
     subprocess.run(["xdotool", "key", "Caps_Lock", "ctrl+alt+d", "Caps_Lock"], env={"DISPLAY": display},
                    check=True, timeout=10)
-    wait_until(qloop, lambda: len(presses) == 2, "the press with Caps Lock on")
+    run_until(qloop, lambda: len(presses) == 2, "the press with Caps Lock on")
     assert presses == ["", ""]
     # Another program holding the key: this one says so instead of pretending.
     other = GlobalShortcut(env=env, bus="unix:path=/nonexistent")
@@ -208,7 +199,7 @@ def test_portal_binds_and_reports_presses_with_their_token(bus: PrivateBus, qloo
     # A press of another session's shortcut (another app) is not ours.
     portal.signal(PATH, IFACE, "Activated", "osta{sv}", (session + "x", "toggle", 1, {}))
     portal.signal(PATH, IFACE, "Activated", "osta{sv}", (session, "toggle", 2, {"activation_token": ("s", "tok-1")}))
-    wait_until(qloop, lambda: presses, "the press reported")
+    run_until(qloop, lambda: presses, "the press reported")
     assert presses == ["tok-1"]
     run(qloop, gs.stop())
     assert portal.closed == [session]

@@ -18,6 +18,7 @@ from deck_tray.core.reply import Reply, ReplyKind
 from deck_tray.services.decisions import DecisionBroker
 from deck_tray.services.ipc import IpcServer
 from deck_tray.services.registry import SessionRegistry
+from tests.helpers import until
 
 REPO = Path(__file__).resolve().parents[2]
 SID = "5c0d6f3e-1111-4222-8333-444455556666"
@@ -47,14 +48,6 @@ async def forwarder(runtime: Path, payload: dict[str, Any] = PAYLOAD,
 def session(status: SessionStatus, agent: AgentKind = AgentKind.CLAUDE_CODE, pane: PaneRef | None = None) -> Session:
     return Session(id=SID, agent=agent, cwd="/p", title="t", pid=None, pane=pane, status=status,
                    reason="r", updated_at=time.time())
-
-
-async def until(pred: Any, timeout: float = 20.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while not (v := pred()):
-        assert time.monotonic() < deadline, "timed out"
-        await asyncio.sleep(0.02)
-    return v
 
 
 def serve(runtime: Path) -> tuple[IpcServer, DecisionBroker, SessionRegistry]:

@@ -9,7 +9,6 @@ from __future__ import annotations
 import ast
 import asyncio
 import dataclasses
-import gc
 import json
 import os
 import shutil
@@ -17,9 +16,7 @@ import socket
 import stat
 import subprocess
 import sys
-import tempfile
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -41,32 +38,14 @@ from deck_tray.core.model import (
 from deck_tray.core.opencode import ServerPhase, ServerState
 from deck_tray.core.reply import Reply, ReplyKind
 from deck_tray.services import ipc
+from tests.helpers import until
 
 REPO = Path(__file__).resolve().parents[2]
 FIXTURES = REPO / "tests" / "fixtures"
 CLAUDE_HOOKS = [json.loads(ln) for ln in (FIXTURES / "claude-code-2.1.197-hooks.jsonl").read_text().splitlines()]
 NOTIFY = [json.loads(ln) for ln in (FIXTURES / "codex-0.169.0-notify.jsonl").read_text().splitlines()]
 PERMISSION = next(s["payload"] for s in CLAUDE_HOOKS if s["event"] == "PermissionRequest")
-
-
-@pytest.fixture(autouse=True)
-def _clean_qt_slate(qapp: Any) -> Iterator[None]:
-    """Tests must not end or crash each other's loops: closing the last window does not quit Qt
-    (as in ``run_app``), and dead Qt objects are collected before and after, on the GUI thread
-    (collected later by a worker thread that happens to trigger a GC, a QTimer outlives its object)."""
-    qapp.setQuitOnLastWindowClosed(False)
-    gc.collect()
-    yield
-    gc.collect()
-
-
-@pytest.fixture
-def runtime() -> Iterator[Path]:
-    """A private, short ``XDG_RUNTIME_DIR``."""
-    d = Path(tempfile.mkdtemp(prefix="dt-rt-", dir="/tmp"))
-    os.chmod(d, 0o700)
-    yield d
-    shutil.rmtree(d, ignore_errors=True)
+pytestmark = pytest.mark.usefixtures("qt_slate")  # tests/conftest.py; runtime comes from there too
 
 
 def env_for(runtime: Path, home: Path) -> dict[str, str]:
@@ -87,13 +66,6 @@ async def run_cli(env: dict[str, str], *args: str, stdin: bytes | None = None,
     out, err = await asyncio.wait_for(proc.communicate(stdin), timeout)
     assert proc.returncode is not None
     return proc.returncode, out, err, time.perf_counter() - t0
-
-
-async def until(pred: Any, timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not pred():
-        assert time.monotonic() < deadline, "timed out"
-        await asyncio.sleep(0.01)
 
 
 class Served:

@@ -23,8 +23,9 @@ from deck_tray.services.dispatcher import Dispatcher
 from deck_tray.services.panes import MuxSet, Tmux
 from deck_tray.services.terminals import Screen
 from deck_tray.services.terminals.kitty import REMOTE_CONTROL_OFF, Kitty, _error, windows
+from tests.helpers import wait_until
 
-from .terminal_rigs import KittyRig, Recording, need, start_kitty, stop_process, wait_for, xvfb_display
+from .terminal_rigs import KittyRig, Recording, need, start_kitty, stop_process, xvfb_display
 
 
 @pytest.fixture
@@ -120,7 +121,7 @@ def test_screen_inside_kitty_resolves_to_screen_the_innermost(display: str, tmp_
         report = asyncio.run(Dispatcher(rig.adapter, accept_timeout=0).dispatch(
             agent.session(), Reply(ReplyKind.PROMPT, "inner ✓")))
         assert report.state is not DeliveryState.REFUSED, report
-        wait_for(lambda: agent.received() == "inner ✓\r".encode(), what="the text in screen")
+        wait_until(lambda: agent.received() == "inner ✓\r".encode(), what="the text in screen")
     finally:
         rig.stop()
         stop_process(kitty)

@@ -20,8 +20,9 @@ from deck_tray.core.model import DeliveryReport, DeliveryState, PaneRef, Session
 from deck_tray.core.reply import Reply, ReplyKind
 from deck_tray.services.dispatcher import Dispatcher
 from deck_tray.services.terminals.konsole import Konsole, call, make_server, split_server
+from tests.helpers import wait_until
 
-from .terminal_rigs import Agent, KonsoleFakeRig, KonsoleRealRig, Recording, Rig, need, wait_for
+from .terminal_rigs import Agent, KonsoleFakeRig, KonsoleRealRig, Recording, Rig, need
 
 
 @pytest.fixture
@@ -50,12 +51,12 @@ def dispatch(rig: Rig, agent: Agent, reply: Reply, status: SessionStatus) -> tup
 def test_konsole_24_05_shows_its_screen_so_menus_are_answered(tmp_path: Path, no_bus: None) -> None:
     with fake(tmp_path, "24.05.0") as rig:
         agent = rig.start_agent(mode="permission")
-        wait_for(lambda: rig.screen_shows(agent, "Do you want to proceed?"), what="the menu")
+        wait_until(lambda: rig.screen_shows(agent, "Do you want to proceed?"), what="the menu")
         report, sends = dispatch(rig, agent, Reply(ReplyKind.PROMPT, "no"), SessionStatus.WAITING_PERMISSION)
         assert report.state is DeliveryState.REFUSED and sends == []
         report, sends = dispatch(rig, agent, Reply(ReplyKind.ALLOW), SessionStatus.WAITING_PERMISSION)
         assert sends == [("key", "1")]
-        wait_for(lambda: agent.received() == b"1", what="the menu key")
+        wait_until(lambda: agent.received() == b"1", what="the menu key")
 
 
 def test_konsole_25_12_refusing_sendtext_is_explained_and_nothing_typed(tmp_path: Path, no_bus: None) -> None:
@@ -76,7 +77,7 @@ def test_konsole_22_12_types_prompts_without_its_screen_but_not_into_a_waiting_a
         assert "cannot show its screen" in report.detail
         report, sends = dispatch(rig, agent, Reply(ReplyKind.PROMPT, "go on"), SessionStatus.IDLE)
         assert sends == [("literal", "go on"), ("key", "Enter")]
-        wait_for(lambda: agent.received() == b"go on\r", what="the prompt")
+        wait_until(lambda: agent.received() == b"go on\r", what="the prompt")
 
 
 def test_the_bus_comes_from_the_agent_and_the_server_field_round_trips(tmp_path: Path, no_bus: None) -> None:

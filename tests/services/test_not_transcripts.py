@@ -16,7 +16,6 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -24,6 +23,7 @@ from deck_tray.core.scan import Scanner
 from deck_tray.services.monitor import Monitor
 from deck_tray.services.panes import Tmux
 from deck_tray.services.registry import SessionRegistry
+from tests.helpers import until
 
 REPO = Path(__file__).resolve().parents[2]
 FIXTURES = REPO / "tests" / "fixtures"
@@ -117,12 +117,7 @@ def test_the_apps_scan_lists_the_sessions_beside_named_pipes_and_a_pipe_event_bl
     refreshes: list[float] = []
     monitor.refreshed.connect(refreshes.append)
     caplog.set_level(logging.INFO)
-
-    async def until(pred: Any, what: str, timeout: float = 10.0) -> None:
-        deadline = time.monotonic() + timeout
-        while not pred():
-            assert time.monotonic() < deadline, f"timed out waiting for {what} (a scan blocked on a named pipe?)"
-            await asyncio.sleep(0.02)
+    blocked = " (a scan blocked on a named pipe?)"
 
     def ids() -> set[str]:
         return {s.id for s in registry.sessions()}
@@ -131,19 +126,19 @@ def test_the_apps_scan_lists_the_sessions_beside_named_pipes_and_a_pipe_event_bl
         monitor.start()
         passed = False
         try:
-            await until(lambda: ids() == {CLAUDE_ID, CODEX_ID}, "the first scan")
+            await until(lambda: ids() == {CLAUDE_ID, CODEX_ID}, 10, "the first scan" + blocked)
             # The watcher reports a named pipe created now; the refresh it starts must not open it,
             # and later events are still handled (a title record appended to the transcript).
             done = len(refreshes)
             late = tree.project / "55555555-5555-4555-8555-555555555555.jsonl"
             os.mkfifo(late)
             tree.fifos.append(late)
-            await until(lambda: len(refreshes) > done, "the refresh after the pipe's event")
+            await until(lambda: len(refreshes) > done, 10, "the refresh after the pipe's event" + blocked)
             with open(tree.transcript, "a", encoding="utf-8") as f:
                 f.write(json.dumps({"type": "custom-title", "customTitle": "after the pipe",
                                     "sessionId": CLAUDE_ID}) + "\n")
             await until(lambda: (s := registry.get(CLAUDE_ID)) is not None and s.title == "after the pipe",
-                        "the transcript's next change")
+                        10, "the transcript's next change" + blocked)
             assert ids() == {CLAUDE_ID, CODEX_ID}
             passed = True
         finally:

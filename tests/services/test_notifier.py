@@ -25,10 +25,10 @@ from jeepney import DBusAddress, MessageType, new_method_call, new_signal
 from jeepney.io.asyncio import DBusRouter, open_dbus_connection
 
 from deck_tray import APP_ID
-from deck_tray.core.model import AgentKind, PaneRef, PendingRequest, RequestKind, Session, SessionStatus
 from deck_tray.services.notifier import Notifier, notification_text
 from deck_tray.services.notify_dbus import DBusNotifications
 from deck_tray.services.registry import SessionRegistry
+from tests.helpers import asking_session, run_until, waiting_session, went_busy
 
 from .fake_notifications import INVALID_ARGS, NAME, PATH, FakeNotifications
 
@@ -45,35 +45,7 @@ DBUS_CONFIG = """<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Confi
   </policy>
 </busconfig>
 """
-PANE = PaneRef("tmux", "%3", "/tmp/tmux-0/default", "work:1.0")
 GRACE_WAIT = 0.7  # comfortably past the 300 ms grace
-
-
-# -- sessions ------------------------------------------------------------------------------
-
-def waiting(sid: str = "aaaa1111", request: str = "toolu_1", summary: str = "rm -f x") -> Session:
-    return Session(
-        id=sid, agent=AgentKind.CLAUDE_CODE, cwd="/home/dev/proj", title="Fix the login bug",
-        pid=4242, pane=PANE, status=SessionStatus.WAITING_PERMISSION,
-        reason=f"permission prompt for Bash `{summary}` — live status file, 2 s ago",
-        pending=PendingRequest(RequestKind.PERMISSION, "Bash", summary,
-                               ("Yes", "Yes, and always allow access to proj/", "No"), request),
-        updated_at=time.time(),
-    )
-
-
-def asking(sid: str = "cccc3333") -> Session:
-    return Session(
-        id=sid, agent=AgentKind.CODEX, cwd="/home/dev/api", title="Add pagination", pid=777, pane=PANE,
-        status=SessionStatus.WAITING_QUESTION, reason="question — rollout, just now",
-        pending=PendingRequest(RequestKind.QUESTION, "AskUserQuestion", "page size?", ("20", "50"), "call_9",
-                               question="Which page size should the API use?"),
-        updated_at=time.time(),
-    )
-
-
-def busy(s: Session) -> Session:
-    return replace(s, status=SessionStatus.BUSY, pending=None, reason="working — live status file, just now")
 
 
 # -- processes -----------------------------------------------------------------------------
@@ -248,20 +220,6 @@ def fake(private_bus: PrivateBus, qloop: asyncio.AbstractEventLoop) -> Iterator[
 
 # -- driving the loop ----------------------------------------------------------------------
 
-def wait_until(loop: asyncio.AbstractEventLoop, pred: Callable[[], Any], what: str, timeout: float = 8.0) -> Any:
-    async def poll() -> Any:
-        deadline = time.monotonic() + timeout
-        while True:
-            value = pred()
-            if value:
-                return value
-            if time.monotonic() > deadline:
-                raise AssertionError(f"timed out waiting for {what}")
-            await asyncio.sleep(0.05)
-
-    return loop.run_until_complete(poll())
-
-
 def run_for(loop: asyncio.AbstractEventLoop, seconds: float) -> None:
     loop.run_until_complete(asyncio.sleep(seconds))
 
@@ -302,9 +260,9 @@ def rig(qloop: asyncio.AbstractEventLoop) -> Iterator[Callable[..., Rig]]:
 def test_waiting_session_shows_exactly_one_notification(dunst: Dunst, rig: Callable[..., Rig], qloop) -> None:
     r = rig()
     assert r.notifier.backend == "freedesktop" and r.backends == ["freedesktop"]
-    s = waiting()
+    s = waiting_session()
     r.registry.apply([s])
-    rec = wait_until(qloop, lambda: dunst.records(), "dunst to display the notification")
+    rec = run_until(qloop, lambda: dunst.records(), "dunst to display the notification")
     assert dunst.count() == 1
     assert len(rec) == 1
     n = rec[0]
@@ -325,71 +283,71 @@ def test_waiting_session_shows_exactly_one_notification(dunst: Dunst, rig: Calla
 
 def test_click_opens_and_closes_the_notification(dunst: Dunst, rig: Callable[..., Rig], qloop) -> None:
     r = rig()
-    r.registry.apply([waiting()])
-    wait_until(qloop, lambda: dunst.count() == 1, "the notification")
+    r.registry.apply([waiting_session()])
+    run_until(qloop, lambda: dunst.count() == 1, "the notification")
     dunst.ctl("action", "0")  # what a click on the notification body does
-    wait_until(qloop, lambda: r.actions, "action_invoked")
+    run_until(qloop, lambda: r.actions, "action_invoked")
     assert r.actions == [("aaaa1111", "open")]
-    wait_until(qloop, lambda: dunst.count() == 0, "the clicked notification to close")
+    run_until(qloop, lambda: dunst.count() == 0, "the clicked notification to close")
     run_for(qloop, 0.2)
     assert r.actions == [("aaaa1111", "open")]
 
 
 def test_allow_button_reports_allow(dunst: Dunst, rig: Callable[..., Rig], qloop) -> None:
     r = rig()
-    r.registry.apply([waiting()])
-    wait_until(qloop, lambda: dunst.count() == 1, "the notification")
+    r.registry.apply([waiting_session()])
+    run_until(qloop, lambda: dunst.count() == 1, "the notification")
     dunst.choose("allow")
     dunst.ctl("context")  # dunst's action menu (dmenu is our script, which picks "allow")
-    wait_until(qloop, lambda: r.actions, "action_invoked")
+    run_until(qloop, lambda: r.actions, "action_invoked")
     assert r.actions == [("aaaa1111", "allow")]
     menu = dunst.menu()
     assert "#Open (Claude Code needs you — Fix the login bug)" in menu
     assert "#Allow (" in menu and "#Deny (" in menu
-    wait_until(qloop, lambda: dunst.count() == 0, "the notification to close after the action")
+    run_until(qloop, lambda: dunst.count() == 0, "the notification to close after the action")
 
 
 def test_question_offers_open_only(dunst: Dunst, rig: Callable[..., Rig], qloop) -> None:
     r = rig()
-    r.registry.apply([asking()])
-    rec = wait_until(qloop, lambda: dunst.records(), "the notification")
+    r.registry.apply([asking_session()])
+    rec = run_until(qloop, lambda: dunst.records(), "the notification")
     assert rec[0]["DUNST_SUMMARY"] == "Codex needs you — Add pagination"
     assert rec[0]["DUNST_BODY"] == "Question: Which page size should the API use?"
     dunst.choose("default")
     dunst.ctl("context")
-    wait_until(qloop, lambda: r.actions, "action_invoked")
+    run_until(qloop, lambda: r.actions, "action_invoked")
     assert r.actions == [("cccc3333", "open")]
     assert "Allow" not in dunst.menu()
 
 
 def test_answered_elsewhere_closes_the_notification(dunst: Dunst, rig: Callable[..., Rig], qloop) -> None:
     r = rig()
-    s, other = waiting(), asking()
+    s, other = waiting_session(), asking_session()
     r.registry.apply([s, other])
-    wait_until(qloop, lambda: dunst.count() == 2, "two notifications")
-    r.registry.apply([busy(s), other])  # answered in the terminal
-    wait_until(qloop, lambda: dunst.count() == 1, "the answered one to close")
-    r.registry.apply([busy(s)])  # the other session is gone
-    wait_until(qloop, lambda: dunst.count() == 0, "the removed session's notification to close")
+    run_until(qloop, lambda: dunst.count() == 2, "two notifications")
+    r.registry.apply([went_busy(s), other])  # answered in the terminal
+    run_until(qloop, lambda: dunst.count() == 1, "the answered one to close")
+    r.registry.apply([went_busy(s)])  # the other session is gone
+    run_until(qloop, lambda: dunst.count() == 0, "the removed session's notification to close")
     assert r.actions == []
 
 
 def test_request_resolved_within_the_grace_never_shows(dunst: Dunst, rig: Callable[..., Rig], qloop) -> None:
     r = rig()
-    s = waiting()
+    s = waiting_session()
     r.registry.apply([s])
     run_for(qloop, 0.1)
-    r.registry.apply([busy(s)])
+    r.registry.apply([went_busy(s)])
     run_for(qloop, GRACE_WAIT)  # waiting out the grace is the point here
     assert dunst.records() == [] and dunst.shown() == 0
 
 
 def test_new_request_replaces_the_old_notification(dunst: Dunst, rig: Callable[..., Rig], qloop) -> None:
     r = rig()
-    r.registry.apply([waiting()])
-    wait_until(qloop, lambda: dunst.records(), "the first notification")
-    r.registry.apply([waiting(request="toolu_2", summary="git push --force")])
-    rec = wait_until(qloop, lambda: len(dunst.records()) == 2 and dunst.records(), "the replacement")
+    r.registry.apply([waiting_session()])
+    run_until(qloop, lambda: dunst.records(), "the first notification")
+    r.registry.apply([waiting_session(request="toolu_2", summary="git push --force")])
+    rec = run_until(qloop, lambda: len(dunst.records()) == 2 and dunst.records(), "the replacement")
     assert rec[1]["DUNST_BODY"] == "Permission for Bash: git push --force"
     assert rec[1]["DUNST_ID"] == rec[0]["DUNST_ID"]
     assert dunst.shown() == 1
@@ -402,29 +360,29 @@ def test_pause_suppresses_and_resume_lets_the_next_request_through(dunst: Dunst,
     r.notifier.paused_changed.connect(paused.append)
     r.notifier.pause(None)
     assert r.notifier.paused_until == float("inf")
-    r.registry.apply([waiting()])
+    r.registry.apply([waiting_session()])
     run_for(qloop, GRACE_WAIT)
     assert dunst.records() == []
     r.notifier.resume()
     assert r.notifier.paused_until is None
     run_for(qloop, GRACE_WAIT)
     assert dunst.records() == []  # not shown retroactively
-    r.registry.apply([waiting(request="toolu_2", summary="make deploy")])
-    rec = wait_until(qloop, lambda: dunst.records(), "the next request")
+    r.registry.apply([waiting_session(request="toolu_2", summary="make deploy")])
+    rec = run_until(qloop, lambda: dunst.records(), "the next request")
     assert rec[0]["DUNST_BODY"] == "Permission for Bash: make deploy"
     assert paused == [True, False]
     # a timed pause runs out by itself
     r.notifier.pause(0.2)
     until = r.notifier.paused_until
     assert until is not None and time.time() < until < time.time() + 0.3
-    wait_until(qloop, lambda: paused == [True, False, True, False], "the pause to run out")
+    run_until(qloop, lambda: paused == [True, False, True, False], "the pause to run out")
     assert r.notifier.paused_until is None
 
 
 def test_focused_session_is_not_notified(dunst: Dunst, rig: Callable[..., Rig], qloop) -> None:
     r = rig(is_focused=lambda s: s.id == "aaaa1111")
-    r.registry.apply([waiting(), asking()])
-    rec = wait_until(qloop, lambda: dunst.records(), "the unfocused session's notification")
+    r.registry.apply([waiting_session(), asking_session()])
+    rec = run_until(qloop, lambda: dunst.records(), "the unfocused session's notification")
     run_for(qloop, 0.3)
     assert [x["DUNST_SUMMARY"] for x in dunst.records()] == ["Codex needs you — Add pagination"]
     assert rec and dunst.shown() == 1
@@ -434,10 +392,10 @@ def test_focused_session_is_not_notified(dunst: Dunst, rig: Callable[..., Rig], 
 
 def test_notify_uses_the_spec_signature(fake: FakeNotifications, rig: Callable[..., Rig], qloop) -> None:
     r = rig()
-    r.registry.apply([waiting(summary="echo '<b>&</b>'")])
-    wait_until(qloop, lambda: fake.calls, "Notify")
-    r.registry.apply([waiting(request="toolu_2")])
-    wait_until(qloop, lambda: len(fake.calls) == 2, "the replacing Notify")
+    r.registry.apply([waiting_session(summary="echo '<b>&</b>'")])
+    run_until(qloop, lambda: fake.calls, "Notify")
+    r.registry.apply([waiting_session(request="toolu_2")])
+    run_until(qloop, lambda: len(fake.calls) == 2, "the replacing Notify")
     assert fake.rejected == []
     first, second = fake.calls
     assert first.signature == second.signature == "susssasa{sv}i"
@@ -446,7 +404,7 @@ def test_notify_uses_the_spec_signature(fake: FakeNotifications, rig: Callable[.
     assert first.hints == {"desktop-entry": ("s", APP_ID), "urgency": ("y", 2)}
     assert first.expire_timeout == 0
     assert first.body == "Permission for Bash: echo '&lt;b&gt;&amp;&lt;/b&gt;'"  # the server parses markup
-    assert first.summary == notification_text(waiting())[0]
+    assert first.summary == notification_text(waiting_session())[0]
 
 
 def test_fake_daemon_rejects_an_int32_replaces_id(fake: FakeNotifications, qloop) -> None:
@@ -471,13 +429,13 @@ def test_error_reply_falls_back_to_the_tray_message(fake: FakeNotifications, rig
                                                     qloop) -> None:
     fake.fail_notify = "org.freedesktop.DBus.Error.Failed"
     r = rig()
-    r.registry.apply([waiting()])
-    wait_until(qloop, lambda: r.fallback, "the fallback")
+    r.registry.apply([waiting_session()])
+    run_until(qloop, lambda: r.fallback, "the fallback")
     assert r.fallback == [("Claude Code needs you — Fix the login bug", "Permission for Bash: rm -f x", "aaaa1111")]
     assert r.backends == ["freedesktop", "fallback"]
     fake.fail_notify = None  # the daemon recovers: the next request goes through D-Bus again
-    r.registry.apply([waiting(request="toolu_2")])
-    wait_until(qloop, lambda: fake.calls, "Notify")
+    r.registry.apply([waiting_session(request="toolu_2")])
+    run_until(qloop, lambda: fake.calls, "Notify")
     assert r.backends[-1] == "freedesktop" and len(r.fallback) == 1
 
 
@@ -486,8 +444,8 @@ def test_daemon_without_actions_gets_none(private_bus: PrivateBus, rig: Callable
     qloop.run_until_complete(fake.start())
     try:
         r = rig()
-        r.registry.apply([waiting()])
-        wait_until(qloop, lambda: fake.calls, "Notify")
+        r.registry.apply([waiting_session()])
+        run_until(qloop, lambda: fake.calls, "Notify")
         assert fake.calls[0].actions == []
         assert fake.calls[0].body == "Permission for Bash: rm -f x"
     finally:
@@ -497,8 +455,8 @@ def test_daemon_without_actions_gets_none(private_bus: PrivateBus, rig: Callable
 def test_only_our_notifications_from_the_daemon_count(fake: FakeNotifications, rig: Callable[..., Rig],
                                                       qloop) -> None:
     r = rig()
-    r.registry.apply([waiting()])
-    nid = wait_until(qloop, lambda: fake.calls and fake.calls[0].returned_id, "Notify")
+    r.registry.apply([waiting_session()])
+    nid = run_until(qloop, lambda: fake.calls and fake.calls[0].returned_id, "Notify")
 
     async def forge() -> None:  # another client pretends to be the daemon
         conn = await open_dbus_connection("SESSION")
@@ -512,9 +470,9 @@ def test_only_our_notifications_from_the_daemon_count(fake: FakeNotifications, r
     run_for(qloop, 0.2)
     assert r.actions == []
     qloop.run_until_complete(fake.emit_action(nid, "deny"))
-    wait_until(qloop, lambda: r.actions, "action_invoked")
+    run_until(qloop, lambda: r.actions, "action_invoked")
     assert r.actions == [("aaaa1111", "deny")]
-    wait_until(qloop, lambda: fake.closed_by_call == [nid], "the notification to be closed after the action")
+    run_until(qloop, lambda: fake.closed_by_call == [nid], "the notification to be closed after the action")
 
 
 def test_a_click_hands_on_the_servers_activation_token(fake: FakeNotifications, rig: Callable[..., Rig],
@@ -525,23 +483,23 @@ def test_a_click_hands_on_the_servers_activation_token(fake: FakeNotifications, 
     r = rig(backends=[backend])
     tokens: list[tuple[str, str, str]] = []
     r.notifier.action_invoked.connect(lambda sid, act, token: tokens.append((sid, act, token)))
-    r.registry.apply([waiting()])
-    nid = wait_until(qloop, lambda: fake.calls and fake.calls[0].returned_id, "Notify")
+    r.registry.apply([waiting_session()])
+    nid = run_until(qloop, lambda: fake.calls and fake.calls[0].returned_id, "Notify")
     qloop.run_until_complete(fake.emit_activation_token(nid + 100, "someone-elses"))  # not ours: ignored
     qloop.run_until_complete(fake.emit_activation_token(nid, "kwin-7"))
     qloop.run_until_complete(fake.emit_action(nid, "default"))
-    wait_until(qloop, lambda: tokens, "action_invoked")
+    run_until(qloop, lambda: tokens, "action_invoked")
     assert tokens == [("aaaa1111", "open", "kwin-7")]
     # A token is used once: nothing is kept for that notification or for the other app's one.
     assert backend.take_activation_token(nid) == "" and backend.take_activation_token(nid + 100) == ""
     # (Stopping while the clicked notification is still being closed hangs on Python 3.12: see the note on #14.)
-    wait_until(qloop, lambda: fake.closed_by_call == [nid], "the notification to be closed after the click")
+    run_until(qloop, lambda: fake.closed_by_call == [nid], "the notification to be closed after the click")
 
 
 def test_reminder_replaces_until_dismissed(fake: FakeNotifications, rig: Callable[..., Rig], qloop) -> None:
     r = rig(renotify_after=0.3)
-    r.registry.apply([waiting()])
-    wait_until(qloop, lambda: len(fake.calls) >= 2, "a reminder")
+    r.registry.apply([waiting_session()])
+    run_until(qloop, lambda: len(fake.calls) >= 2, "a reminder")
     first, again = fake.calls[:2]
     assert again.replaces_id == first.returned_id and again.summary == first.summary
     qloop.run_until_complete(fake.emit_closed(first.returned_id, 2))  # the user dismissed it
@@ -554,17 +512,17 @@ def test_reminder_replaces_until_dismissed(fake: FakeNotifications, rig: Callabl
 def test_daemon_going_away_falls_back_and_recovers(fake: FakeNotifications, rig: Callable[..., Rig],
                                                    qloop) -> None:
     r = rig()
-    r.registry.apply([waiting()])
-    wait_until(qloop, lambda: fake.calls, "Notify")
+    r.registry.apply([waiting_session()])
+    run_until(qloop, lambda: fake.calls, "Notify")
     qloop.run_until_complete(fake.stop())  # the daemon crashes
-    r.registry.apply([waiting(request="toolu_2")])
-    wait_until(qloop, lambda: r.fallback, "the fallback")
+    r.registry.apply([waiting_session(request="toolu_2")])
+    run_until(qloop, lambda: r.fallback, "the fallback")
     assert r.backends == ["freedesktop", "fallback"]
     fresh = FakeNotifications(server=("fresh-notifyd", "tests", "2.0", "1.2"))
     qloop.run_until_complete(fresh.start())
     try:
-        r.registry.apply([waiting(request="toolu_3")])
-        wait_until(qloop, lambda: fresh.calls, "Notify to the new daemon")
+        r.registry.apply([waiting_session(request="toolu_3")])
+        run_until(qloop, lambda: fresh.calls, "Notify to the new daemon")
         assert fresh.calls[0].replaces_id == 0
         assert r.backends[-1] == "freedesktop"
     finally:
@@ -578,6 +536,6 @@ def test_no_session_bus_uses_the_fallback(monkeypatch: pytest.MonkeyPatch, rig: 
     r = rig()
     assert r.notifier.backend == "fallback"
     assert "skipping freedesktop: cannot connect to the D-Bus session bus" in caplog.text
-    r.registry.apply([asking()])
-    wait_until(qloop, lambda: r.fallback, "the fallback")
+    r.registry.apply([asking_session()])
+    run_until(qloop, lambda: r.fallback, "the fallback")
     assert r.fallback[0][1] == "Question: Which page size should the API use?"

@@ -5,29 +5,19 @@ is covered by test_notifier.py against dunst and a strict fake daemon)."""
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
 
-from deck_tray.core.model import (
-    AgentKind,
-    Message,
-    MessageRole,
-    PaneRef,
-    PendingRequest,
-    RequestKind,
-    Session,
-    SessionStatus,
-)
+from deck_tray.core.model import SessionStatus
 from deck_tray.services import notifier as notifier_mod
 from deck_tray.services.notifier import Notifier
 from deck_tray.services.notify_dbus import URGENCY_CRITICAL, URGENCY_NORMAL, NotificationBackend
 from deck_tray.services.registry import SessionRegistry
+from tests.helpers import asking_session, waiting_session, went_busy, went_idle
 
-PANE = PaneRef("tmux", "%3", "/tmp/tmux-0/default", "work:1.0")
 GRACE = 0.05
 
 
@@ -74,35 +64,6 @@ class MemoryBackend(NotificationBackend):
         self.shown.pop(notification_id, None)
 
 
-def waiting(sid: str = "aaaa1111", request: str = "toolu_1") -> Session:
-    return Session(
-        id=sid, agent=AgentKind.CLAUDE_CODE, cwd="/home/dev/proj", title="Fix the login bug", pid=4242, pane=PANE,
-        status=SessionStatus.WAITING_PERMISSION, reason="permission prompt for Bash `rm -f x` — live status file",
-        pending=PendingRequest(RequestKind.PERMISSION, "Bash", "rm -f x", ("Yes", "No"), request),
-        updated_at=time.time(),
-    )
-
-
-def asking(sid: str = "cccc3333") -> Session:
-    return Session(
-        id=sid, agent=AgentKind.CODEX, cwd="/home/dev/api", title="Add pagination", pid=777, pane=PANE,
-        status=SessionStatus.WAITING_QUESTION, reason="question — rollout, just now",
-        pending=PendingRequest(RequestKind.QUESTION, "AskUserQuestion", "page size?", ("20", "50"), "call_9",
-                               question="Which page size?"),
-        updated_at=time.time(),
-    )
-
-
-def busy(s: Session) -> Session:
-    return replace(s, status=SessionStatus.BUSY, pending=None, reason="working — live status file, just now")
-
-
-def idle(s: Session) -> Session:
-    return replace(s, status=SessionStatus.IDLE, pending=None, reason="turn finished — transcript, just now",
-                   messages=(Message(MessageRole.USER, "please"),
-                             Message(MessageRole.ASSISTANT, "All tests pass now.\n\nDetails…")))
-
-
 def run_for(loop: asyncio.AbstractEventLoop, seconds: float) -> None:
     loop.run_until_complete(asyncio.sleep(seconds))
 
@@ -136,11 +97,11 @@ def rig(qloop: asyncio.AbstractEventLoop) -> Iterator[Callable[..., Rig]]:
 def test_quiet_hours_hold_and_show_when_they_end(rig: Callable[..., Rig], qloop) -> None:
     r = rig()
     r.quiet[0] = True
-    r.registry.apply([waiting(), asking()])
+    r.registry.apply([waiting_session(), asking_session()])
     run_for(qloop, GRACE * 4)
     assert r.backend.log == [], "nothing pops up during quiet hours"
     assert len(r.registry.waiting()) == 2, "the tray still counts them"
-    r.registry.apply([asking()])  # the permission was answered in the terminal meanwhile
+    r.registry.apply([asking_session()])  # the permission was answered in the terminal meanwhile
     r.quiet[0] = False
     r.notifier.release_held()
     run_for(qloop, GRACE * 2)
@@ -153,7 +114,7 @@ def test_held_requests_are_looked_at_again_by_themselves(rig: Callable[..., Rig]
     monkeypatch.setattr(notifier_mod, "QUIET_RECHECK_S", 0.1)
     r = rig()
     r.quiet[0] = True
-    r.registry.apply([waiting()])
+    r.registry.apply([waiting_session()])
     run_for(qloop, 0.3)
     assert r.backend.log == []
     r.quiet[0] = False  # the clock passed the end of quiet hours
@@ -164,35 +125,35 @@ def test_held_requests_are_looked_at_again_by_themselves(rig: Callable[..., Rig]
 def test_announced_kinds(rig: Callable[..., Rig], qloop) -> None:
     r = rig()
     r.notifier.announce = frozenset({SessionStatus.WAITING_PERMISSION})
-    r.registry.apply([waiting(), asking()])
+    r.registry.apply([waiting_session(), asking_session()])
     run_for(qloop, GRACE * 4)
     assert [s.body for s in r.backend.log] == ["Permission for Bash: rm -f x"]
     r.notifier.announce = frozenset()  # notifications off
-    r.registry.apply([waiting(request="toolu_2"), asking()])
+    r.registry.apply([waiting_session(request="toolu_2"), asking_session()])
     run_for(qloop, GRACE * 4)
     assert len(r.backend.log) == 1
 
 
 def test_finished_turn_is_announced_only_when_asked_and_seen_finishing(rig: Callable[..., Rig], qloop) -> None:
     r = rig()
-    s = waiting()
-    r.registry.apply([busy(s)])
-    r.registry.apply([idle(s)])
+    s = waiting_session()
+    r.registry.apply([went_busy(s)])
+    r.registry.apply([went_idle(s)])
     run_for(qloop, GRACE * 4)
     assert r.backend.log == [], "off by default"
     r.notifier.announce = r.notifier.announce | {SessionStatus.IDLE}
-    other = idle(asking())
-    r.registry.apply([busy(s), other])  # found idle: not a turn seen finishing
+    other = went_idle(asking_session())
+    r.registry.apply([went_busy(s), other])  # found idle: not a turn seen finishing
     run_for(qloop, GRACE * 4)
     assert r.backend.log == []
-    r.registry.apply([idle(s), other])
+    r.registry.apply([went_idle(s), other])
     run_for(qloop, GRACE * 4)
     assert len(r.backend.log) == 1
     shown = r.backend.log[0]
     assert shown.title == "Claude Code finished — Fix the login bug"
     assert shown.body == "Turn finished: All tests pass now."
     assert shown.actions == [("default", "Open")] and shown.urgency == URGENCY_NORMAL
-    r.registry.apply([busy(s), other])  # the user typed the next prompt
+    r.registry.apply([went_busy(s), other])  # the user typed the next prompt
     run_for(qloop, GRACE * 2)
     assert r.backend.shown == {}, "closed when the session works again"
 
@@ -201,17 +162,17 @@ def test_reminders_follow_renotify_after(rig: Callable[..., Rig], qloop) -> None
     r = rig()
     r.notifier.renotify_after = 0.1
     r.notifier.announce = r.notifier.announce | {SessionStatus.IDLE}
-    s = waiting()
+    s = waiting_session()
     r.registry.apply([s])
     run_for(qloop, 0.45)
     assert len(r.backend.log) >= 3 and len(r.backend.shown) == 1, "repeated in place"
-    r.registry.apply([busy(s)])
-    r.registry.apply([idle(s)])
+    r.registry.apply([went_busy(s)])
+    r.registry.apply([went_idle(s)])
     run_for(qloop, 0.1)
     n = len(r.backend.log)
     run_for(qloop, 0.35)
     assert len(r.backend.log) == n, "a finished turn is not repeated"
     r.notifier.renotify_after = None
-    r.registry.apply([waiting(request="toolu_2")])
+    r.registry.apply([waiting_session(request="toolu_2")])
     run_for(qloop, 0.45)
     assert len(r.backend.log) == n + 1

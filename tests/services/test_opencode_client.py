@@ -26,6 +26,7 @@ from deck_tray.core.reply import Reply, ReplyKind
 from deck_tray.services.opencode_client import AuthRequired, NoAnswer, NotFound, OpencodeClient, OpencodeError
 from deck_tray.services.opencode_source import ServerWatcher, answer, sync_state
 from deck_tray.services.secrets import Credentials
+from tests.helpers import run_until
 
 URL = "http://127.0.0.1:4096"
 DIR = "/home/dev/ocproj"
@@ -734,18 +735,6 @@ class StreamControl:
         self.queue.put_nowait(None)
 
 
-def wait_for(loop: asyncio.AbstractEventLoop, cond: Callable[[], Any], what: str, timeout: float = 5.0) -> Any:
-    async def poll() -> Any:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            got = cond()
-            if got:
-                return got
-            await asyncio.sleep(0.02)
-        raise AssertionError(f"timed out waiting for {what}")
-    return loop.run_until_complete(poll())
-
-
 Watched = tuple[ServerWatcher, FakeServer, StreamControl, dict[str, Session], list[ServerState]]
 
 
@@ -786,27 +775,27 @@ def test_watcher_resyncs_on_connect_follows_events_and_recovers_after_a_drop(
 def _watch_a_drop(qloop: asyncio.AbstractEventLoop, w: ServerWatcher, server: FakeServer, stream: StreamControl,
                   seen: dict[str, Session], states: list[ServerState]) -> None:
     stream.push(CONNECTED)
-    wait_for(qloop, lambda: w.server_state.phase is ServerPhase.CONNECTED, "the watcher to connect")
+    run_until(qloop, lambda: w.server_state.phase is ServerPhase.CONNECTED, "the watcher to connect")
     assert w.server_state.detail == "opencode 1.18.33"
-    wait_for(qloop, lambda: seen.get(SID) and seen[SID].status is SessionStatus.WAITING_PERMISSION,
-             "the resync to show the pending permission")
+    run_until(qloop, lambda: seen.get(SID) and seen[SID].status is SessionStatus.WAITING_PERMISSION,
+              "the resync to show the pending permission")
     assert CHILD not in seen
     assert seen[PARENT].status is SessionStatus.WAITING_QUESTION
     # The permission is answered in the TUI: the event clears it.
     stream.push({"directory": DIR, "payload": {"id": "evt_3", "type": "permission.replied",
                                                "properties": {"sessionID": SID, "requestID": PER, "reply": "once"}}})
-    wait_for(qloop, lambda: seen[SID].status is SessionStatus.BUSY, "the reply event to clear the wait")
+    run_until(qloop, lambda: seen[SID].status is SessionStatus.BUSY, "the reply event to clear the wait")
     # The stream drops: every session turns unknown, then the watcher reconnects and resyncs.
     server.on("GET", "/permission", lambda _r: httpx.Response(200, json=[]))
     server.on("GET", "/session/status", lambda _r: httpx.Response(200, json={}))
     stream.close()
-    wait_for(qloop, lambda: seen[SID].status is SessionStatus.UNKNOWN, "the drop to show")
+    run_until(qloop, lambda: seen[SID].status is SessionStatus.UNKNOWN, "the drop to show")
     assert URL in seen[SID].reason
     assert any(s.phase is ServerPhase.UNREACHABLE for s in states)
-    wait_for(qloop, lambda: stream.opened >= 2, "a reconnect")
+    run_until(qloop, lambda: stream.opened >= 2, "a reconnect")
     stream.push(CONNECTED)
-    wait_for(qloop, lambda: seen[SID].status is SessionStatus.IDLE and seen[PARENT].status is SessionStatus.IDLE,
-             "the resync after the reconnect")
+    run_until(qloop, lambda: seen[SID].status is SessionStatus.IDLE and seen[PARENT].status is SessionStatus.IDLE,
+              "the resync after the reconnect")
     assert w.server_state.phase is ServerPhase.CONNECTED
     assert w.connects == 2
 
@@ -825,17 +814,17 @@ def test_watcher_reloads_the_conversation_of_a_session_that_was_busy_before_a_ga
     with watching(qloop, monkeypatch) as (w, server, stream, seen, _):
         server.json("GET", f"/session/{SID}/message", history("running"))
         stream.push(CONNECTED)
-        wait_for(qloop, lambda: [m.state for m in w.state.conversation(SID)] == ["pending"], "the history")
+        run_until(qloop, lambda: [m.state for m in w.state.conversation(SID)] == ["pending"], "the history")
         # The stream drops; meanwhile the tool finished and the turn ended.
         server.json("GET", f"/session/{SID}/message", history("completed"))
         server.on("GET", "/permission", lambda _r: httpx.Response(200, json=[]))
         server.on("GET", "/session/status", lambda _r: httpx.Response(200, json={}))
         stream.close()
-        wait_for(qloop, lambda: stream.opened >= 2, "a reconnect")
+        run_until(qloop, lambda: stream.opened >= 2, "a reconnect")
         stream.push(CONNECTED)
-        wait_for(qloop, lambda: seen[SID].status is SessionStatus.IDLE, "the resync")
-        wait_for(qloop, lambda: [m.state for m in w.state.conversation(SID)] == ["done"], "the reloaded history",
-                 timeout=1.0)
+        run_until(qloop, lambda: seen[SID].status is SessionStatus.IDLE, "the resync")
+        run_until(qloop, lambda: [m.state for m in w.state.conversation(SID)] == ["done"], "the reloaded history",
+                  timeout=1.0)
 
 
 def test_watcher_without_the_right_password_asks_and_retries(
@@ -847,12 +836,12 @@ def test_watcher_without_the_right_password_asks_and_retries(
 def _watch_a_password_change(qloop: asyncio.AbstractEventLoop, w: ServerWatcher, server: FakeServer,
                              stream: StreamControl) -> None:
     server.password = "changed"
-    wait_for(qloop, lambda: w.server_state.phase is ServerPhase.AUTH_REQUIRED, "the 401 to show")
+    run_until(qloop, lambda: w.server_state.phase is ServerPhase.AUTH_REQUIRED, "the 401 to show")
     assert "OPENCODE_SERVER_PASSWORD" in w.server_state.detail
     w.credentials = Credentials(env={"OPENCODE_SERVER_PASSWORD": "changed"})
     w.retry_now()
     stream.push(CONNECTED)
-    wait_for(qloop, lambda: w.server_state.phase is ServerPhase.CONNECTED, "the watcher to connect")
+    run_until(qloop, lambda: w.server_state.phase is ServerPhase.CONNECTED, "the watcher to connect")
 
 
 def test_server_urls_have_one_spelling() -> None:
@@ -880,7 +869,7 @@ def test_reconnect_delay_doubles_up_to_its_cap(qloop: asyncio.AbstractEventLoop,
     caplog.set_level("INFO", logger="deck_tray.services.opencode_source")
     w.start()
     try:
-        wait_for(qloop, lambda: len(attempts) >= 5, "five connection attempts")
+        run_until(qloop, lambda: len(attempts) >= 5, "five connection attempts")
     finally:
         qloop.run_until_complete(w.stop())
     delays = [r.args[2] for r in caplog.records if r.msg.endswith("reconnecting in %.1f s")][:5]

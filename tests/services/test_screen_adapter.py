@@ -29,8 +29,9 @@ from deck_tray.services.terminals.screen import (
     split_server,
     stuff_chunks,
 )
+from tests.helpers import wait_until
 
-from .terminal_rigs import Recording, ScreenRig, need, wait_for
+from .terminal_rigs import Recording, ScreenRig, need
 
 
 def unstuff(arg: str) -> str:
@@ -100,7 +101,7 @@ def test_a_long_paste_arrives_byte_exact_through_many_stuff_calls(rig: ScreenRig
     asyncio.run(Dispatcher(recording, accept_timeout=0).dispatch(agent.session(), Reply(ReplyKind.PROMPT, text)))
     expected = b"\x1b[200~" + text.encode() + b"\x1b[201~\r"
     assert len(stuff_chunks("\x1b[200~" + text + "\x1b[201~")) > 40
-    wait_for(lambda: len(agent.received()) >= len(expected), what="the whole paste")
+    wait_until(lambda: len(agent.received()) >= len(expected), what="the whole paste")
     assert agent.received() == expected
 
 
@@ -110,7 +111,7 @@ def test_a_window_that_stops_reading_gets_no_more_and_screen_stays_responsive(ri
     # screen 4.9 spin and stop answering for good; deck-tray must stop long before that.
     rig.open([sys.executable, "-c", "import sys, time, tty; tty.setraw(0); time.sleep(600)"])
     stuck = PaneRef("screen", "2", agent.ref.server, "")
-    wait_for(lambda: asyncio.run(Screen().pane(stuck)), what="window 2")
+    wait_until(lambda: asyncio.run(Screen().pane(stuck)), what="window 2")
     started = time.monotonic()
     with pytest.raises(PartialSendError, match=r"stopped reading after \d+ parts") as err:
         asyncio.run(Screen().paste(stuck, "y" * 100_000))
@@ -122,4 +123,4 @@ def test_a_window_that_stops_reading_gets_no_more_and_screen_stays_responsive(ri
     # The session still answers, and the agent's window still takes text.
     assert asyncio.run(Screen().pane(agent.ref)) is not None
     asyncio.run(Screen().send_literal(agent.ref, "still here"))
-    wait_for(lambda: agent.received() == b"still here", what="text in the agent's window")
+    wait_until(lambda: agent.received() == b"still here", what="text in the agent's window")

@@ -14,6 +14,7 @@ from PySide6.QtCore import QObject, Signal
 from deck_tray.core.opencode import OpencodeState, ServerPhase, ServerState
 from deck_tray.services.panes import Tmux
 from deck_tray.services.subagent_panes import SubagentPanes
+from tests.helpers import until
 
 URL = "http://127.0.0.1:4096"
 
@@ -39,15 +40,6 @@ class FakeSource(QObject):
 
     def binary_for(self, url: str) -> str:
         return ""
-
-
-async def until(pred: Any, timeout: float, what: str) -> None:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while not pred():
-        if loop.time() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        await asyncio.sleep(0.01)
 
 
 def make(tmp_path: Path, **kw: Any) -> tuple[SubagentPanes, FakeSource]:

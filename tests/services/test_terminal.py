@@ -17,8 +17,7 @@ import struct
 import subprocess
 import termios
 import threading
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -27,19 +26,9 @@ import pytest
 
 from deck_tray.services.panes import Tmux, socket_dir
 from deck_tray.services.terminal import TerminalReport, open_in_pane
+from tests.helpers import wait_until
 
 pytestmark = pytest.mark.skipif(Tmux().binary is None, reason="tmux is not installed")
-
-
-def wait_for(pred: Callable[[], Any], timeout: float = 10.0, what: str = "condition") -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = pred()
-        if value:
-            return value
-        if time.monotonic() >= deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.05)
 
 
 class Server:
@@ -74,8 +63,8 @@ class Server:
         os.close(slave)
         threading.Thread(target=_drain, args=(master,), daemon=True).start()
         self.clients.append((proc, master))
-        wait_for(lambda: session in self.tmux("list-clients", "-F", "#{client_session}").split(),
-                 what="the client to attach")
+        wait_until(lambda: session in self.tmux("list-clients", "-F", "#{client_session}").split(),
+                   what="the client to attach")
 
     def kill(self) -> None:
         subprocess.run(["tmux", "-S", self.socket, "kill-server"], capture_output=True, timeout=10)
@@ -160,7 +149,7 @@ def test_small_window_gets_a_new_window(server: Server, workdir: Path) -> None:
 def test_attached_client_decides_over_session_activity(server: Server, workdir: Path) -> None:
     server.new_session("z-mine", 200, 50)
     server.attach("z-mine", 90, 80)  # the window follows the client: 90 columns, stacked split
-    wait_for(lambda: server.show("z-mine:", "#{window_width}") == "90", what="the window to fit the client")
+    wait_until(lambda: server.show("z-mine:", "#{window_width}") == "90", what="the window to fit the client")
     server.new_session("a-other", 200, 50)  # newer, and listed first: the fallback would pick it
     server.tmux("split-window", "-t", "z-mine", "-v", "sleep", "600")  # focus moves to z-mine:0.1
     report = open_pane(["sleep", "30"], workdir)
@@ -194,7 +183,7 @@ def test_command_that_exits_at_once_is_a_failure(server: Server, workdir: Path) 
     assert "the command exited at once" in report.detail.lower()
     assert "false" in report.detail  # the command to run by hand
     assert report.pane is None
-    assert wait_for(lambda: server.pane_ids() == before, what="the failed pane to close")
+    assert wait_until(lambda: server.pane_ids() == before, what="the failed pane to close")
 
 
 def test_missing_program_is_a_failure(server: Server, workdir: Path) -> None:

@@ -25,6 +25,7 @@ from deck_tray.core.scan import Scanner
 from deck_tray.services.collect import collect
 from deck_tray.services.dispatcher import Dispatcher
 from deck_tray.services.panes import Multiplexer, MuxSet, PaneInfo, PartialSendError, Tmux, pane_for_pid
+from tests.helpers import wait_until
 
 from .terminal_rigs import (
     Agent,
@@ -38,7 +39,6 @@ from .terminal_rigs import (
     need,
     start_kitty,
     stop_process,
-    wait_for,
     xvfb_display,
 )
 
@@ -162,7 +162,7 @@ def test_a_multiline_unicode_prompt_arrives_byte_exact(rig: Rig) -> None:
     assert calls == [("paste", PROMPT), ("key", "Enter")]
     assert report.state in (DeliveryState.SUBMITTED, DeliveryState.ACCEPTED), report
     expected = b"\x1b[200~" + PROMPT.encode("utf-8") + b"\x1b[201~\r"
-    wait_for(lambda: len(agent.received()) >= len(expected), what="the prompt to arrive")
+    wait_until(lambda: len(agent.received()) >= len(expected), what="the prompt to arrive")
     assert agent.received() == expected
     assert agent.after_received() == b""
 
@@ -172,7 +172,7 @@ def test_a_short_line_is_typed_then_enter_on_its_own(rig: Rig) -> None:
     report, calls = send(rig, agent.session(), Reply(ReplyKind.PROMPT, "run the tests, $HOME ^C \\ ✓"))
     assert calls == [("literal", "run the tests, $HOME ^C \\ ✓"), ("key", "Enter")]
     assert report.state in (DeliveryState.SUBMITTED, DeliveryState.ACCEPTED), report
-    wait_for(lambda: agent.received().endswith(b"\r"), what="Enter")
+    wait_until(lambda: agent.received().endswith(b"\r"), what="Enter")
     assert agent.received() == "run the tests, $HOME ^C \\ ✓\r".encode()
 
 
@@ -184,8 +184,8 @@ def test_a_window_whose_agent_died_and_a_shell_took_over_is_refused(rig: Rig) ->
     old_pgrp = agent.pane.foreground_pgid
     os.kill(agent.pid, signal.SIGKILL)
     # What the adapter sees: the same window, now a shell in its foreground.
-    now = wait_for(lambda: (p := pane_now(rig, agent)) is not None and p.command == "bash" and p,
-                   what="the shell in the foreground")
+    now = wait_until(lambda: (p := pane_now(rig, agent)) is not None and p.command == "bash" and p,
+                     what="the shell in the foreground")
     assert now.pane_pid == agent.pane.pane_pid and now.foreground_pgid not in (0, old_pgrp)
     sent = send(rig, agent.session(), Reply(ReplyKind.PROMPT, "rm -rf typed-into-a-shell"))
     assert_nothing_typed(agent, sent, "rm -rf typed-into-a-shell")
@@ -195,8 +195,8 @@ def test_a_stopped_agent_behind_another_program_is_refused(rig: Rig) -> None:
     agent = rig.start_agent(after="other-program")
     os.kill(agent.pid, signal.SIGSTOP)
     try:
-        wait_for(lambda: (p := pane_now(rig, agent)) is not None and p.foreground_pgid not in (0, -1,
-                 agent.pane.foreground_pgid) and p.command == "other-program", what="the other program in front")
+        wait_until(lambda: (p := pane_now(rig, agent)) is not None and p.foreground_pgid not in (0, -1,
+                   agent.pane.foreground_pgid) and p.command == "other-program", what="the other program in front")
         sent = send(rig, agent.session(), Reply(ReplyKind.PROMPT, "meant for the agent"))
         assert_nothing_typed(agent, sent, "meant for the agent", "not the program in the foreground",
                              "other-program")
@@ -208,7 +208,7 @@ def test_a_closed_window_is_refused(rig: Rig) -> None:
     agent = rig.start_agent()
     rig.close(agent)
     # Gone, or (Konsole, after SIGHUP) kept open as a tab whose program has ended.
-    wait_for(lambda: (p := pane_now(rig, agent)) is None or p.dead, what="the window to be gone")
+    wait_until(lambda: (p := pane_now(rig, agent)) is None or p.dead, what="the window to be gone")
     report, calls = send(rig, agent.session(), Reply(ReplyKind.PROMPT, "keep me"))
     assert report.state is DeliveryState.REFUSED and report.text == "keep me" and calls == []
     assert "no longer exists" in report.detail or "has exited" in report.detail, report.detail
@@ -224,12 +224,12 @@ def test_a_permission_menu_is_answered_with_its_key_or_refused_when_unreadable(r
         sent = send(rig, waiting, Reply(ReplyKind.ALLOW))
         assert_nothing_typed(agent, sent, "", "cannot show its screen", "answer it in the terminal")
         return
-    wait_for(lambda: rig.screen_shows(agent, "Do you want to proceed?"), what="the menu on screen")
+    wait_until(lambda: rig.screen_shows(agent, "Do you want to proceed?"), what="the menu on screen")
     refused = send(rig, waiting, Reply(ReplyKind.PROMPT, "not while a menu is open"))
     assert_nothing_typed(agent, refused, "not while a menu is open", "permission prompt")
     report, calls = send(rig, waiting, Reply(ReplyKind.ALLOW))
     assert report.state is not DeliveryState.REFUSED and calls == [("key", "1")], report
-    wait_for(lambda: agent.received() == b"1", what="the menu key")
+    wait_until(lambda: agent.received() == b"1", what="the menu key")
 
 
 # -- without a terminal --------------------------------------------------------------------------

@@ -15,8 +15,9 @@ from deck_tray.core.model import SessionStatus, Transition
 from deck_tray.services.notifier import Notifier
 from deck_tray.services.notify_dbus import URGENCY_NORMAL
 from deck_tray.services.registry import SessionRegistry
+from tests.helpers import waiting_session, went_busy, went_idle
 
-from .test_notifier_settings import GRACE, MemoryBackend, busy, idle, run_for, waiting
+from .test_notifier_settings import GRACE, MemoryBackend, run_for
 
 pytestmark = pytest.mark.usefixtures("qt_slate")
 
@@ -32,18 +33,18 @@ def test_one_transition_per_status_change_with_old_new_and_why() -> None:
     reg.session_changed.connect(lambda s: order.append("changed"))
     reg.transition.connect(lambda t: order.append("transition"))
     reg.attention_needed.connect(lambda s: order.append("attention"))
-    s = waiting()
+    s = waiting_session()
 
-    reg.apply([busy(s)])
-    reg.apply([busy(s)])  # nothing changed
-    reg.apply([replace(busy(s), title="Renamed by the agent")])  # a change, but not of status
+    reg.apply([went_busy(s)])
+    reg.apply([went_busy(s)])  # nothing changed
+    reg.apply([replace(went_busy(s), title="Renamed by the agent")])  # a change, but not of status
     reg.set_label(s.id, "mine")  # neither
     order.clear()
     reg.apply([s])  # busy → waiting
     assert order == ["changed", "transition", "attention"]
     reg.apply([replace(s, reason="permission prompt for Bash `rm -f x` — live status file, 3 s ago")])
-    reg.apply([idle(s)])
-    reg.apply([replace(idle(s), status=ENDED, reason="ended — process gone")])
+    reg.apply([went_idle(s)])
+    reg.apply([replace(went_idle(s), status=ENDED, reason="ended — process gone")])
 
     assert [(t.session.id, t.old, t.new) for t in seen] == [
         (s.id, None, BUSY), (s.id, BUSY, WAIT), (s.id, WAIT, IDLE), (s.id, IDLE, ENDED)], "exactly one per change"
@@ -52,7 +53,7 @@ def test_one_transition_per_status_change_with_old_new_and_why() -> None:
     assert seen[1].session.title == "mine", "the session as the registry holds it"
 
     reg.remove([s.id])
-    reg.apply([busy(s)])
+    reg.apply([went_busy(s)])
     assert (seen[-1].old, seen[-1].new) == (None, BUSY), "a session seen again after removal is new"
     assert len(seen) == 5
 
@@ -64,8 +65,8 @@ def test_the_notifier_announces_a_finished_turn_from_the_transition(qloop: async
     n.announce = n.announce | {IDLE}
     qloop.run_until_complete(n.start())
     try:
-        s = waiting()
-        reg.apply([idle(s)])  # found idle: a transition from None, not a turn seen finishing
+        s = waiting_session()
+        reg.apply([went_idle(s)])  # found idle: a transition from None, not a turn seen finishing
         run_for(qloop, GRACE * 4)
         assert backend.log == []
 
@@ -77,14 +78,14 @@ def test_the_notifier_announces_a_finished_turn_from_the_transition(qloop: async
         assert [(x.title, x.urgency) for x in backend.log] == [
             ("Claude Code finished — Fix the login bug", URGENCY_NORMAL)]
 
-        reg.apply([busy(s)])  # idle → busy: the transition closes it
+        reg.apply([went_busy(s)])  # idle → busy: the transition closes it
         run_for(qloop, GRACE * 2)
         assert backend.shown == {}
 
         reg.apply([s])  # busy → waiting: announced once (attention_needed)
         run_for(qloop, GRACE * 4)
         assert [x.body for x in backend.log[1:]] == ["Permission for Bash: rm -f x"]
-        reg.apply([idle(s)])  # waiting → idle (answered elsewhere): closed, no "finished" for it
+        reg.apply([went_idle(s)])  # waiting → idle (answered elsewhere): closed, no "finished" for it
         run_for(qloop, GRACE * 4)
         assert backend.shown == {} and len(backend.log) == 2
     finally:

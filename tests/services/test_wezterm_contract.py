@@ -29,8 +29,9 @@ from deck_tray.core.reply import Reply, ReplyKind
 from deck_tray.services.dispatcher import Dispatcher
 from deck_tray.services.panes import MuxError, MuxSet
 from deck_tray.services.terminals.wezterm import NO_SOCKET, WezTerm, _error
+from tests.helpers import wait_until
 
-from .terminal_rigs import FAKE_WEZTERM_DIR, Recording, WezTermRig, wait_for
+from .terminal_rigs import FAKE_WEZTERM_DIR, Recording, WezTermRig
 
 ERROR_LINE = re.compile(r"^\d\d:\d\d:\d\d\.\d{3}  ERROR  wezterm > (.*); terminating$")
 #: A raw-mode recorder that, unlike the stand-in agent, does not turn on bracketed paste.
@@ -65,7 +66,7 @@ def test_the_fake_behaves_as_wezterms_source_says(rig: WezTermRig) -> None:
     sock = agent.ref.server
     plain_log = rig.tmp / "plain.bin"
     rig.open([sys.executable, "-c", PLAIN_RECORDER, str(plain_log)])
-    wait_for(plain_log.exists, what="the plain recorder")
+    wait_until(plain_log.exists, what="the plain recorder")
     plain = max(listing(rig, sock), key=lambda p: p["pane_id"])
     assert plain["pane_id"] > int(agent.ref.pane_id)
 
@@ -86,14 +87,14 @@ def test_the_fake_behaves_as_wezterms_source_says(rig: WezTermRig) -> None:
     # Paste wraps only where the program asked for bracketed paste; elsewhere LF becomes CR.
     assert wezterm(rig, "cli", "send-text", "--pane-id", agent.ref.pane_id, stdin=b"a\nb",
                    WEZTERM_UNIX_SOCKET=sock).returncode == 0
-    wait_for(lambda: agent.received() == b"\x1b[200~a\nb\x1b[201~", what="the bracketed paste")
+    wait_until(lambda: agent.received() == b"\x1b[200~a\nb\x1b[201~", what="the bracketed paste")
     assert wezterm(rig, "cli", "send-text", "--pane-id", str(plain["pane_id"]), "a\nb\x1b[201~c",
                    WEZTERM_UNIX_SOCKET=sock).returncode == 0
-    wait_for(lambda: plain_log.read_bytes() == b"a\rbc", what="the plain paste")
+    wait_until(lambda: plain_log.read_bytes() == b"a\rbc", what="the plain paste")
     # --no-paste writes the bytes as they are; an unknown argument is clap's exit 2.
     assert wezterm(rig, "cli", "send-text", "--pane-id", agent.ref.pane_id, "--no-paste", stdin=b"x\ny\r",
                    WEZTERM_UNIX_SOCKET=sock).returncode == 0
-    wait_for(lambda: agent.received().endswith(b"x\ny\r"), what="the raw text")
+    wait_until(lambda: agent.received().endswith(b"x\ny\r"), what="the raw text")
     assert wezterm(rig, "cli", "send-text", "--bogus", WEZTERM_UNIX_SOCKET=sock).returncode == 2
     # list --format json carries the documented fields, tty_name a real pty.
     entry = next(p for p in listing(rig, sock) if str(p["pane_id"]) == agent.ref.pane_id)
@@ -110,7 +111,7 @@ def test_deck_tray_uses_exactly_these_calls(rig: WezTermRig) -> None:
     dispatcher = Dispatcher(rig.adapter, accept_timeout=0)
     asyncio.run(dispatcher.dispatch(agent.session(), Reply(ReplyKind.PROMPT, "one\ntwo")))
     asyncio.run(dispatcher.dispatch(agent.session(), Reply(ReplyKind.PROMPT, "three")))
-    wait_for(lambda: agent.received().endswith(b"three\r"), what="both prompts")
+    wait_until(lambda: agent.received().endswith(b"three\r"), what="both prompts")
     calls = rig.calls()[before:]
     for c in calls:
         assert c["argv"][:2] == ["cli", "--no-auto-start"], c

@@ -25,9 +25,10 @@ from Xlib.protocol import event as xevent
 
 from deck_tray.core.display import wayland_session
 from deck_tray.services.window_raise import RaiseResult, show_terminal
+from tests.helpers import wait_until
 
 from .desktop_session import start_xvfb
-from .terminal_rigs import kill_tree, need, stop_process, wait_for
+from .terminal_rigs import kill_tree, need, stop_process
 
 WAYLAND_SENTENCE = "Wayland does not let an app raise another app's window"
 
@@ -104,8 +105,8 @@ def desktop(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Desktop]:
         with open(tmp / "evilwm.log", "ab") as log:
             procs.append(subprocess.Popen(["evilwm"], env=env, stdin=subprocess.DEVNULL, stdout=log, stderr=log))
         root = Root(display)
-        wait_for(lambda: root.cards(None, "_NET_SUPPORTING_WM_CHECK") or procs[-1].poll() is not None,
-                 what="evilwm to manage the display")
+        wait_until(lambda: root.cards(None, "_NET_SUPPORTING_WM_CHECK") or procs[-1].poll() is not None,
+                   what="evilwm to manage the display")
         assert procs[-1].poll() is None, (tmp / "evilwm.log").read_text(errors="replace")
         kitties = []
         for n in (1, 2):
@@ -118,10 +119,10 @@ def desktop(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Desktop]:
             kitties.append(kitty)
         terminals = []
         for n, kitty in enumerate(kitties, 1):
-            window = wait_for(lambda k=kitty: root.window_of(k.pid) or k.poll() is not None, timeout=30,
-                              what=f"kitty {n}'s window")
+            window = wait_until(lambda k=kitty: root.window_of(k.pid) or k.poll() is not None, timeout=30,
+                                what=f"kitty {n}'s window")
             assert kitty.poll() is None, (tmp / f"kitty{n}.log").read_text(errors="replace")[-2000:]
-            agent = wait_for(lambda k=kitty: next((c.pid for c in psutil.Process(k.pid).children(recursive=True)
+            agent = wait_until(lambda k=kitty: next((c.pid for c in psutil.Process(k.pid).children(recursive=True)
                                                    if c.name() == "sleep"), 0), what=f"the sleep in kitty {n}")
             terminals.append(Terminal(kitty, window, agent))
         yield Desktop(display, root, *terminals)
@@ -147,7 +148,7 @@ def test_raises_the_window_of_the_nearest_ancestor_with_one(desktop: Desktop, ql
         result = run(qloop, term.agent, desktop.env)
         assert result.ok, result.detail
         assert result.detail.startswith("Raised kitty's window “agent"), result.detail
-        wait_for(lambda t=term: root.active() == t.window, what="the window manager to activate the window")
+        wait_until(lambda t=term: root.active() == t.window, what="the window manager to activate the window")
         assert root.active() != other.window
 
 
@@ -157,19 +158,19 @@ def test_a_window_on_another_desktop_is_shown_by_switching_there(desktop: Deskto
     home = root.desktop()
     there = (home + 2) % 8
     root.move_to_desktop(first.window, there)
-    wait_for(lambda: root.cards(first.window, "_NET_WM_DESKTOP") == [there], what="evilwm to move the window")
+    wait_until(lambda: root.cards(first.window, "_NET_WM_DESKTOP") == [there], what="evilwm to move the window")
     try:
         assert run(qloop, second.agent, desktop.env).ok
-        wait_for(lambda: root.active() == second.window and root.desktop() == home, what="the second window")
+        wait_until(lambda: root.active() == second.window and root.desktop() == home, what="the second window")
 
         result = run(qloop, first.agent, desktop.env)
         assert result.ok, result.detail
         assert f"on desktop {there + 1}" in result.detail
-        wait_for(lambda: root.desktop() == there and root.active() == first.window,
-                 what="the switch to the first window's desktop")
+        wait_until(lambda: root.desktop() == there and root.active() == first.window,
+                   what="the switch to the first window's desktop")
     finally:
         root.move_to_desktop(first.window, home)
-        wait_for(lambda: root.cards(first.window, "_NET_WM_DESKTOP") == [home], what="the window to come back")
+        wait_until(lambda: root.cards(first.window, "_NET_WM_DESKTOP") == [home], what="the window to come back")
 
 
 def test_one_terminal_process_with_two_windows_raises_one_and_says_so(desktop: Desktop, tmp_path: Path,
@@ -187,22 +188,22 @@ def test_one_terminal_process_with_two_windows_raises_one_and_says_so(desktop: D
                                   "sh", "-c", "sleep 603; true"],
                                  env=env, stdin=subprocess.DEVNULL, stdout=log, stderr=log, cwd=tmp_path)
     try:
-        one = wait_for(lambda: root.window_of(kitty.pid) or kitty.poll() is not None, timeout=30,
-                       what="kitty's first window")
+        one = wait_until(lambda: root.window_of(kitty.pid) or kitty.poll() is not None, timeout=30,
+                         what="kitty's first window")
         assert kitty.poll() is None, (tmp_path / "kitty.log").read_text(errors="replace")[-2000:]
-        wait_for(lambda: (tmp_path / "kitty.sock").exists(), what="kitty's socket")
+        wait_until(lambda: (tmp_path / "kitty.sock").exists(), what="kitty's socket")
         subprocess.run(["kitty", "@", "--to", sock, "launch", "--type=os-window", "--title", "shared 2",
                         "sh", "-c", "sleep 604; true"], env=env, check=True, capture_output=True, timeout=30)
-        windows = wait_for(lambda: len(root.windows_of(kitty.pid)) == 2 and root.windows_of(kitty.pid),
-                           what="kitty's second window")
-        agent = wait_for(lambda: next((c.pid for c in psutil.Process(kitty.pid).children(recursive=True)
+        windows = wait_until(lambda: len(root.windows_of(kitty.pid)) == 2 and root.windows_of(kitty.pid),
+                             what="kitty's second window")
+        agent = wait_until(lambda: next((c.pid for c in psutil.Process(kitty.pid).children(recursive=True)
                                        if c.cmdline() == ["sleep", "603"]), 0), what="the sleep in the first window")
         assert run(qloop, desktop.second.agent, desktop.env).ok
         result = run(qloop, agent, desktop.env)
         assert result.ok, result.detail
         assert "(kitty has 2 windows: the session may be in another one or in a tab)" in result.detail
-        wait_for(lambda: root.active() in windows and root.active() != desktop.second.window,
-                 what="one of kitty's windows to be active")
+        wait_until(lambda: root.active() in windows and root.active() != desktop.second.window,
+                   what="one of kitty's windows to be active")
         assert one in windows
     finally:
         kill_tree(kitty.pid)

@@ -23,7 +23,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +37,7 @@ from deck_tray.core.reply import Reply, ReplyKind
 from deck_tray.services.dispatcher import Dispatcher
 from deck_tray.services.panes import MuxError, pane_for_pid
 from deck_tray.services.zellij import Zellij, parse_sessions
+from tests.helpers import wait_until
 
 FAKE_DIR = Path(__file__).resolve().with_name("fake_zellij")
 FAKE = FAKE_DIR / "zellij"
@@ -169,7 +170,7 @@ def _running(proc: psutil.Process) -> bool:
 
 
 def _wait_gone(tree: list[psutil.Process]) -> None:
-    wait_for(lambda: not any(_running(p) for p in tree), timeout=5)
+    wait_until(lambda: not any(_running(p) for p in tree), timeout=5)
 
 
 @pytest.fixture
@@ -220,16 +221,6 @@ def assert_nothing_typed(fz: FakeZellij, report: DeliveryReport, text: str, *phr
         assert phrase in report.detail, report.detail
     assert fz.sends() == []
     assert fz.written() == {}
-
-
-def wait_for(pred: Callable[[], Any], timeout: float = 5.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = pred()
-        if value:
-            return value
-        time.sleep(0.02)
-    raise AssertionError("condition not met in time")
 
 
 def test_fake_zellij_reproduces_the_documented_traps(fz: FakeZellij) -> None:
@@ -328,7 +319,7 @@ def test_an_agent_pid_maps_to_its_pane(fz: FakeZellij) -> None:
     found = pane_for_pid(pids[WORK][4], panes)
     assert found is not None and found.pane_id == "terminal_4"
     # An agent started from the pane's shell is found through its ancestors.
-    grandchild = wait_for(lambda: psutil.Process(pids[WORK][5]).children())[0].pid
+    grandchild = wait_until(lambda: psutil.Process(pids[WORK][5]).children())[0].pid
     found = pane_for_pid(grandchild, panes)
     assert found is not None and found.pane_id == "terminal_5"
     assert pane_for_pid(os.getpid(), panes) is None
@@ -471,7 +462,7 @@ def test_refused_when_the_agent_has_exited(fz: FakeZellij) -> None:
     pids = fz.setup({WORK: work_session()})
     fz.screen("terminal_3", fixture_screen("claude-2.1.197-idle.txt"))
     os.kill(pids[WORK][3], signal.SIGKILL)
-    wait_for(lambda: not procs.is_alive(pids[WORK][3]))
+    wait_until(lambda: not procs.is_alive(pids[WORK][3]))
     report = dispatch(claude_session(pids[WORK][3]), Reply(ReplyKind.PROMPT, "hello"))
     assert_nothing_typed(fz, report, "hello", "has exited")
 
