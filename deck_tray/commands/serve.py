@@ -43,10 +43,11 @@ def run(args: argparse.Namespace) -> int:
     import qasync
     from PySide6.QtCore import QCoreApplication
 
-    from deck_tray.services import lifecycle
+    from deck_tray.services import lifecycle, qt_messages
 
     logging.basicConfig(stream=sys.stderr, level=logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    qt_messages.install()  # Qt's own warnings into the log (stderr), as in the app
     app = QCoreApplication.instance() or QCoreApplication(["deck-tray-serve"])
     loop = qasync.QEventLoop(app)
     asyncio.set_event_loop(loop)

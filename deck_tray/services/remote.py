@@ -655,13 +655,20 @@ class Remotes(QObject):
                 self.hosts[name] = host
                 if self._started:
                     host.start()
+        if self._started:
+            self._watch_if_needed()
 
     def start(self) -> None:
         """Connect to every host (in the background)."""
         self._started = True
         for host in self.hosts.values():
             host.start()
-        if self._wake_task is None:
+        self._watch_if_needed()
+
+    def _watch_if_needed(self) -> None:
+        """Watch for a suspend while there is a host to reconnect (none: nothing runs, and no
+        event loop is needed yet)."""
+        if self._wake_task is None and self.hosts:
             self._wake_task = asyncio.ensure_future(self._watch_sleep())
 
     async def _watch_sleep(self) -> None:
