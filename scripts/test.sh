@@ -112,4 +112,5 @@ fi
 # --tb=native: on CPython 3.11.7 (this machine's python3) pytest's own traceback formatting can
 # crash with "SystemError: AST constructor recursion depth mismatch" (cpython#106905, fixed in
 # 3.11.8) and end the run with INTERNALERROR, hiding which test failed (CI, 2026-12-06).
-echo "== pytest";        $PY -m pytest --tb=native "$@"
+# --durations=30: the slowest tests, to keep CI within its budget (20 min).
+echo "== pytest";        $PY -m pytest --tb=native --durations=30 "$@"
