@@ -15,6 +15,10 @@ Stored shapes (what :func:`to_ini` writes):
 * ``URLS``: comma-separated server URLs (a list in ``QSettings``), or empty
 * ``TIME``: ``HH:MM`` (24-hour, local time)
 * ``SHORTCUT``: ``Ctrl+Alt+D`` (Qt's portable notation, :mod:`deck_tray.core.shortcuts`), or empty
+* ``HOSTS``: a list of ``NAME=DEST`` strings in ``QSettings`` (exactly what
+  :func:`deck_tray.services.remote.save_hosts` writes, so ``deck-tray remote add`` and the dialog
+  edit the same list); ``QSettings`` reads a one-item list back as its item, an empty one as None
+* ``COMMAND``: a command line as a POSIX shell would split it (``shlex``), or empty for the default
 """
 
 from __future__ import annotations
@@ -23,14 +27,18 @@ import datetime as _dt
 import enum
 import os
 import re
+import shlex
 import urllib.parse
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Generic, TypeVar, cast
 
 from deck_tray.core import shortcuts
+from deck_tray.core.wire import valid_host_name
 
 T = TypeVar("T")
+#: The value of a ``HOSTS`` setting: ``(name, ssh destination)`` pairs in the order added.
+Hosts = tuple[tuple[str, str], ...]
 
 
 class Kind(enum.Enum):
@@ -42,6 +50,8 @@ class Kind(enum.Enum):
     URLS = "urls"  #: ``tuple[str, ...]``: normalized server URLs
     TIME = "time"  #: ``datetime.time`` (minutes precision)
     SHORTCUT = "shortcut"  #: ``str``: a key in Qt's portable notation (``Ctrl+Alt+D``), ``""`` = none
+    HOSTS = "hosts"  #: :data:`Hosts`: ``(name, ssh destination)`` pairs, names unique
+    COMMAND = "command"  #: ``str``: a command line split as a shell would (``shlex``), ``""`` = the default
 
 
 class Group(enum.Enum):
@@ -52,6 +62,7 @@ class Group(enum.Enum):
     OPENCODE = "opencode"
     WINDOW = "Window"
     SESSIONS = "Sessions"
+    REMOTE = "Remote hosts"
 
     @property
     def description(self) -> str:
@@ -67,6 +78,8 @@ _GROUP_TEXT = {
                     "Passwords are kept in your keyring, never in this file.",
     Group.WINDOW: "The session window with one tab per session.",
     Group.SESSIONS: "Where Claude Code and Codex keep their sessions, and how long finished ones stay listed.",
+    Group.REMOTE: "Agents on other machines, reached over your own ssh (your config, keys and agent): "
+                  "deck-tray never asks for a password or handles a key, and nothing listens on a port.",
 }
 
 
@@ -226,6 +239,18 @@ AGENT_PANE_MIN_COLS: Setting[int] = Setting(
     "Narrowest sub-agent pane deck-tray opens.",
     Group.OPENCODE, minimum=20, maximum=1000, suffix=" columns", requires="opencode/subagent_panes")
 
+REMOTE_HOSTS: Setting[Hosts] = Setting(
+    "remote/hosts", Kind.HOSTS, (), "Hosts",
+    "A host's sessions are listed as NAME:ID. The destination is what ssh takes: user@host, a "
+    "~/.ssh/config alias, ssh://host:port. The host needs deck-tray too (deck-tray remote install NAME "
+    "puts it there); deck-tray remote add and remove edit this same list.",
+    Group.REMOTE)
+REMOTE_SSH_COMMAND: Setting[str] = Setting(
+    "remote/ssh_command", Kind.COMMAND, "", "ssh command",
+    "Empty: ssh. For example: ssh -F ~/.ssh/lab_config (split into words as a shell would, never run "
+    "through one). DECK_TRAY_SSH_COMMAND in the environment overrides it, like git's GIT_SSH_COMMAND.",
+    Group.REMOTE, on_restart=True)
+
 #: Every setting, in the order the dialog shows them.
 SETTINGS: tuple[Setting[Any], ...] = (
     NOTIFY_ENABLED, NOTIFY_PERMISSION, NOTIFY_QUESTION, NOTIFY_TURN_FINISHED, RENOTIFY_MINUTES, GRACE_MS,
@@ -234,6 +259,7 @@ SETTINGS: tuple[Setting[Any], ...] = (
     PINNED, START_HIDDEN, CLOSE_TO_TRAY, GLOBAL_SHORTCUT,
     CLAUDE_DIR, CODEX_DIR, HISTORY_HOURS, CODEX_HOLD_S, HISTORY_INDEX, WORKTREE_ROOT,
     SUBAGENT_PANES, SUBAGENT_CLOSE_GRACE_S, MAIN_PANE_MIN_COLS, AGENT_PANE_MIN_COLS,
+    REMOTE_HOSTS, REMOTE_SSH_COMMAND,
 )
 #: The same, by key.
 BY_KEY: dict[str, Setting[Any]] = {s.key: s for s in SETTINGS}
@@ -302,6 +328,92 @@ def agent_dir(override: str, default: Path) -> Path:
     return Path(raw).expanduser() if raw else default
 
 
+def host_entry_error(name: str, dest: str) -> str | None:
+    """Why ``(name, dest)`` cannot be a remote host, or None when it can.
+
+    Args:
+        name: deck-tray's name for the host, as typed (not trimmed): 1–40 of ``A-Z a-z 0-9 . _ -``,
+            not starting with ``-`` (:func:`deck_tray.core.wire.valid_host_name`).
+        dest: what ``ssh`` takes (``user@host``, a ``~/.ssh/config`` alias, ``ssh://host:port``):
+            not empty, no whitespace, not starting with ``-`` (ssh would read it as an option).
+
+    Returns:
+        A sentence naming the problem, or None. Whether the name is already taken is up to the
+        caller (:func:`parse_host_entries`, :func:`validate`).
+    """
+    if not name:
+        return "a host needs a name (letters, digits, “.”, “_” or “-”)"
+    if not valid_host_name(name):
+        return (f"“{name}” cannot name a host: use up to 40 letters, digits, “.”, “_” or “-”, "
+                f"not starting with “-”")
+    if not dest:
+        return f"the host “{name}” needs an ssh destination (user@host or a ~/.ssh/config alias)"
+    if any(c.isspace() for c in dest):
+        return f"the destination “{dest}” of “{name}” contains a space"
+    if dest.startswith("-"):
+        return f"the destination “{dest}” of “{name}” starts with “-” (ssh would read it as an option)"
+    return None
+
+
+def parse_host_entries(raw: object) -> tuple[Hosts, list[str]]:
+    """The remote hosts in what ``QSettings`` read for ``remote/hosts``.
+
+    Args:
+        raw: a list of ``NAME=DEST`` strings (split at the first ``=``), as
+            :func:`deck_tray.services.remote.save_hosts` stores them; a lone string is one entry
+            (``QSettings`` reads a one-item list back as its item), None or ``""`` none. An entry
+            may also be a ``(name, dest)`` pair (a typed value written in this run).
+
+    Returns:
+        ``(hosts, dropped)``: the usable entries as ``(name, dest)`` pairs in stored order, and
+        each unusable one as it was stored with why, e.g. ``'my box=h': “my box” cannot name a
+        host: …``. A second entry with a name already taken is dropped; blank entries are
+        skipped silently. Never raises.
+    """
+    if raw is None:
+        return (), []
+    items: list[object]
+    if isinstance(raw, str):
+        items = [raw]
+    elif isinstance(raw, (list, tuple)):
+        items = list(raw)
+    else:
+        items = [raw]
+    hosts: list[tuple[str, str]] = []
+    dropped: list[str] = []
+    for item in items:
+        if isinstance(item, (tuple, list)) and len(item) == 2 and all(isinstance(p, str) for p in item):
+            name, dest = str(item[0]), str(item[1])
+        elif isinstance(item, str):
+            if not item.strip():
+                continue
+            name, sep, dest = item.partition("=")
+            if not sep:
+                dropped.append(f"{_repr(item)}: not NAME=DEST")
+                continue
+        else:
+            dropped.append(f"{_repr(item)}: not NAME=DEST")
+            continue
+        err = host_entry_error(name, dest)
+        if err is None and any(n == name for n, _d in hosts):
+            err = f"a second host named “{name}”"
+        if err is not None:
+            dropped.append(f"{_repr(item)}: {err}")
+        else:
+            hosts.append((name, dest))
+    return tuple(hosts), dropped
+
+
+def command_error(text: str) -> str | None:
+    """Why ``text`` cannot be split into command words as a POSIX shell would (``shlex``: an
+    unclosed quote, a trailing backslash), or None when it can (``""`` can: the default)."""
+    try:
+        shlex.split(text)
+    except ValueError as exc:
+        return f"“{text.strip()}” cannot be split into words as a shell would ({exc})"
+    return None
+
+
 _TIME_RE = re.compile(r"^\s*(\d{1,2}):(\d{2})(?::\d{2})?\s*$")
 
 
@@ -357,6 +469,21 @@ def validate(setting: Setting[T], value: T) -> str | None:
             if err:
                 return err
         return None
+    if k is Kind.HOSTS:
+        if not isinstance(value, tuple) or not all(
+                isinstance(h, tuple) and len(h) == 2 and all(isinstance(p, str) for p in h) for h in value):
+            return f"{setting.label}: not a list of (name, destination) pairs"
+        seen: set[str] = set()
+        for name, dest in value:
+            err = host_entry_error(name, dest)
+            if err:
+                return err
+            if name in seen:
+                return f"two hosts are named “{name}”"
+            seen.add(name)
+        return None
+    if k is Kind.COMMAND:
+        return command_error(value) if isinstance(value, str) else f"{setting.label}: not a command"
     if k is Kind.SHORTCUT:
         if not isinstance(value, str):
             return f"{setting.label}: not a shortcut"
@@ -387,10 +514,15 @@ def coerce(setting: Setting[T], raw: object) -> tuple[T, str | None]:
     Returns:
         ``(value, warning)``: the value, or the default with a warning sentence naming the
         key and what was wrong. Never raises. An absent value is the default, silently;
-        unusable entries of a URL list are dropped (with a warning), the others kept.
+        unusable entries of a URL or host list are dropped (with a warning), the others kept.
     """
     if raw is None:
         return setting.default, None
+    if setting.kind is Kind.HOSTS:
+        hosts, dropped_hosts = parse_host_entries(raw)
+        if dropped_hosts:
+            return cast(T, hosts), f"{setting.key}: ignoring {'; '.join(dropped_hosts)}"
+        return cast(T, hosts), None
     if setting.kind is Kind.URLS:
         urls, dropped = _coerce_urls(raw)
         if urls is None:
@@ -431,6 +563,12 @@ def _coerce(setting: Setting[Any], raw: object) -> tuple[object, str | None]:
             return shortcuts.parse(text).text(), None
         except ValueError as exc:
             return None, str(exc)
+    if k is Kind.COMMAND:
+        text = ",".join(str(p) for p in raw) if isinstance(raw, list) else raw  # QSettings splits at commas
+        if not isinstance(text, str):
+            return None, f"{_repr(raw)} is not a command"
+        err = command_error(text)
+        return (None, err) if err else (text.strip(), None)
     if k is Kind.PATH:
         if not isinstance(raw, str):
             return None, f"{_repr(raw)} is not a path"
@@ -496,6 +634,10 @@ def _show(setting: Setting[Any], value: object) -> str:
         return str(value) or "the agent's default"
     if setting.kind is Kind.SHORTCUT:
         return str(value) or "none"
+    if setting.kind is Kind.HOSTS:
+        return ", ".join(f"{n} ({d})" for n, d in cast(Hosts, value)) or "none"
+    if setting.kind is Kind.COMMAND:
+        return str(value) or "ssh"
     return f"{value}{setting.suffix}"
 
 
@@ -509,6 +651,8 @@ def to_ini(setting: Setting[T], value: T) -> object:
     if setting.kind is Kind.URLS:
         urls = list(cast(tuple[str, ...], value))
         return urls if urls else ""
+    if setting.kind is Kind.HOSTS:
+        return [f"{n}={d}" for n, d in cast(Hosts, value)]  # as services/remote.save_hosts
     if setting.kind is Kind.TIME:
         return format_time(cast(_dt.time, value))
     return value

@@ -2,24 +2,30 @@
 
 The dialog is non-modal (it is shown, never ``exec()``-ed, so the qasync loop and the window
 keep running) and built from the settings table: a check box for on/off values, a spin box
-for numbers, a time field for times, a text field with a folder picker for paths and an
-editable list for opencode server URLs; each help text is shown under its widget and as its
-tooltip. Invalid input is marked where it was typed, keeps the text, and blocks OK / Apply
-until it is fixed. Apply writes only what was changed here to the
-:class:`~deck_tray.services.settings_store.SettingsStore`, whose ``changed`` signal makes the
-app apply it at once; Cancel drops what was not applied yet; Restore Defaults puts every
-field back to its default (applied with OK / Apply).
+for numbers, a time field for times, a text field with a folder picker for paths, an
+editable list for opencode server URLs, a table of remote hosts (with how each one's connection
+is, :meth:`SettingsDialog.set_remote_statuses`) and a text field for a command line; each help
+text is shown under its widget and as its tooltip. Invalid input is marked where it was
+typed, keeps the text, and blocks OK / Apply until it is fixed. Apply writes only what was
+changed here to the :class:`~deck_tray.services.settings_store.SettingsStore`, whose
+``changed`` signal makes the app apply it at once; Cancel drops what was not applied yet;
+Restore Defaults puts every field back to its default (applied with OK / Apply).
 """
 
 from __future__ import annotations
 
 import datetime as _dt
-from collections.abc import Callable
+import html
+import os
+import shlex
+import shutil
+import time
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import Qt, QTime, Signal
-from PySide6.QtGui import QColor, QIcon, QKeySequence, QPalette
+from PySide6.QtCore import QModelIndex, QPersistentModelIndex, QSize, Qt, QTime, Signal
+from PySide6.QtGui import QColor, QIcon, QKeyEvent, QKeySequence, QPalette
 from PySide6.QtWidgets import (
     QAbstractButton,
     QAbstractItemView,
@@ -30,6 +36,7 @@ from PySide6.QtWidgets import (
     QFrame,
     QGridLayout,
     QHBoxLayout,
+    QHeaderView,
     QKeySequenceEdit,
     QLabel,
     QLineEdit,
@@ -39,11 +46,16 @@ from PySide6.QtWidgets import (
     QScrollArea,
     QSpinBox,
     QStyle,
+    QStyledItemDelegate,
+    QStyleOptionViewItem,
     QTabWidget,
     QTimeEdit,
+    QTreeWidget,
+    QTreeWidgetItem,
     QVBoxLayout,
     QWidget,
 )
+from typing_extensions import override
 
 from deck_tray.core import claude, codex, shortcuts
 from deck_tray.core.settings import (
@@ -51,20 +63,29 @@ from deck_tray.core.settings import (
     CLAUDE_DIR,
     CODEX_DIR,
     GLOBAL_SHORTCUT,
+    REMOTE_HOSTS,
+    REMOTE_SSH_COMMAND,
     Group,
     Kind,
     Setting,
+    command_error,
+    host_entry_error,
     in_group,
     normalize_server_url,
     path_error,
     server_url_error,
 )
+from deck_tray.services.remote import HostState
 from deck_tray.services.settings_store import SettingsStore
 
 #: Where a path setting points when it is left empty.
 PATH_DEFAULTS: dict[str, Callable[[], Path]] = {CLAUDE_DIR.key: claude.config_dir, CODEX_DIR.key: codex.codex_home}
 #: Indent of a setting that only matters while the check box above it is on (px).
 INDENT = 22
+#: What a command setting runs when it is left empty, and the environment variable that overrides it.
+COMMAND_DEFAULTS: dict[str, tuple[str, str]] = {REMOTE_SSH_COMMAND.key: ("ssh", "DECK_TRAY_SSH_COMMAND")}
+#: The hint in the field of a new remote host's ssh destination.
+DEST_PLACEHOLDER = "user@host or a ~/.ssh/config alias"
 
 
 def _home_short(path: str) -> str:
@@ -223,6 +244,53 @@ class _PathEditor(_Editor):
         return ""
 
 
+class _AddField(QLineEdit):
+    """A field where Enter adds what was typed (``returnPressed``), and only that: QLineEdit passes
+    the key on, and the dialog's default button (OK) would take it too and close the dialog."""
+
+    @override
+    def keyPressEvent(self, event: QKeyEvent) -> None:
+        super().keyPressEvent(event)
+        if event.key() in (Qt.Key.Key_Return, Qt.Key.Key_Enter):
+            event.accept()
+
+
+class _Roomy(QStyledItemDelegate):
+    """Cells ``extra`` px wider than their text, so columns sized to their contents do not touch.
+
+    Args:
+        extra: px added to each cell's width.
+        parent: the view.
+    """
+
+    def __init__(self, extra: int, parent: QWidget) -> None:
+        super().__init__(parent)
+        self.extra = extra
+
+    @override
+    def sizeHint(self, option: QStyleOptionViewItem, index: QModelIndex | QPersistentModelIndex) -> QSize:
+        size = super().sizeHint(option, index)
+        return QSize(size.width() + self.extra, size.height())
+
+
+class _HostTable(QTreeWidget):
+    """The hosts table; Delete asks for the selected rows to be removed.
+
+    Signals:
+        delete_pressed(): Delete was pressed (not while a cell is being edited).
+    """
+
+    delete_pressed = Signal()
+
+    @override
+    def keyPressEvent(self, event: QKeyEvent) -> None:
+        if event.key() == Qt.Key.Key_Delete and self.state() is not QAbstractItemView.State.EditingState:
+            self.delete_pressed.emit()
+            event.accept()
+            return
+        super().keyPressEvent(event)
+
+
 class _UrlsEditor(_Editor):
     """An editable list of server URLs, and a field to add one (Enter or Add)."""
 
@@ -238,7 +306,7 @@ class _UrlsEditor(_Editor):
         self.list.setMaximumHeight(120)
         self.list.itemChanged.connect(self._changed)
         self.list.itemSelectionChanged.connect(self._selection)
-        self.entry = QLineEdit()
+        self.entry = _AddField()
         self.entry.setPlaceholderText("http://127.0.0.1:4096")
         self.entry.setClearButtonEnabled(True)
         self.entry.textChanged.connect(self.edited)
@@ -329,6 +397,288 @@ class _UrlsEditor(_Editor):
         self._selection()
 
 
+def _clock(since: float, now: float | None = None) -> str:
+    """``14:02`` today, else ``3 Dec 14:02`` (local time)."""
+    t, today = time.localtime(since), time.localtime(time.time() if now is None else now)
+    hm = time.strftime("%H:%M", t)
+    return hm if t[:3] == today[:3] else f"{t.tm_mday} {time.strftime('%b', t)} {hm}"
+
+
+def host_status_text(status: Mapping[str, Any], now: float | None = None) -> tuple[str, str, str]:
+    """How a remote host's connection reads in the hosts table.
+
+    Args:
+        status: ``{"name", "dest", "state", "detail", "since", "version", "sessions"}`` as
+            :func:`deck_tray.services.remote.host_json` gives it (``state`` is a
+            :class:`~deck_tray.services.remote.HostState` value, ``since`` POSIX seconds); a
+            missing or odd field is shown as unknown, never raises.
+        now: POSIX seconds of "today" for the date of ``since`` (default: now).
+
+    Returns:
+        ``(text, tone, tooltip)``: ``"connected · 3 sessions · deck-tray 0.1.0"``,
+        ``"unreachable since 14:02"``, ``"login failed"``…; the tone is ``"normal"``, ``"dim"``
+        (connecting, stopped) or ``"error"`` (every failure); the tooltip is what happened and
+        what to do (the status's ``detail``).
+    """
+    state = str(status.get("state") or "")
+    detail = str(status.get("detail") or "")
+    dest = str(status.get("dest") or "")
+    try:
+        since = float(status.get("since") or 0.0)
+    except (TypeError, ValueError):
+        since = 0.0
+    at = f" since {_clock(since, now)}" if since > 0 else ""
+    if state == HostState.CONNECTED.value:
+        try:
+            n = int(status.get("sessions") or 0)
+        except (TypeError, ValueError):
+            n = 0
+        version = str(status.get("version") or "")
+        text = " · ".join(["connected", f"{n} session{'' if n == 1 else 's'}",
+                           *([f"deck-tray {version}"] if version else [])])
+        return text, "normal", f"Connected to {dest or 'the host'} over ssh{at}."
+    if state == HostState.CONNECTING.value:
+        return "connecting…", "dim", detail
+    if state == HostState.STOPPED.value:
+        return "stopped", "dim", detail
+    if state == HostState.UNREACHABLE.value:
+        return f"unreachable{at}", "error", detail
+    return state or "unknown", "error", detail
+
+
+def _tip(text: str) -> str:
+    """A tooltip that wraps (Qt wraps rich text only), or ``""``."""
+    return f"<p>{html.escape(text, quote=False)}</p>" if text else ""
+
+
+class _HostsEditor(_Editor):
+    """The remote hosts: a table (name, ssh destination, how the connection is), a field for the
+    name and one for the destination of a host to add (Enter or Add), and Remove (or Delete).
+    A name or destination in the table is edited in place with a double-click."""
+
+    NAME, DEST, STATUS = range(3)
+
+    def __init__(self, setting: Setting[Any]) -> None:
+        super().__init__(setting)
+        col = QVBoxLayout()
+        col.setContentsMargins(0, 0, 0, 0)
+        self.tree = _HostTable()
+        self.tree.setAccessibleName("Remote hosts")
+        self.tree.setHeaderLabels(["Name", "Destination", "Status"])
+        self.tree.setRootIsDecorated(False)
+        self.tree.setUniformRowHeights(True)
+        self.tree.setAllColumnsShowFocus(True)
+        self.tree.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
+        self.tree.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)  # status is not editable
+        self.tree.setMinimumHeight(110)
+        self.tree.setMaximumHeight(150)
+        # name and status as wide as their text; the destination takes the rest (shortened in the middle)
+        self.tree.setTextElideMode(Qt.TextElideMode.ElideMiddle)
+        self.tree.setItemDelegateForColumn(self.NAME, _Roomy(10, self.tree))
+        self.tree.setItemDelegateForColumn(self.STATUS, _Roomy(6, self.tree))
+        header = self.tree.header()
+        header.setStretchLastSection(False)
+        header.setSectionResizeMode(self.NAME, QHeaderView.ResizeMode.ResizeToContents)
+        header.setSectionResizeMode(self.DEST, QHeaderView.ResizeMode.Stretch)
+        header.setSectionResizeMode(self.STATUS, QHeaderView.ResizeMode.ResizeToContents)
+        self.tree.itemChanged.connect(self._changed)
+        self.tree.itemSelectionChanged.connect(self._selection)
+        self.tree.itemDoubleClicked.connect(self._double_clicked)
+        self.tree.delete_pressed.connect(self.remove_selected)
+        self.name = _AddField()
+        self.name.setPlaceholderText("name, e.g. lab")
+        self.name.setAccessibleName("Name of the host to add")
+        self.dest = _AddField()
+        self.dest.setPlaceholderText(DEST_PLACEHOLDER)
+        self.dest.setAccessibleName("ssh destination of the host to add")
+        for field in (self.name, self.dest):
+            field.setClearButtonEnabled(True)
+            field.textChanged.connect(self.edited)
+            field.returnPressed.connect(self.add)
+        self.add_button = QPushButton("Add")
+        self.add_button.clicked.connect(self.add)
+        self.remove_button = QPushButton("Remove")
+        self.remove_button.setEnabled(False)
+        self.remove_button.clicked.connect(self.remove_selected)
+        row = QHBoxLayout()
+        row.addWidget(self.name, 2)
+        row.addWidget(self.dest, 5)
+        row.addWidget(self.add_button)
+        row.addWidget(self.remove_button)
+        col.addWidget(self.tree)
+        col.addLayout(row)
+        self.lay.addLayout(col, 1)
+        #: The running app's view of each host, by name (:meth:`set_statuses`).
+        self.statuses: dict[str, Mapping[str, Any]] = {}
+        #: Whether the app has said anything about the hosts yet.
+        self.reported = False
+        #: The hosts as stored (the last value shown): others are not connected yet.
+        self.stored: set[tuple[str, str]] = set()
+
+    def items(self) -> list[QTreeWidgetItem]:
+        """The table's rows."""
+        return [it for i in range(self.tree.topLevelItemCount()) if (it := self.tree.topLevelItem(i)) is not None]
+
+    def hosts(self) -> list[tuple[str, str]]:
+        """The table's ``(name, destination)`` rows as typed (trimmed)."""
+        return [self._row(item) for item in self.items()]
+
+    def _row(self, item: QTreeWidgetItem) -> tuple[str, str]:
+        return item.text(self.NAME).strip(), item.text(self.DEST).strip()
+
+    @staticmethod
+    def _entry_error(name: str, dest: str, taken: Mapping[str, str]) -> str | None:
+        """Why the typed host cannot join ``taken`` (``{name: dest}``); the same host again is fine."""
+        err = host_entry_error(name, dest)
+        if err is None and taken.get(name, dest) != dest:
+            err = f"a host named “{name}” is listed already (double-click its destination to change it)"
+        return err
+
+    def add(self) -> None:
+        """Move the typed host into the table (it stays in the fields when it is invalid, and the
+        reason is shown under them)."""
+        name, dest = self.name.text().strip(), self.dest.text().strip()
+        if not name and not dest:
+            return
+        taken = dict(self.hosts())
+        if self._entry_error(name, dest, taken) is None:
+            if name not in taken:
+                self.tree.addTopLevelItem(self._item(name, dest))
+            refocus = self.dest.hasFocus()
+            self.name.clear()
+            self.dest.clear()
+            if refocus:
+                self.name.setFocus()
+        self.edited.emit()
+
+    def remove_selected(self) -> None:
+        """Drop the selected hosts."""
+        for item in self.tree.selectedItems():
+            self.tree.takeTopLevelItem(self.tree.indexOfTopLevelItem(item))
+        self.edited.emit()
+
+    def set_statuses(self, statuses: Sequence[Mapping[str, Any]]) -> None:
+        """Show each host's connection (shaped as :func:`deck_tray.services.remote.host_json`)."""
+        self.statuses = {str(st.get("name")): st for st in statuses}
+        self.reported = True
+        self.tree.blockSignals(True)
+        try:
+            self._show_statuses()
+        finally:
+            self.tree.blockSignals(False)
+
+    def _item(self, name: str, dest: str) -> QTreeWidgetItem:
+        item = QTreeWidgetItem([name, dest, ""])
+        item.setFlags(item.flags() | Qt.ItemFlag.ItemIsEditable)
+        return item
+
+    def _double_clicked(self, item: QTreeWidgetItem, column: int) -> None:
+        if column in (self.NAME, self.DEST):
+            self.tree.editItem(item, column)
+
+    def _changed(self, _item: QTreeWidgetItem, column: int) -> None:
+        if column != self.STATUS:
+            self.edited.emit()
+
+    def _selection(self) -> None:
+        self.remove_button.setEnabled(bool(self.tree.selectedItems()))
+
+    def _show_statuses(self) -> None:
+        """Fill the status column (call with the tree's signals blocked)."""
+        pal = self.tree.palette()
+        colors = {"normal": pal.color(QPalette.ColorRole.Text), "dim": dim_color(pal), "error": error_color(pal)}
+        for item in self.items():
+            name, dest = self._row(item)
+            st = self.statuses.get(name)
+            if (name, dest) not in self.stored:
+                text, tone, tip = "not connected yet", "dim", "deck-tray connects to it once you press OK or Apply."
+            elif st is not None and str(st.get("dest") or dest) == dest:
+                text, tone, tip = host_status_text(st)
+            elif self.reported:
+                text, tone, tip = "not connected yet", "dim", "deck-tray has not connected to it yet."
+            else:
+                text, tone, tip = "", "normal", ""
+            item.setText(self.STATUS, text)
+            item.setForeground(self.STATUS, colors[tone])
+            item.setToolTip(self.STATUS, _tip(tip))
+
+    def value(self) -> tuple[Any, str | None]:
+        out: dict[str, str] = {}
+        first: str | None = None
+        pal = self.tree.palette()
+        self.tree.blockSignals(True)
+        try:
+            for item in self.items():
+                name, dest = self._row(item)
+                err = host_entry_error(name, dest)
+                if err is None and name in out:
+                    err = f"two hosts are named “{name}”"
+                for column in (self.NAME, self.DEST):
+                    item.setForeground(column, error_color(pal) if err else pal.color(QPalette.ColorRole.Text))
+                item.setToolTip(self.NAME, _tip(err or ""))
+                item.setToolTip(self.DEST, _tip(err or dest))  # the whole of a shortened one
+                if err:
+                    first = first or err
+                else:
+                    out[name] = dest
+            self._show_statuses()
+        finally:
+            self.tree.blockSignals(False)
+        name, dest = self.name.text().strip(), self.dest.text().strip()
+        if name or dest:  # typed but not added yet: it counts (OK must not drop it)
+            err = self._entry_error(name, dest, out)
+            if err:
+                first = first or f"{err} (not added yet)"
+            else:
+                out[name] = dest
+        return (None, first) if first else (tuple(out.items()), None)
+
+    def set_value(self, value: Any) -> None:
+        self.tree.blockSignals(True)
+        try:
+            self.tree.clear()
+            for name, dest in value:
+                self.tree.addTopLevelItem(self._item(name, dest))
+            self.stored = {(str(n), str(d)) for n, d in value}
+            self._show_statuses()
+        finally:
+            self.tree.blockSignals(False)
+        self.name.clear()
+        self.dest.clear()
+        self._selection()
+
+
+class _CommandEditor(_Editor):
+    """A command line (split as a shell would, never run through one)."""
+
+    def __init__(self, setting: Setting[Any]) -> None:
+        super().__init__(setting)
+        self.default, self.env = COMMAND_DEFAULTS.get(setting.key, ("", ""))
+        self.line = QLineEdit()
+        self.line.setPlaceholderText(self.default)
+        self.line.setClearButtonEnabled(True)
+        self.line.textChanged.connect(self.edited)
+        self.lay.addWidget(self.line, 1)
+
+    def value(self) -> tuple[Any, str | None]:
+        text = self.line.text().strip()
+        err = command_error(text)
+        return (None, err) if err else (text, None)
+
+    def set_value(self, value: Any) -> None:
+        self.line.setText(str(value))
+
+    def hint(self) -> str:
+        override = os.environ.get(self.env, "").strip() if self.env else ""
+        if override:
+            return f"{self.env} is set in deck-tray's environment (“{override}”), so that is used instead."
+        text = self.line.text().strip() or self.default
+        words = shlex.split(text) if text and command_error(text) is None else []
+        if words and not shutil.which(os.path.expanduser(words[0])):
+            return f"“{words[0]}” is not found on deck-tray's PATH."
+        return ""
+
+
 class _ShortcutEditor(_Editor):
     """A key to press (Qt's key sequence editor, one key), a button that fills in the suggested
     one, and under it what the desktop made of it (:meth:`SettingsDialog.set_shortcut_status`)."""
@@ -366,7 +716,7 @@ class _ShortcutEditor(_Editor):
 
 _EDITORS: dict[Kind, type[_Editor]] = {
     Kind.BOOL: _BoolEditor, Kind.INT: _IntEditor, Kind.TIME: _TimeEditor, Kind.PATH: _PathEditor,
-    Kind.URLS: _UrlsEditor, Kind.SHORTCUT: _ShortcutEditor,
+    Kind.URLS: _UrlsEditor, Kind.SHORTCUT: _ShortcutEditor, Kind.HOSTS: _HostsEditor, Kind.COMMAND: _CommandEditor,
 }
 
 
@@ -493,8 +843,9 @@ class SettingsDialog(QDialog):
                 grid.addWidget(row.help, r + 2, 0, 1, 2)
             else:
                 row.label.setContentsMargins(indent, 0, 0, 0)
+                top = setting.kind in (Kind.URLS, Kind.HOSTS)  # a list: the label beside its first line
                 grid.addWidget(row.label, r, 0, Qt.AlignmentFlag.AlignLeft | (
-                    Qt.AlignmentFlag.AlignTop if setting.kind is Kind.URLS else Qt.AlignmentFlag.AlignVCenter))
+                    Qt.AlignmentFlag.AlignTop if top else Qt.AlignmentFlag.AlignVCenter))
                 grid.addWidget(row.editor, r, 1)
                 grid.addWidget(row.note, r + 1, 1)
                 grid.addWidget(row.help, r + 2, 1)
@@ -621,6 +972,22 @@ class SettingsDialog(QDialog):
         if row is not None and isinstance(row.editor, _ShortcutEditor):
             row.editor.status = text
             row.check()
+
+    def set_remote_statuses(self, statuses: Sequence[Mapping[str, Any]]) -> None:
+        """Show how each remote host's connection is, in the hosts table's status column.
+
+        Args:
+            statuses: one ``{"name", "dest", "state", "detail", "since", "version", "sessions"}``
+                per host, as :func:`deck_tray.services.remote.host_json` gives it (the running
+                app's ``Remotes.statuses()``). The text is "connected · 3 sessions · deck-tray
+                0.1.0", "unreachable since 14:02", "login failed"…, dimmed while connecting and
+                in the error colour for a failure, with the detail (what to do) as its tooltip.
+                A host added in the dialog (or whose destination was changed) and not applied
+                yet reads "not connected yet".
+        """
+        row = self.rows.get(REMOTE_HOSTS.key)
+        if row is not None and isinstance(row.editor, _HostsEditor):
+            row.editor.set_statuses(statuses)
 
     def _store_changed(self, key: str, value: object) -> None:
         """A value changed elsewhere: show it unless the user is editing that field."""

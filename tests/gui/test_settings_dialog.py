@@ -45,7 +45,7 @@ def test_tray_and_window_open_the_same_non_modal_dialog(app: Any, qtbot) -> None
     app.window.settings_action.trigger()
     assert app.settings_dialog is dlg
     assert [dlg.tabs.tabText(i) for i in range(dlg.tabs.count())] == \
-        ["Notifications", "Quiet hours", "opencode", "Window", "Sessions"]
+        ["Notifications", "Quiet hours", "opencode", "Window", "Sessions", "Remote hosts"]
     assert not dlg.apply_button.isEnabled(), "nothing changed yet"
 
 
@@ -231,3 +231,209 @@ def test_start_shows_the_window_unless_start_hidden(tmp_path: Path, qtbot, monke
     assert not start().window.isVisible(), "in the tray by default"
     settings.setValue(cfg.START_HIDDEN.key, False)
     assert start().window.isVisible()
+
+
+# -- the "Remote hosts" page (#18) -------------------------------------------------------------
+
+@pytest.fixture
+def dialog(tmp_path: Path, qtbot, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+    """The dialog over a settings file of its own, on the Remote hosts page (no app: nothing connects)."""
+    from deck_tray.services.settings_store import SettingsStore
+    from deck_tray.ui.settings_dialog import SettingsDialog
+
+    monkeypatch.delenv("DECK_TRAY_SSH_COMMAND", raising=False)
+    dlg = SettingsDialog(SettingsStore(QSettings(str(tmp_path / "s.ini"), QSettings.Format.IniFormat)))
+    qtbot.addWidget(dlg)
+    dlg.tabs.setCurrentIndex(dlg.pages[cfg.Group.REMOTE])
+    dlg.show()
+    yield dlg
+    dlg.close()
+
+
+def reread(path: Path) -> QSettings:
+    """``path`` as another process reads it (a copy: QSettings caches the files it has open)."""
+    copy = path.with_name("copy-" + path.name)
+    copy.write_bytes(path.read_bytes())
+    return QSettings(str(copy), QSettings.Format.IniFormat)
+
+
+def type_host(qtbot, editor: Any, name: str, dest: str, enter_in: str | None = "dest") -> None:
+    editor.name.clear()
+    editor.dest.clear()
+    qtbot.keyClicks(editor.name, name)
+    qtbot.keyClicks(editor.dest, dest)
+    if enter_in:
+        qtbot.keyClick(getattr(editor, enter_in), Qt.Key.Key_Return)
+
+
+def test_hosts_are_added_by_typing_and_enter_and_stored_as_the_cli_stores_them(
+        dialog: Any, qtbot, tmp_path: Path) -> None:
+    from deck_tray.services import remote
+
+    assert dialog.tabs.tabText(dialog.tabs.currentIndex()) == "Remote hosts"
+    row = dialog.rows[cfg.REMOTE_HOSTS.key]
+    hosts = row.editor
+    assert hosts.dest.placeholderText() == "user@host or a ~/.ssh/config alias"
+    assert [hosts.tree.headerItem().text(c) for c in range(3)] == ["Name", "Destination", "Status"]
+    type_host(qtbot, hosts, "lab", "me@lab-box")  # Enter in the destination field
+    type_host(qtbot, hosts, "gpu-01", "ssh://me@gpu-01:2222", enter_in="name")  # … or in the name field
+    assert hosts.hosts() == [("lab", "me@lab-box"), ("gpu-01", "ssh://me@gpu-01:2222")]
+    assert hosts.name.text() == hosts.dest.text() == "" and not row.note.isVisible()
+    assert dialog.isVisible() and dialog.store.get(cfg.REMOTE_HOSTS) == (), "Enter added; it did not press OK"
+    assert [hosts.tree.topLevelItem(i).text(2) for i in range(2)] == ["not connected yet"] * 2
+    assert "OK or Apply" in hosts.tree.topLevelItem(0).toolTip(2)
+    assert dialog.apply_button.isEnabled()
+    click(dialog, QDialogButtonBox.StandardButton.Ok)
+    assert not dialog.isVisible()
+    assert dialog.store.qsettings.value("remote/hosts") == ["lab=me@lab-box", "gpu-01=ssh://me@gpu-01:2222"]
+    assert remote.load_hosts(reread(tmp_path / "s.ini")) == [
+        remote.HostConfig("lab", "me@lab-box"), remote.HostConfig("gpu-01", "ssh://me@gpu-01:2222")]
+
+
+def test_an_invalid_host_stays_in_the_fields_with_its_reason(dialog: Any, qtbot) -> None:
+    from deck_tray.ui.settings_dialog import error_color
+
+    row = dialog.rows[cfg.REMOTE_HOSTS.key]
+    hosts = row.editor
+    type_host(qtbot, hosts, "my box", "me@box")
+    assert (hosts.name.text(), hosts.dest.text()) == ("my box", "me@box"), "the text stays"
+    assert hosts.hosts() == []
+    assert row.note.isVisible() and "“my box” cannot name a host" in row.note.text()
+    assert "not added yet" in row.note.text()
+    assert not dialog.ok_button.isEnabled() and not dialog.apply_button.isEnabled()
+    assert not dialog.tabs.tabIcon(dialog.pages[cfg.Group.REMOTE]).isNull(), "the page with the problem is marked"
+    assert dialog.apply() is False and dialog.store.get(cfg.REMOTE_HOSTS) == ()
+
+    type_host(qtbot, hosts, "box", "-oProxyCommand=sh")
+    assert "starts with “-”" in row.note.text() and hosts.hosts() == []
+    type_host(qtbot, hosts, "box", "")
+    assert "needs an ssh destination" in row.note.text()
+    type_host(qtbot, hosts, "box", "me@box")
+    assert hosts.hosts() == [("box", "me@box")] and not row.note.isVisible() and dialog.ok_button.isEnabled()
+    type_host(qtbot, hosts, "box", "me@other")
+    assert "“box” is listed already" in row.note.text() and hosts.hosts() == [("box", "me@box")]
+    type_host(qtbot, hosts, "box", "me@box")  # the same host again: nothing to do
+    assert hosts.hosts() == [("box", "me@box")] and not row.note.isVisible()
+
+    # a name changed in place (double-click) is checked as well, and marked in the table
+    item = hosts.tree.topLevelItem(0)
+    item.setText(0, "bad name")
+    assert "“bad name” cannot name a host" in row.note.text() and not dialog.ok_button.isEnabled()
+    assert "cannot name a host" in item.toolTip(0)
+    assert item.foreground(0).color() == error_color(hosts.tree.palette()) == item.foreground(1).color()
+    item.setText(0, "box2")
+    assert dialog.ok_button.isEnabled() and item.toolTip(0) == ""
+    click(dialog, QDialogButtonBox.StandardButton.Apply)
+    assert dialog.store.get(cfg.REMOTE_HOSTS) == (("box2", "me@box"),)
+
+
+def test_remove_and_what_the_cli_stored(tmp_path: Path, qtbot, monkeypatch: pytest.MonkeyPatch) -> None:
+    from deck_tray.services import remote
+    from deck_tray.services.settings_store import SettingsStore
+    from deck_tray.ui.settings_dialog import SettingsDialog
+
+    path = tmp_path / "s.ini"
+    remote.save_hosts(QSettings(str(path), QSettings.Format.IniFormat),  # deck-tray remote add, twice
+                      [remote.HostConfig("lab", "me@lab-box"), remote.HostConfig("pi", "pi@raspberrypi.local"),
+                       remote.HostConfig("gpu", "gpu")])
+    dlg = SettingsDialog(SettingsStore(reread(path)))
+    qtbot.addWidget(dlg)
+    hosts = dlg.rows[cfg.REMOTE_HOSTS.key].editor
+    assert hosts.hosts() == [("lab", "me@lab-box"), ("pi", "pi@raspberrypi.local"), ("gpu", "gpu")]
+    assert not hosts.remove_button.isEnabled() and not dlg.apply_button.isEnabled()
+    hosts.tree.topLevelItem(1).setSelected(True)
+    assert hosts.remove_button.isEnabled()
+    hosts.remove_button.click()
+    assert hosts.hosts() == [("lab", "me@lab-box"), ("gpu", "gpu")]
+    hosts.tree.setCurrentItem(hosts.tree.topLevelItem(1))
+    qtbot.keyClick(hosts.tree, Qt.Key.Key_Delete)
+    assert hosts.hosts() == [("lab", "me@lab-box")]
+    click(dlg, QDialogButtonBox.StandardButton.Ok)
+    assert remote.load_hosts(reread(path.with_name("copy-s.ini"))) == [remote.HostConfig("lab", "me@lab-box")]
+
+
+def test_a_host_typed_but_not_added_counts_on_ok(dialog: Any, qtbot) -> None:
+    hosts = dialog.rows[cfg.REMOTE_HOSTS.key].editor
+    type_host(qtbot, hosts, "lab", "me@lab-box")
+    type_host(qtbot, hosts, "pi", "pi@raspberrypi.local", enter_in=None)  # typed, no Enter, no Add
+    assert hosts.hosts() == [("lab", "me@lab-box")] and dialog.ok_button.isEnabled()
+    click(dialog, QDialogButtonBox.StandardButton.Apply)
+    assert dialog.store.get(cfg.REMOTE_HOSTS) == (("lab", "me@lab-box"), ("pi", "pi@raspberrypi.local"))
+    assert hosts.hosts() == [("lab", "me@lab-box"), ("pi", "pi@raspberrypi.local")], "it joined the table"
+    assert hosts.name.text() == hosts.dest.text() == ""
+    type_host(qtbot, hosts, "gpu", "", enter_in=None)  # half typed: OK does not drop it silently
+    assert not dialog.ok_button.isEnabled()
+    click(dialog, QDialogButtonBox.StandardButton.Ok)
+    assert dialog.isVisible() and hosts.name.text() == "gpu"
+
+
+def test_connection_states_in_the_status_column(dialog: Any, qtbot) -> None:
+    import time
+
+    from deck_tray.services import remote
+    from deck_tray.ui.settings_dialog import dim_color, error_color
+
+    hosts = dialog.rows[cfg.REMOTE_HOSTS.key].editor
+    for name, dest in (("lab", "me@lab-box"), ("gpu", "gpu-box"), ("pi", "pi@pi"), ("new", "n@n"), ("up", "up")):
+        type_host(qtbot, hosts, name, dest)
+    dialog.store.set(cfg.REMOTE_HOSTS, tuple(hosts.hosts()[:3] + hosts.hosts()[4:]))  # all but "new" applied
+    dialog.load()
+    type_host(qtbot, hosts, "new", "n@n")
+    since = time.time() - 60
+    unreachable = ("gpu-box cannot be reached: ssh: connect to host gpu-box port 22: No route to host. "
+                   "deck-tray keeps trying.")
+    login = "ssh could not log in to pi@pi (Permission denied (publickey)). Run “ssh pi@pi” in a terminal."
+    dialog.set_remote_statuses([remote.host_json(st) for st in (
+        remote.HostStatus("lab", "me@lab-box", remote.HostState.CONNECTED, "3 sessions", since, "0.1.0", 3),
+        remote.HostStatus("gpu", "gpu-box", remote.HostState.UNREACHABLE, unreachable, since),
+        remote.HostStatus("pi", "pi@pi", remote.HostState.LOGIN_FAILED, login, since),
+        remote.HostStatus("up", "up", remote.HostState.CONNECTING, "connecting to up over ssh", since),
+    )])
+    items = {hosts.tree.topLevelItem(i).text(0): hosts.tree.topLevelItem(i) for i in range(5)}
+    assert items["lab"].text(2) == "connected · 3 sessions · deck-tray 0.1.0"
+    assert items["gpu"].text(2) == f"unreachable since {time.strftime('%H:%M', time.localtime(since))}"
+    assert items["pi"].text(2) == "login failed"
+    assert items["up"].text(2) == "connecting…"
+    assert items["new"].text(2) == "not connected yet", "added here, not applied"
+    assert "No route to host" in items["gpu"].toolTip(2) and "“ssh pi@pi” in a terminal" in items["pi"].toolTip(2)
+    assert "me@lab-box" in items["lab"].toolTip(2)
+    pal = hosts.tree.palette()
+    assert items["gpu"].foreground(2).color() == error_color(pal) == items["pi"].foreground(2).color()
+    assert items["up"].foreground(2).color() == dim_color(pal) == items["new"].foreground(2).color()
+    assert items["lab"].foreground(2).color() not in (error_color(pal), dim_color(pal))
+    # a destination changed here is not what the status is about
+    items["lab"].setText(1, "me@lab-box2")
+    assert items["lab"].text(2) == "not connected yet"
+    items["lab"].setText(1, "me@lab-box")
+    assert items["lab"].text(2).startswith("connected")
+    # one session, no version yet
+    dialog.set_remote_statuses([{"name": "lab", "dest": "me@lab-box", "state": "connected", "sessions": 1}])
+    assert items["lab"].text(2) == "connected · 1 session"
+    assert items["gpu"].text(2) == "not connected yet", "no longer reported"
+
+
+def test_the_ssh_command(dialog: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    row = dialog.rows[cfg.REMOTE_SSH_COMMAND.key]
+    line = row.editor.line
+    assert line.placeholderText() == "ssh" and "Applies the next time deck-tray starts" in row.help.text()
+    line.setText("ssh -F '~/.ssh/lab config")
+    assert "cannot be split into words" in row.note.text() and not dialog.ok_button.isEnabled()
+    line.setText("ssh -F ~/.ssh/lab_config")
+    assert dialog.ok_button.isEnabled() and not row.note.isVisible()
+    line.setText("no-such-ssh-here -v")
+    assert dialog.ok_button.isEnabled() and "“no-such-ssh-here” is not found" in row.note.text(), "a hint only"
+    monkeypatch.setenv("DECK_TRAY_SSH_COMMAND", "ssh -F /etc/lab")
+    line.setText("ssh -F ~/.ssh/lab_config")
+    assert "DECK_TRAY_SSH_COMMAND is set" in row.note.text()
+    click(dialog, QDialogButtonBox.StandardButton.Apply)
+    assert dialog.store.qsettings.value("remote/ssh_command") == "ssh -F ~/.ssh/lab_config"
+
+
+def test_enter_in_the_url_field_adds_and_leaves_the_dialog_open(dialog: Any, qtbot) -> None:
+    """QLineEdit passes Enter on after returnPressed; the dialog's default button (OK) must not take it."""
+    urls = dialog.rows[cfg.OPENCODE_URLS.key].editor
+    dialog.tabs.setCurrentIndex(dialog.pages[cfg.Group.OPENCODE])
+    qtbot.keyClicks(urls.entry, "127.0.0.1:4096")
+    qtbot.keyClick(urls.entry, Qt.Key.Key_Return)
+    assert urls.urls() == ["http://127.0.0.1:4096"] and urls.entry.text() == ""
+    assert dialog.isVisible() and dialog.store.get(cfg.OPENCODE_URLS) == ()

@@ -32,7 +32,7 @@ def test_no_secret_is_a_setting() -> None:
 
 def test_the_brief_is_covered() -> None:
     """Paths, servers, notification rules, quiet hours, pinned, window, history, Codex hold (#13);
-    worktrees, opencode servers deck-tray starts, sub-agent panes (#15)."""
+    worktrees, opencode servers deck-tray starts, sub-agent panes (#15); remote hosts and the ssh command (#18)."""
     assert {"paths/claude_config_dir", "paths/codex_home", "opencode/urls", "opencode/discover",
             "opencode/auto_handoff", "opencode/auto_handoff_percent", "notifications/enabled",
             "notifications/permission", "notifications/question", "notifications/turn_finished",
@@ -41,7 +41,7 @@ def test_the_brief_is_covered() -> None:
             "window/close_to_tray", "window/global_shortcut", "sessions/history_hours", "sessions/history_index",
             "sessions/codex_hold_s", "sessions/worktree_root", "opencode/keep_started_servers",
             "opencode/subagent_panes", "opencode/subagent_close_grace_s", "opencode/main_pane_min_cols",
-            "opencode/agent_pane_min_cols"} == set(cfg.BY_KEY)
+            "opencode/agent_pane_min_cols", "remote/hosts", "remote/ssh_command"} == set(cfg.BY_KEY)
 
 
 # -- coercion of INI values ---------------------------------------------------------------------
@@ -69,6 +69,15 @@ def test_the_brief_is_covered() -> None:
     (cfg.OPENCODE_URLS, "http://127.0.0.1:4096", ("http://127.0.0.1:4096",)),  # QSettings: a lone item
     (cfg.OPENCODE_URLS, ["localhost:4096/", "http://127.0.0.1:4096", "https://box.lan:8443"],
      ("http://127.0.0.1:4096", "https://box.lan:8443")),
+    (cfg.REMOTE_HOSTS, "", ()),
+    (cfg.REMOTE_HOSTS, "lab=me@lab-box", (("lab", "me@lab-box"),)),  # QSettings: a lone item
+    (cfg.REMOTE_HOSTS, ["lab=me@lab-box", "gpu-01=ssh://me@gpu-01:2222", "", "x.y_z=a=b"],
+     (("lab", "me@lab-box"), ("gpu-01", "ssh://me@gpu-01:2222"), ("x.y_z", "a=b"))),  # split at the first =
+    (cfg.REMOTE_HOSTS, (("lab", "me@lab-box"),), (("lab", "me@lab-box"),)),  # a typed value written in this run
+    (cfg.REMOTE_SSH_COMMAND, "", ""),
+    (cfg.REMOTE_SSH_COMMAND, " ssh -F ~/.ssh/lab_config ", "ssh -F ~/.ssh/lab_config"),
+    (cfg.REMOTE_SSH_COMMAND, "ssh -o 'ProxyJump=a b'", "ssh -o 'ProxyJump=a b'"),
+    (cfg.REMOTE_SSH_COMMAND, ["ssh -o ProxyJump=a", "b"], "ssh -o ProxyJump=a,b"),  # QSettings split it at the comma
 ])
 def test_good_ini_values(setting: cfg.Setting[Any], raw: object, want: object) -> None:
     assert coerce(setting, raw) == (want, None)
@@ -92,6 +101,8 @@ def test_good_ini_values(setting: cfg.Setting[Any], raw: object, want: object) -
     (cfg.QUIET_START, "25:00", "not a time like 22:00"),
     (cfg.QUIET_START, "22h", "not a time like 22:00"),
     (cfg.QUIET_END, 7, "not a time like 22:00"),
+    (cfg.REMOTE_SSH_COMMAND, "ssh -F 'my config", "cannot be split into words as a shell would"),
+    (cfg.REMOTE_SSH_COMMAND, 7, "7 is not a command"),
 ])
 def test_bad_ini_values_give_the_default_and_a_warning(setting: cfg.Setting[Any], raw: object, why: str) -> None:
     value, warning = coerce(setting, raw)
@@ -105,6 +116,145 @@ def test_a_bad_url_drops_only_itself() -> None:
     assert value == ("http://127.0.0.1:4096",)
     assert warning is not None and "'not a url'" in warning and "'ftp://x:1'" in warning and "'h:99999'" in warning
     assert coerce(cfg.OPENCODE_URLS, {"a": 1}) == ((), "opencode/urls: {'a': 1} is not a list of URLs; using none")
+
+
+def test_a_bad_host_drops_only_itself() -> None:
+    value, warning = coerce(cfg.REMOTE_HOSTS, [
+        "lab=me@lab-box", "my box=me@box", "lab=me@other", "gpu=-oProxyCommand=x", "no-equals", "pi=",
+        "pi=me@pi extra", " lab2=me@x", 42])
+    assert value == (("lab", "me@lab-box"),)
+    assert warning is not None and warning.startswith("remote/hosts: ignoring ")
+    for part in ("'my box=me@box': “my box” cannot name a host", "'lab=me@other': a second host named “lab”",
+                 "'gpu=-oProxyCommand=x': the destination “-oProxyCommand=x” of “gpu” starts with “-”",
+                 "'no-equals': not NAME=DEST", "'pi=': the host “pi” needs an ssh destination",
+                 "'pi=me@pi extra': the destination “me@pi extra” of “pi” contains a space",
+                 "' lab2=me@x': “ lab2” cannot name a host", "42: not NAME=DEST"):
+        assert part in warning, part
+    assert coerce(cfg.REMOTE_HOSTS, {"a": 1}) == ((), "remote/hosts: ignoring {'a': 1}: not NAME=DEST")
+
+
+@pytest.mark.parametrize(("name", "dest", "error"), [
+    ("lab", "me@lab-box", None),
+    ("gpu-01.lan_2", "ssh://me@gpu:2222", None),
+    ("x" * 40, "alias", None),
+    ("", "me@box", "needs a name"),
+    ("my box", "me@box", "“my box” cannot name a host"),
+    ("-lab", "me@box", "cannot name a host"),
+    ("x" * 41, "me@box", "cannot name a host"),
+    ("lab:1", "me@box", "cannot name a host"),  # the name prefixes session ids as NAME:ID
+    ("lab=2", "me@box", "cannot name a host"),
+    ("läb", "me@box", "cannot name a host"),
+    ("lab", "", "“lab” needs an ssh destination"),
+    ("lab", "me@lab box", "contains a space"),
+    ("lab", "me@lab\tbox", "contains a space"),
+    ("lab", "-oProxyCommand=sh", "starts with “-”"),
+])
+def test_host_entry_errors(name: str, dest: str, error: str | None) -> None:
+    got = cfg.host_entry_error(name, dest)
+    assert (got is None) if error is None else (got is not None and error in got), got
+
+
+def test_host_names_are_the_wire_rule() -> None:
+    from deck_tray.core import wire
+
+    for name in ("lab", "a.b", "-x", "", "x" * 41, "a b", "ü", "a/b"):
+        assert (cfg.host_entry_error(name, "dest") is None) is wire.valid_host_name(name), name
+
+
+def test_parse_host_entries_says_what_it_dropped() -> None:
+    assert cfg.parse_host_entries(None) == ((), [])
+    assert cfg.parse_host_entries(["  ", "lab=me@lab"]) == ((("lab", "me@lab"),), [])
+    hosts, dropped = cfg.parse_host_entries(["lab=me@lab", "lab=me@lab", b"x=y"])
+    assert hosts == (("lab", "me@lab"),)
+    assert dropped == ["'lab=me@lab': a second host named “lab”", "b'x=y': not NAME=DEST"]
+
+
+@pytest.mark.parametrize(("value", "error"), [
+    ((), None),
+    ((("lab", "me@lab"), ("gpu", "gpu")), None),
+    ((("lab", "me@lab"), ("lab", "other")), "two hosts are named “lab”"),
+    ((("my box", "me@box"),), "cannot name a host"),
+    ((("lab", "-o"),), "starts with “-”"),
+    (["lab=me@lab"], "not a list of (name, destination) pairs"),
+    ((("lab", "me@lab", "x"),), "not a list of (name, destination) pairs"),
+])
+def test_validate_hosts(value: object, error: str | None) -> None:
+    got = cfg.validate(cfg.REMOTE_HOSTS, value)
+    assert (got is None) if error is None else (got is not None and error in got), got
+
+
+@pytest.mark.parametrize(("text", "ok"), [
+    ("", True), ("ssh", True), ("ssh -F ~/.ssh/lab_config", True), ("ssh -o 'ProxyCommand=nc %h %p'", True),
+    ("ssh -F 'my config", False), ('ssh -o "x', False), ("ssh \\", False),
+])
+def test_command_errors(text: str, ok: bool) -> None:
+    assert (cfg.command_error(text) is None) is ok
+    assert (cfg.validate(cfg.REMOTE_SSH_COMMAND, text) is None) is ok
+    assert cfg.validate(cfg.REMOTE_SSH_COMMAND, 3) is not None  # type: ignore[arg-type]
+
+
+def test_the_remote_page() -> None:
+    assert cfg.Group.REMOTE.value == "Remote hosts"
+    text = cfg.Group.REMOTE.description
+    assert "ssh" in text and "password" in text and "key" in text and "port" in text
+    assert cfg.in_group(cfg.Group.REMOTE) == [cfg.REMOTE_HOSTS, cfg.REMOTE_SSH_COMMAND]
+    assert "DECK_TRAY_SSH_COMMAND" in cfg.REMOTE_SSH_COMMAND.help and "GIT_SSH_COMMAND" in cfg.REMOTE_SSH_COMMAND.help
+    assert "ssh -F ~/.ssh/lab_config" in cfg.REMOTE_SSH_COMMAND.help
+    assert cfg.describe(cfg.REMOTE_SSH_COMMAND, "") == "ssh"
+    assert cfg.describe(cfg.REMOTE_HOSTS, ()) == "none"
+    assert cfg.describe(cfg.REMOTE_HOSTS, (("lab", "me@lab"), ("gpu", "gpu"))) == "lab (me@lab), gpu (gpu)"
+
+
+def test_the_keys_are_the_remote_modules() -> None:
+    from deck_tray.services import remote
+
+    assert (cfg.REMOTE_HOSTS.key, cfg.REMOTE_SSH_COMMAND.key) == (remote.HOSTS_KEY, remote.SSH_COMMAND_KEY)
+
+
+@pytest.mark.parametrize("hosts", [[], [("lab", "me@lab-box")],
+                                   [("lab", "me@lab-box"), ("gpu-01", "ssh://me@gpu-01:2222"), ("c", "a,b=c")]])
+def test_the_cli_and_the_settings_read_each_others_hosts(tmp_path: Path, hosts: list[tuple[str, str]]) -> None:
+    """``deck-tray remote add`` (``save_hosts``) and the dialog (``to_ini`` through the store) write
+    the same ``remote/hosts``, and each reads what the other wrote, from the file (a copy, so
+    ``QSettings`` parses it anew rather than answering from this process's cache)."""
+    from PySide6.QtCore import QSettings
+
+    from deck_tray.services import remote
+    from deck_tray.services.settings_store import SettingsStore
+
+    def reread(path: Path) -> QSettings:
+        copy = path.with_name(f"copy-{path.name}")
+        copy.write_bytes(path.read_bytes())
+        return QSettings(str(copy), QSettings.Format.IniFormat)
+
+    typed = tuple(hosts)
+    by_cli = tmp_path / "cli.ini"
+    remote.save_hosts(QSettings(str(by_cli), QSettings.Format.IniFormat), [remote.HostConfig(*h) for h in hosts])
+    assert coerce(cfg.REMOTE_HOSTS, reread(by_cli).value(cfg.REMOTE_HOSTS.key)) == (typed, None)
+    assert SettingsStore(reread(by_cli)).get(cfg.REMOTE_HOSTS) == typed
+
+    by_dialog = tmp_path / "dialog.ini"
+    store = SettingsStore(QSettings(str(by_dialog), QSettings.Format.IniFormat))
+    store.set(cfg.REMOTE_HOSTS, (("old", "x"),))
+    store.set(cfg.REMOTE_HOSTS, typed)
+    assert cfg.to_ini(cfg.REMOTE_HOSTS, typed) == [f"{n}={d}" for n, d in hosts]
+    assert [(h.name, h.dest) for h in remote.load_hosts(reread(by_dialog))] == hosts
+    assert by_cli.read_text().strip() == by_dialog.read_text().strip(), "the same bytes either way"
+
+
+def test_what_the_cli_would_skip_is_not_shown_as_a_host(tmp_path: Path) -> None:
+    """Entries ``load_hosts`` skips are dropped by ``coerce`` too (it is stricter: no space in the
+    destination, one host per name), so the dialog never lists a host the app does not connect to."""
+    from PySide6.QtCore import QSettings
+
+    from deck_tray.services import remote
+
+    raw = ["lab=me@lab", "my box=x", "gpu=-o", "noeq", "pi=", "ok=a b", "lab=again"]
+    qs = QSettings(str(tmp_path / "s.ini"), QSettings.Format.IniFormat)
+    qs.setValue(remote.HOSTS_KEY, raw)
+    loaded = {(h.name, h.dest) for h in remote.load_hosts(qs)}
+    shown, _warning = coerce(cfg.REMOTE_HOSTS, raw)
+    assert set(shown) <= loaded and shown == (("lab", "me@lab"),)
 
 
 @pytest.mark.parametrize("junk", [b"\x00\xff", object(), {"k": "v"}, 3.5, -1, ["x", 1], "", "  ", "\n", "é" * 500])
@@ -121,12 +271,17 @@ def test_stored_shapes_round_trip() -> None:
         cfg.GRACE_MS.key: 1200,
         cfg.CLAUDE_DIR.key: "~/c",
         cfg.PINNED.key: True,
+        cfg.REMOTE_HOSTS.key: (("lab", "me@lab-box"), ("gpu-01", "ssh://me@gpu-01:2222")),
+        cfg.REMOTE_SSH_COMMAND.key: "ssh -F ~/.ssh/lab_config",
     }
     for s in cfg.SETTINGS:
         value = samples.get(s.key, s.default)
         stored = cfg.to_ini(s, value)
-        as_text = ", ".join(stored) if isinstance(stored, list) else str(stored).lower() \
+        as_text: object = ", ".join(stored) if isinstance(stored, list) else str(stored).lower() \
             if isinstance(stored, bool) else str(stored)
+        if s.kind is Kind.HOSTS:  # QSettings reads a list of NAME=DEST back as a list (one item: the item)
+            assert isinstance(stored, list)
+            as_text = stored[0] if len(stored) == 1 else stored or None
         assert coerce(s, stored) == (value, None), s.key
         assert coerce(s, as_text) == (value, None), f"{s.key} as read back from the file"
 
