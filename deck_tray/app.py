@@ -182,9 +182,11 @@ class DeckTrayApp:
         self.shortcut.changed.connect(self._shortcut_changed)
         self.live = LiveSettings(self.store, notifier=self.notifier, opencode=self.opencode, subagents=self.subagents,
                                  decisions=self.decisions, monitor=self.monitor, history=self.history,
-                                 shortcut=self.shortcut, warm=self.warm, spawn=self.actions.spawn,
+                                 shortcut=self.shortcut, remotes=self.remotes, warm=self.warm,
+                                 spawn=self.actions.spawn,
                                  cli_urls=opencode_urls, discover_allowed=discover_opencode)
         self.store.changed.connect(self.live.changed)
+        self.remotes.status_changed.connect(self._remote_status)
         self.tray.search_requested.connect(self.open_search)
         self.new_session_dialog: NewSessionDialog | None = None
         self._recent_folders: list[str] = []
@@ -198,6 +200,7 @@ class DeckTrayApp:
         if self.settings_dialog is None:
             self.settings_dialog = SettingsDialog(self.store, self.window)
             self.settings_dialog.set_shortcut_status(self.shortcut.status)
+            self._remote_status()
         self.settings_dialog.present()
         return self.settings_dialog
 
@@ -287,7 +290,11 @@ class DeckTrayApp:
 
     def _remotes_changed(self) -> None:
         self.settings.sync()  # written by the deck-tray remote command, another process
-        self.remotes.set_hosts(load_hosts(self.settings))
+        self.store.refresh(cfg.REMOTE_HOSTS)  # LiveSettings follows it; an open dialog shows it
+
+    def _remote_status(self, _status: object = None) -> None:
+        if self.settings_dialog is not None:
+            self.settings_dialog.set_remote_statuses([host_json(st) for st in self.remotes.statuses()])
 
     def _show_window(self, token: str = "") -> None:
         activate(self.window, token)

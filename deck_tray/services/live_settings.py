@@ -25,6 +25,7 @@ from deck_tray.services.monitor import Monitor
 from deck_tray.services.notifier import Notifier
 from deck_tray.services.opencode_source import OpencodeSource
 from deck_tray.services.opencode_warm import WarmServers
+from deck_tray.services.remote import HostConfig, Remotes
 from deck_tray.services.settings_store import SettingsStore
 from deck_tray.services.subagent_panes import SubagentPanes
 
@@ -46,7 +47,8 @@ class LiveSettings:
 
     Args:
         store: the settings.
-        notifier, opencode, subagents, decisions, monitor, history, shortcut, warm: the services.
+        notifier, opencode, subagents, decisions, monitor, history, shortcut, warm, remotes: the
+            services.
         spawn: runs a coroutine in the background (the global shortcut is bound asynchronously).
         cli_urls: opencode servers given on the command line (kept when the setting changes).
         discover_allowed: False when the command line turned discovery of opencode servers off.
@@ -54,13 +56,14 @@ class LiveSettings:
 
     def __init__(self, store: SettingsStore, *, notifier: Notifier, opencode: OpencodeSource,
                  subagents: SubagentPanes, decisions: DecisionBroker, monitor: Monitor, history: HistoryIndexer,
-                 shortcut: GlobalShortcut,
+                 shortcut: GlobalShortcut, remotes: Remotes,
                  warm: WarmServers, spawn: Callable[[Coroutine[Any, Any, Any]], object],
                  cli_urls: Sequence[str] = (), discover_allowed: bool = True) -> None:
         self.store = store
         self.notifier, self.opencode, self.subagents = notifier, opencode, subagents
         self.decisions, self.monitor, self.shortcut, self.warm = decisions, monitor, shortcut, warm
         self.history = history
+        self.remotes = remotes
         self.spawn = spawn
         self.cli_urls = list(cli_urls)
         self.discover_allowed = discover_allowed
@@ -113,6 +116,8 @@ class LiveSettings:
             self.apply_handoff()
         elif key == cfg.GLOBAL_SHORTCUT.key:
             self.spawn(self.shortcut.apply(str(value)))
+        elif key == cfg.REMOTE_HOSTS.key:
+            self.remotes.set_hosts([HostConfig(name, dest) for name, dest in s.get(cfg.REMOTE_HOSTS)])
         elif key == cfg.CODEX_HOLD_S.key:
             self.decisions.codex_hold_s = float(s.get(cfg.CODEX_HOLD_S))
         elif key in (cfg.CLAUDE_DIR.key, cfg.CODEX_DIR.key, cfg.HISTORY_HOURS.key):

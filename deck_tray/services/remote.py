@@ -250,8 +250,11 @@ def host_json(st: HostStatus) -> dict[str, Any]:
 def ssh_command(settings: QSettings, env: Mapping[str, str] | None = None) -> tuple[list[str], str]:
     """:func:`ssh_base` from the ``remote/ssh_command`` setting: ``(words, "")``, or ``(["ssh"],
     why the configured command was not used)``."""
+    from deck_tray.core import settings as cfg
+
+    text, _warning = cfg.coerce(cfg.REMOTE_SSH_COMMAND, settings.value(SSH_COMMAND_KEY))
     try:
-        return ssh_base(str(settings.value(SSH_COMMAND_KEY, "") or ""), env), ""
+        return ssh_base(text, env), ""
     except ValueError as exc:
         return ["ssh"], f"the ssh command in the settings or DECK_TRAY_SSH_COMMAND cannot be read ({exc}); using ssh"
 

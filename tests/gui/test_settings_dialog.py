@@ -437,3 +437,27 @@ def test_enter_in_the_url_field_adds_and_leaves_the_dialog_open(dialog: Any, qtb
     qtbot.keyClick(urls.entry, Qt.Key.Key_Return)
     assert urls.urls() == ["http://127.0.0.1:4096"] and urls.entry.text() == ""
     assert dialog.isVisible() and dialog.store.get(cfg.OPENCODE_URLS) == ()
+
+
+def test_hosts_applied_in_the_dialog_or_added_by_the_cli_reach_the_running_app(app: Any, qtbot) -> None:
+    """OK on the Remote hosts page makes the app follow exactly those hosts; ``deck-tray remote
+    add`` (another process writing the file, then poking the socket) does the same and shows in
+    an open dialog; the dialog shows each host's connection state."""
+    from deck_tray.services.remote import HostConfig, HostState, HostStatus, save_hosts
+
+    dlg = app.open_settings()
+    editor = dlg.rows[cfg.REMOTE_HOSTS.key].editor
+    type_host(qtbot, editor, "lab", "me@lab.example")
+    click(dlg, QDialogButtonBox.StandardButton.Ok)
+    assert [h.config for h in app.remotes.hosts.values()] == [HostConfig("lab", "me@lab.example")]
+    other = QSettings(app.settings.fileName(), QSettings.Format.IniFormat)  # as the CLI, elsewhere
+    save_hosts(other, [HostConfig("lab", "me@lab.example"), HostConfig("gpu", "gpu-box")])
+    app._remotes_changed()
+    assert list(app.remotes.hosts) == ["lab", "gpu"]
+    dlg = app.open_settings()
+    assert [name for name, _dest in editor.hosts()] == ["lab", "gpu"], "an open dialog shows the CLI's change"
+    host = app.remotes.hosts["gpu"]
+    host.status = HostStatus("gpu", "gpu-box", HostState.LOGIN_FAILED, "ssh could not log in to gpu-box", 1.0)
+    host.status_changed.emit(host.status)
+    items = {editor.tree.topLevelItem(i).text(0): editor.tree.topLevelItem(i) for i in range(2)}
+    assert items["gpu"].text(2) == "login failed" and "could not log in" in items["gpu"].toolTip(2)
