@@ -18,7 +18,8 @@ measures:
   paint, and the GUI thread's CPU time until the paint; ``--opens`` times (the first is the
   process's first tab; the tab is closed in between);
 * **RSS** (``VmRSS``) with no tab open and after opening ``--tabs`` tabs (the big one and the
-  most recent others, 20 ms apart) and looking at each once (so each built its conversation);
+  most recent others, 20 ms apart) and looking at each once (so each built its conversation; the
+  window keeps the content of the ``KEEP_BUILT`` tabs shown last, see ``deck_tray.ui.session_tab``);
 * **naive big tab**: what opening it costs when the tab reads the whole transcript itself
   (read and parse every line on the GUI thread, then render the same conversation).
 """

@@ -77,6 +77,7 @@ from deck_tray.commands.run import settle_heap  # noqa: E402
 from deck_tray.core.scan import TAIL_BYTES, Scanner  # noqa: E402
 from deck_tray.services.panes import Tmux  # noqa: E402
 from deck_tray.services.secrets import Credentials  # noqa: E402
+from deck_tray.ui.session_tab import KEEP_BUILT  # noqa: E402
 
 MB = 1e6
 
@@ -499,8 +500,8 @@ def main() -> None:
     mt = [x * 1000 for x in live["transcript"]]
     sse = [x * 1000 for x in live["sse"]["latencies"]]
     poll = [x * 1000 for x in naive["sse"]]
-    table.add(f"status file → signal p95, {args.sessions} sessions (ms)", "≤ 50", pct(ms, 0.95), naive["p95"],
-              ok=pct(ms, 0.95) <= 50)
+    table.add(f"status file → signal p95, {args.sessions} sessions (ms)", "≤ 10", pct(ms, 0.95), naive["p95"],
+              ok=pct(ms, 0.95) <= 10)
     table.add("transcript append → signal p95 (ms)", "≤ 50", pct(mt, 0.95), naive["p95"], ok=pct(mt, 0.95) <= 50)
     hk = {k: [x * 1000 for x in v] for k, v in live["hook"].items()}
     floor = statistics.median(hk["floor"])
@@ -540,8 +541,8 @@ def main() -> None:
               cold["naive_tab_paint"] * 1000, ok=tab_paint <= 0.5, fmt="{:.0f}")
     table.add(f"{big_mb:.0f} MB tab: longest GUI stall (ms)", "≤ 50", tab_stall * 1000,
               cold["naive_tab_stall"] * 1000, ok=tab_stall <= 0.05, fmt="{:.0f}")
-    table.add(f"RSS with {cold['tabs']} tabs (MB; naive col = 0 tabs)", "≤ 300", cold["rss_tabs"], cold["rss0"],
-              ok=cold["rss_tabs"] <= 300, fmt="{:.0f}", ratio=f"+{cold['rss_tabs'] - cold['rss0']:.0f} MB")
+    table.add(f"RSS with {cold['tabs']} tabs (MB; naive col = 0 tabs)", "≤ 150", cold["rss_tabs"], cold["rss0"],
+              ok=cold["rss_tabs"] <= 150, fmt="{:.0f}", ratio=f"+{cold['rss_tabs'] - cold['rss0']:.0f} MB")
     pr = [x * 1000 for x in answer["prompt"]]
     al = [x * 1000 for x in answer["allow"]]
     nv = [x * 1000 for x in answer["naive"]]
@@ -592,7 +593,8 @@ def main() -> None:
         f"reads and parses the whole {big_mb:.0f} MB on the GUI thread, then renders.",
         f"tabs: {cold['tabs']} tabs ({cold['rendered_messages']} messages rendered) opened in "
         f"{cold['tabs_seconds']:.2f} s (20 ms apart), longest stall {cold['tabs_stall'] * 1000:.0f} ms; RSS measured "
-        "after each tab was looked at once (a hidden tab builds its conversation when shown).",
+        "after each tab was looked at once (a tab builds its conversation when shown; only the "
+        f"{KEEP_BUILT} shown last keep theirs, the others keep their tab, draft and place).",
         f"answer: {args.answer_runs} runs; p50 prompt {pct(pr, 0.5):.0f} ms (the 150 ms pause is the floor), "
         f"Allow {pct(al, 0.5):.0f} ms; naive = send-keys -l, sleep 0.3, send-keys Enter (mean "
         f"{statistics.mean(nv):.0f} ms).",

@@ -101,9 +101,12 @@ class _Tracked:
     Attributes:
         records: JSON records fed since the start (or the last reset); a file with none
             (random bytes, or nothing complete yet) is not a session.
+        seq: order of creation among the scanner's tracked files (a later file wins when two
+            name the same session).
+        version: bumped by every :meth:`update` (what a memo of the state is keyed on).
     """
 
-    def __init__(self, path: str, agent: AgentKind, skipped: SkippedFiles) -> None:
+    def __init__(self, path: str, agent: AgentKind, skipped: SkippedFiles, seq: int = 0) -> None:
         self.tailer = JsonlTailer(path, tail_bytes=TAIL_BYTES, skipped=skipped)
         self.thread = claude.subagent_id(path) if agent is AgentKind.CLAUDE_CODE else ""
         self.state: claude.ClaudeTranscript | codex.CodexRollout = (
@@ -113,8 +116,12 @@ class _Tracked:
         self.agent = agent
         self.size_mtime: tuple[int, float] = (-1, -1.0)
         self.records = 0
+        self.seq = seq
+        self.version = 0
+        self._memo: tuple[int, str, str, str, Observation] | None = None
 
     def update(self) -> bool:
+        self.version += 1
         res = self.tailer.read_new()
         if res.reset:
             self.state.reset()
@@ -133,6 +140,44 @@ class _Tracked:
             return ""
         return claude.subagent_parent_id(self.tailer.path) or self.state.session_id
 
+    def claude_key(self) -> str:
+        """The Claude session this file speaks for: its own (a session's transcript) or its
+        parent's (a sub-agent's file)."""
+        if self.thread:
+            return self.parent_id()
+        st = self.state
+        sid = st.session_id if isinstance(st, claude.ClaudeTranscript) else ""
+        return sid or Path(self.tailer.path).stem
+
+    def observe(self, sid: str, title: str, path: str) -> Observation:
+        """:func:`_observe` of this file's state, remembered until the next :meth:`update`
+        (a fresh copy each time: callers extend it)."""
+        memo = self._memo
+        if memo is None or memo[:4] != (self.version, sid, title, path):
+            ob = _observe(self.state, sid, self.agent, title, path)
+            self._memo = memo = (self.version, sid, title, path, ob)
+        ob = memo[4]
+        return Observation(ob.id, ob.agent, ob.cwd, ob.title, ob.pid, ob.transcript, list(ob.evidence),
+                           ob.messages, ob.pending_hint, ob.updated_at)
+
+
+@dataclass(frozen=True)
+class ScanDelta:
+    """What one :meth:`Scanner.scan_delta` found different from the scan before.
+
+    Attributes:
+        changed: the observations built anew because something they come from changed (the
+            session's transcript, a sub-agent's file, its live status file, its process); every
+            observation when ``complete``. Observations that came out equal to the last ones
+            are left out.
+        removed: ids of sessions no longer observed.
+        complete: True for a full scan: ``changed`` is every session.
+    """
+
+    changed: tuple[Observation, ...]
+    removed: frozenset[str]
+    complete: bool
+
 
 class Scanner:
     """Incremental scanner of Claude Code and Codex session files.
@@ -149,8 +194,15 @@ class Scanner:
             new one when None (the app shares one with the history index).
 
     A full :meth:`scan` globs the folders; ``scan(changed=paths)`` re-reads only the
-    named files and reuses everything else, which keeps a file event cheap however many
-    sessions exist.
+    named files and rebuilds only the observations of the sessions they belong to (a file
+    event costs the same however many sessions exist); ``scan(changed=[])`` checks every
+    live process again. :meth:`scan_delta` says which observations changed.
+
+    Cost of an incremental scan, in the number of sessions: a status-file or Claude
+    transcript change rebuilds that session's observation only. A change of the process
+    table (listed again after ``process_ttl``, or when a new file appeared) rebuilds every
+    observation, and so does a Codex rollout's change for the Codex sessions (which process
+    holds which session is decided across them; their parsed state is reused).
     """
 
     def __init__(
@@ -172,11 +224,29 @@ class Scanner:
         self.process_ttl = process_ttl
         self.skipped = skipped if skipped is not None else SkippedFiles()
         self._tracked: dict[str, _Tracked] = {}
-        self._status: dict[str, tuple[tuple[int, float], claude.LiveStatus | None]] = {}
+        self._seq = 0
+        #: status file → ((size, mtime), its content or None, order of first sight)
+        self._status: dict[str, tuple[tuple[int, float], claude.LiveStatus | None, int]] = {}
+        self._status_of: dict[str, set[str]] = {}  # session id → its status files
         self._procs: list[procs.AgentProcess] = []
         self._procs_at = float("-inf")
         self._alive: dict[tuple[int, str], bool] = {}
         self._live_paths: dict[str, str] = {}
+        # What the last scan saw, kept up to date change by change:
+        self._live: dict[str, claude.LiveStatus] = {}
+        self._live_cwds: dict[str, int] = {}  # cwd → live sessions in it
+        self._unread_live: set[str] = set()  # live sessions whose transcript is not tracked (yet)
+        self._claude_key: dict[str, str] = {}  # tracked Claude file → the session it speaks for
+        self._claude_files: dict[str, set[str]] = {}  # session id → its tracked Claude files
+        self._claude_obs: dict[str, Observation] = {}
+        self._claude_by_cwd: dict[str, set[str]] = {}
+        self._codex_obs: dict[str, Observation] = {}
+        self._agents_seen: list[procs.AgentProcess] | None = None
+        # Collected during one scan:
+        self._dirty: set[str] = set()  # Claude sessions to observe again
+        self._status_dirty: set[str] = set()  # session ids whose status files changed
+        self._flipped_cwds: set[str] = set()  # cwds that gained their first or lost their last live session
+        self._codex_dirty = False
 
     # -- discovery -----------------------------------------------------------------
     def watch_roots(self) -> list[Path]:
@@ -213,7 +283,7 @@ class Scanner:
     def _read_status(self, path: str) -> None:
         st = self._stat_regular(path, "status file")
         if st is None:
-            self._status.pop(path, None)
+            self._drop_status(path)
             return
         key = (st.st_size, st.st_mtime)
         old = self._status.get(path)
@@ -222,7 +292,22 @@ class Scanner:
         ls = claude.read_live_status(Path(path), self.skipped)
         if ls is None and old is not None and old[1] is not None:
             return  # caught mid-rewrite: keep the last good content until the next event
-        self._status[path] = (key, ls)
+        if old is None:
+            self._seq += 1
+        self._status[path] = (key, ls, old[2] if old is not None else self._seq)
+        before = old[1] if old is not None else None
+        if before is not None and (ls is None or ls.session_id != before.session_id):
+            self._status_of[before.session_id].discard(path)
+            self._status_dirty.add(before.session_id)
+        if ls is not None:
+            self._status_of.setdefault(ls.session_id, set()).add(path)
+            self._status_dirty.add(ls.session_id)
+
+    def _drop_status(self, path: str) -> None:
+        old = self._status.pop(path, None)
+        if old is not None and old[1] is not None:
+            self._status_of[old[1].session_id].discard(path)
+            self._status_dirty.add(old[1].session_id)
 
     def live_claude(self, recheck: bool = True) -> dict[str, claude.LiveStatus]:
         """Live status files whose process still runs, by session id.
@@ -234,19 +319,54 @@ class Scanner:
         live: dict[str, claude.LiveStatus] = {}
         if recheck:
             self._alive.clear()
-        for _key, ls in self._status.values():
-            if ls is None:
-                continue
-            ident = (ls.pid, ls.proc_start)
-            alive = self._alive.get(ident)
-            if alive is None:
-                alive = self._alive[ident] = procs.is_alive(ls.pid, ls.proc_start)
-            if not alive:
+        for _key, ls, _seq in self._status.values():
+            if ls is None or not self._is_alive(ls):
                 continue
             prev = live.get(ls.session_id)
             if prev is None or ls.updated_at >= prev.updated_at:
                 live[ls.session_id] = ls
         return live
+
+    def _is_alive(self, ls: claude.LiveStatus) -> bool:
+        ident = (ls.pid, ls.proc_start)
+        alive = self._alive.get(ident)
+        if alive is None:
+            alive = self._alive[ident] = procs.is_alive(ls.pid, ls.proc_start)
+        return alive
+
+    def _live_one(self, sid: str) -> claude.LiveStatus | None:
+        """:meth:`live_claude` (``recheck=False``) for one session: its newest live status
+        (on a tie, the status file seen last)."""
+        best: tuple[float, int] | None = None
+        out: claude.LiveStatus | None = None
+        for path in self._status_of.get(sid, ()):
+            _key, ls, seq = self._status[path]
+            if ls is None or not self._is_alive(ls):
+                continue
+            if best is None or (ls.updated_at, seq) >= best:
+                best, out = (ls.updated_at, seq), ls
+        return out
+
+    def _set_live(self, sid: str, ls: claude.LiveStatus | None) -> None:
+        """Record ``sid``'s live status (None: not live); the session is observed again when it differs."""
+        old = self._live.get(sid)
+        if old is ls:
+            return
+        self._dirty.add(sid)
+        if old is not None:
+            del self._live[sid]
+            n = self._live_cwds[old.cwd] - 1
+            if n:
+                self._live_cwds[old.cwd] = n
+            else:
+                del self._live_cwds[old.cwd]
+                self._flipped_cwds.add(old.cwd)
+        if ls is not None:
+            self._live[sid] = ls
+            n = self._live_cwds.get(ls.cwd, 0)
+            if not n:
+                self._flipped_cwds.add(ls.cwd)
+            self._live_cwds[ls.cwd] = n + 1
 
     def liveness_changed(self) -> bool:
         """Cheap check for the periodic tick: did a known agent process start or exit?
@@ -268,16 +388,57 @@ class Scanner:
     def _track(self, path: str, agent: AgentKind) -> None:
         st = self._stat_regular(path)
         if st is None:
-            self._tracked.pop(path, None)
+            self._untrack(path)
             return
         key = (st.st_size, st.st_mtime)
         tr = self._tracked.get(path)
         if tr is None:
-            tr = self._tracked[path] = _Tracked(path, agent, self.skipped)
+            self._seq += 1
+            tr = self._tracked[path] = _Tracked(path, agent, self.skipped, self._seq)
         if key != tr.size_mtime:
             tr.size_mtime = key
             if not tr.update():
-                del self._tracked[path]
+                self._untrack(path)
+                return
+            if tr.agent is AgentKind.CODEX:
+                self._codex_dirty = True
+                return
+            new = tr.claude_key()
+            old = self._claude_key.get(path)
+            if old != new:
+                if old is not None:
+                    self._claude_files[old].discard(path)
+                self._claude_files.setdefault(new, set()).add(path)
+                self._claude_key[path] = new
+            self._dirty.update((new, old) if old is not None else (new,))
+
+    def _untrack(self, path: str) -> None:
+        tr = self._tracked.pop(path, None)
+        if tr is None:
+            return
+        if tr.agent is AgentKind.CODEX:
+            self._codex_dirty = True
+            return
+        key = self._claude_key.pop(path, None)
+        if key is not None:
+            self._claude_files[key].discard(path)
+            self._dirty.add(key)
+
+    def _track_live_transcript(self, ls: claude.LiveStatus) -> None:
+        # A live session's transcript is read even when no watcher reported it (it is
+        # created at the first prompt, possibly in a folder nobody watches yet).
+        if not ls.cwd:
+            return
+        tpath = self._live_paths.get(ls.session_id)
+        if tpath is None:
+            tpath = self._live_paths[ls.session_id] = str(
+                claude.transcript_path(self.claude_dir, ls.cwd, ls.session_id)
+            )
+        self._track(tpath, AgentKind.CLAUDE_CODE)
+        if tpath in self._tracked:
+            self._unread_live.discard(ls.session_id)
+        else:
+            self._unread_live.add(ls.session_id)
 
     # -- scanning ------------------------------------------------------------------
     def scan(self, changed: Iterable[str] | None = None) -> list[Observation]:
@@ -285,20 +446,46 @@ class Scanner:
 
         Args:
             changed: paths reported changed by a file watcher; None for a full scan
-                (glob every folder, refresh the process table).
+                (glob every folder, refresh the process table); empty: check every live
+                process again (the periodic tick).
+
+        Returns:
+            Every session's observation (Claude's first); those :meth:`scan_delta` would not
+            name as changed are the very objects the scan before returned.
 
         Never raises for bad or vanishing files; they are skipped and logged.
         """
+        self.scan_delta(changed)
+        return self.observations()
+
+    def observations(self) -> list[Observation]:
+        """Every session's observation as of the last scan (Claude's first)."""
+        return [*self._claude_obs.values(), *self._codex_obs.values()]
+
+    def scan_delta(self, changed: Iterable[str] | None = None) -> ScanDelta:
+        """:meth:`scan`, returning only what changed since the scan before.
+
+        Args:
+            changed: as for :meth:`scan`.
+
+        Returns:
+            The observations rebuilt (all of them for a full scan) and the sessions gone. Cost:
+            see the class's docstring.
+        """
         now = self.clock()
+        full = changed is None
+        paths = None if changed is None else list(changed)
+        tick = paths is not None and not paths
+        self._dirty, self._status_dirty, self._flipped_cwds, self._codex_dirty = set(), set(), set(), False
         sessions_dir = str(self.claude_dir / "sessions")
         projects_dir = str(self.claude_dir / "projects")
         codex_dir = str(self.codex_dir / "sessions")
         new_files = False
-        if changed is None:
+        if paths is None:
             sdir = self.claude_dir / "sessions"
             found = {str(p) for p in sdir.glob("*.json")} if sdir.is_dir() else set()
             for gone in set(self._status) - found:
-                del self._status[gone]
+                self._drop_status(gone)
             for p in found:
                 self._read_status(p)
             wanted = {p: AgentKind.CLAUDE_CODE for p in self._recent(self.claude_dir / "projects", "*/*.jsonl", now)}
@@ -308,11 +495,11 @@ class Scanner:
                 {p: AgentKind.CODEX for p in self._recent(self.codex_dir / "sessions", "*/*/*/rollout-*.jsonl", now)}
             )
             for gone in set(self._tracked) - set(wanted):
-                del self._tracked[gone]
+                self._untrack(gone)
             for path, agent in wanted.items():
                 self._track(path, agent)
         else:
-            for path in changed:
+            for path in paths:
                 if path.startswith(sessions_dir) and path.endswith(".json"):
                     self._read_status(path)
                 elif path.endswith(".jsonl") and path.startswith(projects_dir):
@@ -321,26 +508,90 @@ class Scanner:
                 elif path.endswith(".jsonl") and path.startswith(codex_dir) and "/rollout-" in path:
                     new_files |= path not in self._tracked
                     self._track(path, AgentKind.CODEX)
-        live = self.live_claude(recheck=changed is None or not changed)
-        for ls in live.values():
-            # A live session's transcript is read even when no watcher reported it (it is
-            # created at the first prompt, possibly in a folder nobody watches yet).
-            if ls.cwd:
-                tpath = self._live_paths.get(ls.session_id)
-                if tpath is None:
-                    tpath = self._live_paths[ls.session_id] = str(
-                        claude.transcript_path(self.claude_dir, ls.cwd, ls.session_id)
-                    )
-                self._track(tpath, AgentKind.CLAUDE_CODE)
-        agents = self._processes(now, force=changed is None or new_files)
+        if full or tick:
+            live = self.live_claude(recheck=True)
+            for sid in [*(s for s in self._live if s not in live), *live]:
+                self._set_live(sid, live.get(sid))
+            self._unread_live.clear()
+            for ls in live.values():
+                self._track_live_transcript(ls)
+        else:
+            for sid in self._status_dirty:
+                self._set_live(sid, self._live_one(sid))
+            for sid in {*(s for s in self._status_dirty if s in self._live), *self._unread_live}:
+                now_live = self._live.get(sid)
+                if now_live is None:
+                    self._unread_live.discard(sid)
+                else:
+                    self._track_live_transcript(now_live)
+        agents = self._processes(now, force=full or new_files)
         for ap in agents:
             for p in ap.open_rollouts:
                 if p.startswith(str(self.codex_dir)) and p not in self._tracked:
                     self._track(p, AgentKind.CODEX)
-        present = list(self._tracked.values())
-        obs = self._claude_observations(present, live, agents, now)
-        obs += self._codex_observations(present, agents, now)
-        return obs
+        agents_changed = self._agents_seen is None or (agents is not self._agents_seen and agents != self._agents_seen)
+        self._agents_seen = agents
+        out: list[Observation] = []
+        removed: set[str] = set()
+        if full or agents_changed:
+            fresh = self._claude_observations(self._claude_tracked(None), self._live, agents, now)
+            self._claude_store(fresh, set(self._claude_obs) | set(fresh), out, removed, compare=not full)
+        else:
+            keys = self._dirty
+            claude_cwds = {a.cwd for a in agents if a.kind == "claude"}
+            for cwd in self._flipped_cwds & claude_cwds:
+                # Whether a session without a status file counts as live depends on the
+                # live sessions in its cwd.
+                keys |= self._claude_by_cwd.get(cwd, set())
+            keys.discard("")
+            if keys:
+                live = {k: self._live[k] for k in keys if k in self._live}
+                fresh = self._claude_observations(self._claude_tracked(keys), live, agents, now)
+                self._claude_store(fresh, keys, out, removed, compare=True)
+        if full or agents_changed or self._codex_dirty:
+            present = [t for t in self._tracked.values() if t.agent is AgentKind.CODEX]
+            fresh_codex = {ob.id: ob for ob in self._codex_observations(present, agents, now)}
+            for tid in [t for t in self._codex_obs if t not in fresh_codex]:
+                del self._codex_obs[tid]
+                removed.add(tid)
+            for tid, ob in fresh_codex.items():
+                old = self._codex_obs.get(tid)
+                if full or old is None or old != ob:
+                    self._codex_obs[tid] = ob
+                    out.append(ob)
+        return ScanDelta(tuple(out), frozenset(removed - {ob.id for ob in out}), full)
+
+    def _claude_tracked(self, keys: set[str] | None) -> list[_Tracked]:
+        """The tracked Claude files (of the sessions ``keys``; all when None), in creation order."""
+        if keys is None:
+            return [t for t in self._tracked.values() if t.agent is AgentKind.CLAUDE_CODE]
+        files = [self._tracked[p] for k in keys for p in self._claude_files.get(k, ())]
+        files.sort(key=lambda t: t.seq)
+        return files
+
+    def _claude_store(self, fresh: dict[str, Observation], keys: Iterable[str], out: list[Observation],
+                      removed: set[str], *, compare: bool) -> None:
+        """Keep the observations of the Claude sessions ``keys`` from ``fresh`` (absent there:
+        gone); those that differ from the last ones (or all, unless ``compare``) go to ``out``."""
+        for sid in keys:
+            ob = fresh.get(sid)
+            old = self._claude_obs.get(sid)
+            if old is not None and (ob is None or ob.cwd != old.cwd):
+                by_cwd = self._claude_by_cwd.get(old.cwd)
+                if by_cwd is not None:
+                    by_cwd.discard(sid)
+                    if not by_cwd:
+                        del self._claude_by_cwd[old.cwd]
+            if ob is None:
+                if old is not None:
+                    del self._claude_obs[sid]
+                    removed.add(sid)
+                continue
+            self._claude_by_cwd.setdefault(ob.cwd, set()).add(sid)
+            if compare and old is not None and old == ob:
+                continue
+            self._claude_obs[sid] = ob
+            out.append(ob)
 
     def _claude_observations(
         self,
@@ -348,11 +599,13 @@ class Scanner:
         live: dict[str, claude.LiveStatus],
         agents: list[procs.AgentProcess],
         now: float,
-    ) -> list[Observation]:
+    ) -> dict[str, Observation]:
+        """The Claude observations from ``tracked`` files and ``live`` statuses (all of them, or
+        those of some sessions: each session's files and status together), by session id."""
         out: dict[str, Observation] = {}
         claude_cwds = {a.cwd for a in agents if a.kind == "claude"}
-        live_cwds = {ls.cwd for ls in live.values()}
-        mains: dict[str, claude.ClaudeTranscript] = {}
+        live_cwds = self._live_cwds
+        mains: dict[str, tuple[claude.ClaudeTranscript, str]] = {}
         subs: list[_Tracked] = []
         for tr in tracked:
             st = tr.state
@@ -361,16 +614,15 @@ class Scanner:
             if tr.thread:
                 subs.append(tr)
             else:
-                mains[st.session_id or Path(tr.tailer.path).stem] = st
+                mains[st.session_id or Path(tr.tailer.path).stem] = (st, tr.tailer.path)
         for tr in subs:
             # A sub-agent's own file (2.0.x beside the session's, 2.1.x under <id>/subagents/)
             # is a thread of its parent, never a session of its own.
             parent = mains.get(tr.parent_id())
             thread = tr.state.threads.get(tr.thread) if isinstance(tr.state, claude.ClaudeTranscript) else None
             if parent is not None and thread is not None:
-                parent.adopt(thread)
-        for sid, st in mains.items():
-            path = next(t.tailer.path for t in tracked if t.state is st)
+                parent[0].adopt(thread)
+        for sid, (st, path) in mains.items():
             out[sid] = _observe(st, sid, AgentKind.CLAUDE_CODE, st.display_title, path)
         for sid, ls in live.items():
             known = out.get(sid)
@@ -399,7 +651,7 @@ class Scanner:
                 Evidence(EvidenceSource.PROCESS, SessionStatus.ENDED, ob.updated_at or now,
                          "Claude Code is no longer running")
             )
-        return list(out.values())
+        return out
 
     def _codex_observations(
         self, tracked: Iterable[_Tracked], agents: list[procs.AgentProcess], now: float
@@ -414,23 +666,25 @@ class Scanner:
             if not ap.daemon:
                 tuis_by_cwd.setdefault(ap.cwd, []).append(ap)
         out: list[Observation] = []
-        children: list[codex.CodexRollout] = []
+        children: list[_Tracked] = []
         for tr in tracked:
             st = tr.state
             if not isinstance(st, codex.CodexRollout) or not tr.records:
                 continue
             if st.parent_thread:
-                children.append(st)
+                children.append(tr)
                 continue
             tid = st.thread_id or codex.thread_id_from_path(tr.tailer.path) or Path(tr.tailer.path).stem
-            out.append(_observe(st, tid, AgentKind.CODEX, st.title, tr.tailer.path))
+            out.append(tr.observe(tid, st.title, tr.tailer.path))
         by_id = {ob.id: ob for ob in out}
-        for child in children:
+        for tr in children:
+            child = tr.state
+            assert isinstance(child, codex.CodexRollout)
             parent = by_id.get(child.parent_thread)
             if parent is None:
                 # Its parent is not listed (older than the history window): show it on its own.
                 tid = child.thread_id or "subagent"
-                out.append(_observe(child, tid, AgentKind.CODEX, child.title, ""))
+                out.append(tr.observe(tid, child.title, ""))
                 continue
             _adopt_codex_thread(parent, child)
         # Attach processes: the holder of the file first; else a TUI in the same cwd,

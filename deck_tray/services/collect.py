@@ -11,9 +11,12 @@ is the agent or one of its ancestors wins (:func:`pane_for_pid`).
 from __future__ import annotations
 
 import asyncio
+import heapq
 import logging
+import math
 import time
 from collections.abc import Iterable
+from dataclasses import dataclass
 
 from deck_tray.core import procs
 from deck_tray.core.hooks import HookStore
@@ -96,6 +99,210 @@ class PaneCache:
         return any(ob.pid is not None and (ob.id, ob.pid) not in self.mapping for ob in obs)
 
 
+@dataclass(frozen=True)
+class Delta:
+    """What one :meth:`Collector.refresh` changed.
+
+    Attributes:
+        changed: the sessions built anew (new ones, and those whose files, pane, screen,
+            hooks or evidence freshness changed), newest activity first; every session when
+            ``complete``. A session built anew may still equal the one before.
+        removed: ids of sessions no longer observed.
+        complete: True when ``changed`` holds every known session.
+    """
+
+    changed: list[Session]
+    removed: frozenset[str]
+    complete: bool
+
+
+def _order(s: Session) -> tuple[bool, float]:
+    return (s.status is SessionStatus.ENDED, -s.updated_at)
+
+
+def expires_at(evidence: Iterable[Evidence], now: float) -> float:
+    """When a decision made at ``now`` from ``evidence`` may first change by time alone: the
+    soonest end of a freshness window still open at ``now`` (POSIX seconds; ``inf`` when none)."""
+    ends = [e.observed_at + e.fresh_for for e in evidence if e.fresh_for is not None]
+    return min((t for t in ends if t >= now), default=math.inf)
+
+
+class Collector:
+    """Keeps every session built from the scanner's observations, and rebuilds on each
+    :meth:`refresh` only those that can have changed.
+
+    A file event costs the work for the sessions its files belong to, not for every
+    session: the scanner (:meth:`Scanner.scan_delta`) names the observations that changed;
+    a session is also rebuilt when its pane changed (panes are listed again every
+    :attr:`PaneCache.ttl` seconds), and when a freshness window of its evidence closed
+    (:func:`expires_at`: a claim that expired may change the decision). A refresh with
+    ``changed=[]`` (the monitor's tick) reads the screens of all sessions that may be asking
+    something; ``force`` or a full scan rebuilds every session.
+
+    Args:
+        scanner: the file scanner.
+        mux: the multiplexer(s).
+        cache: pane mapping reused between refreshes; None lists the panes every time.
+
+    Attributes:
+        sessions: every known session by id (read-only for callers).
+    """
+
+    def __init__(self, scanner: Scanner, mux: Multiplexer, *, cache: PaneCache | None = None) -> None:
+        self.scanner = scanner
+        self.mux = mux
+        self.cache = cache
+        self.sessions: dict[str, Session] = {}
+        self._obs: dict[str, Observation] = {}
+        self._panes: dict[str, PaneInfo] = {}
+        self._primed = False
+        #: (time, session id): when a session's decision may change by time alone; stale
+        #: entries (superseded in ``_expiry``) are skipped and compacted away.
+        self._heap: list[tuple[float, str]] = []
+        self._expiry: dict[str, float] = {}
+
+    def due(self, now: float) -> bool:
+        """True when some session's decision may have changed by time alone (see :func:`expires_at`)."""
+        while self._heap and self._expiry.get(self._heap[0][1]) != self._heap[0][0]:
+            heapq.heappop(self._heap)
+        return bool(self._heap) and self._heap[0][0] < now
+
+    def _expired(self, now: float) -> set[str]:
+        out: set[str] = set()
+        while self._heap and self._heap[0][0] < now:
+            t, sid = heapq.heappop(self._heap)
+            if self._expiry.get(sid) == t:
+                del self._expiry[sid]
+                out.add(sid)
+        return out
+
+    def _expire_at(self, sid: str, t: float) -> None:
+        if t == math.inf:
+            self._expiry.pop(sid, None)
+            return
+        self._expiry[sid] = t
+        heapq.heappush(self._heap, (t, sid))
+        if len(self._heap) > 4 * len(self._expiry) + 64:
+            self._heap = [(t, s) for s, t in self._expiry.items()]
+            heapq.heapify(self._heap)
+
+    def invalidate(self) -> None:
+        """Forget what was built: the next :meth:`refresh` rebuilds every session (after a
+        refresh failed half-way)."""
+        self._primed = False
+
+    async def refresh(self, changed: Iterable[str] | None = None, *, force: bool = False,
+                      hooks: HookStore | None = None) -> Delta:
+        """Scan, map live agents to their panes, read screens where needed, and rebuild the
+        sessions that can have changed.
+
+        Args:
+            changed: paths a watcher reported (incremental scan); empty: the periodic tick
+                (liveness and screens); None for a full scan.
+            force: decide every session again even when nothing changed (current reasons).
+            hooks: the hook events received so far, given to the status function as
+                evidence; None without hooks.
+
+        Returns:
+            What changed; :attr:`sessions` holds the result.
+
+        Raises:
+            Whatever the scan or the multiplexer raises (the caller should then
+            :meth:`invalidate`).
+        """
+        loop = asyncio.get_running_loop()
+        paths = None if changed is None else list(changed)
+        scanner = self.scanner
+        delta = await loop.run_in_executor(None, scanner.scan_delta, paths)
+        complete = delta.complete or force or not self._primed
+        removed: set[str] = set()
+        if delta.complete or not self._primed:
+            obs = scanner.observations() if not delta.complete else list(delta.changed)
+            removed = set(self.sessions) - {ob.id for ob in obs}
+            self._obs = {ob.id: ob for ob in obs}
+        else:
+            for ob in delta.changed:
+                self._obs[ob.id] = ob
+            for sid in delta.removed:
+                if self._obs.pop(sid, None) is not None:
+                    removed.add(sid)
+        for sid in removed:
+            self.sessions.pop(sid, None)
+            self._panes.pop(sid, None)
+            self._expiry.pop(sid, None)
+        now = scanner.clock()
+        rebuild = set(self._obs) if complete else {ob.id for ob in delta.changed} | self._expired(now)
+        await self._map_panes(rebuild, complete)
+        if paths is not None and not paths and not complete:
+            # The tick: read again the screens of every session that may be asking something.
+            rebuild |= {sid for sid, ob in self._obs.items() if sid in self._panes and _needs_screen(ob, hooks, now)}
+        built = await self._build([self._obs[sid] for sid in rebuild if sid in self._obs], hooks, now)
+        self._primed = True
+        if complete:
+            built = list(self.sessions.values())
+        built.sort(key=_order)
+        return Delta(built, frozenset(removed), complete)
+
+    async def _map_panes(self, rebuild: set[str], complete: bool) -> None:
+        """Bring :attr:`_panes` up to date; sessions whose pane changed join ``rebuild``."""
+        cache, mux, loop = self.cache, self.mux, asyncio.get_running_loop()
+        check = list(self._obs.values()) if complete else [self._obs[s] for s in rebuild if s in self._obs]
+        if cache is not None and not cache.stale(check):
+            for ob in check:
+                pane = cache.mapping.get((ob.id, ob.pid)) if ob.pid is not None else None
+                if pane is None or pane is _NO_PANE:
+                    self._panes.pop(ob.id, None)
+                else:
+                    self._panes[ob.id] = pane
+            return
+        obs = list(self._obs.values())
+        panes, own = (await asyncio.gather(mux.all_panes(), _own_panes(mux, obs))) if mux.available else ([], {})
+        pane_map = await loop.run_in_executor(None, _map_panes, obs, panes, own) if panes or own else {}
+        if cache is not None:
+            cache.panes, cache.listed_at = panes, time.monotonic()
+            cache.mapping = {(ob.id, ob.pid): pane_map[ob.id] for ob in obs if ob.pid is not None and ob.id in pane_map}
+            # Agents outside any known pane stay unmapped; remember that too until the ttl passes.
+            for ob in obs:
+                if ob.pid is not None and ob.id not in pane_map:
+                    cache.mapping.setdefault((ob.id, ob.pid), _NO_PANE)
+        for sid in set(self._panes) | set(pane_map):
+            if _ref(self._panes.get(sid)) != _ref(pane_map.get(sid)):
+                rebuild.add(sid)
+        self._panes = pane_map
+
+    async def _build(self, obs: list[Observation], hooks: HookStore | None, now: float) -> list[Session]:
+        mux, scanner = self.mux, self.scanner
+
+        async def one(ob: Observation) -> Session:
+            pane = self._panes.get(ob.id)
+            ref: PaneRef | None = pane.ref() if pane else None
+            extra: list[Evidence] = []
+            if ref is not None and _needs_screen(ob, hooks, now) and ob.agent in (AgentKind.CLAUDE_CODE,
+                                                                                    AgentKind.CODEX):
+                try:
+                    text = await mux.capture(ref)
+                except MuxError as exc:
+                    log.debug("capture of %s failed: %s", ref, exc)
+                else:
+                    ev = screen_evidence(ob.agent, read_screen(ob.agent, text), scanner.clock(), ob.pending_hint)
+                    if ev is not None:
+                        extra.append(ev)
+            return self._keep(ob, now, ref, _with_hooks(hooks, ob, extra))
+
+        needs = [ob for ob in obs if ob.id in self._panes and _needs_screen(ob, hooks, now)]
+        out = list(await asyncio.gather(*(one(ob) for ob in needs)))
+        need_ids = {ob.id for ob in needs}
+        out += [self._keep(ob, now, _ref(self._panes.get(ob.id)), _with_hooks(hooks, ob, []))
+                for ob in obs if ob.id not in need_ids]
+        return out
+
+    def _keep(self, ob: Observation, now: float, pane: PaneRef | None, extra: list[Evidence]) -> Session:
+        s = build_session(ob, now, pane=pane, extra=extra)
+        self.sessions[ob.id] = s
+        self._expire_at(ob.id, expires_at([*ob.evidence, *extra], now))
+        return s
+
+
 async def collect(
     scanner: Scanner,
     mux: Multiplexer,
@@ -104,7 +311,8 @@ async def collect(
     cache: PaneCache | None = None,
     hooks: HookStore | None = None,
 ) -> list[Session]:
-    """Scan files, map live agents to their panes, read screens where needed.
+    """Scan files, map live agents to their panes, read screens where needed (once; the
+    app's monitor keeps a :class:`Collector` instead).
 
     Args:
         scanner: the file scanner.
@@ -117,48 +325,9 @@ async def collect(
     Returns:
         One :class:`Session` per known session, newest activity first.
     """
-    loop = asyncio.get_running_loop()
-    paths = None if changed is None else list(changed)
-    obs = await loop.run_in_executor(None, scanner.scan, paths)
-    pane_map: dict[str, PaneInfo]
-    if cache is not None and not cache.stale(obs):
-        pane_map = {ob.id: cache.mapping[(ob.id, ob.pid)] for ob in obs
-                    if ob.pid is not None and (ob.id, ob.pid) in cache.mapping}
-    else:
-        panes, own = (await asyncio.gather(mux.all_panes(), _own_panes(mux, obs))) if mux.available else ([], {})
-        pane_map = await loop.run_in_executor(None, _map_panes, obs, panes, own) if panes or own else {}
-        if cache is not None:
-            cache.panes, cache.listed_at = panes, time.monotonic()
-            cache.mapping = {(ob.id, ob.pid): pane_map[ob.id] for ob in obs if ob.pid is not None and ob.id in pane_map}
-            # Agents outside any known pane stay unmapped; remember that too until the ttl passes.
-            for ob in obs:
-                if ob.pid is not None and ob.id not in pane_map:
-                    cache.mapping.setdefault((ob.id, ob.pid), _NO_PANE)
-    pane_map = {k: v for k, v in pane_map.items() if v is not _NO_PANE}
-    now = scanner.clock()
-
-    async def one(ob: Observation) -> Session:
-        pane = pane_map.get(ob.id)
-        ref: PaneRef | None = pane.ref() if pane else None
-        extra: list[Evidence] = []
-        if ref is not None and _needs_screen(ob, hooks, now) and ob.agent in (AgentKind.CLAUDE_CODE, AgentKind.CODEX):
-            try:
-                text = await mux.capture(ref)
-            except MuxError as exc:
-                log.debug("capture of %s failed: %s", ref, exc)
-            else:
-                ev = screen_evidence(ob.agent, read_screen(ob.agent, text), scanner.clock(), ob.pending_hint)
-                if ev is not None:
-                    extra.append(ev)
-        return build_session(ob, now, pane=ref, extra=_with_hooks(hooks, ob, extra))
-
-    needs = [ob for ob in obs if ob.id in pane_map and _needs_screen(ob, hooks, now)]
-    sessions = list(await asyncio.gather(*(one(ob) for ob in needs)))
-    need_ids = {ob.id for ob in needs}
-    sessions += [build_session(ob, now, pane=_ref(pane_map.get(ob.id)), extra=_with_hooks(hooks, ob, []))
-                 for ob in obs if ob.id not in need_ids]
-    sessions.sort(key=lambda s: (s.status is SessionStatus.ENDED, -s.updated_at))
-    return sessions
+    collector = Collector(scanner, mux, cache=cache)
+    await collector.refresh(changed, hooks=hooks)
+    return sorted(collector.sessions.values(), key=_order)
 
 
 def find_session(sessions: list[Session], key: str) -> Session | list[Session] | None:

@@ -2,8 +2,16 @@
 
 watchdog threads only hand each path over to the GUI thread's asyncio loop
 (:class:`~deck_tray.services.handover.Handover`: no Qt call on their thread); bursts are
-coalesced on the GUI thread with a single-shot timer, then one refresh (:func:`deck_tray.services.collect.collect`)
-runs — never two at once; a refresh asked for while one runs is run once afterwards.
+coalesced on the GUI thread with a single-shot timer, then one refresh
+(:meth:`deck_tray.services.collect.Collector.refresh`) runs — never two at once; a refresh asked
+for while one runs is run once afterwards.
+
+A file event costs the same however many sessions exist: only the sessions its files belong
+to are read, decided and handed to the registry (:meth:`SessionRegistry.apply` with
+``complete=False``). The tick re-checks every process and reads the screens of sessions that may
+be asking something, and a session whose evidence went stale is decided again at the next tick
+or event; every :data:`FULL_EVERY_TICKS` ticks (and on :meth:`Monitor.refresh_now` with
+``force``, or a hook's :meth:`Monitor.poke`) every session is.
 """
 
 from __future__ import annotations
@@ -20,16 +28,19 @@ from watchdog.events import FileSystemEvent, FileSystemEventHandler
 from watchdog.observers import Observer
 
 from deck_tray.core.hooks import HookStore
+from deck_tray.core.model import Session, SessionStatus
 from deck_tray.core.scan import Scanner
-from deck_tray.services.collect import PaneCache, collect
+from deck_tray.services.collect import Collector, PaneCache
 from deck_tray.services.handover import Handover
 from deck_tray.services.panes import Multiplexer
 from deck_tray.services.registry import SessionRegistry
 
 log = logging.getLogger(__name__)
 
-#: Coalescing delay after a file event (ms).
-COALESCE_MS = 3
+#: Coalescing delay after the first event naming a session file (ms): 0, the next turn of the
+#: loop, which takes every event handed over by then (watchdog already delivers what inotify
+#: reports within 1 ms of a read together); events arriving while a refresh runs make one more.
+COALESCE_MS = 0
 #: Liveness / pane / screen tick (ms) while some session may be asked something.
 FAST_TICK_MS = 1000
 #: Tick otherwise (ms).
@@ -81,14 +92,19 @@ class Monitor(QObject):
         self._forced = False
         self._observer: Any = None
         self._watched: set[str] = set()
+        self._roots: list[Path] = []
+        self._unwatched: list[Path] = []  # of _roots, those not watched (recursively) yet
         self._task: asyncio.Task[None] | None = None
         self._again = False
         self._changed: set[str] = set()
         self._full = True
         self._ticks = 0
         self._needs_screens = False
+        #: Sessions that may be asking something and have a pane (their screens are read every tick).
+        self._screen_ids: set[str] = set()
         self._stopped = True
         self.pane_cache = PaneCache()
+        self._collector: Collector | None = None
         #: Carries watchdog events to the GUI thread; closed first thing in :meth:`stop`.
         self.handover = Handover()
         self._coalesce = QTimer(self)
@@ -169,21 +185,31 @@ class Monitor(QObject):
                 self._watched.add(key)
             except OSError as exc:
                 log.warning("cannot watch %s: %s", target, exc)
+        self._roots = []  # what _watch_target_appeared looks for is found again
 
     def _on_files_changed(self, path: str) -> None:
         if self._stopped:
             return
         self.files_changed.emit(path)
-        if not path.endswith((".json", ".jsonl")) and self._watch_target_appeared():
+        if path.endswith((".json", ".jsonl")):
+            self._changed.add(path)
+        elif self._watch_target_appeared():
             # A folder we wait for (sessions/, projects/) was created: watch it now.
             self._arm_watches()
             self._full = True
-        self._changed.add(path)
+        else:
+            # Not a session file: an agent's temporary file (status files are written to a
+            # temporary file, then renamed), or a folder's own change. Nothing to read.
+            return
         if not self._coalesce.isActive():
             self._coalesce.start()
 
     def _watch_target_appeared(self) -> bool:
-        return any(root.is_dir() and f"{root}|True" not in self._watched for root in self.scanner.watch_roots())
+        roots = self.scanner.watch_roots()
+        if roots != self._roots:
+            self._roots = roots
+            self._unwatched = [root for root in roots if f"{root}|True" not in self._watched]
+        return any(root.is_dir() for root in self._unwatched)
 
     def _on_tick(self) -> None:
         self._ticks += 1
@@ -231,6 +257,12 @@ class Monitor(QObject):
         if task is not None:
             await asyncio.shield(task)
 
+    def _collector_now(self) -> Collector:
+        c = self._collector
+        if c is None or c.scanner is not self.scanner or c.mux is not self.mux:
+            c = self._collector = Collector(self.scanner, self.mux, cache=self.pane_cache)
+        return c
+
     async def _refresh(self) -> None:
         while True:
             self._again = False
@@ -240,7 +272,9 @@ class Monitor(QObject):
                 changed, self._changed = self._changed, set()
             self._full = False
             t0 = time.perf_counter()
-            if changed is not None and not changed and not self._needs_screens and not forced:
+            collector = self._collector_now()
+            if changed is not None and not changed and not self._needs_screens and not forced \
+                    and not collector.due(self.scanner.clock()):
                 # A quiet tick: only look for agents that started or exited.
                 loop = asyncio.get_running_loop()
                 if not await loop.run_in_executor(None, self.scanner.liveness_changed):
@@ -248,19 +282,37 @@ class Monitor(QObject):
                         return
                     continue
             try:
-                sessions = await collect(self.scanner, self.mux, changed=changed, cache=self.pane_cache,
-                                         hooks=self.hooks)
+                delta = await collector.refresh(changed, force=forced, hooks=self.hooks)
             except asyncio.CancelledError:
+                collector.invalidate()
                 raise
             except Exception:
                 log.exception("refresh failed")
-                sessions = None
-            if sessions is not None:
-                self.registry.apply(sessions)
+                collector.invalidate()
+                delta = None
+            if delta is not None:
+                if delta.complete:
+                    self.registry.apply(delta.changed)
+                    self._screen_ids = {s.id for s in delta.changed if _may_ask(s)}
+                else:
+                    if delta.changed:
+                        self.registry.apply(delta.changed, complete=False)
+                    if delta.removed:
+                        self.registry.remove(delta.removed)
+                    self._screen_ids.difference_update(delta.removed)
+                    for s in delta.changed:
+                        if _may_ask(s):
+                            self._screen_ids.add(s.id)
+                        else:
+                            self._screen_ids.discard(s.id)
                 # Screens are re-read only while some agent may be asking something.
-                self._needs_screens = any((s.status.is_waiting or s.status.value == "busy") and s.pane
-                                          for s in sessions)
+                self._needs_screens = bool(self._screen_ids)
                 self._tick.setInterval(FAST_TICK_MS if self._needs_screens else SLOW_TICK_MS)
             self.refreshed.emit(time.perf_counter() - t0)
             if not self._again:
                 return
+
+
+def _may_ask(s: Session) -> bool:
+    """A session whose screen is worth reading on every tick: it has a pane and waits or works."""
+    return bool((s.status.is_waiting or s.status is SessionStatus.BUSY) and s.pane)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import bisect
 import logging
 import time
 from collections.abc import Iterable
@@ -20,6 +21,10 @@ log = logging.getLogger(__name__)
 #: an announcement made at once named no request. 2.1.197 and hooks carry the request at once:
 #: those announcements are never delayed.
 ANNOUNCE_HOLD_S = 1.0
+
+
+#: Where a status sorts in :meth:`SessionRegistry.sessions`: waiting, then running, then ended.
+_RANK = {st: 0 if st.is_waiting else 2 if st is SessionStatus.ENDED else 1 for st in SessionStatus}
 
 
 def _visible_key(s: Session) -> tuple[object, ...]:
@@ -84,6 +89,12 @@ class SessionRegistry(QObject):
         self._sessions: dict[str, Session] = {}
         self._source: dict[str, str] = {}
         self._waiting = 0
+        #: Every session's place in :meth:`sessions`' order, kept sorted as sessions change (so
+        #: the order costs no sort per change): (rank, -updated_at, first-seen number, id).
+        self._order: list[tuple[int, float, int, str]] = []
+        self._place: dict[str, tuple[int, float, int, str]] = {}
+        self._seen = 0
+        self._counts: dict[SessionStatus, int] = dict.fromkeys(SessionStatus, 0)
         #: The user's own names for sessions, by id (shown instead of the agent's title).
         self.labels: dict[str, str] = {}
         #: Ended sessions the user dismissed from the list (they stay in the history); a
@@ -91,11 +102,39 @@ class SessionRegistry(QObject):
         self.dismissed: set[str] = set()
 
     def sessions(self) -> list[Session]:
-        """Every session, waiting first, then by newest activity."""
-        return sorted(
-            self._sessions.values(),
-            key=lambda s: (not s.status.is_waiting, s.status.value == "ended", -s.updated_at),
-        )
+        """Every session, waiting first, then by newest activity (ended ones last; ties in the
+        order they were first seen)."""
+        return [self._sessions[k[3]] for k in self._order]
+
+    def head(self, n: int) -> list[Session]:
+        """The first ``n`` of :meth:`sessions` (without building the whole list)."""
+        return [self._sessions[k[3]] for k in self._order[:n]]
+
+    def count(self, *statuses: SessionStatus) -> int:
+        """How many sessions have one of ``statuses`` (all sessions when none is given)."""
+        if not statuses:
+            return len(self._sessions)
+        return sum(self._counts[st] for st in statuses)
+
+    def _store(self, s: Session) -> Session | None:
+        """Keep ``s`` (in its place in the order); returns the session it replaced."""
+        old = self._sessions.get(s.id)
+        if old is None:
+            self._seen += 1
+            seen = self._seen
+        else:
+            prev = self._place[s.id]
+            seen = prev[2]
+            self._counts[old.status] -= 1
+        place = (_RANK[s.status], -s.updated_at, seen, s.id)
+        if old is None or place != prev:
+            if old is not None:
+                del self._order[bisect.bisect_left(self._order, prev)]
+            bisect.insort(self._order, place)
+            self._place[s.id] = place
+        self._counts[s.status] += 1
+        self._sessions[s.id] = s
+        return old
 
     def get(self, session_id: str) -> Session | None:
         """The session with this id, or None."""
@@ -107,6 +146,9 @@ class SessionRegistry(QObject):
 
     def apply(self, snapshot: Iterable[Session], *, complete: bool = True, source: str = "files") -> None:
         """Merge observed sessions; emits signals for what changed.
+
+        Costs the number of sessions in ``snapshot`` (plus, when ``complete``, a pass over the
+        known ones to find those gone).
 
         Args:
             snapshot: the sessions as just observed.
@@ -125,8 +167,7 @@ class SessionRegistry(QObject):
             if label:
                 s = replace(s, title=label)
             seen.add(s.id)
-            old = self._sessions.get(s.id)
-            self._sessions[s.id] = s
+            old = self._store(s)
             self._source[s.id] = source
             if old is None:
                 self.session_added.emit(s)
@@ -187,7 +228,8 @@ class SessionRegistry(QObject):
             self.labels.pop(session_id, None)
         s = self._sessions.get(session_id)
         if s is not None and label and s.title != label:
-            self._sessions[session_id] = s = replace(s, title=label)
+            s = replace(s, title=label)
+            self._store(s)
             self.session_changed.emit(s)
 
     def dismiss(self, session_id: str) -> bool:
@@ -208,12 +250,14 @@ class SessionRegistry(QObject):
     def _drop(self, ids: list[str]) -> None:
         for sid in ids:
             self._held.pop(sid, None)
-            del self._sessions[sid]
+            s = self._sessions.pop(sid)
+            self._counts[s.status] -= 1
+            del self._order[bisect.bisect_left(self._order, self._place.pop(sid))]
             self._source.pop(sid, None)
             self.session_removed.emit(sid)
 
     def _count_waiting(self) -> None:
-        n = sum(1 for s in self._sessions.values() if s.status.is_waiting)
+        n = sum(k for st, k in self._counts.items() if st.is_waiting)
         if n != self._waiting:
             self._waiting = n
             self.waiting_count_changed.emit(n)

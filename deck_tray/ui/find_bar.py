@@ -18,6 +18,7 @@ from __future__ import annotations
 import bisect
 import concurrent.futures
 import html
+import itertools
 import re
 from collections.abc import Callable
 
@@ -52,13 +53,17 @@ def search_document(raw: str, needle: str) -> list[tuple[int, int]]:
     return [(to_pos(a), to_pos(b)) for a, b in spans]
 
 
-class _Relay(QObject):
-    """Brings a worker thread's search result to the GUI thread (a queued signal)."""
+class FindRelay(QObject):
+    """Brings a worker thread's search result to the GUI thread (a queued signal). One is
+    kept for the process per find bar (never freed on the worker thread); a tab whose content
+    is built again hands its relay to the new bar (:class:`FindBar`'s ``relay``)."""
 
     done = Signal(int, object, int)  # generation, spans, document length
 
 
-_RELAYS: list[_Relay] = []
+_Relay = FindRelay
+_RELAYS: list[FindRelay] = []
+_GENS = itertools.count(1)  # searches, across find bars (a relay may serve several in turn)
 _POOL = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="find-in-tab")
 
 
@@ -76,6 +81,7 @@ class FindBar(QWidget):
     Args:
         view: the conversation view it searches and highlights.
         parent: owning widget.
+        relay: where worker-thread results arrive (a new one when None).
 
     Signals:
         closed(): the bar was closed (Esc or its button); the view got the focus back.
@@ -91,7 +97,7 @@ class FindBar(QWidget):
     closed = Signal()
     load_all_requested = Signal()
 
-    def __init__(self, view: QTextEdit, parent: QWidget | None = None) -> None:
+    def __init__(self, view: QTextEdit, parent: QWidget | None = None, *, relay: FindRelay | None = None) -> None:
         super().__init__(parent)
         self.view = view
         self.not_loaded = 0
@@ -100,8 +106,10 @@ class FindBar(QWidget):
         self._gen = 0
         self._searching = False
         self._pending: tuple[int, Callable[[], None] | None] | None = None  # select_near after a search
-        self._relay = _Relay()
-        _RELAYS.append(self._relay)  # kept for the process: never freed on the worker thread
+        if relay is None:
+            relay = FindRelay()
+            _RELAYS.append(relay)  # kept for the process: never freed on the worker thread
+        self._relay = relay
         self._relay.done.connect(self._apply)
         view.document().contentsChange.connect(self._document_changed)
         self._spans: list[tuple[int, int]] = []  # document positions
@@ -159,6 +167,10 @@ class FindBar(QWidget):
         self.hide()
 
     # -- opening and closing -----------------------------------------------------------
+    def detach(self) -> None:
+        """Receive no more results through the relay (it goes on to another bar)."""
+        self._relay.done.disconnect(self._apply)
+
     def open(self, text: str | None = None) -> None:
         """Show the bar with the focus in its field (``text`` replaces what it holds)."""
         if text is not None and text != self.edit.text():
@@ -224,8 +236,7 @@ class FindBar(QWidget):
         needle = self.edit.text()
         doc = self.view.document()
         raw = doc.toRawText()
-        self._gen += 1
-        gen = self._gen
+        self._gen = gen = next(_GENS)
         if len(raw) <= SYNC_CHARS or not needle:
             self._apply(gen, search_document(raw, needle), doc.characterCount())
             return
@@ -267,7 +278,7 @@ class FindBar(QWidget):
     def _document_changed(self, *_args: object) -> None:
         """The view's text changed: a search in flight is stale (its positions are)."""
         if self._searching:
-            self._gen += 1
+            self._gen = next(_GENS)
             self.refresh_soon()
 
     def refresh_soon(self) -> None:

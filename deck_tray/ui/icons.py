@@ -19,14 +19,24 @@ def _svg(name: str) -> bytes:
     return resources.files("deck_tray.resources").joinpath(f"{name}.svg").read_bytes()
 
 
-def render(name: str, size: int = 64, badge: int = 0) -> QPixmap:
-    """Render ``resources/<name>.svg`` at ``size`` px, with a red count badge if ``badge`` > 0."""
+@cache
+def _plain(name: str, size: int) -> QPixmap:
+    """``resources/<name>.svg`` rendered at ``size`` px (each look is drawn from the SVG once)."""
     pm = QPixmap(size, size)
     pm.fill(Qt.GlobalColor.transparent)
     painter = QPainter(pm)
     painter.setRenderHint(QPainter.RenderHint.Antialiasing)
     QSvgRenderer(QByteArray(_svg(name))).render(painter, QRectF(0, 0, size, size))
+    painter.end()
+    return pm
+
+
+def render(name: str, size: int = 64, badge: int = 0) -> QPixmap:
+    """Render ``resources/<name>.svg`` at ``size`` px, with a red count badge if ``badge`` > 0."""
+    pm = QPixmap(_plain(name, size))  # a copy: the badge is drawn on it
     if badge > 0:
+        painter = QPainter(pm)
+        painter.setRenderHint(QPainter.RenderHint.Antialiasing)
         d = size * 0.52
         rect = QRectF(size - d, 0, d, d)
         painter.setPen(Qt.PenStyle.NoPen)
@@ -38,7 +48,7 @@ def render(name: str, size: int = 64, badge: int = 0) -> QPixmap:
         painter.setFont(font)
         painter.setPen(QColor("white"))
         painter.drawText(rect, Qt.AlignmentFlag.AlignCenter, str(badge) if badge < 10 else "9+")
-    painter.end()
+        painter.end()
     return pm
 
 

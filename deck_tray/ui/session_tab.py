@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import concurrent.futures
 import html
+import itertools
 import logging
 import os
 import re
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from PySide6.QtCore import QEvent, QObject, Qt, QTimer, Signal
 from PySide6.QtGui import (
@@ -56,7 +58,8 @@ from deck_tray.core.records import MAX_MESSAGES
 from deck_tray.core.reply import Reply, ReplyKind
 from deck_tray.core.scan import TAIL_BYTES
 from deck_tray.core.status import age_text
-from deck_tray.ui.find_bar import FindBar, utf16_positions
+from deck_tray.ui.find_bar import _RELAYS as _FIND_RELAYS
+from deck_tray.ui.find_bar import FindBar, FindRelay, utf16_positions
 from deck_tray.ui.persist import WindowMemory
 
 _BANNER_COLORS = {
@@ -242,6 +245,49 @@ class _Relay(QObject):
 
 
 _RELAYS: list[_Relay] = []  # kept for the process: never freed on the worker thread
+_LOAD_GENS = itertools.count(1)  # reads of a tab's transcript, across its contents
+
+
+@dataclass(frozen=True)
+class Kept:
+    """What a tab keeps of its content while it is released (:meth:`SessionTab.release`):
+    what the user typed and where they were; everything else comes from the session again.
+
+    Attributes:
+        draft: the answer box's text; ``cursor``: the cursor's position in it.
+        recall, recall_pos, recall_draft: Up/Down recall of earlier answers, as it stood.
+        busy_sending: an answer was sent and its report has not come back yet.
+        delivery, delivery_style: the line saying how the last answer went, and its colour.
+        held: the conversation the tab holds (older messages read from the transcript too);
+            ``live_start``: where the registry's window of it starts.
+        transcript, transcript_error, big_file: reading the whole transcript: ``""``,
+            ``"loaded"`` or ``"error"`` (and why); whether it is longer than the scan reads.
+        paged: the user paged away from the newest messages; ``lo``, ``hi``: the messages
+            shown then (``held[lo:hi]``).
+        scroll: the scroll bar's value (pixels) when the view was not at its bottom, else None.
+        find: the find bar's text when it was open, else None.
+    """
+
+    draft: str
+    cursor: int
+    recall: list[str]
+    recall_pos: int
+    recall_draft: str
+    busy_sending: bool
+    delivery: str
+    delivery_style: str
+    held: tuple[Message, ...]
+    live_start: int
+    transcript: str
+    transcript_error: str
+    big_file: bool | None
+    paged: bool
+    lo: int
+    hi: int
+    scroll: int | None
+    find: str | None
+
+
 _POOL = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="older-messages")
 
 
@@ -258,8 +304,10 @@ def _read_older(agent: AgentKind, path: str, head: tuple[Message, ...]) -> tuple
     return past.older_than(full, head), ""
 
 
-class SessionTab(QWidget):
-    """The view of one session.
+class TabContent(QWidget):
+    """What a session's tab shows: title, status, request and answer buttons, the
+    conversation, the answer box. :class:`SessionTab` builds it while the tab may be looked at
+    and drops it otherwise (see :meth:`SessionTab.release`).
 
     The conversation shows the newest :data:`MAX_RENDERED` messages under a line saying what is
     above them; scrolling to the top adds :data:`PAGE_MESSAGES` older ones at a time (those the
@@ -270,6 +318,15 @@ class SessionTab(QWidget):
     Ctrl+F opens a find bar over the conversation (:class:`~deck_tray.ui.find_bar.FindBar`);
     :meth:`reveal` shows a search hit in it. A *past* session (:meth:`set_past`: one the
     registry does not list, opened from the history) is read-only, with "Resume in terminal".
+
+    Args:
+        session: the session shown.
+        memory: where drafts and earlier answers are remembered; None: nowhere.
+        parent: owning widget.
+        relay, find_relay: where worker-thread results arrive (the tab's, kept across its
+            contents); new ones when None.
+        kept: what an earlier content of the same tab kept (:meth:`keep`): it starts from there.
+        past, hook_held: as :meth:`set_past` and :meth:`set_hook_held` would set them.
 
     Signals:
         reply_requested(str, Reply): the user asked to send ``Reply`` to session id ``str``.
@@ -283,7 +340,9 @@ class SessionTab(QWidget):
     action_requested = Signal(str, str, str)
     revealed = Signal(bool)
 
-    def __init__(self, session: Session, memory: WindowMemory | None = None, parent: QWidget | None = None) -> None:
+    def __init__(self, session: Session, memory: WindowMemory | None = None, parent: QWidget | None = None, *,
+                 relay: _Relay | None = None, find_relay: FindRelay | None = None, kept: Kept | None = None,
+                 past: bool = False, hook_held: bool = False) -> None:
         super().__init__(parent)
         self.session = session
         self.memory = memory
@@ -293,7 +352,7 @@ class SessionTab(QWidget):
         self._busy_sending = False
         #: A held PermissionRequest hook takes Allow / Always allow / Deny, or a question's option
         #: and free text (see set_hook_held).
-        self.hook_held = False
+        self.hook_held = hook_held
         self._reveal: tuple[str, str] | None = None  # (term, context) waiting for the view
         # The conversation the tab holds (``_held``: older messages read from the transcript or
         # dropped by the live window, then the live window from ``_live_start`` on); the view
@@ -310,10 +369,14 @@ class SessionTab(QWidget):
         self._transcript_error = ""
         self._load_gen = 0
         self._big_file: bool | None = None  # the transcript is longer than the live scan reads
-        self._relay = _Relay()
-        _RELAYS.append(self._relay)
+        if relay is None:
+            relay = _Relay()
+            _RELAYS.append(relay)
+        self._relay = relay
         self._relay.loaded.connect(self._older_loaded)
-        self.past = False
+        self.past = past
+        self._restore: tuple[int, int] | None = None  # the paged window to show again (kept)
+        self._scroll_back: int | None = None  # where the view was scrolled to (kept)
 
         self.title = QLabel()
         self.title.setTextFormat(Qt.TextFormat.PlainText)
@@ -405,7 +468,7 @@ class SessionTab(QWidget):
         self.newer_button.setToolTip("Show the newest messages")
         self.newer_button.clicked.connect(self.show_newest)
         self.newer_button.hide()
-        self.find_bar = FindBar(self.view, self)
+        self.find_bar = FindBar(self.view, self, relay=find_relay)
         self.find_bar.load_all_requested.connect(self.show_all_messages)
         find = QShortcut(QKeySequence(QKeySequence.StandardKey.Find), self)
         find.setContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
@@ -451,7 +514,58 @@ class SessionTab(QWidget):
         layout.addWidget(self.delivery)
         self.view.viewport().installEventFilter(self)  # the wheel at the top: older messages
         self.view.installEventFilter(self)  # resized: the newer-messages button follows
+        if kept is not None:
+            self._take(kept)
+        if past:
+            self.past_note.setVisible(True)
+            self.answer_row.setVisible(False)
         self.update_session(session)
+
+    # -- kept while released -------------------------------------------------------
+    def detach(self) -> None:
+        """Receive no more worker-thread results (the relays go on to the tab's next content)."""
+        self._relay.loaded.disconnect(self._older_loaded)
+        self.find_bar.detach()
+
+    def keep(self) -> Kept:
+        """What this content holds that the user would miss if it were built again from the
+        session alone (see :class:`Kept`)."""
+        bar = self.view.verticalScrollBar()
+        cur = self.answer.textCursor()
+        return Kept(
+            draft=self.answer.toPlainText(), cursor=cur.position(), recall=list(self._recall),
+            recall_pos=self._recall_pos, recall_draft=self._recall_draft, busy_sending=self._busy_sending,
+            delivery=self.delivery.text(), delivery_style=self.delivery.styleSheet(), held=self._held,
+            live_start=self._live_start, transcript=self._transcript, transcript_error=self._transcript_error,
+            big_file=self._big_file, paged=self._paged, lo=self._lo, hi=self._hi,
+            scroll=None if bar.value() >= bar.maximum() else bar.value(),
+            find=self.find_bar.edit.text() if self.find_bar.isVisibleTo(self) else None)
+
+    def _take(self, kept: Kept) -> None:
+        """Start from what an earlier content of the same tab kept (before the first build)."""
+        self.answer.setPlainText(kept.draft)
+        cur = self.answer.textCursor()
+        cur.setPosition(min(kept.cursor, len(kept.draft)))
+        self.answer.setTextCursor(cur)
+        self._recall, self._recall_pos, self._recall_draft = list(kept.recall), kept.recall_pos, kept.recall_draft
+        self._busy_sending = kept.busy_sending
+        self.delivery.setStyleSheet(kept.delivery_style)
+        self.delivery.setText(kept.delivery)
+        self._held, self._live_start = kept.held, kept.live_start
+        self._transcript = "" if kept.transcript == "loading" else kept.transcript
+        self._transcript_error, self._big_file = kept.transcript_error, kept.big_file
+        if kept.paged and kept.held:
+            self._paged = True
+            # Showing the newest messages: follow them (more may have come meanwhile).
+            self._restore = (kept.lo, -1 if kept.hi >= len(kept.held) else kept.hi)
+        self._scroll_back = kept.scroll
+        if kept.find is not None:
+            self.find_bar.open(kept.find)
+
+    def releasable(self) -> bool:
+        """False while something is under way that needs this content (a hit being revealed,
+        the whole transcript being read)."""
+        return self._reveal is None and self._transcript != "loading"
 
     # -- updates -------------------------------------------------------------------
     def set_hook_held(self, held: bool) -> None:
@@ -682,6 +796,13 @@ class SessionTab(QWidget):
         if held == old and self._parts:
             return
         self._held = held
+        if self._restore is not None:
+            (lo, hi), self._restore = self._restore, None
+            hi = len(held) if hi < 0 else min(hi, len(held))
+            if 0 <= lo < hi:
+                self._rebuild(lo, hi)
+                return
+            self._paged = False
         if not self._paged or not self._parts:
             self._rebuild(max(0, len(held) - MAX_RENDERED), len(held))
             return
@@ -748,13 +869,16 @@ class SessionTab(QWidget):
             self._older_timer.start()
         self.find_bar.refresh_soon()
         if self._reveal is not None and not self._older:
-            QTimer.singleShot(0, self._finish_reveal)
+            QTimer.singleShot(0, self, self._finish_reveal)
         elif self._reveal is None:
             # Newest at the bottom; the layout finishes after this call, so scroll once it has.
-            QTimer.singleShot(0, self._settle)
+            QTimer.singleShot(0, self, self._settle)
 
     def _settle(self) -> None:
-        if self._hi == len(self._held):
+        if self._scroll_back is not None and not self._older:  # built again: where the user left it
+            self.view.verticalScrollBar().setValue(self._scroll_back)
+            self._scroll_back = None
+        elif self._hi == len(self._held):
             self.scroll_to_end()
         self._ready = True
 
@@ -880,7 +1004,7 @@ class SessionTab(QWidget):
     def _load_transcript(self) -> None:
         """Read the whole transcript on the worker; :meth:`_older_loaded` joins it."""
         self._transcript = "loading"
-        self._load_gen += 1
+        self._load_gen = next(_LOAD_GENS)
         gen, relay = self._load_gen, self._relay
         agent, path, head = self.session.agent, self.session.transcript, self._held[:40]
         self._show_note()
@@ -1001,8 +1125,8 @@ class SessionTab(QWidget):
             self._finish_reveal()
             return
         self.find_bar.refresh()
-        if not self._ready:
-            QTimer.singleShot(0, self._settle)
+        if not self._ready or self._scroll_back is not None:
+            QTimer.singleShot(0, self, self._settle)
 
     def _trim(self, *, bottom: bool) -> None:
         """Keep the view within :data:`WINDOW_CHARS`: drop its newest pieces (``bottom``,
@@ -1166,7 +1290,7 @@ class SessionTab(QWidget):
             return super().eventFilter(obj, event)
         if obj is self.view and isinstance(event, QResizeEvent):
             if self.newer_button.isVisible():
-                QTimer.singleShot(0, self._place_newer_button)
+                QTimer.singleShot(0, self, self._place_newer_button)
             return super().eventFilter(obj, event)
         if obj is self.answer and event.type() == QEvent.Type.KeyPress and isinstance(event, QKeyEvent):
             key = event.key()
@@ -1234,4 +1358,180 @@ class SessionTab(QWidget):
             self._recall_pos = 0
         self.delivery.setText(text)
         self.update_session(self.session)
+
+
+#: Tabs whose content stays built: the current one and the others shown most recently
+#: (MainWindow releases the rest). A built content of 200 messages takes about 2 MB.
+KEEP_BUILT = 3
+
+
+class SessionTab(QWidget):
+    """One session's tab: cheap while nobody looks at it.
+
+    Its content (:class:`TabContent`: the widgets and the rendered conversation, about 2 MB
+    for :data:`MAX_RENDERED` messages) is built when the tab is made and whenever it is shown
+    again after :meth:`release`, which drops it (the window releases all but the
+    :data:`KEEP_BUILT` tabs shown last). What the user typed, the conversation the tab holds
+    (older messages read from the transcript too), the page they were on and where they had
+    scrolled survive (:class:`Kept`); the title, status and request come from the session.
+
+    Members of the content not defined here (``find_bar``, ``banner``, ``request_box``, …)
+    are reached through the tab, and touching one builds the content.
+
+    Args:
+        session: the session shown.
+        memory: where drafts and earlier answers are remembered; None: nowhere.
+        parent: owning widget.
+
+    Signals:
+        reply_requested(str, Reply): the user asked to send ``Reply`` to session id ``str``.
+        action_requested(str, str, str): session id, action and argument (see :class:`TabContent`).
+        revealed(bool): a :meth:`reveal` finished (see :class:`TabContent`).
+    """
+
+    reply_requested = Signal(str, object)
+    action_requested = Signal(str, str, str)
+    revealed = Signal(bool)
+
+    def __init__(self, session: Session, memory: WindowMemory | None = None, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.session = session
+        self.memory = memory
+        self.past = False
+        self.hook_held = False
+        self._content: TabContent | None = None
+        self._kept: Kept | None = None
+        self._reports: list[DeliveryReport | ActionReport] = []  # arrived while released
+        self._relay = _Relay()
+        _RELAYS.append(self._relay)
+        self._find_relay = FindRelay()
+        _FIND_RELAYS.append(self._find_relay)
+        box = QVBoxLayout(self)
+        box.setContentsMargins(0, 0, 0, 0)
+        self.content()
+
+    # -- the content ---------------------------------------------------------------
+    @property
+    def built(self) -> bool:
+        """Whether the content is built (False after :meth:`release`, until shown again)."""
+        return self._content is not None
+
+    def content(self) -> TabContent:
+        """The content, built now if it was released (from the session and what was kept)."""
+        c = self._content
+        if c is not None:
+            return c
+        kept, self._kept = self._kept, None
+        c = TabContent(self.session, self.memory, relay=self._relay, find_relay=self._find_relay, kept=kept,
+                       past=self.past, hook_held=self.hook_held)
+        c.reply_requested.connect(self.reply_requested)
+        c.action_requested.connect(self.action_requested)
+        c.revealed.connect(self.revealed)
+        self._content = c
+        layout = self.layout()
+        assert layout is not None
+        layout.addWidget(c)
+        if self.isVisible():
+            c.show()
+        reports, self._reports = self._reports, []
+        for r in reports:
+            if isinstance(r, DeliveryReport):
+                c.show_delivery(r)
+            else:
+                c.show_action(r)
+        return c
+
+    def release(self) -> bool:
+        """Drop the content of a tab nobody looks at; it is built again when the tab is shown.
+
+        Returns:
+            True when the tab holds no content now; False when it keeps it: the tab is
+            visible, or something is under way (a hit being revealed, the transcript being read).
+        """
+        c = self._content
+        if c is None:
+            return True
+        if self.isVisible() or not c.releasable():
+            return False
+        c.save_draft()
+        self._kept = c.keep()
+        c.detach()
+        self._content = None
+        layout = self.layout()
+        if layout is not None:
+            layout.removeWidget(c)
+        c.hide()
+        c.deleteLater()
+        return True
+
+    def showEvent(self, event: QShowEvent) -> None:
+        """A released tab is built again when shown."""
+        self.content()
+        super().showEvent(event)
+
+    def heightForWidth(self, width: int) -> int:
+        """The tab stack asks every tab, shown or not; a hidden one needs no answer (its word-
+        wrapped labels would be laid out again on every layout pass, for every open tab)."""
+        if self.isHidden():
+            return -1
+        return super().heightForWidth(width)
+
+    def __getattr__(self, name: str) -> Any:
+        """The content's members (building it when released), for what this class does not
+        define itself."""
+        if name.startswith("__") or "_content" not in self.__dict__:
+            raise AttributeError(name)
+        return getattr(self.content(), name)
+
+    @property
+    def view(self) -> QTextBrowser:
+        """The conversation (builds the content when released)."""
+        return self.content().view
+
+    @property
+    def answer(self) -> QPlainTextEdit:
+        """The answer box (builds the content when released)."""
+        return self.content().answer
+
+    # -- what the window tells every tab ---------------------------------------------
+    def update_session(self, session: Session) -> None:
+        """Show a newer snapshot of the session (a released tab only remembers it)."""
+        self.session = session
+        if self._content is not None:
+            self._content.update_session(session)
+
+    def set_hook_held(self, held: bool) -> None:
+        """See :meth:`TabContent.set_hook_held`."""
+        self.hook_held = held
+        if self._content is not None:
+            self._content.set_hook_held(held)
+
+    def set_past(self, past: bool) -> None:
+        """See :meth:`TabContent.set_past`."""
+        self.past = past
+        if self._content is not None:
+            self._content.set_past(past)
+
+    def save_draft(self) -> None:
+        """Persist the answer box now (a released tab saved it when released)."""
+        if self._content is not None:
+            self._content.save_draft()
+
+    def show_delivery(self, report: DeliveryReport) -> None:
+        """See :meth:`TabContent.show_delivery` (a released tab shows it when built again)."""
+        if self._content is None:
+            self._reports.append(report)
+        else:
+            self._content.show_delivery(report)
+
+    def show_action(self, report: ActionReport) -> None:
+        """See :meth:`TabContent.show_action` (a released tab shows it when built again)."""
+        if self._content is None:
+            self._reports.append(report)
+        else:
+            self._content.show_action(report)
+
+    def reveal(self, term: str, context: str = "") -> None:
+        """See :meth:`TabContent.reveal`."""
+        self.content().reveal(term, context)
 

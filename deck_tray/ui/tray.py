@@ -10,7 +10,7 @@ from PySide6.QtCore import QObject, Signal
 from PySide6.QtGui import QAction, QGuiApplication
 from PySide6.QtWidgets import QMenu, QSystemTrayIcon
 
-from deck_tray.core.model import SessionStatus
+from deck_tray.core.model import Session, SessionStatus
 from deck_tray.services.registry import SessionRegistry
 from deck_tray.ui.icons import status_icon, tray_icon
 
@@ -72,13 +72,33 @@ class Tray(QObject):
         self.pause_menu.addAction("For 30 minutes", lambda: self.pause_requested.emit(30 * 60.0))
         self.pause_menu.addAction("For 1 hour", lambda: self.pause_requested.emit(3600.0))
         self.pause_menu.addAction("Until tomorrow morning", lambda: self.pause_requested.emit(seconds_until_morning()))
+        # The menu's actions are made once and updated in place (a session change costs a few
+        # text changes, not a new menu): up to MENU_MAX session entries, then the window actions.
+        self._none = QAction("No running sessions", self.menu)
+        self._none.setEnabled(False)
+        self._slots: list[QAction] = []
+        self._shown: list[tuple[str, SessionStatus, str]] = []
+        for _ in range(MENU_MAX):
+            act = QAction(self.menu)
+            act.triggered.connect(lambda _=False, a=act: self.open_requested.emit(str(a.data())))
+            self._slots.append(act)
+        self._resume = QAction(self.menu)
+        self._resume.triggered.connect(lambda: self.pause_requested.emit(0.0))
+        self._sep = self.menu.addSeparator()
+        self.menu.addAction("Open window", self.show_window_requested.emit)
+        self.menu.addAction(self.pin_action)
+        self._pause_sep = self.menu.addSeparator()
+        self.menu.addAction("New session…", self.new_session_requested.emit)
+        self.menu.addAction("Search history…", self.search_requested.emit)
+        self.menu.addAction("Settings…", self.settings_requested.emit)
+        self.menu.addAction("Quit deck-tray", self.quit_requested.emit)
+        self.paused_until: float | None = None
         registry.session_added.connect(self.refresh)
         registry.session_changed.connect(self.refresh)
         registry.session_removed.connect(self.refresh)
         # The panel's light or dark look, as the desktop tells Qt (the portal's
         # org.freedesktop.appearance color-scheme on GNOME and KDE): the idle icon follows it.
         QGuiApplication.styleHints().colorSchemeChanged.connect(self.refresh)
-        self.paused_until: float | None = None
         self.refresh()
 
     @staticmethod
@@ -91,44 +111,68 @@ class Tray(QObject):
         self.icon.show()
 
     def refresh(self, *_args: object) -> None:
-        """Update the icon, tooltip and menu from the registry."""
-        sessions = self.registry.sessions()
-        waiting = [s for s in sessions if s.status.is_waiting]
-        busy = any(s.status is SessionStatus.BUSY for s in sessions)
-        self.icon.setIcon(tray_icon(len(waiting), busy))
-        if waiting:
-            tip = f"deck-tray — {len(waiting)} waiting: " + ", ".join(s.display_title for s in waiting[:3])
+        """Update the icon, tooltip and menu from the registry (its counts and first sessions:
+        the cost does not grow with the number of sessions)."""
+        reg = self.registry
+        head = reg.head(MENU_MAX)
+        n_waiting = reg.count(SessionStatus.WAITING_PERMISSION, SessionStatus.WAITING_QUESTION)
+        self.icon.setIcon(tray_icon(n_waiting, reg.count(SessionStatus.BUSY) > 0))
+        if n_waiting:
+            waiting = [s for s in head if s.status.is_waiting]
+            tip = f"deck-tray — {n_waiting} waiting: " + ", ".join(s.display_title for s in waiting[:3])
         else:
-            live = [s for s in sessions if s.status is not SessionStatus.ENDED]
-            tip = f"deck-tray — {len(live)} session(s), none waiting" if live else "deck-tray — no sessions"
+            live = reg.count() - reg.count(SessionStatus.ENDED)
+            tip = f"deck-tray — {live} session(s), none waiting" if live else "deck-tray — no sessions"
         self.icon.setToolTip(tip)
-        self.rebuild_menu()
+        self.rebuild_menu(head)
 
-    def rebuild_menu(self) -> None:
-        """Waiting sessions first, then the others, then the window actions."""
-        self.menu.clear()
-        sessions = [s for s in self.registry.sessions() if s.status is not SessionStatus.ENDED]
-        if not sessions:
-            none = self.menu.addAction("No running sessions")
-            none.setEnabled(False)
-        for s in sessions[:MENU_MAX]:
-            prefix = "⚠ " if s.status.is_waiting else ""
-            act = self.menu.addAction(status_icon(s.status), f"{prefix}{s.display_title[:40]} — {s.status.label}")
-            act.triggered.connect(lambda _=False, sid=s.id: self.open_requested.emit(sid))
-        self.menu.addSeparator()
-        self.menu.addAction("Open window", self.show_window_requested.emit)
-        self.menu.addAction(self.pin_action)
+    def rebuild_menu(self, listed: list[Session] | None = None) -> None:
+        """Bring the menu up to date: waiting sessions first, then the others (at most
+        :data:`MENU_MAX`), then the window actions (with "Resume notifications" while paused).
+
+        Args:
+            listed: ``registry.head(MENU_MAX)`` when the caller has it already (else asked for).
+        """
+        sessions = [s for s in (self.registry.head(MENU_MAX) if listed is None else listed)
+                    if s.status is not SessionStatus.ENDED][:MENU_MAX]
+        menu = self.menu
+        present = set(menu.actions())
+        if sessions:
+            if self._none in present:
+                menu.removeAction(self._none)
+        elif self._none not in present:
+            menu.insertAction(self._sep, self._none)
+        shown: list[tuple[str, SessionStatus, str]] = []
+        for i, act in enumerate(self._slots):
+            if i >= len(sessions):
+                if act in present:
+                    menu.removeAction(act)
+                continue
+            s = sessions[i]
+            key = (s.id, s.status, s.display_title)
+            shown.append(key)
+            if i >= len(self._shown) or self._shown[i] != key:
+                prefix = "⚠ " if s.status.is_waiting else ""
+                act.setText(f"{prefix}{s.display_title[:40]} — {s.status.label}")
+                act.setIcon(status_icon(s.status))
+                act.setData(s.id)
+            if act not in present:
+                menu.insertAction(self._sep, act)
+        self._shown = shown
+        pause = self.pause_menu.menuAction()
         if self.paused_until is not None and self.paused_until > time.time():
             until = ("you resume" if self.paused_until == float("inf")
                      else time.strftime("%H:%M", time.localtime(self.paused_until)))
-            self.menu.addAction(f"Resume notifications (paused until {until})", lambda: self.pause_requested.emit(0.0))
+            self._resume.setText(f"Resume notifications (paused until {until})")
+            if pause in present:
+                menu.removeAction(pause)
+            if self._resume not in present:
+                menu.insertAction(self._pause_sep, self._resume)
         else:
-            self.menu.addMenu(self.pause_menu)
-        self.menu.addSeparator()
-        self.menu.addAction("New session…", self.new_session_requested.emit)
-        self.menu.addAction("Search history…", self.search_requested.emit)
-        self.menu.addAction("Settings…", self.settings_requested.emit)
-        self.menu.addAction("Quit deck-tray", self.quit_requested.emit)
+            if self._resume in present:
+                menu.removeAction(self._resume)
+            if pause not in present:
+                menu.insertAction(self._pause_sep, pause)
 
     def show_message(self, title: str, body: str, session_id: str) -> None:
         """A tray balloon; clicking it opens ``session_id`` where the desktop reports clicks."""

@@ -50,7 +50,7 @@ from deck_tray.services.registry import SessionRegistry
 from deck_tray.ui.activation import activate
 from deck_tray.ui.icons import app_icon, status_icon
 from deck_tray.ui.persist import ClosedTab, WindowMemory
-from deck_tray.ui.session_tab import SessionTab
+from deck_tray.ui.session_tab import KEEP_BUILT, SessionTab
 
 _EMPTY_TEXT = (
     "<h3>No session open</h3>"
@@ -180,6 +180,10 @@ class MainWindow(QMainWindow):
         self.tabs.setElideMode(Qt.TextElideMode.ElideRight)
         self.tabs.tabCloseRequested.connect(self.close_tab)
         self.tabs.currentChanged.connect(self._tab_seen)
+        self.tabs.currentChanged.connect(self._keep_recent)
+        #: Tabs by when they were last shown, the current one first: the first KEEP_BUILT keep
+        #: their content, the others are released (SessionTab.release).
+        self._shown: list[SessionTab] = []
         self.tabs.tabBar().installEventFilter(self)
         self.empty = QLabel(_EMPTY_TEXT)
         self.empty.setAlignment(Qt.AlignmentFlag.AlignCenter)
@@ -543,6 +547,16 @@ class MainWindow(QMainWindow):
             self._label_tab(tab, tab.session)
             self._rebuild_list()
 
+    def _keep_recent(self, _index: int = -1) -> None:
+        """The current tab moves to the front; the content of tabs not among the
+        :data:`KEEP_BUILT` shown last is released (built again when shown)."""
+        tab = self.current_tab()
+        if tab is None:
+            return
+        self._shown = [tab, *(t for t in self._shown if t is not tab)]
+        for t in self._shown[KEEP_BUILT:]:
+            t.release()
+
     def changeEvent(self, event: QEvent) -> None:
         """Looking at the window marks the current tab as seen."""
         if event.type() == QEvent.Type.ActivationChange and self.isActiveWindow():
@@ -661,6 +675,7 @@ class MainWindow(QMainWindow):
         self.memory.push_closed(ClosedTab(w.session.id, w.session.display_title, w.session.agent.label))
         self.tabs.removeTab(index)
         self.tabs_by_id.pop(w.session.id, None)
+        self._shown = [t for t in self._shown if t is not w]
         w.deleteLater()
         if self.tabs.count() == 0:
             self.right.setCurrentWidget(self.empty)
