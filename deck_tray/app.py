@@ -187,6 +187,8 @@ class DeckTrayApp:
                                  cli_urls=opencode_urls, discover_allowed=discover_opencode)
         self.store.changed.connect(self.live.changed)
         self.remotes.status_changed.connect(self._remote_status)
+        self.remotes.hosts_changed.connect(self._remote_status)
+        self._remote_status()
         self.tray.search_requested.connect(self.open_search)
         self.new_session_dialog: NewSessionDialog | None = None
         self._recent_folders: list[str] = []
@@ -293,8 +295,10 @@ class DeckTrayApp:
         self.store.refresh(cfg.REMOTE_HOSTS)  # LiveSettings follows it; an open dialog shows it
 
     def _remote_status(self, _status: object = None) -> None:
+        rows = [host_json(st) for st in self.remotes.statuses()]
+        self.window.show_remotes(rows)
         if self.settings_dialog is not None:
-            self.settings_dialog.set_remote_statuses([host_json(st) for st in self.remotes.statuses()])
+            self.settings_dialog.set_remote_statuses(rows)
 
     def _show_window(self, token: str = "") -> None:
         activate(self.window, token)

@@ -624,9 +624,11 @@ class Remotes(QObject):
 
     Signals:
         status_changed(HostStatus): a host's connection state changed.
+        hosts_changed(): hosts were added or removed (:meth:`set_hosts`).
     """
 
     status_changed = Signal(object)
+    hosts_changed = Signal()
 
     def __init__(self, registry: Any, hosts: Sequence[HostConfig] = (), *, ssh: Sequence[str] = ("ssh",),
                  control: Path | None = None, slept: Callable[[], float] | None = None,
@@ -660,6 +662,7 @@ class Remotes(QObject):
                     host.start()
         if self._started:
             self._watch_if_needed()
+        self.hosts_changed.emit()
 
     def start(self) -> None:
         """Connect to every host (in the background)."""

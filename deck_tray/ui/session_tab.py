@@ -581,6 +581,8 @@ class TabContent(QWidget):
         self.session = session
         self.title.setText(session.display_title)
         where = [session.agent.label]
+        if session.host:  # a remote host's session (#18): answered through deck-tray there
+            where.append(f"on {session.host}")
         if session.cwd:
             where.append(session.cwd)
         if self.past:

@@ -15,7 +15,8 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from typing import Any
 
 from PySide6.QtCore import QEvent, QObject, QPoint, QSettings, QSize, Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QCloseEvent, QFont, QGuiApplication, QKeySequence, QMouseEvent
@@ -64,9 +65,16 @@ _GROUPS = (
     ("waiting", "Needs you"),
     ("busy", "Working"),
     ("idle", "Ready"),
+    ("unreachable", "Host unreachable"),
     ("ended", "Ended"),
 )
 COMPACT_SIZE = QSize(560, 620)
+
+
+def unreachable(s: Session) -> bool:
+    """A remote session whose host cannot be reached now (its last state is kept, greyed, with
+    why in its reason: :mod:`deck_tray.services.remote`)."""
+    return bool(s.host) and s.status is SessionStatus.UNKNOWN and s.reason.startswith(f"{s.host} unreachable")
 
 
 def group_of(s: Session) -> str:
@@ -77,6 +85,8 @@ def group_of(s: Session) -> str:
         return "busy"
     if s.status is SessionStatus.ENDED:
         return "ended"
+    if unreachable(s):
+        return "unreachable"
     return "idle"
 
 
@@ -233,6 +243,11 @@ class MainWindow(QMainWindow):
         self.password_button.hide()
         self.password_button.clicked.connect(self._password_clicked)
         self.statusBar().addWidget(self.servers_label, 1)
+        # Remote hosts (#18): hidden while none is configured.
+        self.remotes_label = QLabel()
+        self.remotes_label.setTextFormat(Qt.TextFormat.PlainText)
+        self.remotes_label.hide()
+        self.statusBar().addWidget(self.remotes_label)
         self.statusBar().addPermanentWidget(self.password_button)
         self._servers: list[ServerState] = []
         self._password_dialogs: dict[str, QInputDialog] = {}
@@ -359,7 +374,7 @@ class MainWindow(QMainWindow):
         now = time.time()
         groups: dict[str, list[Session]] = {key: [] for key, _ in _GROUPS}
         for s in sessions:
-            hay = f"{s.display_title} {s.cwd} {s.agent.label} {s.status.label}".casefold()
+            hay = f"{s.display_title} {s.cwd} {s.agent.label} {s.status.label} {s.host}".casefold()
             if needle and needle not in hay:
                 continue
             groups[group_of(s)].append(s)
@@ -381,12 +396,15 @@ class MainWindow(QMainWindow):
                 repo = repos.get(s.id, "")
                 dot = "● " if s.id in self.unread else ""
                 where = f"{os.path.basename(wt.repo_root)} ⎇ {wt.name}" if wt else _project(s)
+                if s.host:
+                    where = f"{s.host}: {where}"
                 line2 = " · ".join(x for x in (s.agent.label, where, age_text(now - s.updated_at)) if x)
                 item = QTreeWidgetItem([f"{dot}{s.display_title}\n{line2}"])
                 item.setIcon(0, status_icon(s.status, 22))
                 item.setData(0, Qt.ItemDataRole.UserRole, s.id)
-                item.setToolTip(0, f"{s.display_title}\n{s.cwd}\n{s.status.label}: {s.reason}")
-                if s.status is SessionStatus.ENDED:
+                on = f" on {s.host}" if s.host else ""
+                item.setToolTip(0, f"{s.display_title}\n{s.cwd}{on}\n{s.status.label}: {s.reason}")
+                if s.status is SessionStatus.ENDED or unreachable(s):
                     item.setForeground(0, self.palette().placeholderText())
                 if s.id in self.unread:
                     item.setFont(0, bold)
@@ -568,9 +586,12 @@ class MainWindow(QMainWindow):
         if idx < 0:
             return
         title = s.display_title if len(s.display_title) <= 28 else s.display_title[:27] + "…"
-        self.tabs.setTabText(idx, ("● " if s.id in self.unread else "") + title)
+        host = f"{s.host}: " if s.host else ""
+        self.tabs.setTabText(idx, ("● " if s.id in self.unread else "") + host + title)
         self.tabs.setTabIcon(idx, status_icon(s.status))
-        self.tabs.setTabToolTip(idx, f"{s.display_title}\n{s.cwd}\n{s.status.label}")
+        on = f" on {s.host}" if s.host else ""
+        self.tabs.setTabToolTip(idx, f"{s.display_title}\n{s.cwd}{on}\n{s.status.label}"
+                                + (f"\n{s.reason}" if unreachable(s) else ""))
 
     # -- tabs ------------------------------------------------------------------------------
     def open_session(self, session_id: str, token: str = "") -> SessionTab | None:
@@ -755,6 +776,26 @@ class MainWindow(QMainWindow):
             f"{s.url}{' (started by deck-tray)' if s.url in mine else ''}: {s.phase.value} — {s.detail}"
             for s in states))
         self.password_button.setVisible(any(s.phase is ServerPhase.AUTH_REQUIRED for s in states))
+
+    def show_remotes(self, statuses: Sequence[Mapping[str, Any]]) -> None:
+        """Show the remote hosts' connections in the status bar (hidden when none is configured).
+
+        Args:
+            statuses: ``{"name", "dest", "state", "detail", "since", "version", "sessions"}`` per
+                host, as :func:`deck_tray.services.remote.host_json` gives them.
+        """
+        if not statuses:
+            self.remotes_label.hide()
+            return
+        up = [st for st in statuses if st.get("state") == "connected"]
+        down = [st for st in statuses if st.get("state") != "connected"]
+        text = f"remote: {len(up)} of {len(statuses)} host{'s' if len(statuses) != 1 else ''} connected"
+        if down:
+            text += " — " + "; ".join(f"{st.get('name')} {st.get('state')}" for st in down[:2])
+        self.remotes_label.setText(text)
+        self.remotes_label.setToolTip("\n".join(
+            f"{st.get('name')} ({st.get('dest')}): {st.get('state')} — {st.get('detail')}" for st in statuses))
+        self.remotes_label.show()
 
     def _password_clicked(self) -> None:
         for s in self._servers:
