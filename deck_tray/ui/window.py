@@ -14,6 +14,7 @@
 from __future__ import annotations
 
 import os
+import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any
@@ -47,11 +48,15 @@ from deck_tray.core.model import ActionReport, DeliveryReport, Session, SessionS
 from deck_tray.core.opencode import ServerPhase, ServerState
 from deck_tray.core.status import age_text
 from deck_tray.core.worktree import LinkedWorktree, linked_worktree
+from deck_tray.services.lifecycle import return_freed_memory
 from deck_tray.services.registry import SessionRegistry
 from deck_tray.ui.activation import activate
 from deck_tray.ui.icons import app_icon, status_icon
 from deck_tray.ui.persist import ClosedTab, WindowMemory
 from deck_tray.ui.session_tab import KEEP_BUILT, SessionTab
+
+#: Milliseconds after the last released tab content before freed memory is returned.
+TRIM_AFTER_MS = 300
 
 _EMPTY_TEXT = (
     "<h3>No session open</h3>"
@@ -194,6 +199,11 @@ class MainWindow(QMainWindow):
         #: Tabs by when they were last shown, the current one first: the first KEEP_BUILT keep
         #: their content, the others are released (SessionTab.release).
         self._shown: list[SessionTab] = []
+        #: Returns released tabs' memory to the system a moment after the last release.
+        self._trim_timer = QTimer(self)
+        self._trim_timer.setSingleShot(True)
+        self._trim_timer.setInterval(TRIM_AFTER_MS)
+        self._trim_timer.timeout.connect(self._trim_memory)
         self.tabs.tabBar().installEventFilter(self)
         self.empty = QLabel(_EMPTY_TEXT)
         self.empty.setAlignment(Qt.AlignmentFlag.AlignCenter)
@@ -572,8 +582,16 @@ class MainWindow(QMainWindow):
         if tab is None:
             return
         self._shown = [tab, *(t for t in self._shown if t is not tab)]
+        released = False
         for t in self._shown[KEEP_BUILT:]:
-            t.release()
+            if t.built and t.release():
+                released = True
+        if released:
+            self._trim_timer.start()
+
+    def _trim_memory(self) -> None:
+        """Give the memory of released tab contents back to the system, off the GUI thread."""
+        threading.Thread(target=return_freed_memory, name="deck-tray-trim", daemon=True).start()
 
     def changeEvent(self, event: QEvent) -> None:
         """Looking at the window marks the current tab as seen."""
