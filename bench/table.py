@@ -4,6 +4,7 @@
     python bench/table.py --only hook [--quick]     # only the held-hook rows (about 1 min)
     python bench/table.py --only new [--quick]      # only the new-session and sub-agent pane rows (~1 min)
     python bench/table.py --only paging [--quick]   # only the older-messages rows (~40 s)
+    python bench/table.py --only remote [--quick]   # only the remote-host rows (root, sshd; ~2 min)
 
 Rows (goals are what a user would feel):
 
@@ -29,7 +30,10 @@ Rows (goals are what a user would feel):
   cost per appended KB, query p95 beside ``grep -r`` — ``bench_history``;
 * older messages on demand: a tab on a 20 000-message transcript scrolled to its start, page by
   page (longest GUI stall, time), and a hit in its third message revealed, beside rendering the
-  whole conversation at once — ``bench_paging``.
+  whole conversation at once — ``bench_paging``;
+* remote hosts over a real loopback ssh: a status file rewritten there → the local signal with 200
+  sessions there, beside a 30 s poll; 10 hosts × 50 sessions: idle CPU and RSS growth here, idle
+  CPU of a remote ``serve`` — ``bench_remote`` (needs root and sshd; skipped otherwise).
 
 Naive methods: a full re-read of every file every 3 s (detection, idle CPU), ``GET
 /permission`` every 3 s (SSE), reading and parsing every transcript in full (cold start, the
@@ -65,6 +69,7 @@ import bench_hook  # noqa: E402
 import bench_new  # noqa: E402
 import bench_opencode  # noqa: E402
 import bench_paging  # noqa: E402
+import bench_remote  # noqa: E402
 import bench_subagent  # noqa: E402
 import corpus  # noqa: E402
 import httpx  # noqa: E402
@@ -353,17 +358,47 @@ def paging_rows(table: Table, paging: dict[str, Any]) -> list[str]:
     return bench_paging.notes(paging)
 
 
+def print_only(what: str, table: Table, notes: list[str], t_start: float) -> None:
+    """Print a table of one group of rows (``--only``) with its notes and the run time."""
+    print(f"deck-tray performance table ({what} rows only) — {os.cpu_count()} cores, "
+          f"Python {sys.version.split()[0]}, {time.strftime('%Y-%m-%d %H:%M')}")
+    table.print()
+    for n in [*notes, f"total run time {time.perf_counter() - t_start:.0f} s."]:
+        print(f"* {n}")
+
+
 def only_paging(args: argparse.Namespace) -> None:
     """``--only paging``: the older-messages rows alone."""
     t_start = time.perf_counter()
     paging = bench_paging.measure(5_000 if args.quick else 20_000)
     table = Table()
-    notes = paging_rows(table, paging)
-    print(f"deck-tray performance table (older-messages rows only) — {os.cpu_count()} cores, "
-          f"Python {sys.version.split()[0]}, {time.strftime('%Y-%m-%d %H:%M')}")
-    table.print()
-    for n in [*notes, f"total run time {time.perf_counter() - t_start:.0f} s."]:
-        print(f"* {n}")
+    print_only("older-messages", table, paging_rows(table, paging), t_start)
+
+
+def remote_rows(table: Table, args: argparse.Namespace) -> list[str]:
+    """The remote-host rows into ``table`` (skipped without root or sshd); their notes."""
+    from tests.e2e.ssh_host import unavailable_reason
+
+    why = unavailable_reason()
+    if why:
+        return [f"remote hosts: skipped ({why})"]
+    r_args = argparse.Namespace(changes=16 if args.quick else 40, hosts=10, sessions=50,
+                                idle_seconds=10.0 if args.quick else 30.0)
+    got = bench_remote.run(r_args)
+    for metric, goal, ours, naive_v in bench_remote.rows(got, r_args):
+        limit = float(goal.split()[-1]) if goal.startswith("≤") else None
+        table.add(metric, goal, ours, naive_v, ok=None if limit is None else float(ours) <= limit)
+    sc = got["scale"]
+    return [f"remote: {len(got['latency'])} changes over loopback ssh with 200 sessions there; the 30 s poll column "
+            f"is computed (half / 95 % of the interval) plus one 'ssh … deck-tray sessions --json' measured "
+            f"({got['poll_call']:.2f} s); {sc['serves']} serves, {sc['listed']} sessions listed here."]
+
+
+def only_remote(args: argparse.Namespace) -> None:
+    """``--only remote``: the remote-host rows alone."""
+    t_start = time.perf_counter()
+    table = Table()
+    print_only("remote-host", table, remote_rows(table, args), t_start)
 
 
 def main() -> None:
@@ -389,7 +424,7 @@ def main() -> None:
     ap.add_argument("--claude-rounds", type=int, default=10,
                     help="permissions answered in one real Claude Code session, per path (0: skip)")
     ap.add_argument("--new-rounds", type=int, default=5, help="sessions started with 'deck-tray new'")
-    ap.add_argument("--only", choices=["hook", "new", "paging"], help="run only these rows")
+    ap.add_argument("--only", choices=["hook", "new", "paging", "remote"], help="run only these rows")
     ap.add_argument("--tmp", type=Path, default=Path(tempfile.gettempdir()))
     ap.add_argument("--no-history", action="store_true",
                     help="skip the history index rows (about 1 min; the app children then build the index "
@@ -410,6 +445,9 @@ def main() -> None:
         return
     if args.only == "paging":
         only_paging(args)
+        return
+    if args.only == "remote":
+        only_remote(args)
         return
     need = args.gb * 1e9 * 1.1
     free = shutil.disk_usage(args.tmp).free
@@ -560,6 +598,8 @@ def main() -> None:
             table.add(metric, goal, ours, naive_v, ok=ok, fmt=fmt, ratio=said)
     log("older messages: a tab paged to the start of a 20 000-message transcript")
     paging_notes = paging_rows(table, bench_paging.measure(5_000 if args.quick else 20_000))
+    log("remote hosts over a loopback ssh")
+    paging_notes += remote_rows(table, args)
     print(f"deck-tray performance table — {os.cpu_count()} cores, Python {sys.version.split()[0]}, "
           f"QT_QPA_PLATFORM={os.environ.get('QT_QPA_PLATFORM')}, {time.strftime('%Y-%m-%d %H:%M')}, "
           f"load average {load0:.1f} → {os.getloadavg()[0]:.1f}")
