@@ -643,6 +643,7 @@ class Remotes(QObject):
         self.hosts: dict[str, RemoteHost] = {}
         self._started = False
         self._wake_task: asyncio.Task[None] | None = None
+        self._stopping: set[asyncio.Task[None]] = set()
         self.set_hosts(hosts)
 
     def set_hosts(self, hosts: Sequence[HostConfig]) -> None:
@@ -652,7 +653,10 @@ class Remotes(QObject):
         for name, host in list(self.hosts.items()):
             if wanted.get(name) != host.config:
                 del self.hosts[name]
-                asyncio.ensure_future(host.stop())
+                if self._started:  # its connection and sessions go (a host never started has neither)
+                    task = asyncio.ensure_future(host.stop())
+                    self._stopping.add(task)
+                    task.add_done_callback(self._stopping.discard)
         for name, cfg in wanted.items():
             if name not in self.hosts:
                 host = RemoteHost(cfg, self.registry, self.ssh, control=self.control, **self._options)

@@ -461,3 +461,13 @@ def test_hosts_applied_in_the_dialog_or_added_by_the_cli_reach_the_running_app(a
     host.status_changed.emit(host.status)
     items = {editor.tree.topLevelItem(i).text(0): editor.tree.topLevelItem(i) for i in range(2)}
     assert items["gpu"].text(2) == "login failed" and "could not log in" in items["gpu"].toolTip(2)
+
+
+def test_a_host_removed_before_the_app_connects_needs_no_event_loop(app: Any) -> None:
+    from deck_tray.services.remote import save_hosts
+
+    save_hosts(app.settings, [])
+    app.store.set(cfg.REMOTE_HOSTS, (("lab", "me@lab"),))
+    assert list(app.remotes.hosts) == ["lab"]
+    app.store.set(cfg.REMOTE_HOSTS, ())
+    assert app.remotes.hosts == {}
