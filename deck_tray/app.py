@@ -17,8 +17,7 @@ from PySide6.QtCore import QSettings
 from deck_tray.core import settings as cfg
 from deck_tray.core.decisions import answer_via
 from deck_tray.core.display import WindowPlatform
-from deck_tray.core.hooks import HookEvent, HookStore
-from deck_tray.core.model import Session
+from deck_tray.core.hooks import HookStore
 from deck_tray.core.reply import Reply, ReplyKind
 from deck_tray.core.scan import Scanner
 from deck_tray.services import ipc, lifecycle
@@ -102,7 +101,7 @@ class DeckTrayApp:
         if why:
             log.warning("%s", why)
         self.remotes = Remotes(self.registry, load_hosts(self.settings), ssh=ssh, control=control_dir())
-        self.dispatcher = Dispatcher(self.mux, self._probe, api=self.opencode, hooks=self.decisions,
+        self.dispatcher = Dispatcher(self.mux, self.monitor.fresh, api=self.opencode, hooks=self.decisions,
                                      remote=self.remotes)
         # A pane beside an attached opencode session for each of its sub-agents (#15).
         self.subagents = SubagentPanes(
@@ -150,7 +149,7 @@ class DeckTrayApp:
             self.registry,
             [DBusNotifications()] if notification_backends is None else notification_backends,
             fallback=self.tray.show_message,
-            is_focused=self._pane_focused,
+            is_focused=self.monitor.pane_focused,
         )
         self.notifier.action_invoked.connect(self._notification_action)
         self.tray.pause_requested.connect(self._pause)
@@ -159,7 +158,8 @@ class DeckTrayApp:
                                  hold=self.decisions.hold) if ipc_path else None
         if self.ipc is not None:
             self.ipc.hold_abandoned = self.decisions.went_away
-            self.ipc.hook_received.connect(self._hook_received)
+            self.ipc.hook_received.connect(self.monitor.hook_arrived)
+            self.ipc.hook_received.connect(self.decisions.hook_arrived)
             self.ipc.show_requested.connect(self._show_window)
             self.ipc.toggle_requested.connect(self.window.toggle)
             self.ipc.remotes_changed.connect(self._remotes_changed)
@@ -251,13 +251,6 @@ class DeckTrayApp:
         elif key == cfg.CLOSE_TO_TRAY.key:
             self.window.close_to_tray = bool(value)
 
-    def _pane_focused(self, session: Session) -> bool:
-        """True when the session's pane is the active pane of an attached tmux/zellij client
-        (the user is looking at it, so a notification would only interrupt)."""
-        if session.pane is None:
-            return False
-        return any(p.focused and p.ref() == session.pane for p in self.monitor.pane_cache.panes)
-
     def _notification_action(self, session_id: str, action: str, token: str = "") -> None:
         if action in ("allow", "deny"):
             self.actions.send_reply(session_id, Reply(ReplyKind.ALLOW if action == "allow" else ReplyKind.DENY))
@@ -277,10 +270,6 @@ class DeckTrayApp:
     def _paused_changed(self, _paused: bool) -> None:
         self.tray.paused_until = self.notifier.paused_until
         self.tray.rebuild_menu()
-
-    async def _probe(self, session_id: str) -> Session | None:
-        await self.monitor.refresh_now()
-        return self.registry.get(session_id)
 
     def _restart(self) -> None:
         """Start a deck-tray that replaces this one (it ends this process in the orderly way)."""
@@ -302,14 +291,6 @@ class DeckTrayApp:
 
     def _show_window(self, token: str = "") -> None:
         activate(self.window, token)
-
-    def _hook_received(self, event: HookEvent) -> None:
-        """A hook arrived on the socket: store its claim and refresh its session at once."""
-        sid = self.hooks.add(event)
-        self.decisions.hook_arrived(event)
-        if sid is not None:
-            transcript = self.hooks.transcript(sid)
-            self.monitor.poke([transcript] if transcript else [])
 
     async def _ipc_sessions(self) -> dict[str, Any]:
         """The socket's ``sessions`` answer: the registry right after a refresh (current reasons)."""

@@ -61,7 +61,7 @@ async def serve() -> int:
     """Build the headless services, serve the protocol on stdin/stdout, stop; returns 0."""
     from deck_tray.core import settings as cfg
     from deck_tray.core.hooks import HookStore
-    from deck_tray.core.model import DeliveryReport, DeliveryState, Session
+    from deck_tray.core.model import DeliveryReport, DeliveryState
     from deck_tray.core.reply import Reply
     from deck_tray.core.scan import Scanner
     from deck_tray.services.dispatcher import Dispatcher
@@ -86,11 +86,7 @@ async def serve() -> int:
     opencode = OpencodeSource(registry, Credentials(), urls=[*store.get(cfg.OPENCODE_URLS)],
                               discover=store.get(cfg.OPENCODE_DISCOVER), discover_every=DISCOVER_EVERY_S)
 
-    async def probe(session_id: str) -> Session | None:
-        await monitor.refresh_now()
-        return registry.get(session_id)
-
-    dispatcher = Dispatcher(mux, probe, api=opencode)
+    dispatcher = Dispatcher(mux, monitor.fresh, api=opencode)
 
     async def deliver(session_id: str, reply: Reply) -> DeliveryReport:
         session = registry.get(session_id)

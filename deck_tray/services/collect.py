@@ -192,7 +192,7 @@ class Collector:
         self._primed = False
 
     async def refresh(self, changed: Iterable[str] | None = None, *, force: bool = False,
-                      hooks: HookStore | None = None) -> Delta:
+                      hooks: HookStore | None = None, sessions: Iterable[str] = ()) -> Delta:
         """Scan, map live agents to their panes, read screens where needed, and rebuild the
         sessions that can have changed.
 
@@ -202,6 +202,8 @@ class Collector:
             force: decide every session again even when nothing changed (current reasons).
             hooks: the hook events received so far, given to the status function as
                 evidence; None without hooks.
+            sessions: ids to decide again even when none of their files changed (a hook
+                arrived for them).
 
         Returns:
             What changed; :attr:`sessions` holds the result.
@@ -231,7 +233,8 @@ class Collector:
             self._panes.pop(sid, None)
             self._expiry.pop(sid, None)
         now = scanner.clock()
-        rebuild = set(self._obs) if complete else {ob.id for ob in delta.changed} | self._expired(now)
+        rebuild = set(self._obs) if complete else \
+            {ob.id for ob in delta.changed} | self._expired(now) | (set(sessions) & self._obs.keys())
         await self._map_panes(rebuild, complete)
         if paths is not None and not paths and not complete:
             # The tick: read again the screens of every session that may be asking something.

@@ -11,7 +11,7 @@ to are read, decided and handed to the registry (:meth:`SessionRegistry.apply` w
 ``complete=False``). The tick re-checks every process and reads the screens of sessions that may
 be asking something, and a session whose evidence went stale is decided again at the next tick
 or event; every :data:`FULL_EVERY_TICKS` ticks (and on :meth:`Monitor.refresh_now` with
-``force``, or a hook's :meth:`Monitor.poke`) every session is.
+``force``) every session is; a hook (:meth:`Monitor.hook_arrived`) decides its own session again.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ from PySide6.QtCore import QObject, QTimer, Signal
 from watchdog.events import FileSystemEvent, FileSystemEventHandler
 from watchdog.observers import Observer
 
-from deck_tray.core.hooks import HookStore
+from deck_tray.core.hooks import HookEvent, HookStore
 from deck_tray.core.model import Session, SessionStatus
 from deck_tray.core.scan import Scanner
 from deck_tray.services.collect import Collector, PaneCache
@@ -102,6 +102,8 @@ class Monitor(QObject):
         self._needs_screens = False
         #: Sessions that may be asking something and have a pane (their screens are read every tick).
         self._screen_ids: set[str] = set()
+        #: Sessions a hook named since the last refresh (decided again even without a file change).
+        self._poked: set[str] = set()
         self._stopped = True
         self.pane_cache = PaneCache()
         self._collector: Collector | None = None
@@ -234,14 +236,42 @@ class Monitor(QObject):
             return
         self._task = asyncio.ensure_future(self._refresh())
 
-    def poke(self, paths: Iterable[str] = ()) -> None:
+    def poke(self, paths: Iterable[str] = (), sessions: Iterable[str] = ()) -> None:
         """Evidence arrived from outside the watched files (a hook): refresh now, even when
-        no file changed, and re-read ``paths`` too (the transcript the hook named)."""
+        no file changed, re-read ``paths`` too (the transcript the hook named) and decide
+        ``sessions`` again (without any: every session)."""
         if self._stopped:
             return
         self._changed.update(paths)
-        self._forced = True
+        ids = set(sessions)
+        if ids:
+            self._poked |= ids
+        else:
+            self._forced = True
         self.refresh()
+
+    def hook_arrived(self, event: HookEvent) -> None:
+        """A hook event arrived (the app's socket): store its claim and decide its session
+        again at once, reading the transcript it names (a hook event costs one session's
+        decision, not all of them)."""
+        if self.hooks is None:
+            return
+        sid = self.hooks.add(event)
+        if sid is not None:
+            transcript = self.hooks.transcript(sid)
+            self.poke([transcript] if transcript else [], [sid])
+
+    async def fresh(self, session_id: str) -> Session | None:
+        """The session as a refresh right now sees it (the dispatcher's probe after an answer)."""
+        await self.refresh_now()
+        return self.registry.get(session_id)
+
+    def pane_focused(self, session: Session) -> bool:
+        """True when ``session``'s pane is the active pane of an attached tmux/zellij client
+        (the user is looking at it, so a notification would only interrupt)."""
+        if session.pane is None:
+            return False
+        return any(p.focused and p.ref() == session.pane for p in self.pane_cache.panes)
 
     async def refresh_now(self, incremental: bool = True, *, force: bool = False) -> None:
         """Refresh and wait until the registry holds the result.
@@ -267,13 +297,14 @@ class Monitor(QObject):
         while True:
             self._again = False
             forced, self._forced = self._forced, False
+            poked, self._poked = self._poked, set()
             changed: set[str] | None = None
             if not self._full:
                 changed, self._changed = self._changed, set()
             self._full = False
             t0 = time.perf_counter()
             collector = self._collector_now()
-            if changed is not None and not changed and not self._needs_screens and not forced \
+            if changed is not None and not changed and not self._needs_screens and not forced and not poked \
                     and not collector.due(self.scanner.clock()):
                 # A quiet tick: only look for agents that started or exited.
                 loop = asyncio.get_running_loop()
@@ -282,7 +313,7 @@ class Monitor(QObject):
                         return
                     continue
             try:
-                delta = await collector.refresh(changed, force=forced, hooks=self.hooks)
+                delta = await collector.refresh(changed, force=forced, hooks=self.hooks, sessions=poked)
             except asyncio.CancelledError:
                 collector.invalidate()
                 raise

@@ -124,3 +124,47 @@ def test_a_claim_that_runs_out_is_decided_again_without_a_file_event(qloop: asyn
     assert collector.sessions[sid].status is SessionStatus.IDLE
     assert "no end-of-turn mark" in collector.sessions[sid].reason
     assert not collector.due(now[0])
+
+
+def test_a_hook_decides_its_own_session_again_not_all_of_them(qloop: asyncio.AbstractEventLoop,
+                                                              tmp_path: Path) -> None:
+    """A PermissionRequest hook (Claude Code 2.1.197's payload, fixture claude-code-2.1.197-hooks.jsonl)
+    for one of 40 sessions: that session waits, the 39 others keep their snapshot (a hook costs
+    one session's decision)."""
+    from deck_tray.core.hooks import HookEvent, HookStore
+    from deck_tray.core.model import AgentKind
+
+    fixture = Path(__file__).resolve().parent.parent / "fixtures" / "claude-code-2.1.197-hooks.jsonl"
+    base = next(r["payload"] for r in map(json.loads, fixture.read_text().splitlines())
+                if r["event"] == "PermissionRequest")
+    claude = tmp_path / ".claude"
+    ids = [f"00000000-0000-4000-8000-{i:012d}" for i in range(40)]
+    cwds = [f"/home/dev/p{i}" for i in range(40)]
+    paths = []
+    for sid, cwd in zip(ids, cwds, strict=True):
+        t = claude / "projects" / encode_cwd(cwd) / f"{sid}.jsonl"
+        t.parent.mkdir(parents=True)
+        t.write_text(prompt_and_answer(sid, cwd, time.time() - 60))
+        paths.append(t)
+    # No status files (as before Claude Code 2.1.x wrote them): live while a claude runs in the folder.
+    registry = SessionRegistry()
+    hooks = HookStore()
+    monitor = Monitor(Scanner(claude, tmp_path / ".codex", process_lister=lambda: [AgentProcess(ME, "claude", c)
+                                                                                   for c in cwds]),
+                      Tmux(env={"TMUX_TMPDIR": str(tmp_path / "no-tmux")}), registry, hooks=hooks)
+    changed: list[Session] = []
+    try:
+        monitor.start()
+        run_until(qloop, lambda: len(registry.sessions()) == 40
+                  and all(s.status is SessionStatus.IDLE for s in registry.sessions()), "the 40 sessions, idle")
+        before = {s.id: s for s in registry.sessions()}
+        registry.session_changed.connect(changed.append)
+        payload = dict(base, session_id=ids[7], cwd=cwds[7], transcript_path=str(paths[7]))
+        monitor.hook_arrived(HookEvent(AgentKind.CLAUDE_CODE, "hook", payload, time.time()))
+        run_until(qloop, lambda: (s := registry.get(ids[7])) is not None
+                  and s.status is SessionStatus.WAITING_PERMISSION, "session 7 waiting on the hook's claim")
+        assert [s.id for s in changed] == [ids[7]]
+        assert all(registry.get(sid) is before[sid] for sid in ids if sid != ids[7]), \
+            "the other sessions were not decided again"
+    finally:
+        qloop.run_until_complete(monitor.stop())
