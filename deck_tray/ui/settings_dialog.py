@@ -291,6 +291,23 @@ class _HostTable(QTreeWidget):
         super().keyPressEvent(event)
 
 
+def _add_remove_row(fields: list[tuple[QWidget, int]], add: Callable[[], None],
+                    remove: Callable[[], None]) -> tuple[QPushButton, QPushButton, QHBoxLayout]:
+    """The entry fields (each with its stretch) of a list editor, then Add and Remove (disabled
+    until something is selected): ``(add button, remove button, the row)``."""
+    add_button = QPushButton("Add")
+    add_button.clicked.connect(add)
+    remove_button = QPushButton("Remove")
+    remove_button.setEnabled(False)
+    remove_button.clicked.connect(remove)
+    row = QHBoxLayout()
+    for widget, stretch in fields:
+        row.addWidget(widget, stretch)
+    row.addWidget(add_button)
+    row.addWidget(remove_button)
+    return add_button, remove_button, row
+
+
 class _UrlsEditor(_Editor):
     """An editable list of server URLs, and a field to add one (Enter or Add)."""
 
@@ -311,15 +328,7 @@ class _UrlsEditor(_Editor):
         self.entry.setClearButtonEnabled(True)
         self.entry.textChanged.connect(self.edited)
         self.entry.returnPressed.connect(self.add)
-        self.add_button = QPushButton("Add")
-        self.add_button.clicked.connect(self.add)
-        self.remove_button = QPushButton("Remove")
-        self.remove_button.setEnabled(False)
-        self.remove_button.clicked.connect(self.remove_selected)
-        row = QHBoxLayout()
-        row.addWidget(self.entry, 1)
-        row.addWidget(self.add_button)
-        row.addWidget(self.remove_button)
+        self.add_button, self.remove_button, row = _add_remove_row([(self.entry, 1)], self.add, self.remove_selected)
         col.addWidget(self.list)
         col.addLayout(row)
         self.lay.addLayout(col, 1)
@@ -495,16 +504,8 @@ class _HostsEditor(_Editor):
             field.setClearButtonEnabled(True)
             field.textChanged.connect(self.edited)
             field.returnPressed.connect(self.add)
-        self.add_button = QPushButton("Add")
-        self.add_button.clicked.connect(self.add)
-        self.remove_button = QPushButton("Remove")
-        self.remove_button.setEnabled(False)
-        self.remove_button.clicked.connect(self.remove_selected)
-        row = QHBoxLayout()
-        row.addWidget(self.name, 2)
-        row.addWidget(self.dest, 5)
-        row.addWidget(self.add_button)
-        row.addWidget(self.remove_button)
+        self.add_button, self.remove_button, row = _add_remove_row([(self.name, 2), (self.dest, 5)], self.add,
+                                                                   self.remove_selected)
         col.addWidget(self.tree)
         col.addLayout(row)
         self.lay.addLayout(col, 1)
