@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+import subprocess
 import time
 from collections.abc import Callable
 from dataclasses import replace
@@ -185,3 +186,16 @@ def went_idle(s: Session) -> Session:
     return replace(s, status=SessionStatus.IDLE, pending=None, reason="turn finished — transcript, just now",
                    messages=(Message(MessageRole.USER, "please"),
                              Message(MessageRole.ASSISTANT, "All tests pass now.\n\nDetails…")))
+
+
+def end_process(proc: subprocess.Popen[Any] | None, timeout: float = 10.0) -> None:
+    """SIGTERM ``proc`` if it still runs, SIGKILL it after ``timeout`` seconds, and reap it."""
+    if proc is None or proc.poll() is not None:
+        return
+    proc.terminate()
+    try:
+        proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(timeout=timeout)
+

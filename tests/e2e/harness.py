@@ -43,7 +43,7 @@ from typing import Any, Literal, Self
 import psutil
 
 from tests import helpers
-from tests.helpers import until
+from tests.helpers import end_process, until
 
 REPO_ROOT: Path = Path(__file__).resolve().parents[2]
 """Root of the deck-tray repository (``tests/e2e/harness.py`` -> repo)."""
@@ -299,13 +299,7 @@ class FakeModel:
 
     def stop(self) -> None:
         """Stop the server (idempotent)."""
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(timeout=10)
+        end_process(self.proc)
         if self._own_dir:
             shutil.rmtree(self.workdir, ignore_errors=True)
 

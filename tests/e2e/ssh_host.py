@@ -71,6 +71,8 @@ from typing import Any, Self
 
 import psutil
 
+from tests.helpers import end_process
+
 from .harness import REPO_ROOT, ClaudeAgent, CodexAgent, FakeModel, HarnessError, TmuxServer, find_agent_bin, wait_until
 
 __all__ = [
@@ -757,13 +759,7 @@ class SshHost:
     def stop(self) -> None:
         """Stop sshd and drop its open connections (the host is unreachable: "Connection refused")."""
         conns = self.connections()
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(timeout=10)
+        end_process(self.proc)
         for proc in conns + self.connections():
             with contextlib.suppress(psutil.Error):
                 proc.kill()
