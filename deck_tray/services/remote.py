@@ -203,23 +203,22 @@ def explain(rc: int | None, stderr: Sequence[str], base: Sequence[str], dest: st
 
 
 def load_hosts(settings: QSettings) -> list[HostConfig]:
-    """The configured hosts (``remote/hosts``), in the order added; malformed entries are
+    """The configured hosts (``remote/hosts``, read by the settings table's own rules:
+    :data:`deck_tray.core.settings.REMOTE_HOSTS`), in the order added; malformed entries are
     logged and skipped."""
-    raw: Any = settings.value(HOSTS_KEY, [])
-    items = [raw] if isinstance(raw, str) else list(raw or [])
-    out: list[HostConfig] = []
-    for item in items:
-        name, sep, dest = str(item).partition("=")
-        if sep and wire.valid_host_name(name) and dest and not dest.startswith("-"):
-            out.append(HostConfig(name, dest))
-        elif str(item).strip():
-            log.warning("ignoring the remote host entry %r in the settings (expected NAME=DEST)", item)
-    return out
+    from deck_tray.core import settings as cfg
+
+    hosts, warning = cfg.coerce(cfg.REMOTE_HOSTS, settings.value(HOSTS_KEY))
+    if warning:
+        log.warning("%s", warning)
+    return [HostConfig(name, dest) for name, dest in hosts]
 
 
 def save_hosts(settings: QSettings, hosts: Sequence[HostConfig]) -> None:
     """Store ``hosts`` as ``remote/hosts`` (see :func:`load_hosts`)."""
-    settings.setValue(HOSTS_KEY, [f"{h.name}={h.dest}" for h in hosts])
+    from deck_tray.core import settings as cfg
+
+    settings.setValue(HOSTS_KEY, cfg.to_ini(cfg.REMOTE_HOSTS, tuple((h.name, h.dest) for h in hosts)))
     settings.sync()
 
 
