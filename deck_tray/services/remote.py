@@ -741,11 +741,7 @@ async def snapshot_hosts(hosts: Sequence[HostConfig], ssh: Sequence[str], contro
                                          detail=f"{cfg.dest} did not answer within {timeout:.0f} s")
         found.extend(s for s in registry.sessions() if s.host == cfg.name)
         statuses.append(status)
-        task = host._task
-        host._task = None
-        if task is not None:
-            task.cancel()
-        await host._close_link()
+        await host.stop()
 
     await asyncio.gather(*(one(h) for h in hosts))
     return found, statuses
@@ -765,7 +761,4 @@ async def answer_once(cfg: HostConfig, session: Session, reply: Reply, ssh: Sequ
             return DeliveryReport(DeliveryState.REFUSED, f"nothing was sent: {host.status.detail}", reply.text)
         return await host.answer(session, reply, timeout)
     finally:
-        task, host._task = host._task, None
-        if task is not None:
-            task.cancel()
-        await host._close_link()
+        await host.stop()
