@@ -378,9 +378,9 @@ def test_open_in_terminal_attaches_next_to_the_users_pane(tmp_path: Path, server
     qloop.run_until_complete(scenario())
 
 
-#: Rounds of the kill-and-restart test: 10 in the suite (each ~5 s, most of it opencode starting
+#: Rounds of the kill-and-restart test: 6 in the suite (each ~5 s, most of it opencode starting
 #: again; 20 were 100 s of CI's 20-minute budget), DECK_TRAY_FAULT_ROUNDS=20 for the full figure.
-FAULT_ROUNDS = int(os.environ.get("DECK_TRAY_FAULT_ROUNDS", "10"))
+FAULT_ROUNDS = int(os.environ.get("DECK_TRAY_FAULT_ROUNDS", "6"))
 
 
 def test_kill_and_restart_leaves_no_stale_waiting(server: OpencodeServe, qloop: asyncio.AbstractEventLoop,

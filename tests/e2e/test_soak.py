@@ -13,7 +13,7 @@ from .live_desktop import missing_tools
 pytestmark = pytest.mark.e2e
 
 BENCH = Path(__file__).resolve().parents[2] / "bench"
-SECONDS = float(os.environ.get("DECK_TRAY_SOAK_SECONDS", "45"))
+SECONDS = float(os.environ.get("DECK_TRAY_SOAK_SECONDS", "30"))
 
 
 def test_a_short_day_keeps_the_app_responsive_and_flat(capsys: pytest.CaptureFixture[str]) -> None:
