@@ -113,4 +113,17 @@ fi
 # crash with "SystemError: AST constructor recursion depth mismatch" (cpython#106905, fixed in
 # 3.11.8) and end the run with INTERNALERROR, hiding which test failed (CI, 2026-12-06).
 # --durations=30: the slowest tests, to keep CI within its budget (20 min).
-echo "== pytest";        $PY -m pytest --tb=native --durations=30 "$@"
+# Without arguments: the tests outside tests/e2e (unit, GUI, services: each its own private tmux
+# socket, temporary folders and Qt application) run on one pytest-xdist worker per core, at most 4
+# (5:04 on one, 3:08 on two here); the end-to-end tests then run one at a time, as their goals
+# (tear-down within 5 s, resync within 5 s, pings within 1 s) are measured with the machine to
+# themselves and several share one test sshd user. Arguments: one pytest run, as given.
+if [[ $# -gt 0 ]]; then
+  echo "== pytest";        $PY -m pytest --tb=native --durations=30 "$@"
+else
+  workers=$(nproc 2>/dev/null || echo 2); ((workers > 4)) && workers=4; ((workers < 1)) && workers=1
+  echo "== pytest (outside tests/e2e, $workers workers)"
+  $PY -m pytest --tb=native --durations=30 -n "$workers" --ignore=tests/e2e tests
+  echo "== pytest (tests/e2e, one at a time)"
+  $PY -m pytest --tb=native --durations=30 tests/e2e
+fi
