@@ -15,6 +15,7 @@ from typing import Any
 from PySide6.QtCore import QSettings
 
 from deck_tray.core import settings as cfg
+from deck_tray.core.agents import default_homes
 from deck_tray.core.decisions import answer_via
 from deck_tray.core.display import WindowPlatform
 from deck_tray.core.hooks import HookStore
@@ -85,7 +86,8 @@ class DeckTrayApp:
         self.settings = settings if settings is not None else open_settings()
         self.store = SettingsStore(self.settings)
         self.scanner = scanner or Scanner(*agent_dirs(self.store),
-                                          history_s=self.store.get(cfg.HISTORY_HOURS) * 3600.0)
+                                          history_s=self.store.get(cfg.HISTORY_HOURS) * 3600.0,
+                                          adapter_homes=default_homes())
         self.mux = mux or MuxSet([Tmux(), Zellij(), *terminal_adapters()])
         self.registry = SessionRegistry()
         self.hooks = HookStore()

@@ -15,6 +15,7 @@ from __future__ import annotations
 import sys
 
 from deck_tray import __version__
+from deck_tray.core.agents import default_homes
 
 # Only ``sys`` at import time: ``deck-tray hook`` (run by the agents on every hooked event)
 # must start in milliseconds, so everything else is imported where it is used.
@@ -125,7 +126,7 @@ def make_scanner() -> Scanner:
     store = SettingsStore()
     return Scanner(cfg.agent_dir(store.get(cfg.CLAUDE_DIR), claude.config_dir()),
                    cfg.agent_dir(store.get(cfg.CODEX_DIR), codex.codex_home()),
-                   history_s=store.get(cfg.HISTORY_HOURS) * 3600.0)
+                   history_s=store.get(cfg.HISTORY_HOURS) * 3600.0, adapter_homes=default_homes())
 
 
 def _opencode_settings() -> tuple[list[str], bool]:

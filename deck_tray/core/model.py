@@ -21,11 +21,14 @@ class AgentKind(enum.Enum):
     CLAUDE_CODE = "claude-code"
     CODEX = "codex"
     OPENCODE = "opencode"
+    GEMINI_CLI = "gemini-cli"
+    QWEN_CODE = "qwen-code"
 
     @property
     def label(self) -> str:
         """Human name shown in the window and notifications."""
-        return {"claude-code": "Claude Code", "codex": "Codex", "opencode": "opencode"}[self.value]
+        return {"claude-code": "Claude Code", "codex": "Codex", "opencode": "opencode", "gemini-cli": "Gemini CLI",
+                "qwen-code": "Qwen Code"}[self.value]
 
 
 class SessionStatus(enum.Enum):

@@ -144,10 +144,14 @@ class AgentProcess:
 
     Attributes:
         pid: process id.
-        kind: ``"claude"`` or ``"codex"``.
+        kind: ``"claude"``, ``"codex"``, or an adapter's :attr:`~deck_tray.core.agents.base.AgentAdapter.binary`
+            (``"gemini"``, ``"qwen"``).
         cwd: its working directory, ``""`` if unreadable.
         open_rollouts: Codex rollout files it holds open.
         daemon: True for Codex's background ``app-server`` (not attached to a pane).
+        started_at: its start, POSIX seconds (set for adapters' agents; 0 otherwise).
+        env: for adapters' agents, the variables of its environment that place its files
+            (``HOME`` and the adapter's :attr:`~deck_tray.core.agents.base.AgentAdapter.env_keys`).
     """
 
     pid: int
@@ -155,6 +159,8 @@ class AgentProcess:
     cwd: str
     open_rollouts: tuple[str, ...] = ()
     daemon: bool = False
+    started_at: float = 0.0
+    env: tuple[tuple[str, str], ...] = ()
 
 
 def _kind(name: str, cmdline: list[str]) -> str | None:
@@ -173,24 +179,39 @@ def _kind(name: str, cmdline: list[str]) -> str | None:
 
 
 def agent_processes() -> list[AgentProcess]:
-    """Every running Claude Code and Codex process of this user (one pass over the table).
+    """Every running process of an agent deck-tray watches, of this user (one pass over the
+    table): Claude Code, Codex, and each adapter's (:data:`deck_tray.core.agents.ADAPTERS`).
 
     Launchers are folded into the agent they start: codex-cli 0.169.0 from npm runs
     ``node …/bin/codex`` (the pane's process), which starts the native ``codex`` that
-    holds the rollout; only the native child is listed.
+    holds the rollout; only the native child is listed (Gemini CLI 0.61.0 relaunches its
+    ``node`` the same way).
     """
+    from deck_tray.core.agents import ADAPTERS  # the adapters' modules import this one's users
+
     out: list[AgentProcess] = []
     parents: dict[int, int] = {}
     for proc in psutil.process_iter(["pid", "name", "cmdline", "uids", "ppid"]):
         info = proc.info
         try:
-            kind = _kind(info.get("name") or "", info.get("cmdline") or [])
+            name, cmd = info.get("name") or "", info.get("cmdline") or []
+            kind = _kind(name, cmd)
+            adapter = None
             if kind is None:
-                continue
+                adapter = next((a for a in ADAPTERS if a.matches_process(name, cmd)), None)
+                if adapter is None:
+                    continue
+                kind = adapter.binary
             if info.get("uids") and info["uids"].real != psutil.Process().uids().real:
                 continue
             cwd = proc.cwd()
-            cmd = info.get("cmdline") or []
+            if adapter is not None:
+                env = environ(proc.pid)
+                keep = ("HOME", *adapter.env_keys)
+                out.append(AgentProcess(proc.pid, kind, cwd, started_at=proc.create_time(),
+                                        env=tuple((k, env[k]) for k in keep if k in env)))
+                parents[proc.pid] = int(info.get("ppid") or 0)
+                continue
             daemon = kind == "codex" and "app-server" in cmd
             rollouts: tuple[str, ...] = ()
             if kind == "codex":

@@ -27,11 +27,14 @@ import logging
 import os
 import stat
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from deck_tray.core import claude, codex, procs
+from deck_tray.core.agents import adapter_for
+from deck_tray.core.agents.base import LiveProcess
+from deck_tray.core.agents.source import AdapterObservation, AdapterSource
 from deck_tray.core.jsonl import JsonlTailer, NotRegularFile, SkippedFiles, file_kind
 from deck_tray.core.model import (
     AgentKind,
@@ -192,6 +195,9 @@ class Scanner:
         skipped: where files that are not readable session files (named pipes, sockets,
             devices, symbolic link loops, unreadable files) are reported, once per path; a
             new one when None (the app shares one with the history index).
+        adapter_homes: the agents watched through an adapter (:mod:`deck_tray.core.agents`:
+            Gemini CLI, Qwen Code) and the data folder of each
+            (:func:`deck_tray.core.agents.default_homes`); None watches none of them.
 
     A full :meth:`scan` globs the folders; ``scan(changed=paths)`` re-reads only the
     named files and rebuilds only the observations of the sessions they belong to (a file
@@ -215,6 +221,7 @@ class Scanner:
         process_lister: Callable[[], list[procs.AgentProcess]] = procs.agent_processes,
         process_ttl: float = 15.0,
         skipped: SkippedFiles | None = None,
+        adapter_homes: Mapping[AgentKind, Path] | None = None,
     ) -> None:
         self.claude_dir = claude_dir
         self.codex_dir = codex_dir
@@ -247,11 +254,18 @@ class Scanner:
         self._status_dirty: set[str] = set()  # session ids whose status files changed
         self._flipped_cwds: set[str] = set()  # cwds that gained their first or lost their last live session
         self._codex_dirty = False
+        self._sources: list[AdapterSource] = []
+        for kind, home in (adapter_homes or {}).items():
+            adapter = adapter_for(kind)
+            if adapter is not None:
+                self._sources.append(AdapterSource(adapter, home, history_s=history_s, skipped=self.skipped))
+        self._adapter_obs: dict[str, Observation] = {}
 
     # -- discovery -----------------------------------------------------------------
     def watch_roots(self) -> list[Path]:
         """Folders whose changes matter (for file watchers); they may not exist yet."""
-        return [self.claude_dir / "sessions", self.claude_dir / "projects", self.codex_dir / "sessions"]
+        return [self.claude_dir / "sessions", self.claude_dir / "projects", self.codex_dir / "sessions",
+                *(root for src in self._sources for root in src.watch_roots())]
 
     def _stat_regular(self, path: str, what: str = "transcript") -> os.stat_result | None:
         """``os.stat(path)`` when it is a regular file; else None, and the path is reported
@@ -460,7 +474,7 @@ class Scanner:
 
     def observations(self) -> list[Observation]:
         """Every session's observation as of the last scan (Claude's first)."""
-        return [*self._claude_obs.values(), *self._codex_obs.values()]
+        return [*self._claude_obs.values(), *self._codex_obs.values(), *self._adapter_obs.values()]
 
     def scan_delta(self, changed: Iterable[str] | None = None) -> ScanDelta:
         """:meth:`scan`, returning only what changed since the scan before.
@@ -559,7 +573,26 @@ class Scanner:
                 if full or old is None or old != ob:
                     self._codex_obs[tid] = ob
                     out.append(ob)
+        if self._sources and (full or tick or agents_changed or any(src.owns(p) for src in self._sources
+                                                                     for p in paths or ())):
+            self._scan_adapters(paths, agents, now, out, removed)
         return ScanDelta(tuple(out), frozenset(removed - {ob.id for ob in out}), full)
+
+    def _scan_adapters(self, paths: list[str] | None, agents: list[procs.AgentProcess], now: float,
+                       out: list[Observation], removed: set[str]) -> None:
+        """Scan the adapters' agents (:class:`AdapterSource`); their changes join ``out`` / ``removed``."""
+        for src in self._sources:
+            live = [LiveProcess(a.pid, a.cwd, a.started_at, dict(a.env)) for a in agents
+                    if a.kind == src.adapter.binary]
+            live = [p for p in live if src.adapter.home({**p.env}) == src.home or not p.env]
+            changed, gone = src.scan(paths, live, now)
+            for aob in changed:
+                ob = _from_adapter(aob)
+                self._adapter_obs[ob.id] = ob
+                out.append(ob)
+            for sid in gone:
+                if self._adapter_obs.pop(sid, None) is not None:
+                    removed.add(sid)
 
     def _claude_tracked(self, keys: set[str] | None) -> list[_Tracked]:
         """The tracked Claude files (of the sessions ``keys``; all when None), in creation order."""
@@ -711,6 +744,11 @@ class Scanner:
                              "no Codex process has this session open")
                 )
         return out
+
+
+def _from_adapter(a: AdapterObservation) -> Observation:
+    return Observation(a.id, a.agent, a.cwd, a.title, a.pid, a.transcript, list(a.evidence), a.messages,
+                       a.pending_hint, a.updated_at)
 
 
 def _adopt_codex_thread(parent: Observation, child: codex.CodexRollout) -> None:

@@ -374,8 +374,16 @@ def input_line_is_dim(styled: str, prompts: str = "❯›") -> bool:
 
 
 def read_screen(agent: AgentKind, text: str) -> Screen:
-    """Parse a pane of ``agent``."""
-    return read_codex(text) if agent is AgentKind.CODEX else read_claude(text)
+    """Parse a pane of ``agent`` (an adapter's agent by its own rules,
+    :meth:`deck_tray.core.agents.base.AgentAdapter.read_screen`)."""
+    if agent is AgentKind.CODEX:
+        return read_codex(text)
+    if agent is AgentKind.CLAUDE_CODE:
+        return read_claude(text)
+    from deck_tray.core.agents import adapter_for  # the adapters build on this module
+
+    adapter = adapter_for(agent)
+    return adapter.read_screen(text) if adapter is not None else Screen(ScreenKind.UNKNOWN)
 
 
 def screen_evidence(

@@ -19,18 +19,42 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from deck_tray.core import procs
+from deck_tray.core.agents import adapter_for
 from deck_tray.core.hooks import HookStore
-from deck_tray.core.model import AgentKind, Evidence, PaneRef, Session, SessionStatus
+from deck_tray.core.model import AgentKind, Evidence, EvidenceSource, PaneRef, Session, SessionStatus
 from deck_tray.core.scan import Observation, Scanner, build_session
 from deck_tray.core.screens import read_screen, screen_evidence
 from deck_tray.services.panes import Multiplexer, MuxError, PaneInfo, pane_for_pid
 
 log = logging.getLogger(__name__)
 _NO_PANE = PaneInfo("", "", 0, "", True, "", "", "", False)
+#: How long a pane title read is trusted (seconds): titles are read again at every tick
+#: (5 s at most) and every :data:`deck_tray.services.monitor.TITLE_TICK_MS` while such an agent works.
+TITLE_FRESH_S = 12.0
 
 
-def _needs_screen(ob: Observation, hooks: HookStore | None = None, now: float = 0.0) -> bool:
-    """Only panes whose files (or hooks) say "something may be asked" are captured."""
+def _title_evidence(ob: Observation, pane: PaneInfo | None, at: float) -> Evidence | None:
+    """What the pane title says, for the agents whose title tells their state (Gemini CLI,
+    Qwen Code: :meth:`~deck_tray.core.agents.base.AgentAdapter.title_status`)."""
+    adapter = adapter_for(ob.agent)
+    if adapter is None or not adapter.title_rules or pane is None or not pane.title:
+        return None
+    said = adapter.title_status(pane.title)
+    if said is None:
+        return None
+    return Evidence(EvidenceSource.SCREEN, said[0], at, said[1], TITLE_FRESH_S)
+
+
+def _reads_title(ob: Observation) -> bool:
+    adapter = adapter_for(ob.agent)
+    return adapter is not None and adapter.title_rules
+
+
+def _needs_screen(ob: Observation, hooks: HookStore | None = None, now: float = 0.0,
+                  title: Evidence | None = None) -> bool:
+    """Only panes whose files (or hooks, or pane title) say "something may be asked" are captured."""
+    if title is not None:
+        return title.status.is_waiting
     if ob.pending_hint is not None or (hooks is not None and hooks.is_waiting(ob.id, now)):
         return True
     return any(e.status.is_waiting for e in ob.evidence)
@@ -232,6 +256,11 @@ class Collector:
             self.sessions.pop(sid, None)
             self._panes.pop(sid, None)
             self._expiry.pop(sid, None)
+        if self.cache is not None and (any(_reads_title(ob) for ob in delta.changed) or (
+                paths is not None and not paths and self.reads_titles())):
+            # A title agent's file changed (a prompt was sent, a reply came), or the tick: its
+            # pane title may say something new, so the panes are listed again.
+            self.cache.listed_at = float("-inf")
         now = scanner.clock()
         rebuild = set(self._obs) if complete else \
             {ob.id for ob in delta.changed} | self._expired(now) | (set(sessions) & self._obs.keys())
@@ -269,19 +298,53 @@ class Collector:
                 if ob.pid is not None and ob.id not in pane_map:
                     cache.mapping.setdefault((ob.id, ob.pid), _NO_PANE)
         for sid in set(self._panes) | set(pane_map):
-            if _ref(self._panes.get(sid)) != _ref(pane_map.get(sid)):
+            old, new = self._panes.get(sid), pane_map.get(sid)
+            if _ref(old) != _ref(new) or (old is not None and new is not None and old.title != new.title
+                                          and sid in self._obs and _reads_title(self._obs[sid])):
                 rebuild.add(sid)
         self._panes = pane_map
+
+    def reads_titles(self) -> bool:
+        """True when some session with a pane is of an agent whose pane title tells its state."""
+        return any(sid in self._obs and _reads_title(self._obs[sid]) for sid in self._panes)
+
+    async def refresh_titles(self, hooks: HookStore | None = None) -> Delta:
+        """List the panes again (one ``list-panes`` per tmux server) and rebuild the sessions
+        whose pane title changed, reading the screen of those that now wait (Gemini CLI's
+        ``✋  Action Required``): the quick path of :data:`deck_tray.services.monitor.TITLE_TICK_MS`.
+
+        Returns:
+            The sessions rebuilt (``complete=False``, nothing removed).
+        """
+        panes = await self.mux.all_panes() if self.mux.available else []
+        by_id = {(p.server, p.pane_id): p for p in panes}
+        now = self.scanner.clock()
+        changed: list[Observation] = []
+        for sid, pane in list(self._panes.items()):
+            ob = self._obs.get(sid)
+            if ob is None or not _reads_title(ob):
+                continue
+            new = by_id.get((pane.server, pane.pane_id))
+            if new is not None and new.title != pane.title:
+                self._panes[sid] = new
+                changed.append(ob)
+        if self.cache is not None and panes:
+            self.cache.panes = panes
+        built = await self._build(changed, hooks, now) if changed else []
+        built.sort(key=_order)
+        return Delta(built, frozenset(), False)
 
     async def _build(self, obs: list[Observation], hooks: HookStore | None, now: float) -> list[Session]:
         mux, scanner = self.mux, self.scanner
 
+        titles = {ob.id: ev for ob in obs if (ev := _title_evidence(ob, self._panes.get(ob.id), now)) is not None}
+
         async def one(ob: Observation) -> Session:
             pane = self._panes.get(ob.id)
             ref: PaneRef | None = pane.ref() if pane else None
-            extra: list[Evidence] = []
-            if ref is not None and _needs_screen(ob, hooks, now) and ob.agent in (AgentKind.CLAUDE_CODE,
-                                                                                    AgentKind.CODEX):
+            extra: list[Evidence] = [titles[ob.id]] if ob.id in titles else []
+            if ref is not None and _needs_screen(ob, hooks, now, titles.get(ob.id)) and \
+                    (ob.agent in (AgentKind.CLAUDE_CODE, AgentKind.CODEX) or adapter_for(ob.agent) is not None):
                 try:
                     text = await mux.capture(ref)
                 except MuxError as exc:
@@ -292,10 +355,11 @@ class Collector:
                         extra.append(ev)
             return self._keep(ob, now, ref, _with_hooks(hooks, ob, extra))
 
-        needs = [ob for ob in obs if ob.id in self._panes and _needs_screen(ob, hooks, now)]
+        needs = [ob for ob in obs if ob.id in self._panes and _needs_screen(ob, hooks, now, titles.get(ob.id))]
         out = list(await asyncio.gather(*(one(ob) for ob in needs)))
         need_ids = {ob.id for ob in needs}
-        out += [self._keep(ob, now, _ref(self._panes.get(ob.id)), _with_hooks(hooks, ob, []))
+        out += [self._keep(ob, now, _ref(self._panes.get(ob.id)),
+                           _with_hooks(hooks, ob, [titles[ob.id]] if ob.id in titles else []))
                 for ob in obs if ob.id not in need_ids]
         return out
 

@@ -17,6 +17,7 @@ or event; every :data:`FULL_EVERY_TICKS` ticks (and on :meth:`Monitor.refresh_no
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import Iterable
@@ -27,6 +28,7 @@ from PySide6.QtCore import QObject, QTimer, Signal
 from watchdog.events import FileSystemEvent, FileSystemEventHandler
 from watchdog.observers import Observer
 
+from deck_tray.core import agents
 from deck_tray.core.hooks import HookEvent, HookStore
 from deck_tray.core.model import Session, SessionStatus
 from deck_tray.core.scan import Scanner
@@ -47,6 +49,10 @@ FAST_TICK_MS = 1000
 SLOW_TICK_MS = 5000
 #: Every this many ticks the folders and the process table are rescanned in full.
 FULL_EVERY_TICKS = 12
+#: Pane-title tick (ms) while an agent whose pane title tells its state (Gemini CLI, Qwen
+#: Code) works or waits: one ``list-panes`` per tmux server, screens read only for titles
+#: that changed to waiting (issue #19: detection ≤ 500 ms without hooks).
+TITLE_TICK_MS = 250
 
 
 class _Handler(FileSystemEventHandler):
@@ -102,6 +108,8 @@ class Monitor(QObject):
         self._needs_screens = False
         #: Sessions that may be asking something and have a pane (their screens are read every tick).
         self._screen_ids: set[str] = set()
+        #: Of those, the sessions whose pane title tells their state (read every TITLE_TICK_MS).
+        self._title_ids: set[str] = set()
         #: Sessions a hook named since the last refresh (decided again even without a file change).
         self._poked: set[str] = set()
         self._stopped = True
@@ -116,6 +124,10 @@ class Monitor(QObject):
         self._tick = QTimer(self)
         self._tick.setInterval(SLOW_TICK_MS)
         self._tick.timeout.connect(self._on_tick)
+        self._title_tick = QTimer(self)
+        self._title_tick.setInterval(TITLE_TICK_MS)
+        self._title_tick.timeout.connect(self._on_title_tick)
+        self._title_task: asyncio.Task[None] | None = None
 
     def start(self) -> None:
         """Start watching and run the first refresh (on the thread of the asyncio loop)."""
@@ -141,6 +153,11 @@ class Monitor(QObject):
             await asyncio.get_running_loop().run_in_executor(None, observer.join, 2.0)
             if observer.is_alive():
                 log.warning("the file watcher thread did not end within 2 s; leaving it (it delivers nothing)")
+        title_task, self._title_task = self._title_task, None
+        if title_task is not None and not title_task.done():
+            title_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await title_task
         task, self._task = self._task, None
         if task is not None and not task.done():
             task.cancel()
@@ -158,6 +175,7 @@ class Monitor(QObject):
         self._stopped = True
         self.handover.close()
         self._tick.stop()
+        self._title_tick.stop()
         self._coalesce.stop()
         if self._observer is not None:
             self._observer.stop()
@@ -215,10 +233,54 @@ class Monitor(QObject):
 
     def _on_tick(self) -> None:
         self._ticks += 1
+        if self._collector is not None and not self._title_tick.isActive() and self._collector.reads_titles():
+            # An idle agent that tells its state in its title: a cheap look at the titles
+            # (one list-panes per server) catches the user starting it from the terminal.
+            self._on_title_tick()
         if self._ticks % FULL_EVERY_TICKS == 0:
             self._arm_watches()
             self._full = True
         self.refresh(incremental=True)
+
+    def _on_title_tick(self) -> None:
+        if self._stopped or (self._task is not None and not self._task.done()) or \
+                (self._title_task is not None and not self._title_task.done()):
+            return
+        self._title_task = asyncio.ensure_future(self._refresh_titles())
+
+    async def _refresh_titles(self) -> None:
+        collector = self._collector_now()
+        try:
+            delta = await collector.refresh_titles(self.hooks)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("reading the pane titles failed")
+            return
+        if delta.changed and not self._stopped:
+            self.registry.apply(delta.changed, complete=False)
+            self._after(delta.changed)
+
+    def _after(self, changed: list[Session]) -> None:
+        """Tick rates after sessions changed: screens every tick while one may ask, titles every
+        :data:`TITLE_TICK_MS` while an agent that tells its state in its title works or waits."""
+        for s in changed:
+            if _may_ask(s):
+                self._screen_ids.add(s.id)
+            else:
+                self._screen_ids.discard(s.id)
+            adapter = agents.adapter_for(s.agent)
+            if _may_ask(s) and adapter is not None and adapter.title_rules:
+                self._title_ids.add(s.id)
+            else:
+                self._title_ids.discard(s.id)
+        self._needs_screens = bool(self._screen_ids)
+        self._tick.setInterval(FAST_TICK_MS if self._needs_screens else SLOW_TICK_MS)
+        if self._title_ids and not self._stopped:
+            if not self._title_tick.isActive():
+                self._title_tick.start()
+        else:
+            self._title_tick.stop()
 
     def refresh(self, incremental: bool = True) -> None:
         """Ask for a refresh; coalesces with one already running.
@@ -324,21 +386,16 @@ class Monitor(QObject):
             if delta is not None:
                 if delta.complete:
                     self.registry.apply(delta.changed)
-                    self._screen_ids = {s.id for s in delta.changed if _may_ask(s)}
+                    self._screen_ids, self._title_ids = set(), set()
                 else:
                     if delta.changed:
                         self.registry.apply(delta.changed, complete=False)
                     if delta.removed:
                         self.registry.remove(delta.removed)
                     self._screen_ids.difference_update(delta.removed)
-                    for s in delta.changed:
-                        if _may_ask(s):
-                            self._screen_ids.add(s.id)
-                        else:
-                            self._screen_ids.discard(s.id)
+                    self._title_ids.difference_update(delta.removed)
                 # Screens are re-read only while some agent may be asking something.
-                self._needs_screens = bool(self._screen_ids)
-                self._tick.setInterval(FAST_TICK_MS if self._needs_screens else SLOW_TICK_MS)
+                self._after(delta.changed)
             self.refreshed.emit(time.perf_counter() - t0)
             if not self._again:
                 return

@@ -38,6 +38,9 @@ _SEP = "\x1f"
 _FIELDS = (
     "pane_id", "pane_pid", "pane_current_command", "pane_dead", "session_name",
     "window_index", "pane_index", "pane_active", "window_active", "session_attached",
+    # Last, so a title holding the separator cannot shift the other fields: the state of the
+    # agents that set their pane title (Gemini CLI, Qwen Code; deck_tray.core.agents).
+    "pane_title",
 )
 _FORMAT = _SEP.join("#{" + f + "}" for f in _FIELDS)
 #: Seconds a tmux call may take before it counts as failed.
@@ -82,6 +85,9 @@ class PaneInfo:
             report one (tmux, zellij), -1 when it reports that nothing is in the foreground.
             The dispatcher types only when the agent's process group is this one.
         label: the human location when the adapter sets its own (terminals), else ``""``.
+        title: the pane's title as the program in it set it (tmux ``pane_title``; an escape
+            sequence ``OSC 0/2``), ``""`` when the adapter does not report one. Gemini CLI and
+            Qwen Code keep their state there (:meth:`AgentAdapter.title_status`).
     """
 
     server: str
@@ -96,6 +102,7 @@ class PaneInfo:
     multiplexer: str = "tmux"
     foreground_pgid: int = 0
     label: str = ""
+    title: str = ""
 
     def ref(self) -> PaneRef:
         """The stable reference stored with a session."""
@@ -353,7 +360,7 @@ class Tmux(Multiplexer):
         out = await self.run(socket, "list-panes", "-a", "-F", _FORMAT)
         rows: list[PaneInfo] = []
         for line in out.splitlines():
-            parts = line.split(_SEP)
+            parts = line.split(_SEP, len(_FIELDS) - 1)
             if len(parts) != len(_FIELDS):
                 continue
             try:
@@ -363,7 +370,7 @@ class Tmux(Multiplexer):
             rows.append(PaneInfo(
                 server=socket, pane_id=parts[0], pane_pid=pid, command=parts[2], dead=parts[3] == "1",
                 session=parts[4], window=parts[5], index=parts[6],
-                focused=parts[7] == "1" and parts[8] == "1" and parts[9] not in ("", "0"),
+                focused=parts[7] == "1" and parts[8] == "1" and parts[9] not in ("", "0"), title=parts[10],
             ))
         return rows
 

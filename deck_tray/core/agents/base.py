@@ -1,0 +1,175 @@
+"""What an agent is to deck-tray: one :class:`AgentAdapter` (issue #19).
+
+An adapter says, for one coding-agent CLI:
+
+* **where its sessions live and how to find its processes** — :meth:`AgentAdapter.home`,
+  :meth:`~AgentAdapter.watch_roots`, :meth:`~AgentAdapter.transcripts`,
+  :meth:`~AgentAdapter.matches_process`, :meth:`~AgentAdapter.link`;
+* **its record parser** — :meth:`~AgentAdapter.new_transcript` returns a
+  :class:`TranscriptState` fed one JSON record at a time;
+* **its screen and title rules** — :meth:`~AgentAdapter.title_status` (the pane title the
+  agent sets) and :meth:`~AgentAdapter.read_screen` (``tmux capture-pane -p`` text), each
+  citing the captured fixture it was written from;
+* **its answer channels**, in order of preference — :attr:`~AgentAdapter.channels`
+  (``"keys"``: typed into the pane by :mod:`deck_tray.services.dispatcher` with the plan of
+  :func:`deck_tray.core.reply.plan`, which reads the options from :meth:`read_screen`);
+* **its hook events** — :meth:`~AgentAdapter.hook_status` turns one hook payload into a status
+  claim.
+
+The generic machinery — tailing transcripts incrementally, pairing live processes with their
+sessions, turning titles and screens into :class:`~deck_tray.core.model.Evidence` — lives in
+:mod:`deck_tray.core.agents.source` and the collector; adding an agent means writing its adapter
+module, capturing its fixtures and adding one line to :data:`deck_tray.core.agents.ADAPTERS`.
+Claude Code, Codex and opencode predate this interface and keep their own modules
+(:mod:`deck_tray.core.claude`, :mod:`deck_tray.core.codex`, :mod:`deck_tray.core.opencode`).
+"""
+
+from __future__ import annotations
+
+import os
+from abc import ABC, abstractmethod
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, ClassVar
+
+from deck_tray.core.model import AgentKind, Evidence, Message, PendingRequest, SessionStatus
+from deck_tray.core.screens import Screen
+
+
+@dataclass(frozen=True)
+class LiveProcess:
+    """A running process of an adapter's agent (from the process table).
+
+    Attributes:
+        pid: the process (the innermost of a launcher chain: the one that does the work).
+        cwd: its working directory, ``""`` if unreadable.
+        started_at: its start, POSIX seconds (psutil ``create_time``).
+        env: the variables of its environment the adapter asked for
+            (:attr:`AgentAdapter.env_keys`), to find its home folder.
+    """
+
+    pid: int
+    cwd: str
+    started_at: float
+    env: Mapping[str, str]
+
+
+class TranscriptState(ABC):
+    """The parsed state of one session file, fed record by record in file order.
+
+    Attributes:
+        session_id: the agent's id for the session (``""`` until a record names it).
+        cwd: its working folder (``""`` if the file does not say).
+        title: the first prompt the user typed (or a title the agent recorded).
+        messages: the conversation, oldest first.
+        last_at: the newest record's time, POSIX seconds (0 if none has one).
+        started_at: when the agent started the session, POSIX seconds (0 if unknown).
+    """
+
+    def __init__(self) -> None:
+        self.session_id = ""
+        self.cwd = ""
+        self.title = ""
+        self.messages: list[Message] = []
+        self.last_at = 0.0
+        self.started_at = 0.0
+
+    @abstractmethod
+    def feed(self, rec: dict[str, Any]) -> None:
+        """Apply one JSON record (a line of the file)."""
+
+    def reset(self) -> None:
+        """Forget everything (the file was truncated or replaced and is read again)."""
+        self.__init__()  # type: ignore[misc]
+
+    def settle(self) -> None:  # noqa: B027 (optional: most parsers keep their fields current)
+        """Bring derived fields (:attr:`messages`, :attr:`title`) up to date after a batch of
+        :meth:`feed` calls (a parser that keeps them current as it goes does nothing)."""
+
+    @abstractmethod
+    def evidence(self) -> Evidence | None:
+        """What the file alone says the session does (rank :attr:`EvidenceSource.TRANSCRIPT`),
+        or None when it says nothing."""
+
+    def pending_request(self) -> PendingRequest | None:
+        """The tool call the file shows as open (it may be waiting for permission), or None."""
+        return None
+
+
+class AgentAdapter(ABC):
+    """One coding-agent CLI, as deck-tray watches and answers it (see the module docstring).
+
+    Class attributes:
+        kind: the agent (its value is the ``sessions --json`` spelling).
+        binary: its executable's name (``gemini``), as ``deck-tray doctor`` looks it up.
+        env_keys: environment variables of its process that move its home folder
+            (``GEMINI_CLI_HOME``); read from ``/proc/<pid>/environ``.
+        channels: its answer channels, best first: ``"hook"`` (its own hook takes the
+            decision), ``"keys"`` (typed into its pane).
+        title_rules: whether its pane title says its state (then :meth:`title_status` is read
+            for every pane in the one ``list-panes`` per tmux server).
+    """
+
+    kind: ClassVar[AgentKind]
+    binary: ClassVar[str]
+    env_keys: ClassVar[tuple[str, ...]] = ()
+    channels: ClassVar[tuple[str, ...]] = ("keys",)
+    title_rules: ClassVar[bool] = False
+
+    # -- where its sessions live -------------------------------------------------------
+    @abstractmethod
+    def home(self, env: Mapping[str, str]) -> Path:
+        """Its data folder for a process with environment ``env`` (``os.environ`` for this
+        user's default)."""
+
+    def default_home(self) -> Path:
+        """:meth:`home` for deck-tray's own environment."""
+        return self.home(os.environ)
+
+    @abstractmethod
+    def watch_roots(self, home: Path) -> list[Path]:
+        """Folders whose changes matter (file watchers); they may not exist yet."""
+
+    @abstractmethod
+    def transcripts(self, home: Path) -> list[str]:
+        """Every session file under ``home`` (paths; their age is checked by the caller)."""
+
+    def owns(self, home: Path, path: str) -> bool:
+        """True when a changed ``path`` is one of this agent's session files under ``home``."""
+        return path.startswith(str(home) + os.sep) and path.endswith(".jsonl")
+
+    @abstractmethod
+    def new_transcript(self, path: str) -> TranscriptState:
+        """A fresh parser state for the session file ``path``."""
+
+    # -- its processes ----------------------------------------------------------------
+    @abstractmethod
+    def matches_process(self, name: str, cmdline: Sequence[str]) -> bool:
+        """True when a process (``psutil`` ``name()`` and ``cmdline()``) is this agent (or its
+        launcher: a launcher's child of the same agent is kept, the launcher dropped)."""
+
+    @abstractmethod
+    def link(self, home: Path, procs: Sequence[LiveProcess],
+             states: Mapping[str, TranscriptState]) -> dict[int, str]:
+        """Which session file each live process writes: ``{pid: path}`` (a process absent
+        from the answer has no file yet). ``states`` are the parsed files by path."""
+
+    # -- its screen and title ------------------------------------------------------------
+    def title_status(self, title: str) -> tuple[SessionStatus, str] | None:
+        """The state the pane title ``title`` says (status, words for the reason), or None
+        when the title is not this agent's."""
+        return None
+
+    @abstractmethod
+    def read_screen(self, text: str) -> Screen:
+        """Parse the bottom of its pane (``capture-pane -p`` text)."""
+
+    def exit_command(self) -> str:
+        """What typed at its prompt ends it (``/quit``), ``""`` when none is known."""
+        return ""
+
+    # -- its hooks ---------------------------------------------------------------------
+    def hook_status(self, payload: Mapping[str, Any]) -> tuple[SessionStatus, str] | None:
+        """The state one of its hook payloads claims (status, reason words), or None."""
+        return None

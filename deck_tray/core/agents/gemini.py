@@ -1,0 +1,369 @@
+"""Gemini CLI (``@google/gemini-cli``, verified with 0.61.0): the adapter.
+
+Files (``HOME`` = ``$GEMINI_CLI_HOME/.gemini``, default ``~/.gemini``):
+
+* ``HOME/projects.json`` — ``{"projects": {"/abs/project": "slug"}}`` (``-1`` appended on a clash);
+* ``HOME/tmp/<slug>/.project_root`` — the project's absolute path;
+* ``HOME/tmp/<slug>/chats/session-<YYYY-MM-DDTHH-MM>-<first 8 of the session id>.jsonl`` — the
+  transcript: a header ``{sessionId, projectHash, startTime, lastUpdated, kind}``, then message
+  records ``{id, timestamp, type: user|gemini|info|warning, content, toolCalls?}`` where a record
+  whose ``id`` was seen replaces that message, ``{"$set": {...}}`` records (``messages`` replaces
+  the whole list, after a cancel) and ``{"$rewindTo": id}``. A tool call is written only once it
+  has finished; nothing is written while a confirmation is open.
+
+The state is in the **pane title** the CLI sets (``ui.dynamicWindowTitle``, on by default),
+padded to 80 characters: ``◇  Ready (<folder>)``, ``✦  Working… (<folder>)``, ``✋  Action
+Required (<folder>)`` (permission and ``ask_user`` alike; the screen tells them apart), emptied
+on exit. Screens: ``Allow execution of [Shell]?`` / ``Apply this change?`` with ``● 1. Allow once
+/ 2. Allow for this session / … / No, suggest changes (esc)``; ``Answer Questions`` with the
+question and ``● 1.  Red`` … rows. A digit acts at once, Esc cancels the whole turn; keys typed
+before the box is drawn are lost into the input line, so the dispatcher reads the screen first.
+Fixtures: ``tests/fixtures/screens/gemini-cli-0.61.0-*.txt`` (titles in ``…-titles.txt``),
+``tests/fixtures/gemini-cli-0.61.0-*.jsonl``; the facts are in ``docs/agents/gemini-qwen-notes.md``.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import os
+import re
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from typing_extensions import override
+
+from deck_tray.core.agents.base import AgentAdapter, LiveProcess, TranscriptState
+from deck_tray.core.agents.screen_rules import boxed_lines, numbered_options
+from deck_tray.core.model import (
+    AgentKind,
+    Evidence,
+    EvidenceSource,
+    Message,
+    MessageRole,
+    SessionStatus,
+)
+from deck_tray.core.screens import Screen, ScreenKind
+from deck_tray.core.titles import title_line
+
+#: Title prefixes (the first character, then two spaces) and what they say, from
+#: ``tests/fixtures/screens/gemini-cli-0.61.0-titles.txt``.
+_TITLES = {
+    "◇": (SessionStatus.IDLE, "ready for a prompt (pane title)"),
+    "✦": (SessionStatus.BUSY, "working (pane title)"),
+    "✋": (SessionStatus.WAITING_PERMISSION, "action required (pane title)"),
+}
+_PERMISSION_Q = re.compile(r"^(?:Allow execution of .*\?|Apply this change\?|Allow .*\?|Do you want to .*\?)$")
+_TOOL_HEAD = re.compile(r"^\?\s+(\S+)\s+(.*\S)\s*$")
+_BUSY = re.compile(r"\(esc to cancel(?:, [\dhms ]+)?\)")
+_INPUT = re.compile(r"^>\s?(.*)$")
+#: The input line's placeholder while it is empty.
+PLACEHOLDER = "Type your message or @path/to/file"
+#: The folder-trust dialog of a first run in a folder.
+_TRUST_Q = "Do you trust the files in this folder?"
+
+
+def _iso(ts: Any) -> float:
+    if not isinstance(ts, str) or not ts:
+        return 0.0
+    try:
+        return _dt.datetime.fromisoformat(ts.replace("Z", "+00:00")).timestamp()
+    except ValueError:
+        return 0.0
+
+
+def _text(content: Any) -> str:
+    """The text of a message's ``content`` (a string, or a list of ``{text}`` parts)."""
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        return "".join(p["text"] for p in content if isinstance(p, dict) and isinstance(p.get("text"), str))
+    return ""
+
+
+def _is_tool_result(content: Any) -> bool:
+    return isinstance(content, list) and any(isinstance(p, dict) and "functionResponse" in p for p in content)
+
+
+def _call_summary(call: Mapping[str, Any]) -> str:
+    args = call.get("args")
+    if isinstance(args, dict):
+        for key in ("command", "file_path", "path", "pattern", "url", "query"):
+            val = args.get(key)
+            if isinstance(val, str) and val:
+                return val
+    desc = call.get("description")
+    return desc if isinstance(desc, str) else ""
+
+
+class GeminiTranscript(TranscriptState):
+    """A Gemini CLI ``chats/session-*.jsonl`` (0.61.0) fed record by record (see the module
+    docstring for the record kinds); :meth:`settle` rebuilds :attr:`messages` after a batch."""
+
+    def __init__(self, cwd: str = "") -> None:
+        super().__init__()
+        self.cwd = cwd
+        self._records: dict[str, dict[str, Any]] = {}
+        self._dirty = False
+
+    @override
+    def reset(self) -> None:
+        cwd = self.cwd
+        self.__init__(cwd)  # type: ignore[misc]
+
+    @override
+    def feed(self, rec: dict[str, Any]) -> None:
+        if "$set" in rec and isinstance(rec["$set"], dict):
+            upd = rec["$set"]
+            if isinstance(upd.get("messages"), list):
+                self._records = {}
+                for m in upd["messages"]:
+                    if isinstance(m, dict):
+                        self._upsert(m)
+            self.last_at = max(self.last_at, _iso(upd.get("lastUpdated")))
+            self._dirty = True
+            return
+        if "$rewindTo" in rec:
+            target = rec["$rewindTo"]
+            keys = list(self._records)
+            if target in self._records:
+                for k in keys[keys.index(target):]:
+                    del self._records[k]
+            self._dirty = True
+            return
+        if "sessionId" in rec and "type" not in rec:
+            self.session_id = str(rec["sessionId"])
+            self.started_at = _iso(rec.get("startTime"))
+            self.last_at = max(self.last_at, _iso(rec.get("lastUpdated")), self.started_at)
+            return
+        if isinstance(rec.get("id"), str) and isinstance(rec.get("type"), str):
+            self._upsert(rec)
+            self._dirty = True
+
+    def _upsert(self, rec: dict[str, Any]) -> None:
+        rid = rec.get("id")
+        if not isinstance(rid, str):
+            return
+        old = self._records.get(rid)
+        self._records[rid] = {**old, **rec} if old is not None else rec
+        self.last_at = max(self.last_at, _iso(rec.get("timestamp")))
+
+    def settle(self) -> None:
+        """Rebuild :attr:`messages` and :attr:`title` after records were fed."""
+        if not self._dirty:
+            return
+        self._dirty = False
+        out: list[Message] = []
+        title = ""
+        for rid, rec in self._records.items():
+            at = _iso(rec.get("timestamp"))
+            rtype = rec.get("type")
+            content = rec.get("content")
+            if rtype == "user":
+                if _is_tool_result(content):
+                    continue
+                text = _text(content)
+                if not text.strip() or text.lstrip().startswith("<session_context>"):
+                    continue
+                title = title or title_line(text)
+                out.append(Message(MessageRole.USER, text, at, rid))
+            elif rtype == "gemini":
+                for i, call in enumerate(rec.get("toolCalls") or []):
+                    if not isinstance(call, dict):
+                        continue
+                    name = str(call.get("displayName") or call.get("name") or "tool")
+                    status = call.get("status")
+                    state = "done" if status == "success" else "error" if status in ("error", "cancelled") else \
+                        "pending"
+                    out.append(Message(MessageRole.TOOL, f"{name}({_call_summary(call)})", at,
+                                       str(call.get("id") or f"{rid}:{i}"), state))
+                text = _text(content)
+                if text.strip():
+                    out.append(Message(MessageRole.ASSISTANT, text, at, rid))
+            elif rtype == "info":
+                text = _text(content)
+                if text.strip():
+                    out.append(Message(MessageRole.NOTICE, text, at, rid))
+            elif rtype in ("warning", "error"):
+                text = _text(content)
+                if text.strip():
+                    out.append(Message(MessageRole.ERROR, text, at, rid))
+        self.messages = out
+        self.title = title
+
+    @override
+    def evidence(self) -> Evidence | None:
+        self.settle()
+        last = next(reversed(self._records.values()), None) if self._records else None
+        if last is None:
+            return None
+        at = _iso(last.get("timestamp")) or self.last_at
+        rtype = last.get("type")
+        content = last.get("content")
+        if rtype == "user":
+            what = "a tool's result went back to the model" if _is_tool_result(content) else "prompt sent"
+            return Evidence(EvidenceSource.TRANSCRIPT, SessionStatus.BUSY, at, what)
+        if rtype == "gemini":
+            calls = [c for c in (last.get("toolCalls") or []) if isinstance(c, dict)]
+            if not _text(content).strip() and not calls:
+                # The reply is recorded before its tool call runs or is confirmed (0.61.0).
+                return Evidence(EvidenceSource.TRANSCRIPT, SessionStatus.BUSY, at, "the model asked for a tool")
+            if calls and not _text(content).strip():
+                return Evidence(EvidenceSource.TRANSCRIPT, SessionStatus.BUSY, at, "a tool ran")
+            return Evidence(EvidenceSource.TRANSCRIPT, SessionStatus.IDLE, at, "turn finished")
+        if rtype == "info":
+            return Evidence(EvidenceSource.TRANSCRIPT, SessionStatus.IDLE, at, _text(content).strip() or "notice")
+        return None
+
+
+def read_screen(text: str) -> Screen:
+    """Parse a Gemini CLI 0.61.0 pane (fixtures ``gemini-cli-0.61.0-*.txt``)."""
+    lines = boxed_lines(text)
+    for i in range(len(lines) - 1, -1, -1):
+        line = lines[i]
+        if _PERMISSION_Q.match(line) or line == _TRUST_Q:
+            options = numbered_options(lines, i + 1)
+            if not options:
+                continue
+            tool = subject = ""
+            for above in reversed(lines[max(0, i - 12):i]):
+                m = _TOOL_HEAD.match(above)
+                if m:
+                    tool, subject = m.group(1), m.group(2)
+                    break
+            if line == _TRUST_Q:
+                tool, subject = "trust folder", line
+            return Screen(ScreenKind.PERMISSION, line, options, "", tool, subject)
+        if line == "Answer Questions":
+            question = next((q for q in lines[i + 1:] if q and not q[0].isdigit() and not q.startswith("●")), "")
+            options = numbered_options(lines, i + 1)
+            if options:
+                return Screen(ScreenKind.QUESTION, question, options, "", "ask_user", question)
+    bottom = lines[-12:]
+    if any(_BUSY.search(line) for line in bottom):
+        return Screen(ScreenKind.BUSY)
+    for line in reversed(bottom):
+        m = _INPUT.match(line)
+        if m:
+            draft = m.group(1).strip()
+            return Screen(ScreenKind.IDLE, draft="" if draft == PLACEHOLDER else draft)
+    return Screen(ScreenKind.UNKNOWN)
+
+
+def _project_slugs(home: Path) -> dict[str, str]:
+    """``{absolute project path: slug}`` from ``projects.json``, else from ``tmp/*/.project_root``."""
+    out: dict[str, str] = {}
+    try:
+        data = json.loads((home / "projects.json").read_text(encoding="utf-8"))
+        projects = data.get("projects") if isinstance(data, dict) else None
+        if isinstance(projects, dict):
+            out.update({str(k): str(v) for k, v in projects.items()})
+    except (OSError, ValueError):
+        pass
+    tmp = home / "tmp"
+    try:
+        slugs = os.listdir(tmp)
+    except OSError:
+        return out
+    known = set(out.values())
+    for slug in slugs:
+        if slug in known:
+            continue
+        try:
+            root = (tmp / slug / ".project_root").read_text(encoding="utf-8").strip()
+        except OSError:
+            continue
+        if root:
+            out.setdefault(root, slug)
+    return out
+
+
+def _project_root(path: str) -> str:
+    """The project folder of a ``tmp/<slug>/chats/…`` transcript, from ``.project_root``."""
+    try:
+        return (Path(path).parent.parent / ".project_root").read_text(encoding="utf-8").strip()
+    except OSError:
+        return ""
+
+
+class GeminiAdapter(AgentAdapter):
+    """Gemini CLI 0.61.0 (see the module docstring)."""
+
+    kind = AgentKind.GEMINI_CLI
+    binary = "gemini"
+    env_keys = ("GEMINI_CLI_HOME",)
+    title_rules = True
+
+    @override
+    def home(self, env: Mapping[str, str]) -> Path:
+        base = env.get("GEMINI_CLI_HOME") or env.get("HOME") or os.path.expanduser("~")
+        return Path(base) / ".gemini"
+
+    @override
+    def watch_roots(self, home: Path) -> list[Path]:
+        return [home / "tmp"]
+
+    @override
+    def transcripts(self, home: Path) -> list[str]:
+        return [str(p) for p in (home / "tmp").glob("*/chats/session-*.jsonl")]
+
+    @override
+    def owns(self, home: Path, path: str) -> bool:
+        return path.startswith(str(home / "tmp") + os.sep) and "/chats/session-" in path and path.endswith(".jsonl")
+
+    @override
+    def new_transcript(self, path: str) -> TranscriptState:
+        return GeminiTranscript(_project_root(path))
+
+    @override
+    def matches_process(self, name: str, cmdline: Sequence[str]) -> bool:
+        if name == "gemini":
+            return True
+        if name not in ("node", "bun") or len(cmdline) < 2:
+            return False
+        script = next((a for a in cmdline[1:] if not a.startswith("-")), "")
+        return script.rsplit("/", 1)[-1] == "gemini" or "@google/gemini-cli/" in script
+
+    @override
+    def link(self, home: Path, procs: Sequence[LiveProcess],
+             states: Mapping[str, TranscriptState]) -> dict[int, str]:
+        # Gemini writes no pid anywhere and does not hold its transcript open (0.61.0): a
+        # process gets the file of its project folder that it started (the header's startTime
+        # is at most a few seconds after the process's start), newest first; else the file of
+        # that folder written last (a resumed session).
+        if not procs:
+            return {}
+        slugs = _project_slugs(home)
+        by_dir: dict[str, list[tuple[str, TranscriptState]]] = {}
+        for path, st in states.items():
+            by_dir.setdefault(str(Path(path).parent.parent), []).append((path, st))
+        out: dict[int, str] = {}
+        taken: set[str] = set()
+        for proc in sorted(procs, key=lambda p: -p.started_at):
+            slug = slugs.get(proc.cwd)
+            cands = by_dir.get(str(home / "tmp" / slug), []) if slug else []
+            cands = [(p, s) for p, s in cands if p not in taken]
+            started = [(p, s) for p, s in cands if s.started_at >= proc.started_at - 2.0]
+            pick = min(started, key=lambda ps: ps[1].started_at, default=None) or \
+                max(cands, key=lambda ps: ps[1].last_at, default=None)
+            if pick is not None:
+                out[proc.pid] = pick[0]
+                taken.add(pick[0])
+        return out
+
+    @override
+    def title_status(self, title: str) -> tuple[SessionStatus, str] | None:
+        head = title.lstrip()[:1]
+        return _TITLES.get(head) if head and title.lstrip()[1:3] == "  " else None
+
+    @override
+    def read_screen(self, text: str) -> Screen:
+        return read_screen(text)
+
+    @override
+    def exit_command(self) -> str:
+        return "/quit"
+
+
+ADAPTER = GeminiAdapter()

@@ -1,0 +1,266 @@
+"""Qwen Code (``@qwen-code/qwen-code``, verified with 0.24.4): the adapter.
+
+Files (``HOME`` = ``$QWEN_HOME``, default ``~/.qwen``):
+
+* ``HOME/sessions/<pid>.json`` — one per running process, removed on exit:
+  ``{pid, procStart, sessionId, cwd, name, startedAt, qwenVersion, kind, ipcPath, ipcToken}``
+  (``ipcToken`` is a secret: never logged or shown);
+* ``HOME/projects/<cwd with "/" and "_" as "-">/chats/<sessionId>.jsonl`` — the transcript:
+  records ``{uuid, parentUuid, sessionId, timestamp, type: user|assistant|tool_result|system,
+  cwd?, message: {role, parts: [...]}}`` with Gemini-style ``text`` / ``functionCall`` /
+  ``functionResponse`` parts. The assistant record with the ``functionCall`` is written **before**
+  the user answers the permission prompt, the ``tool_result`` after.
+
+Pane title: ``Qwen - <folder>`` idle, ``◐︎ Qwen - <folder>`` responding, ``✳︎ Qwen - <folder>``
+waiting for a confirmation (the ``︎`` is U+FE0E). Screen: ``Allow execution of: 'touch'?`` with
+``› 1. Yes, allow once`` … ``4. No, suggest changes (esc)`` and ``Waiting for user
+confirmation...``; ``1`` approves at once, Esc cancels. Its default approval mode is an automatic
+classifier (``tools.approvalMode: "auto"``); prompts appear in the ``default`` mode.
+Fixtures: ``tests/fixtures/screens/qwen-code-0.24.4-*.txt``, ``tests/fixtures/qwen-code-0.24.4-*``.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import os
+import re
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from typing_extensions import override
+
+from deck_tray.core.agents.base import AgentAdapter, LiveProcess, TranscriptState
+from deck_tray.core.agents.screen_rules import boxed_lines, numbered_options
+from deck_tray.core.model import (
+    AgentKind,
+    Evidence,
+    EvidenceSource,
+    Message,
+    MessageRole,
+    PendingRequest,
+    RequestKind,
+    SessionStatus,
+)
+from deck_tray.core.screens import Screen, ScreenKind
+from deck_tray.core.titles import title_line
+
+_PERMISSION_Q = re.compile(r"^(?:Allow execution of.*\?|Apply this change\?|Allow .*\?|Do you want to .*\?)$")
+_TOOL_HEAD = re.compile(r"^\?\s+(\S+)\s+(.*?)\s*(?:←)?\s*$")
+_INPUT = re.compile(r"^>\s?(.*)$")
+_BUSY = re.compile(r"\((?:esc to cancel|esc to interrupt)[^)]*\)|Waiting for user confirmation")
+PLACEHOLDER = "Type your message or @path/to/file"
+#: Allow-once and reject labels Qwen Code 0.24.4 shows for a shell command.
+DEFAULT_OPTIONS = ("Yes, allow once", "No, suggest changes")
+
+
+def _iso(ts: Any) -> float:
+    if not isinstance(ts, str) or not ts:
+        return 0.0
+    try:
+        return _dt.datetime.fromisoformat(ts.replace("Z", "+00:00")).timestamp()
+    except ValueError:
+        return 0.0
+
+
+def _parts(rec: Mapping[str, Any]) -> list[dict[str, Any]]:
+    msg = rec.get("message")
+    parts = msg.get("parts") if isinstance(msg, dict) else None
+    return [p for p in parts if isinstance(p, dict)] if isinstance(parts, list) else []
+
+
+def _summary(args: Any) -> str:
+    if isinstance(args, dict):
+        for key in ("command", "file_path", "path", "pattern", "url", "query", "description"):
+            val = args.get(key)
+            if isinstance(val, str) and val:
+                return val
+    return ""
+
+
+class QwenTranscript(TranscriptState):
+    """A Qwen Code ``projects/<slug>/chats/<id>.jsonl`` (0.24.4) fed record by record."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._open: dict[str, tuple[str, str]] = {}  # call id → (tool, summary), not answered yet
+        self._last_type = ""
+        self._last_at = 0.0
+
+    @override
+    def feed(self, rec: dict[str, Any]) -> None:
+        rtype = rec.get("type")
+        if not isinstance(rtype, str):
+            return
+        if isinstance(rec.get("sessionId"), str) and not self.session_id:
+            self.session_id = rec["sessionId"]
+        if isinstance(rec.get("cwd"), str) and rec["cwd"]:
+            self.cwd = rec["cwd"]
+        at = _iso(rec.get("timestamp"))
+        self.last_at = max(self.last_at, at)
+        if not self.started_at and at:
+            self.started_at = at
+        key = str(rec.get("uuid") or len(self.messages))
+        parts = _parts(rec)
+        if rtype == "user":
+            text = "".join(p["text"] for p in parts if isinstance(p.get("text"), str))
+            if text.strip():
+                self.title = self.title or title_line(text)
+                self.messages.append(Message(MessageRole.USER, text, at, key))
+        elif rtype == "assistant":
+            for i, p in enumerate(parts):
+                call = p.get("functionCall")
+                if isinstance(call, dict):
+                    cid = str(call.get("id") or f"{key}:{i}")
+                    name = str(call.get("name") or "tool")
+                    summary = _summary(call.get("args"))
+                    self._open[cid] = (name, summary)
+                    self.messages.append(Message(MessageRole.TOOL, f"{name}({summary})", at, cid, "pending"))
+                elif isinstance(p.get("text"), str) and p["text"].strip() and not p.get("thought"):
+                    self.messages.append(Message(MessageRole.ASSISTANT, p["text"], at, key))
+        elif rtype == "tool_result":
+            for p in parts:
+                resp = p.get("functionResponse")
+                if isinstance(resp, dict):
+                    cid = str(resp.get("id") or "")
+                    self._open.pop(cid, None)
+                    self.messages = [Message(m.role, m.text, m.timestamp, m.key, "done")
+                                     if m.key == cid and m.role is MessageRole.TOOL else m for m in self.messages]
+        else:
+            return
+        self._last_type, self._last_at = rtype, at
+
+    @override
+    def evidence(self) -> Evidence | None:
+        at = self._last_at or self.last_at
+        if self._open:
+            return Evidence(EvidenceSource.TRANSCRIPT, SessionStatus.BUSY, at,
+                            "a tool call waits for its result (or for permission)", pending=self.pending_request())
+        if self._last_type in ("user", "tool_result"):
+            return Evidence(EvidenceSource.TRANSCRIPT, SessionStatus.BUSY, at, "prompt sent")
+        if self._last_type == "assistant":
+            return Evidence(EvidenceSource.TRANSCRIPT, SessionStatus.IDLE, at, "turn finished")
+        return None
+
+    @override
+    def pending_request(self) -> PendingRequest | None:
+        if not self._open:
+            return None
+        cid, (tool, summary) = next(reversed(self._open.items()))
+        return PendingRequest(RequestKind.PERMISSION, tool, summary, DEFAULT_OPTIONS, cid)
+
+
+def read_screen(text: str) -> Screen:
+    """Parse a Qwen Code 0.24.4 pane (fixtures ``qwen-code-0.24.4-*.txt``)."""
+    lines = boxed_lines(text)
+    for i in range(len(lines) - 1, -1, -1):
+        if _PERMISSION_Q.match(lines[i]):
+            options = numbered_options(lines, i + 1)
+            if not options:
+                continue
+            tool = subject = ""
+            for above in reversed(lines[max(0, i - 12):i]):
+                m = _TOOL_HEAD.match(above)
+                if m:
+                    tool, subject = m.group(1), m.group(2)
+                    break
+            return Screen(ScreenKind.PERMISSION, lines[i], options, "", tool, subject)
+    bottom = lines[-10:]
+    if any(_BUSY.search(line) for line in bottom):
+        return Screen(ScreenKind.BUSY)
+    for line in reversed(bottom):
+        m = _INPUT.match(line)
+        if m:
+            draft = m.group(1).strip()
+            return Screen(ScreenKind.IDLE, draft="" if draft == PLACEHOLDER else draft)
+    return Screen(ScreenKind.UNKNOWN)
+
+
+def slug(cwd: str) -> str:
+    """The ``projects/`` folder name of a working folder: ``/`` and ``_`` become ``-``."""
+    return cwd.replace("/", "-").replace("_", "-")
+
+
+class QwenAdapter(AgentAdapter):
+    """Qwen Code 0.24.4 (see the module docstring)."""
+
+    kind = AgentKind.QWEN_CODE
+    binary = "qwen"
+    env_keys = ("QWEN_HOME",)
+    title_rules = True
+
+    @override
+    def home(self, env: Mapping[str, str]) -> Path:
+        custom = env.get("QWEN_HOME")
+        if custom:
+            return Path(custom)
+        return Path(env.get("HOME") or os.path.expanduser("~")) / ".qwen"
+
+    @override
+    def watch_roots(self, home: Path) -> list[Path]:
+        return [home / "projects", home / "sessions"]
+
+    @override
+    def transcripts(self, home: Path) -> list[str]:
+        return [str(p) for p in (home / "projects").glob("*/chats/*.jsonl")]
+
+    @override
+    def owns(self, home: Path, path: str) -> bool:
+        return (path.startswith(str(home / "projects") + os.sep) and "/chats/" in path
+                and path.endswith(".jsonl")) or path.startswith(str(home / "sessions") + os.sep)
+
+    @override
+    def new_transcript(self, path: str) -> TranscriptState:
+        return QwenTranscript()
+
+    @override
+    def matches_process(self, name: str, cmdline: Sequence[str]) -> bool:
+        if name == "qwen":
+            return True
+        if name not in ("node", "bun") or len(cmdline) < 2:
+            return False
+        script = next((a for a in cmdline[1:] if not a.startswith("-")), "")
+        return script.rsplit("/", 1)[-1] == "qwen" or "@qwen-code/qwen-code/" in script
+
+    @override
+    def link(self, home: Path, procs: Sequence[LiveProcess],
+             states: Mapping[str, TranscriptState]) -> dict[int, str]:
+        # Each process writes sessions/<pid>.json naming its session (0.24.4); its
+        # transcript appears with the first prompt.
+        out: dict[int, str] = {}
+        for proc in procs:
+            try:
+                data = json.loads((home / "sessions" / f"{proc.pid}.json").read_text(encoding="utf-8"))
+            except (OSError, ValueError):
+                continue
+            sid = data.get("sessionId") if isinstance(data, dict) else None
+            if not isinstance(sid, str) or not sid or "/" in sid:
+                continue
+            cwd = data.get("cwd") if isinstance(data.get("cwd"), str) else proc.cwd
+            known = next((p for p in states if Path(p).stem == sid), None)
+            out[proc.pid] = known or str(home / "projects" / slug(cwd) / "chats" / f"{sid}.jsonl")
+        return out
+
+    @override
+    def title_status(self, title: str) -> tuple[SessionStatus, str] | None:
+        t = title.strip()
+        if "Qwen - " not in t:
+            return None
+        head = t.split("Qwen - ", 1)[0].strip().rstrip("\ufe0e\ufe0f").strip()
+        if not head:
+            return SessionStatus.IDLE, "ready for a prompt (pane title)"
+        if head == "✳":
+            return SessionStatus.WAITING_PERMISSION, "waiting for a confirmation (pane title)"
+        return SessionStatus.BUSY, "responding (pane title)"
+
+    @override
+    def read_screen(self, text: str) -> Screen:
+        return read_screen(text)
+
+    @override
+    def exit_command(self) -> str:
+        return "/quit"
+
+
+ADAPTER = QwenAdapter()
