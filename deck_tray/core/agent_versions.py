@@ -56,6 +56,9 @@ VERIFIED_AGENTS: dict[str, VerifiedAgent] = {
         VerifiedAgent("claude", "Claude Code", "@anthropic-ai/claude-code", (2, 1, 197), (2, 1, 332)),
         VerifiedAgent("codex", "Codex CLI", "@openai/codex", (0, 169, 0), (0, 171, 0)),
         VerifiedAgent("opencode", "opencode", "opencode-ai", (1, 18, 33), (1, 18, 33)),
+        # Issue #19 (fixtures tests/fixtures/{,screens/}gemini-cli-0.61.0-*, qwen-code-0.24.4-*):
+        VerifiedAgent("gemini", "Gemini CLI", "@google/gemini-cli", (0, 61, 0), (0, 61, 0)),
+        VerifiedAgent("qwen", "Qwen Code", "@qwen-code/qwen-code", (0, 24, 4), (0, 24, 4)),
     )
 }
 

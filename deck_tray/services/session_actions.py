@@ -44,6 +44,7 @@ from typing import Any
 
 from PySide6.QtCore import QObject, QSettings, Signal
 
+from deck_tray.core.agents import ADAPTERS
 from deck_tray.core.model import ActionReport, AgentKind, DeliveryReport, DeliveryState, PaneRef, Session, SessionStatus
 from deck_tray.core.reply import Reply
 from deck_tray.services.dispatcher import Dispatcher
@@ -64,7 +65,8 @@ log = logging.getLogger(__name__)
 ACTIONS = ("resume", "open_terminal", "handoff", "show_terminal", "end", "rename", "dismiss")
 #: What each agent exits with when typed at its prompt (Claude Code 2.1.197, Codex 0.169.0;
 #: tests/e2e/harness.py uses the same).
-EXIT_COMMANDS = {AgentKind.CLAUDE_CODE: "/exit", AgentKind.CODEX: "/quit"}
+EXIT_COMMANDS = {AgentKind.CLAUDE_CODE: "/exit", AgentKind.CODEX: "/quit",
+                 **{a.kind: a.exit_command() for a in ADAPTERS if a.exit_command()}}
 #: Seconds an agent may take to exit after its exit command.
 EXIT_TIMEOUT_S = 15.0
 #: Seconds between rescans while a resumed session is not yet listed with its process and pane.

@@ -20,6 +20,8 @@ def test_the_table_names_the_pinned_and_newest_releases() -> None:
         "claude": ((2, 1, 197), (2, 1, 332)),
         "codex": ((0, 169, 0), (0, 171, 0)),
         "opencode": ((1, 18, 33), (1, 18, 33)),
+        "gemini": ((0, 61, 0), (0, 61, 0)),
+        "qwen": ((0, 24, 4), (0, 24, 4)),
     }
     for a in VERIFIED_AGENTS.values():
         assert a.pinned <= a.newest
@@ -57,5 +59,7 @@ def test_the_shell_form_read_by_scripts_test_sh() -> None:
         "claude @anthropic-ai/claude-code 2.1.197 2.1.332",
         "codex @openai/codex 0.169.0 0.171.0",
         "opencode opencode-ai 1.18.33 1.18.33",
+        "gemini @google/gemini-cli 0.61.0 0.61.0",
+        "qwen @qwen-code/qwen-code 0.24.4 0.24.4",
     ]
     assert "deck_tray.core.agent_versions" in (ROOT / "scripts" / "test.sh").read_text()
