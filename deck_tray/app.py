@@ -36,7 +36,7 @@ from deck_tray.services.opencode_source import OpencodeSource
 from deck_tray.services.opencode_warm import LIVE_STATES, WarmServers, WarmStatus
 from deck_tray.services.panes import Multiplexer, MuxSet, Tmux
 from deck_tray.services.registry import SessionRegistry
-from deck_tray.services.remote import Remotes, control_dir, host_json, load_hosts, ssh_command
+from deck_tray.services.remote import RemoteHistory, Remotes, control_dir, host_json, load_hosts, ssh_command
 from deck_tray.services.secrets import Credentials
 from deck_tray.services.session_actions import Notice, SessionActions
 from deck_tray.services.settings_store import SettingsStore, open_settings
@@ -211,7 +211,9 @@ class DeckTrayApp:
     def open_search(self) -> SearchWindow:
         """Show the history search window (one, non-modal; raised when already open)."""
         if self.search_window is None:
-            self.search_window = SearchWindow(self.history.index)
+            # Remote hosts' history too when the setting is on (read at every search: live).
+            remote = RemoteHistory(self.remotes, lambda: bool(self.store.get(cfg.REMOTE_SEARCH_HISTORY)))
+            self.search_window = SearchWindow(self.history.index, remote=remote)
             link(self.search_window, self.window)
             self.history.progress.connect(self.search_window.set_progress)
             self.history.updated.connect(self.search_window.index_updated)

@@ -15,7 +15,6 @@ from __future__ import annotations
 import sys
 
 from deck_tray import __version__
-from deck_tray.core.agents import default_homes
 
 # Only ``sys`` at import time: ``deck-tray hook`` (run by the agents on every hooked event)
 # must start in milliseconds, so everything else is imported where it is used.
@@ -120,6 +119,7 @@ def make_scanner() -> Scanner:
     agents' own (honouring CLAUDE_CONFIG_DIR and CODEX_HOME), with the app's history window."""
     from deck_tray.core import claude, codex
     from deck_tray.core import settings as cfg
+    from deck_tray.core.agents import default_homes
     from deck_tray.core.scan import Scanner
     from deck_tray.services.settings_store import SettingsStore
 

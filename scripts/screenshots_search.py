@@ -1,5 +1,7 @@
-"""Screenshots of the history search: results, no matches, indexing, and a past session's
-tab opened at a hit with its find bar.
+"""Screenshots of the history search: results, no matches, indexing, a past session's tab
+opened at a hit with its find bar, and remote hosts (#18): a host's hits merged in ("on lab"),
+hosts that are unreachable or too old in the status line, and the note a remote past session
+opens.
 
     xvfb-run -a python scripts/screenshots_search.py [OUT_DIR] [--dark]
 
@@ -22,9 +24,12 @@ from PySide6.QtWidgets import QApplication, QWidget
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from deck_tray.core.history import HistoryRole, SearchQuery  # noqa: E402
 from deck_tray.core.model import AgentKind  # noqa: E402
+from deck_tray.core.wire import RemoteHit  # noqa: E402
 from deck_tray.services.history_store import HistoryIndex  # noqa: E402
 from deck_tray.services.registry import SessionRegistry  # noqa: E402
+from deck_tray.services.remote import HostSearch, RemoteHistory, Remotes, SearchProblem  # noqa: E402
 from deck_tray.ui.search_window import SearchWindow, link  # noqa: E402
 from deck_tray.ui.window import MainWindow  # noqa: E402
 from scripts.screenshots import dark_palette  # noqa: E402
@@ -107,6 +112,46 @@ def write_corpus(root: Path) -> list[tuple[AgentKind, str]]:
     return files
 
 
+class ShotRemote(RemoteHistory):
+    """Three configured hosts, answered by the script: ``lab`` with two hits, ``gpu`` not
+    reachable, ``attic`` with a deck-tray from before history search."""
+
+    def __init__(self) -> None:
+        super().__init__(Remotes(SessionRegistry()), lambda: True)
+        self.gen = 0
+
+    def search(self, gen: int, query: SearchQuery) -> list[str]:
+        self.gen = gen
+        return ["lab", "gpu", "attic"]
+
+    def cancel(self) -> None:
+        pass
+
+    def answer_all(self) -> None:
+        hits = (
+            RemoteHit(AgentKind.CLAUDE_CODE, "9c1d2e3f-0000-4000-8000-000000000001",
+                      "Token refresh for the lab's job scheduler", "/home/me/lab/scheduler", "", "", 2,
+                      HistoryRole.USER, NOW - 2 * 3600,
+                      "The scheduler's token refresh races with the nightly job; refresh it once per run",
+                      (("The scheduler's ", False), ("token refresh", True), (" races with the nightly job; "
+                                                                              "refresh it once per run", False)),
+                      -1000.0, host="lab"),
+            RemoteHit(AgentKind.CODEX, "01a20000-0000-7000-8000-0000000000aa",
+                      "retry the token refresh on 503", "/home/me/lab/gateway", "", "", 5,
+                      HistoryRole.ASSISTANT, NOW - 6 * DAY,
+                      "Retry the token refresh with backoff when the identity service answers 503",
+                      (("Retry the ", False), ("token refresh", True), (" with backoff when the identity "
+                                                                        "service answers 503", False)),
+                      -5.0, host="lab"))
+        self.answered.emit(self.gen, HostSearch("lab", hits))
+        self.answered.emit(self.gen, HostSearch(
+            "gpu", problem=SearchProblem.NOT_REACHABLE,
+            detail="gpu (me@gpu-01) is not connected: me@gpu-01 cannot be reached: Connection timed out."))
+        self.answered.emit(self.gen, HostSearch(
+            "attic", problem=SearchProblem.TOO_OLD,
+            detail="attic's deck-tray is too old for history search; run deck-tray remote install attic"))
+
+
 def settle(qapp: QApplication, ms: int = 600) -> None:
     end = time.monotonic() + ms / 1000
     while time.monotonic() < end:
@@ -175,6 +220,21 @@ def main() -> None:
     settle(qapp)
     save(win, out / f"search-find-bar{suffix}.png")
     search.shutdown()
+
+    remote = ShotRemote()
+    rsearch = SearchWindow(index, remote=remote)
+    rsearch.resize(760, 560)
+    link(rsearch, win)
+    rsearch.present("token refresh")
+    wait(qapp, lambda: rsearch.state == "results")
+    remote.answer_all()
+    settle(qapp)
+    save(rsearch, out / f"search-remote{suffix}.png")
+    box = rsearch.show_remote_hit(rsearch.hits()[0])
+    settle(qapp)
+    save(box, out / f"search-remote-note{suffix}.png")
+    box.close()
+    rsearch.shutdown()
     index.close()
 
 

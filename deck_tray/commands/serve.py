@@ -9,6 +9,10 @@ lines to explain a failure). It ends when stdin ends (the other side or its ssh 
 service's stop bounded, the process ended at most :data:`deck_tray.services.lifecycle.GRACE_S`
 seconds later.
 
+It also answers history searches from this machine's own history index (the one the app and
+``deck-tray search`` here use), brought up to date first on a worker thread
+(:class:`~deck_tray.services.remote_serve.ServeHistory`).
+
 Hooks on this machine keep going to a deck-tray app running here, if one does; ``serve`` does not
 take its socket (a desktop session here may start the app at any time).
 """
@@ -60,24 +64,27 @@ def run(args: argparse.Namespace) -> int:
 async def serve() -> int:
     """Build the headless services, serve the protocol on stdin/stdout, stop; returns 0."""
     from deck_tray.core import settings as cfg
+    from deck_tray.core.agents import default_homes
     from deck_tray.core.hooks import HookStore
     from deck_tray.core.model import DeliveryReport, DeliveryState
     from deck_tray.core.reply import Reply
     from deck_tray.core.scan import Scanner
     from deck_tray.services.dispatcher import Dispatcher
+    from deck_tray.services.history_store import discover_files
     from deck_tray.services.live_settings import agent_dirs
     from deck_tray.services.monitor import Monitor
     from deck_tray.services.opencode_source import OpencodeSource
     from deck_tray.services.panes import MuxSet, Tmux
     from deck_tray.services.registry import SessionRegistry
-    from deck_tray.services.remote_serve import RemoteServer
+    from deck_tray.services.remote_serve import RemoteServer, ServeHistory
     from deck_tray.services.secrets import Credentials
     from deck_tray.services.settings_store import SettingsStore, open_settings
     from deck_tray.services.terminals import terminal_adapters
     from deck_tray.services.zellij import Zellij
 
     store = SettingsStore(open_settings())
-    scanner = Scanner(*agent_dirs(store), history_s=store.get(cfg.HISTORY_HOURS) * 3600.0)
+    scanner = Scanner(*agent_dirs(store), history_s=store.get(cfg.HISTORY_HOURS) * 3600.0,
+                      adapter_homes=default_homes())
     mux = MuxSet([Tmux(), Zellij(), *terminal_adapters()])
     registry = SessionRegistry(announce_hold=0)
     monitor = Monitor(scanner, mux, registry, hooks=HookStore())
@@ -100,11 +107,13 @@ async def serve() -> int:
     async def first_scan() -> None:
         await monitor.refresh_now(incremental=False, force=True)
 
-    server = RemoteServer(registry, deliver, first_scan)
+    history = ServeHistory(lambda: discover_files(scanner.claude_dir, scanner.codex_dir))
+    server = RemoteServer(registry, deliver, first_scan, history=history)
     monitor.start()
     opencode.start()
     why = await server.serve()
     log.info("serve ends: %s", why)
+    history.close()
     for name, step in (("file watcher", monitor.stop()), ("opencode", opencode.stop())):
         try:
             await asyncio.wait_for(step, STOP_STEP_S)

@@ -250,6 +250,16 @@ REMOTE_SSH_COMMAND: Setting[str] = Setting(
     "Empty: ssh. For example: ssh -F ~/.ssh/lab_config (split into words as a shell would, never run "
     "through one). DECK_TRAY_SSH_COMMAND in the environment overrides it, like git's GIT_SSH_COMMAND.",
     Group.REMOTE, on_restart=True)
+#: Off by default: a search makes every host bring its own history index up to date first (the
+#: first time it reads every transcript there: minutes of a core and a database in that user's
+#: data folder) and carries the matching conversation text over ssh. A host added to answer
+#: its prompts should not start doing that unasked; ``deck-tray search --remote`` asks once.
+REMOTE_SEARCH_HISTORY: Setting[bool] = Setting(
+    "remote/search_history", Kind.BOOL, False, "Search the hosts' history too",
+    "History search (the search window, deck-tray search) also asks every connected host, which "
+    "answers from its own history index (kept there, brought up to date before it answers). A slow "
+    "or unreachable host never holds up this machine's results.",
+    Group.REMOTE)
 
 #: Every setting, in the order the dialog shows them.
 SETTINGS: tuple[Setting[Any], ...] = (
@@ -259,7 +269,7 @@ SETTINGS: tuple[Setting[Any], ...] = (
     PINNED, START_HIDDEN, CLOSE_TO_TRAY, GLOBAL_SHORTCUT,
     CLAUDE_DIR, CODEX_DIR, HISTORY_HOURS, CODEX_HOLD_S, HISTORY_INDEX, WORKTREE_ROOT,
     SUBAGENT_PANES, SUBAGENT_CLOSE_GRACE_S, MAIN_PANE_MIN_COLS, AGENT_PANE_MIN_COLS,
-    REMOTE_HOSTS, REMOTE_SSH_COMMAND,
+    REMOTE_HOSTS, REMOTE_SSH_COMMAND, REMOTE_SEARCH_HISTORY,
 )
 #: The same, by key.
 BY_KEY: dict[str, Setting[Any]] = {s.key: s for s in SETTINGS}

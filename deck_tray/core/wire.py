@@ -37,19 +37,31 @@ request                                                        result
                                                                returned (or awaited, while it runs)
 ``{"op": "resync", "rid"}``                                    ``{}``, after a fresh ``snapshot``
 ``{"op": "ping", "rid"}``                                      ``{"at": <POSIX s>}``
+``{"op": "search", "rid", "query": str, "limit": int,          ``{"hits": [H...], "indexing": [done,
+"agents": [str], "project": str, "since": <POSIX s>|null,      total] | null}`` — the remote's own
+"until": <POSIX s>|null, "roles": [str]}``                     history index, brought up to date
+                                                               first (for a while; ``indexing`` says
+                                                               it was still reading files), best
+                                                               first, at most :data:`MAX_SEARCH_HITS`
 =============================================================  ========================================
 
 A request the remote cannot read is answered ``{"op": "result", "rid", "error": str}`` (``rid``
 ``null`` when even that is unreadable). ``S`` is :func:`session_to_wire`'s shape (ids as the
 remote knows them; the local side prefixes them with the host's name, :func:`session_from_wire`),
-``R`` is :func:`report_to_wire`'s.
+``R`` is :func:`report_to_wire`'s, ``H`` :func:`hit_to_wire`'s.
+
+Requests added later in protocol 1 (``search``) are answered ``{"error": "unknown op 'search'"}``
+by an older ``serve``: :func:`is_unknown_op` tells the caller, which asks the user to update
+deck-tray there (``deck-tray remote install HOST``) instead of failing.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
+from deck_tray.core.history import HistoryRole, SearchHit, SearchQuery
 from deck_tray.core.model import (
     AgentKind,
     DeliveryReport,
@@ -77,6 +89,12 @@ MAX_MESSAGE_CHARS = 8_000
 SNAPSHOT_LINE_BYTES = 1_000_000
 #: Bytes of one line either side reads; a longer line is an error (not a reason to grow memory).
 MAX_LINE_BYTES = 8 * 1024 * 1024
+#: Hits a ``search`` answers at most (a larger ``limit`` is lowered to it).
+MAX_SEARCH_HITS = 100
+#: Characters of a hit's entry text carried over the wire (the snippet carries the matches).
+MAX_HIT_TEXT_CHARS = 1_000
+#: Characters of a hit's title, folder, and of its whole snippet, carried over the wire.
+MAX_HIT_FIELD_CHARS = 500
 
 
 class WireError(ValueError):
@@ -195,3 +213,153 @@ def valid_host_name(name: str) -> bool:
     return 0 < len(name) <= 40 and not name.startswith("-") and \
         all(c.isascii() and (c.isalnum() or c in "._-") for c in name)
 
+
+
+# -- history search (``search``) -----------------------------------------------------------------
+
+@dataclass(frozen=True)
+class RemoteHit(SearchHit):
+    """A :class:`~deck_tray.core.history.SearchHit` found in the history of remote ``host``.
+
+    ``session_id`` is the id *there* (what ``claude --resume`` takes on that host); the session's
+    id here, when the host lists it live, is :func:`remote_id` ``(host, session_id)``.
+    ``source_path`` and ``server_url`` are ``""``: the remote's files and servers are not reachable
+    from here.
+
+    Attributes:
+        host: the configured host's name (:func:`valid_host_name`).
+    """
+
+    host: str = ""
+
+    def to_json(self) -> dict[str, Any]:
+        """:meth:`SearchHit.to_json` plus ``"host"``."""
+        return {**super().to_json(), "host": self.host}
+
+
+def hit_host(hit: SearchHit) -> str:
+    """The remote host a hit was found on, ``""`` for this machine's history."""
+    return hit.host if isinstance(hit, RemoteHit) else ""
+
+
+def search_to_wire(q: SearchQuery) -> dict[str, Any]:
+    """The fields of a ``search`` request (without ``op`` and ``rid``): ``{"query": text,
+    "limit": int, "agents": [AgentKind value...], "project": str, "since": POSIX s | None,
+    "until": POSIX s | None, "roles": [HistoryRole value...]}``; the limit at most
+    :data:`MAX_SEARCH_HITS`."""
+    return {"query": q.text, "limit": max(1, min(q.limit, MAX_SEARCH_HITS)),
+            "agents": sorted(a.value for a in q.agents), "project": q.project,
+            "since": q.since, "until": q.until, "roles": sorted(r.value for r in q.roles)}
+
+
+def search_from_wire(d: Mapping[str, Any]) -> SearchQuery:
+    """The inverse of :func:`search_to_wire` (the limit lowered to :data:`MAX_SEARCH_HITS`).
+
+    Raises:
+        WireError: a field is missing or malformed, or names an agent or role this deck-tray
+            does not know.
+    """
+    text = d.get("query")
+    if not isinstance(text, str) or not text.strip():
+        raise WireError("a search needs a query string")
+    limit = d.get("limit", 50)
+    if not isinstance(limit, int) or isinstance(limit, bool):
+        raise WireError("a search's limit must be an integer")
+
+    def when(key: str) -> float | None:
+        v = d.get(key)
+        if v is None:
+            return None
+        if not isinstance(v, (int, float)) or isinstance(v, bool):
+            raise WireError(f"a search's {key} must be POSIX seconds or null")
+        return float(v)
+
+    def names(key: str) -> list[str]:
+        v = d.get(key) or []
+        if not isinstance(v, list) or not all(isinstance(x, str) for x in v):
+            raise WireError(f"a search's {key} must be a list of strings")
+        return v
+
+    project = d.get("project") or ""
+    if not isinstance(project, str):
+        raise WireError("a search's project must be a string")
+    try:
+        agents = frozenset(AgentKind(a) for a in names("agents"))
+        roles = frozenset(HistoryRole(r) for r in names("roles"))
+    except ValueError as exc:
+        raise WireError(f"a search names something unknown here ({exc})") from exc
+    return SearchQuery(text=text, agents=agents, project=project, since=when("since"), until=when("until"),
+                       roles=roles, limit=max(1, min(limit, MAX_SEARCH_HITS)))
+
+
+def _cut(text: str, n: int) -> str:
+    return text if len(text) <= n else text[:n - 1] + "…"
+
+
+def hit_to_wire(hit: SearchHit) -> dict[str, Any]:
+    """``{"agent", "session_id", "title", "project", "ordinal", "role", "ts", "text", "snippet":
+    [[text, is_match]...], "rank", "thread"}``; the text cut at :data:`MAX_HIT_TEXT_CHARS`, title,
+    project and the snippet's text at :data:`MAX_HIT_FIELD_CHARS` (so a whole answer stays under
+    ~200 KB). The transcript's path and the opencode server are left out (not reachable from the
+    other machine)."""
+    snippet: list[list[Any]] = []
+    left = MAX_HIT_FIELD_CHARS
+    for seg, is_match in hit.snippet:
+        if left <= 0:
+            break
+        snippet.append([_cut(seg, left), bool(is_match)])
+        left -= len(seg)
+    return {"agent": hit.agent.value, "session_id": hit.session_id, "title": _cut(hit.title, MAX_HIT_FIELD_CHARS),
+            "project": _cut(hit.project, MAX_HIT_FIELD_CHARS), "ordinal": hit.ordinal, "role": hit.role.value,
+            "ts": hit.ts, "text": _cut(hit.text, MAX_HIT_TEXT_CHARS), "snippet": snippet, "rank": hit.rank,
+            "thread": hit.thread}
+
+
+def hit_from_wire(d: Any, host: str) -> RemoteHit:
+    """The inverse of :func:`hit_to_wire`, for a hit of remote ``host``.
+
+    Raises:
+        WireError: not that shape, or an agent or role this deck-tray does not know (a newer
+            remote's).
+    """
+    if not isinstance(d, Mapping):
+        raise WireError("a search hit must be an object")
+    try:
+        sid = d["session_id"]
+        if not isinstance(sid, str) or not sid:
+            raise WireError("a search hit without a session id")
+        snippet = tuple((str(seg), bool(m)) for seg, m in d.get("snippet") or ())
+        ordinal, ts, rank = d.get("ordinal") or 0, d.get("ts") or 0.0, d.get("rank") or 0.0
+        if not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in (ordinal, ts, rank)):
+            raise WireError("a search hit's ordinal, ts and rank must be numbers")
+        return RemoteHit(agent=AgentKind(d["agent"]), session_id=sid, title=str(d.get("title") or ""),
+                         project=str(d.get("project") or ""), source_path="", server_url="", ordinal=int(ordinal),
+                         role=HistoryRole(d["role"]), ts=float(ts), text=str(d.get("text") or ""),
+                         snippet=snippet, rank=float(rank), thread=str(d.get("thread") or ""), host=host)
+    except WireError:
+        raise
+    except (KeyError, TypeError, ValueError) as exc:
+        raise WireError(f"a malformed search hit ({exc!r})") from exc
+
+
+def hits_from_wire(items: Any, host: str) -> tuple[list[RemoteHit], list[str]]:
+    """Every hit of a ``search`` result that can be read (:func:`hit_from_wire`), and what was
+    wrong with the others (one sentence each): a hit of an agent this version does not know
+    is skipped, not the whole answer."""
+    if not isinstance(items, Sequence) or isinstance(items, (str, bytes)):
+        return [], ["the hits are not a list"]
+    hits: list[RemoteHit] = []
+    bad: list[str] = []
+    for d in items:
+        try:
+            hits.append(hit_from_wire(d, host))
+        except WireError as exc:
+            bad.append(str(exc))
+    return hits, bad
+
+
+def is_unknown_op(result: Mapping[str, Any]) -> bool:
+    """Whether ``result`` is an older ``serve``'s answer to a request it does not know (it says
+    ``unknown op 'NAME'``)."""
+    error = result.get("error")
+    return isinstance(error, str) and error.startswith("unknown op")

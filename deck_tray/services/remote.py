@@ -18,6 +18,12 @@ An answer (:meth:`RemoteHost.answer`) carries an ``answer_id``; when the connect
 the report arrives the same id is sent again after the reconnect, and the remote, which
 remembers it, never delivers it twice.
 
+History search (:meth:`Remotes.search_history`, the ``remote/search_history`` setting) asks
+every connected host at once, each bounded by :data:`SEARCH_TIMEOUT_S`, and gives one
+:class:`HostSearch` per host: its hits, or why there are none (not reachable, too old, no
+answer in time, the search failed there). :class:`RemoteHistory` is the search window's side
+of it; :func:`search_hosts` the one-shot CLI's.
+
 Hosts live in the settings file as ``remote/hosts`` (a list of ``NAME=DEST``), see
 :func:`load_hosts` / :func:`save_hosts`.
 """
@@ -43,6 +49,7 @@ import orjson
 from PySide6.QtCore import QObject, QSettings, Signal
 
 from deck_tray.core import wire
+from deck_tray.core.history import SearchQuery
 from deck_tray.core.model import DeliveryReport, DeliveryState, Session, SessionStatus, remote_id
 from deck_tray.core.reply import Reply
 
@@ -71,6 +78,9 @@ REMOTE_COMMAND = ('command -v deck-tray >/dev/null 2>&1 && exec deck-tray serve 
 #: ``CLOCK_BOOTTIME`` (counts suspended time) and ``CLOCK_MONOTONIC`` (does not) that counts as
 #: the machine having slept: its ssh links are then dead, however they look.
 WAKE_CHECK_S, WAKE_GAP_S = 5.0, 10.0
+#: Seconds a host may take to answer a history search (it updates its index first for up to
+#: :data:`deck_tray.services.remote_serve.SEARCH_UPDATE_WAIT_S`, then searches).
+SEARCH_TIMEOUT_S = 10.0
 #: The settings key of the hosts (a list of ``NAME=DEST``) and of the ssh command.
 HOSTS_KEY, SSH_COMMAND_KEY = "remote/hosts", "remote/ssh_command"
 
@@ -233,6 +243,48 @@ async def _end(proc: asyncio.subprocess.Process, grace: float = 0.3) -> int:
     with contextlib.suppress(ProcessLookupError):
         proc.kill()
     return await proc.wait()
+
+
+class SearchProblem(enum.Enum):
+    """Why a host gave no history search hits (the value is the status line's words)."""
+
+    NOT_REACHABLE = "not reachable"
+    CONNECTING = "still connecting"
+    OTHER_VERSION = "another version"
+    TOO_OLD = "too old"
+    NO_ANSWER = "no answer"
+    FAILED = "search failed"
+
+
+@dataclass(frozen=True)
+class HostSearch:
+    """One host's answer to a history search.
+
+    Attributes:
+        host: the host's name.
+        hits: what it found, best first (empty with a ``problem``).
+        problem: None when it answered, else why not.
+        detail: a sentence: what happened and what to do ("" when all went well).
+        indexing: ``(files done, files to do)`` when the host was still bringing its index up
+            to date (its older entries may be missing), else None.
+        elapsed_s: seconds from the request to the answer (or the failure).
+    """
+
+    host: str
+    hits: tuple[wire.RemoteHit, ...] = ()
+    problem: SearchProblem | None = None
+    detail: str = ""
+    indexing: tuple[int, int] | None = None
+    elapsed_s: float = 0.0
+
+    @property
+    def label(self) -> str:
+        """``"lab: not reachable"`` / ``"lab: 3 results"`` (the search window's status line)."""
+        if self.problem is not None:
+            return f"{self.host}: {self.problem.value}"
+        n = len(self.hits)
+        more = " (still indexing)" if self.indexing is not None else ""
+        return f"{self.host}: {n} result{'s' if n != 1 else ''}{more}"
 
 
 class NotConnectedError(ConnectionError):
@@ -556,7 +608,49 @@ class RemoteHost(QObject):
         except (OSError, RuntimeError) as exc:
             link.results.pop(rid, None)
             raise ConnectionError(str(exc)) from exc
-        return await asyncio.wait_for(fut, timeout)
+        try:
+            return await asyncio.wait_for(fut, timeout)
+        finally:
+            link.results.pop(rid, None)
+
+    async def search_history(self, query: SearchQuery, timeout: float = SEARCH_TIMEOUT_S) -> HostSearch:
+        """Search this host's history (``search`` request, :mod:`deck_tray.core.wire`); never
+        raises for the host's problems: a host not connected, an older deck-tray there (it
+        answers "unknown op"), no answer within ``timeout`` seconds or an error there is a
+        :class:`HostSearch` with a ``problem`` and what to do."""
+        name, dest = self.config.name, self.config.dest
+        loop = asyncio.get_running_loop()
+        t0 = loop.time()
+
+        def failed(problem: SearchProblem, detail: str) -> HostSearch:
+            return HostSearch(name, problem=problem, detail=detail, elapsed_s=loop.time() - t0)
+
+        state = self.status.state
+        if state is not HostState.CONNECTED:
+            why = self.status.detail.replace(" deck-tray keeps trying.", "") or state.value
+            problem = {HostState.CONNECTING: SearchProblem.CONNECTING,
+                       HostState.INCOMPATIBLE: SearchProblem.OTHER_VERSION}.get(state, SearchProblem.NOT_REACHABLE)
+            return failed(problem, f"{name} ({dest}) is not connected: {why}")
+        try:
+            result = await self.request({"op": "search", **wire.search_to_wire(query)}, timeout)
+        except TimeoutError:
+            return failed(SearchProblem.NO_ANSWER, f"{name} ({dest}) did not answer the search within "
+                                                   f"{timeout:.0f} s; try again (its first search indexes "
+                                                   f"its whole history)")
+        except ConnectionError as exc:
+            return failed(SearchProblem.NOT_REACHABLE, f"{name} ({dest}) is not connected: {exc}")
+        if wire.is_unknown_op(result):
+            return failed(SearchProblem.TOO_OLD, f"{name}'s deck-tray is too old for history search; run "
+                                                 f"deck-tray remote install {name}")
+        if result.get("error"):
+            return failed(SearchProblem.FAILED, f"deck-tray on {name}: {result['error']}")
+        hits, bad = wire.hits_from_wire(result.get("hits"), name)
+        if bad:
+            log.warning("remote %s: %d search hits skipped (%s)", name, len(bad), bad[0])
+        indexing = result.get("indexing")
+        progress = (int(indexing[0]), int(indexing[1])) if isinstance(indexing, list) and len(indexing) == 2 \
+            and all(isinstance(v, int) for v in indexing) else None
+        return HostSearch(name, tuple(hits), indexing=progress, elapsed_s=loop.time() - t0)
 
     async def answer(self, session: Session, reply: Reply, timeout: float = ANSWER_TIMEOUT_S) -> DeliveryReport:
         """Deliver ``reply`` to ``session`` (of this host) through the remote deck-tray, which
@@ -705,12 +799,87 @@ class Remotes(QObject):
         """Each host's connection, in configuration order."""
         return [h.status for h in self.hosts.values()]
 
+    async def search_history(self, query: SearchQuery, timeout: float = SEARCH_TIMEOUT_S,
+                             each: Callable[[HostSearch], None] | None = None) -> list[HostSearch]:
+        """Search every configured host's history at once (:meth:`RemoteHost.search_history`),
+        each bounded by ``timeout`` seconds; ``each`` is called with every host's answer as it
+        arrives. Returns the answers in configuration order."""
+        async def one(host: RemoteHost) -> HostSearch:
+            got = await host.search_history(query, timeout)
+            if each is not None:
+                each(got)
+            return got
+
+        return list(await asyncio.gather(*(one(h) for h in list(self.hosts.values()))))
+
     async def answer(self, session: Session, reply: Reply) -> DeliveryReport:
         """Deliver ``reply`` to a remote ``session`` through its host (see :meth:`RemoteHost.answer`)."""
         host = self.hosts.get(session.host)
         if host is None:
             return DeliveryReport(DeliveryState.REFUSED, f"the host {session.host} is no longer configured", reply.text)
         return await host.answer(session, reply)
+
+
+class RemoteHistory(QObject):
+    """The remote hosts' part of the history search window (GUI thread, asyncio loop running).
+
+    Args:
+        remotes: the hosts.
+        enabled: whether remote history search is on (read at every search: the
+            ``remote/search_history`` setting, live).
+        timeout: seconds each host may take (:data:`SEARCH_TIMEOUT_S`).
+
+    Signals:
+        answered(int, HostSearch): one host's answer to the search of generation ``int``.
+    """
+
+    answered = Signal(int, object)
+
+    def __init__(self, remotes: Remotes, enabled: Callable[[], bool], timeout: float = SEARCH_TIMEOUT_S) -> None:
+        super().__init__()
+        self.remotes = remotes
+        self.enabled = enabled
+        self.timeout = timeout
+        self._task: asyncio.Task[Any] | None = None
+
+    def search(self, gen: int, query: SearchQuery) -> list[str]:
+        """Ask every host for ``query`` in the background (an earlier search still running is
+        cancelled); each answer comes as :attr:`answered` ``(gen, HostSearch)``. Returns the
+        names of the hosts asked (none when remote search is off or no host is configured)."""
+        self.cancel()
+        if not self.enabled() or not self.remotes.hosts:
+            return []
+        self._task = asyncio.ensure_future(
+            self.remotes.search_history(query, self.timeout, each=lambda got: self.answered.emit(gen, got)))
+        return list(self.remotes.hosts)
+
+    def cancel(self) -> None:
+        """Drop the search running, if any (its answers are not emitted)."""
+        if self._task is not None and not self._task.done():
+            self._task.cancel()
+        self._task = None
+
+
+async def search_hosts(hosts: Sequence[HostConfig], query: SearchQuery, ssh: Sequence[str], control: Path | None,
+                       timeout: float = 20.0) -> list[HostSearch]:
+    """Search each host's history once (the CLI without the app), all at once: connect (at most
+    ``timeout`` seconds), ask (at most :data:`SEARCH_TIMEOUT_S` more), close. One answer per
+    host, in the order given; never raises for a host's problems."""
+    from deck_tray.services.registry import SessionRegistry
+
+    async def one(cfg: HostConfig) -> HostSearch:
+        host = RemoteHost(cfg, SessionRegistry(announce_hold=0), ssh, control=control, retry=False)
+        host.start()
+        try:
+            await _until(lambda: host.status.state is HostState.CONNECTED or host.attempts > 0, timeout)
+            if host.status.state is not HostState.CONNECTED and not host.attempts:
+                return HostSearch(cfg.name, problem=SearchProblem.NOT_REACHABLE,
+                                  detail=f"{cfg.name} ({cfg.dest}) did not answer within {timeout:.0f} s")
+            return await host.search_history(query, max(SEARCH_TIMEOUT_S, timeout))
+        finally:
+            await host.stop()
+
+    return list(await asyncio.gather(*(one(h) for h in hosts)))
 
 
 async def _until(cond: Any, timeout: float) -> None:

@@ -9,6 +9,12 @@ target checks run here). An answer carries an ``answer_id``; the last :data:`REM
 answers are remembered with their report, so an answer repeated after a dropped connection is
 never delivered twice.
 
+A ``search`` request is answered from this machine's own history index (the file the app and
+``deck-tray search`` here use) by :class:`ServeHistory`: the index is brought up to date on a
+worker thread first (for at most :data:`SEARCH_UPDATE_WAIT_S`; the update goes on after that and
+the answer says it is still indexing), the query runs on another worker thread, and the loop that
+publishes sessions is never held up by either.
+
 The streams are read and written by two daemon threads (a blocking ``read`` / ``write`` on a
 pipe never runs on the event loop's thread); lines reach the loop through
 ``call_soon_threadsafe``. The end of the input (the local side or its ssh went away) ends
@@ -19,20 +25,22 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import concurrent.futures
 import logging
 import os
 import queue
 import socket
 import threading
 import time
-from collections.abc import Awaitable, Callable
-from typing import Any, BinaryIO
+from collections.abc import Awaitable, Callable, Iterable
+from typing import Any, BinaryIO, Protocol
 
 import orjson
 
 from deck_tray import __version__
 from deck_tray.core import wire
-from deck_tray.core.model import DeliveryReport, DeliveryState, Session
+from deck_tray.core.history import QueryError, SearchHit, SearchQuery
+from deck_tray.core.model import AgentKind, DeliveryReport, DeliveryState, Session
 from deck_tray.core.reply import Reply
 from deck_tray.services.registry import SessionRegistry
 
@@ -41,7 +49,157 @@ log = logging.getLogger(__name__)
 #: How many answers (by ``answer_id``) are remembered with their reports.
 REMEMBERED = 512
 
+#: Seconds a ``search`` waits for the history index to be brought up to date before it searches
+#: what is indexed so far (the first update on a host reads every transcript: minutes).
+SEARCH_UPDATE_WAIT_S = 3.0
+#: Seconds after an update during which a ``search`` does not start another one.
+SEARCH_FRESH_S = 5.0
+#: Seconds this process waits for the history database's lock (the app there may be writing).
+HISTORY_BUSY_S = 5.0
+
 Deliver = Callable[[str, Reply], Awaitable[DeliveryReport]]
+
+
+class SearchError(RuntimeError):
+    """The history of this host cannot be searched; the message says why and what to do."""
+
+
+class HistoryIndexLike(Protocol):
+    """What :class:`ServeHistory` needs of :class:`deck_tray.services.history_store.HistoryIndex`."""
+
+    def open(self) -> None:
+        """Open (create, or rebuild) the database (blocking)."""
+        ...
+
+    def sync_files(self, files: Iterable[tuple[AgentKind, str]], *, full: bool = False,
+                   progress: Callable[[int, int], None] | None = None,
+                   cancelled: Callable[[], bool] | None = None) -> int:
+        """Index what changed in ``files`` (blocking)."""
+        ...
+
+    def search(self, query: SearchQuery) -> list[SearchHit]:
+        """Ranked hits (blocking)."""
+        ...
+
+
+def _default_index() -> HistoryIndexLike:
+    from deck_tray.services.history_store import HistoryIndex
+
+    return HistoryIndex(busy_timeout_s=HISTORY_BUSY_S)
+
+
+class ServeHistory:
+    """Answers the ``search`` requests of :class:`RemoteServer` from this host's history index.
+
+    Args:
+        files: the transcripts to index, ``(agent, path)`` each (blocking; called on the update
+            thread), e.g. :func:`deck_tray.services.history_store.discover_files` of the agents'
+            folders.
+        open_index: makes the index (default: :class:`~deck_tray.services.history_store.HistoryIndex`
+            at its default path, the one the app and ``deck-tray search`` here use, waiting at most
+            :data:`HISTORY_BUSY_S` for its lock).
+        update_wait_s: :data:`SEARCH_UPDATE_WAIT_S`.
+        fresh_s: :data:`SEARCH_FRESH_S`.
+
+    The index is opened on first use, on a worker thread. Updates run on one thread
+    (``deck-tray-serve-index``), queries on another (``deck-tray-serve-search``): a query reads
+    beside an update (SQLite's WAL).
+    """
+
+    def __init__(self, files: Callable[[], Iterable[tuple[AgentKind, str]]],
+                 open_index: Callable[[], HistoryIndexLike] = _default_index, *,
+                 update_wait_s: float = SEARCH_UPDATE_WAIT_S, fresh_s: float = SEARCH_FRESH_S) -> None:
+        self.files = files
+        self.open_index = open_index
+        self.update_wait_s = update_wait_s
+        self.fresh_s = fresh_s
+        self._index: HistoryIndexLike | None = None
+        self._open_lock = threading.Lock()
+        self._updater = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="deck-tray-serve-index")
+        self._searcher = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="deck-tray-serve-search")
+        self._update: concurrent.futures.Future[None] | None = None
+        self._updated_at: float | None = None
+        #: ``(files done, files to do)`` while an update runs, else None.
+        self.progress: tuple[int, int] | None = None
+        self._closed = False
+
+    def _opened(self) -> HistoryIndexLike:
+        """The index, opened (worker threads only).
+
+        Raises:
+            SearchError: it cannot be opened.
+        """
+        with self._open_lock:
+            if self._index is None:
+                try:
+                    index = self.open_index()
+                    index.open()
+                except Exception as exc:  # sqlite3.Error, OSError: the message is what the user needs
+                    raise SearchError(f"the history index on this host cannot be opened ({exc}); run "
+                                      f"“deck-tray search WORD” there to see why") from exc
+                self._index = index
+            return self._index
+
+    def _run_update(self) -> None:
+        try:
+            index = self._opened()
+            index.sync_files(self.files(), full=True, progress=self._on_progress, cancelled=lambda: self._closed)
+        except Exception as exc:  # searched as it is; the answer is still useful
+            log.warning("updating the history index failed: %s", exc)
+        finally:
+            self.progress = None
+            self._updated_at = time.monotonic()
+
+    def _on_progress(self, done: int, total: int) -> None:
+        self.progress = (done, total) if done < total else None
+
+    def _start_update(self) -> concurrent.futures.Future[None]:
+        running = self._update
+        if running is not None and not running.done():
+            return running
+        if running is not None and self._updated_at is not None and time.monotonic() - self._updated_at < self.fresh_s:
+            return running
+        self._update = self._updater.submit(self._run_update)
+        return self._update
+
+    def _query(self, query: SearchQuery) -> list[SearchHit]:
+        index = self._opened()
+        try:
+            return index.search(query)
+        except QueryError as exc:
+            raise SearchError(str(exc)) from exc
+        except Exception as exc:  # sqlite3.Error: a damaged or locked database
+            raise SearchError(f"searching the history index on this host failed ({exc}); run "
+                              f"“deck-tray search WORD” there to see why") from exc
+
+    async def search(self, query: SearchQuery) -> dict[str, Any]:
+        """Bring the index up to date (waiting at most :attr:`update_wait_s`), then search it.
+
+        Returns:
+            The ``result`` fields: ``{"hits": [hit_to_wire...], "indexing": [done, total] | None}``
+            (``indexing``: the update was still reading files, so older entries may be missing).
+
+        Raises:
+            SearchError: the index cannot be opened or searched (the message says why).
+        """
+        if self._closed:
+            raise SearchError("deck-tray on this host is stopping")
+        update = asyncio.wrap_future(self._start_update())
+        try:
+            await asyncio.wait_for(asyncio.shield(update), self.update_wait_s)
+        except TimeoutError:
+            pass
+        loop = asyncio.get_running_loop()
+        hits = await loop.run_in_executor(self._searcher, self._query, query)
+        progress = self.progress
+        return {"hits": [wire.hit_to_wire(h) for h in hits[:wire.MAX_SEARCH_HITS]],
+                "indexing": list(progress) if progress is not None else None}
+
+    def close(self) -> None:
+        """Stop: a running update ends after its batch; nothing new starts."""
+        self._closed = True
+        self._updater.shutdown(wait=False, cancel_futures=True)
+        self._searcher.shutdown(wait=False, cancel_futures=True)
 
 
 class RemoteServer:
@@ -55,11 +213,15 @@ class RemoteServer:
         inp: the stream requests arrive on (binary; default: this process's stdin).
         out: the stream messages go out on (binary; default: this process's stdout).
         alive_s: seconds between ``alive`` lines.
+        history: answers ``search`` requests (None: they are answered with an error saying
+            history search is not available here).
     """
 
     def __init__(self, registry: SessionRegistry, deliver: Deliver, first_scan: Callable[[], Awaitable[None]],
-                 *, inp: BinaryIO | None = None, out: BinaryIO | None = None, alive_s: float = wire.ALIVE_S) -> None:
+                 *, inp: BinaryIO | None = None, out: BinaryIO | None = None, alive_s: float = wire.ALIVE_S,
+                 history: ServeHistory | None = None) -> None:
         self.registry = registry
+        self.history = history
         self.deliver = deliver
         self.first_scan = first_scan
         self._inp = inp if inp is not None else os.fdopen(0, "rb", buffering=0, closefd=False)
@@ -208,6 +370,8 @@ class RemoteServer:
             self._send({"op": "result", "rid": rid})
         elif op == "reply":
             self._spawn(self._reply(rid, msg))
+        elif op == "search":
+            self._spawn(self._search(rid, msg))
         else:
             self._send({"op": "result", "rid": rid, "error": f"unknown op {op!r}"})
 
@@ -231,6 +395,21 @@ class RemoteServer:
                      answer_id[:8])
         report = await asyncio.shield(fut)
         self._send({"op": "result", "rid": rid, "report": wire.report_to_wire(report)})
+
+    async def _search(self, rid: int, msg: dict[str, Any]) -> None:
+        try:
+            query = wire.search_from_wire(msg)
+            if self.history is None:
+                raise SearchError("history search is not available in this deck-tray serve")
+            found = await self.history.search(query)
+        except (wire.WireError, SearchError) as exc:
+            self._send({"op": "result", "rid": rid, "error": str(exc)})
+            return
+        except Exception as exc:  # a bug here must not kill the channel
+            log.exception("history search failed")
+            self._send({"op": "result", "rid": rid, "error": f"history search failed on this host ({exc})"})
+            return
+        self._send({"op": "result", "rid": rid, **found})
 
     async def _deliver(self, session_id: str, reply: Reply) -> DeliveryReport:
         try:

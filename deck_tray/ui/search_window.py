@@ -10,15 +10,24 @@
   the hit (:func:`open_hit`).
 * Named states instead of an empty list: start typing, the index is still being built
   ("Indexing… n of m files"), no history yet, no matches, and errors (with what to do).
+* Remote hosts (#18, the ``remote/search_history`` setting): every configured host is asked at
+  the same time as this machine's index (:class:`deck_tray.services.remote.RemoteHistory`); its
+  hits merge in by rank as they arrive, each marked "on HOST", without moving the selection. A
+  slow or unreachable host never holds up this machine's results: the status line says
+  "lab: searching…", then "lab: 3 results", "lab: not reachable" or "lab: too old" (the
+  tooltip says why and what to do). A remote hit opens the host's live session tab when the
+  host lists the session; a past one says, in words, how to resume it over there.
 """
 
 from __future__ import annotations
 
 import concurrent.futures
+import dataclasses
 import datetime as _dt
 import html
 import logging
 import re
+import shlex
 import time
 from typing import NamedTuple, Protocol
 
@@ -37,6 +46,7 @@ from PySide6.QtCore import (
 )
 from PySide6.QtGui import (
     QAbstractTextDocumentLayout,
+    QClipboard,
     QCloseEvent,
     QColor,
     QFont,
@@ -49,6 +59,7 @@ from PySide6.QtGui import (
     QTextDocument,
 )
 from PySide6.QtWidgets import (
+    QApplication,
     QCheckBox,
     QComboBox,
     QDateEdit,
@@ -57,6 +68,7 @@ from PySide6.QtWidgets import (
     QLineEdit,
     QListWidget,
     QListWidgetItem,
+    QMessageBox,
     QPushButton,
     QStackedWidget,
     QStyle,
@@ -68,7 +80,9 @@ from PySide6.QtWidgets import (
 
 from deck_tray.core import past
 from deck_tray.core.history import ROLE_LABELS, HistoryEntry, HistoryRole, QueryError, SearchHit, SearchQuery
-from deck_tray.core.model import AgentKind, Session
+from deck_tray.core.model import AgentKind, Session, remote_id
+from deck_tray.core.wire import hit_host
+from deck_tray.services.remote import HostSearch, RemoteHistory
 from deck_tray.ui.icons import app_icon
 from deck_tray.ui.window import MainWindow
 
@@ -222,15 +236,32 @@ class ResultDelegate(QStyledItemDelegate):
                                                  r.width() - date_w)
         painter.drawText(QRect(r.left(), r.top(), r.width() - date_w, title_h),
                          int(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter), title)
-        # Line 2: agent · project · who
+        # Line 2: [on HOST ·] agent · project · who
         who = ROLE_LABELS.get(hit.role, hit.role.value) + (" · in a sub-agent" if hit.thread else "")
         detail = " · ".join(x for x in (hit.agent.label, _project_name(hit.project), who) if x)
         painter.setFont(small)
-        painter.setPen(muted)
         y = r.top() + title_h + 1
-        painter.drawText(QRect(r.left(), y, r.width(), line_h),
+        left = r.left()
+        host = hit_host(hit)
+        if host:  # a remote host's hit: its name first, in the accent colour, never elided
+            on = f"on {host}"
+            accent = pal.color(QPalette.ColorRole.Link)
+            if pal.color(QPalette.ColorRole.Base).lightness() < 128 and accent.lightness() < 150:
+                accent = accent.lighter(175)  # a dark palette without a light link colour
+            painter.setPen(pal.color(QPalette.ColorRole.HighlightedText) if selected else accent)
+            small_bold = QFont(small)
+            small_bold.setBold(True)
+            painter.setFont(small_bold)
+            on_w = painter.fontMetrics().horizontalAdvance(on)
+            painter.drawText(QRect(left, y, on_w, line_h),
+                             int(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter), on)
+            painter.setFont(small)
+            left += on_w
+            detail = " · " + detail
+        painter.setPen(muted)
+        painter.drawText(QRect(left, y, r.right() - left, line_h),
                          int(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter),
-                         painter.fontMetrics().elidedText(detail, Qt.TextElideMode.ElideMiddle, r.width()))
+                         painter.fontMetrics().elidedText(detail, Qt.TextElideMode.ElideMiddle, r.right() - left))
         y += line_h + 3
         # Lines 3–4: the snippet, matches bold and marked.
         doc = QTextDocument()
@@ -250,12 +281,24 @@ class ResultDelegate(QStyledItemDelegate):
         return None
 
 
+def resume_command(hit: SearchHit) -> str:
+    """The command that continues the session of ``hit`` in its folder (on the machine it is
+    on): ``cd FOLDER && claude --resume ID`` / ``codex resume ID`` / ``opencode --session ID``."""
+    words = {AgentKind.CLAUDE_CODE: ["claude", "--resume", hit.session_id],
+             AgentKind.CODEX: ["codex", "resume", hit.session_id]}.get(
+        hit.agent, ["opencode", "--session", hit.session_id])
+    cmd = shlex.join(words)
+    return f"cd {shlex.quote(hit.project)} && {cmd}" if hit.project else cmd
+
+
 class SearchWindow(QWidget):
     """The history search window (one per app, non-modal).
 
     Args:
         index: the history index, or None while it is not available (the window says so).
         parent: owner (the main window), for stacking only; the window is a top-level one.
+        remote: the remote hosts' search (None: this machine only); asked with every query,
+            its answers merged in as they come.
 
     Signals:
         open_requested(SearchHit): the user opened a result (Enter, double click).
@@ -264,20 +307,32 @@ class SearchWindow(QWidget):
 
     Attributes:
         state: the named state shown: ``"start"``, ``"indexing"``, ``"no_history"``,
-            ``"no_matches"``, ``"error"``, ``"results"``, ``"unavailable"``.
+            ``"no_matches"``, ``"error"``, ``"results"``, ``"unavailable"``, ``"asking_hosts"``
+            (nothing here, remote hosts still asked).
+        hosts: each remote host asked for the current query: its :class:`HostSearch`, or None
+            while it has not answered.
+        notice: the last thing said about opening a hit that cannot open here (a remote past
+            session), ``""`` before.
     """
 
     open_requested = Signal(object)
     past_loaded = Signal(object, object, str)
 
-    def __init__(self, index: HistorySource | None, parent: QWidget | None = None) -> None:
+    def __init__(self, index: HistorySource | None, parent: QWidget | None = None,
+                 remote: RemoteHistory | None = None) -> None:
         super().__init__(parent, Qt.WindowType.Window)
         self.index = index
+        self.remote = remote
+        self.hosts: dict[str, HostSearch | None] = {}
+        self._local_hits: list[SearchHit] | None = None  # this machine's answer to the current query
+        self.notice = ""
         self.setWindowTitle("Search history — deck-tray")
         self.setWindowIcon(app_icon())
         self.resize(760, 620)
         self.state = ""
         self._gen = 0
+        self._remote_gen = 0  # the query generation the hosts were last asked for
+        self._refresh_only = False  # the next run is the index's refresh of the same query
         self._pool = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="history-search")
         # Not a child: a worker that answers after the window is gone emits on a live object
         # (whose connections to the window Qt has removed).
@@ -291,6 +346,8 @@ class SearchWindow(QWidget):
         self._sessions: int | None = None  # sessions in the index, when last counted (0: no history)
         self._last_query: SearchQuery | None = None
         self.elapsed_ms = 0.0
+        if remote is not None:
+            remote.answered.connect(self._host_answered)
 
         self.query = QLineEdit()
         self.query.setPlaceholderText("Search every conversation…")
@@ -421,6 +478,8 @@ class SearchWindow(QWidget):
         """Stop the worker thread (a query in flight finishes; its answer is dropped)."""
         self._gen += 1
         self._pool.shutdown(wait=False, cancel_futures=True)
+        if self.remote is not None:
+            self.remote.cancel()
 
     # -- index state -----------------------------------------------------------------------
     def set_index(self, index: HistorySource | None) -> None:
@@ -435,6 +494,7 @@ class SearchWindow(QWidget):
         if self.state in ("start", "indexing", "no_history", "no_matches"):
             self._refresh_state(no_results=self.results.count() == 0)
         if was is not None and self._progress is None and self.query.text().strip():
+            self._refresh_only = True
             self.schedule()  # built: ask again
         self._update_status()
 
@@ -443,6 +503,7 @@ class SearchWindow(QWidget):
         "No history yet" checked again)."""
         self._sessions = None
         if self.isVisible():
+            self._refresh_only = True  # this machine's index changed, not the hosts': they are not asked again
             self.schedule()
 
     # -- querying -----------------------------------------------------------------------------
@@ -486,9 +547,16 @@ class SearchWindow(QWidget):
         """Run the query the fields describe now (on the worker thread)."""
         self._timer.stop()
         q = self.build_query()
+        keep_hosts = self._refresh_only and q is not None and q == self._last_query and bool(self.hosts)
+        self._refresh_only = False
         self._gen += 1
         gen = self._gen
         self._last_query = q
+        self._local_hits = None
+        if not keep_hosts:
+            self.hosts = {}
+            if self.remote is not None:
+                self.remote.cancel()
         if q is None:
             self.results.clear()
             self._refresh_state()
@@ -509,6 +577,9 @@ class SearchWindow(QWidget):
                              "deck-tray could not open its history database; see the log for why.")
             return
         relay = self._relay
+        if self.remote is not None and not keep_hosts:  # with this machine's; the answers come one by one
+            self._remote_gen = gen
+            self.hosts = dict.fromkeys(self.remote.search(gen, q))
 
         # Captures no widget: the last reference to a Qt object must never be dropped on
         # the worker thread (it would be destroyed there).
@@ -549,16 +620,51 @@ class SearchWindow(QWidget):
         if self._last_query is None:  # the empty query's session count arrived
             self._refresh_state()
             return
+        self._local_hits = list(hits)
+        self._show_hits(first=True)
+
+    def _host_answered(self, gen: int, answer: object) -> None:
+        """One remote host's answer (:attr:`RemoteHistory.answered`): merged in as it comes."""
+        if gen != self._remote_gen or not isinstance(answer, HostSearch) or answer.host not in self.hosts:
+            return  # for an older query, or a host no longer asked
+        self.hosts[answer.host] = answer
+        if answer.problem is not None:
+            log.info("history search on %s: %s", answer.host, answer.detail)
+        if self._local_hits is not None:  # else this machine's answer shows everything
+            self._show_hits(first=False)
+        else:
+            self._update_status()
+
+    def _show_hits(self, *, first: bool) -> None:
+        """This machine's hits and the remote hosts' that arrived, by rank (lower is better), at
+        most :data:`RESULT_LIMIT`; the selected result stays selected (``first``: row 0)."""
+        hits = list(self._local_hits or ())
+        for got in self.hosts.values():
+            if got is not None:
+                hits += got.hits
+        if any(got is not None and got.hits for got in self.hosts.values()):
+            hits = sorted(hits, key=lambda h: h.rank)[:RESULT_LIMIT]
+        current = self.results.currentItem()
+        keep = None if first or current is None else current.data(Qt.ItemDataRole.UserRole)
         self.results.clear()
-        for hit in hits:
+        row = 0
+        for i, hit in enumerate(hits):
             item = QListWidgetItem()
             item.setData(Qt.ItemDataRole.UserRole, hit)
+            host = hit_host(hit)
             item.setToolTip(f"{hit.title}\n{hit.project}\n{hit.agent.label} · "
-                            f"{time.strftime('%Y-%m-%d %H:%M', time.localtime(hit.ts)) if hit.ts else ''}")
+                            f"{time.strftime('%Y-%m-%d %H:%M', time.localtime(hit.ts)) if hit.ts else ''}"
+                            + (f" · on {host}" if host else ""))
             self.results.addItem(item)
+            if keep is not None and hit == keep:
+                row = i
         if hits:
-            self.results.setCurrentRow(0)
+            self.results.setCurrentRow(row)
             self._show_state("results")
+        elif any(got is None for got in self.hosts.values()):
+            waiting = ", ".join(h for h, got in self.hosts.items() if got is None)
+            self._show_state("asking_hosts", f"Nothing here for “{self._last_query.text if self._last_query else ''}”",
+                             f"Still asking {waiting}…")
         else:
             self._refresh_state(no_results=True)
         self._update_status()
@@ -566,7 +672,7 @@ class SearchWindow(QWidget):
     # -- states --------------------------------------------------------------------------------
     def _refresh_state(self, no_results: bool = False) -> None:
         q = self._last_query
-        if self.state == "results" and not no_results and q is not None:
+        if self.state in ("results", "asking_hosts") and not no_results and q is not None:
             return
         if self._progress is not None and (q is None or no_results):
             done, total = self._progress
@@ -604,7 +710,13 @@ class SearchWindow(QWidget):
         if self._progress is not None:
             done, total = self._progress
             parts.append(f"Indexing… {done:,} of {total:,} files — results may be incomplete")
+        tips = []
+        for host, got in self.hosts.items():
+            parts.append(f"{host}: searching…" if got is None else got.label)
+            if got is not None and got.detail:
+                tips.append(got.detail)
         self.status.setText(" · ".join(parts))
+        self.status.setToolTip("\n".join(tips))
 
     def _range_changed(self, i: int) -> None:
         custom = _RANGES[i][1] == -1.0
@@ -635,6 +747,35 @@ class SearchWindow(QWidget):
             self._pool.submit(work)
         except RuntimeError:
             pass
+
+    def show_remote_hit(self, hit: SearchHit) -> QMessageBox:
+        """Say, in words, why a remote host's past session does not open here and how to
+        continue it over there (non-modal, with the entry and a "Copy command" button, which
+        copies the command and closes the note)."""
+        host = hit_host(hit)
+        cmd = resume_command(hit)
+        title = hit.title or hit.session_id[:8]
+        self.notice = (f"“{title}” is a past session on {host}: deck-tray opens a remote session only while "
+                       f"{host} lists it, and cannot resume sessions of another machine.\n\n"
+                       f"To continue it, run this on {host}:\n{cmd}")
+        self.status.setText(f"“{title}” is on {host} and not running there; see the note to resume it there.")
+        box = QMessageBox(QMessageBox.Icon.Information, f"A session on {host} — deck-tray", self.notice,
+                          QMessageBox.StandardButton.Close, self)
+        box.setTextFormat(Qt.TextFormat.PlainText)
+        text = re.sub(r"\s+", " ", hit.text).strip()
+        box.setInformativeText(f"The entry found ({ROLE_LABELS.get(hit.role, hit.role.value)}, "
+                               f"{when_text(hit.ts) or 'no date'}):\n{text[:600] + ('…' if len(text) > 600 else '')}")
+        copy = box.addButton("Copy command", QMessageBox.ButtonRole.ActionRole)
+        copy.clicked.connect(lambda: self._copy(cmd))
+        box.setModal(False)
+        box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        box.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        box.show()
+        return box
+
+    def _copy(self, text: str) -> None:
+        QApplication.clipboard().setText(text, QClipboard.Mode.Clipboard)
+        self.status.setText("Copied: " + text)
 
     # -- results -------------------------------------------------------------------------------
     def hits(self) -> list[SearchHit]:
@@ -685,6 +826,14 @@ def link(search: SearchWindow, window: MainWindow) -> None:
         return typed if typed and typed.casefold() in hit.text.casefold() else past.hit_term(hit)
 
     def opened(hit: SearchHit) -> None:
+        host = hit_host(hit)
+        if host:  # a remote host's: its live tab when the host lists it, else words
+            rid = remote_id(host, hit.session_id)
+            if window.registry.get(rid) is not None or rid in window.tabs_by_id:
+                window.show_hit(dataclasses.replace(hit, session_id=rid), term=term(hit))
+            else:
+                search.show_remote_hit(hit)
+            return
         if window.registry.get(hit.session_id) is not None or hit.session_id in window.tabs_by_id:
             window.show_hit(hit, term=term(hit))
         else:

@@ -320,6 +320,49 @@ def test_the_cli_alone_lists_remote_sessions_and_names_unreachable_hosts(ssh_hos
         print(f"\nsessions --json with two hosts, no app: {took:.1f} s")
 
 
+def test_the_cli_finds_a_conversation_in_the_remote_history(ssh_host: SshHost, local: Local) -> None:
+    """A Claude Code transcript in the remote user's ``~/.claude/projects`` (a captured one, its
+    prompt made unique) is found by ``deck-tray search`` here with the setting on: in the text
+    and ``--json`` (``"host": "lab"``, its id there), answered from the remote's own index; a
+    host that cannot be logged in to is named on stderr and the exit code is still 0;
+    ``--no-remote`` searches this machine only."""
+    import uuid
+
+    word = f"quokka{uuid.uuid4().hex[:10]}"
+    sid = str(uuid.uuid4())
+    proj = ssh_host.home / ".claude" / "projects" / "-home-lab-deploy"
+    proj.mkdir(parents=True, exist_ok=True)
+    captured = (REPO / "tests" / "fixtures" / "claude-code-2.1.332-interactive.jsonl").read_text()
+    (proj / f"{sid}.jsonl").write_text(captured.replace("please FAKE_BASH now", f"please deploy the {word} service")
+                                       .replace("a149cb9e-c8dd-4252-b1ef-e1c5cb3d7caf", sid))
+    ssh_host.give(ssh_host.home / ".claude")
+    settings = local.settings()
+    save_hosts(settings, [HostConfig("lab", ssh_host.dest), HostConfig("gone", ssh_host.stranger_dest)])
+    settings.setValue("remote/search_history", True)
+    settings.sync()
+    del settings
+    local.env["XDG_DATA_HOME"] = str(local.home / ".local" / "share")  # this machine's index: the test's own
+
+    async def run(*args: str) -> tuple[int, str, str]:
+        return await local.cli(*args, timeout=60)
+
+    t0 = time.monotonic()
+    rc, out, err = asyncio.run(run("search", word, "--json"))
+    took = time.monotonic() - t0
+    assert rc == 0, (out, err)
+    hits = json.loads(out)
+    assert [(h["host"], h["session_id"], h["agent"], h["role"]) for h in hits] == [
+        ("lab", sid, "claude-code", "user")], hits
+    assert word in hits[0]["text"] and hits[0]["project"] == "/home/dev/work/proj"
+    assert "remote host gone: not reachable" in err and "Permission denied" in err, err
+    assert "remote host lab" not in err, err
+    rc, out, err = asyncio.run(run("search", word))
+    assert rc == 0 and "on lab" in out and f"session lab:{sid}" in out, (out, err)
+    rc, out, err = asyncio.run(run("search", word, "--no-remote"))
+    assert rc == 1 and "no matches" in err and "remote host" not in err, (out, err)
+    print(f"\nsearch --json with two hosts (one refusing the login), no app: {took:.1f} s")
+
+
 def test_remote_add_checks_the_host_and_says_what_is_wrong(ssh_host: SshHost, local: Local) -> None:
     async def run(*args: str) -> tuple[int, str, str]:
         return await local.cli(*args)

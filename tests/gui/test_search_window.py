@@ -14,12 +14,15 @@ from pathlib import Path
 import pytest
 from PySide6.QtCore import QSettings, Qt
 from PySide6.QtTest import QTest
+from PySide6.QtWidgets import QApplication, QMessageBox
 
-from deck_tray.core import past
+from deck_tray.core import past, wire
 from deck_tray.core.history import HistoryRole, SearchHit, SearchQuery
-from deck_tray.core.model import AgentKind, PaneRef, SessionStatus
+from deck_tray.core.model import AgentKind, Message, MessageRole, PaneRef, SessionStatus
+from deck_tray.core.wire import RemoteHit
 from deck_tray.services.history_store import HistoryIndex
 from deck_tray.services.registry import SessionRegistry
+from deck_tray.services.remote import HostSearch, RemoteHistory, Remotes, SearchProblem
 from deck_tray.ui import search_window
 from deck_tray.ui.search_window import SearchWindow, link
 from deck_tray.ui.window import MainWindow
@@ -326,3 +329,142 @@ def test_the_indexer_fills_the_window_as_it_builds(qtbot, qloop, tmp_path: Path,
     assert w.hits()[0].session_id == LONG_SID
     assert "Indexing" not in w.status.text()
     indexer.index.close()
+
+
+# -- remote hosts (#18) ----------------------------------------------------------------------------
+
+class FakeRemote(RemoteHistory):
+    """The remote hosts' search as the window sees it: hosts ``lab`` and ``gone``; the test says
+    when each answers (:meth:`answer`)."""
+
+    def __init__(self, on: bool = True) -> None:
+        super().__init__(Remotes(SessionRegistry()), lambda: self.on)
+        self.on = on
+        self.asked: list[tuple[int, SearchQuery]] = []
+        self.cancelled = 0
+
+    def search(self, gen: int, query: SearchQuery) -> list[str]:
+        self.cancel()
+        if not self.enabled():
+            return []
+        self.asked.append((gen, query))
+        return ["lab", "gone"]
+
+    def cancel(self) -> None:
+        self.cancelled += 1
+
+    def answer(self, got: HostSearch, gen: int | None = None) -> None:
+        self.answered.emit(self.asked[-1][0] if gen is None else gen, got)
+
+
+REMOTE_SID = "a149cb9e-c8dd-4252-b1ef-e1c5cb3d7caf"
+REMOTE_TS = time.time() - 3600
+
+
+def remote_hit(rank: float = -1000.0, text: str = "hello from the lab machine") -> RemoteHit:
+    return RemoteHit(AgentKind.CLAUDE_CODE, REMOTE_SID, "Deploy on the lab box", "/home/lab/proj", "", "", 4,
+                     HistoryRole.USER, REMOTE_TS, text, (("hello", True), (" from the lab machine", False)),
+                     rank, host="lab")
+
+
+GONE = HostSearch("gone", problem=SearchProblem.NOT_REACHABLE,
+                  detail="gone (me@gone) is not connected: me@gone cannot be reached: Connection refused.")
+
+
+def test_remote_hits_merge_in_and_an_unreachable_host_is_named(qtbot, tmp_path: Path, history: HistoryIndex) -> None:
+    remote = FakeRemote()
+    w = SearchWindow(history, remote=remote)
+    qtbot.addWidget(w)
+    w.present()
+    typed(qtbot, w, "hello")
+    qtbot.waitUntil(lambda: w.state == "results", timeout=5000)
+    local = w.hits()
+    assert local and not any(wire.hit_host(h) for h in local), "this machine's results do not wait for the hosts"
+    assert remote.asked[-1][1].text == "hello"
+    assert "lab: searching…" in w.status.text() and "gone: searching…" in w.status.text()
+    w.results.setCurrentRow(1)
+    chosen = w.hits()[1]
+    remote.answer(HostSearch("lab", (remote_hit(),)))
+    remote.answer(GONE)
+    hits = w.hits()
+    assert len(hits) == len(local) + 1 and hits[0] == remote_hit()
+    assert wire.hit_host(hits[0]) == "lab", "the best rank first, marked with its host"
+    assert w.results.currentItem().data(Qt.ItemDataRole.UserRole) == chosen, "the selection did not move"
+    assert "lab: 1 result" in w.status.text() and "gone: not reachable" in w.status.text()
+    assert "Connection refused" in w.status.toolTip(), "the tooltip says why"
+    assert "on lab" in w.results.item(0).toolTip()
+    # This machine's index grew: its results are asked again, the hosts' answers stay (not asked again).
+    asked = len(remote.asked)
+    gen = w._gen
+    w.index_updated()
+    qtbot.waitUntil(lambda: w._gen > gen and w._local_hits is not None, timeout=5000)
+    assert len(remote.asked) == asked and wire.hit_host(w.hits()[0]) == "lab"
+    assert "gone: not reachable" in w.status.text()
+    # An answer to an older query is dropped.
+    typed(qtbot, w, "hello world")
+    qtbot.waitUntil(lambda: remote.asked[-1][1].text == "hello world", timeout=5000)
+    remote.answer(HostSearch("lab", (remote_hit(),)), gen=remote.asked[-2][0])
+    assert not any(wire.hit_host(h) for h in w.hits())
+    # The setting off: no host is asked, the status line names none.
+    remote.on = False
+    typed(qtbot, w, "hello")
+    qtbot.waitUntil(lambda: w.state == "results" and "searching" not in w.status.text(), timeout=5000)
+    assert "lab" not in w.status.text()
+
+
+def test_nothing_here_waits_for_the_hosts_then_shows_theirs(qtbot, history: HistoryIndex) -> None:
+    remote = FakeRemote()
+    w = SearchWindow(history, remote=remote)
+    qtbot.addWidget(w)
+    w.present()
+    typed(qtbot, w, "quokka")
+    qtbot.waitUntil(lambda: w.state == "asking_hosts", timeout=5000)
+    assert "Still asking lab, gone" in w.state_detail.text()
+    remote.answer(GONE)
+    assert w.state == "asking_hosts" and "Still asking lab…" in w.state_detail.text()
+    remote.answer(HostSearch("lab", (), problem=SearchProblem.TOO_OLD,
+                             detail="lab's deck-tray is too old for history search; run deck-tray remote install lab"))
+    assert w.state == "no_matches" and "lab: too old" in w.status.text()
+    assert "deck-tray remote install lab" in w.status.toolTip()
+    typed(qtbot, w, "quokka")
+    qtbot.waitUntil(lambda: w.state == "asking_hosts", timeout=5000)
+    remote.answer(HostSearch("lab", (remote_hit(text="the quokka on lab"),)))
+    assert w.state == "results" and [wire.hit_host(h) for h in w.hits()] == ["lab"]
+
+
+def test_opening_a_remote_hit_opens_its_live_tab_or_says_how_to_resume_it(qtbot, tmp_path: Path,
+                                                                          history: HistoryIndex) -> None:
+    from deck_tray.core.model import Session, remote_id
+
+    reg = SessionRegistry()
+    win = _window(tmp_path, qtbot, reg)
+    remote = FakeRemote()
+    w = SearchWindow(history, remote=remote)
+    qtbot.addWidget(w)
+    link(w, win)
+    w.present()
+    typed(qtbot, w, "hello")
+    qtbot.waitUntil(lambda: w.state == "results", timeout=5000)
+    remote.answer(HostSearch("lab", (remote_hit(),)))
+    hit = w.hits()[0]
+    # Not listed by lab (a past session there): no tab, the words and the command to run there.
+    w.results.setCurrentRow(0)
+    QTest.keyClick(w.query, Qt.Key.Key_Return)
+    assert not win.tabs_by_id
+    assert "past session on lab" in w.notice and "cannot resume sessions of another machine" in w.notice
+    assert w.notice.endswith(f"run this on lab:\ncd /home/lab/proj && claude --resume {REMOTE_SID}")
+    assert "is on lab and not running there" in w.status.text()
+    box = next(b for b in w.findChildren(QMessageBox) if b.isVisible())
+    assert "hello from the lab machine" in box.informativeText()
+    copy = next(b for b in box.buttons() if b.text() == "Copy command")
+    copy.click()
+    assert QApplication.clipboard().text() == f"cd /home/lab/proj && claude --resume {REMOTE_SID}"
+    # Listed live by lab: its own tab (id lab:ID) opens at the hit.
+    rid = remote_id("lab", REMOTE_SID)
+    reg.apply([Session(id=rid, agent=AgentKind.CLAUDE_CODE, cwd="/home/lab/proj", title="Deploy on the lab box",
+                       status=SessionStatus.IDLE, reason="ready — on lab", host="lab", pid=77,
+                       messages=(Message(MessageRole.USER, "hello from the lab machine", time.time()),))],
+              complete=False, source="remote lab")
+    w.open_requested.emit(hit)
+    tab = win.tabs_by_id.get(rid)
+    assert tab is not None and win.current_tab() is tab and not tab.past

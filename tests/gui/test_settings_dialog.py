@@ -471,3 +471,19 @@ def test_a_host_removed_before_the_app_connects_needs_no_event_loop(app: Any) ->
     assert list(app.remotes.hosts) == ["lab"]
     app.store.set(cfg.REMOTE_HOSTS, ())
     assert app.remotes.hosts == {}
+
+
+def test_remote_history_search_is_a_box_on_the_remote_page(dialog: Any, tmp_path: Path) -> None:
+    """#18: "Search the hosts' history too", off until ticked; OK stores it where ``deck-tray
+    search`` reads it."""
+    from PySide6.QtWidgets import QCheckBox
+
+    row = dialog.rows[cfg.REMOTE_SEARCH_HISTORY.key]
+    page = dialog.tabs.widget(dialog.pages[cfg.Group.REMOTE])
+    box = row.editor.box
+    assert isinstance(box, QCheckBox) and page.isAncestorOf(box) and box.isVisible()
+    assert box.text() == "Search the hosts' history too" and not box.isChecked()
+    box.setChecked(True)
+    assert dialog.apply() is not False
+    assert dialog.store.get(cfg.REMOTE_SEARCH_HISTORY) is True
+    assert reread(tmp_path / "s.ini").value("remote/search_history") in (True, "true")

@@ -454,7 +454,8 @@ def test_cli_search_finds_codex_and_claude_in_one_query(home: Path) -> None:
     hits = json.loads(proc.stdout)
     assert {(h["agent"], h["session_id"]) for h in hits} == {("claude-code", CLAUDE_ID), ("codex", CODEX_ID)}
     assert set(hits[0]) == {"agent", "session_id", "title", "project", "source_path", "server_url", "ordinal",
-                            "role", "ts", "text", "snippet", "rank", "thread"}
+                            "role", "ts", "text", "snippet", "rank", "thread", "host"}
+    assert all(h["host"] is None for h in hits), "this machine's hits: host null, as sessions --json"
     assert (home / "data" / "deck-tray" / "history.sqlite3").exists()
     proc = _cli(home, '"run a shell command"', "--agent", "codex", "--prompts")
     assert proc.returncode == 1 and "no matches" in proc.stderr

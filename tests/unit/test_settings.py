@@ -32,7 +32,8 @@ def test_no_secret_is_a_setting() -> None:
 
 def test_the_brief_is_covered() -> None:
     """Paths, servers, notification rules, quiet hours, pinned, window, history, Codex hold (#13);
-    worktrees, opencode servers deck-tray starts, sub-agent panes (#15); remote hosts and the ssh command (#18)."""
+    worktrees, opencode servers deck-tray starts, sub-agent panes (#15); remote hosts, the ssh command and
+    searching the hosts' history (#18)."""
     assert {"paths/claude_config_dir", "paths/codex_home", "opencode/urls", "opencode/discover",
             "opencode/auto_handoff", "opencode/auto_handoff_percent", "notifications/enabled",
             "notifications/permission", "notifications/question", "notifications/turn_finished",
@@ -41,7 +42,8 @@ def test_the_brief_is_covered() -> None:
             "window/close_to_tray", "window/global_shortcut", "sessions/history_hours", "sessions/history_index",
             "sessions/codex_hold_s", "sessions/worktree_root", "opencode/keep_started_servers",
             "opencode/subagent_panes", "opencode/subagent_close_grace_s", "opencode/main_pane_min_cols",
-            "opencode/agent_pane_min_cols", "remote/hosts", "remote/ssh_command"} == set(cfg.BY_KEY)
+            "opencode/agent_pane_min_cols", "remote/hosts", "remote/ssh_command",
+            "remote/search_history"} == set(cfg.BY_KEY)
 
 
 # -- coercion of INI values ---------------------------------------------------------------------
@@ -197,7 +199,9 @@ def test_the_remote_page() -> None:
     assert cfg.Group.REMOTE.value == "Remote hosts"
     text = cfg.Group.REMOTE.description
     assert "ssh" in text and "password" in text and "key" in text and "port" in text
-    assert cfg.in_group(cfg.Group.REMOTE) == [cfg.REMOTE_HOSTS, cfg.REMOTE_SSH_COMMAND]
+    assert cfg.in_group(cfg.Group.REMOTE) == [cfg.REMOTE_HOSTS, cfg.REMOTE_SSH_COMMAND, cfg.REMOTE_SEARCH_HISTORY]
+    assert cfg.REMOTE_SEARCH_HISTORY.default is False, "each host indexes its whole history: asked for, not assumed"
+    assert not cfg.REMOTE_SEARCH_HISTORY.on_restart, "read at every search"
     assert "DECK_TRAY_SSH_COMMAND" in cfg.REMOTE_SSH_COMMAND.help and "GIT_SSH_COMMAND" in cfg.REMOTE_SSH_COMMAND.help
     assert "ssh -F ~/.ssh/lab_config" in cfg.REMOTE_SSH_COMMAND.help
     assert cfg.describe(cfg.REMOTE_SSH_COMMAND, "") == "ssh"
