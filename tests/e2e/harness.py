@@ -225,8 +225,9 @@ def _kill_tree(pid: int, timeout: float = 5.0) -> None:
 class FakeModel:
     """A fake model server (``tests/fakes``) run as a subprocess.
 
-    ``kind`` is ``"anthropic"`` (Messages API, for Claude Code) or ``"openai"``
-    (Responses API, for Codex).  Use as a context manager, or call
+    ``kind`` is ``"anthropic"`` (Messages API, for Claude Code), ``"openai"``
+    (Responses API, for Codex) or ``"gemini"`` (Gemini API plus OpenAI chat completions, for
+    Gemini CLI and Qwen Code: ``tests/e2e/gemini_harness.py``).  Use as a context manager, or call
     :meth:`start` / :meth:`stop`.  ``env`` adds variables for the server
     (``FAKE_CMD``, ``FAKE_ESCALATE``).
     """
@@ -234,11 +235,12 @@ class FakeModel:
     SCRIPTS: dict[str, str] = {
         "anthropic": "fake_llm_anthropic.py",
         "openai": "fake_llm_openai_responses.py",
+        "gemini": "fake_llm_gemini.py",
     }
 
     def __init__(
         self,
-        kind: Literal["anthropic", "openai"],
+        kind: Literal["anthropic", "openai", "gemini"],
         workdir: str | os.PathLike[str] | None = None,
         env: Mapping[str, str] | None = None,
         start_timeout: float = 30.0,
