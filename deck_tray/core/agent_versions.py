@@ -59,6 +59,8 @@ VERIFIED_AGENTS: dict[str, VerifiedAgent] = {
         # Issue #19 (fixtures tests/fixtures/{,screens/}gemini-cli-0.61.0-*, qwen-code-0.24.4-*):
         VerifiedAgent("gemini", "Gemini CLI", "@google/gemini-cli", (0, 61, 0), (0, 61, 0)),
         VerifiedAgent("qwen", "Qwen Code", "@qwen-code/qwen-code", (0, 24, 4), (0, 24, 4)),
+        # Issue #19 (fixtures tests/fixtures/{,screens/}copilot-cli-1.0.102-*):
+        VerifiedAgent("copilot", "Copilot CLI", "@github/copilot", (1, 0, 102), (1, 0, 102)),
     )
 }
 

@@ -23,12 +23,13 @@ class AgentKind(enum.Enum):
     OPENCODE = "opencode"
     GEMINI_CLI = "gemini-cli"
     QWEN_CODE = "qwen-code"
+    COPILOT_CLI = "copilot-cli"
 
     @property
     def label(self) -> str:
         """Human name shown in the window and notifications."""
         return {"claude-code": "Claude Code", "codex": "Codex", "opencode": "opencode", "gemini-cli": "Gemini CLI",
-                "qwen-code": "Qwen Code"}[self.value]
+                "qwen-code": "Qwen Code", "copilot-cli": "Copilot CLI"}[self.value]
 
 
 class SessionStatus(enum.Enum):

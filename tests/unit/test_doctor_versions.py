@@ -22,6 +22,7 @@ def test_the_table_names_the_pinned_and_newest_releases() -> None:
         "opencode": ((1, 18, 33), (1, 18, 33)),
         "gemini": ((0, 61, 0), (0, 61, 0)),
         "qwen": ((0, 24, 4), (0, 24, 4)),
+        "copilot": ((1, 0, 102), (1, 0, 102)),
     }
     for a in VERIFIED_AGENTS.values():
         assert a.pinned <= a.newest
@@ -61,5 +62,6 @@ def test_the_shell_form_read_by_scripts_test_sh() -> None:
         "opencode opencode-ai 1.18.33 1.18.33",
         "gemini @google/gemini-cli 0.61.0 0.61.0",
         "qwen @qwen-code/qwen-code 0.24.4 0.24.4",
+        "copilot @github/copilot 1.0.102 1.0.102",
     ]
     assert "deck_tray.core.agent_versions" in (ROOT / "scripts" / "test.sh").read_text()

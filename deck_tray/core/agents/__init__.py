@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from pathlib import Path
 
-from deck_tray.core.agents import gemini, qwen
+from deck_tray.core.agents import copilot, gemini, qwen
 from deck_tray.core.agents.base import AgentAdapter
 from deck_tray.core.model import AgentKind
 
@@ -14,6 +14,7 @@ from deck_tray.core.model import AgentKind
 ADAPTERS: tuple[AgentAdapter, ...] = (
     gemini.ADAPTER,
     qwen.ADAPTER,
+    copilot.ADAPTER,
 )
 
 

@@ -139,6 +139,11 @@ class AgentAdapter(ABC):
         """True when a changed ``path`` is one of this agent's session files under ``home``."""
         return path.startswith(str(home) + os.sep) and path.endswith(".jsonl")
 
+    def session_id_for(self, path: str) -> str:
+        """The session id a session file names before any record says it (the file may not
+        exist yet): its name without ``.jsonl`` by default."""
+        return Path(path).stem
+
     @abstractmethod
     def new_transcript(self, path: str) -> TranscriptState:
         """A fresh parser state for the session file ``path``."""

@@ -153,7 +153,7 @@ class AdapterSource:
         fresh: dict[str, AdapterObservation] = {}
         label = self.adapter.kind.label
         for path, st in states.items():
-            sid = st.session_id or Path(path).stem
+            sid = st.session_id or self.adapter.session_id_for(path)
             pid = pid_of.get(path)
             ob = AdapterObservation(sid, self.adapter.kind, st.cwd, st.title, pid, path,
                                     messages=tuple(st.messages), pending_hint=st.pending_request(),
@@ -172,7 +172,7 @@ class AdapterSource:
             linked = links.get(pid)
             if linked is not None and linked in states:
                 continue
-            sid = Path(linked).stem if linked else f"{self.adapter.binary}-{pid}"
+            sid = self.adapter.session_id_for(linked) if linked else f"{self.adapter.binary}-{pid}"
             fresh[sid] = AdapterObservation(
                 sid, self.adapter.kind, proc.cwd, "", pid, "",
                 [Evidence(EvidenceSource.TRANSCRIPT, SessionStatus.IDLE, proc.started_at,
