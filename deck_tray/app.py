@@ -122,7 +122,7 @@ class DeckTrayApp:
             # It shares the scanner's log of skipped files (a named pipe is reported once, not twice).
             HistoryIndex(skipped=self.scanner.skipped), lambda: (self.scanner.claude_dir, self.scanner.codex_dir),
             servers=lambda: [st.url for st in self.opencode.servers() if st.phase.value == "connected"],
-            credentials=self.opencode.credentials)
+            credentials=self.opencode.credentials, adapter_homes=default_homes)
         self.monitor.files_changed.connect(self.history.file_changed)
         self.window = MainWindow(self.registry, self.settings, platform=platform)
         self.decisions.changed.connect(

@@ -1,4 +1,6 @@
-"""``deck-tray search QUERY``: search every Claude Code, Codex and opencode conversation.
+"""``deck-tray search QUERY``: search every Claude Code, Codex, opencode, Gemini CLI, Qwen Code, …
+conversation (every agent of :class:`deck_tray.core.model.AgentKind`; the agents watched through an
+adapter, :mod:`deck_tray.core.agents`, from their session files under their homes).
 
 Brings the history index (:mod:`deck_tray.services.history_store`) up to date first — the
 first run reads every transcript, later runs only what was appended — then prints the
@@ -39,13 +41,17 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser],
                parents: list[argparse.ArgumentParser]) -> None:
     """``search QUERY [--json] [--agent A]... [--project TEXT] [--since D] [--until D]
     [--prompts|--answers|--role ROLE...] [--limit N] [--no-update] [--remote|--no-remote]``."""
+    from deck_tray.core.model import AgentKind  # no third-party import: --version runs without deps
+
+    agents = [k.value.split("-")[0] for k in AgentKind]  # as core.history.agent_of reads them
     p = sub.add_parser(
-        "search", parents=parents, help="search the history of every Claude Code, Codex and opencode session",
+        "search", parents=parents, help="search the history of every agent's sessions (Claude Code, Codex, "
+                                        "opencode, Gemini CLI, Qwen Code, …)",
         description="Search every conversation (words and \"quoted phrases\", word* for a prefix). "
                     "The index is brought up to date first. Exits 1 when nothing matches.")
     p.add_argument("query", nargs="+", help="what to look for")
     p.add_argument("--json", action="store_true", help="print a JSON array of hits")
-    p.add_argument("--agent", action="append", choices=("claude", "codex", "opencode"), default=[],
+    p.add_argument("--agent", action="append", choices=agents, default=[],
                    help="only this agent's sessions (repeatable)")
     p.add_argument("--project", default="", metavar="TEXT", help="only sessions whose folder contains TEXT")
     p.add_argument("--since", metavar="YYYY-MM-DD", help="only from this day on")
@@ -103,9 +109,12 @@ def _agent_dirs() -> tuple[Any, Any]:
 
 def update_index(index: Any, *, tty: bool) -> None:
     """Index what changed since the last run, with a progress line on stderr when it is
-    a terminal and the update takes longer than :data:`PROGRESS_AFTER_S`."""
+    a terminal and the update takes longer than :data:`PROGRESS_AFTER_S`: the Claude Code and
+    Codex folders the app would index, and each adapter's agent's home as this environment names
+    it (:func:`deck_tray.core.agents.default_homes`: ``GEMINI_CLI_HOME``, ``QWEN_HOME``, …)."""
     import time
 
+    from deck_tray.core.agents import default_homes
     from deck_tray.services.history_store import discover_files
 
     claude_dir, codex_dir = _agent_dirs()
@@ -118,7 +127,7 @@ def update_index(index: Any, *, tty: bool) -> None:
             sys.stderr.write(f"\rdeck-tray: indexing history… {done}/{total} files")
             sys.stderr.flush()
 
-    index.sync_files(discover_files(claude_dir, codex_dir), full=True, progress=progress)
+    index.sync_files(discover_files(claude_dir, codex_dir, default_homes()), full=True, progress=progress)
     if shown[0]:
         sys.stderr.write("\r\033[K")
         sys.stderr.flush()

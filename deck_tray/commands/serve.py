@@ -107,7 +107,7 @@ async def serve() -> int:
     async def first_scan() -> None:
         await monitor.refresh_now(incremental=False, force=True)
 
-    history = ServeHistory(lambda: discover_files(scanner.claude_dir, scanner.codex_dir))
+    history = ServeHistory(lambda: discover_files(scanner.claude_dir, scanner.codex_dir, default_homes()))
     server = RemoteServer(registry, deliver, first_scan, history=history)
     monitor.start()
     opencode.start()

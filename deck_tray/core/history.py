@@ -18,6 +18,12 @@ see ``shared/reference``):
 * opencode messages (``GET /session/{id}/message`` → ``[{"info", "parts"}]``) —
   :func:`opencode_entries`: ``text`` parts by the message's role, ``tool`` parts as
   ``tool(summary)`` plus their output (capped); synthetic/ignored parts are skipped.
+* The session files of the agents watched through an adapter (:mod:`deck_tray.core.agents`:
+  Gemini CLI 0.61.0 ``GEMINI_HOME/tmp/<slug>/chats/session-*.jsonl``, Qwen Code 0.24.4
+  ``QWEN_HOME/projects/<slug>/chats/<id>.jsonl``, …) — parsed whole by the adapter's own
+  :class:`~deck_tray.core.agents.base.TranscriptState` (their files are not append-only: a
+  Gemini record may replace an earlier message, ``$set`` the whole list), then
+  :func:`adapter_entries` turns its messages into entries.
 
 Every entry's text is capped (:data:`MAX_TEXT_CHARS`, tool output :data:`TOOL_TEXT_CHARS`):
 a 30 KB tool output is rarely what one searches for and would dominate the index.
@@ -30,12 +36,12 @@ import json
 import re
 import shlex
 import unicodedata
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from deck_tray.core import claude, codex
-from deck_tray.core.model import AgentKind
+from deck_tray.core.model import AgentKind, Message, MessageRole
 from deck_tray.core.record_kinds import ClaudeQueue, CodexItems, Item, Kind, claude_items, codex_prompt_of
 from deck_tray.core.records import iso_timestamp
 from deck_tray.core.titles import PROMPT, Titles
@@ -74,7 +80,8 @@ class HistoryEntry:
         role: who wrote it.
         ts: when, POSIX seconds (0.0 when the source gave no time).
         text: the text (capped: :data:`MAX_TEXT_CHARS`, tool text :data:`TOOL_TEXT_CHARS`).
-        offset: byte offset of the source record's line in the transcript file; -1 for opencode.
+        offset: byte offset of the source record's line in the transcript file; -1 for opencode
+            and for the adapters' session files (indexed whole: :func:`adapter_entries`).
         thread: the sub-agent that wrote it (its ``agentId``, ``"sidechain"`` when the record
             names none); ``""`` for the session itself.
     """
@@ -119,7 +126,8 @@ class SearchHit:
 
     Attributes:
         agent: the session's agent.
-        session_id: Claude session id, Codex thread id or opencode ``ses_…`` id.
+        session_id: Claude session id, Codex thread id, opencode ``ses_…`` id, or the id an
+            adapter's parser read (else its file's name without ``.jsonl``).
         title: the session's title (generated/custom, else its first prompt).
         project: the session's cwd.
         source_path: the transcript file; ``""`` for opencode.
@@ -471,15 +479,23 @@ def snippet(text: str, query_text: str, width: int = 180) -> tuple[tuple[str, bo
     return marked_segments("".join(marked))
 
 
-_AGENT_NAMES = {"claude": AgentKind.CLAUDE_CODE, "claude-code": AgentKind.CLAUDE_CODE,
-                "codex": AgentKind.CODEX, "opencode": AgentKind.OPENCODE}
+#: Names :func:`agent_of` accepts: every agent's value (``gemini-cli``) and its first word
+#: (``gemini``), so an agent added to :class:`AgentKind` is searchable by name at once.
+_AGENT_NAMES = {**{k.value.split("-")[0]: k for k in AgentKind}, **{k.value: k for k in AgentKind}}
 _ROLE_NAMES = {"user": HistoryRole.USER, "prompt": HistoryRole.USER, "prompts": HistoryRole.USER,
                "assistant": HistoryRole.ASSISTANT, "answer": HistoryRole.ASSISTANT,
                "answers": HistoryRole.ASSISTANT, "tool": HistoryRole.TOOL, "tools": HistoryRole.TOOL}
 
 
+def agent_names() -> list[str]:
+    """The short names :func:`agent_of` accepts, one per agent (``claude``, ``codex``, ``opencode``,
+    ``gemini``, ``qwen``, …), in :class:`AgentKind` order."""
+    return [k.value.split("-")[0] for k in AgentKind]
+
+
 def agent_of(name: str) -> AgentKind:
-    """``claude``/``claude-code``/``codex``/``opencode`` → :class:`AgentKind`.
+    """``claude``/``claude-code``/``codex``/``opencode``/``gemini``/``gemini-cli``/… → :class:`AgentKind`
+    (each agent's value, or its first word).
 
     Raises:
         QueryError: another name.
@@ -487,7 +503,7 @@ def agent_of(name: str) -> AgentKind:
     try:
         return _AGENT_NAMES[name.strip().lower()]
     except KeyError:
-        raise QueryError(f"unknown agent {name!r} (claude, codex or opencode)") from None
+        raise QueryError(f"unknown agent {name!r} ({', '.join(agent_names())})") from None
 
 
 def parse_date(text: str, *, end: bool = False) -> float:
@@ -867,4 +883,39 @@ def opencode_entries(items: list[dict[str, Any]]) -> list[HistoryEntry]:
             elif ptype == "tool":
                 call, output = _opencode_tool_text(part)
                 ex._entry(out, HistoryRole.TOOL, ts, call + ("\n" + output if output else ""), -1)
+    return out
+
+
+#: The entry role of each conversation item an adapter's parser gives; the others (notices such
+#: as "Request cancelled.", sub-agent summary lines) are not indexed: fixed or derived texts.
+_ADAPTER_ROLES = {MessageRole.USER: HistoryRole.USER, MessageRole.ASSISTANT: HistoryRole.ASSISTANT,
+                  MessageRole.TOOL: HistoryRole.TOOL, MessageRole.COMMAND: HistoryRole.COMMAND,
+                  MessageRole.HARNESS: HistoryRole.HARNESS, MessageRole.COMPACTION: HistoryRole.COMPACTION,
+                  MessageRole.THINKING: HistoryRole.THINKING, MessageRole.IMAGE: HistoryRole.IMAGE,
+                  MessageRole.ERROR: HistoryRole.ERROR}
+
+
+def adapter_entries(messages: Sequence[Message]) -> list[HistoryEntry]:
+    """Entries of one session of an agent watched through an adapter, from its parsed file.
+
+    Args:
+        messages: the conversation the adapter's parser rebuilt from the whole file
+            (:attr:`deck_tray.core.agents.base.TranscriptState.messages` after ``settle()``),
+            oldest first: prompts (``USER``), answers (``ASSISTANT``), tool calls (``TOOL``,
+            ``Name(summary)``), errors, … with their times (POSIX seconds, 0 unknown). Shapes
+            checked against Gemini CLI 0.61.0 and Qwen Code 0.24.4 (their parsers say which
+            records make which message).
+
+    Returns:
+        Entries in that order, ordinals from 0, ``offset`` -1 (the file is indexed whole:
+        a message does not belong to one line of it), texts capped like every entry's
+        (:data:`MAX_TEXT_CHARS`, tool calls :data:`TOOL_TEXT_CHARS`); empty texts, notices and
+        sub-agent summary lines left out.
+    """
+    ex = Extractor()
+    out: list[HistoryEntry] = []
+    for m in messages:
+        role = _ADAPTER_ROLES.get(m.role)
+        if role is not None:
+            ex._entry(out, role, m.timestamp, m.text, -1)
     return out

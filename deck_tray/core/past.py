@@ -3,7 +3,9 @@
 Opened from a search hit: from the history index's entries of the session (complete, every
 entry capped by :mod:`deck_tray.core.history`), else from its whole transcript file with the
 same parsers as the live scan (which keep only the newest
-:data:`deck_tray.core.records.MAX_MESSAGES`). A session tab also reads a whole transcript here
+:data:`deck_tray.core.records.MAX_MESSAGES`); an agent watched through an adapter
+(:mod:`deck_tray.core.agents`: Gemini CLI, Qwen Code, …) by its adapter's parser
+(``new_transcript``, every record fed, ``settle()``). A session tab also reads a whole transcript here
 when the user scrolls above the messages it holds (:func:`conversation_from_transcript`,
 :func:`older_than`).
 
@@ -16,6 +18,8 @@ import os
 from collections.abc import Sequence
 
 from deck_tray.core import claude, codex
+from deck_tray.core.agents import adapter_for
+from deck_tray.core.agents.base import TranscriptState
 from deck_tray.core.history import HistoryEntry, HistoryRole, SearchHit
 from deck_tray.core.jsonl import JsonlTailer, open_regular
 from deck_tray.core.model import AgentKind, Message, MessageRole, Session, SessionStatus
@@ -47,17 +51,26 @@ def session_from_entries(hit: SearchHit, entries: Sequence[HistoryEntry]) -> Ses
                    server=hit.server_url if hit.agent is AgentKind.OPENCODE else "")
 
 
-def _parse_transcript(agent: AgentKind, path: str) -> claude.ClaudeTranscript | codex.CodexRollout:
-    """Every record of the transcript ``path`` fed to its agent's parser (no message limit).
+_Parsed = claude.ClaudeTranscript | codex.CodexRollout | TranscriptState
+
+
+def _parse_transcript(agent: AgentKind, path: str) -> _Parsed:
+    """Every record of the transcript ``path`` fed to its agent's parser (no message limit):
+    Claude Code's, Codex's, or the :class:`~deck_tray.core.agents.base.TranscriptState` of the
+    agent's adapter (settled after the last record).
 
     Raises:
         OSError: the file cannot be opened (gone, not a regular file, no permission).
         ValueError: ``agent`` has no transcript file (opencode).
     """
+    adapter = adapter_for(agent)
+    state: _Parsed
     if agent is AgentKind.CLAUDE_CODE:
-        state: claude.ClaudeTranscript | codex.CodexRollout = claude.ClaudeTranscript(max_messages=None)
+        state = claude.ClaudeTranscript(max_messages=None)
     elif agent is AgentKind.CODEX:
         state = codex.CodexRollout(codex.thread_id_from_path(path) or "", path, max_messages=None)
+    elif adapter is not None:
+        state = adapter.new_transcript(path)
     else:
         raise ValueError(f"{agent.label} sessions have no transcript file")
     os.close(open_regular(path))  # the reason it cannot be read, as the system says it
@@ -67,11 +80,14 @@ def _parse_transcript(agent: AgentKind, path: str) -> claude.ClaudeTranscript | 
         raise FileNotFoundError(2, "No such file or directory", path)
     for rec in res.records:
         state.feed(rec)
+    if isinstance(state, TranscriptState):
+        state.settle()
     return state
 
 
 def conversation_from_transcript(agent: AgentKind, path: str) -> tuple[Message, ...]:
-    """The whole conversation of a Claude Code transcript or Codex rollout, oldest first.
+    """The whole conversation of a Claude Code transcript, Codex rollout or adapter's session
+    file (Gemini CLI, Qwen Code, …), oldest first.
 
     The same parsers as the live scan, with no window: every message of the file (the live
     scan keeps the newest :data:`deck_tray.core.records.MAX_MESSAGES` of its last
@@ -79,7 +95,7 @@ def conversation_from_transcript(agent: AgentKind, path: str) -> tuple[Message, 
     (about 1 s per 100 MB); call it on a worker thread.
 
     Args:
-        agent: ``CLAUDE_CODE`` or ``CODEX``.
+        agent: ``CLAUDE_CODE``, ``CODEX`` or an agent of :data:`deck_tray.core.agents.ADAPTERS`.
         path: the session's transcript (``Session.transcript``).
 
     Raises:
@@ -123,15 +139,23 @@ def older_than(full: Sequence[Message], held: Sequence[Message]) -> tuple[Messag
     return tuple(m for m in full if m.timestamp and m.timestamp < oldest)
 
 
+def has_reader(agent: AgentKind) -> bool:
+    """True when :func:`session_from_transcript` can read ``agent``'s session files (Claude Code,
+    Codex, and every agent of :data:`deck_tray.core.agents.ADAPTERS`); opencode keeps its
+    sessions on its server."""
+    return agent in (AgentKind.CLAUDE_CODE, AgentKind.CODEX) or adapter_for(agent) is not None
+
+
 def session_from_transcript(hit: SearchHit) -> Session | None:
-    """A read-only :class:`Session` parsed from the whole transcript of ``hit`` (Claude Code or
-    Codex); None when the file is gone or the agent has none (opencode)."""
+    """A read-only :class:`Session` parsed from the whole transcript of ``hit`` (Claude Code,
+    Codex, or an agent watched through an adapter); None when the file is gone or cannot be
+    read, or the agent has none (opencode, an agent without an adapter)."""
     path = hit.source_path
     if not path or hit.agent is AgentKind.OPENCODE or not os.path.isfile(path):
         return None
     try:
         state = _parse_transcript(hit.agent, path)
-    except OSError:
+    except (OSError, ValueError):
         return None
     title = state.display_title if isinstance(state, claude.ClaudeTranscript) else state.title
     return Session(id=hit.session_id, agent=hit.agent, cwd=state.cwd or hit.project,

@@ -14,12 +14,13 @@ import os
 import queue
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import QObject, QTimer, Signal
 
+from deck_tray.core.model import AgentKind
 from deck_tray.core.opencode import ms
 from deck_tray.services.handover import Handover
 from deck_tray.services.history_store import HistoryIndex, classify, discover_files
@@ -46,8 +47,9 @@ class HistoryIndexer(QObject):
     The worker thread (nice 19) does all file reading, parsing, opencode requests (blocking,
     :class:`~deck_tray.services.opencode_blocking.BlockingOpencodeClient`: it runs no event loop)
     and database writes; the GUI thread only queues work. It indexes every transcript under the
-    Claude Code and Codex folders (all history, not only the live scanner's window), files
-    reported changed (:meth:`file_changed`, coalesced for :data:`CHANGE_DELAY_MS`), everything
+    Claude Code and Codex folders and every session file of the agents watched through an
+    adapter (Gemini CLI, Qwen Code, …: ``adapter_homes``) — all history, not only the live
+    scanner's window —, files reported changed (:meth:`file_changed`, coalesced for :data:`CHANGE_DELAY_MS`), everything
     again every ``interval_s`` (cheap: unchanged files cost one ``stat``), and the sessions of
     the opencode servers ``servers()`` names whose ``time.updated`` is newer than indexed.
 
@@ -57,6 +59,9 @@ class HistoryIndexer(QObject):
         servers: returns the opencode server URLs to index (called on the GUI thread).
         credentials: password lookup for those servers (called on the worker thread).
         interval_s: seconds between rescans.
+        adapter_homes: returns ``{agent: its data folder}`` of the agents watched through an
+            adapter (:func:`deck_tray.core.agents.default_homes`), asked at each scan and on the
+            worker thread; None indexes none of theirs.
 
     Signals:
         progress(int, int): files done and files to do in the running scan, on the thread of
@@ -71,10 +76,12 @@ class HistoryIndexer(QObject):
 
     def __init__(self, index: HistoryIndex, dirs: Callable[[], tuple[Path, Path]],
                  servers: Callable[[], list[str]] | None = None, credentials: Credentials | None = None, *,
-                 interval_s: float = RESCAN_S, parent: QObject | None = None) -> None:
+                 interval_s: float = RESCAN_S, parent: QObject | None = None,
+                 adapter_homes: Callable[[], Mapping[AgentKind, Path]] | None = None) -> None:
         super().__init__(parent)
         self.index = index
         self.dirs = dirs
+        self.adapter_homes = adapter_homes or (lambda: {})
         self.servers = servers or (lambda: [])
         self.credentials = credentials
         self._jobs: queue.Queue[tuple[str, Any] | None] = queue.Queue()
@@ -228,14 +235,15 @@ class HistoryIndexer(QObject):
 
     def _run(self, scan_urls: list[str] | None, files: set[str]) -> None:
         claude_dir, codex_dir = self.dirs()
+        homes = self.adapter_homes()
         changed = 0
         if scan_urls is not None:
-            found = discover_files(claude_dir, codex_dir)
+            found = discover_files(claude_dir, codex_dir, homes)
             changed += self.index.sync_files(found, full=True, progress=self._emit_progress,
                                              cancelled=self._stopping.is_set)
             self.scans += 1
         elif files:
-            work = [(a, p) for p in sorted(files) if (a := classify(p, claude_dir, codex_dir)) is not None]
+            work = [(a, p) for p in sorted(files) if (a := classify(p, claude_dir, codex_dir, homes)) is not None]
             changed += self.index.sync_files(work, cancelled=self._stopping.is_set)
         if scan_urls and not self._stopping.is_set():
             changed += self._opencode(scan_urls)

@@ -39,6 +39,13 @@ it again from the stored offset. Appends are read from the offset; a file whose 
 changed or that shrank below the offset is dropped and read again; a file that is gone
 drops out (on a full scan).
 
+The session files of the agents watched through an adapter (:mod:`deck_tray.core.agents`: Gemini
+CLI, Qwen Code, …) are not append-only (Gemini 0.61.0 replaces a message by writing a record
+with its id again, and a ``$set`` record may replace the whole list): such a file is read whole,
+by the adapter's own parser, whenever its dev/inode/size/mtime changed, and its old entries are
+replaced in the same transaction. One larger than :data:`ADAPTER_FILE_MAX_BYTES` is skipped
+(reported once, like a named pipe) and keeps what was indexed of it before.
+
 Only regular files are read (:func:`deck_tray.core.jsonl.open_regular`): a named pipe,
 socket or device named like a transcript, a symbolic link loop or an unreadable file is
 skipped (logged once per path) and never blocks the indexer.
@@ -48,13 +55,14 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import errno
 import logging
 import os
 import queue
 import sqlite3
 import stat
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -62,6 +70,7 @@ from typing import Any
 import platformdirs
 
 from deck_tray.core import claude, codex
+from deck_tray.core.agents import adapter_for
 from deck_tray.core.history import (
     HIT_TEXT_CHARS,
     CodexExtractor,
@@ -71,6 +80,7 @@ from deck_tray.core.history import (
     QueryError,
     SearchHit,
     SearchQuery,
+    adapter_entries,
     extractor_for,
     fts_match,
     gram_document,
@@ -93,6 +103,8 @@ log = logging.getLogger(__name__)
 SCHEMA_VERSION = 2
 #: JSONL bytes read per transaction.
 BATCH_BYTES = 8 * 1024 * 1024
+#: An adapter's session file (read whole at every change) larger than this is not indexed: 32 MiB.
+ADAPTER_FILE_MAX_BYTES = 32 * 1024 * 1024
 #: Matches ranked per search: the newest this many. When a query has more matches than
 #: this in all, its terms are common and bm25 is replaced by term frequency over the newest
 #: :data:`TF_WINDOW` (bm25 over every match of a word that occurs everywhere takes seconds).
@@ -154,14 +166,24 @@ def default_path() -> Path:
     return Path(platformdirs.user_data_dir("deck-tray", appauthor=False)) / "history.sqlite3"
 
 
-def discover_files(claude_dir: Path, codex_dir: Path) -> list[tuple[AgentKind, str]]:
+def discover_files(claude_dir: Path, codex_dir: Path,
+                   adapter_homes: Mapping[AgentKind, Path] | None = None) -> list[tuple[AgentKind, str]]:
     """Every transcript on disk: ``claude_dir/projects/*/*.jsonl`` (with 2.0.x sub-agents'
     ``agent-<id>.jsonl``) and ``claude_dir/projects/*/<session id>/subagents/agent-*.jsonl`` (2.1.x),
-    ``codex_dir/sessions/YYYY/MM/DD/rollout-*.jsonl`` and ``codex_dir/archived_sessions/rollout-*.jsonl``.
+    ``codex_dir/sessions/YYYY/MM/DD/rollout-*.jsonl`` and ``codex_dir/archived_sessions/rollout-*.jsonl``,
+    and the session files of each agent watched through an adapter
+    (:meth:`deck_tray.core.agents.base.AgentAdapter.transcripts` of its home).
+
+    Args:
+        claude_dir: Claude Code's config folder (``~/.claude``).
+        codex_dir: Codex's home (``~/.codex``).
+        adapter_homes: ``{agent: its data folder}`` of the adapters' agents
+            (:func:`deck_tray.core.agents.default_homes`); None or an agent without an adapter:
+            none of theirs.
 
     Returns:
-        ``(agent, path)`` pairs; folders that are missing or unreadable give none. Every
-        entry so named that is not a folder is listed, named pipes and sockets too:
+        ``(agent, path)`` pairs, each path once; folders that are missing or unreadable give
+        none. Every entry so named that is not a folder is listed, named pipes and sockets too:
         :meth:`HistoryIndex.sync_files` skips (and reports) what is not a regular file.
     """
     out: list[tuple[AgentKind, str]] = []
@@ -190,6 +212,20 @@ def discover_files(claude_dir: Path, codex_dir: Path) -> list[tuple[AgentKind, s
             for day in dirs(month):
                 out += [(AgentKind.CODEX, p) for p in files(day, "rollout-")]
     out += [(AgentKind.CODEX, p) for p in files(str(codex_dir / "archived_sessions"), "rollout-")]
+    seen = {p for _a, p in out}
+    for kind, home in (adapter_homes or {}).items():
+        adapter = adapter_for(kind)
+        if adapter is None:
+            continue
+        try:
+            found = adapter.transcripts(home)
+        except OSError as exc:
+            log.debug("cannot list the %s sessions under %s: %s", kind.value, home, exc)
+            continue
+        for p in found:
+            if p not in seen:
+                seen.add(p)
+                out.append((kind, p))
     return out
 
 
@@ -427,8 +463,15 @@ class HistoryIndex:
                    cancelled: Callable[[], bool] | None = None) -> int:
         """Bring the index up to date with these transcript files (blocking; call it off the GUI thread).
 
+        Claude transcripts and Codex rollouts are read from where the last run stopped; the
+        session file of an agent watched through an adapter is read whole (by its adapter's
+        parser) whenever it changed, its old entries replaced in the same transaction, unless
+        it is larger than :data:`ADAPTER_FILE_MAX_BYTES` (then it is reported to
+        :attr:`skipped_files` and what was indexed of it stays).
+
         Args:
-            files: ``(agent, path)`` of Claude transcripts and Codex rollouts.
+            files: ``(agent, path)`` of Claude transcripts, Codex rollouts and adapters'
+                session files (:func:`discover_files`, :func:`classify`).
             full: ``files`` is everything there is: indexed files not in it that no longer
                 exist are dropped.
             progress: called after each batch with ``(files done, files to do)``.
@@ -462,6 +505,9 @@ class HistoryIndex:
             if old is not None and (old[1], old[2], old[3], old[4]) == (st.st_dev, st.st_ino, st.st_size,
                                                                          st.st_mtime):
                 continue
+            if st.st_size > ADAPTER_FILE_MAX_BYTES and adapter_for(agent) is not None:
+                self.skipped_files.report(path, _too_large())
+                continue
             todo.append((agent, path, old))
         if full:
             listed = {p for _a, p in files}
@@ -479,6 +525,19 @@ class HistoryIndex:
             batch: list[tuple[_Work, list[HistoryEntry]]] = []
             budget = BATCH_BYTES
             for agent, path, old in todo:
+                if adapter_for(agent) is not None:
+                    if (cancelled is not None and cancelled()) or writer.failed:
+                        return writer.finish(batch)
+                    work = self._read_adapter_file(agent, path, reset=old is not None)
+                    if work is not None:
+                        batch.append(work)
+                        budget -= work[0].offset
+                        if budget <= 0:
+                            writer.put(batch, (done, total) if progress is not None else None, progress)
+                            batch = []
+                            budget = BATCH_BYTES
+                    done += 1
+                    continue
                 offset = 0
                 reset = False
                 state = ExtractState()
@@ -527,6 +586,54 @@ class HistoryIndex:
             progress(total, total)
         return added
 
+    def _read_adapter_file(self, agent: AgentKind, path: str, *,
+                           reset: bool) -> tuple[_Work, list[HistoryEntry]] | None:
+        """One adapter session file read whole and parsed by its adapter: the batch item that
+        replaces its entries (``reset``: it was indexed before).
+
+        The records (complete JSON lines, :func:`~deck_tray.core.jsonl.read_complete_lines`:
+        a named pipe never blocks) are fed in file order to
+        :meth:`~deck_tray.core.agents.base.AgentAdapter.new_transcript`'s state, then
+        ``settle()``; its messages become the entries (:func:`~deck_tray.core.history.adapter_entries`),
+        its ``session_id`` (else the file name without ``.jsonl``, as the live scan names it),
+        ``cwd`` and ``title`` the session's.
+
+        Returns:
+            ``(work, entries)``, or None when the file cannot be read (reported to
+            :attr:`skipped_files`) or grew past :data:`ADAPTER_FILE_MAX_BYTES` while read.
+        """
+        adapter = adapter_for(agent)
+        if adapter is None:
+            return None
+        got = read_complete_lines(path, 0, budget=ADAPTER_FILE_MAX_BYTES, stats=self.stats_skipped,
+                                  skipped=self.skipped_files)
+        if got is None:
+            return None
+        if got.more:
+            self.skipped_files.report(path, _too_large())
+            return None
+        tx = adapter.new_transcript(path)
+        for off, rec in got.records:
+            try:
+                tx.feed(rec)
+            except Exception:  # a record shape nobody foresaw must not stop the index
+                log.debug("skipped a record of %s at %d", path, off, exc_info=True)
+        try:
+            tx.settle()
+        except Exception:
+            log.debug("could not settle the %s session %s", agent.value, path, exc_info=True)
+        entries = adapter_entries(tx.messages)
+        times = [e.ts for e in entries if e.ts]
+        started = tx.started_at or min(times, default=0.0)
+        updated = max(tx.last_at, max(times, default=0.0))
+        name = os.path.basename(path)
+        sid = tx.session_id or (name[:-6] if name.endswith(".jsonl") else name)
+        state = ExtractState(session_id=sid, cwd=tx.cwd, title=tx.title, title_rank=1 if tx.title else 0,
+                             started=started, updated=updated, next_ordinal=len(entries))
+        work = _Work(agent, path, reset, state, got.end, got.dev, got.ino, got.size, got.mtime, sid,
+                     [gram_document(e.text) for e in entries])
+        return work, entries
+
     def _resume(self, path: str) -> tuple[int, bool, ExtractState]:
         """Where to continue reading an indexed file: ``(offset, reset, state)``."""
         row = self._conn().execute(
@@ -551,6 +658,14 @@ class HistoryIndex:
             conn = self._conn()
             conn.execute("BEGIN IMMEDIATE")
             try:
+                # Files read again from the start lose their rows first: the new entries then get ids
+                # above every row left (rowids of deleted rows are given again), so ``id > first_new``
+                # below is exactly this batch's entries.
+                for w, _entries in batch:
+                    if w.reset:
+                        row = conn.execute("SELECT id FROM sessions WHERE key = ?", (w.path,)).fetchone()
+                        if row:
+                            self._drop_rows(conn, [int(row[0])])
                 first_new = conn.execute("SELECT coalesce(max(id), 0) FROM entries").fetchone()[0]
                 ids: dict[str, int] = {}
                 for w, entries in batch:
@@ -850,6 +965,14 @@ class HistoryIndex:
         return True
 
 
+def _too_large() -> OSError:
+    """Why an adapter's session file larger than :data:`ADAPTER_FILE_MAX_BYTES` is skipped (the
+    same words every time: :class:`~deck_tray.core.jsonl.SkippedFiles` logs a path once per reason)."""
+    n = ADAPTER_FILE_MAX_BYTES
+    size = f"{n // (1024 * 1024)} MiB" if n % (1024 * 1024) == 0 else f"{n:,} bytes"
+    return OSError(errno.EFBIG, f"larger than the {size} the history reads of a session file")
+
+
 def _insert_entries(conn: sqlite3.Connection, sess: int, rows: Iterable[tuple[HistoryEntry, str]],
                     thread: str = "") -> None:
     """Insert ``(entry, gram document)`` rows of session row ``sess`` into ``entries`` (the caller
@@ -882,8 +1005,18 @@ def _split_sql(script: str) -> list[str]:
     return out
 
 
-def classify(path: str, claude_dir: Path, codex_dir: Path) -> AgentKind | None:
-    """The agent whose transcript ``path`` is (by where it lives), or None for any other file."""
+def classify(path: str, claude_dir: Path, codex_dir: Path,
+             adapter_homes: Mapping[AgentKind, Path] | None = None) -> AgentKind | None:
+    """The agent whose transcript ``path`` is (by where it lives), or None for any other file.
+
+    Args:
+        path: a changed file (a watcher's event).
+        claude_dir: Claude Code's config folder.
+        codex_dir: Codex's home.
+        adapter_homes: ``{agent: its data folder}`` of the adapters' agents
+            (:func:`deck_tray.core.agents.default_homes`): a ``.jsonl`` file its adapter
+            :meth:`~deck_tray.core.agents.base.AgentAdapter.owns` is that agent's.
+    """
     if not path.endswith(".jsonl"):
         return None
     p = os.path.abspath(path)
@@ -896,4 +1029,8 @@ def classify(path: str, claude_dir: Path, codex_dir: Path) -> AgentKind | None:
     home = os.path.abspath(codex_dir) + os.sep
     if p.startswith(home) and os.path.basename(p).startswith("rollout-"):
         return AgentKind.CODEX
+    for kind, agent_home in (adapter_homes or {}).items():
+        adapter = adapter_for(kind)
+        if adapter is not None and adapter.owns(Path(os.path.abspath(agent_home)), p):
+            return kind
     return None

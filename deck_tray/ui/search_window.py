@@ -283,10 +283,14 @@ class ResultDelegate(QStyledItemDelegate):
 
 def resume_command(hit: SearchHit) -> str:
     """The command that continues the session of ``hit`` in its folder (on the machine it is
-    on): ``cd FOLDER && claude --resume ID`` / ``codex resume ID`` / ``opencode --session ID``."""
+    on): ``cd FOLDER && claude --resume ID`` / ``codex resume ID`` / ``opencode --session ID``;
+    ``""`` for an agent whose resume command deck-tray does not know (the agents watched through
+    an adapter: :class:`~deck_tray.core.agents.base.AgentAdapter` names none)."""
     words = {AgentKind.CLAUDE_CODE: ["claude", "--resume", hit.session_id],
-             AgentKind.CODEX: ["codex", "resume", hit.session_id]}.get(
-        hit.agent, ["opencode", "--session", hit.session_id])
+             AgentKind.CODEX: ["codex", "resume", hit.session_id],
+             AgentKind.OPENCODE: ["opencode", "--session", hit.session_id]}.get(hit.agent)
+    if words is None:
+        return ""
     cmd = shlex.join(words)
     return f"cd {shlex.quote(hit.project)} && {cmd}" if hit.project else cmd
 
@@ -735,7 +739,10 @@ class SearchWindow(QWidget):
             try:
                 entries = index.session_entries(hit.agent, hit.session_id) if index is not None else []
                 session = past.session_from_entries(hit, entries) if entries else past.session_from_transcript(hit)
-                if session is None:
+                if session is None and not past.has_reader(hit.agent):
+                    why = (f"the history has no entries of this session, and this deck-tray cannot read "
+                           f"{hit.agent.label} session files")
+                elif session is None:
                     why = (f"the history has no entries of this session and its transcript "
                            f"{hit.source_path or ''} cannot be read").replace("  ", " ")
             except Exception as exc:
@@ -755,9 +762,14 @@ class SearchWindow(QWidget):
         host = hit_host(hit)
         cmd = resume_command(hit)
         title = hit.title or hit.session_id[:8]
+        if cmd:
+            how = f"To continue it, run this on {host}:\n{cmd}"
+        else:  # an agent whose resume command deck-tray does not know: what identifies the session
+            how = (f"deck-tray does not know how {hit.agent.label} resumes a session; on {host}, its session id is "
+                   f"{hit.session_id}" + (f" (folder {hit.project})" if hit.project else "") + ".")
+            cmd = hit.session_id
         self.notice = (f"“{title}” is a past session on {host}: deck-tray opens a remote session only while "
-                       f"{host} lists it, and cannot resume sessions of another machine.\n\n"
-                       f"To continue it, run this on {host}:\n{cmd}")
+                       f"{host} lists it, and cannot resume sessions of another machine.\n\n{how}")
         self.status.setText(f"“{title}” is on {host} and not running there; see the note to resume it there.")
         box = QMessageBox(QMessageBox.Icon.Information, f"A session on {host} — deck-tray", self.notice,
                           QMessageBox.StandardButton.Close, self)
@@ -765,7 +777,8 @@ class SearchWindow(QWidget):
         text = re.sub(r"\s+", " ", hit.text).strip()
         box.setInformativeText(f"The entry found ({ROLE_LABELS.get(hit.role, hit.role.value)}, "
                                f"{when_text(hit.ts) or 'no date'}):\n{text[:600] + ('…' if len(text) > 600 else '')}")
-        copy = box.addButton("Copy command", QMessageBox.ButtonRole.ActionRole)
+        copy = box.addButton("Copy command" if cmd != hit.session_id else "Copy session id",
+                             QMessageBox.ButtonRole.ActionRole)
         copy.clicked.connect(lambda: self._copy(cmd))
         box.setModal(False)
         box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
