@@ -412,7 +412,8 @@ def screen_evidence(
         return None
     labels = tuple(o.label for o in screen.options)
     if hint is not None:
-        pending = PendingRequest(kind, hint.tool, hint.summary, labels, hint.request_id,
+        pending = PendingRequest(kind, hint.tool, hint.summary or screen.subject or screen.title, labels,
+                                 hint.request_id,
                                  hint.question or (screen.title if kind is RequestKind.QUESTION else ""))
     else:
         pending = PendingRequest(kind, screen.tool, screen.subject or screen.title, labels, "",

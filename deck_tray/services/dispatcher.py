@@ -52,6 +52,9 @@ from deck_tray.services.panes import (
 
 log = logging.getLogger(__name__)
 _NO_TTY = procs.TtyFacts(0, 0, 0, -1)
+#: Seconds after Enter when a prompt still shown in the agent's input line means the Enter was
+#: lost and it is pressed once more (Gemini CLI 0.61.0 at start-up, docs/agents/gemini-qwen-notes.md).
+ENTER_AGAIN_S = 1.5
 
 #: Replies a held hook can carry: a permission's and a question's.
 _HOOK_KINDS = decisions.DECIDABLE | decisions.QUESTION_DECIDABLE
@@ -318,11 +321,22 @@ class Dispatcher:
         assert ref is not None
         text = sanitize(reply.text)
         deadline = time.monotonic() + self.accept_timeout
+        first_line = text.strip().split("\n", 1)[0].strip()
+        enter_again_at = time.monotonic() + ENTER_AGAIN_S if reply.kind is ReplyKind.PROMPT and first_line else None
         while time.monotonic() < deadline:
             try:
                 screen = read_screen(session.agent, await self.mux.capture(ref))
             except MuxError:
                 return False
+            if enter_again_at is not None and time.monotonic() >= enter_again_at:
+                enter_again_at = None
+                if screen.kind is ScreenKind.IDLE and len(screen.draft) >= 4 and \
+                        first_line.startswith(screen.draft.strip()[:40]):
+                    # Our text still sits in the input line: the Enter was lost (Gemini CLI
+                    # 0.61.0 drops one while it is still initializing). Pressing it again submits
+                    # what is there; nothing can be sent twice.
+                    log.info("the agent's input line still holds the text after Enter; pressing Enter again")
+                    await self.mux.send_key(ref, "Enter")
             menu_before = before.kind in (ScreenKind.PERMISSION, ScreenKind.QUESTION)
             if menu_before and screen.kind not in (ScreenKind.PERMISSION, ScreenKind.QUESTION):
                 if reply.kind is not ReplyKind.DENY or not text:

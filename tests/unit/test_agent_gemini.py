@@ -189,3 +189,12 @@ def test_a_process_of_another_gemini_home_is_not_claimed(tmp_path: Path) -> None
     scanner = Scanner(tmp_path / ".claude", tmp_path / ".codex", clock=lambda: now, process_lister=lambda: [proc],
                       adapter_homes={AgentKind.GEMINI_CLI: home})
     assert {ob.pid for ob in scanner.scan()} == {None}
+
+
+def test_after_a_cancel_the_prompt_is_kept_and_the_file_says_ready() -> None:
+    """0.61.0 rewrites the list after Esc: one user record holding its context part and the prompt."""
+    st = feed((FIXTURES / "gemini-cli-0.61.0-cancelled.jsonl").read_text().splitlines())
+    assert [(m.role, m.text) for m in st.messages] == [(MessageRole.USER, "please FAKE_SHELL now")]
+    assert st.title == "please FAKE_SHELL now"
+    ev = st.evidence()
+    assert ev is not None and ev.status is SessionStatus.IDLE

@@ -74,11 +74,14 @@ def _iso(ts: Any) -> float:
 
 
 def _text(content: Any) -> str:
-    """The text of a message's ``content`` (a string, or a list of ``{text}`` parts)."""
+    """The text of a message's ``content`` (a string, or a list of ``{text}`` parts), without the
+    ``<session_context>`` part the CLI puts first (after a cancel, 0.61.0 rewrites the list with
+    that part and the prompt in one user record: ``gemini-cli-0.61.0-cancelled.jsonl``)."""
     if isinstance(content, str):
         return content
     if isinstance(content, list):
-        return "".join(p["text"] for p in content if isinstance(p, dict) and isinstance(p.get("text"), str))
+        return "".join(p["text"] for p in content if isinstance(p, dict) and isinstance(p.get("text"), str)
+                       and not p["text"].lstrip().startswith("<session_context>"))
     return ""
 
 
@@ -164,7 +167,7 @@ class GeminiTranscript(TranscriptState):
                 if _is_tool_result(content):
                     continue
                 text = _text(content)
-                if not text.strip() or text.lstrip().startswith("<session_context>"):
+                if not text.strip():
                     continue
                 title = title or title_line(text)
                 out.append(Message(MessageRole.USER, text, at, rid))
@@ -202,6 +205,11 @@ class GeminiTranscript(TranscriptState):
         rtype = last.get("type")
         content = last.get("content")
         if rtype == "user":
+            if isinstance(content, list) and any(isinstance(p, dict) and str(p.get("text") or "").lstrip()
+                                                 .startswith("<session_context>") for p in content):
+                # The CLI's own context record: written at the start, and again with the last
+                # prompt after a cancel (gemini-cli-0.61.0-cancelled.jsonl); no turn runs.
+                return Evidence(EvidenceSource.TRANSCRIPT, SessionStatus.IDLE, at, "ready (no turn running)")
             what = "a tool's result went back to the model" if _is_tool_result(content) else "prompt sent"
             return Evidence(EvidenceSource.TRANSCRIPT, SessionStatus.BUSY, at, what)
         if rtype == "gemini":

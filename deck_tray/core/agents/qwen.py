@@ -49,7 +49,9 @@ from deck_tray.core.titles import title_line
 _PERMISSION_Q = re.compile(r"^(?:Allow execution of.*\?|Apply this change\?|Allow .*\?|Do you want to .*\?)$")
 _TOOL_HEAD = re.compile(r"^\?\s+(\S+)\s+(.*?)\s*(?:←)?\s*$")
 _INPUT = re.compile(r"^>\s?(.*)$")
-_BUSY = re.compile(r"\((?:esc to cancel|esc to interrupt)[^)]*\)|Waiting for user confirmation")
+_BUSY = re.compile(r"\([^)]*esc to (?:cancel|interrupt)[^)]*\)|Waiting for user confirmation")
+#: The footer of a question (``ask_user_question``; ``qwen-code-0.24.4-question.txt``).
+_QUESTION_FOOT = re.compile(r"Enter: Select")
 PLACEHOLDER = "Type your message or @path/to/file"
 #: Allow-once and reject labels Qwen Code 0.24.4 shows for a shell command.
 DEFAULT_OPTIONS = ("Yes, allow once", "No, suggest changes")
@@ -70,7 +72,18 @@ def _parts(rec: Mapping[str, Any]) -> list[dict[str, Any]]:
     return [p for p in parts if isinstance(p, dict)] if isinstance(parts, list) else []
 
 
+def _question(args: Any) -> str:
+    """The first question of an ``ask_user_question`` call (Claude's AskUserQuestion shape:
+    ``{"questions": [{"question", "header", "options": [{"label", "description"}]}]}``)."""
+    qs = args.get("questions") if isinstance(args, dict) else None
+    first = qs[0] if isinstance(qs, list) and qs and isinstance(qs[0], dict) else {}
+    q = first.get("question")
+    return q if isinstance(q, str) else ""
+
+
 def _summary(args: Any) -> str:
+    if _question(args):
+        return _question(args)
     if isinstance(args, dict):
         for key in ("command", "file_path", "path", "pattern", "url", "query", "description"):
             val = args.get(key)
@@ -148,6 +161,8 @@ class QwenTranscript(TranscriptState):
         if not self._open:
             return None
         cid, (tool, summary) = next(reversed(self._open.items()))
+        if tool.startswith("ask_user"):
+            return PendingRequest(RequestKind.QUESTION, tool, summary, (), cid, summary)
         return PendingRequest(RequestKind.PERMISSION, tool, summary, DEFAULT_OPTIONS, cid)
 
 
@@ -166,6 +181,13 @@ def read_screen(text: str) -> Screen:
                     tool, subject = m.group(1), m.group(2)
                     break
             return Screen(ScreenKind.PERMISSION, lines[i], options, "", tool, subject)
+    foot = next((i for i in range(len(lines) - 1, -1, -1) if _QUESTION_FOOT.search(lines[i])), None)
+    if foot is not None:
+        first = next((i for i in range(foot - 1, -1, -1) if re.match(r"^(?:[❯›]\s*)?1\.\s", lines[i])), None)
+        options = numbered_options(lines, first) if first is not None else ()
+        if first is not None and options:
+            question = next((q for q in reversed(lines[max(0, first - 6):first]) if q.endswith("?")), "")
+            return Screen(ScreenKind.QUESTION, question, options, "", "ask_user_question", question)
     bottom = lines[-10:]
     if any(_BUSY.search(line) for line in bottom):
         return Screen(ScreenKind.BUSY)
