@@ -102,8 +102,12 @@ def user_texts(model: FakeModel) -> list[str]:
     return out
 
 
-def test_a_shell_confirmation_is_listed_and_allowed(run: Run) -> None:
+def test_seen_and_answered_from_the_cli(run: Run) -> None:
+    """One agent through a whole run (one start: each costs 5–8 s): a shell confirmation listed with
+    its real options and allowed; a question answered by its option; a multi-line unicode prompt
+    reaching the model byte-exact; after /quit, a reply refused with nothing typed."""
     agent = run.agent
+    # 1. The shell confirmation.
     agent.type_line("please FAKE_SHELL now")
     agent.wait_for(agent.PERMISSION_RE, timeout=60)
     t0 = time.monotonic()
@@ -121,36 +125,31 @@ def test_a_shell_confirmation_is_listed_and_allowed(run: Run) -> None:
     wait_until((agent.project / "gemini-ran.txt").exists, 60, "the approved command to run")
     done = wait_session(run, lambda x: x["id"] == s["id"] and x["status"] == "idle", "the turn to finish")
     assert done["title"] == "please FAKE_SHELL now"
+    sid = s["id"]
 
-
-def test_a_question_is_answered_with_its_option(run: Run) -> None:
-    agent = run.agent
+    # 2. A question, answered by its option.
     agent.type_line("please FAKE_ASK now")
-    s = wait_session(run, lambda x: x["status"] == "waiting_question", "the question to be listed", 60)
-    assert "colour" in s["pending"]["summary"].lower()
-    assert s["pending"]["options"][:2] == ["Red", "Blue"]
-    res = deck_tray(run.env, "reply", s["id"], "--option", "Blue")
+    q = wait_session(run, lambda x: x["id"] == sid and x["status"] == "waiting_question", "the question", 60)
+    assert "colour" in q["pending"]["summary"].lower()
+    assert q["pending"]["options"][:2] == ["Red", "Blue"]
+    res = deck_tray(run.env, "reply", sid, "--option", "Blue")
     assert res.returncode == 0, (res.stdout, res.stderr)
     wait_until(lambda: any("Blue" in json.dumps(r.get("body") or {}) for r in run.model.requests()[-3:]), 60,
                "the answer 'Blue' to reach the model")
-    wait_session(run, lambda x: x["id"] == s["id"] and x["status"] == "idle", "the turn to finish")
+    wait_session(run, lambda x: x["id"] == sid and x["status"] == "idle", "the question's turn to finish")
 
-
-def test_a_multiline_unicode_prompt_reaches_the_model_exactly(run: Run) -> None:
+    # 3. A multi-line unicode prompt, byte-exact.
     text = "first line: ünïcødé — 日本語 🚀\nsecond line\nthird \"quoted\" $HOME `x` 'single' \\ back"
-    s = wait_session(run, lambda x: x["status"] == "idle" and x["pane"], "the session to be listed idle")
-    res = deck_tray(run.env, "reply", s["id"], text)
+    res = deck_tray(run.env, "reply", sid, text)
     assert res.returncode == 0, (res.stdout, res.stderr)
     wait_until(lambda: text in user_texts(run.model), 60, "the prompt to reach the model byte-exact")
+    wait_session(run, lambda x: x["id"] == sid and x["status"] == "idle", "the prompt's turn to finish")
 
-
-def test_after_the_agent_exits_to_the_shell_nothing_is_typed(run: Run) -> None:
-    agent = run.agent
-    s = wait_session(run, lambda x: x["status"] == "idle" and x["pane"], "the session to be listed idle")
+    # 4. The agent exits; the shell is back in the pane: nothing may be typed there.
     agent.tmux.type_line(agent.pane, "/quit")
     wait_until(lambda: agent.tmux.display(agent.pane, "#{pane_current_command}") == "bash", 60,
                "the shell back in the pane")
-    res = deck_tray(run.env, "reply", s["id"], "echo should-never-be-typed")
+    res = deck_tray(run.env, "reply", sid, "echo should-never-be-typed")
     assert res.returncode in (2, 3), (res.returncode, res.stdout, res.stderr)
     time.sleep(0.5)  # give a wrongly sent key time to show up before looking
     assert "should-never-be-typed" not in agent.tmux.capture(agent.pane)
