@@ -38,6 +38,10 @@ REPLY_TIMEOUT_S = 120.0
 REMOTE_TIMEOUT_S = 20.0
 
 
+#: What ``sessions`` says when nothing runs.
+NO_SESSIONS = ("No running agent sessions (Claude Code, Codex, opencode, Gemini CLI, Qwen Code, "
+               "Copilot CLI) found.")
+
 def _parser() -> argparse.ArgumentParser:
     import argparse
 
@@ -276,7 +280,7 @@ def cmd_sessions(args: argparse.Namespace) -> int:
         return EXIT_OK
     shown = [s for s in sessions if args.all or s.status.value != "ended"]
     if not shown:
-        print("No running Claude Code, Codex or opencode sessions found.")
+        print(NO_SESSIONS)
         return EXIT_OK
     now = time.time()
     for s in shown:
@@ -305,7 +309,7 @@ def _render(args: argparse.Namespace, sessions: list[Session], via: dict[str, st
         return _json(sessions, via or {})
     shown = [s for s in sessions if args.all or s.status.value != "ended"]
     return "\n".join(f"{_short_id(s)}  {s.agent.value:<11}  {s.status.value:<18}  {s.display_title[:40]}"
-                     for s in shown) or "No running Claude Code, Codex or opencode sessions found."
+                     for s in shown) or NO_SESSIONS
 
 
 def _status_bar(args: argparse.Namespace) -> int:

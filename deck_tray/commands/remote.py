@@ -105,10 +105,15 @@ def _add(settings: QSettings, hosts: list[HostConfig], args: argparse.Namespace)
         print(f"deck-tray: {args.dest!r} is not an ssh destination", file=sys.stderr)
         return EXIT_USAGE
     new = HostConfig(args.name, args.dest)
-    replaced = any(h.name == args.name for h in hosts)
+    old = next((h for h in hosts if h.name == args.name), None)
     save_hosts(settings, [h for h in hosts if h.name != args.name] + [new])
     _tell_app()
-    print(f"{'Changed' if replaced else 'Added'} {args.name} ({args.dest}).")
+    if old is None:
+        print(f"Added {args.name} ({args.dest}).")
+    elif old.dest != args.dest:
+        print(f"Changed {args.name}: {old.dest} → {args.dest}.")
+    else:
+        print(f"{args.name} ({args.dest}) was added before; checking it again.")
     if args.no_check:
         return EXIT_OK
     ssh, why = ssh_command(settings)

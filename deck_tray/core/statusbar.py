@@ -91,7 +91,8 @@ def summarize(sessions: Iterable[Session]) -> BarStatus:
         lines.append(f"{s.agent.label} · {_clip(s.display_title, 40)} — {_clip(what, 70)}")
     if len(live) > TOOLTIP_LINES:
         lines.append(f"… and {len(live) - TOOLTIP_LINES} more")
-    tooltip = "\n".join(lines) if lines else "No running Claude Code, Codex or opencode sessions"
+    tooltip = "\n".join(lines) if lines else ("No running agent sessions (Claude Code, Codex, opencode, Gemini CLI, "
+                                              "Qwen Code, Copilot CLI)")
     return BarStatus(" · ".join(parts), tooltip, css, waiting, busy, idle)
 
 

@@ -187,9 +187,11 @@ def by_hand(base: Sequence[str], dest: str) -> str:
     return shlex.join([*base, dest])
 
 
-def explain(rc: int | None, stderr: Sequence[str], base: Sequence[str], dest: str) -> tuple[HostState, str]:
+def explain(rc: int | None, stderr: Sequence[str], base: Sequence[str], dest: str,
+            name: str = "") -> tuple[HostState, str]:
     """What a failed or ended ssh means for the user, from its exit code and last stderr lines
-    (OpenSSH 9.2's words): ``(state, sentence with what to do)``."""
+    (OpenSSH 9.2's words): ``(state, sentence with what to do)``; ``name`` is the host's name in
+    deck-tray (``remote add NAME``), used in the commands it suggests."""
     text = "\n".join(stderr)
     last = next((ln.strip() for ln in reversed(stderr) if ln.strip()), "")
     hand = by_hand(base, dest)
@@ -204,8 +206,8 @@ def explain(rc: int | None, stderr: Sequence[str], base: Sequence[str], dest: st
                                         f"terminal to set up the key; deck-tray connects again by itself.")
     if rc == 127 or "deck-tray: command not found" in text:
         return HostState.NOT_INSTALLED, (f"deck-tray is not installed on {dest} (or not on the PATH of "
-                                         f"non-interactive ssh commands). Run “deck-tray remote install …” "
-                                         f"to install this version there.")
+                                         f"non-interactive ssh commands). Run “deck-tray remote install "
+                                         f"{name or 'NAME'}” to install this version there.")
     if rc == 255 or not text:
         why = last or "the connection ended"
         return HostState.UNREACHABLE, f"{dest} cannot be reached: {why}. deck-tray keeps trying."
@@ -425,7 +427,7 @@ class RemoteHost(QObject):
                 rc, stderr = None, [str(exc)]
             self._up.clear()
             self.attempts += 1
-            state, detail = explain(rc, stderr, self.ssh, self.config.dest)
+            state, detail = explain(rc, stderr, self.ssh, self.config.dest, self.config.name)
             if self.status.state is HostState.INCOMPATIBLE:
                 state, detail = self.status.state, self.status.detail
             if time.monotonic() - started > 30 or self.status.state is HostState.CONNECTED:

@@ -756,7 +756,7 @@ def _complaint(tail: Sequence[str]) -> str:
 
 def _ssh_failure(rc: int | None, tail: Sequence[str], ssh: Sequence[str], host: HostConfig) -> str:
     """explain()'s sentence for an ssh that failed, without its "keeps trying" (nothing retries here)."""
-    _state, text = explain(rc, list(tail), ssh, host.dest)
+    _state, text = explain(rc, list(tail), ssh, host.dest, host.name)
     text = re.sub(r"[;.] deck-tray (connects again by itself|keeps trying)\.?$", ".", text)
     return f"{text} Then run “deck-tray remote install {host.name}” again."
 

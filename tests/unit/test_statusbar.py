@@ -36,7 +36,7 @@ def test_idle_only_and_nothing_running() -> None:
     assert (idle.text, idle.css_class) == ("2 idle", "idle")
     none = summarize([_s("d", SessionStatus.ENDED)])
     assert (none.text, none.css_class) == ("", "none")  # empty text: waybar hides the module
-    assert none.tooltip == "No running Claude Code, Codex or opencode sessions"
+    assert none.tooltip.startswith("No running agent sessions (Claude Code, Codex, opencode, Gemini CLI")
     assert none.polybar() == "no agents"
 
 
