@@ -5,6 +5,7 @@
     python bench/table.py --only new [--quick]      # only the new-session and sub-agent pane rows (~1 min)
     python bench/table.py --only paging [--quick]   # only the older-messages rows (~40 s)
     python bench/table.py --only remote [--quick]   # only the remote-host rows (root, sshd; ~2 min)
+    python bench/table.py --only titles [--quick]   # only the pane-title agent rows (~4 min; quick ~2 min)
 
 Rows (goals are what a user would feel):
 
@@ -33,12 +34,18 @@ Rows (goals are what a user would feel):
   whole conversation at once — ``bench_paging``;
 * remote hosts over a real loopback ssh: a status file rewritten there → the local signal with 200
   sessions there, beside a 30 s poll; 10 hosts × 50 sessions: idle CPU and RSS growth here, idle
-  CPU of a remote ``serve`` — ``bench_remote`` (needs root and sshd; skipped otherwise).
+  CPU of a remote ``serve`` — ``bench_remote`` (needs root and sshd; skipped otherwise);
+* agents whose pane title tells their state (Gemini CLI 0.61.0 stand-ins in a private tmux): a
+  working pane's title switched to ``✋  Action Required`` → ``waiting_permission`` with the screen's
+  options, p95, beside ``capture-pane`` of every pane every 3 s; idle CPU with 50 ready panes (this
+  process + the tmux clients it spawns + the tmux server), twice — ``bench_titles`` (run as a child
+  process, so its CPU figures are its own).
 
 Naive methods: a full re-read of every file every 3 s (detection, idle CPU), ``GET
 /permission`` every 3 s (SSE), reading and parsing every transcript in full (cold start, the
 tab), ``tmux send-keys`` text, sleep 0.3, Enter (answers), a hook polling a decision file every
-0.5 s (held hooks; decision → tool start stands beside deck-tray's own keystroke path instead).
+0.5 s (held hooks; decision → tool start stands beside deck-tray's own keystroke path instead),
+``list-panes`` + ``capture-pane`` of every pane every 3 s (pane-title agents).
 """
 
 from __future__ import annotations
@@ -71,6 +78,7 @@ import bench_opencode  # noqa: E402
 import bench_paging  # noqa: E402
 import bench_remote  # noqa: E402
 import bench_subagent  # noqa: E402
+import bench_titles  # noqa: E402
 import corpus  # noqa: E402
 import httpx  # noqa: E402
 import qasync  # noqa: E402
@@ -394,6 +402,31 @@ def remote_rows(table: Table, args: argparse.Namespace) -> list[str]:
             f"({got['poll_call']:.2f} s); {sc['serves']} serves, {sc['listed']} sessions listed here."]
 
 
+def titles_rows(table: Table, args: argparse.Namespace) -> list[str]:
+    """The pane-title agent rows into ``table`` (``bench_titles`` in a child process, so that
+    its CPU readings hold only its monitor and its tmux); their notes."""
+    cmd = [sys.executable, str(HERE / "bench_titles.py"), "--json"] + (["--quick"] if args.quick else [])
+    proc = subprocess.run(cmd, stdout=subprocess.PIPE, text=True, timeout=1800,
+                          env={**os.environ, "QT_QPA_PLATFORM": "offscreen"})
+    lines = proc.stdout.strip().splitlines()
+    if proc.returncode != 0 or not lines:
+        table.add("Gemini title → waiting p95 (ms)", "≤ 500", f"bench_titles.py failed ({proc.returncode})", None,
+                  ok=False)
+        return []
+    got = json.loads(lines[-1])
+    for metric, goal, ours, naive_v, ok, fmt in bench_titles.rows(got):
+        table.add(metric, goal, ours, naive_v, ok=ok, fmt=fmt)
+    return bench_titles.notes(got)
+
+
+def only_titles(args: argparse.Namespace) -> None:
+    """``--only titles``: the pane-title agent rows alone."""
+    t_start = time.perf_counter()
+    table = Table()
+    log("pane-title agents: 50 stand-in Gemini panes in a private tmux server")
+    print_only("pane-title agent", table, titles_rows(table, args), t_start)
+
+
 def only_remote(args: argparse.Namespace) -> None:
     """``--only remote``: the remote-host rows alone."""
     t_start = time.perf_counter()
@@ -424,7 +457,7 @@ def main() -> None:
     ap.add_argument("--claude-rounds", type=int, default=10,
                     help="permissions answered in one real Claude Code session, per path (0: skip)")
     ap.add_argument("--new-rounds", type=int, default=5, help="sessions started with 'deck-tray new'")
-    ap.add_argument("--only", choices=["hook", "new", "paging", "remote"], help="run only these rows")
+    ap.add_argument("--only", choices=["hook", "new", "paging", "remote", "titles"], help="run only these rows")
     ap.add_argument("--tmp", type=Path, default=Path(tempfile.gettempdir()))
     ap.add_argument("--no-history", action="store_true",
                     help="skip the history index rows (about 1 min; the app children then build the index "
@@ -448,6 +481,9 @@ def main() -> None:
         return
     if args.only == "remote":
         only_remote(args)
+        return
+    if args.only == "titles":
+        only_titles(args)
         return
     need = args.gb * 1e9 * 1.1
     free = shutil.disk_usage(args.tmp).free
@@ -600,6 +636,8 @@ def main() -> None:
     paging_notes = paging_rows(table, bench_paging.measure(5_000 if args.quick else 20_000))
     log("remote hosts over a loopback ssh")
     paging_notes += remote_rows(table, args)
+    log("pane-title agents: 50 stand-in Gemini panes in a private tmux server")
+    paging_notes += titles_rows(table, args)
     print(f"deck-tray performance table — {os.cpu_count()} cores, Python {sys.version.split()[0]}, "
           f"QT_QPA_PLATFORM={os.environ.get('QT_QPA_PLATFORM')}, {time.strftime('%Y-%m-%d %H:%M')}, "
           f"load average {load0:.1f} → {os.getloadavg()[0]:.1f}")
