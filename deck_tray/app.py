@@ -14,6 +14,7 @@ from typing import Any
 
 from PySide6.QtCore import QSettings
 
+from deck_tray.core import decisions as core_decisions
 from deck_tray.core import settings as cfg
 from deck_tray.core.agents import default_homes
 from deck_tray.core.decisions import answer_via
@@ -98,6 +99,7 @@ class DeckTrayApp:
         # Permissions go through the agent's waiting PermissionRequest hook when one is held.
         self.decisions = DecisionBroker(self.registry)
         self.decisions.codex_hold_s = float(self.store.get(cfg.CODEX_HOLD_S))
+        self.decisions.short_wait_s = float(self.store.get(cfg.HOOK_WAIT_S))
         # Agents on other machines (#18): one ssh per configured host, answered through it.
         ssh, why = ssh_command(self.settings)
         if why:
@@ -127,6 +129,7 @@ class DeckTrayApp:
         self.window = MainWindow(self.registry, self.settings, platform=platform)
         self.decisions.changed.connect(
             lambda sid: self.window.set_hook_held(sid, self.decisions.held(sid) is not None))
+        self.decisions.changed.connect(self._hook_held_changed)
         self.tray = Tray(self.registry)
         self.tray.pin_action.setChecked(self.window.is_pinned())
         self.tray.open_requested.connect(self.window.open_session)
@@ -160,6 +163,7 @@ class DeckTrayApp:
                                  hold=self.decisions.hold) if ipc_path else None
         if self.ipc is not None:
             self.ipc.hold_abandoned = self.decisions.went_away
+            self.ipc.hold_limit = self.decisions.hold_limit
             self.ipc.hook_received.connect(self.monitor.hook_arrived)
             self.ipc.hook_received.connect(self.decisions.hook_arrived)
             self.ipc.show_requested.connect(self._show_window)
@@ -264,6 +268,13 @@ class DeckTrayApp:
         if notice.raise_window:
             self._show_window()
         self.window.show_notice(notice.text, (notice.button, notice.on_click) if notice.on_click else None)
+
+    def _hook_held_changed(self, sid: str) -> None:
+        """A held permission hook of Qwen Code / Copilot CLI keeps its session waiting (their
+        terminal shows a spinner meanwhile, :meth:`HookStore.set_held`); decide it again."""
+        held = self.decisions.held(sid)
+        self.hooks.set_held(sid, held is not None and core_decisions.short_wait(held.agent))
+        self.monitor.poke((), [sid])
 
     def _pause(self, seconds: object) -> None:
         if isinstance(seconds, (int, float)) and seconds > 0:

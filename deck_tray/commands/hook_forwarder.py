@@ -1,8 +1,10 @@
-"""``deck-tray hook <agent> [PAYLOAD]``: forward one hook or notify call to the running app.
+"""``deck-tray hook <agent> [PAYLOAD | EVENT]``: forward one hook or notify call to the running app.
 
-The command Claude Code and Codex run for every hooked event (``deck-tray hooks install``
-writes it into their configs). The payload is the JSON object on stdin (Claude and Codex
-hooks) or, for Codex's ``notify``, the last argument (``deck-tray hook codex '<json>'``).
+The command Claude Code, Codex, Gemini CLI, Qwen Code and Copilot CLI run for every hooked event
+(``deck-tray hooks install`` writes it into their configs). The payload is the JSON object on
+stdin (hooks) or, for Codex's ``notify``, the last argument (``deck-tray hook codex '<json>'``).
+Copilot CLI's payloads mostly do not name their event, so its commands do:
+``deck-tray hook copilot-cli agentStop`` (the line then carries ``"event":"agentStop"``).
 It is sent as one line to the app's socket (protocol: :mod:`deck_tray.services.ipc`)::
 
     {"op":"hook","agent":"claude-code","kind":"hook","received":1795311001.12,"payload":{...}}
@@ -18,6 +20,13 @@ Rules, because the agent waits for this process:
   agent reads a hook's answer, and a non-zero exit is shown to the user or, with 2, fed back
   to the model: so nothing else is ever printed, even when the app is not running (then the
   hook returns at once) or anything fails.
+* Qwen Code's ``PermissionRequest`` and Copilot CLI's ``permissionRequest`` hide the agent's
+  prompt while the hook runs (issue #19): they wait for a decision at most the seconds the app
+  gives in its ``held`` line (``{"held":true,"wait_s":3.0}``, the "Let Qwen and Copilot wait for
+  deck-tray" setting) and never more than :data:`SHORT_WAIT_CAP_S`, then return with nothing
+  printed (the agent shows its prompt). The decision is printed in the agent's own format (the
+  app builds it). Gemini CLI awaits every hook before drawing its prompt and no hook output
+  approves anything there: its hooks never wait.
 * Start fast: only ``os``, ``sys``, ``time``, ``select`` and ``_socket`` are imported, the
   payload is not parsed (newlines, which JSON allows only between tokens, become spaces;
   the app validates it), and the connect/send timeout is :data:`SEND_TIMEOUT_S`.
@@ -35,7 +44,18 @@ if TYPE_CHECKING:
     import argparse
 
 #: Agents whose hooks are understood (the ``agent`` argument).
-AGENTS = ("claude-code", "codex")
+AGENTS = ("claude-code", "codex", "gemini-cli", "qwen-code", "copilot-cli")
+#: Agents whose second argument is the event (never a notify payload).
+EVENT_ARG = frozenset({"gemini-cli", "qwen-code", "copilot-cli"})
+#: agent → the event whose hook waits for a decision (the agent's spelling; the same as each
+#: adapter's ``decision_event``, checked by a test). Gemini CLI has none.
+DECISION_EVENTS = {"claude-code": b"PermissionRequest", "codex": b"PermissionRequest",
+                   "qwen-code": b"PermissionRequest", "copilot-cli": b"permissionRequest"}
+#: Agents that show no prompt while that hook runs: held only briefly (see the module docstring).
+SHORT_WAIT = frozenset({"qwen-code", "copilot-cli"})
+#: The most such a hook ever waits (seconds): the setting's maximum
+#: (:data:`deck_tray.core.hooks_config.SHORT_WAIT_MAX_S`) and a margin.
+SHORT_WAIT_CAP_S = 31.0
 #: Seconds the connect and the send may take together before the event is dropped.
 SEND_TIMEOUT_S = 0.05
 #: Seconds to wait for the agent to finish writing the payload to stdin.
@@ -54,6 +74,10 @@ DECISION_WAIT_CAP_S = 3600.0
 HELD_ACK_S = 0.5
 #: The app's acknowledgement line (exactly as :mod:`deck_tray.services.ipc` writes it).
 HELD_LINE = b'{"held":true}'
+#: The start of a bounded hold's acknowledgement, ``{"held":true,"wait_s":3.0}``.
+HELD_BOUNDED = b'{"held":true,"wait_s":'
+#: Seconds waited beyond a bounded hold's limit for the app's (null) answer to arrive.
+HELD_MARGIN_S = 0.5
 
 
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser],
@@ -61,10 +85,12 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser],
     """``hook AGENT [PAYLOAD]`` (``deck_tray.cli.main`` runs :func:`main` before parsing)."""
     p = sub.add_parser(
         "hook", help="forward an agent's hook or notify event to the running app (run by the agents)",
-        description="Read a Claude Code / Codex hook payload from stdin (or a Codex notify payload from the "
-                    "last argument) and hand it to the running deck-tray. Prints nothing and exits 0, always.")
+        description="Read a Claude Code / Codex / Gemini CLI / Qwen Code / Copilot CLI hook payload from stdin "
+                    "(or a Codex notify payload from the last argument) and hand it to the running deck-tray. "
+                    "Prints nothing but a decision made in deck-tray, and exits 0, always.")
     p.add_argument("agent", choices=AGENTS)
-    p.add_argument("payload", nargs="?", help="the JSON payload (Codex notify); default: read stdin")
+    p.add_argument("payload", nargs="?", help="the JSON payload (Codex notify), or the event (Copilot CLI); "
+                                              "default: read stdin")
     p.set_defaults(func=lambda args: main([args.agent, *([args.payload] if args.payload else [])]))
 
 
@@ -91,7 +117,15 @@ def forward(argv: list[str], path: str | None = None) -> bool:
     received = time.time()
     if not argv or argv[0] not in AGENTS:
         return False
-    if len(argv) > 1:
+    agent = argv[0]
+    event = b""
+    if agent in EVENT_ARG:
+        if len(argv) > 1:
+            event = argv[1].encode("utf-8", "surrogateescape")
+            if not event.isascii() or not event.replace(b"_", b"").isalnum() or len(event) > 64:
+                event = b""
+        raw, kind = read_stdin(), b"hook"
+    elif len(argv) > 1:
         raw, kind = argv[-1].encode("utf-8", "surrogateescape"), b"notify"
     else:
         raw, kind = read_stdin(), b"hook"
@@ -103,13 +137,16 @@ def forward(argv: list[str], path: str | None = None) -> bool:
         if not raw:
             return False
     raw = raw.replace(b"\r", b" ").replace(b"\n", b" ")
-    # A PermissionRequest waits for the user's decision (the app checks the event itself).
-    wait = kind == b"hook" and b"PermissionRequest" in raw
-    line = b'{"op":"hook","agent":"%s","kind":"%s","received":%s,%s"payload":%s}\n' % (
-        argv[0].encode(), kind, repr(received).encode(), b'"wait":true,' if wait else b"", raw)
+    # A permission request waits for the user's decision (the app checks the event itself).
+    decides = DECISION_EVENTS.get(agent, b"")
+    wait = kind == b"hook" and bool(decides) and (event == decides if event else decides in raw)
+    line = b'{"op":"hook","agent":"%s","kind":"%s","received":%s,%s%s"payload":%s}\n' % (
+        agent.encode(), kind, repr(received).encode(), b'"event":"%s",' % event if event else b"",
+        b'"wait":true,' if wait else b"", raw)
     if not wait:
         return send(path or socket_path(), line)
-    decision = send_and_wait(path or socket_path(), line)
+    short = agent in SHORT_WAIT
+    decision = send_and_wait(path or socket_path(), line, cap=SHORT_WAIT_CAP_S if short else DECISION_WAIT_CAP_S)
     if decision:
         os.write(1, decision + b"\n")
     return True
@@ -174,9 +211,11 @@ def send_and_wait(path: str, line: bytes, timeout: float = SEND_TIMEOUT_S, ack: 
                   cap: float = DECISION_WAIT_CAP_S) -> bytes:
     """Send ``line`` (a hook with ``"wait":true``) and wait for the app's decision.
 
-    The app answers ``{"held": true}`` at once, then ``{"decision": {...} | null}`` when the
-    user answered or the request went elsewhere; or ``{"decision": null}`` at once when it does
-    not hold it.
+    The app answers ``{"held": true}`` at once (``{"held":true,"wait_s":N}`` for a bounded hold:
+    then at most ``N`` seconds and a small margin are waited, never more than ``cap``), then
+    ``{"decision": {...} | null}`` when the user answered or the request went elsewhere; or
+    ``{"decision": null}`` at once when it does not hold it. For Qwen Code and Copilot CLI
+    ``cap`` is :data:`SHORT_WAIT_CAP_S` (they show no prompt meanwhile).
 
     Returns:
         The decision object's JSON text to print, or ``b""``: nothing listens, no ``held`` line
@@ -203,8 +242,17 @@ def send_and_wait(path: str, line: bytes, timeout: float = SEND_TIMEOUT_S, ack: 
                     return b""
                 buf += chunk
             first, buf = buf.split(b"\n", 1)
-            if first.strip() == HELD_LINE:
+            first = first.strip()
+            if first == HELD_LINE:
                 wait = cap  # held: now the user's decision may take its time
+                continue
+            if first.startswith(HELD_BOUNDED) and first.endswith(b"}"):
+                try:
+                    limit = float(first[len(HELD_BOUNDED):-1].decode())
+                except ValueError:
+                    limit = cap
+                # Bounded: the app lets the hook go at the limit; the margin covers the way back.
+                wait = min(cap, max(0.0, limit) + HELD_MARGIN_S)
                 continue
             return decision_of(first)
     except OSError:

@@ -1,18 +1,25 @@
-"""``deck-tray hooks install|uninstall|status``: deck-tray's hooks in Claude Code and Codex.
+"""``deck-tray hooks install|uninstall|status``: deck-tray's hooks in the agents' configs.
 
 Usage::
 
-    deck-tray hooks install   [--agent claude-code|codex|all] [--yes] [--dry-run]
-    deck-tray hooks uninstall [--agent claude-code|codex|all] [--yes] [--dry-run]
-    deck-tray hooks status    [--agent claude-code|codex|all] [--json]
+    deck-tray hooks install   [--agent AGENT|all] [--yes] [--dry-run]
+    deck-tray hooks uninstall [--agent AGENT|all] [--yes] [--dry-run]
+    deck-tray hooks status    [--agent AGENT|all] [--json]
 
-Files (what is written there: :mod:`deck_tray.core.hooks_config`):
+``AGENT``: ``claude-code``, ``codex``, ``gemini-cli`` (or ``gemini``), ``qwen-code`` (``qwen``),
+``copilot-cli`` (``copilot``). Files (what is written there: :mod:`deck_tray.core.hooks_config`
+and, for the last three, their adapters in :mod:`deck_tray.core.agents`):
 
 * ``$CLAUDE_CONFIG_DIR/settings.json`` (default ``~/.claude/settings.json``)
 * ``$CODEX_HOME/hooks.json`` and ``$CODEX_HOME/config.toml`` (default ``~/.codex``)
+* ``$GEMINI_CLI_HOME/.gemini/settings.json`` (default ``~/.gemini/settings.json``)
+* ``$QWEN_HOME/settings.json`` (default ``~/.qwen/settings.json``)
+* ``$COPILOT_HOME/hooks/deck-tray.json`` (default ``~/.copilot/hooks``; deck-tray's own file,
+  removed by ``uninstall``; the user's other files there are never touched)
 
-Every hook runs ``<deck-tray> hook claude-code`` / ``<deck-tray> hook codex`` (the forwarder
-in :mod:`deck_tray.commands.hook_forwarder`), with ``<deck-tray>`` from :func:`deck_tray_executable`.
+Every hook runs ``<deck-tray> hook <agent>`` (Copilot: ``<deck-tray> hook copilot-cli <event>``;
+the forwarder in :mod:`deck_tray.commands.hook_forwarder`), with ``<deck-tray>`` from
+:func:`deck_tray_executable`.
 Changes are shown as a unified diff per file and applied only after "Apply? [y/N]" on a
 terminal, or with ``--yes``; each changed file is first copied to
 ``<file>.deck-tray-backup-<UTC timestamp>`` and then replaced atomically (same mode).
@@ -36,22 +43,30 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Mapping, Sequence
     from datetime import datetime
     from pathlib import Path
+    from typing import Any
 
+    from deck_tray.core import hooks_config
+    from deck_tray.core.agents.base import AgentAdapter
     from deck_tray.core.hooks_config import FilePlan, HookStatus
     from deck_tray.core.model import AgentKind
 
 EXIT_OK, EXIT_DECLINED, EXIT_REFUSED = 0, 1, 3
-AGENT_CHOICES = ("claude-code", "codex", "all")
+AGENT_CHOICES = ("claude-code", "codex", "gemini-cli", "qwen-code", "copilot-cli", "gemini", "qwen", "copilot",
+                 "all")
+#: Short names ``--agent`` takes too.
+ALIASES = {"gemini": "gemini-cli", "qwen": "qwen-code", "copilot": "copilot-cli"}
 
 
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser],
                parents: list[argparse.ArgumentParser]) -> None:
     """Add ``hooks`` with its ``install``, ``uninstall`` and ``status`` subcommands."""
     p = sub.add_parser(
-        "hooks", parents=parents, help="install, remove or check deck-tray's hooks in Claude Code and Codex",
-        description="deck-tray's hooks tell it at once when Claude Code or Codex waits for you. They go into "
-                    "~/.claude/settings.json ($CLAUDE_CONFIG_DIR), ~/.codex/hooks.json and ~/.codex/config.toml "
-                    "($CODEX_HOME), next to your own hooks, which are kept.")
+        "hooks", parents=parents, help="install, remove or check deck-tray's hooks in the agents",
+        description="deck-tray's hooks tell it at once when Claude Code, Codex, Gemini CLI, Qwen Code or Copilot "
+                    "CLI waits for you. They go into ~/.claude/settings.json ($CLAUDE_CONFIG_DIR), "
+                    "~/.codex/hooks.json and ~/.codex/config.toml ($CODEX_HOME), ~/.gemini/settings.json "
+                    "($GEMINI_CLI_HOME/.gemini), ~/.qwen/settings.json ($QWEN_HOME) and "
+                    "~/.copilot/hooks/deck-tray.json ($COPILOT_HOME), next to your own hooks, which are kept.")
     actions = p.add_subparsers(dest="hooks_action", metavar="{install,uninstall,status}", required=True)
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--agent", choices=AGENT_CHOICES, default="all",
@@ -60,7 +75,8 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser],
     common.add_argument("--command", dest="hook_exe", default=None, help=argparse.SUPPRESS)
     for name, func, what in (("install", _cmd_install, "add deck-tray's hooks (shows the changes, asks first)"),
                              ("uninstall", _cmd_uninstall, "remove deck-tray's hooks (shows the changes, asks first)")):
-        a = actions.add_parser(name, parents=[*parents, common], help=what, description=what)
+        a = actions.add_parser(name, parents=[*parents, common], help=what, description=what,
+                               aliases=["remove"] if name == "uninstall" else [])
         a.add_argument("--yes", "-y", action="store_true", help="apply without asking")
         a.add_argument("--dry-run", action="store_true", help="only print what would change")
         a.set_defaults(func=func)
@@ -243,10 +259,27 @@ def make_backup(path: Path, when: datetime) -> Path | None:
 # --------------------------------------------------------------------------- plans and status
 
 
+def _adapters() -> dict[AgentKind, AgentAdapter]:
+    """The adapters' agents that have hooks, by kind."""
+    from deck_tray.core.agents import ADAPTERS
+
+    return {a.kind: a for a in ADAPTERS if a.hook_events}
+
+
 def _agents(choice: str) -> list[AgentKind]:
     from deck_tray.core.model import AgentKind
 
-    return [AgentKind.CLAUDE_CODE, AgentKind.CODEX] if choice == "all" else [AgentKind(choice)]
+    if choice == "all":
+        return [AgentKind.CLAUDE_CODE, AgentKind.CODEX, *_adapters()]
+    return [AgentKind(ALIASES.get(choice, choice))]
+
+
+def _adapter_file(adapter: AgentAdapter, env: Mapping[str, str] | None) -> Path:
+    import os
+
+    path = adapter.hook_file(adapter.home(os.environ if env is None else env))
+    assert path is not None
+    return path
 
 
 def plan(install: bool, agents: Sequence[AgentKind], exe: Sequence[str],
@@ -255,9 +288,11 @@ def plan(install: bool, agents: Sequence[AgentKind], exe: Sequence[str],
 
     Args:
         install: True to install, False to uninstall.
-        agents: :attr:`AgentKind.CLAUDE_CODE` and/or :attr:`AgentKind.CODEX`.
+        agents: :attr:`AgentKind.CLAUDE_CODE`, :attr:`AgentKind.CODEX` and the adapters' agents
+            with hooks (Gemini CLI, Qwen Code, Copilot CLI).
         exe: deck-tray's executable words (see :func:`deck_tray_executable`).
-        env: environment for ``CLAUDE_CONFIG_DIR``/``CODEX_HOME``/``HOME`` (default ``os.environ``).
+        env: environment for ``CLAUDE_CONFIG_DIR``/``CODEX_HOME``/``GEMINI_CLI_HOME``/``QWEN_HOME``/
+            ``COPILOT_HOME``/``HOME`` (default ``os.environ``).
 
     Returns:
         ``(plans, errors)``: one plan per file, and one message per file deck-tray refuses
@@ -284,19 +319,38 @@ def plan(install: bool, agents: Sequence[AgentKind], exe: Sequence[str],
                 plans.append(hc.plan_json(agent, path, text, events, exe, install))
         except hc.ConfigError as e:
             errors.append(f"{e}. Fix or move the file and run again; nothing was changed.")
+    for kind, adapter in _adapters().items():
+        if kind not in agents:
+            continue
+        path = _adapter_file(adapter, env)
+        try:
+            text = read_text(path)
+            plans.append(hc.plan_edit(kind, path, text, _editor(adapter, exe, install), install,
+                                      owned=adapter.hook_file_owned))
+        except hc.ConfigError as e:
+            errors.append(f"{e}. Fix or move the file and run again; nothing was changed.")
     return plans, errors
 
 
+def _editor(adapter: AgentAdapter, exe: Sequence[str], install: bool) -> hooks_config.Merge:
+    """The adapter's merge (install) or remove, over a parsed file."""
+    def edit(data: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
+        return adapter.merge_hooks(data, exe) if install else adapter.remove_hooks(data, exe)
+
+    return edit
+
+
 def hooks_status(env: Mapping[str, str] | None = None, exe: Sequence[str] | None = None) -> list[HookStatus]:
-    """deck-tray's hooks in every config file of Claude Code and Codex (for ``doctor``).
+    """deck-tray's hooks in every agent's config file (for ``doctor``).
 
     Args:
         env: environment for ``CLAUDE_CONFIG_DIR``/``CODEX_HOME``/``HOME`` (default ``os.environ``).
         exe: the deck-tray executable the hooks should run (default :func:`deck_tray_executable`).
 
     Returns:
-        Three :class:`~deck_tray.core.hooks_config.HookStatus`: Claude's settings.json, Codex's
-        hooks.json, Codex's config.toml (``notify``). A malformed or unreadable file gives
+        One :class:`~deck_tray.core.hooks_config.HookStatus` per file: Claude's settings.json,
+        Codex's hooks.json, Codex's config.toml (``notify``), then Gemini CLI's and Qwen Code's
+        settings.json and Copilot CLI's ``hooks/deck-tray.json``. A malformed or unreadable file gives
         state ``ERROR`` with the file and line in the detail; nothing raises.
     """
     from deck_tray.core import hooks_config as hc
@@ -334,6 +388,20 @@ def hooks_status(env: Mapping[str, str] | None = None, exe: Sequence[str] | None
     one(AgentKind.CLAUDE_CODE, settings, hc.CLAUDE_EVENTS)
     one(AgentKind.CODEX, hooks_json, hc.CODEX_EVENTS)
     one(AgentKind.CODEX, config_toml, ())
+    for kind, adapter in _adapters().items():
+        path = _adapter_file(adapter, env)
+        try:
+            text = read_text(path)
+            if text is None:
+                out.append(hc.HookStatus(kind, path, hc.HookState.NOT_INSTALLED,
+                                         f"no {path} file (run 'deck-tray hooks install --agent {kind.value}')"))
+                continue
+            data = hc.load_flat(path, text) if adapter.hook_file_owned else hc.load_json(path, text)
+            state, detail = adapter.hooks_state(data, exe, _path_exists)
+            out.append(hc.HookStatus(kind, path, state, detail))
+        except hc.ConfigError as e:
+            out.append(hc.HookStatus(kind, path, hc.HookState.ERROR,
+                                     f"line {e.line}: {e.reason}" if e.line else e.reason))
     return out
 
 
@@ -409,15 +477,19 @@ def _run(args: argparse.Namespace, install: bool) -> int:
         _err("warning: " + why)
     agents = _agents(args.agent)
     if install and args.agent == "all":
+        import os
+
         settings, hooks_json, _ = _files()
-        homes = {AgentKind.CLAUDE_CODE: settings.parent, AgentKind.CODEX: hooks_json.parent}
+        homes = {AgentKind.CLAUDE_CODE: settings.parent, AgentKind.CODEX: hooks_json.parent,
+                 **{kind: a.home(os.environ) for kind, a in _adapters().items()}}
         for agent in list(agents):
             if not homes[agent].is_dir():
                 print(f"{agent.label}: skipped, {homes[agent]} does not exist (run {agent.label} once, "
                       f"or use --agent {agent.value})")
                 agents.remove(agent)
         if not agents:
-            _err("found no Claude Code or Codex config folder; nothing to do")
+            _err("found no agent's config folder (Claude Code, Codex, Gemini CLI, Qwen Code, Copilot CLI); "
+                 "nothing to do")
             return EXIT_REFUSED
     plans, errors = plan(install, agents, exe)
     if errors:
@@ -472,12 +544,18 @@ def _apply(changed: Sequence[FilePlan], when: datetime, install: bool) -> int:
             return EXIT_REFUSED
         try:
             backup = make_backup(p.path, when)
-            assert p.new is not None
-            write_atomic(p.path, p.new)
+            if p.delete:
+                p.path.unlink()
+            else:
+                assert p.new is not None
+                write_atomic(p.path, p.new)
         except OSError as e:
             _err(f"could not write {p.path}: {e.strerror or e}; it was left as it is." + _written_note(written))
             return EXIT_REFUSED
         written.append(p)
+        if p.delete:
+            print(f"Removed {p.path} (backup: {backup})")
+            continue
         print(f"Wrote {p.path}" + (f" (backup: {backup})" if backup else " (new file)"))
     agents = {p.agent for p in written}
     if install and AgentKind.CODEX in agents and any(p.path.name == "hooks.json" for p in written):
@@ -485,6 +563,13 @@ def _apply(changed: Sequence[FilePlan], when: datetime, install: bool) -> int:
               "and trust deck-tray's hooks (Codex asks again whenever a hook's command changes).")
     if install and AgentKind.CLAUDE_CODE in agents:
         print("Claude Code sessions that are already running may need a restart to use the new hooks.")
+    late = [a.label for a in agents if a in _adapters()]
+    if install and late:
+        print(f"{', '.join(sorted(late))} read their hooks at start: restart the sessions already running.")
+    if install and {AgentKind.QWEN_CODE, AgentKind.COPILOT_CLI} & agents:
+        print("Qwen Code and Copilot CLI show no permission prompt while deck-tray's hook runs: it waits for "
+              "your answer in deck-tray at most a few seconds (setting \"Let Qwen and Copilot wait for "
+              "deck-tray\"), then the agent asks in its terminal.")
     if install:
         print("The hooks forward events to the running deck-tray app; when it is not running they exit at once.")
     else:

@@ -30,6 +30,20 @@ its approval only *after* the hook returns ("Working · Running hook" meanwhile)
 keeps the user at the terminal waiting. So Codex is held only when the user asked for it
 (``codex_hold``: the "Let Codex wait for deck-tray" setting) and, even then, only where deck-tray
 cannot type the answer into a pane (the broker decides that).
+
+Qwen Code 0.24.4 and Copilot CLI 1.0.102 (issue #19) take a decision from their own permission
+hook too — Qwen the Claude shape above from ``PermissionRequest``, Copilot ``{"behavior":
+"allow"}`` / ``{"behavior": "deny", "message": "..."}`` from ``permissionRequest`` (the adapters'
+:meth:`~deck_tray.core.agents.base.AgentAdapter.decision_output`) — but **neither shows its prompt
+while the hook runs**: the terminal shows a spinner until the hook returns. The rule, so that
+deck-tray can never lock the user out of their own terminal: such a hook waits for deck-tray at
+most ``short_wait_s`` seconds (the "Let Qwen and Copilot wait for deck-tray" setting,
+:data:`deck_tray.core.settings.HOOK_WAIT_S`: 3 s by default, at most
+:data:`deck_tray.core.hooks_config.SHORT_WAIT_MAX_S`, 0 = never), then returns with no decision;
+the agent then shows its prompt and the answer is typed there as usual (keys). The forwarder
+holds to the same limit, which the app sends with its ``held`` line, and returns at once when
+the app is not running. Gemini CLI 0.61.0's hooks cannot approve anything (and delay its prompt
+while they run): they are never held. Questions (Qwen's ``ask_user_question``) are not held.
 """
 
 from __future__ import annotations
@@ -37,6 +51,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from deck_tray.core.agents import adapter_for
 from deck_tray.core.model import AgentKind, RequestKind, Session
 from deck_tray.core.reply import Reply, ReplyKind
 
@@ -74,13 +89,28 @@ def is_question(payload: Mapping[str, Any]) -> bool:
     return str(payload.get("tool_name") or "") in QUESTION_TOOLS
 
 
-def holds(agent: AgentKind, payload: Mapping[str, Any], *, codex_hold: bool = False) -> bool:
+def short_wait(agent: AgentKind) -> bool:
+    """Whether ``agent``'s permission hook can decide but hides the agent's prompt while it runs
+    (Qwen Code, Copilot CLI): held only for the short setting (see the module docstring)."""
+    adapter = adapter_for(agent)
+    return adapter is not None and bool(adapter.decision_event)
+
+
+def holds(agent: AgentKind, payload: Mapping[str, Any], *, codex_hold: bool = False, event: str = "",
+          short_wait_s: float = 0.0) -> bool:
     """Whether a hook with ``payload`` should wait for the user's decision.
 
     True for a ``PermissionRequest`` of an agent in :data:`DIALOG_WHILE_HOOK_RUNS` — a tool
     permission, or a question with exactly one question (:data:`QUESTIONS_SUPPORTED`) — and
-    for a Codex tool permission when ``codex_hold`` (the user let Codex wait for deck-tray).
+    for a Codex tool permission when ``codex_hold`` (the user let Codex wait for deck-tray); for
+    an adapter's agent whose hook can decide (:func:`short_wait`), its decision event (``event``,
+    as :attr:`deck_tray.core.hooks.HookEvent.name` reads it) when ``short_wait_s`` > 0 and it is
+    not a question.
     """
+    adapter = adapter_for(agent)
+    if adapter is not None:
+        return (bool(adapter.decision_event) and event == adapter.decision_event and short_wait_s > 0
+                and not is_question(payload) and payload.get("tool_name") != "ask_user_question")
     if payload.get("hook_event_name") != EVENT:
         return False
     if is_question(payload):
@@ -117,6 +147,12 @@ def decision_output(agent: AgentKind, reply: Reply, payload: Mapping[str, Any]) 
     if reply.kind not in decidable(payload):
         what = "question" if is_question(payload) else "permission request"
         raise ValueError(f"a {what} cannot take a {reply.describe()} reply")
+    adapter = adapter_for(agent)
+    if adapter is not None:
+        out = adapter.decision_output(reply, payload)
+        if out is None:
+            raise ValueError(f"{agent.label}'s hook cannot carry this answer; answer in its terminal")
+        return out
     decision: dict[str, Any]
     if reply.kind is ReplyKind.DENY:
         default = DEFAULT_DECLINE if is_question(payload) else DEFAULT_DENY

@@ -30,6 +30,14 @@ SessionStart (Codex: fires at first prompt)  BUSY                    10 min
 SessionEnd                                   ENDED                   until replaced
 ===========================================  ======================  ==========
 
+Gemini CLI 0.61.0, Qwen Code 0.24.4 and Copilot CLI 1.0.102 (issue #19): their payloads are read
+by their adapters (:meth:`deck_tray.core.agents.base.AgentAdapter.hook_status`, payload shapes in
+each adapter module's docstring), the same freshness applying (waiting 1 h, busy/idle 10 min,
+ended until replaced). Their session ids are the ones their transcripts carry (Gemini's
+``session_id`` is the chats file's ``sessionId``, Qwen's its ``sessionId``, Copilot's ``sessionId``
+its ``session-state/<id>`` folder). Copilot's payloads mostly do not name their event: the
+forwarder adds the event its command was installed for (``deck-tray hook copilot-cli agentStop``).
+
 Hooks rank above the screen and the transcript and below the live status file and the
 process table (ADR 002). A hook is an *event*, not a state file: nothing fires when the
 user answers a prompt in the terminal or presses Esc. The store therefore decides nothing:
@@ -42,12 +50,14 @@ prompt's request is completed from the screen and the transcript).
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from deck_tray.core import claude, codex
+from deck_tray.core.agents import ADAPTERS, adapter_for
 from deck_tray.core.model import AgentKind, Evidence, EvidenceSource, PendingRequest, RequestKind, SessionStatus
 from deck_tray.core.records import question_parts
 from deck_tray.core.status import SAME_PROMPT_S, hook_claim
@@ -64,7 +74,8 @@ MAX_SESSIONS = 1000
 #: Hooks older than this are forgotten (seconds).
 FORGET_AFTER_S = 24 * 3600.0
 
-_AGENTS = {"claude-code": AgentKind.CLAUDE_CODE, "codex": AgentKind.CODEX}
+_AGENTS = {"claude-code": AgentKind.CLAUDE_CODE, "codex": AgentKind.CODEX,
+           **{a.kind.value: a.kind for a in ADAPTERS if a.hook_events}}
 _KINDS = ("hook", "notify")
 _END_REASONS = {
     "prompt_input_exit": "the user quit",
@@ -82,36 +93,49 @@ class HookEvent:
         kind: ``"hook"`` (stdin payload of a hook) or ``"notify"`` (Codex's notify argv).
         payload: the agent's JSON object, as sent (see the module docstring).
         received: when the forwarder started, POSIX seconds.
+        event: the event the hook's command was installed for (Copilot's ``deck-tray hook
+            copilot-cli <event>``), ``""`` when the payload names it.
     """
 
     agent: AgentKind
     kind: str
     payload: Mapping[str, Any]
     received: float
+    event: str = ""
 
     @property
     def name(self) -> str:
-        """The event name: ``hook_event_name`` for hooks, ``type`` for notify (``""`` if absent)."""
-        key = "type" if self.kind == "notify" else "hook_event_name"
-        return _str(self.payload.get(key))
+        """The event name: the forwarder's ``event``, else ``hook_event_name`` (or what the agent's
+        adapter reads) for hooks, ``type`` for notify (``""`` if absent)."""
+        if self.kind == "notify":
+            return _str(self.payload.get("type"))
+        if self.event:
+            return self.event
+        adapter = adapter_for(self.agent)
+        return adapter.hook_event_name(self.payload) if adapter else _str(self.payload.get("hook_event_name"))
 
     @property
     def session_id(self) -> str:
-        """Claude ``session_id``, Codex ``session_id`` (hooks) or ``thread-id`` (notify); ``""`` if absent."""
+        """Claude ``session_id``, Codex ``session_id`` (hooks) or ``thread-id`` (notify), an
+        adapter's agent's id (:meth:`~deck_tray.core.agents.base.AgentAdapter.hook_session_id`);
+        ``""`` if absent."""
+        adapter = adapter_for(self.agent)
+        if adapter is not None:
+            return adapter.hook_session_id(self.payload)
         return _str(self.payload.get("session_id") or self.payload.get("thread-id"))
 
     @property
     def transcript(self) -> str:
-        """``transcript_path`` (hooks only), else ``""``."""
-        return _str(self.payload.get("transcript_path"))
+        """``transcript_path`` (Copilot: ``transcriptPath``, hooks only), else ``""``."""
+        return _str(self.payload.get("transcript_path") or self.payload.get("transcriptPath"))
 
 
 def parse_message(msg: Mapping[str, Any], now: float | None = None) -> HookEvent | None:
     """The :class:`HookEvent` in one ``{"op": "hook", ...}`` socket message.
 
     Args:
-        msg: ``{"op": "hook", "agent": "claude-code"|"codex", "kind": "hook"|"notify",
-            "payload": {...}, "received": <POSIX seconds>}``.
+        msg: ``{"op": "hook", "agent": "claude-code"|"codex"|"gemini-cli"|"qwen-code"|"copilot-cli",
+            "kind": "hook"|"notify", "payload": {...}, "received": <POSIX seconds>, "event"?: str}``.
         now: the receiver's clock (default ``time.time()``); a ``received`` that is missing
             or more than 5 s ahead / 1 h behind it is replaced by ``now``.
 
@@ -127,7 +151,8 @@ def parse_message(msg: Mapping[str, Any], now: float | None = None) -> HookEvent
     received = msg.get("received")
     if not isinstance(received, (int, float)) or isinstance(received, bool) or not t - 3600 <= received <= t + 5:
         received = t
-    return HookEvent(agent, kind, payload, float(received))
+    event = _str(msg.get("event"))
+    return HookEvent(agent, kind, payload, float(received), event if len(event) <= 64 else "")
 
 
 def hook_evidence(ev: HookEvent) -> Evidence | None:
@@ -140,6 +165,15 @@ def hook_evidence(ev: HookEvent) -> Evidence | None:
     p = ev.payload
     at = ev.received
     name = ev.name
+    adapter = adapter_for(ev.agent)
+    if adapter is not None:
+        claim = adapter.hook_status(name, p) if ev.kind == "hook" else None
+        if claim is None:
+            return None
+        if claim.status is SessionStatus.ENDED:
+            return Evidence(EvidenceSource.HOOK, claim.status, at, claim.reason)
+        fresh = WAITING_FRESH_S if claim.status.is_waiting else STATE_FRESH_S
+        return Evidence(EvidenceSource.HOOK, claim.status, at, claim.reason, fresh, claim.pending)
     if ev.kind == "notify":
         if name == "agent-turn-complete":
             return _state(SessionStatus.IDLE, at, "turn finished (notify)")
@@ -226,6 +260,18 @@ class HookStore:
         #: session id → its kept hook evidence, oldest first (ties: in arrival order).
         self._evidence: dict[str, list[Evidence]] = {}
         self._transcripts: dict[str, str] = {}
+        #: Sessions whose permission hook deck-tray holds while the agent shows no prompt.
+        self._held: set[str] = set()
+
+    def set_held(self, session_id: str, held: bool) -> None:
+        """Whether deck-tray holds the session's permission hook of an agent that shows no prompt
+        while it runs (Qwen Code, Copilot CLI: its screen and title say busy meanwhile). While
+        held, the waiting claim is observed anew at every :meth:`evidence` (the agent does wait
+        for that hook), so the busy spinner does not end it (rule H4)."""
+        if held:
+            self._held.add(session_id)
+        else:
+            self._held.discard(session_id)
 
     def __len__(self) -> int:
         return len(self._evidence)
@@ -268,8 +314,16 @@ class HookStore:
         Kept: the newest observation and every one observed less than
         :data:`~deck_tray.core.status.SAME_PROMPT_S` before it (at most :data:`MAX_KEPT`) —
         all that rules H1 and H2 can pick from, so dropping the rest changes no decision.
+        While the session's hook is held (:meth:`set_held`), its waiting claim is observed now.
         """
-        return tuple(self._evidence.get(session_id, ()))
+        kept = tuple(self._evidence.get(session_id, ()))
+        if session_id not in self._held:
+            return kept
+        claim = hook_claim(kept)
+        if claim is None or not claim.status.is_waiting:
+            return kept
+        now = dataclasses.replace(claim, observed_at=max(claim.observed_at, self._clock()))
+        return (*(e for e in kept if e is not claim), now)
 
     def transcript(self, session_id: str) -> str:
         """The transcript / rollout path the session's hooks named, ``""`` if none."""

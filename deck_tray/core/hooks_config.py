@@ -65,6 +65,12 @@ HOOK_TIMEOUT_S = 10
 #: The ``PermissionRequest`` hook waits for the user's answer in deck-tray (600 s at most,
 #: :data:`deck_tray.services.decisions.WAIT_S`): its own timeout leaves a margin (seconds).
 DECISION_HOOK_TIMEOUT_S = 660
+#: Longest a Qwen Code / Copilot CLI permission hook waits for deck-tray (seconds): the most the
+#: "Let Qwen and Copilot wait for deck-tray" setting allows (those agents show no prompt while
+#: the hook runs, see :mod:`deck_tray.core.decisions`).
+SHORT_WAIT_MAX_S = 30
+#: The installed ``timeout`` of such a hook (seconds): the longest wait and a margin.
+SHORT_DECISION_HOOK_TIMEOUT_S = 45
 #: Backups are ``<file><BACKUP_INFIX><UTC timestamp>``.
 BACKUP_INFIX = ".deck-tray-backup-"
 
@@ -130,6 +136,7 @@ class FilePlan:
         old: its current text, None when it does not exist.
         new: the text to write, None to leave the file as it is.
         notes: sentences for the user: what changes, or why nothing does.
+        delete: remove the file (one deck-tray owns, left with nothing in it); ``new`` is None.
     """
 
     agent: AgentKind
@@ -137,15 +144,20 @@ class FilePlan:
     old: str | None
     new: str | None
     notes: tuple[str, ...] = field(default=())
+    delete: bool = False
 
     @property
     def changed(self) -> bool:
         """Whether applying the plan changes the file."""
+        if self.delete:
+            return self.old is not None
         return self.new is not None and self.new != self.old
 
     def diff(self) -> str:
         """Unified diff old → new ('' when unchanged)."""
-        return unified_diff(self.path, self.old, self.new) if self.changed else ""
+        if not self.changed:
+            return ""
+        return unified_diff(self.path, self.old, "" if self.delete else self.new)
 
 
 # --------------------------------------------------------------------------- commands
@@ -285,7 +297,8 @@ def _drop(groups: list[Any], doomed: list[tuple[int, int]]) -> None:
         del groups[gi]
 
 
-def merge_hooks(data: Json, events: Sequence[str], agent: AgentKind, exe: Sequence[str]) -> tuple[Json, list[str]]:
+def merge_hooks(data: Json, events: Sequence[str], agent: AgentKind, exe: Sequence[str],
+                group: Callable[[str, str], Json] | None = None) -> tuple[Json, list[str]]:
     """Make deck-tray's handlers in ``data["hooks"]`` exactly one per event in ``events``.
 
     The user's groups and handlers, their order and unknown keys stay. A missing event gets
@@ -298,10 +311,17 @@ def merge_hooks(data: Json, events: Sequence[str], agent: AgentKind, exe: Sequen
         events: the events to hook.
         agent: whose hook command to write.
         exe: the deck-tray executable words.
+        group: makes the group appended for ``(event, command)`` (default: Claude Code's, a
+            ``"*"`` matcher on tool events only); with it, every deck-tray handler's ``timeout``
+            and other keys are kept as that group's handler has them, and a deck-tray handler
+            alone in a group whose ``matcher`` differs gets that group's matcher (Gemini's
+            lifecycle events never fire with a regex matcher).
 
     Returns:
         ``(new data, changes)``; ``changes`` is empty when nothing needed doing.
     """
+    custom = group is not None
+    make = group or _group
     out = copy.deepcopy(data)
     command = hook_command(exe, agent)
     changes: list[str] = []
@@ -319,7 +339,7 @@ def merge_hooks(data: Json, events: Sequence[str], agent: AgentKind, exe: Sequen
                 changes.append(f"{event}: removed deck-tray's hook (no longer used)")
             continue
         if not ours:
-            groups.append(_group(event, command))
+            groups.append(make(event, command))
             changes.append(f"{event}: added")
             continue
         gi, hi, old = ours[0]
@@ -327,8 +347,10 @@ def merge_hooks(data: Json, events: Sequence[str], agent: AgentKind, exe: Sequen
             groups[gi]["hooks"][hi]["command"] = command
             changes.append(f"{event}: now runs {command} (was {old})")
         handler = groups[gi]["hooks"][hi]
+        if custom:
+            _fix_custom(event, groups[gi], hi, make(event, command), changes)
         want = hook_timeout(event)
-        if event == "PermissionRequest" and handler.get("timeout") != want:
+        if not custom and event == "PermissionRequest" and handler.get("timeout") != want:
             changes.append(f"{event}: timeout {want} s, so it can wait for your answer in deck-tray "
                            f"(was {handler.get('timeout', 'unset')})")
             handler["timeout"] = want
@@ -337,11 +359,28 @@ def merge_hooks(data: Json, events: Sequence[str], agent: AgentKind, exe: Sequen
             changes.append(f"{event}: removed {len(ours) - 1} duplicate deck-tray hook(s)")
     for event in events:
         if event not in hooks:
-            hooks[event] = [_group(event, command)]
+            hooks[event] = [make(event, command)]
             changes.append(f"{event}: added")
     if not hooks and "hooks" not in data:
         del out["hooks"]
     return out, changes
+
+
+def _fix_custom(event: str, group: Json, hi: int, want: Json, changes: list[str]) -> None:
+    """Bring deck-tray's handler ``group["hooks"][hi]`` (and its group's matcher, when it is
+    alone there) in line with the group deck-tray would write, ``want``."""
+    handler = group["hooks"][hi]
+    wanted = want["hooks"][0]
+    for key, value in wanted.items():
+        if key != "command" and handler.get(key) != value:
+            changes.append(f"{event}: {key} {value} (was {handler.get(key, 'unset')})")
+            handler[key] = value
+    if len(group["hooks"]) == 1 and group.get("matcher") != want.get("matcher"):
+        if "matcher" in want:
+            group["matcher"] = want["matcher"]
+            changes.append(f"{event}: matcher {want['matcher']!r}")
+        else:
+            changes.append(f"{event}: removed matcher {group.pop('matcher')!r} (this event fires only without one)")
 
 
 def remove_hooks(data: Json, agent: AgentKind, exe: Sequence[str] = ()) -> tuple[Json, list[str]]:
@@ -444,6 +483,174 @@ def plan_json(agent: AgentKind, path: Path, text: str | None, events: Sequence[s
         note = "already installed" if install else "no deck-tray hooks to remove"
         return FilePlan(agent, path, text, None, (f"{path}: {note}",))
     return FilePlan(agent, path, text, edit_json(text, data, new), tuple(f"{path}: {c}" for c in changes))
+
+
+Merge = Callable[[Json], tuple[Json, list[str]]]
+
+
+def plan_edit(agent: AgentKind, path: Path, text: str | None, edit: Merge, install: bool,
+              owned: bool = False) -> FilePlan:
+    """Plan one change of an agent's hooks file made by ``edit`` (an adapter's
+    :meth:`~deck_tray.core.agents.base.AgentAdapter.merge_hooks` or ``remove_hooks``).
+
+    Args:
+        agent: whose file it is.
+        path: the file.
+        text: its current content, None when it does not exist.
+        edit: parsed file → ``(new data, changes)``.
+        install: whether ``edit`` installs (for the "nothing to do" note).
+        owned: the file is deck-tray's own (Copilot's ``hooks/deck-tray.json``): it is
+            written whole, and removed when no hook is left in it.
+
+    Raises:
+        ConfigError: the file is malformed.
+    """
+    data = load_flat(path, text) if owned else load_json(path, text)
+    new, changes = edit(data)
+    if not changes:
+        note = "already installed" if install else "no deck-tray hooks to remove"
+        return FilePlan(agent, path, text, None, (f"{path}: {note}",))
+    notes = tuple(f"{path}: {c}" for c in changes)
+    if owned:
+        if not install and not new.get("hooks"):
+            return FilePlan(agent, path, text, None, (*notes, f"{path}: removed (deck-tray's own file)"), delete=True)
+        return FilePlan(agent, path, text, json.dumps(new, indent=2, ensure_ascii=False) + "\n", notes)
+    return FilePlan(agent, path, text, edit_json(text, data, new), notes)
+
+
+# --------------------------------------------------------------------------- flat hook files (Copilot)
+#
+# Copilot CLI 1.0.102 reads every ``$COPILOT_HOME/hooks/*.json``:
+# ``{"version": 1, "hooks": {"<event>": [{"type": "command", "bash": CMD, "timeoutSec": N}]}}``
+# (docs/agents/copilot-cli.md). Handlers sit directly in the event's list (no groups).
+
+
+def load_flat(path: Path, text: str | None) -> Json:
+    """Parse a flat hooks file (``{"version": 1, "hooks": {event: [handler, ...]}}``).
+
+    Raises:
+        ConfigError: not JSON, or not that shape.
+    """
+    if text is None or not text.strip():
+        return {}
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as e:
+        raise ConfigError(path, f"not valid JSON: {e.msg} (column {e.colno})", e.lineno) from None
+    if not isinstance(data, dict):
+        raise ConfigError(path, f"expected a JSON object at the top, found {type(data).__name__}")
+    hooks = data.get("hooks", {})
+    if not isinstance(hooks, dict):
+        raise ConfigError(path, '"hooks" is not an object of events')
+    for event, handlers in hooks.items():
+        if not isinstance(handlers, list) or not all(isinstance(h, dict) for h in handlers):
+            raise ConfigError(path, f'"hooks.{event}" is not a list of objects')
+    return data
+
+
+def _flat_ours(handlers: list[Any], agent: AgentKind, exe: Sequence[str], key: str) -> list[int]:
+    return [i for i, h in enumerate(handlers) if our_executable(h.get(key), agent, exe) is not None]
+
+
+def merge_flat(data: Json, events: Sequence[str], agent: AgentKind, exe: Sequence[str],
+               handler: Callable[[str], Json], key: str = "bash") -> tuple[Json, list[str]]:
+    """Make deck-tray's handlers in a flat hooks file exactly ``handler(event)`` once per event.
+
+    Other handlers (someone else's) stay; deck-tray's for events not in ``events`` go;
+    ``version`` is set to 1.
+
+    Args:
+        data: the parsed file (:func:`load_flat`); not modified.
+        events: the events to hook.
+        agent: whose hook commands to look for.
+        exe: the deck-tray executable words.
+        handler: the handler object deck-tray writes for an event.
+        key: the handler's command key (``"bash"``).
+    """
+    out = copy.deepcopy(data)
+    changes: list[str] = []
+    if out.get("version") != 1:
+        out["version"] = 1
+        if data:
+            changes.append("version: 1")
+    hooks = out.setdefault("hooks", {})
+    for event in list(hooks):
+        handlers = hooks[event]
+        ours = _flat_ours(handlers, agent, exe, key)
+        want = handler(event) if event in events else None
+        if want is None or not ours:
+            if ours:
+                for i in reversed(ours):
+                    del handlers[i]
+                changes.append(f"{event}: removed deck-tray's hook (no longer used)")
+                if not handlers:
+                    del hooks[event]
+            continue
+        if handlers[ours[0]] != want:
+            changes.append(f"{event}: now runs {want[key]}")
+            handlers[ours[0]] = want
+        for i in reversed(ours[1:]):
+            del handlers[i]
+            changes.append(f"{event}: removed a duplicate deck-tray hook")
+    for event in events:
+        handlers = hooks.setdefault(event, [])
+        if not _flat_ours(handlers, agent, exe, key):
+            handlers.append(handler(event))
+            changes.append(f"{event}: added")
+    return out, changes
+
+
+def remove_flat(data: Json, agent: AgentKind, exe: Sequence[str] = (), key: str = "bash") -> tuple[Json, list[str]]:
+    """A flat hooks file without deck-tray's handlers (events left empty go)."""
+    out = copy.deepcopy(data)
+    changes: list[str] = []
+    hooks = out.get("hooks")
+    if not isinstance(hooks, dict):
+        return out, changes
+    for event in list(hooks):
+        ours = _flat_ours(hooks[event], agent, exe, key)
+        for i in reversed(ours):
+            del hooks[event][i]
+        if ours:
+            changes.append(f"{event}: removed deck-tray's hook")
+            if not hooks[event]:
+                del hooks[event]
+    return out, changes
+
+
+def flat_state(data: Json, events: Sequence[str], agent: AgentKind, exe: Sequence[str],
+               handler: Callable[[str], Json], key: str = "bash",
+               exists: Callable[[str], bool] | None = None) -> tuple[HookState, str]:
+    """How far deck-tray's handlers are in a flat hooks file (as :func:`hooks_state`)."""
+    found = data.get("hooks")
+    hooks: Json = found if isinstance(found, dict) else {}
+    current: list[str] = []
+    other: dict[str, str] = {}
+    for event in events:
+        handlers = hooks.get(event, [])
+        ours = [handlers[i] for i in _flat_ours(handlers, agent, exe, key)]
+        if handler(event) in ours:
+            current.append(event)
+        elif ours:
+            other[event] = str(ours[0].get(key))
+    missing = [e for e in events if e not in current and e not in other]
+    if not current and not other:
+        return HookState.NOT_INSTALLED, "no deck-tray hooks"
+    if missing:
+        return HookState.PARTIAL, (f"deck-tray hooks for {len(events) - len(missing)} of {len(events)} events; "
+                                   f"missing {', '.join(missing)}")
+    if other:
+        gone = ""
+        if exists is not None:
+            paths = [w[0] for w in (our_executable(c, agent, exe) for c in other.values()) if w]
+            if paths and not any(exists(p) for p in paths):
+                gone = ", which no longer exists"
+        return HookState.OUTDATED, (f"{len(other)} of {len(events)} events run {sorted(set(other.values()))[0]}"
+                                    f"{gone}, not {shlex.join(exe)}")
+    if data.get("version") != 1:
+        return HookState.PARTIAL, f"all {len(events)} events are there, but \"version\" is not 1"
+    command = shlex.join(hook_argv(exe, agent))
+    return HookState.INSTALLED, f"all {len(events)} events ({', '.join(events)}) run {command} <event>"
 
 
 # --------------------------------------------------------------------------- Codex config.toml notify

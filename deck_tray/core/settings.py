@@ -213,6 +213,15 @@ CODEX_HOLD_S: Setting[int] = Setting(
     "deck-tray cannot type into (a plain terminal window), its permission waits this long for "
     "your answer in deck-tray, then Codex asks in its terminal. Needs deck-tray's Codex hooks.",
     Group.SESSIONS, minimum=0, maximum=600, suffix=" s", special="Off")
+#: The maximum is :data:`deck_tray.core.hooks_config.SHORT_WAIT_MAX_S` (a test checks they agree;
+#: not imported here, to keep this module light).
+HOOK_WAIT_S: Setting[int] = Setting(
+    "sessions/hook_wait_s", Kind.INT, 3, "Let Qwen and Copilot wait for deck-tray",
+    "Qwen Code and Copilot CLI show no permission prompt while deck-tray's hook runs. With their hooks "
+    "installed (deck-tray hooks install), a permission waits this long for your Allow or Deny in "
+    "deck-tray, then the agent shows its own prompt and the answer is typed there. Off: the prompt "
+    "shows at once.",
+    Group.SESSIONS, minimum=0, maximum=30, suffix=" s", special="Off")
 HISTORY_INDEX: Setting[bool] = Setting(
     "sessions/history_index", Kind.BOOL, True, "Keep a searchable history",
     "Index every Claude Code, Codex and opencode conversation on this machine for search "
@@ -267,7 +276,7 @@ SETTINGS: tuple[Setting[Any], ...] = (
     QUIET_ENABLED, QUIET_START, QUIET_END,
     OPENCODE_URLS, OPENCODE_DISCOVER, AUTO_HANDOFF, AUTO_HANDOFF_PERCENT, KEEP_STARTED_SERVERS,
     PINNED, START_HIDDEN, CLOSE_TO_TRAY, GLOBAL_SHORTCUT,
-    CLAUDE_DIR, CODEX_DIR, HISTORY_HOURS, CODEX_HOLD_S, HISTORY_INDEX, WORKTREE_ROOT,
+    CLAUDE_DIR, CODEX_DIR, HISTORY_HOURS, CODEX_HOLD_S, HOOK_WAIT_S, HISTORY_INDEX, WORKTREE_ROOT,
     SUBAGENT_PANES, SUBAGENT_CLOSE_GRACE_S, MAIN_PANE_MIN_COLS, AGENT_PANE_MIN_COLS,
     REMOTE_HOSTS, REMOTE_SSH_COMMAND, REMOTE_SEARCH_HISTORY,
 )

@@ -18,6 +18,11 @@ and answered with an option label or free text. Codex shows its approval only af
 returns, so a Codex hook is held only when the user set :attr:`DecisionBroker.codex_hold_s` (the
 "Let Codex wait for deck-tray" setting), only that long, and only for a session deck-tray knows
 no pane of (in a pane, the answer is typed there without keeping the terminal waiting).
+
+Qwen Code and Copilot CLI (issue #19) show no prompt while their permission hook runs: their hook
+is held at most :attr:`DecisionBroker.short_wait_s` (the "Let Qwen and Copilot wait for
+deck-tray" setting, a few seconds), a limit the socket also tells the forwarder
+(:meth:`DecisionBroker.hold_limit`); then the agent shows its prompt and answers are typed.
 """
 
 from __future__ import annotations
@@ -62,6 +67,8 @@ class DecisionBroker(QObject):
     Attributes:
         codex_hold_s: how long a Codex permission hook of a session with no known pane waits
             for deck-tray (seconds; 0: Codex hooks are not held). Set live from the settings.
+        short_wait_s: how long a Qwen Code / Copilot CLI permission hook waits for deck-tray
+            (seconds; 0: not held). Set live from the settings.
 
     Signals:
         changed(str): a session's hook became answerable, or stopped being (its id).
@@ -74,6 +81,7 @@ class DecisionBroker(QObject):
         self.registry = registry
         self.timeout_s = timeout_s
         self.codex_hold_s = 0.0
+        self.short_wait_s = 0.0
         self._held: dict[str, _Held] = {}
         #: Sessions whose held request was answered elsewhere:
         #: ``{id: (monotonic s, why, the reply kinds it took)}``.
@@ -92,9 +100,12 @@ class DecisionBroker(QObject):
         sid = event.session_id
         cur = self.registry.get(sid) if sid else None
         codex_hold = self.codex_hold_s > 0 and (cur is None or cur.pane is None)
-        if not sid or not decisions.holds(event.agent, event.payload, codex_hold=codex_hold):
+        if not sid or not decisions.holds(event.agent, event.payload, codex_hold=codex_hold, event=event.name,
+                                          short_wait_s=self.short_wait_s):
             return None
-        timeout_s = self.codex_hold_s if event.agent is AgentKind.CODEX else self.timeout_s
+        limit = self.hold_limit(event)
+        timeout_s = self.codex_hold_s if event.agent is AgentKind.CODEX else limit if limit is not None else \
+            self.timeout_s
         old = self._held.pop(sid, None)
         if old is not None and not old.future.done():
             old.future.set_result(None)  # a newer request of the same session replaces it
@@ -115,13 +126,21 @@ class DecisionBroker(QObject):
                 del self._held[sid]
                 self.changed.emit(sid)
 
+    def hold_limit(self, event: HookEvent) -> float | None:
+        """The most a hook of ``event``'s agent is held (seconds), told to the forwarder with
+        ``held``: :attr:`short_wait_s` for Qwen Code and Copilot CLI; None for the others."""
+        if decisions.short_wait(event.agent):
+            return self.short_wait_s
+        return None
+
     def hook_arrived(self, event: HookEvent) -> None:
         """Any hook of a session (the app's socket): a later event than the held request means
         the request was answered in the terminal (PostToolUse, PermissionDenied, Stop,
         UserPromptSubmit, SessionEnd …)."""
         held = self._held.get(event.session_id)
         if held is not None and event is not held.event and event.received >= held.event.received \
-                and event.name not in ("PermissionRequest", "Notification", "PreToolUse"):
+                and event.name not in ("PermissionRequest", "Notification", "PreToolUse", "permissionRequest",
+                                       "notification", "preToolUse"):
             self.withdraw(event.session_id, f"{event.name or 'a later event'} arrived", elsewhere=True)
 
     def went_away(self, event: HookEvent) -> None:

@@ -10,9 +10,10 @@ Protocol: one JSON object per line (UTF-8, ``\n``-terminated) each way. Requests
 =====================================================================  =============================================
 request                                                                answer
 =====================================================================  =============================================
-``{"op": "hook", "agent": "claude-code"|"codex", "kind": "hook"|       none (fire and forget; see
-"notify", "payload": {...}, "received": <POSIX s>}``                   :mod:`deck_tray.core.hooks`)
-``{"op": "hook", ..., "wait": true}`` (a ``PermissionRequest``)         ``{"held": true}`` at once, then
+``{"op": "hook", "agent": "claude-code"|"codex"|…, "kind": "hook"|    none (fire and forget; see
+"notify", "payload": {...}, "received": <POSIX s>, "event"?: str}``    :mod:`deck_tray.core.hooks`)
+``{"op": "hook", ..., "wait": true}`` (a ``PermissionRequest``)         ``{"held": true}`` (``"wait_s": N`` added
+                                                                       for a bounded hold) at once, then
                                                                        ``{"decision": {...} | null}`` once the user
                                                                        answered in deck-tray (the object the hook
                                                                        prints) or the request went elsewhere
@@ -460,6 +461,10 @@ class IpcServer(QObject):
         self._hold = hold
         #: Called with a held hook's event when its process closes the connection first.
         self.hold_abandoned: Callable[[HookEvent], None] | None = None
+        #: The most a held hook of this event is held (seconds), told to the forwarder in its
+        #: ``held`` line (``{"held":true,"wait_s":3.0}``) so that it never waits longer; None:
+        #: the usual hold (``{"held":true}``).
+        self.hold_limit: Callable[[HookEvent], float | None] | None = None
         #: What ``ping`` reports as ``"window"`` (the app's window: platform, shown, active,
         #: pinned, current tab, notice); None: not reported.
         self.window_state: Callable[[], dict[str, Any]] | None = None
@@ -547,7 +552,10 @@ class IpcServer(QObject):
                     return
                 answer = await self._handle(line)
                 if isinstance(answer, _Wait):
-                    writer.write(b'{"held":true}\n')  # the hook gives up without this line (0.5 s)
+                    limit = self.hold_limit(answer.event) if self.hold_limit is not None else None
+                    # The hook gives up without this line (0.5 s); a bounded hold says its limit.
+                    writer.write(b'{"held":true}\n' if limit is None else
+                                 b'{"held":true,"wait_s":%s}\n' % repr(float(limit)).encode())
                     await writer.drain()
                     decision = await self._held(answer.event, reader)
                     if decision is _GONE:

@@ -120,6 +120,8 @@ class LiveSettings:
             self.remotes.set_hosts([HostConfig(name, dest) for name, dest in s.get(cfg.REMOTE_HOSTS)])
         elif key == cfg.CODEX_HOLD_S.key:
             self.decisions.codex_hold_s = float(s.get(cfg.CODEX_HOLD_S))
+        elif key == cfg.HOOK_WAIT_S.key:
+            self.decisions.short_wait_s = float(s.get(cfg.HOOK_WAIT_S))
         elif key in (cfg.CLAUDE_DIR.key, cfg.CODEX_DIR.key, cfg.HISTORY_HOURS.key):
             scanner = self.monitor.scanner
             scanner.claude_dir, scanner.codex_dir = agent_dirs(s)

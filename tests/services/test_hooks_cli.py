@@ -68,7 +68,7 @@ def test_status_install_status_uninstall(world: dict[str, Path]) -> None:
     before = snapshot(world)
     res = hooks(world, "status")
     assert res.returncode == 0, res.stderr
-    assert res.stdout.count("not installed") == 3
+    assert res.stdout.count("not installed") == 6  # and Gemini CLI, Qwen Code, Copilot CLI (no folders here)
 
     res = hooks(world, "install", "--yes")
     assert res.returncode == 0, res.stderr
@@ -96,7 +96,7 @@ def test_status_install_status_uninstall(world: dict[str, Path]) -> None:
     assert res.stdout.count(": installed") == 3, res.stdout
     res = hooks(world, "status", "--json")
     rows = json.loads(res.stdout)
-    assert [(r["agent"], Path(r["path"]).name, r["state"]) for r in rows] == [
+    assert [(r["agent"], Path(r["path"]).name, r["state"]) for r in rows][:3] == [
         ("claude-code", "settings.json", "installed"), ("codex", "hooks.json", "installed"),
         ("codex", "config.toml", "installed")]
     assert "trust" in rows[1]["detail"]
@@ -112,7 +112,7 @@ def test_status_install_status_uninstall(world: dict[str, Path]) -> None:
     assert (world["claude"] / "settings.json").read_bytes() == before["claude/settings.json"]
     assert (world["codex"] / "config.toml").read_bytes() == before["codex/config.toml"]
     assert json.loads((world["codex"] / "hooks.json").read_text()) == {}
-    assert hooks(world, "status").stdout.count("not installed") == 3
+    assert hooks(world, "status").stdout.count("not installed") == 6
 
 
 def test_dry_run_prints_the_diff_and_writes_nothing(world: dict[str, Path]) -> None:
@@ -275,7 +275,10 @@ def test_hooks_status_api(world: dict[str, Path]) -> None:
     assert [(r.agent, r.path.name, r.state) for r in rows] == [
         (AgentKind.CLAUDE_CODE, "settings.json", hc.HookState.NOT_INSTALLED),
         (AgentKind.CODEX, "hooks.json", hc.HookState.NOT_INSTALLED),
-        (AgentKind.CODEX, "config.toml", hc.HookState.NOT_INSTALLED)]
+        (AgentKind.CODEX, "config.toml", hc.HookState.NOT_INSTALLED),
+        (AgentKind.GEMINI_CLI, "settings.json", hc.HookState.NOT_INSTALLED),
+        (AgentKind.QWEN_CODE, "settings.json", hc.HookState.NOT_INSTALLED),
+        (AgentKind.COPILOT_CLI, "deck-tray.json", hc.HookState.NOT_INSTALLED)]
     assert all(isinstance(r, hc.HookStatus) and r.detail for r in rows)
     plans, errors = cmd.plan(True, [AgentKind.CLAUDE_CODE], [EXE], env)
     assert not errors
@@ -384,3 +387,40 @@ def test_notify_written_by_install_is_what_codex_reads(world: dict[str, Path]) -
     data = tomllib.loads((world["codex"] / "config.toml").read_text())
     assert data["notify"] == [EXE, "hook", "codex"]
     assert data["tui"] == {"notifications": True}
+
+
+def test_gemini_qwen_copilot_install_status_remove(world: dict[str, Path]) -> None:
+    """Issue #19: ``--agent all`` includes the three agents whose folders exist; the user's
+    settings and their own Copilot hook file are kept; ``remove`` deletes deck-tray's Copilot file."""
+    home = world["home"]
+    (home / ".gemini").mkdir()
+    gemini_user = {"ui": {"theme": "Dracula"}, "hooks": {"AfterAgent": [{"hooks": [
+        {"type": "command", "name": "mine", "command": "notify-send done"}]}]}}
+    (home / ".gemini" / "settings.json").write_text(json.dumps(gemini_user, indent=2) + "\n")
+    (home / ".qwen").mkdir()
+    (home / ".copilot" / "hooks").mkdir(parents=True)
+    mine = '{"version": 1, "hooks": {"agentStop": [{"type": "command", "bash": "say done"}]}}\n'
+    (home / ".copilot" / "hooks" / "mine.json").write_text(mine)
+    res = hooks(world, "install", "--yes")
+    assert res.returncode == 0, res.stderr
+    gemini = json.loads((home / ".gemini" / "settings.json").read_text())
+    assert gemini["ui"] == gemini_user["ui"]
+    assert gemini["hooks"]["AfterAgent"][0] == gemini_user["hooks"]["AfterAgent"][0]  # type: ignore[index]
+    assert gemini["hooks"]["SessionEnd"] == [{"hooks": [
+        {"type": "command", "name": "deck-tray", "command": "'/opt/deck tray/deck-tray' hook gemini-cli",
+         "timeout": 10000}]}]
+    assert "PermissionRequest" in json.loads((home / ".qwen" / "settings.json").read_text())["hooks"]
+    ours = json.loads((home / ".copilot" / "hooks" / "deck-tray.json").read_text())
+    assert ours["hooks"]["permissionRequest"][0]["bash"] == \
+        "'/opt/deck tray/deck-tray' hook copilot-cli permissionRequest"
+    res = hooks(world, "status", "--json")
+    states = {r["agent"]: r["state"] for r in json.loads(res.stdout)}
+    assert states["gemini-cli"] == states["qwen-code"] == states["copilot-cli"] == "installed", res.stdout
+    res = hooks(world, "remove", "--agent", "copilot", "--yes")
+    assert res.returncode == 0, res.stderr
+    assert not (home / ".copilot" / "hooks" / "deck-tray.json").exists()
+    assert (home / ".copilot" / "hooks" / "mine.json").read_text() == mine
+    assert [p.name for p in (home / ".copilot" / "hooks").glob("*.json")] == ["mine.json"]
+    res = hooks(world, "uninstall", "--agent", "gemini", "--yes")
+    assert res.returncode == 0, res.stderr
+    assert json.loads((home / ".gemini" / "settings.json").read_text()) == gemini_user

@@ -33,7 +33,7 @@ def test_no_secret_is_a_setting() -> None:
 def test_the_brief_is_covered() -> None:
     """Paths, servers, notification rules, quiet hours, pinned, window, history, Codex hold (#13);
     worktrees, opencode servers deck-tray starts, sub-agent panes (#15); remote hosts, the ssh command and
-    searching the hosts' history (#18)."""
+    searching the hosts' history (#18); how long Qwen's and Copilot's permission hooks wait (#19)."""
     assert {"paths/claude_config_dir", "paths/codex_home", "opencode/urls", "opencode/discover",
             "opencode/auto_handoff", "opencode/auto_handoff_percent", "notifications/enabled",
             "notifications/permission", "notifications/question", "notifications/turn_finished",
@@ -43,7 +43,7 @@ def test_the_brief_is_covered() -> None:
             "sessions/codex_hold_s", "sessions/worktree_root", "opencode/keep_started_servers",
             "opencode/subagent_panes", "opencode/subagent_close_grace_s", "opencode/main_pane_min_cols",
             "opencode/agent_pane_min_cols", "remote/hosts", "remote/ssh_command",
-            "remote/search_history"} == set(cfg.BY_KEY)
+            "remote/search_history", "sessions/hook_wait_s"} == set(cfg.BY_KEY)
 
 
 # -- coercion of INI values ---------------------------------------------------------------------

@@ -13,8 +13,15 @@ An adapter says, for one coding-agent CLI:
 * **its answer channels**, in order of preference — :attr:`~AgentAdapter.channels`
   (``"keys"``: typed into the pane by :mod:`deck_tray.services.dispatcher` with the plan of
   :func:`deck_tray.core.reply.plan`, which reads the options from :meth:`read_screen`);
-* **its hook events** — :meth:`~AgentAdapter.hook_status` turns one hook payload into a status
-  claim.
+* **its hooks** — which events deck-tray installs (:attr:`~AgentAdapter.hook_events`), in which
+  file (:meth:`~AgentAdapter.hook_file`) and how its entries are merged, removed and checked
+  there (:meth:`~AgentAdapter.merge_hooks`, :meth:`~AgentAdapter.remove_hooks`,
+  :meth:`~AgentAdapter.hooks_state`, over the generic rules of :mod:`deck_tray.core.hooks_config`);
+  what one payload claims (:meth:`~AgentAdapter.hook_status`, a :class:`HookClaim`) and which
+  session it names (:meth:`~AgentAdapter.hook_session_id`); and, for an agent whose hook can
+  take a permission decision (:attr:`~AgentAdapter.decision_event`), the decision's output
+  (:meth:`~AgentAdapter.decision_output`). The forwarder (``deck-tray hook <agent>``), the hook
+  store and ``deck-tray hooks`` use only these, with no per-agent branches.
 
 The generic machinery — tailing transcripts incrementally, pairing live processes with their
 sessions, turning titles and screens into :class:`~deck_tray.core.model.Evidence` — lives in
@@ -26,15 +33,37 @@ Claude Code, Codex and opencode predate this interface and keep their own module
 
 from __future__ import annotations
 
+import copy
 import os
 from abc import ABC, abstractmethod
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
 
+from deck_tray.core import hooks_config as hc
 from deck_tray.core.model import AgentKind, Evidence, Message, PendingRequest, SessionStatus
+from deck_tray.core.reply import Reply
 from deck_tray.core.screens import Screen
+
+Json = dict[str, Any]
+#: The message a deny carries when the user gave none.
+DEFAULT_DENY = "The user denied this from deck-tray."
+
+
+@dataclass(frozen=True)
+class HookClaim:
+    """What one hook payload says about its session (:meth:`AgentAdapter.hook_status`).
+
+    Attributes:
+        status: the state it claims (``ENDED`` for the end of the session).
+        reason: words for the reason (``"permission prompt"``).
+        pending: the request it announces, when it says what is asked.
+    """
+
+    status: SessionStatus
+    reason: str
+    pending: PendingRequest | None = None
 
 
 @dataclass(frozen=True)
@@ -175,6 +204,61 @@ class AgentAdapter(ABC):
         return ""
 
     # -- its hooks ---------------------------------------------------------------------
-    def hook_status(self, payload: Mapping[str, Any]) -> tuple[SessionStatus, str] | None:
-        """The state one of its hook payloads claims (status, reason words), or None."""
+    #: The events deck-tray installs a hook for (the agent's own spelling); ``()``: no hooks.
+    hook_events: ClassVar[tuple[str, ...]] = ()
+    #: The event whose hook can carry a permission decision (its stdout), ``""`` when the
+    #: agent's hooks cannot approve anything. While that hook runs the agent shows no prompt
+    #: (Qwen Code 0.24.4, Copilot CLI 1.0.102), so it is held only for the short
+    #: "Let hooks wait for deck-tray" setting (:mod:`deck_tray.core.decisions`).
+    decision_event: ClassVar[str] = ""
+    #: :meth:`hook_file` is deck-tray's own (written whole, removed with the hooks), in the
+    #: flat ``{"version": 1, "hooks": {event: [handler]}}`` shape; else it is the user's
+    #: settings file with Claude-style groups, edited in place.
+    hook_file_owned: ClassVar[bool] = False
+
+    def hook_file(self, home: Path) -> Path | None:
+        """The file deck-tray's hooks go into, for the agent's data folder ``home`` (None: the
+        agent has no hooks)."""
+        return None
+
+    def hook_command(self, exe: Sequence[str], event: str) -> str:
+        """The shell command of deck-tray's hook for ``event``: ``EXE hook <agent>``."""
+        return hc.hook_command(exe, self.kind)
+
+    def merge_hooks(self, data: Json, exe: Sequence[str]) -> tuple[Json, list[str]]:
+        """``data`` (the parsed :meth:`hook_file`) with deck-tray's hooks for :attr:`hook_events`,
+        the user's own entries kept; and the changes made (``[]``: nothing to do)."""
+        return copy.deepcopy(data), []
+
+    def remove_hooks(self, data: Json, exe: Sequence[str]) -> tuple[Json, list[str]]:
+        """``data`` without deck-tray's hooks; and the changes made."""
+        return hc.remove_hooks(data, self.kind, exe)
+
+    def hooks_state(self, data: Json, exe: Sequence[str],
+                    exists: Callable[[str], bool] | None = None) -> tuple[hc.HookState, str]:
+        """How far deck-tray's hooks are installed in ``data`` (state, one sentence)."""
+        return hc.hooks_state(data, self.hook_events, self.kind, exe, exists)
+
+    def hook_session_id(self, payload: Mapping[str, Any]) -> str:
+        """The session a payload belongs to (``session_id``), ``""`` if it names none."""
+        sid = payload.get("session_id")
+        return sid if isinstance(sid, str) else ""
+
+    def hook_event_name(self, payload: Mapping[str, Any]) -> str:
+        """The event of a payload (``hook_event_name``), ``""`` if it does not say."""
+        name = payload.get("hook_event_name")
+        return name if isinstance(name, str) else ""
+
+    def hook_status(self, event: str, payload: Mapping[str, Any]) -> HookClaim | None:
+        """What the payload of a hook for ``event`` claims, or None when it says nothing about
+        the state."""
+        return None
+
+    def decision_output(self, reply: Reply, payload: Mapping[str, Any]) -> Json | None:
+        """What the :attr:`decision_event` hook prints for ``reply`` (an allow or deny), or None
+        when the agent's hook cannot carry it (then the answer is typed).
+
+        Raises:
+            ValueError: ``reply`` does not answer this request (the message says why).
+        """
         return None

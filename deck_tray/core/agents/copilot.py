@@ -39,6 +39,25 @@ folder?``, same footer); the ``ask_user`` form ``Copilot needs information.`` wi
 without numbers (``❯ Red`` / ``Blue`` / ``Other (type your answer)``, answered with the arrow
 keys and Enter) and ``↑/↓ select · enter accept · ctrl+d decline · esc cancel``; busy: the
 footer ``◉ Working · 26 B esc esc interrupt``; idle: the input line ``❯`` between two rules.
+
+Hooks (``docs/agents/copilot-cli.md``, ``tests/fixtures/copilot-cli-1.0.102-hooks.jsonl``): every
+``HOME/hooks/*.json`` is loaded at start, no trust prompt: ``{"version": 1, "hooks": {event:
+[{"type": "command", "bash": CMD, "timeoutSec": N}]}}``. deck-tray owns ``HOME/hooks/deck-tray.json``
+(:data:`HOOK_FILE`; the user's own files there are never touched) with :data:`HOOK_EVENTS`.
+Payloads (stdin) are camelCase and mostly do **not** name their event, so each event's command
+names it: ``EXE hook copilot-cli <event>``. All have ``sessionId`` (= the session folder),
+``timestamp`` (ms) and ``cwd``; plus ``source: "new"``, ``initialPrompt`` (``sessionStart``,
+fired at the first prompt, not at launch), ``prompt`` (``userPromptSubmitted``), ``hookName:
+"permissionRequest"``, ``toolName``, ``toolInput``, ``permissionSuggestions``
+(``permissionRequest``), ``hook_event_name: "Notification"``, ``notification_type:
+"permission_prompt"|"elicitation_dialog"``, ``title``, ``message`` (``notification``, fired
+only when a dialog is really shown), ``transcriptPath`` (= ``events.jsonl``), ``stopReason``
+(``agentStop``), ``reason: "user_exit"`` (``sessionEnd``).
+
+A ``permissionRequest`` hook decides with stdout ``{"behavior": "allow"}`` or ``{"behavior":
+"deny", "message"}`` (Claude's ``hookSpecificOutput`` shape is ignored) — but **the dialog is not
+shown while it runs**, so deck-tray holds it only for the short "Let Qwen and Copilot wait for
+deck-tray" setting (:mod:`deck_tray.core.decisions`).
 """
 
 from __future__ import annotations
@@ -47,13 +66,15 @@ import datetime as _dt
 import json
 import os
 import re
-from collections.abc import Mapping, Sequence
+import shlex
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from typing_extensions import override
 
-from deck_tray.core.agents.base import AgentAdapter, LiveProcess, TranscriptState
+from deck_tray.core import hooks_config as hc
+from deck_tray.core.agents.base import DEFAULT_DENY, AgentAdapter, HookClaim, Json, LiveProcess, TranscriptState
 from deck_tray.core.agents.screen_rules import BOTTOM_LINES, boxed_lines, numbered_options
 from deck_tray.core.model import (
     AgentKind,
@@ -65,11 +86,19 @@ from deck_tray.core.model import (
     RequestKind,
     SessionStatus,
 )
+from deck_tray.core.reply import Reply, ReplyKind
 from deck_tray.core.screens import TRUST_TOOL, MenuOption, Screen, ScreenKind
 from deck_tray.core.titles import title_line
 
 #: The session folders under the home folder.
 SESSION_STATE = "session-state"
+#: deck-tray's own hooks file, under ``HOME/hooks``.
+HOOK_FILE = "deck-tray.json"
+#: The hook events deck-tray installs (all seen firing in 1.0.102).
+HOOK_EVENTS = ("permissionRequest", "notification", "sessionStart", "userPromptSubmitted", "agentStop",
+               "sessionEnd")
+#: Seconds a hook other than ``permissionRequest`` may take (``timeoutSec``).
+HOOK_TIMEOUT_S = 10
 #: The transcript's file name in a session folder.
 EVENTS = "events.jsonl"
 #: Allow-once and reject labels of the shell dialog (1.0.102, ``…-permission-shell.txt``); the
@@ -580,6 +609,79 @@ class CopilotAdapter(AgentAdapter):
     @override
     def exit_command(self) -> str:
         return "/exit"
+
+    # -- hooks ---------------------------------------------------------------------------
+    hook_events = HOOK_EVENTS
+    decision_event = "permissionRequest"
+    hook_file_owned = True
+
+    @override
+    def hook_file(self, home: Path) -> Path | None:
+        return home / "hooks" / HOOK_FILE
+
+    @override
+    def hook_command(self, exe: Sequence[str], event: str) -> str:
+        return shlex.join([*hc.hook_argv(exe, self.kind), event])
+
+    def hook_handler(self, exe: Sequence[str], event: str) -> Json:
+        """deck-tray's handler for ``event`` in :data:`HOOK_FILE`."""
+        timeout = hc.SHORT_DECISION_HOOK_TIMEOUT_S if event == self.decision_event else HOOK_TIMEOUT_S
+        return {"type": "command", "bash": self.hook_command(exe, event), "timeoutSec": timeout}
+
+    @override
+    def merge_hooks(self, data: Json, exe: Sequence[str]) -> tuple[Json, list[str]]:
+        return hc.merge_flat(data, self.hook_events, self.kind, exe, lambda e: self.hook_handler(exe, e))
+
+    @override
+    def remove_hooks(self, data: Json, exe: Sequence[str]) -> tuple[Json, list[str]]:
+        return hc.remove_flat(data, self.kind, exe)
+
+    @override
+    def hooks_state(self, data: Json, exe: Sequence[str],
+                    exists: Callable[[str], bool] | None = None) -> tuple[hc.HookState, str]:
+        return hc.flat_state(data, self.hook_events, self.kind, exe, lambda e: self.hook_handler(exe, e),
+                             exists=exists)
+
+    @override
+    def hook_session_id(self, payload: Mapping[str, Any]) -> str:
+        return _str(payload, "sessionId")
+
+    @override
+    def hook_event_name(self, payload: Mapping[str, Any]) -> str:
+        # Only two payloads name their event (1.0.102); the installed commands name every one.
+        if _str(payload, "hookName"):
+            return _str(payload, "hookName")
+        return "notification" if payload.get("hook_event_name") == "Notification" else ""
+
+    @override
+    def hook_status(self, event: str, payload: Mapping[str, Any]) -> HookClaim | None:
+        if event == "permissionRequest":
+            tool = _str(payload, "toolName")
+            return HookClaim(SessionStatus.WAITING_PERMISSION, "permission prompt",
+                             PendingRequest(RequestKind.PERMISSION, tool or "tool", _summary(payload.get("toolInput"))))
+        if event == "notification":
+            ntype = payload.get("notification_type")
+            if ntype == "permission_prompt":
+                return HookClaim(SessionStatus.WAITING_PERMISSION, "permission prompt")
+            if ntype == "elicitation_dialog":
+                return HookClaim(SessionStatus.WAITING_QUESTION, "question")
+            return None
+        if event in ("sessionStart", "userPromptSubmitted"):
+            return HookClaim(SessionStatus.BUSY, "working on a prompt")
+        if event == "agentStop":
+            return HookClaim(SessionStatus.IDLE, "turn finished")
+        if event == "sessionEnd":
+            reason = payload.get("reason")
+            return HookClaim(SessionStatus.ENDED, "the user quit" if reason == "user_exit" else "session ended")
+        return None
+
+    @override
+    def decision_output(self, reply: Reply, payload: Mapping[str, Any]) -> Json | None:
+        if reply.kind is ReplyKind.DENY:
+            return {"behavior": "deny", "message": reply.text.strip() or DEFAULT_DENY}
+        if reply.kind in (ReplyKind.ALLOW, ReplyKind.ALLOW_ALWAYS):
+            return {"behavior": "allow"}
+        raise ValueError(f"a permission request cannot take a {reply.describe()} reply")
 
 
 ADAPTER = CopilotAdapter()

@@ -20,6 +20,25 @@ question and ``● 1.  Red`` … rows. A digit acts at once, Esc cancels the who
 before the box is drawn are lost into the input line, so the dispatcher reads the screen first.
 Fixtures: ``tests/fixtures/screens/gemini-cli-0.61.0-*.txt`` (titles in ``…-titles.txt``),
 ``tests/fixtures/gemini-cli-0.61.0-*.jsonl``; the facts are in ``docs/agents/gemini-qwen-notes.md``.
+
+Hooks (``HOME/settings.json``, key ``hooks``: ``{Event: [{"matcher"?, "hooks": [{"type":
+"command", "name", "command", "timeout" (ms)}]}]}``; ``tests/fixtures/gemini-cli-0.61.0-hooks.jsonl``,
+``/work/shared/reference/gemini-qwen-copilot.md`` §5). deck-tray installs :data:`HOOK_EVENTS`.
+Every payload on stdin has ``{session_id (the chats file's sessionId), transcript_path (that
+file), cwd, hook_event_name, timestamp}``, plus:
+
+* ``Notification``: ``notification_type: "ToolPermission"``, ``message``, ``details: {type:
+  "exec", title, command, rootCommand}`` (shell), ``{type: "edit", fileName, filePath, …}``
+  (write/replace) or ``{type: "ask_user", title: "Ask User"}`` (the question text is not sent);
+* ``BeforeAgent``: ``prompt``; ``AfterAgent``: ``prompt``, ``prompt_response``, ``stop_hook_active``;
+* ``SessionStart``: ``source: "startup"|"resume"|"clear"``; ``SessionEnd``: ``reason: "exit"``
+  (fired 2–3 times on one ``/quit``).
+
+Rules that shape what is installed: the hooks are awaited *before* the prompt is drawn (a slow
+hook delays the prompt: the forwarder never waits for Gemini); no hook output approves a
+confirmation (answers stay keys); on lifecycle events (SessionStart, SessionEnd, PreCompress)
+``matcher`` is compared by exact string with the source/reason, so ``".*"`` silently stops them
+firing: deck-tray's groups have no ``matcher`` at all.
 """
 
 from __future__ import annotations
@@ -28,13 +47,14 @@ import datetime as _dt
 import json
 import os
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from typing_extensions import override
 
-from deck_tray.core.agents.base import AgentAdapter, LiveProcess, TranscriptState
+from deck_tray.core import hooks_config as hc
+from deck_tray.core.agents.base import AgentAdapter, HookClaim, Json, LiveProcess, TranscriptState
 from deck_tray.core.agents.screen_rules import boxed_lines, numbered_options
 from deck_tray.core.model import (
     AgentKind,
@@ -42,6 +62,8 @@ from deck_tray.core.model import (
     EvidenceSource,
     Message,
     MessageRole,
+    PendingRequest,
+    RequestKind,
     SessionStatus,
 )
 from deck_tray.core.screens import Screen, ScreenKind
@@ -60,6 +82,14 @@ _BUSY = re.compile(r"\(esc to cancel(?:, [\dhms ]+)?\)")
 _INPUT = re.compile(r"^>\s?(.*)$")
 #: The input line's placeholder while it is empty.
 PLACEHOLDER = "Type your message or @path/to/file"
+#: The hook events deck-tray installs (all seen firing in 0.61.0).
+HOOK_EVENTS = ("Notification", "BeforeAgent", "AfterAgent", "SessionStart", "SessionEnd")
+#: Events whose ``matcher`` is compared by exact string (a regex there stops them firing).
+LIFECYCLE_EVENTS = frozenset({"SessionStart", "SessionEnd", "PreCompress"})
+#: A hook's ``timeout`` in milliseconds (the forwarder returns in ~50 ms).
+HOOK_TIMEOUT_MS = 10_000
+#: ``SessionEnd`` reasons that end the process (``clear`` starts over in the same process).
+_END_REASONS = {"exit": "the user quit", "logout": "the user logged out"}
 #: The folder-trust dialog of a first run in a folder.
 _TRUST_Q = "Do you trust the files in this folder?"
 
@@ -372,6 +402,70 @@ class GeminiAdapter(AgentAdapter):
     @override
     def exit_command(self) -> str:
         return "/quit"
+
+    # -- hooks ---------------------------------------------------------------------------
+    hook_events = HOOK_EVENTS
+
+    @override
+    def hook_file(self, home: Path) -> Path | None:
+        return home / "settings.json"
+
+    def hook_group(self, event: str, command: str) -> Json:
+        """The group deck-tray appends for ``event``: no ``matcher`` (see the module docstring)."""
+        return {"hooks": [{"type": "command", "name": "deck-tray", "command": command, "timeout": HOOK_TIMEOUT_MS}]}
+
+    @override
+    def merge_hooks(self, data: Json, exe: Sequence[str]) -> tuple[Json, list[str]]:
+        return hc.merge_hooks(data, self.hook_events, self.kind, exe, group=self.hook_group)
+
+    @override
+    def hooks_state(self, data: Json, exe: Sequence[str],
+                    exists: Callable[[str], bool] | None = None) -> tuple[hc.HookState, str]:
+        state, detail = hc.hooks_state(data, self.hook_events, self.kind, exe, exists)
+        found = data.get("hooks")
+        hooks: Json = found if isinstance(found, dict) else {}
+        muted = [event for event in self.hook_events if event in LIFECYCLE_EVENTS
+                 for group in hooks.get(event, []) if isinstance(group, dict)
+                 and group.get("matcher") not in (None, "", "*")
+                 and any(hc.our_executable(h.get("command"), self.kind, exe) is not None
+                         for h in group.get("hooks", []) if isinstance(h, dict))]
+        if muted and state is hc.HookState.INSTALLED:
+            return hc.HookState.PARTIAL, (f"{', '.join(muted)} never fire: their matcher is compared as an exact "
+                                          "string there; run 'deck-tray hooks install' to remove it")
+        return state, detail
+
+    @override
+    def hook_status(self, event: str, payload: Mapping[str, Any]) -> HookClaim | None:
+        if event == "Notification":
+            if payload.get("notification_type") != "ToolPermission":
+                return None
+            found = payload.get("details")
+            details: Mapping[str, Any] = found if isinstance(found, dict) else {}
+            kind = details.get("type")
+            if kind == "ask_user":  # the question's text is not in the payload: the screen has it
+                return HookClaim(SessionStatus.WAITING_QUESTION, "question")
+            if kind == "exec":
+                summary, tool = str(details.get("command") or ""), "run_shell_command"
+            else:
+                summary = str(details.get("filePath") or details.get("fileName") or details.get("title") or "")
+                tool = "edit" if kind == "edit" else str(details.get("title") or "a tool")
+            return HookClaim(SessionStatus.WAITING_PERMISSION, "permission prompt",
+                             PendingRequest(RequestKind.PERMISSION, tool, summary))
+        if event == "BeforeAgent":
+            return HookClaim(SessionStatus.BUSY, "working on a prompt")
+        if event == "AfterAgent":
+            return HookClaim(SessionStatus.IDLE, "turn finished")
+        if event == "SessionStart":
+            source = payload.get("source")
+            if source in ("startup", "resume", "clear"):
+                return HookClaim(SessionStatus.IDLE, "resumed" if source == "resume" else "new session")
+            return None
+        if event == "SessionEnd":
+            reason = payload.get("reason")
+            if reason == "clear":
+                return None
+            return HookClaim(SessionStatus.ENDED, _END_REASONS.get(str(reason), "session ended"))
+        return None
 
 
 ADAPTER = GeminiAdapter()

@@ -17,6 +17,24 @@ waiting for a confirmation (the ``︎`` is U+FE0E). Screen: ``Allow execution of
 confirmation...``; ``1`` approves at once, Esc cancels. Its default approval mode is an automatic
 classifier (``tools.approvalMode: "auto"``); prompts appear in the ``default`` mode.
 Fixtures: ``tests/fixtures/screens/qwen-code-0.24.4-*.txt``, ``tests/fixtures/qwen-code-0.24.4-*``.
+
+Hooks: Claude Code's shape in ``HOME/settings.json`` (``{"hooks": {Event: [{"matcher"?, "hooks":
+[{"type": "command", "command", "timeout" (s)}]}]}}``; ``tests/fixtures/qwen-code-0.24.4-hooks.jsonl``,
+``/work/shared/reference/gemini-qwen-copilot.md`` §7). deck-tray installs :data:`HOOK_EVENTS`.
+Payloads: ``{session_id (the sessionId), transcript_path, cwd, hook_event_name, timestamp,
+permission_mode, prompt_id?}`` plus ``tool_name``/``tool_input`` (PermissionRequest),
+``notification_type: "permission_prompt"|"idle_prompt"``/``message``/``title`` (Notification),
+``prompt`` (UserPromptSubmit; ``""`` for the continuation after a tool result),
+``last_assistant_message`` (Stop), ``source`` (SessionStart), ``reason`` (SessionEnd,
+``"prompt_input_exit"`` on ``/quit``). Seen order of one turn: SessionStart, UserPromptSubmit,
+PermissionRequest, Notification(permission_prompt), UserPromptSubmit(""), Stop,
+Notification(idle_prompt), SessionEnd.
+
+A ``PermissionRequest`` hook decides when it prints ``{"hookSpecificOutput": {"hookEventName":
+"PermissionRequest", "decision": {"behavior": "allow"}}}`` (no prompt is shown) or
+``"deny"`` with ``message`` (shown, tool blocked) — but **no prompt is shown while it runs**, so
+deck-tray holds it only for the short "Let Qwen and Copilot wait for deck-tray" setting
+(:mod:`deck_tray.core.decisions`).
 """
 
 from __future__ import annotations
@@ -31,7 +49,8 @@ from typing import Any
 
 from typing_extensions import override
 
-from deck_tray.core.agents.base import AgentAdapter, LiveProcess, TranscriptState
+from deck_tray.core import hooks_config as hc
+from deck_tray.core.agents.base import DEFAULT_DENY, AgentAdapter, HookClaim, Json, LiveProcess, TranscriptState
 from deck_tray.core.agents.screen_rules import boxed_lines, numbered_options
 from deck_tray.core.model import (
     AgentKind,
@@ -43,6 +62,7 @@ from deck_tray.core.model import (
     RequestKind,
     SessionStatus,
 )
+from deck_tray.core.reply import Reply, ReplyKind
 from deck_tray.core.screens import Screen, ScreenKind
 from deck_tray.core.titles import title_line
 
@@ -53,6 +73,13 @@ _BUSY = re.compile(r"\([^)]*esc to (?:cancel|interrupt)[^)]*\)|Waiting for user 
 #: The footer of a question (``ask_user_question``; ``qwen-code-0.24.4-question.txt``).
 _QUESTION_FOOT = re.compile(r"Enter: Select")
 PLACEHOLDER = "Type your message or @path/to/file"
+#: The hook events deck-tray installs (all seen firing in 0.24.4).
+HOOK_EVENTS = ("PermissionRequest", "Notification", "Stop", "UserPromptSubmit", "SessionStart", "SessionEnd")
+#: Qwen's question tool (its PermissionRequest, if any, is not held: the hook cannot answer it).
+QUESTION_TOOL = "ask_user_question"
+#: Seconds a hook other than PermissionRequest may take (the forwarder returns in ~50 ms).
+HOOK_TIMEOUT_S = 10
+_END_REASONS = {"prompt_input_exit": "the user quit", "logout": "the user logged out"}
 #: Allow-once and reject labels Qwen Code 0.24.4 shows for a shell command.
 DEFAULT_OPTIONS = ("Yes, allow once", "No, suggest changes")
 
@@ -283,6 +310,69 @@ class QwenAdapter(AgentAdapter):
     @override
     def exit_command(self) -> str:
         return "/quit"
+
+    # -- hooks ---------------------------------------------------------------------------
+    hook_events = HOOK_EVENTS
+    decision_event = "PermissionRequest"
+
+    @override
+    def hook_file(self, home: Path) -> Path | None:
+        return home / "settings.json"
+
+    def hook_group(self, event: str, command: str) -> Json:
+        """The group deck-tray appends for ``event`` (a ``"*"`` matcher on PermissionRequest)."""
+        timeout = hc.SHORT_DECISION_HOOK_TIMEOUT_S if event == self.decision_event else HOOK_TIMEOUT_S
+        group: Json = {"matcher": "*"} if event == self.decision_event else {}
+        group["hooks"] = [{"type": "command", "command": command, "timeout": timeout}]
+        return group
+
+    @override
+    def merge_hooks(self, data: Json, exe: Sequence[str]) -> tuple[Json, list[str]]:
+        return hc.merge_hooks(data, self.hook_events, self.kind, exe, group=self.hook_group)
+
+    @override
+    def hook_status(self, event: str, payload: Mapping[str, Any]) -> HookClaim | None:
+        if event == "PermissionRequest":
+            tool = str(payload.get("tool_name") or "")
+            args = payload.get("tool_input")
+            if tool == QUESTION_TOOL:
+                q = _question(args)
+                return HookClaim(SessionStatus.WAITING_QUESTION, "question",
+                                 PendingRequest(RequestKind.QUESTION, tool, q, (), "", q))
+            return HookClaim(SessionStatus.WAITING_PERMISSION, "permission prompt",
+                             PendingRequest(RequestKind.PERMISSION, tool, _summary(args), DEFAULT_OPTIONS))
+        if event == "Notification":
+            ntype = payload.get("notification_type")
+            if ntype == "permission_prompt":
+                return HookClaim(SessionStatus.WAITING_PERMISSION, "permission prompt")
+            if ntype == "idle_prompt":
+                return HookClaim(SessionStatus.IDLE, "waiting for your input")
+            return None
+        if event == "Stop":
+            return HookClaim(SessionStatus.IDLE, "turn finished")
+        if event == "UserPromptSubmit":
+            return HookClaim(SessionStatus.BUSY, "working on a prompt")
+        if event == "SessionStart":
+            source = payload.get("source")
+            if source in ("startup", "resume", "clear"):
+                return HookClaim(SessionStatus.IDLE, "resumed" if source == "resume" else "new session")
+            return None
+        if event == "SessionEnd":
+            reason = str(payload.get("reason") or "")
+            return HookClaim(SessionStatus.ENDED, _END_REASONS.get(reason, "session ended"))
+        return None
+
+    @override
+    def decision_output(self, reply: Reply, payload: Mapping[str, Any]) -> Json | None:
+        if payload.get("tool_name") == QUESTION_TOOL:
+            return None
+        if reply.kind is ReplyKind.DENY:
+            decision: Json = {"behavior": "deny", "message": reply.text.strip() or DEFAULT_DENY}
+        elif reply.kind in (ReplyKind.ALLOW, ReplyKind.ALLOW_ALWAYS):
+            decision = {"behavior": "allow"}
+        else:
+            raise ValueError(f"a permission request cannot take a {reply.describe()} reply")
+        return {"hookSpecificOutput": {"hookEventName": "PermissionRequest", "decision": decision}}
 
 
 ADAPTER = QwenAdapter()
