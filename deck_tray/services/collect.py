@@ -28,9 +28,11 @@ from deck_tray.services.panes import Multiplexer, MuxError, PaneInfo, pane_for_p
 
 log = logging.getLogger(__name__)
 _NO_PANE = PaneInfo("", "", 0, "", True, "", "", "", False)
-#: How long a pane title read is trusted (seconds): titles are read again at every tick
-#: (5 s at most) and every :data:`deck_tray.services.monitor.TITLE_TICK_MS` while such an agent works.
-TITLE_FRESH_S = 12.0
+#: How long a pane title read is trusted (seconds). Titles are read again at every tick (5 s at
+#: most) and every :data:`deck_tray.services.monitor.TITLE_TICK_MS` while such an agent works, and a
+#: changed title rebuilds its session at once; the expiry only matters when titles can no longer be
+#: read (each expiry decides the session again: at 12 s that was a third of the idle CPU with 50 panes).
+TITLE_FRESH_S = 60.0
 
 
 def _title_evidence(ob: Observation, pane: PaneInfo | None, at: float) -> Evidence | None:
