@@ -131,12 +131,34 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
 
 
 def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
-    """Messages logged outside any test (collection, after the last tear-down) are shown here."""
+    """Messages logged outside any test (collection, after the last tear-down) are shown here,
+    and the figures tests report (:func:`figure`), also from pytest-xdist workers."""
     records = config.stash.get(_OUTSIDE_TESTS, []) + _QT_MESSAGES.take()
     if records:
         terminalreporter.section("Qt messages outside any test", sep="-", yellow=True)
         for record in records:
             terminalreporter.line(f"{record.levelname} {record.name}: {record.getMessage()}")
+    seen: set[tuple[str, str]] = set()
+    lines: list[str] = []
+    for outcome in ("passed", "failed"):
+        for rep in terminalreporter.stats.get(outcome, []):
+            for key, value in getattr(rep, "user_properties", ()):
+                if key == "figure" and (rep.nodeid, str(value)) not in seen:
+                    seen.add((rep.nodeid, str(value)))
+                    lines.append(f"{str(value)}  ({rep.nodeid.split('::')[-1]}, {outcome})")
+    if lines:
+        terminalreporter.section("figures", sep="-")
+        for line in lines:
+            terminalreporter.line(line)
+
+
+@pytest.fixture
+def figure(request: pytest.FixtureRequest) -> Any:
+    """``figure(text)``: a measured figure this test reports; pytest prints every one in a
+    "figures" section at the end of the run (from pytest-xdist workers too, where a print is lost)."""
+    def say(text: str) -> None:
+        request.node.user_properties.append(("figure", text))
+    return say
 
 
 @pytest.fixture

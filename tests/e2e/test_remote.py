@@ -205,7 +205,7 @@ def _ssh_clients(local: Local) -> list[psutil.Process]:
 
 def test_killed_ssh_reconnects_and_resyncs_without_answering_twice(
         ssh_host: SshHost, local: Local, tmp_path: Path, qtbot: Any, qloop: asyncio.AbstractEventLoop,
-        monkeypatch: pytest.MonkeyPatch) -> None:
+        monkeypatch: pytest.MonkeyPatch, figure: Any) -> None:
     """While a remote session waits, the app's ssh is killed, :data:`KILL_ROUNDS` times: each time
     the host reconnects and resyncs within 5 s, the session is still waiting, nothing was
     answered; then one answer runs the command once. Prints the reconnect figures."""
@@ -244,8 +244,8 @@ def test_killed_ssh_reconnects_and_resyncs_without_answering_twice(
 
         run_with_app(qloop, app, steps)
         figures.sort()
-        print(f"\nkill ssh → reconnected and resynced: {len(figures)}/{KILL_ROUNDS} rounds, median "
-              f"{figures[len(figures) // 2]:.2f} s, max {figures[-1]:.2f} s")
+        figure(f"kill ssh → reconnected and resynced: {len(figures)}/{KILL_ROUNDS} rounds, median "
+               f"{figures[len(figures) // 2]:.2f} s, max {figures[-1]:.2f} s")
         assert len(figures) == KILL_ROUNDS and figures[-1] <= 5.0, figures
 
 

@@ -25,6 +25,7 @@ import shutil
 import subprocess
 import uuid
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -136,7 +137,7 @@ async def trial(srv: Server, tmp: Path, n: int, rng: random.Random, dispatcher: 
     return mutation, wrong, missed
 
 
-def test_wrong_target_sends(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_wrong_target_sends(tmp_path: Path, figure: Any) -> None:
     sock_dir = Path(os.environ["TMUX_TMPDIR"]) / f"tmux-{os.getuid()}"
     sock_dir.mkdir(mode=0o700, exist_ok=True)
     socket = str(sock_dir / "wrong-target")
@@ -162,8 +163,7 @@ def test_wrong_target_sends(tmp_path: Path, capsys: pytest.CaptureFixture[str]) 
     wrong = sum(1 for _m, w, _x in results if w)
     missed = [m for m, _w, x in results if x]
     by_kind = {m: sum(1 for r in results if r[0] == m) for m in MUTATIONS}
-    with capsys.disabled():
-        print(f"\nwrong-target sends: {wrong}/{len(results)}  (trials per change: {by_kind})")
-        print(f"valid targets refused or lost: {len(missed)}/{len(results)}")
+    figure(f"wrong-target sends: {wrong}/{len(results)}  (trials per change: {by_kind})")
+    figure(f"valid targets refused or lost: {len(missed)}/{len(results)}")
     assert wrong == 0
     assert not missed, f"lines that should have arrived did not: {missed[:10]}"
