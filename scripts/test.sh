@@ -115,7 +115,8 @@ fi
 # --durations=30: the slowest tests, to keep CI within its budget (20 min).
 # Without arguments: the tests outside tests/e2e (unit, GUI, services: each its own private tmux
 # socket, temporary folders and Qt application) run on one pytest-xdist worker per core, at most 4
-# (5:04 on one, 3:08 on two here); the end-to-end tests then run one at a time, as their goals
+# (5:04 on one, 3:08 on two here), each file on one worker (--dist loadfile: a file's module-scoped
+# daemons, such as test_notifier's dunst, serve all its tests, as in a serial run); the end-to-end tests then run one at a time, as their goals
 # (tear-down within 5 s, resync within 5 s, pings within 1 s) are measured with the machine to
 # themselves and several share one test sshd user. Arguments: one pytest run, as given.
 if [[ $# -gt 0 ]]; then
@@ -123,7 +124,7 @@ if [[ $# -gt 0 ]]; then
 else
   workers=$(nproc 2>/dev/null || echo 2); ((workers > 4)) && workers=4; ((workers < 1)) && workers=1
   echo "== pytest (outside tests/e2e, $workers workers)"
-  $PY -m pytest --tb=native --durations=30 -n "$workers" --ignore=tests/e2e tests
+  $PY -m pytest --tb=native --durations=30 -n "$workers" --dist loadfile --ignore=tests/e2e tests
   echo "== pytest (tests/e2e, one at a time)"
   $PY -m pytest --tb=native --durations=30 tests/e2e
 fi
