@@ -25,15 +25,19 @@ MAX_MESSAGES = 400
 QUIET_S = 60.0
 
 
-def iso_timestamp(rec: dict[str, Any]) -> float:
-    """A record's ``timestamp`` (ISO 8601, ``Z`` or offset) as POSIX seconds; 0 if absent or bad."""
-    raw = rec.get("timestamp")
-    if isinstance(raw, str):
+def iso_seconds(raw: Any) -> float:
+    """An ISO 8601 time (``Z`` or offset) as POSIX seconds; 0 if it is not a string or not a time."""
+    if isinstance(raw, str) and raw:
         try:
             return _dt.datetime.fromisoformat(raw.replace("Z", "+00:00")).timestamp()
         except ValueError:
             return 0.0
     return 0.0
+
+
+def iso_timestamp(rec: dict[str, Any]) -> float:
+    """A record's ``timestamp`` (ISO 8601, ``Z`` or offset) as POSIX seconds; 0 if absent or bad."""
+    return iso_seconds(rec.get("timestamp"))
 
 
 def question_parts(inp: Any) -> tuple[str, tuple[str, ...]]:

@@ -66,6 +66,32 @@ class HookClaim:
     pending: PendingRequest | None = None
 
 
+#: Argument names whose value says what a tool call does, best first (the shell command, the
+#: file, the pattern …; Gemini CLI 0.61.0, Qwen Code 0.24.4 and Copilot CLI 1.0.102 tool calls).
+SUMMARY_KEYS = ("command", "file_path", "path", "pattern", "url", "query", "message", "description")
+
+
+def tool_summary(args: Any) -> str:
+    """One line for a tool call's arguments: the first of :data:`SUMMARY_KEYS` holding text; ``""``."""
+    if isinstance(args, dict):
+        for key in SUMMARY_KEYS:
+            val = args.get(key)
+            if isinstance(val, str) and val:
+                return val
+    return ""
+
+
+def runs_node_script(name: str, cmdline: Sequence[str], binary: str, package: str) -> bool:
+    """True when a process is ``binary`` itself, or node/bun running it: the first argument that
+    is no option is ``…/binary`` (the npm ``.bin`` link) or lies in the package's folder
+    (``package`` as in ``node_modules``: ``@google/gemini-cli``)."""
+    if name == binary:
+        return True
+    if name not in ("node", "bun") or len(cmdline) < 2:
+        return False
+    script = next((a for a in cmdline[1:] if not a.startswith("-")), "")
+    return script.rsplit("/", 1)[-1] == binary or f"/{package}/" in script
+
 @dataclass(frozen=True)
 class LiveProcess:
     """A running process of an adapter's agent (from the process table).

@@ -62,7 +62,6 @@ deck-tray" setting (:mod:`deck_tray.core.decisions`).
 
 from __future__ import annotations
 
-import datetime as _dt
 import json
 import os
 import re
@@ -74,7 +73,16 @@ from typing import Any
 from typing_extensions import override
 
 from deck_tray.core import hooks_config as hc
-from deck_tray.core.agents.base import DEFAULT_DENY, AgentAdapter, HookClaim, Json, LiveProcess, TranscriptState
+from deck_tray.core.agents.base import (
+    DEFAULT_DENY,
+    AgentAdapter,
+    HookClaim,
+    Json,
+    LiveProcess,
+    TranscriptState,
+    runs_node_script,
+    tool_summary,
+)
 from deck_tray.core.agents.screen_rules import BOTTOM_LINES, boxed_lines, numbered_options
 from deck_tray.core.model import (
     AgentKind,
@@ -86,6 +94,7 @@ from deck_tray.core.model import (
     RequestKind,
     SessionStatus,
 )
+from deck_tray.core.records import iso_seconds
 from deck_tray.core.reply import Reply, ReplyKind
 from deck_tray.core.screens import TRUST_TOOL, MenuOption, Screen, ScreenKind
 from deck_tray.core.titles import title_line
@@ -121,23 +130,7 @@ _RULE = re.compile(r"^─{3,}$")
 _SELECTED = "❯"
 
 
-def _iso(ts: Any) -> float:
-    if not isinstance(ts, str) or not ts:
-        return 0.0
-    try:
-        return _dt.datetime.fromisoformat(ts.replace("Z", "+00:00")).timestamp()
-    except ValueError:
-        return 0.0
 
-
-def _summary(args: Any) -> str:
-    """One line for a tool call's ``arguments`` (the command, the path, the question …)."""
-    if isinstance(args, dict):
-        for key in ("command", "path", "file_path", "pattern", "url", "query", "message", "description"):
-            val = args.get(key)
-            if isinstance(val, str) and val:
-                return val
-    return ""
 
 
 def _str(data: Mapping[str, Any], key: str) -> str:
@@ -272,7 +265,7 @@ class CopilotTranscript(TranscriptState):
             return
         self._tools[call_id] = name
         self._index[call_id] = len(self.messages)
-        self.messages.append(Message(MessageRole.TOOL, f"{name}({_summary(args)})", at, call_id, "pending"))
+        self.messages.append(Message(MessageRole.TOOL, f"{name}({tool_summary(args)})", at, call_id, "pending"))
 
     def _tool_state(self, call_id: str, state: str) -> None:
         i = self._index.get(call_id)
@@ -293,13 +286,13 @@ class CopilotTranscript(TranscriptState):
         if not isinstance(rtype, str) or not isinstance(data, dict):
             return
         self._seen = True
-        at = _iso(rec.get("timestamp"))
+        at = iso_seconds(rec.get("timestamp"))
         self.last_at = max(self.last_at, at)
         key = _str(rec, "id") or str(len(self.messages))
         main = "agentId" not in rec  # a sub-agent's records do not start or end the user's turn
         if rtype in ("session.start", "session.resume"):
             self.session_id = _str(data, "sessionId") or self.session_id
-            self.started_at = self.started_at or _iso(data.get("startTime")) or at
+            self.started_at = self.started_at or iso_seconds(data.get("startTime")) or at
             ctx = data.get("context")
             if isinstance(ctx, dict) and _str(ctx, "cwd"):
                 self.cwd = _str(ctx, "cwd")
@@ -557,12 +550,8 @@ class CopilotAdapter(AgentAdapter):
     def matches_process(self, name: str, cmdline: Sequence[str]) -> bool:
         # The native binary is named "MainThread" by the kernel (its main thread's name), so
         # its argv[0] is read: ".../@github/copilot-linux-x64/copilot" (1.0.102).
-        if name == "copilot" or (cmdline and cmdline[0].rsplit("/", 1)[-1] == "copilot"):
-            return True
-        if name not in ("node", "bun") or len(cmdline) < 2:
-            return False
-        script = next((a for a in cmdline[1:] if not a.startswith("-")), "")
-        return script.rsplit("/", 1)[-1] == "copilot" or "/@github/copilot/" in script
+        return bool(cmdline) and cmdline[0].rsplit("/", 1)[-1] == "copilot" or \
+            runs_node_script(name, cmdline, "copilot", "@github/copilot")
 
     def _session_dir(self, home: Path, proc: LiveProcess) -> Path | None:
         """The session folder whose ``inuse.<pid>.lock`` names ``proc`` (the newest one, and
@@ -658,7 +647,8 @@ class CopilotAdapter(AgentAdapter):
         if event == "permissionRequest":
             tool = _str(payload, "toolName")
             return HookClaim(SessionStatus.WAITING_PERMISSION, "permission prompt",
-                             PendingRequest(RequestKind.PERMISSION, tool or "tool", _summary(payload.get("toolInput"))))
+                             PendingRequest(RequestKind.PERMISSION, tool or "tool",
+                                            tool_summary(payload.get("toolInput"))))
         if event == "notification":
             ntype = payload.get("notification_type")
             if ntype == "permission_prompt":

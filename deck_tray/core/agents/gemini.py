@@ -43,7 +43,6 @@ firing: deck-tray's groups have no ``matcher`` at all.
 
 from __future__ import annotations
 
-import datetime as _dt
 import json
 import os
 import re
@@ -54,7 +53,15 @@ from typing import Any
 from typing_extensions import override
 
 from deck_tray.core import hooks_config as hc
-from deck_tray.core.agents.base import AgentAdapter, HookClaim, Json, LiveProcess, TranscriptState
+from deck_tray.core.agents.base import (
+    AgentAdapter,
+    HookClaim,
+    Json,
+    LiveProcess,
+    TranscriptState,
+    runs_node_script,
+    tool_summary,
+)
 from deck_tray.core.agents.screen_rules import boxed_lines, numbered_options
 from deck_tray.core.model import (
     AgentKind,
@@ -66,6 +73,7 @@ from deck_tray.core.model import (
     RequestKind,
     SessionStatus,
 )
+from deck_tray.core.records import iso_seconds
 from deck_tray.core.screens import Screen, ScreenKind
 from deck_tray.core.titles import title_line
 
@@ -94,14 +102,6 @@ _END_REASONS = {"exit": "the user quit", "logout": "the user logged out"}
 _TRUST_Q = "Do you trust the files in this folder?"
 
 
-def _iso(ts: Any) -> float:
-    if not isinstance(ts, str) or not ts:
-        return 0.0
-    try:
-        return _dt.datetime.fromisoformat(ts.replace("Z", "+00:00")).timestamp()
-    except ValueError:
-        return 0.0
-
 
 def _text(content: Any) -> str:
     """The text of a message's ``content`` (a string, or a list of ``{text}`` parts), without the
@@ -120,14 +120,8 @@ def _is_tool_result(content: Any) -> bool:
 
 
 def _call_summary(call: Mapping[str, Any]) -> str:
-    args = call.get("args")
-    if isinstance(args, dict):
-        for key in ("command", "file_path", "path", "pattern", "url", "query"):
-            val = args.get(key)
-            if isinstance(val, str) and val:
-                return val
     desc = call.get("description")
-    return desc if isinstance(desc, str) else ""
+    return tool_summary(call.get("args")) or (desc if isinstance(desc, str) else "")
 
 
 class GeminiTranscript(TranscriptState):
@@ -154,7 +148,7 @@ class GeminiTranscript(TranscriptState):
                 for m in upd["messages"]:
                     if isinstance(m, dict):
                         self._upsert(m)
-            self.last_at = max(self.last_at, _iso(upd.get("lastUpdated")))
+            self.last_at = max(self.last_at, iso_seconds(upd.get("lastUpdated")))
             self._dirty = True
             return
         if "$rewindTo" in rec:
@@ -167,8 +161,8 @@ class GeminiTranscript(TranscriptState):
             return
         if "sessionId" in rec and "type" not in rec:
             self.session_id = str(rec["sessionId"])
-            self.started_at = _iso(rec.get("startTime"))
-            self.last_at = max(self.last_at, _iso(rec.get("lastUpdated")), self.started_at)
+            self.started_at = iso_seconds(rec.get("startTime"))
+            self.last_at = max(self.last_at, iso_seconds(rec.get("lastUpdated")), self.started_at)
             return
         if isinstance(rec.get("id"), str) and isinstance(rec.get("type"), str):
             self._upsert(rec)
@@ -180,7 +174,7 @@ class GeminiTranscript(TranscriptState):
             return
         old = self._records.get(rid)
         self._records[rid] = {**old, **rec} if old is not None else rec
-        self.last_at = max(self.last_at, _iso(rec.get("timestamp")))
+        self.last_at = max(self.last_at, iso_seconds(rec.get("timestamp")))
 
     def settle(self) -> None:
         """Rebuild :attr:`messages` and :attr:`title` after records were fed."""
@@ -190,7 +184,7 @@ class GeminiTranscript(TranscriptState):
         out: list[Message] = []
         title = ""
         for rid, rec in self._records.items():
-            at = _iso(rec.get("timestamp"))
+            at = iso_seconds(rec.get("timestamp"))
             rtype = rec.get("type")
             content = rec.get("content")
             if rtype == "user":
@@ -231,7 +225,7 @@ class GeminiTranscript(TranscriptState):
         last = next(reversed(self._records.values()), None) if self._records else None
         if last is None:
             return None
-        at = _iso(last.get("timestamp")) or self.last_at
+        at = iso_seconds(last.get("timestamp")) or self.last_at
         rtype = last.get("type")
         content = last.get("content")
         if rtype == "user":
@@ -356,12 +350,7 @@ class GeminiAdapter(AgentAdapter):
 
     @override
     def matches_process(self, name: str, cmdline: Sequence[str]) -> bool:
-        if name == "gemini":
-            return True
-        if name not in ("node", "bun") or len(cmdline) < 2:
-            return False
-        script = next((a for a in cmdline[1:] if not a.startswith("-")), "")
-        return script.rsplit("/", 1)[-1] == "gemini" or "@google/gemini-cli/" in script
+        return runs_node_script(name, cmdline, "gemini", "@google/gemini-cli")
 
     @override
     def link(self, home: Path, procs: Sequence[LiveProcess],

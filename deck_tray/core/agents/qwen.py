@@ -39,7 +39,6 @@ deck-tray holds it only for the short "Let Qwen and Copilot wait for deck-tray" 
 
 from __future__ import annotations
 
-import datetime as _dt
 import json
 import os
 import re
@@ -50,7 +49,16 @@ from typing import Any
 from typing_extensions import override
 
 from deck_tray.core import hooks_config as hc
-from deck_tray.core.agents.base import DEFAULT_DENY, AgentAdapter, HookClaim, Json, LiveProcess, TranscriptState
+from deck_tray.core.agents.base import (
+    DEFAULT_DENY,
+    AgentAdapter,
+    HookClaim,
+    Json,
+    LiveProcess,
+    TranscriptState,
+    runs_node_script,
+    tool_summary,
+)
 from deck_tray.core.agents.screen_rules import boxed_lines, numbered_options
 from deck_tray.core.model import (
     AgentKind,
@@ -62,6 +70,7 @@ from deck_tray.core.model import (
     RequestKind,
     SessionStatus,
 )
+from deck_tray.core.records import iso_seconds, question_parts
 from deck_tray.core.reply import Reply, ReplyKind
 from deck_tray.core.screens import Screen, ScreenKind
 from deck_tray.core.titles import title_line
@@ -84,14 +93,6 @@ _END_REASONS = {"prompt_input_exit": "the user quit", "logout": "the user logged
 DEFAULT_OPTIONS = ("Yes, allow once", "No, suggest changes")
 
 
-def _iso(ts: Any) -> float:
-    if not isinstance(ts, str) or not ts:
-        return 0.0
-    try:
-        return _dt.datetime.fromisoformat(ts.replace("Z", "+00:00")).timestamp()
-    except ValueError:
-        return 0.0
-
 
 def _parts(rec: Mapping[str, Any]) -> list[dict[str, Any]]:
     msg = rec.get("message")
@@ -100,23 +101,12 @@ def _parts(rec: Mapping[str, Any]) -> list[dict[str, Any]]:
 
 
 def _question(args: Any) -> str:
-    """The first question of an ``ask_user_question`` call (Claude's AskUserQuestion shape:
-    ``{"questions": [{"question", "header", "options": [{"label", "description"}]}]}``)."""
-    qs = args.get("questions") if isinstance(args, dict) else None
-    first = qs[0] if isinstance(qs, list) and qs and isinstance(qs[0], dict) else {}
-    q = first.get("question")
-    return q if isinstance(q, str) else ""
+    """The first question of an ``ask_user_question`` call (Claude's AskUserQuestion shape)."""
+    return question_parts(args)[0]
 
 
 def _summary(args: Any) -> str:
-    if _question(args):
-        return _question(args)
-    if isinstance(args, dict):
-        for key in ("command", "file_path", "path", "pattern", "url", "query", "description"):
-            val = args.get(key)
-            if isinstance(val, str) and val:
-                return val
-    return ""
+    return _question(args) or tool_summary(args)
 
 
 class QwenTranscript(TranscriptState):
@@ -137,7 +127,7 @@ class QwenTranscript(TranscriptState):
             self.session_id = rec["sessionId"]
         if isinstance(rec.get("cwd"), str) and rec["cwd"]:
             self.cwd = rec["cwd"]
-        at = _iso(rec.get("timestamp"))
+        at = iso_seconds(rec.get("timestamp"))
         self.last_at = max(self.last_at, at)
         if not self.started_at and at:
             self.started_at = at
@@ -265,12 +255,7 @@ class QwenAdapter(AgentAdapter):
 
     @override
     def matches_process(self, name: str, cmdline: Sequence[str]) -> bool:
-        if name == "qwen":
-            return True
-        if name not in ("node", "bun") or len(cmdline) < 2:
-            return False
-        script = next((a for a in cmdline[1:] if not a.startswith("-")), "")
-        return script.rsplit("/", 1)[-1] == "qwen" or "@qwen-code/qwen-code/" in script
+        return runs_node_script(name, cmdline, "qwen", "@qwen-code/qwen-code")
 
     @override
     def link(self, home: Path, procs: Sequence[LiveProcess],
