@@ -21,7 +21,14 @@ Rules the server does not enforce for us (§0 of the reference):
 * a sub-agent (``task`` tool) runs in a child session whose ``parentID`` is the session the
   user sees; its requests make the root session wait and name the sub-agent;
 * text arrives as ``message.part.delta`` and then once more whole in
-  ``message.part.updated``: the whole text replaces what the deltas built, never appends.
+  ``message.part.updated``: the whole text replaces what the deltas built, never appends;
+* a part can arrive before anything says whose message it is: a stream that goes live
+  between a prompt's ``message.updated`` (role ``user``) and its ``message.part.updated``
+  misses the role (captured: ``tests/fixtures/opencode/sse-1.18.33-todo-turn.jsonl``). Only
+  the assistant's text streams (``message.part.delta``) and only it calls tools, so such a
+  message is the assistant's; any other text of a message whose role is not known yet is
+  held back until its role arrives (``message.updated`` again at the turn's end, or the
+  history load that follows every connect) rather than shown as the agent's words.
 
 Times in opencode payloads are epoch milliseconds; everything here returns POSIX seconds.
 """
@@ -140,6 +147,16 @@ class _Msg:
     provider: str = ""
     model: str = ""
     parts: dict[str, _Part] = field(default_factory=dict)
+    #: Text of it streamed (``message.part.delta``): only the assistant's does.
+    streamed: bool = False
+
+    def shown_role(self) -> MessageRole | None:
+        """Whose words its text parts are, or None while that is not known (see the module's rules)."""
+        if self.role == "user":
+            return MessageRole.USER
+        if self.role or self.streamed or any(p.type == "tool" for p in self.parts.values()):
+            return MessageRole.ASSISTANT
+        return None
 
 
 @dataclass(frozen=True)
@@ -471,6 +488,7 @@ class OpencodeState:
                 return set()
             owner = self.messages.setdefault(sid, {}).setdefault(mid, _Msg(mid))
             owner.parts.setdefault(pid, _Part(pid, "text")).text += delta
+            owner.streamed = True
             return {self.root_of(sid)}
         if etype == "message.removed":
             if self.messages.get(sid, {}).pop(str(props.get("messageID") or ""), None) is None:
@@ -612,12 +630,12 @@ class OpencodeState:
         out: list[Message] = []
         msgs = sorted(self.messages.get(root, {}).values(), key=lambda m: (m.created, m.id))
         for m in msgs:
-            role = MessageRole.USER if m.role == "user" else MessageRole.ASSISTANT
+            role = m.shown_role()
             for p in sorted(m.parts.values(), key=lambda p: p.id):
                 if p.hidden:
                     continue
                 shown = strip_plugin_tags(p.text) if p.type == "text" else ""
-                if p.type == "text" and shown.strip():
+                if p.type == "text" and shown.strip() and role is not None:
                     out.append(Message(role, shown, m.created, p.id))
                 elif p.type == "tool":
                     state = {"completed": "done", "error": "error"}.get(p.tool_status, "pending")
@@ -780,6 +798,7 @@ def _merge(hist: _Msg, live: _Msg) -> None:
     hist.tokens = hist.tokens or live.tokens
     hist.provider = hist.provider or live.provider
     hist.model = hist.model or live.model
+    hist.streamed = hist.streamed or live.streamed
     for pid, lp in live.parts.items():
         hp = hist.parts.get(pid)
         if hp is None:
