@@ -14,7 +14,6 @@ from typing import Any
 
 from PySide6.QtCore import QSettings
 
-from deck_tray.core import decisions as core_decisions
 from deck_tray.core import settings as cfg
 from deck_tray.core.agents import default_homes
 from deck_tray.core.decisions import answer_via
@@ -97,7 +96,7 @@ class DeckTrayApp:
                                        urls=[*self.store.get(cfg.OPENCODE_URLS), *opencode_urls],
                                        discover=discover_opencode and self.store.get(cfg.OPENCODE_DISCOVER))
         # Permissions go through the agent's waiting PermissionRequest hook when one is held.
-        self.decisions = DecisionBroker(self.registry)
+        self.decisions = DecisionBroker(self.registry, hooks=self.hooks)
         self.decisions.codex_hold_s = float(self.store.get(cfg.CODEX_HOLD_S))
         self.decisions.short_wait_s = float(self.store.get(cfg.HOOK_WAIT_S))
         # Agents on other machines (#18): one ssh per configured host, answered through it.
@@ -129,7 +128,7 @@ class DeckTrayApp:
         self.window = MainWindow(self.registry, self.settings, platform=platform)
         self.decisions.changed.connect(
             lambda sid: self.window.set_hook_held(sid, self.decisions.held(sid) is not None))
-        self.decisions.changed.connect(self._hook_held_changed)
+        self.decisions.changed.connect(lambda sid: self.monitor.poke((), [sid]))
         self.tray = Tray(self.registry)
         self.tray.pin_action.setChecked(self.window.is_pinned())
         self.tray.open_requested.connect(self.window.open_session)
@@ -268,13 +267,6 @@ class DeckTrayApp:
         if notice.raise_window:
             self._show_window()
         self.window.show_notice(notice.text, (notice.button, notice.on_click) if notice.on_click else None)
-
-    def _hook_held_changed(self, sid: str) -> None:
-        """A held permission hook of Qwen Code / Copilot CLI keeps its session waiting (their
-        terminal shows a spinner meanwhile, :meth:`HookStore.set_held`); decide it again."""
-        held = self.decisions.held(sid)
-        self.hooks.set_held(sid, held is not None and core_decisions.short_wait(held.agent))
-        self.monitor.poke((), [sid])
 
     def _pause(self, seconds: object) -> None:
         if isinstance(seconds, (int, float)) and seconds > 0:

@@ -36,7 +36,7 @@ from typing import Any
 from PySide6.QtCore import QObject, Signal
 
 from deck_tray.core import decisions
-from deck_tray.core.hooks import HookEvent
+from deck_tray.core.hooks import HookEvent, HookStore
 from deck_tray.core.model import AgentKind, DeliveryReport, DeliveryState, Session, SessionStatus
 from deck_tray.core.reply import Reply, ReplyKind
 from deck_tray.services.registry import SessionRegistry
@@ -63,6 +63,9 @@ class DecisionBroker(QObject):
         registry: the sessions; a held request is withdrawn when its session leaves the
             waiting state it was held in.
         timeout_s: how long a hook is held at most.
+        hooks: the hook store the status decision reads: told which sessions' Qwen Code / Copilot
+            CLI hooks are held (:meth:`HookStore.set_held`: their terminals show a busy spinner
+            meanwhile, yet they wait), before ``changed`` is emitted.
 
     Attributes:
         codex_hold_s: how long a Codex permission hook of a session with no known pane waits
@@ -71,14 +74,17 @@ class DecisionBroker(QObject):
             (seconds; 0: not held). Set live from the settings.
 
     Signals:
-        changed(str): a session's hook became answerable, or stopped being (its id).
+        changed(str): a session's hook became answerable, or stopped being (its id); its
+            status is to be decided again (the hook store already knows).
     """
 
     changed = Signal(str)
 
-    def __init__(self, registry: SessionRegistry, timeout_s: float = WAIT_S, parent: QObject | None = None) -> None:
+    def __init__(self, registry: SessionRegistry, timeout_s: float = WAIT_S, parent: QObject | None = None,
+                 *, hooks: HookStore | None = None) -> None:
         super().__init__(parent)
         self.registry = registry
+        self.hooks = hooks
         self.timeout_s = timeout_s
         self.codex_hold_s = 0.0
         self.short_wait_s = 0.0
@@ -115,7 +121,7 @@ class DecisionBroker(QObject):
         self._held[sid] = held
         log.info("holding %s's permission hook for %s (%s) for a decision", event.agent.label, sid[:12],
                  event.payload.get("tool_name") or "?")
-        self.changed.emit(sid)
+        self._changed(sid)
         try:
             return await asyncio.wait_for(asyncio.shield(fut), timeout_s)
         except TimeoutError:
@@ -124,7 +130,13 @@ class DecisionBroker(QObject):
         finally:
             if self._held.get(sid) is held:
                 del self._held[sid]
-                self.changed.emit(sid)
+                self._changed(sid)
+
+    def _changed(self, sid: str) -> None:
+        held = self.held(sid)
+        if self.hooks is not None:
+            self.hooks.set_held(sid, held is not None and decisions.short_wait(held.agent))
+        self.changed.emit(sid)
 
     def hold_limit(self, event: HookEvent) -> float | None:
         """The most a hook of ``event``'s agent is held (seconds), told to the forwarder with

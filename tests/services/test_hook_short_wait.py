@@ -176,3 +176,42 @@ def test_gemini_hooks_never_wait(runtime: Path, qloop: Any) -> None:
             await srv.stop()
 
     qloop.run_until_complete(run())
+
+
+def test_a_held_qwen_hook_keeps_its_session_waiting_until_it_is_answered(qloop: Any) -> None:
+    """The broker tells the hook store which hooks it holds, before anyone hears of it: while
+    deck-tray holds Qwen Code's hook the agent's screen shows only a busy spinner, yet it waits, so
+    the session stays waiting; once answered, the spinner (newer than the hook) says busy again."""
+    from deck_tray.core.hooks import HookEvent, HookStore
+    from deck_tray.core.model import Evidence, EvidenceSource
+    from deck_tray.core.status import decide
+    from deck_tray.services.decisions import DecisionBroker
+    from deck_tray.services.registry import SessionRegistry
+
+    clock = [time.time()]
+    hooks = HookStore(clock=lambda: clock[0])
+    reg = SessionRegistry()
+    broker = DecisionBroker(reg, hooks=hooks)
+    broker.short_wait_s = 60.0
+    event = HookEvent(AgentKind.QWEN_CODE, "hook", QWEN, clock[0])
+    hooks.add(event)
+    clock[0] += 2
+    spinner = Evidence(EvidenceSource.SCREEN, SessionStatus.BUSY, clock[0], "spinner")
+
+    def status() -> SessionStatus:
+        return decide([*hooks.evidence(SID), spinner], clock[0] + 0.5)[0]
+
+    heard: list[SessionStatus] = []
+    broker.changed.connect(lambda sid: heard.append(status()))
+    assert status() is SessionStatus.BUSY, "the spinner is newer than the hook's claim"
+
+    async def run() -> None:
+        reg.apply([waiting(AgentKind.QWEN_CODE)])
+        held = asyncio.ensure_future(broker.hold(event))
+        await until(lambda: broker.held(SID))
+        assert heard == [SessionStatus.WAITING_PERMISSION], "held: waiting, already when 'changed' is heard"
+        broker.decide(waiting(AgentKind.QWEN_CODE), Reply(ReplyKind.ALLOW))
+        assert await asyncio.wait_for(held, 5) is not None
+        assert heard[-1] is SessionStatus.BUSY and status() is SessionStatus.BUSY
+
+    qloop.run_until_complete(run())
