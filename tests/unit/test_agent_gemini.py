@@ -10,6 +10,7 @@ import os
 import shutil
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -198,3 +199,31 @@ def test_after_a_cancel_the_prompt_is_kept_and_the_file_says_ready() -> None:
     assert st.title == "please FAKE_SHELL now"
     ev = st.evidence()
     assert ev is not None and ev.status is SessionStatus.IDLE
+
+
+def test_project_folders_are_read_again_only_when_they_change(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A scan asks for the project folders every tick while a Gemini CLI runs: ``projects.json`` is
+    read again only when it or the ``tmp`` folder changed, and a project Gemini registers later is
+    found; a folder that does not name its project yet is looked at again next time."""
+    from deck_tray.core.agents import gemini
+
+    home = _home(tmp_path, "/work/project")
+    reads: list[str] = []
+    real_read = Path.read_text
+
+    def counting(self: Path, *a: Any, **k: Any) -> str:
+        reads.append(self.name)
+        return real_read(self, *a, **k)
+
+    monkeypatch.setattr(Path, "read_text", counting)
+    assert gemini._project_slugs(home) == {"/work/project": "project"}
+    first = len(reads)
+    assert gemini._project_slugs(home) == {"/work/project": "project"}
+    assert len(reads) == first, "nothing changed: nothing read again"
+    (home / "tmp" / "other").mkdir()  # made by Gemini a moment before its .project_root
+    assert gemini._project_slugs(home) == {"/work/project": "project"}
+    (home / "tmp" / "other" / ".project_root").write_text("/work/other")
+    assert gemini._project_slugs(home) == {"/work/project": "project", "/work/other": "other"}
+    (home / "projects.json").write_text(json.dumps({"projects": {"/work/project": "project",
+                                                                 "/work/third": "third"}}))
+    assert gemini._project_slugs(home)["/work/third"] == "third"

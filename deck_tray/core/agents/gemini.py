@@ -283,8 +283,29 @@ def read_screen(text: str) -> Screen:
     return Screen(ScreenKind.UNKNOWN)
 
 
+#: ``_project_slugs`` answers by ``HOME``: ``(the files' stat key, {path: slug})``.
+_SLUG_CACHE: dict[Path, tuple[tuple[tuple[int, int] | None, ...], dict[str, str]]] = {}
+
+
+def _stat_key(path: Path) -> tuple[int, int] | None:
+    try:
+        st = path.stat()
+    except OSError:
+        return None
+    return st.st_mtime_ns, st.st_size
+
+
 def _project_slugs(home: Path) -> dict[str, str]:
-    """``{absolute project path: slug}`` from ``projects.json``, else from ``tmp/*/.project_root``."""
+    """``{absolute project path: slug}`` from ``projects.json``, else from ``tmp/*/.project_root``.
+
+    Read again only when ``projects.json`` or the ``tmp`` folder changed (mtime, size): a scan
+    asks every tick while a Gemini CLI runs. An answer is kept only when every folder of ``tmp``
+    named its project (a folder Gemini just made may not hold ``.project_root`` yet).
+    """
+    key = (_stat_key(home / "projects.json"), _stat_key(home / "tmp"))
+    hit = _SLUG_CACHE.get(home)
+    if hit is not None and hit[0] == key:
+        return hit[1]
     out: dict[str, str] = {}
     try:
         data = json.loads((home / "projects.json").read_text(encoding="utf-8"))
@@ -297,17 +318,25 @@ def _project_slugs(home: Path) -> dict[str, str]:
     try:
         slugs = os.listdir(tmp)
     except OSError:
-        return out
+        slugs = []
     known = set(out.values())
+    complete = True
     for slug in slugs:
         if slug in known:
             continue
         try:
             root = (tmp / slug / ".project_root").read_text(encoding="utf-8").strip()
         except OSError:
+            complete = complete and not (tmp / slug).is_dir()
             continue
         if root:
             out.setdefault(root, slug)
+    if complete:
+        if len(_SLUG_CACHE) >= 16:
+            _SLUG_CACHE.clear()
+        _SLUG_CACHE[home] = (key, out)
+    else:
+        _SLUG_CACHE.pop(home, None)
     return out
 
 
