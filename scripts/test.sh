@@ -113,18 +113,28 @@ fi
 # crash with "SystemError: AST constructor recursion depth mismatch" (cpython#106905, fixed in
 # 3.11.8) and end the run with INTERNALERROR, hiding which test failed (CI, 2026-12-06).
 # --durations=30: the slowest tests, to keep CI within its budget (20 min).
-# Without arguments: the tests outside tests/e2e (unit, GUI, services: each its own private tmux
-# socket, temporary folders and Qt application) run on one pytest-xdist worker per core, at most 4
-# (5:04 on one, 3:08 on two here), each file on one worker (--dist loadfile: a file's module-scoped
-# daemons, such as test_notifier's dunst, serve all its tests, as in a serial run); the end-to-end tests then run one at a time, as their goals
-# (tear-down within 5 s, resync within 5 s, pings within 1 s) are measured with the machine to
-# themselves and several share one test sshd user. Arguments: one pytest run, as given.
+# Without arguments, three runs:
+# 1. the tests outside tests/e2e (unit, GUI, services: each its own private tmux socket, temporary
+#    folders and Qt application) on one pytest-xdist worker per core, at most 4 (5:04 on one, 3:08 on
+#    two here), each file on one worker (--dist loadfile: a file's module-scoped daemons, such as
+#    test_notifier's dunst, serve all its tests, as in a serial run);
+# 2. the end-to-end tests on as many workers, each file on one worker and the files that share the
+#    dt-remote account together (--dist loadgroup; tests/e2e/conftest.py names the groups): they
+#    mostly wait on agents, fake models and timers;
+# 3. the end-to-end tests marked "alone" one at a time, with the machine to themselves: their goals
+#    are times (tear-down within 5 s, resync within 5 s, pings within 1 s).
+# Arguments: one pytest run, as given.
 if [[ $# -gt 0 ]]; then
   echo "== pytest";        $PY -m pytest --tb=native --durations=30 "$@"
 else
   workers=$(nproc 2>/dev/null || echo 2); ((workers > 4)) && workers=4; ((workers < 1)) && workers=1
+  # Every run runs (a failure in one does not hide the others'); the script fails if any did.
+  rc=0
   echo "== pytest (outside tests/e2e, $workers workers)"
-  $PY -m pytest --tb=native --durations=30 -n "$workers" --dist loadfile --ignore=tests/e2e tests
-  echo "== pytest (tests/e2e, one at a time)"
-  $PY -m pytest --tb=native --durations=30 tests/e2e
+  $PY -m pytest --tb=native --durations=30 -n "$workers" --dist loadfile --ignore=tests/e2e tests || rc=1
+  echo "== pytest (tests/e2e, $workers workers)"
+  $PY -m pytest --tb=native --durations=30 -n "$workers" --dist loadgroup -m "not alone" tests/e2e || rc=1
+  echo "== pytest (tests/e2e marked alone, one at a time)"
+  $PY -m pytest --tb=native --durations=10 -m alone tests/e2e || rc=1
+  exit "$rc"
 fi

@@ -11,6 +11,21 @@ import pytest
 from .harness import ClaudeAgent, CodexAgent, FakeModel, TmuxServer, find_agent_bin
 from .ssh_host import SshHost, SshHostUnavailable, ssh_host_fixture, unavailable_reason
 
+#: Files whose tests share one account on this machine (``dt-remote``, :mod:`tests.e2e.ssh_host`: its
+#: stale runs are reaped by the next run) go to one pytest-xdist worker together.
+SHARED_GROUPS = {"test_remote.py": "dt-remote", "test_ssh_host.py": "dt-remote"}
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Under ``--dist loadgroup`` (scripts/test.sh), keep each file's tests on one worker (its
+    module-scoped servers serve all of them, as in a serial run) and the files of one shared
+    account together (:data:`SHARED_GROUPS`)."""
+    for item in items:
+        if item.get_closest_marker("xdist_group") is None:
+            name = item.path.name
+            item.add_marker(pytest.mark.xdist_group(SHARED_GROUPS.get(name, name)))
+
+
 _HOW = "install with ./scripts/test.sh or `npm install --prefix .agents`, or set DECK_TRAY_AGENTS_DIR"
 
 
