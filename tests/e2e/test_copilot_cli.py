@@ -131,7 +131,8 @@ def user_texts(model: FakeModel) -> list[str]:
     return out
 
 
-def test_copilot_is_listed_answered_and_left_alone_once_gone(world: tuple[ShellCopilot, dict[str, str]]) -> None:
+def test_copilot_is_listed_answered_and_left_alone_once_gone(world: tuple[ShellCopilot, dict[str, str]],
+                                                             figure: Any) -> None:
     agent, env = world
     s = wait_session(env, lambda x: x["status"] == "idle" and x["pane"], "the new session to be listed idle")
     assert (s["id"], s["pid"]) == (f"copilot-{agent.pid}", agent.pid)
@@ -155,8 +156,8 @@ def test_copilot_is_listed_answered_and_left_alone_once_gone(world: tuple[ShellC
     t0 = time.monotonic()
     s = wait_session(env, lambda x: x["id"] == sid and x["status"] == "waiting_permission",
                      "the dialog to be listed", 20)
-    print(f"\ncopilot-cli: dialog on screen → waiting_permission in `sessions --json` in "
-          f"{time.monotonic() - t0:.2f} s")
+    figure(f"copilot-cli: dialog on screen → waiting_permission in `sessions --json` in "
+           f"{time.monotonic() - t0:.2f} s")
     assert s["pid"] == agent.pid and s["pane"].endswith(agent.pane)
     assert s["pending"]["kind"] == "permission" and s["pending"]["tool"] == "bash"
     assert s["pending"]["summary"] == "touch copilot-ran.txt && echo hello-from-copilot"

@@ -102,7 +102,7 @@ def user_texts(model: FakeModel) -> list[str]:
     return out
 
 
-def test_seen_and_answered_from_the_cli(run: Run) -> None:
+def test_seen_and_answered_from_the_cli(run: Run, figure: Any) -> None:
     """One agent through a whole run (one start: each costs 5–8 s): a shell confirmation listed with
     its real options and allowed; a question answered by its option; a multi-line unicode prompt
     reaching the model byte-exact; after /quit, a reply refused with nothing typed."""
@@ -112,8 +112,8 @@ def test_seen_and_answered_from_the_cli(run: Run) -> None:
     agent.wait_for(agent.PERMISSION_RE, timeout=60)
     t0 = time.monotonic()
     s = wait_session(run, lambda x: x["status"] == "waiting_permission", "the confirmation to be listed", 30)
-    print(f"\n{run.name}: confirmation on screen → listed waiting_permission by a fresh `sessions` "
-          f"in {time.monotonic() - t0:.2f} s")
+    figure(f"{run.name}: confirmation on screen → listed waiting_permission by a fresh `sessions` "
+           f"in {time.monotonic() - t0:.2f} s")
     assert s["pid"] is not None and s["pane"] and s["pane"].endswith(agent.pane)
     assert s["pending"]["kind"] == "permission"
     assert "touch gemini-ran.txt" in s["pending"]["summary"]

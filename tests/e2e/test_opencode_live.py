@@ -384,7 +384,7 @@ FAULT_ROUNDS = int(os.environ.get("DECK_TRAY_FAULT_ROUNDS", "6"))
 
 
 def test_kill_and_restart_leaves_no_stale_waiting(server: OpencodeServe, qloop: asyncio.AbstractEventLoop,
-                                                   capsys: pytest.CaptureFixture[str]) -> None:
+                                                   figure: Any) -> None:
     """``kill -9`` of the server mid-turn, then a restart: deck-tray reconnects, resyncs and
     shows no waiting state the server no longer holds. Repeated :data:`FAULT_ROUNDS` times.
 
@@ -420,8 +420,7 @@ def test_kill_and_restart_leaves_no_stale_waiting(server: OpencodeServe, qloop: 
             await live.source.stop()
 
     qloop.run_until_complete(scenario())
-    with capsys.disabled():
-        print(f"\nopencode kill -9 + restart: {passed}/{FAULT_ROUNDS} rounds reconnected with no stale waiting state")
+    figure(f"opencode kill -9 + restart: {passed}/{FAULT_ROUNDS} rounds reconnected with no stale waiting state")
     assert passed == FAULT_ROUNDS
 
 

@@ -163,8 +163,7 @@ class World:
 
 
 def test_subagent_pane_opens_beside_the_parent_and_closes_after_idle(
-        server: OpencodeServe, tmux: TmuxServer, qloop: asyncio.AbstractEventLoop,
-        capsys: pytest.CaptureFixture[str]) -> None:
+        server: OpencodeServe, tmux: TmuxServer, qloop: asyncio.AbstractEventLoop, figure: Any) -> None:
     world = World(server, tmux)
     latencies: list[float] = []
     shown: list[float] = []
@@ -206,10 +205,9 @@ def test_subagent_pane_opens_beside_the_parent_and_closes_after_idle(
             await world.stop()
 
     qloop.run_until_complete(scenario())
-    with capsys.disabled():
-        print(f"\nsub-agent created → pane attached (verified): "
-              f"{', '.join(f'{x:.2f}' for x in latencies)} s; median {statistics.median(latencies):.2f} s; "
-              f"→ the TUI shows the child: median {statistics.median(shown):.2f} s")
+    figure(f"sub-agent created → pane attached (verified): "
+           f"{', '.join(f'{x:.2f}' for x in latencies)} s; median {statistics.median(latencies):.2f} s; "
+           f"→ the TUI shows the child: median {statistics.median(shown):.2f} s")
 
 
 def test_too_small_window_defers_until_enlarged_and_stop_closes_all(
