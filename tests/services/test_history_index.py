@@ -332,13 +332,14 @@ def test_concurrent_reads_while_writing(tmp_path: Path, home: Path) -> None:
     done = threading.Event()
 
     def reader() -> None:
-        while not done.is_set():
-            try:
+        try:
+            while not done.is_set():
                 idx.search(SearchQuery("parser"))
                 idx.stats()
-            except BaseException as exc:
-                errors.append(exc)
-                return
+        except BaseException as exc:
+            errors.append(exc)
+        finally:
+            idx.release_thread_conn()  # this thread's own connection (SQLite's are per thread)
 
     t = threading.Thread(target=reader)
     t.start()
