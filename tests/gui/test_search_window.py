@@ -400,9 +400,13 @@ def test_remote_hits_merge_in_and_an_unreachable_host_is_named(qtbot, tmp_path: 
     qtbot.waitUntil(lambda: w._gen > gen and w._local_hits is not None, timeout=5000)
     assert len(remote.asked) == asked and wire.hit_host(w.hits()[0]) == "lab"
     assert "gone: not reachable" in w.status.text()
-    # An answer to an older query is dropped.
+    # An answer to an older query is dropped (once this machine's results for the new one are in:
+    # until then the list still shows the old query's, the lab's hit among them).
+    gen = w._gen
     typed(qtbot, w, "hello world")
     qtbot.waitUntil(lambda: remote.asked[-1][1].text == "hello world", timeout=5000)
+    qtbot.waitUntil(lambda: w._gen > gen and w._local_hits is not None, timeout=5000)
+    assert not any(wire.hit_host(h) for h in w.hits()), "the new query's list starts without the hosts'"
     remote.answer(HostSearch("lab", (remote_hit(),)), gen=remote.asked[-2][0])
     assert not any(wire.hit_host(h) for h in w.hits())
     # The setting off: no host is asked, the status line names none.
