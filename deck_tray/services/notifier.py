@@ -450,6 +450,7 @@ class Notifier(QObject):
             log.info("notified about %s via %s (id %d%s)", sid[:8], b.name, nid,
                      f", replacing {replaces}" if replaces else "")
             self._set_backend(b.name, f"using {b.describe()}")
+            b.deliver_early(nid)  # a click that came with the reply
             return
         if refresh:
             return

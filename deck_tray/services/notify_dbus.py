@@ -19,6 +19,7 @@ import contextlib
 import html
 import importlib.resources
 import logging
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -86,6 +87,12 @@ CLOSED_UNDEFINED = 4
 URGENCY_LOW = 0
 URGENCY_NORMAL = 1
 URGENCY_CRITICAL = 2
+
+#: Signals for an id not (yet) ours are kept this long (seconds) and at most this many: a click
+#: that lands as a notification appears arrives right behind the ``Notify`` reply, and is read
+#: before ``notify`` has taken the id (seen under load: the click was lost).
+EARLY_KEEP_S = 5.0
+EARLY_KEPT = 32
 
 # -- the backend interface -------------------------------------------------------------------
 
@@ -164,6 +171,12 @@ class NotificationBackend(abc.ABC):
         forgets it), or ``""``. Backends whose server sends none keep this default."""
         return ""
 
+    def deliver_early(self, notification_id: int) -> None:
+        """Report what happened to ``notification_id`` before :meth:`notify` returned it (a click
+        that came with the reply): the caller calls this once it has recorded the id, so the
+        report finds it. Backends that report nothing early keep this default."""
+        return None
+
     def _report_action(self, notification_id: int, action: str) -> None:
         if self._on_action is not None:
             self._on_action(notification_id, action)
@@ -222,6 +235,8 @@ class DBusNotifications(NotificationBackend):
         self._owner = ""  # unique bus name of the daemon we talk to
         self._ids: set[int] = set()
         self._tokens: dict[int, str] = {}
+        #: Signals that came for ids not ours yet: ``(monotonic s, member, id, argument)``.
+        self._early: list[tuple[float, str, int, Any]] = []
         self._caps_stale = True
         self.capabilities: frozenset[str] = frozenset()
         self.server_info: tuple[str, str, str, str] = ("", "", "", "")
@@ -259,6 +274,7 @@ class DBusNotifications(NotificationBackend):
     async def stop(self) -> None:
         await self._disconnect()
         self._ids.clear()
+        self._early.clear()
         self._files.close()
         self._icon = None
 
@@ -371,20 +387,39 @@ class DBusNotifications(NotificationBackend):
             return
         if fields.get(HeaderFields.sender) != self._owner or not self._owner:
             return  # not from the daemon we talk to
-        if member == ACTIVATION_TOKEN and len(msg.body) == 2:
-            nid, token = int(msg.body[0]), str(msg.body[1])
-            if nid in self._ids:
-                self._tokens[nid] = token
-        elif member == ACTION_INVOKED and len(msg.body) == 2:
-            nid, action = int(msg.body[0]), str(msg.body[1])
-            if nid in self._ids:
-                self._report_action(nid, action)
-        elif member == NOTIFICATION_CLOSED and len(msg.body) == 2:
-            nid, reason = int(msg.body[0]), int(msg.body[1])
-            if nid in self._ids:
-                self._ids.discard(nid)
-                self._tokens.pop(nid, None)
-                self._report_closed(nid, reason)
+        if member not in (ACTIVATION_TOKEN, ACTION_INVOKED, NOTIFICATION_CLOSED) or len(msg.body) != 2:
+            return
+        nid = int(msg.body[0])
+        if nid in self._ids:
+            self._handle(str(member), nid, msg.body[1])
+            return
+        # Not ours, or ours before ``notify`` has seen its reply: the reply and a click right
+        # behind it arrive together, and this runs as soon as each is read, before the awaiting
+        # ``notify`` resumes. Kept a moment, for :meth:`deliver_early`.
+        now = time.monotonic()
+        self._early = [e for e in self._early[-(EARLY_KEPT - 1):] if now - e[0] < EARLY_KEEP_S]
+        self._early.append((now, str(member), nid, msg.body[1]))
+
+    def _handle(self, member: str, nid: int, arg: Any) -> None:
+        """One signal about our notification ``nid``."""
+        if member == ACTIVATION_TOKEN:
+            self._tokens[nid] = str(arg)
+        elif member == ACTION_INVOKED:
+            self._report_action(nid, str(arg))
+        elif member == NOTIFICATION_CLOSED:
+            self._ids.discard(nid)
+            self._tokens.pop(nid, None)
+            self._report_closed(nid, int(arg))
+
+    @override
+    def deliver_early(self, notification_id: int) -> None:
+        nid = notification_id
+        early = [e for e in self._early if e[2] == nid]
+        if early:
+            self._early = [e for e in self._early if e[2] != nid]
+            for _at, member, _nid, arg in early:
+                if nid in self._ids:
+                    self._handle(member, nid, arg)
 
     def _owner_changed(self, old: str, new: str) -> None:
         if old and old == self._owner:

@@ -60,6 +60,9 @@ class FakeNotifications:
         closed_by_call: ids closed through ``CloseNotification``.
         open: ids currently shown.
         bus: the bus to serve on (jeepney: ``"SESSION"`` or an address).
+        signals_after_notify: ``(member, argument)`` signals sent for the new id right behind
+            each ``Notify`` reply, in one write (``("ActionInvoked", "default")``: a click that
+            lands as the notification appears; ``("ActivationToken", "t")`` before it).
     """
 
     capabilities: tuple[str, ...] = ("actions", "body", "body-markup")
@@ -70,6 +73,7 @@ class FakeNotifications:
     closed_by_call: list[int] = field(default_factory=list)
     open: set[int] = field(default_factory=set)
     bus: str = "SESSION"
+    signals_after_notify: list[tuple[str, str]] = field(default_factory=list)
     _ids: Any = field(default_factory=lambda: count(1))
     _conn: Any = None
     _router: Any = None
@@ -122,7 +126,17 @@ class FakeNotifications:
 
     def serve(self, msg: Any) -> None:
         closed_before = len(self.closed_by_call)
-        self._send(self._handle(msg))
+        calls_before = len(self.calls)
+        reply = self._handle(msg)
+        if len(self.calls) > calls_before and self.signals_after_notify:
+            nid = self.calls[-1].returned_id
+            data = reply.serialise(next(self._conn.outgoing_serial))
+            for member, arg in self.signals_after_notify:
+                sig = new_signal(DBusAddress(PATH, interface=NAME), member, "us", (nid, arg))
+                data += sig.serialise(next(self._conn.outgoing_serial))
+            self._conn.writer.write(data)
+            return
+        self._send(reply)
         if len(self.closed_by_call) > closed_before:  # like real servers: signal the closure
             self._emit_closed(self.closed_by_call[-1], 3)
 

@@ -496,6 +496,25 @@ def test_a_click_hands_on_the_servers_activation_token(fake: FakeNotifications, 
     run_until(qloop, lambda: fake.closed_by_call == [nid], "the notification to be closed after the click")
 
 
+def test_a_click_right_behind_the_notify_reply_is_not_lost(fake: FakeNotifications, rig: Callable[..., Rig],
+                                                           qloop) -> None:
+    # The click arrives in the same read as the Notify reply (a user fast on a busy machine; seen
+    # as a lost click under load in test_click_opens_and_closes_the_notification): the signals are
+    # handled as they are read, before notify() has taken the new id.
+    fake.signals_after_notify = [("ActivationToken", "kwin-9"), ("ActionInvoked", "default")]
+    backend = DBusNotifications()
+    r = rig(backends=[backend])
+    tokens: list[tuple[str, str, str]] = []
+    r.notifier.action_invoked.connect(lambda sid, act, token: tokens.append((sid, act, token)))
+    r.registry.apply([waiting_session()])
+    run_until(qloop, lambda: tokens, "action_invoked")
+    assert tokens == [("aaaa1111", "open", "kwin-9")]
+    # Another app's click (an id that never becomes ours) is not reported.
+    qloop.run_until_complete(fake.emit_action(fake.calls[0].returned_id + 50, "default"))
+    run_for(qloop, 0.3)
+    assert len(tokens) == 1
+
+
 def test_reminder_replaces_until_dismissed(fake: FakeNotifications, rig: Callable[..., Rig], qloop) -> None:
     r = rig(renotify_after=0.3)
     r.registry.apply([waiting_session()])
