@@ -53,19 +53,21 @@ skipped (logged once per path) and never blocks the indexer.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import dataclasses
 import errno
+import functools
 import logging
 import os
 import queue
 import sqlite3
 import stat
 import threading
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Concatenate, ParamSpec, TypeVar
 
 import platformdirs
 
@@ -313,6 +315,28 @@ class _Writer:
             self._thread.join()
 
 
+#: Seconds :meth:`HistoryIndex.close` waits for calls running on other threads (a search query the
+#: search window's worker still runs) before it closes their connections; the app's tear-down
+#: has 5 s in all.
+CLOSE_WAIT_S = 2.0
+
+_P = ParamSpec("_P")
+_R = TypeVar("_R")
+
+
+def _a_use(method: Callable[Concatenate[HistoryIndex, _P], _R]) -> Callable[Concatenate[HistoryIndex, _P], _R]:
+    """Run ``method`` as one use of the index: :meth:`HistoryIndex.close` does not close a
+    connection under it (closing an SQLite connection another thread is using crashed the
+    process), and it does not start while ``close`` runs."""
+
+    def use(self: HistoryIndex, /, *args: _P.args, **kwargs: _P.kwargs) -> _R:
+        with self._in_use():
+            return method(self, *args, **kwargs)
+
+    functools.update_wrapper(use, method)
+    return use
+
+
 class HistoryIndex:
     """The index: update it from files and opencode answers, search it.
 
@@ -323,7 +347,8 @@ class HistoryIndex:
 
     Thread-safe: each thread gets its own connection; writes are serialized by a lock (and
     across processes by SQLite's lock, waited for up to ``busy_timeout``). Reads run beside
-    a write (WAL). Methods never raise for bad transcripts or vanished files.
+    a write (WAL). Methods never raise for bad transcripts or vanished files. :meth:`close`
+    never closes a connection under a running call.
 
     Attributes:
         batch_hook: tests only: called inside each write transaction after its rows were
@@ -344,6 +369,11 @@ class HistoryIndex:
         self.stats_skipped = TailStats()
         self._ready = False
         self._init_lock = threading.Lock()
+        #: Calls running now, by thread ident (how deep), and who opened each connection.
+        self._users: dict[int, int] = {}
+        self._owner: dict[sqlite3.Connection, int] = {}
+        self._use_cv = threading.Condition()
+        self._closing = False
 
     # -- connections and schema -------------------------------------------------------
 
@@ -356,7 +386,26 @@ class HistoryIndex:
         conn.execute("PRAGMA temp_store=MEMORY")
         with self._conns_lock:
             self._conns.append(conn)
+            self._owner[conn] = threading.get_ident()
         return conn
+
+    @contextlib.contextmanager
+    def _in_use(self) -> Iterator[None]:
+        me = threading.get_ident()
+        with self._use_cv:
+            # A call that starts while close() waits waits too (then opens a connection anew),
+            # unless its thread is inside a call already (close() waits for that one).
+            self._use_cv.wait_for(lambda: not self._closing or me in self._users)
+            self._users[me] = self._users.get(me, 0) + 1
+        try:
+            yield
+        finally:
+            with self._use_cv:
+                if self._users[me] == 1:
+                    del self._users[me]
+                else:
+                    self._users[me] -= 1
+                self._use_cv.notify_all()
 
     def _conn(self) -> sqlite3.Connection:
         """This thread's connection; the first call opens (and if needed builds) the schema."""
@@ -383,15 +432,38 @@ class HistoryIndex:
         with self._conns_lock:
             if conn in self._conns:
                 self._conns.remove(conn)
+            self._owner.pop(conn, None)
         try:
             conn.close()
         except sqlite3.Error:
             pass
 
     def close(self) -> None:
-        """Close every connection (the object is unusable afterwards)."""
+        """Close every connection (a later call opens the database again).
+
+        Calls running on other threads are waited for, up to :data:`CLOSE_WAIT_S` (calls that
+        start meanwhile wait for the close); the connection of one still running then is left
+        open (the process's exit ends it) and logged. Idempotent.
+        """
+        me = threading.get_ident()
+        with self._use_cv:
+            self._closing = True
+            try:
+                if not self._use_cv.wait_for(lambda: not set(self._users) - {me}, CLOSE_WAIT_S):
+                    log.warning("history index %s: a call on another thread still runs after %g s; its "
+                                "connection is left open", self.path, CLOSE_WAIT_S)
+                self._close_connections(keep=set(self._users) - {me})
+            finally:
+                self._closing = False
+                self._use_cv.notify_all()
+
+    def _close_connections(self, keep: Collection[int] = ()) -> None:
+        """Close the connections of every thread but those in ``keep`` (thread idents)."""
         with self._conns_lock:
-            conns, self._conns = self._conns, []
+            conns = [c for c in self._conns if self._owner.get(c) not in keep]
+            self._conns = [c for c in self._conns if c not in conns]
+            for c in conns:
+                self._owner.pop(c, None)
         for c in conns:
             try:
                 c.close()
@@ -400,6 +472,7 @@ class HistoryIndex:
         self._local = threading.local()
         self._ready = False
 
+    @_a_use
     def open(self) -> None:
         """Open the database now (it is otherwise opened by the first call that needs it):
         create it, rebuild it when its schema version differs or it is damaged."""
@@ -412,7 +485,7 @@ class HistoryIndex:
         except sqlite3.DatabaseError as exc:
             log.warning("history index %s is damaged (%s); rebuilding it", self.path, exc)
             self.rebuilt_because = f"the database was damaged ({exc})"
-            self.close()
+            self._close_connections()
             for suffix in ("", "-wal", "-shm", "-journal"):
                 try:
                     os.unlink(str(self.path) + suffix)
@@ -453,11 +526,13 @@ class HistoryIndex:
 
     # -- writing ------------------------------------------------------------------------
 
+    @_a_use
     def file_states(self) -> dict[str, tuple[int, int, int, int, float]]:
         """``{path: (offset, dev, ino, size, mtime)}`` of every indexed file."""
         rows = self._conn().execute("SELECT path, offset, dev, ino, size, mtime FROM sessions WHERE path != ''")
         return {r[0]: (r[1], r[2], r[3], r[4], r[5]) for r in rows}
 
+    @_a_use
     def sync_files(self, files: Iterable[tuple[AgentKind, str]], *, full: bool = False,
                    progress: Callable[[int, int], None] | None = None,
                    cancelled: Callable[[], bool] | None = None) -> int:
@@ -736,6 +811,7 @@ class HistoryIndex:
                 conn.execute("ROLLBACK")
                 raise
 
+    @_a_use
     def drop_file(self, path: str) -> None:
         """Forget one transcript file's session."""
         self._drop_keys([path])
@@ -745,12 +821,14 @@ class HistoryIndex:
         """The ``sessions.key`` of an opencode session."""
         return f"opencode {server_url} {session_id}"
 
+    @_a_use
     def opencode_updated(self, server_url: str) -> dict[str, float]:
         """``{session id: time.updated (POSIX s)}`` of the indexed sessions of one server."""
         rows = self._conn().execute("SELECT session_id, source_updated FROM sessions WHERE server_url = ?",
                                     (server_url,))
         return {r[0]: float(r[1]) for r in rows}
 
+    @_a_use
     def sync_opencode_session(self, server_url: str, info: dict[str, Any], items: list[dict[str, Any]]) -> int:
         """Replace one opencode session's entries.
 
@@ -802,12 +880,14 @@ class HistoryIndex:
                 raise
         return len(entries)
 
+    @_a_use
     def drop_opencode_session(self, server_url: str, session_id: str) -> None:
         """Forget one opencode session (it was deleted on its server)."""
         self._drop_keys([self.opencode_key(server_url, session_id)])
 
     # -- reading ---------------------------------------------------------------------------
 
+    @_a_use
     def search(self, query: SearchQuery) -> list[SearchHit]:
         """Ranked hits for ``query``.
 
@@ -905,6 +985,7 @@ class HistoryIndex:
                 snippet=snippet(r[10], query.text), rank=rank, thread=r[11]))
         return hits
 
+    @_a_use
     def session_entries(self, agent: AgentKind, session_id: str) -> list[HistoryEntry]:
         """Every indexed entry of one session, by ordinal (the most recently updated copy
         when two files or servers hold the same id); ``[]`` when it is not indexed."""
@@ -918,6 +999,7 @@ class HistoryIndex:
         return [HistoryEntry(r[0], HistoryRole(r[1]), r[2], r[3], r[4], r[5]) for r in conn.execute(
             "SELECT ordinal, role, ts, text, offset, thread FROM entries WHERE sess = ? ORDER BY ordinal", (row[0],))]
 
+    @_a_use
     def recent_folders(self, limit: int = 15) -> list[str]:
         """The working folders of the most recently updated sessions of every agent, newest first,
         each once, at most ``limit`` (for "New session"'s folder list; folders that no longer
@@ -932,6 +1014,7 @@ class HistoryIndex:
                     break
         return out
 
+    @_a_use
     def stats(self) -> dict[str, Any]:
         """``{"path", "sessions", "entries", "bytes", "by_agent": {agent: sessions}, "indexed_bytes",
         "rebuilt_because"}`` (``bytes``: the database file plus its WAL)."""
@@ -953,6 +1036,7 @@ class HistoryIndex:
             "rebuilt_because": self.rebuilt_because,
         }
 
+    @_a_use
     def check(self) -> bool:
         """True when SQLite's integrity check and FTS5's own check both pass."""
         conn = self._conn()

@@ -641,3 +641,54 @@ def test_cli_search_finds_a_cjk_word_inside_a_run(home: Path) -> None:
     assert proc.returncode == 0, proc.stderr
     (hit,) = json.loads(proc.stdout)
     assert hit["session_id"] == CJK_B and ["東京", True] in hit["snippet"]
+
+
+def test_close_waits_for_a_query_running_on_another_thread(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The search window's worker may still run a query when the app closes the index at quit:
+    closing an SQLite connection under a running query crashed the process (a pytest worker died
+    in test_search_window). ``close`` waits for it; the query ends normally; a later call opens the
+    database again. A query still running after the wait keeps its connection (nothing crashes)."""
+    from deck_tray.services import history_store
+
+    class Slow(HistoryIndex):
+        @history_store._a_use
+        def slow(self, started: threading.Event, release: threading.Event) -> int:
+            conn = self._conn()
+            started.set()
+            release.wait(10)
+            return int(conn.execute("SELECT count(*) FROM sessions").fetchone()[0])
+
+    def case(wait_s: float, closes_first: bool) -> None:
+        monkeypatch.setattr(history_store, "CLOSE_WAIT_S", wait_s)
+        idx = Slow(tmp_path / f"h{wait_s}.sqlite3")
+        idx.open()
+        started, release, closed = threading.Event(), threading.Event(), threading.Event()
+        got: list[object] = []
+
+        def query() -> None:
+            try:
+                got.append(idx.slow(started, release))
+            except BaseException as exc:
+                got.append(exc)
+            finally:
+                idx.release_thread_conn()
+
+        def close() -> None:
+            idx.close()
+            closed.set()
+
+        t = threading.Thread(target=query)
+        t.start()
+        assert started.wait(10)
+        c = threading.Thread(target=close)
+        c.start()
+        assert closed.wait(5 if closes_first else 0.5) is closes_first, "close waits for the running query"
+        release.set()
+        t.join(10)
+        c.join(10)
+        assert got == [0], "the query ended normally"
+        assert idx.search(SearchQuery("parser")) == [] and idx.stats()["sessions"] == 0
+        idx.close()
+
+    case(10.0, closes_first=False)
+    case(0.3, closes_first=True)
