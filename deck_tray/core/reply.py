@@ -4,6 +4,9 @@ A plan is a list of :class:`Step` the multiplexer adapter executes in order. Key
 tmux key names (``Enter``, ``Escape``, ``1``). Answer keys were verified against
 Claude Code 2.1.197 (a digit selects and confirms, Esc rejects) and codex-cli 0.169.0
 (``y`` once, ``p`` always for the prefix, Esc rejects; a digit answers a question).
+A free-text answer to a question selects the menu's free-text row, waits until it takes typing
+(:data:`FREE_TEXT`), then types the text and Enter; the other agents' rows are reached as their
+adapters say (:meth:`deck_tray.core.agents.base.AgentAdapter.free_text_keys`).
 """
 
 from __future__ import annotations
@@ -134,14 +137,15 @@ def plan(agent: AgentKind, reply: Reply, screen: Screen, pending: PendingRequest
     """The key plan for ``reply`` given what the pane shows now.
 
     Args:
-        agent: Claude Code or Codex (opencode is answered through its API, not a pane).
+        agent: the pane's agent (opencode is answered through its API, not a pane).
         reply: the user's answer.
         screen: the pane as parsed right before sending.
         pending: the request the session is known to wait on, if any.
 
     Raises:
         PlanError: the answer does not fit the screen (no menu shown, unknown option,
-            a prompt while a menu is open...).
+            a prompt while a permission menu is open, free text for a question that takes only
+            its options...).
     """
     if agent is AgentKind.OPENCODE:
         raise PlanError("opencode sessions are answered through the opencode server, not a pane")
@@ -151,12 +155,7 @@ def plan(agent: AgentKind, reply: Reply, screen: Screen, pending: PendingRequest
     if reply.kind is ReplyKind.PROMPT:
         text = sanitize(reply.text)
         if screen.kind is ScreenKind.QUESTION:
-            free = screen.option("Type something") if agent is AgentKind.CLAUDE_CODE else None
-            if free is None:
-                raise PlanError("this question takes one of its options; pick one (your text is kept)")
-            # Claude: the digit selects "Type something." and turns that row into a text
-            # field; typing before it appears would be lost (seen with 2.1.197).
-            return [Step(StepKind.KEY, free.number), Step(StepKind.WAIT_SCREEN, FREE_TEXT), *text_steps(text)]
+            return _free_text_steps(agent, screen, text)
         if menu:
             raise PlanError(
                 "the agent shows a permission prompt; answer it with Allow or Deny first "
@@ -194,9 +193,57 @@ def plan(agent: AgentKind, reply: Reply, screen: Screen, pending: PendingRequest
     return steps
 
 
-def _arrow_steps(screen: Screen, opt: MenuOption) -> list[Step]:
-    """Select ``opt`` in a menu without digits by moving its cursor (Up/Down from the selected
-    row), then Enter.
+#: Why a free-text answer is refused where the question's menu has no free-text row.
+OPTIONS_ONLY = "this question takes one of its options; pick one (your text is kept)"
+
+
+def takes_free_text(agent: AgentKind) -> bool:
+    """True when ``agent``'s questions, answered in its pane, take a typed answer: Claude Code
+    ("Type something.") and the adapters that name a free-text row
+    (:attr:`deck_tray.core.agents.base.AgentAdapter.free_text_label`: Qwen Code 0.24.4, Copilot
+    CLI 1.0.102, Gemini CLI 0.61.0). False for Codex and opencode (opencode's questions take text
+    through its server, not its pane)."""
+    if agent is AgentKind.CLAUDE_CODE:
+        return True
+    from deck_tray.core.agents import adapter_for  # the adapters build on this module
+
+    adapter = adapter_for(agent)
+    return adapter is not None and bool(adapter.free_text_label)
+
+
+def _free_text_steps(agent: AgentKind, screen: Screen, text: str) -> list[Step]:
+    """Answer the question on ``screen`` with ``text`` (sanitised): the keys that put the menu on
+    its free-text row, a wait until that row takes typing (typing before it does would be lost:
+    Claude Code 2.1.197), then :func:`text_steps`.
+
+    Raises:
+        PlanError: the agent's questions take only their options (Codex), its free-text row cannot
+            be reached from this screen, the row already holds text typed in the terminal
+            (``screen.draft``), or ``text`` is empty.
+    """
+    steps = text_steps(text)
+    if agent is AgentKind.CLAUDE_CODE:
+        # Claude: the digit selects "Type something." and turns that row into a text field.
+        free = screen.option("Type something")
+        if free is None:
+            raise PlanError(OPTIONS_ONLY)
+        keys = [free.number]
+    else:
+        from deck_tray.core.agents import adapter_for  # the adapters build on this module
+
+        adapter = adapter_for(agent)
+        if adapter is None:
+            raise PlanError(OPTIONS_ONLY)
+        keys = adapter.free_text_keys(screen)
+    if screen.draft:
+        raise PlanError(f"the question's text field already holds text typed in the terminal "
+                        f"({screen.draft[:40]!r}); send it or clear it there first (your text is kept)")
+    return [*(Step(StepKind.KEY, k) for k in keys), Step(StepKind.WAIT_SCREEN, FREE_TEXT), *steps]
+
+
+def arrow_keys(screen: Screen, opt: MenuOption) -> list[str]:
+    """The Up/Down keys that move the cursor of a menu without digits from its selected row to
+    ``opt`` (``[]`` when it is there already).
 
     Raises:
         PlanError: no row is shown as selected, so the distance cannot be known.
@@ -206,7 +253,16 @@ def _arrow_steps(screen: Screen, opt: MenuOption) -> list[Step]:
     if cur is None:
         raise PlanError("the menu's selected row cannot be read on the agent's screen; answer it in the terminal")
     diff = rows.index(opt) - cur
-    return [*(Step(StepKind.KEY, "Down" if diff > 0 else "Up") for _ in range(abs(diff))), Step(StepKind.KEY, "Enter")]
+    return ["Down" if diff > 0 else "Up"] * abs(diff)
+
+
+def _arrow_steps(screen: Screen, opt: MenuOption) -> list[Step]:
+    """Select ``opt`` in a menu without digits: :func:`arrow_keys`, then Enter.
+
+    Raises:
+        PlanError: no row is shown as selected, so the distance cannot be known.
+    """
+    return [*(Step(StepKind.KEY, k) for k in arrow_keys(screen, opt)), Step(StepKind.KEY, "Enter")]
 
 
 def _option_key(agent: AgentKind, screen: Screen, number: str, hotkey: str = "") -> str:

@@ -72,11 +72,14 @@ class Screen:
         kind: what the pane shows.
         title: the menu's question line (``"Do you want to proceed?"``) or ``""``.
         options: the menu entries in order.
-        draft: text in the agent's input line while idle (the user typed there), or ``""``.
+        draft: text in the agent's input line while idle (the user typed there), or ``""``;
+            for questions, the text the free-text row already holds (typed in the terminal), as
+            far as the screen shows it.
         tool: for permission menus, the tool named above the menu (``"Bash"``), or ``""``.
         subject: for permission menus, what it wants to do (the command, the file), or ``""``.
-        free_text: for questions, the free-text option is selected and takes typing
-            (Claude shows ``❯ 3. Type something.`` as an input row and "ctrl+g to edit").
+        free_text: for questions, the free-text option is selected and takes typing, still
+            empty as far as the screen tells (Claude shows ``❯ 3. Type something.`` as an input
+            row and "ctrl+g to edit"; the other agents' rules are in their adapters).
     """
 
     kind: ScreenKind

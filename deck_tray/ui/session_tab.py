@@ -42,6 +42,7 @@ from PySide6.QtWidgets import (
 )
 
 from deck_tray.core import past
+from deck_tray.core.agents import ADAPTERS
 from deck_tray.core.decisions import decidable_for
 from deck_tray.core.model import (
     ActionReport,
@@ -55,7 +56,7 @@ from deck_tray.core.model import (
     SessionStatus,
 )
 from deck_tray.core.records import MAX_MESSAGES
-from deck_tray.core.reply import Reply, ReplyKind
+from deck_tray.core.reply import Reply, ReplyKind, takes_free_text
 from deck_tray.core.scan import TAIL_BYTES
 from deck_tray.core.status import age_text
 from deck_tray.ui.find_bar import _RELAYS as _FIND_RELAYS
@@ -100,6 +101,13 @@ PAGE_MESSAGES = 200
 #: insertion stays well under the 50 ms a stall may take (bench/bench_paging.py).
 WINDOW_CHARS = 500_000
 NO_CONVERSATION = "No conversation yet — it appears after the first prompt."
+#: The answer box's placeholder when no question is pending.
+PROMPT_PLACEHOLDER = "Type a prompt for the agent… (Ctrl+Enter sends)"
+#: Label prefixes (casefolded) of the question rows that are not answers but the way to type one
+#: (Claude Code "Type something." / "Chat about this", Codex "None of the above", and each
+#: adapter's free-text row): never shown as option buttons; the answer box takes that answer.
+FREE_TEXT_ROWS = ("type something", "chat about", "none of the above",
+                  *(a.free_text_label.casefold() for a in ADAPTERS if a.free_text_label))
 
 log = logging.getLogger(__name__)
 
@@ -475,7 +483,7 @@ class TabContent(QWidget):
         find.activated.connect(self.open_find)
 
         self.answer = QPlainTextEdit()
-        self.answer.setPlaceholderText("Type a prompt for the agent… (Ctrl+Enter sends)")
+        self.answer.setPlaceholderText(PROMPT_PLACEHOLDER)
         self.answer.setMaximumHeight(90)
         self.send_button = QPushButton("Send")
         self.send_button.setDefault(True)
@@ -1212,6 +1220,8 @@ class TabContent(QWidget):
                 w.hide()  # out of sight now: deleteLater waits for the event loop (a stale row was seen)
                 w.deleteLater()
         p = session.pending
+        if p is None or not session.status.is_waiting or p.kind is not RequestKind.QUESTION:
+            self.answer.setPlaceholderText(PROMPT_PLACEHOLDER)
         if p is None or not session.status.is_waiting:
             self.request_box.hide()
             return
@@ -1230,13 +1240,15 @@ class TabContent(QWidget):
         if p.kind is RequestKind.QUESTION:
             self.request_text.setText(f"<b>Question</b><br>{html.escape(p.question or p.summary)}{asker}")
             for label in p.options:
-                if label.lower().startswith(("type something", "chat about", "none of the above")):
+                if label.casefold().startswith(FREE_TEXT_ROWS):
                     continue
                 self._add_button(label, Reply(ReplyKind.OPTION, label), primary=False)
             if session.server:
                 self._add_button("Dismiss", Reply(ReplyKind.DENY), primary=False,
                                  tip="Dismiss the question; the agent stops this turn")
-            self.answer.setPlaceholderText("Or type your own answer… (Ctrl+Enter sends)")
+            typed = session.server or self._through_hook(session) or takes_free_text(session.agent)
+            self.answer.setPlaceholderText("Or type your own answer… (Ctrl+Enter sends)" if typed else
+                                           f"{session.agent.label} takes one of the options above as its answer")
         else:
             tool = html.escape(p.tool or "The agent")
             self.request_text.setText(

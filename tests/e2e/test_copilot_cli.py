@@ -6,8 +6,9 @@ One Copilot, started from a shell in its pane, goes through: idle → a multi-li
 sent with ``reply ID "text"`` reaches the model byte-exact → the shell permission dialog is
 listed ``waiting_permission`` with its real options → ``reply ID --allow`` runs the command and
 the session goes idle → the ``ask_user`` form is answered by ``reply ID --option Blue`` (arrow
-keys from the selected row) → ``/exit`` gives the shell back, and ``reply`` is refused (exit code 3)
-with nothing typed.
+keys from the selected row), then again with free text by ``reply ID "my own colour 2"`` (its
+"Other" row) → ``/exit`` gives the shell back, and ``reply`` is refused (exit code 3) with nothing
+typed.
 """
 
 from __future__ import annotations
@@ -186,6 +187,22 @@ def test_copilot_is_listed_answered_and_left_alone_once_gone(world: tuple[ShellC
     wait_until(lambda: any(e["type"] == "human_response.recorded" for e in agent.events()), 20, "the answer")
     answer = [e["data"] for e in agent.events() if e["type"] == "human_response.recorded"][-1]
     assert answer["response"]["content"] == {"colour": "Blue"}
+    wait_session(env, lambda x: x["id"] == sid and x["status"] == "idle", "the turn to finish")
+
+    # The same form answered in the user's own words: Down, Down onto "Other (type your answer)"
+    # opens its input box (no Enter), deck-tray waits for it, types the answer and Enter.
+    agent.type_line("please FAKE_ASK now")
+    agent.wait_for(CopilotAgent.QUESTION_RE, timeout=30)
+    wait_session(env, lambda x: x["id"] == sid and x["status"] == "waiting_question", "the second question", 20)
+    res = deck_tray(env, "reply", sid, "my own colour 2")
+    assert res.returncode == 0 and res.stdout.strip() == "accepted", (res.stdout, res.stderr)
+    wait_until(lambda: sum(e["type"] == "human_response.recorded" for e in agent.events()) == 2, 20,
+               "the typed answer")
+    answer = [e["data"] for e in agent.events() if e["type"] == "human_response.recorded"][-1]
+    assert answer["response"]["content"] == {"colour": "my own colour 2"}
+    wait_until(lambda: any(m.get("role") == "tool" and m.get("content") == "User responded: my own colour 2"
+                           for r in agent.model.requests() for m in (r.get("body") or {}).get("messages") or []),
+               20, "the typed answer to reach the model")
     wait_session(env, lambda x: x["id"] == sid and x["status"] == "idle", "the turn to finish")
 
     # /exit: the shell is back in the pane; a reply is refused and nothing is typed.

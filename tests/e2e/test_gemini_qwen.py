@@ -3,9 +3,10 @@ server, against the loopback fake model, seen and answered by deck-tray's CLI (a
 process, as a user runs it).
 
 Each agent: a shell confirmation is listed ``waiting_permission`` with the real option labels
-and answered by ``reply --allow`` (the command runs); a question is answered by its option; a
-multi-line unicode prompt reaches the model byte-exact; once the agent has exited back to the
-shell, ``reply`` is refused and nothing is typed.
+and answered by ``reply --allow`` (the command runs); a question is answered by its option, and
+again with free text (its free-text row); a multi-line unicode prompt reaches the model
+byte-exact; once the agent has exited back to the shell, ``reply`` is refused and nothing is
+typed.
 """
 
 from __future__ import annotations
@@ -102,10 +103,23 @@ def user_texts(model: FakeModel) -> list[str]:
     return out
 
 
+def strings(obj: Any) -> Iterator[str]:
+    """Every string in a parsed JSON value (a request body: the tool results are nested deep)."""
+    if isinstance(obj, str):
+        yield obj
+    elif isinstance(obj, dict):
+        for v in obj.values():
+            yield from strings(v)
+    elif isinstance(obj, list):
+        for v in obj:
+            yield from strings(v)
+
+
 def test_seen_and_answered_from_the_cli(run: Run, figure: Any) -> None:
     """One agent through a whole run (one start: each costs 5–8 s): a shell confirmation listed with
-    its real options and allowed; a question answered by its option; a multi-line unicode prompt
-    reaching the model byte-exact; after /quit, a reply refused with nothing typed."""
+    its real options and allowed; a question answered by its option, then with free text; a
+    multi-line unicode prompt reaching the model byte-exact; after /quit, a reply refused with
+    nothing typed."""
     agent = run.agent
     # 1. The shell confirmation.
     agent.type_line("please FAKE_SHELL now")
@@ -137,6 +151,19 @@ def test_seen_and_answered_from_the_cli(run: Run, figure: Any) -> None:
     wait_until(lambda: any("Blue" in json.dumps(r.get("body") or {}) for r in run.model.requests()[-3:]), 60,
                "the answer 'Blue' to reach the model")
     wait_session(run, lambda x: x["id"] == sid and x["status"] == "idle", "the question's turn to finish")
+
+    # 2b. The same question answered in the user's own words: deck-tray opens the free-text row
+    # (Qwen: its digit 4; Gemini: Up, wrapping to the row hidden under ▼), waits until it takes
+    # typing, types the answer and Enter; the agent sends it to the model as the answer.
+    agent.type_line("please FAKE_ASK now")
+    wait_session(run, lambda x: x["id"] == sid and x["status"] == "waiting_question", "the second question", 60)
+    res = deck_tray(run.env, "reply", sid, "my own colour 2")
+    assert res.returncode == 0, (res.stdout, res.stderr)
+    assert res.stdout.strip() == "accepted", (res.stdout, res.stderr)
+    answer = "**Colour**: my own colour 2" if run.name == "qwen-code" else '{"answers":{"0":"my own colour 2"}}'
+    wait_until(lambda: any(answer in t for r in run.model.requests()[-3:] for t in strings(r.get("body"))), 60,
+               "the typed answer to reach the model as the question's answer")
+    wait_session(run, lambda x: x["id"] == sid and x["status"] == "idle", "the second question's turn to finish")
 
     # 3. A multi-line unicode prompt, byte-exact.
     text = "first line: ünïcødé — 日本語 🚀\nsecond line\nthird \"quoted\" $HOME `x` 'single' \\ back"

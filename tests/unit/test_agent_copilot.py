@@ -21,7 +21,7 @@ from deck_tray.core.agents.source import AdapterSource
 from deck_tray.core.jsonl import SkippedFiles
 from deck_tray.core.model import AgentKind, EvidenceSource, MessageRole, RequestKind, SessionStatus
 from deck_tray.core.procs import AgentProcess
-from deck_tray.core.reply import Reply, ReplyKind, plan
+from deck_tray.core.reply import FREE_TEXT, PlanError, Reply, ReplyKind, StepKind, plan, screen_matches
 from deck_tray.core.scan import Scanner, build_session
 from deck_tray.core.screens import TRUST_TOOL, ScreenKind, screen_evidence
 from deck_tray.core.status import decide
@@ -176,6 +176,8 @@ def test_a_name_the_user_gave_is_the_title(tmp_path: Path) -> None:
 @pytest.mark.parametrize(("name", "kind"), [
     ("permission-shell", ScreenKind.PERMISSION), ("permission-deny-feedback", ScreenKind.PERMISSION),
     ("trust", ScreenKind.PERMISSION), ("question", ScreenKind.QUESTION), ("question-down", ScreenKind.QUESTION),
+    ("question-free-text", ScreenKind.QUESTION), ("question-free-text-draft", ScreenKind.QUESTION),
+    ("question-free-text-multiline", ScreenKind.QUESTION),
     ("busy", ScreenKind.BUSY), ("hook-running", ScreenKind.BUSY), ("idle", ScreenKind.IDLE),
     ("idle-after-allow", ScreenKind.IDLE), ("idle-draft", ScreenKind.IDLE), ("after-esc", ScreenKind.IDLE),
     ("exit", ScreenKind.UNKNOWN),
@@ -225,6 +227,43 @@ def test_the_question_has_no_digits_and_is_answered_with_arrows_from_the_selecte
     moved = read_screen(screen("question-down"))
     assert [st.value for st in plan(AgentKind.COPILOT_CLI, Reply(ReplyKind.OPTION, "Red"), moved, None)] == \
         ["Up", "Enter"]
+
+
+def test_a_free_text_answer_moves_onto_other_without_enter_then_types_it() -> None:
+    # 1.0.102: the arrows onto "Other (type your answer)" open its input box at once; Enter on the
+    # empty box would not answer. Typing and Enter answer {"colour": "my own colour"}.
+    s = read_screen(screen("question"))
+    assert not s.free_text
+    steps = plan(AgentKind.COPILOT_CLI, Reply(ReplyKind.PROMPT, "my own colour"), s, None)
+    assert [(st.kind, st.value) for st in steps[:4]] == [
+        (StepKind.KEY, "Down"), (StepKind.KEY, "Down"), (StepKind.WAIT_SCREEN, FREE_TEXT),
+        (StepKind.LITERAL, "my own colour")]
+    assert steps[-1].value == "Enter" and [st.value for st in steps].count("Enter") == 1
+    moved = read_screen(screen("question-down"))
+    assert [st.value for st in plan(AgentKind.COPILOT_CLI, Reply(ReplyKind.PROMPT, "teal"), moved, None)][:2] == \
+        ["Down", FREE_TEXT]
+
+
+def test_the_open_answer_box_takes_typing_and_the_row_keeps_its_label() -> None:
+    s = read_screen(screen("question-free-text"))
+    assert s.kind is ScreenKind.QUESTION and s.free_text and s.draft == "" and screen_matches(s, FREE_TEXT)
+    # "Other (type your answer below)" while selected: the same option as before.
+    assert [(o.label, o.selected) for o in s.options] == [
+        ("Red", False), ("Blue", False), ("Other (type your answer)", True)]
+    assert [st.kind for st in plan(AgentKind.COPILOT_CLI, Reply(ReplyKind.PROMPT, "teal"), s, None)][0] is \
+        StepKind.WAIT_SCREEN
+
+
+def test_text_in_the_answer_box_is_a_draft_that_is_not_added_to() -> None:
+    s = read_screen(screen("question-free-text-draft"))
+    assert s.kind is ScreenKind.QUESTION and s.draft == "abc" and not s.free_text
+    with pytest.raises(PlanError, match="already holds text typed in the terminal.*'abc'"):
+        plan(AgentKind.COPILOT_CLI, Reply(ReplyKind.PROMPT, "my own colour"), s, None)
+    # A pasted answer of several lines grows the box above the form's footer: still the form
+    # (not the idle input line), with the whole text as the draft.
+    tall = read_screen(screen("question-free-text-multiline"))
+    assert tall.kind is ScreenKind.QUESTION and tall.title == "Which colour should I use?"
+    assert tall.draft == "line one\nline two\nline three\nline four\nline five\nline six"
 
 
 def test_the_idle_input_line_and_a_draft() -> None:

@@ -18,7 +18,7 @@ from deck_tray.core.agents import ADAPTERS, adapter_for, default_homes
 from deck_tray.core.agents.gemini import ADAPTER, GeminiTranscript, read_screen
 from deck_tray.core.model import AgentKind, EvidenceSource, MessageRole, SessionStatus
 from deck_tray.core.procs import AgentProcess
-from deck_tray.core.reply import Reply, ReplyKind, plan
+from deck_tray.core.reply import FREE_TEXT, PlanError, Reply, ReplyKind, StepKind, plan, screen_matches
 from deck_tray.core.scan import Scanner, build_session
 from deck_tray.core.screens import ScreenKind
 
@@ -81,7 +81,8 @@ def test_a_record_with_a_known_id_replaces_it_and_set_messages_replaces_the_list
 @pytest.mark.parametrize(("name", "kind"), [
     ("permission-shell", ScreenKind.PERMISSION), ("permission-write", ScreenKind.PERMISSION),
     ("question", ScreenKind.QUESTION), ("busy", ScreenKind.BUSY), ("idle", ScreenKind.IDLE),
-    ("after-allow", ScreenKind.IDLE),
+    ("after-allow", ScreenKind.IDLE), ("question-free-text", ScreenKind.QUESTION),
+    ("question-free-text-draft", ScreenKind.QUESTION), ("question-free-text-kept", ScreenKind.QUESTION),
 ])
 def test_screens_of_0_61_0(name: str, kind: ScreenKind) -> None:
     assert read_screen((SCREENS / f"gemini-cli-0.61.0-{name}.txt").read_text()).kind is kind
@@ -103,6 +104,46 @@ def test_a_question_is_answered_by_its_option_digit() -> None:
     assert s.title == "Which colour do you prefer?"
     assert [o.label for o in s.options][:3] == ["Red", "Blue", "Green"]
     assert [st.value for st in plan(AgentKind.GEMINI_CLI, Reply(ReplyKind.OPTION, "Blue"), s, None)] == ["2"]
+
+
+def gemini_screen(name: str) -> str:
+    return (SCREENS / f"gemini-cli-0.61.0-{name}.txt").read_text()
+
+
+def test_a_free_text_answer_wraps_up_to_the_hidden_last_row_then_types_it() -> None:
+    # 0.61.0 adds a free-text row after the options; at 45 lines it is hidden under "▼". From
+    # "● 1.  Red" one Up wraps to it ("● 4.  Enter a custom value"); typing and Enter answer
+    # {"0": "my own colour"}.
+    s = read_screen(gemini_screen("question"))
+    assert not s.free_text and "Enter a custom value" not in [o.label for o in s.options]
+    steps = plan(AgentKind.GEMINI_CLI, Reply(ReplyKind.PROMPT, "my own colour"), s, None)
+    assert [(st.kind, st.value) for st in steps[:3]] == [
+        (StepKind.KEY, "Up"), (StepKind.WAIT_SCREEN, FREE_TEXT), (StepKind.LITERAL, "my own colour")]
+    assert steps[-1].value == "Enter"
+    # From row 3, three Ups: 2, 1, then the wrap to the last row.
+    kept = read_screen(gemini_screen("question-free-text-kept"))
+    assert [o.number for o in kept.options if o.selected] == ["3"]
+    assert [st.value for st in plan(AgentKind.GEMINI_CLI, Reply(ReplyKind.PROMPT, "teal"), kept, None)][:4] == \
+        ["Up", "Up", "Up", FREE_TEXT]
+
+
+def test_the_selected_free_text_row_takes_typing() -> None:
+    s = read_screen(gemini_screen("question-free-text"))
+    assert s.kind is ScreenKind.QUESTION and s.free_text and screen_matches(s, FREE_TEXT)
+    assert [(o.number, o.label, o.selected) for o in s.options] == [
+        ("2", "Blue", False), ("3", "Green", False), ("4", "Enter a custom value", True)]
+    assert not screen_matches(read_screen(gemini_screen("question")), FREE_TEXT)
+    assert not read_screen(gemini_screen("question-free-text-kept")).free_text
+    steps = plan(AgentKind.GEMINI_CLI, Reply(ReplyKind.PROMPT, "line one\nline two"), s, None)
+    assert [(st.kind, st.value) for st in steps][:2] == [(StepKind.WAIT_SCREEN, FREE_TEXT),
+                                                       (StepKind.PASTE, "line one\nline two")]
+
+
+def test_text_in_the_selected_free_text_row_is_not_added_to() -> None:
+    s = read_screen(gemini_screen("question-free-text-draft"))
+    assert s.free_text and [o.label for o in s.options if o.selected] == ["abc"]
+    with pytest.raises(PlanError, match="may already hold text typed in the terminal.*'abc'"):
+        plan(AgentKind.GEMINI_CLI, Reply(ReplyKind.PROMPT, "my own colour"), s, None)
 
 
 def test_titles_say_the_state_and_other_titles_say_nothing() -> None:

@@ -15,7 +15,7 @@ import pytest
 from deck_tray.core.agents.qwen import ADAPTER, QwenTranscript, read_screen, slug
 from deck_tray.core.model import AgentKind, MessageRole, RequestKind, SessionStatus
 from deck_tray.core.procs import AgentProcess
-from deck_tray.core.reply import Reply, ReplyKind, plan
+from deck_tray.core.reply import ENTER_PAUSE_S, FREE_TEXT, PlanError, Reply, ReplyKind, StepKind, plan, screen_matches
 from deck_tray.core.scan import Scanner, build_session
 from deck_tray.core.screens import ScreenKind
 
@@ -59,6 +59,8 @@ def test_the_tool_call_is_written_before_the_answer_and_names_what_is_asked() ->
 @pytest.mark.parametrize(("name", "kind"), [
     ("permission-shell", ScreenKind.PERMISSION), ("question", ScreenKind.QUESTION), ("busy", ScreenKind.BUSY),
     ("idle", ScreenKind.IDLE), ("after-allow", ScreenKind.IDLE), ("after-question", ScreenKind.IDLE),
+    ("question-free-text", ScreenKind.QUESTION), ("question-free-text-draft", ScreenKind.QUESTION),
+    ("question-free-text-kept", ScreenKind.QUESTION),
 ])
 def test_screens_of_0_24_4(name: str, kind: ScreenKind) -> None:
     assert read_screen((SCREENS / f"qwen-code-0.24.4-{name}.txt").read_text()).kind is kind
@@ -77,6 +79,50 @@ def test_a_question_gives_its_text_and_options() -> None:
     s = read_screen((SCREENS / "qwen-code-0.24.4-question.txt").read_text())
     assert s.title == "Which colour do you prefer?"
     assert [o.label for o in s.options] == ["Red", "Blue", "Green", "Type something..."]
+
+
+def question(name: str = "question") -> str:
+    return (SCREENS / f"qwen-code-0.24.4-{name}.txt").read_text()
+
+
+def test_a_free_text_answer_opens_the_last_row_with_its_digit_then_types_it() -> None:
+    s = read_screen(question())
+    assert not s.free_text and s.draft == ""
+    steps = plan(AgentKind.QWEN_CODE, Reply(ReplyKind.PROMPT, "my own colour"), s, None)
+    # 0.24.4: "4" opens "Type something..." as an input without answering; typing and Enter
+    # answer "**Colour**: my own colour" (the run of qwen-code-0.24.4-question-free-text.txt).
+    assert [(st.kind, st.value) for st in steps] == [
+        (StepKind.KEY, "4"), (StepKind.WAIT_SCREEN, FREE_TEXT), (StepKind.LITERAL, "my own colour"),
+        (StepKind.PAUSE, str(ENTER_PAUSE_S)), (StepKind.KEY, "Enter")]
+
+
+def test_the_open_free_text_row_takes_typing_and_keeps_its_label() -> None:
+    s = read_screen(question("question-free-text"))
+    assert s.kind is ScreenKind.QUESTION and s.free_text and s.draft == ""
+    assert screen_matches(s, FREE_TEXT)
+    assert [(o.number, o.label, o.selected) for o in s.options] == [
+        ("1", "Red", False), ("2", "Blue", False), ("3", "Green", False), ("4", "Type something...", True)]
+    assert not screen_matches(read_screen(question()), FREE_TEXT)
+    # Already open: no key before the wait; several lines go as one bracketed paste (0.24.4
+    # keeps the newlines: "line one\nline two" reached the model).
+    steps = plan(AgentKind.QWEN_CODE, Reply(ReplyKind.PROMPT, "line one\nline two"), s, None)
+    assert [(st.kind, st.value) for st in steps][:2] == [(StepKind.WAIT_SCREEN, FREE_TEXT),
+                                                       (StepKind.PASTE, "line one\nline two")]
+
+
+def test_text_typed_in_the_terminal_is_not_added_to() -> None:
+    s = read_screen(question("question-free-text-draft"))
+    assert s.kind is ScreenKind.QUESTION and s.draft == "abc" and not s.free_text
+    assert s.options[-1].label == "Type something..."
+    with pytest.raises(PlanError, match="already holds text typed in the terminal.*'abc'"):
+        plan(AgentKind.QWEN_CODE, Reply(ReplyKind.PROMPT, "my own colour"), s, None)
+    # Left with the cursor elsewhere, the row shows that text instead of "Type something...".
+    kept = read_screen(question("question-free-text-kept"))
+    assert [o.label for o in kept.options] == ["Red", "Blue", "Green", "abc"]
+    with pytest.raises(PlanError, match="free-text row .* is not on the agent's screen"):
+        plan(AgentKind.QWEN_CODE, Reply(ReplyKind.PROMPT, "my own colour"), kept, None)
+    # An option is still answered by its digit.
+    assert [st.value for st in plan(AgentKind.QWEN_CODE, Reply(ReplyKind.OPTION, "Blue"), kept, None)] == ["2"]
 
 
 def test_titles_from_the_run() -> None:

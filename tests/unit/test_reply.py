@@ -20,6 +20,7 @@ from deck_tray.core.reply import (
     StepKind,
     plan,
     sanitize,
+    takes_free_text,
 )
 from deck_tray.core.screens import Screen, ScreenKind, read_claude, read_codex
 
@@ -342,6 +343,14 @@ def test_codex_question_option_is_a_digit_and_free_text_is_refused() -> None:
     # digit would submit it at once, so free text is refused rather than half-sent.
     with pytest.raises(PlanError, match="takes one of its options"):
         plan(AgentKind.CODEX, Reply(ReplyKind.PROMPT, "green"), screen, None)
+
+
+@pytest.mark.parametrize(("agent", "typed"), [
+    (AgentKind.CLAUDE_CODE, True), (AgentKind.QWEN_CODE, True), (AgentKind.COPILOT_CLI, True),
+    (AgentKind.GEMINI_CLI, True), (AgentKind.CODEX, False), (AgentKind.OPENCODE, False),
+])
+def test_which_agents_questions_take_a_typed_answer_in_their_pane(agent: AgentKind, typed: bool) -> None:
+    assert takes_free_text(agent) is typed
 
 
 def test_codex_prompt_on_idle() -> None:

@@ -12,7 +12,9 @@ An adapter says, for one coding-agent CLI:
   citing the captured fixture it was written from;
 * **its answer channels**, in order of preference — :attr:`~AgentAdapter.channels`
   (``"keys"``: typed into the pane by :mod:`deck_tray.services.dispatcher` with the plan of
-  :func:`deck_tray.core.reply.plan`, which reads the options from :meth:`read_screen`);
+  :func:`deck_tray.core.reply.plan`, which reads the options from :meth:`read_screen`), and
+  how a question's free-text row is reached (:attr:`~AgentAdapter.free_text_label`,
+  :meth:`~AgentAdapter.free_text_keys`);
 * **its hooks** — which events deck-tray installs (:attr:`~AgentAdapter.hook_events`), in which
   file (:meth:`~AgentAdapter.hook_file`) and how its entries are merged, removed and checked
   there (:meth:`~AgentAdapter.merge_hooks`, :meth:`~AgentAdapter.remove_hooks`,
@@ -43,7 +45,7 @@ from typing import Any, ClassVar
 
 from deck_tray.core import hooks_config as hc
 from deck_tray.core.model import AgentKind, Evidence, Message, PendingRequest, SessionStatus
-from deck_tray.core.reply import Reply
+from deck_tray.core.reply import OPTIONS_ONLY, PlanError, Reply, arrow_keys
 from deck_tray.core.screens import Screen
 
 Json = dict[str, Any]
@@ -224,6 +226,32 @@ class AgentAdapter(ABC):
     @abstractmethod
     def read_screen(self, text: str) -> Screen:
         """Parse the bottom of its pane (``capture-pane -p`` text)."""
+
+    #: The label :meth:`read_screen` gives the free-text row of its question menus (the row where
+    #: the user types an answer of their own), ``""`` when its questions take only their options.
+    #: Its parser sets :attr:`Screen.free_text` while that row is selected and takes typing, and
+    #: ``Screen.draft`` to what the row already holds.
+    free_text_label: ClassVar[str] = ""
+
+    def free_text_keys(self, screen: Screen) -> list[str]:
+        """The keys (tmux names) that move the question menu on ``screen`` onto its free-text row,
+        where typing goes into the answer: ``[]`` when the row is selected already, its digit
+        when it has one, else Up/Down from the selected row (a menu without digits). The caller
+        then waits for :attr:`Screen.free_text` before typing.
+
+        Raises:
+            PlanError: the agent's questions take only their options, or the free-text row is not
+                on the screen (it may hold text typed in the terminal).
+        """
+        if not self.free_text_label:
+            raise PlanError(OPTIONS_ONLY)
+        row = screen.option(self.free_text_label)
+        if row is None:
+            raise PlanError(f"the question's free-text row ({self.free_text_label!r}) is not on the agent's "
+                            "screen (it may hold text typed in the terminal); answer there (your text is kept)")
+        if row.selected:
+            return []
+        return [row.number] if row.number else arrow_keys(screen, row)
 
     def exit_command(self) -> str:
         """What typed at its prompt ends it (``/quit``), ``""`` when none is known."""

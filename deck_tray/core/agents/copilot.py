@@ -37,7 +37,8 @@ stop)`` and the footer ``↑/↓ to navigate · enter to select · esc to cancel
 once; Esc cancels the whole turn); the folder-trust dialog (``Do you trust the files in this
 folder?``, same footer); the ``ask_user`` form ``Copilot needs information.`` with rows
 without numbers (``❯ Red`` / ``Blue`` / ``Other (type your answer)``, answered with the arrow
-keys and Enter) and ``↑/↓ select · enter accept · ctrl+d decline · esc cancel``; busy: the
+keys and Enter; the arrows onto ``Other`` open a box for a typed answer, :data:`FREE_TEXT_LABEL`)
+and ``↑/↓ select · enter accept · ctrl+d decline · esc cancel``; busy: the
 footer ``◉ Working · 26 B esc esc interrupt``; idle: the input line ``❯`` between two rules.
 
 Hooks (``docs/agents/copilot-cli.md``, ``tests/fixtures/copilot-cli-1.0.102-hooks.jsonl``): every
@@ -128,6 +129,16 @@ _ESC_HINT = re.compile(r"\s*\(Esc to stop\)$")
 _TOOL_LINE = re.compile(r"^\$\s+(\S+)")
 _RULE = re.compile(r"^─{3,}$")
 _SELECTED = "❯"
+#: The ``ask_user`` form's free-text row (``copilot-cli-1.0.102-question.txt``). With the cursor on
+#: it (arrow keys; the form has no digits) it reads ``Other (type your answer below)`` and an input
+#: box opens under the form, between two rules: ``❯ Type your answer...`` (its placeholder,
+#: ``…-question-free-text.txt``), then the text typed there (``❯ abc``, ``…-free-text-draft.txt``;
+#: a bracketed paste keeps its newlines and the box grows, ``…-free-text-multiline.txt``); Enter
+#: sends it as the answer. Enter on the empty box does not answer. The box keeps its text while
+#: the cursor is on another row, hidden.
+FREE_TEXT_LABEL = "Other (type your answer)"
+_FREE_TEXT_OPEN = "Other (type your answer below)"
+_ANSWER_PLACEHOLDER = "Type your answer..."
 
 
 
@@ -454,10 +465,33 @@ def _dialog(lines: list[str], raw: list[str], i: int) -> Screen | None:
     return Screen(ScreenKind.PERMISSION, question, tuple(options), "", tool, _inner_box(above))
 
 
-def _form(lines: list[str], foot: int) -> Screen | None:
+def _answer_box(raw: list[str]) -> tuple[int, str] | None:
+    """The free-text input box under the ``ask_user`` form, when it is open: the index in ``raw``
+    of its top rule, and its text (lines joined by newlines; the placeholder as shown). ``raw``:
+    the pane's bottom lines. The box is the last thing on the pane: a rule, ``❯ `` and its text
+    (continued on indented lines), a rule, right under the form's own bottom rule and footer
+    (``copilot-cli-1.0.102-question-free-text*.txt``)."""
+    end = len(raw) - 1
+    while end >= 0 and not raw[end].strip():
+        end -= 1
+    if end < 4 or not _RULE.match(raw[end].strip()):
+        return None
+    top = next((k for k in range(end - 1, -1, -1) if _RULE.match(raw[k].strip())), None)
+    if top is None or top < 2 or top == end - 1 or not raw[top + 1].startswith(_SELECTED):
+        return None
+    if not _RULE.match(raw[top - 1].strip()) or not _QUESTION_FOOT.search(raw[top - 2]):
+        return None
+    text = "\n".join([raw[top + 1].removeprefix(_SELECTED).strip(), *(ln.strip() for ln in raw[top + 2:end])])
+    return top, text.strip()
+
+
+def _form(lines: list[str], foot: int, box: str | None = None) -> Screen | None:
     """The ``ask_user`` form whose footer is ``lines[foot]``: the question under ``Copilot needs
     information.``, the rows of the field above the footer (no digits; the ``❯`` row is the
-    selected one)."""
+    selected one; the free-text row is labelled :data:`FREE_TEXT_LABEL` whether or not it is
+    selected). ``box``: the text of the free-text input box under the form (:func:`_answer_box`),
+    None when it is closed; with the free-text row selected, its placeholder gives
+    ``free_text`` and other text ``draft``."""
     head = next((k for k in range(foot - 1, -1, -1) if lines[k] == _QUESTION_HEAD), None)
     if head is None:
         return None
@@ -467,10 +501,18 @@ def _form(lines: list[str], foot: int) -> Screen | None:
     question = body[0]
     label = max((k for k, ln in enumerate(body) if k > 0 and ln.endswith(":")), default=0)
     rows = body[label + 1:] if label else body[1:]
-    options = tuple(MenuOption("", r.removeprefix(_SELECTED).strip(), "", r.startswith(_SELECTED)) for r in rows)
+    options = []
+    for r in rows:
+        text = r.removeprefix(_SELECTED).strip()
+        options.append(MenuOption("", FREE_TEXT_LABEL if text == _FREE_TEXT_OPEN else text, "",
+                                  r.startswith(_SELECTED)))
     if not options:
         return None
-    return Screen(ScreenKind.QUESTION, question, options, "", "ask_user", question)
+    on_free = any(o.selected and o.label == FREE_TEXT_LABEL for o in options)
+    typed = box if on_free and box is not None else None
+    free = typed == _ANSWER_PLACEHOLDER
+    draft = typed if typed is not None and not free else ""
+    return Screen(ScreenKind.QUESTION, question, tuple(options), draft, "ask_user", question, free_text=free)
 
 
 def read_screen(text: str) -> Screen:
@@ -480,9 +522,10 @@ def read_screen(text: str) -> Screen:
     Returns:
         PERMISSION for the shell (or another tool's) dialog and the folder-trust dialog, with
         their numbered options (the ``(Esc to stop)`` hint becomes the ``esc`` hotkey);
-        QUESTION for the ``ask_user`` form (options without digits, the selected one marked);
-        BUSY for the ``Working … esc esc`` footer; IDLE for the input line (``draft``: its
-        text); else UNKNOWN (the exit summary, a shell).
+        QUESTION for the ``ask_user`` form (options without digits, the selected one marked;
+        ``free_text`` while its free-text row is selected and its input box is empty, ``draft``
+        the text in that box); BUSY for the ``Working … esc esc`` footer; IDLE for the input
+        line (``draft``: its text); else UNKNOWN (the exit summary, a shell).
     """
     raw = text.rstrip("\n").split("\n")[-BOTTOM_LINES:]
     lines = boxed_lines(text)
@@ -492,10 +535,14 @@ def read_screen(text: str) -> Screen:
             if dialog is not None:
                 return dialog
     tail = [ln for ln in lines[-4:] if ln]
-    foot = next((k for k in range(len(lines) - 1, max(-1, len(lines) - 5), -1)
-                 if _QUESTION_FOOT.search(lines[k])), None)
+    box = _answer_box(raw)
+    # The form's footer is at the bottom, or right above the free-text box (which grows with
+    # a pasted answer: the form is read from the lines above it).
+    above = boxed_lines("\n".join(raw[:box[0]])) if box is not None else lines
+    foot = next((k for k in range(len(above) - 1, max(-1, len(above) - 5), -1)
+                 if _QUESTION_FOOT.search(above[k])), None)
     if foot is not None:
-        form = _form(lines, foot)
+        form = _form(above, foot, box[1] if box is not None else None)
         if form is not None:
             return form
     if tail and "Working" in tail[-1] and "esc esc" in tail[-1]:
@@ -513,6 +560,7 @@ class CopilotAdapter(AgentAdapter):
     binary = "copilot"
     env_keys = ("COPILOT_HOME",)
     title_rules = False
+    free_text_label = FREE_TEXT_LABEL
 
     def __init__(self) -> None:
         # (home, pid) → the session folder holding its inuse.<pid>.lock, found last time.

@@ -16,8 +16,9 @@ padded to 80 characters: ``◇  Ready (<folder>)``, ``✦  Working… (<folder>)
 Required (<folder>)`` (permission and ``ask_user`` alike; the screen tells them apart), emptied
 on exit. Screens: ``Allow execution of [Shell]?`` / ``Apply this change?`` with ``● 1. Allow once
 / 2. Allow for this session / … / No, suggest changes (esc)``; ``Answer Questions`` with the
-question and ``● 1.  Red`` … rows. A digit acts at once, Esc cancels the whole turn; keys typed
-before the box is drawn are lost into the input line, so the dispatcher reads the screen first.
+question and ``● 1.  Red`` … rows, then a free-text row (:data:`FREE_TEXT_LABEL`). A digit acts
+at once, Esc cancels the whole turn; keys typed before the box is drawn are lost into the input
+line, so the dispatcher reads the screen first.
 Fixtures: ``tests/fixtures/screens/gemini-cli-0.61.0-*.txt`` (titles in ``…-titles.txt``),
 ``tests/fixtures/gemini-cli-0.61.0-*.jsonl``; the facts are in ``docs/agents/gemini-qwen-notes.md``.
 
@@ -74,6 +75,7 @@ from deck_tray.core.model import (
     SessionStatus,
 )
 from deck_tray.core.records import iso_seconds
+from deck_tray.core.reply import PlanError
 from deck_tray.core.screens import Screen, ScreenKind
 from deck_tray.core.titles import title_line
 
@@ -100,6 +102,17 @@ HOOK_TIMEOUT_MS = 10_000
 _END_REASONS = {"exit": "the user quit", "logout": "the user logged out"}
 #: The folder-trust dialog of a first run in a folder.
 _TRUST_Q = "Do you trust the files in this folder?"
+#: A question's free-text row: the last row, which 0.61.0 adds after the options of a choice
+#: question, showing the placeholder ``Enter a custom value`` (or one the model chose) or the text
+#: typed there (``4.  abc ✓`` once the cursor left it, ``…-question-free-text-kept.txt``). The list
+#: shows a few rows at a time, so it is often hidden under ``▼`` (``gemini-cli-0.61.0-question.txt``);
+#: the cursor wraps around, so Up from row 1 reaches it. While the cursor is on it, it takes typing
+#: (digits too) and the footer reads ``Enter to submit · Esc to cancel``
+#: (``…-question-free-text.txt``, ``…-free-text-draft.txt``); Enter sends its text (a bracketed
+#: paste keeps its newlines) as the answer, and does nothing while it is empty.
+FREE_TEXT_LABEL = "Enter a custom value"
+#: The question footer while the free-text row is selected (``Enter to select · ↑/↓ to navigate`` else).
+_EDITING_FOOT = "Enter to submit"
 
 
 
@@ -271,7 +284,11 @@ def read_screen(text: str) -> Screen:
             question = next((q for q in lines[i + 1:] if q and not q[0].isdigit() and not q.startswith("●")), "")
             options = numbered_options(lines, i + 1)
             if options:
-                return Screen(ScreenKind.QUESTION, question, options, "", "ask_user", question)
+                # The row's own text cannot be told from a placeholder the model chose, so
+                # ``draft`` stays empty and ``free_text`` only says that the row takes typing.
+                editing = any(ln.startswith(_EDITING_FOOT) for ln in lines[i + 1:])
+                return Screen(ScreenKind.QUESTION, question, options, "", "ask_user", question,
+                              free_text=editing and any(o.selected for o in options))
     bottom = lines[-12:]
     if any(_BUSY.search(line) for line in bottom):
         return Screen(ScreenKind.BUSY)
@@ -355,6 +372,7 @@ class GeminiAdapter(AgentAdapter):
     binary = "gemini"
     env_keys = ("GEMINI_CLI_HOME",)
     title_rules = True
+    free_text_label = FREE_TEXT_LABEL
 
     @override
     def home(self, env: Mapping[str, str]) -> Path:
@@ -416,6 +434,31 @@ class GeminiAdapter(AgentAdapter):
     @override
     def read_screen(self, text: str) -> Screen:
         return read_screen(text)
+
+    @override
+    def free_text_keys(self, screen: Screen) -> list[str]:
+        """Up as many times as the selected row's number: the cursor wraps from row 1 to the last
+        row, the free-text row (:data:`FREE_TEXT_LABEL`), whether or not it is drawn; ``[]`` when
+        it takes typing already (0.61.0, ``gemini-cli-0.61.0-question-free-text.txt``: one Up
+        from ``● 1.  Red``). Its own digit is often not on the screen. A multi-select question
+        ends with a ``Done`` row instead (0.61.0's source, not captured): the wait for the text
+        field then fails and nothing is typed.
+
+        Raises:
+            PlanError: no selected row can be read, or the cursor is on the free-text row already
+                and it shows something other than its default placeholder (text typed in the
+                terminal, or a placeholder the model chose: the two look alike).
+        """
+        if screen.free_text:
+            cur = next((o for o in screen.options if o.selected), None)
+            if cur is not None and cur.label != FREE_TEXT_LABEL:
+                raise PlanError(f"the question's text field may already hold text typed in the terminal "
+                                f"({cur.label[:40]!r}); send it or clear it there first (your text is kept)")
+            return []
+        cur = next((o for o in screen.options if o.selected and o.number.isdigit()), None)
+        if cur is None:
+            raise PlanError("the menu's selected row cannot be read on the agent's screen; answer it in the terminal")
+        return ["Up"] * int(cur.number)
 
     @override
     def exit_command(self) -> str:

@@ -14,7 +14,9 @@ Files (``HOME`` = ``$QWEN_HOME``, default ``~/.qwen``):
 Pane title: ``Qwen - <folder>`` idle, ``◐︎ Qwen - <folder>`` responding, ``✳︎ Qwen - <folder>``
 waiting for a confirmation (the ``︎`` is U+FE0E). Screen: ``Allow execution of: 'touch'?`` with
 ``› 1. Yes, allow once`` … ``4. No, suggest changes (esc)`` and ``Waiting for user
-confirmation...``; ``1`` approves at once, Esc cancels. Its default approval mode is an automatic
+confirmation...``; ``1`` approves at once, Esc cancels. A question (``ask_user_question``) shows
+``❯ 1. Red`` … ``4. Type something...``: a digit answers with its option, the last row's digit
+opens it for a typed answer (:data:`FREE_TEXT_LABEL`). Its default approval mode is an automatic
 classifier (``tools.approvalMode: "auto"``); prompts appear in the ``default`` mode.
 Fixtures: ``tests/fixtures/screens/qwen-code-0.24.4-*.txt``, ``tests/fixtures/qwen-code-0.24.4-*``.
 
@@ -72,7 +74,7 @@ from deck_tray.core.model import (
 )
 from deck_tray.core.records import iso_seconds, question_parts
 from deck_tray.core.reply import Reply, ReplyKind
-from deck_tray.core.screens import Screen, ScreenKind
+from deck_tray.core.screens import MenuOption, Screen, ScreenKind
 from deck_tray.core.titles import title_line
 
 _PERMISSION_Q = re.compile(r"^(?:Allow execution of.*\?|Apply this change\?|Allow .*\?|Do you want to .*\?)$")
@@ -81,6 +83,15 @@ _INPUT = re.compile(r"^>\s?(.*)$")
 _BUSY = re.compile(r"\([^)]*esc to (?:cancel|interrupt)[^)]*\)|Waiting for user confirmation")
 #: The footer of a question (``ask_user_question``; ``qwen-code-0.24.4-question.txt``).
 _QUESTION_FOOT = re.compile(r"Enter: Select")
+#: A question's free-text row: the last row, ``4. Type something...`` (its placeholder, in the
+#: UI language; ``qwen-code-0.24.4-question.txt``). Its digit selects it without answering and
+#: turns it into an input, ``❯ 4. > Type something...`` (``…-question-free-text.txt``), that takes
+#: the typed text (``❯ 4. > abc``, ``…-question-free-text-draft.txt``; digits are typed, not
+#: taken as options; a bracketed paste keeps its newlines) until Enter sends it as the answer.
+#: Text left there stays when the cursor moves away (``4. abc``, ``…-question-free-text-kept.txt``).
+FREE_TEXT_LABEL = "Type something..."
+#: What the selected free-text row shows before its text while it takes typing.
+_EDITING = "> "
 PLACEHOLDER = "Type your message or @path/to/file"
 #: The hook events deck-tray installs (all seen firing in 0.24.4).
 HOOK_EVENTS = ("PermissionRequest", "Notification", "Stop", "UserPromptSubmit", "SessionStart", "SessionEnd")
@@ -183,8 +194,31 @@ class QwenTranscript(TranscriptState):
         return PendingRequest(RequestKind.PERMISSION, tool, summary, DEFAULT_OPTIONS, cid)
 
 
+def _free_text_row(options: tuple[MenuOption, ...]) -> tuple[tuple[MenuOption, ...], str, bool]:
+    """A question's rows with the free-text row in edit mode (selected, ``> …``) labelled
+    :data:`FREE_TEXT_LABEL`; the text it holds (``""`` while it shows its placeholder); and
+    whether it takes typing while still empty (:attr:`Screen.free_text`)."""
+    out: list[MenuOption] = []
+    draft, free = "", False
+    for opt in options:
+        if opt.selected and opt.label.startswith(_EDITING):
+            typed = opt.label[len(_EDITING):].strip()
+            free = typed == FREE_TEXT_LABEL
+            draft = "" if free else typed
+            opt = MenuOption(opt.number, FREE_TEXT_LABEL, opt.hotkey, selected=True)
+        out.append(opt)
+    return tuple(out), draft, free
+
+
 def read_screen(text: str) -> Screen:
-    """Parse a Qwen Code 0.24.4 pane (fixtures ``qwen-code-0.24.4-*.txt``)."""
+    """Parse a Qwen Code 0.24.4 pane (fixtures ``qwen-code-0.24.4-*.txt``).
+
+    Returns:
+        PERMISSION with the box's numbered options; QUESTION with the question's rows, the
+        free-text row (:data:`FREE_TEXT_LABEL`) with ``free_text`` while it takes typing and is
+        empty, ``draft`` the text it already holds; BUSY; IDLE (``draft``: the input line's text);
+        else UNKNOWN.
+    """
     lines = boxed_lines(text)
     for i in range(len(lines) - 1, -1, -1):
         if _PERMISSION_Q.match(lines[i]):
@@ -204,7 +238,9 @@ def read_screen(text: str) -> Screen:
         options = numbered_options(lines, first) if first is not None else ()
         if first is not None and options:
             question = next((q for q in reversed(lines[max(0, first - 6):first]) if q.endswith("?")), "")
-            return Screen(ScreenKind.QUESTION, question, options, "", "ask_user_question", question)
+            options, draft, free = _free_text_row(options)
+            return Screen(ScreenKind.QUESTION, question, options, draft, "ask_user_question", question,
+                          free_text=free)
     bottom = lines[-10:]
     if any(_BUSY.search(line) for line in bottom):
         return Screen(ScreenKind.BUSY)
@@ -228,6 +264,7 @@ class QwenAdapter(AgentAdapter):
     binary = "qwen"
     env_keys = ("QWEN_HOME",)
     title_rules = True
+    free_text_label = FREE_TEXT_LABEL
 
     @override
     def home(self, env: Mapping[str, str]) -> Path:
