@@ -149,6 +149,33 @@ def write_env_file(env: Mapping[str, str], folder: Path) -> str:
     return path
 
 
+#: Seconds a new pane's ``deck-tray launch`` gets to read its environment file before deck-tray
+#: deletes the file itself: Python's start on a loaded machine takes seconds, and the file was
+#: seen deleted before it was read (the pane's program then ran without its password).
+ENV_FILE_WAIT_S = 20.0
+
+
+async def wait_env_file_read(path: str, timeout_s: float = ENV_FILE_WAIT_S, poll_s: float = 0.1) -> bool:
+    """Wait until the pane's ``deck-tray launch`` has read ``path`` (:func:`read_env_file` deletes
+    it as it reads it); delete it when that did not happen within ``timeout_s`` seconds.
+
+    Returns:
+        True when it was read; False when deck-tray deleted it (the pane never read it).
+    """
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout_s
+    while os.path.exists(path):
+        if loop.time() >= deadline:
+            try:
+                os.unlink(path)
+            except FileNotFoundError:
+                return True
+            log.warning("a new pane did not read its environment file within %g s; deleted it", timeout_s)
+            return False
+        await asyncio.sleep(poll_s)
+    return True
+
+
 def read_env_file(path: str) -> dict[str, str]:
     """Read and delete an environment file written by :func:`write_env_file`.
 
@@ -305,11 +332,16 @@ class Launcher:
         plan = decide(clients, sessions, str(socket_dir(self.tmux.env)))
         log.info("new %s session in %s: %s (%s)", req.agent.value, folder, plan.where.value, plan.reason)
         env_file = write_env_file(env, env_file_dir(env))
+        opened = False
         try:
-            return await self._execute(req, plan, argv, folder, env_file, by_hand)
+            report = await self._execute(req, plan, argv, folder, env_file, by_hand)
+            opened = report.pane is not None
+            return report
         finally:
-            if os.path.exists(env_file):  # the pane never read it
+            if not opened and os.path.exists(env_file):  # no pane: nothing will read it
                 os.unlink(env_file)
+            elif opened:
+                await wait_env_file_read(env_file)
 
     async def _execute(self, req: NewSession, plan: LaunchPlan, argv: list[str], folder: str,
                        env_file: str, by_hand: str) -> LaunchReport:

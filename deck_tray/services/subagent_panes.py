@@ -79,7 +79,7 @@ from deck_tray.core.subagent_panes import (
     tag_value,
     tagged_session,
 )
-from deck_tray.services.launcher import env_file_dir, write_env_file
+from deck_tray.services.launcher import env_file_dir, wait_env_file_read, write_env_file
 from deck_tray.services.opencode_client import OpencodeError
 from deck_tray.services.opencode_source import OpencodeSource, ServerWatcher, normalize_url
 from deck_tray.services.panes import MuxError, Tmux, server_sockets
@@ -602,14 +602,18 @@ class SubagentPanes(QObject):
             env_file = write_env_file(env, env_file_dir(env))
             argv = launch_argv(self_argv(), env_file, cwd if cwd and os.path.isdir(cwd) else os.path.expanduser("~"),
                                argv)
+        opened = False
         try:
-            await self._split(key, main, target, split, size, cwd, title, argv)
+            opened = await self._split(key, main, target, split, size, cwd, title, argv)
         finally:
-            if env_file and os.path.exists(env_file):
+            if env_file and opened:
+                await wait_env_file_read(env_file)  # the pane's deck-tray launch reads it, then deletes it
+            elif env_file and os.path.exists(env_file):
                 os.unlink(env_file)
 
     async def _split(self, key: Key, main: _Row, target: str, split: Split | None, size: int, cwd: str,
-                     title: str, argv: list[str]) -> None:
+                     title: str, argv: list[str]) -> bool:
+        """Open the child's pane, tag and verify it; True when it runs (else it was closed)."""
         url, sid = key
         args = ["split-window", (split or Split.BELOW_AGENT).value, "-d", "-t", target]
         if split is Split.BESIDE_MAIN:
@@ -623,13 +627,13 @@ class SubagentPanes(QObject):
         pane_id = out.strip()
         if not pane_id.startswith("%"):
             log.warning("tmux did not say which pane it opened for sub-agent %s (%r)", sid, out.strip())
-            return
+            return False
         try:
             await self.tmux.run(server, "set-option", "-p", "-t", pane_id, PANE_TAG, tag_value(sid))
         except MuxError as exc:
             log.warning("could not tag pane %s of sub-agent %s (%s); closing it", pane_id, sid, exc)
             await self._kill(server, pane_id)
-            return
+            return False
         with contextlib.suppress(MuxError):
             await self.tmux.run(server, "select-pane", "-t", pane_id, "-T", f"sub-agent: {title}".replace("#", "##"))
         where = (f"beside {main.label}" if split is Split.BESIDE_MAIN else f"below sub-agent pane {target}")
@@ -638,13 +642,14 @@ class SubagentPanes(QObject):
         if not report.ok:
             log.warning("sub-agent %s: %s", sid, report.detail)
             await self._kill(server, pane_id)
-            return
+            return False
         assert report.pane is not None
         self._cache[key] = (server, pane_id)
         log.info("sub-agent %s attached in %s %s", sid, report.pane.label, where)
         self.pane_opened.emit(sid, report.pane)
         if key not in self._busy and key not in self._closing:
             self._settled(key, "finished while its pane opened")
+        return True
 
     # -- deferred retries ------------------------------------------------------------------------
 

@@ -92,3 +92,26 @@ def test_env_file_is_private_read_once_and_refused_when_others_can_read_it(tmp_p
     os.chmod(path, 0o600)
     with pytest.raises(ValueError):
         read_env_file(path)
+
+
+def test_a_slow_pane_still_finds_its_env_file_and_an_unread_one_is_deleted(tmp_path: Path) -> None:
+    """deck-tray waits for the new pane's ``deck-tray launch`` to read the file (a loaded machine
+    took longer than the pane's 0.5 s start check: the file was gone before it was read, and the
+    sub-agent's TUI ran without its password); a file nobody reads is deleted after the wait."""
+    import asyncio
+    import threading
+
+    from deck_tray.services.launcher import env_file_dir, read_env_file, wait_env_file_read, write_env_file
+
+    folder = env_file_dir({"XDG_RUNTIME_DIR": str(tmp_path)})
+    path = write_env_file({"OPENCODE_SERVER_PASSWORD": "s3cret"}, folder)
+    got: list[dict[str, str]] = []
+    reader = threading.Timer(1.5, lambda: got.append(read_env_file(path)))  # a pane that starts late
+    reader.start()
+    assert asyncio.run(wait_env_file_read(path, timeout_s=10)) is True
+    reader.join()
+    assert got == [{"OPENCODE_SERVER_PASSWORD": "s3cret"}]
+
+    unread = write_env_file({"OPENCODE_SERVER_PASSWORD": "s3cret"}, folder)
+    assert asyncio.run(wait_env_file_read(unread, timeout_s=0.3)) is False
+    assert not os.path.exists(unread), "a file no pane read is not left behind"
