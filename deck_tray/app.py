@@ -19,7 +19,6 @@ from deck_tray.core.agents import default_homes
 from deck_tray.core.decisions import answer_via
 from deck_tray.core.display import WindowPlatform
 from deck_tray.core.hooks import HookStore
-from deck_tray.core.reply import Reply, ReplyKind
 from deck_tray.core.scan import Scanner
 from deck_tray.services import ipc, lifecycle
 from deck_tray.services.decisions import DecisionBroker
@@ -155,7 +154,8 @@ class DeckTrayApp:
             fallback=self.tray.show_message,
             is_focused=self.monitor.pane_focused,
         )
-        self.notifier.action_invoked.connect(self._notification_action)
+        self.notifier.action_invoked.connect(lambda sid, action, _token: self.actions.notification_action(sid, action))
+        self.notifier.action_invoked.connect(lambda sid, _action, token: self.window.open_session(sid, token=token))
         self.tray.pause_requested.connect(self._pause)
         self.notifier.paused_changed.connect(self._paused_changed)
         self.ipc = ipc.IpcServer(ipc_path, sessions=self._ipc_sessions, reply=self.actions.send,
@@ -257,11 +257,6 @@ class DeckTrayApp:
             self.window.pin_action.setChecked(bool(value))
         elif key == cfg.CLOSE_TO_TRAY.key:
             self.window.close_to_tray = bool(value)
-
-    def _notification_action(self, session_id: str, action: str, token: str = "") -> None:
-        if action in ("allow", "deny"):
-            self.actions.send_reply(session_id, Reply(ReplyKind.ALLOW if action == "allow" else ReplyKind.DENY))
-        self.window.open_session(session_id, token=token)
 
     def _notice(self, notice: Notice) -> None:
         if notice.raise_window:

@@ -145,7 +145,8 @@ class HistoryIndexer(QObject):
             await asyncio.get_running_loop().run_in_executor(None, thread.join, 10.0)
             if thread.is_alive():
                 return  # still in its batch: its connection stays open (the process exit ends it)
-        self.index.close()
+        # close() may wait for a search still running on another thread: not on the GUI thread.
+        await asyncio.get_running_loop().run_in_executor(None, self.index.close)
 
     def stop_soon(self) -> None:
         """Tell the worker to stop after its batch and deliver nothing more, without waiting

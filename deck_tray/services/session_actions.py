@@ -46,7 +46,7 @@ from PySide6.QtCore import QObject, QSettings, Signal
 
 from deck_tray.core.agents import ADAPTERS
 from deck_tray.core.model import ActionReport, AgentKind, DeliveryReport, DeliveryState, PaneRef, Session, SessionStatus
-from deck_tray.core.reply import Reply
+from deck_tray.core.reply import Reply, ReplyKind
 from deck_tray.services.dispatcher import Dispatcher
 from deck_tray.services.launcher import Launcher, LaunchReport, NewSession
 from deck_tray.services.monitor import Monitor
@@ -185,6 +185,13 @@ class SessionActions(QObject):
         """Answer ``session_id`` with ``reply`` in the background; the outcome comes as
         :attr:`delivered` (and is the task's result)."""
         return self.spawn(self.send(session_id, reply))
+
+    def notification_action(self, session_id: str, action: str) -> None:
+        """A notification's action (:attr:`Notifier.action_invoked
+        <deck_tray.services.notifier.Notifier.action_invoked>`): ``"allow"`` / ``"deny"`` answer the
+        session (:meth:`send_reply`); ``"open"`` answers nothing (the window opens the tab)."""
+        if action in ("allow", "deny"):
+            self.send_reply(session_id, Reply(ReplyKind.ALLOW if action == "allow" else ReplyKind.DENY))
 
     async def send(self, session_id: str, reply: Reply) -> DeliveryReport:
         """Answer ``session_id`` with ``reply`` now (the dispatcher's target checks and delivery
@@ -366,7 +373,6 @@ class SessionActions(QObject):
         import dataclasses
 
         from deck_tray.core import procs
-        from deck_tray.core.reply import ReplyKind
         from deck_tray.core.screens import ScreenKind
 
         if session.agent is AgentKind.OPENCODE:

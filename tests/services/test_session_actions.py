@@ -131,3 +131,16 @@ def test_an_answer_to_a_session_no_longer_listed_keeps_the_text(qloop: asyncio.A
     report = qloop.run_until_complete(a.send_reply("gone", Reply(ReplyKind.PROMPT, "my long text")))
     assert report.state is DeliveryState.REFUSED and report.text == "my long text"
     assert got.delivered == [("gone", report)]
+
+
+def test_a_notification_s_allow_or_deny_answers_the_session_and_open_answers_nothing(
+        qloop: asyncio.AbstractEventLoop) -> None:
+    a = actions()
+    got = Collected(a)
+    a.notification_action("ses_gone", "open")
+    drain(qloop, a)
+    assert got.delivered == [], "opening a tab answers nothing"
+    a.notification_action("ses_gone", "deny")
+    drain(qloop, a)
+    assert [sid for sid, _ in got.delivered] == ["ses_gone"], "Deny went out as an answer"
+    assert got.delivered[0][1].state is DeliveryState.REFUSED and "no longer known" in got.delivered[0][1].detail
