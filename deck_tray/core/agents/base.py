@@ -68,6 +68,16 @@ class HookClaim:
     pending: PendingRequest | None = None
 
 
+def session_start_claim(payload: Mapping[str, Any]) -> HookClaim | None:
+    """What a ``SessionStart`` hook says, by its ``source`` (Claude Code's event, which Gemini CLI
+    0.61.0 and Qwen Code 0.24.4 copy): ``startup`` / ``clear`` a new session, ``resume`` a resumed
+    one, both idle; any other source (``compact``) nothing."""
+    source = payload.get("source")
+    if source in ("startup", "resume", "clear"):
+        return HookClaim(SessionStatus.IDLE, "resumed" if source == "resume" else "new session")
+    return None
+
+
 #: Argument names whose value says what a tool call does, best first (the shell command, the
 #: file, the pattern …; Gemini CLI 0.61.0, Qwen Code 0.24.4 and Copilot CLI 1.0.102 tool calls).
 SUMMARY_KEYS = ("command", "file_path", "path", "pattern", "url", "query", "message", "description")

@@ -61,6 +61,7 @@ from deck_tray.core.agents.base import (
     LiveProcess,
     TranscriptState,
     runs_node_script,
+    session_start_claim,
     tool_summary,
 )
 from deck_tray.core.agents.screen_rules import boxed_lines, numbered_options
@@ -517,10 +518,7 @@ class GeminiAdapter(AgentAdapter):
         if event == "AfterAgent":
             return HookClaim(SessionStatus.IDLE, "turn finished")
         if event == "SessionStart":
-            source = payload.get("source")
-            if source in ("startup", "resume", "clear"):
-                return HookClaim(SessionStatus.IDLE, "resumed" if source == "resume" else "new session")
-            return None
+            return session_start_claim(payload)
         if event == "SessionEnd":
             reason = payload.get("reason")
             if reason == "clear":

@@ -59,6 +59,7 @@ from deck_tray.core.agents.base import (
     LiveProcess,
     TranscriptState,
     runs_node_script,
+    session_start_claim,
     tool_summary,
 )
 from deck_tray.core.agents.screen_rules import boxed_lines, numbered_options
@@ -375,10 +376,7 @@ class QwenAdapter(AgentAdapter):
         if event == "UserPromptSubmit":
             return HookClaim(SessionStatus.BUSY, "working on a prompt")
         if event == "SessionStart":
-            source = payload.get("source")
-            if source in ("startup", "resume", "clear"):
-                return HookClaim(SessionStatus.IDLE, "resumed" if source == "resume" else "new session")
-            return None
+            return session_start_claim(payload)
         if event == "SessionEnd":
             reason = str(payload.get("reason") or "")
             return HookClaim(SessionStatus.ENDED, _END_REASONS.get(reason, "session ended"))
