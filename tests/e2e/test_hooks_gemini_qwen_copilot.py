@@ -20,7 +20,6 @@ import re
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +35,7 @@ from deck_tray.services.panes import Tmux
 from .copilot_harness import CopilotAgent, CopilotFakeModel
 from .gemini_harness import GeminiAgent, QwenAgent
 from .harness import REPO_ROOT, FakeModel, TmuxServer, find_agent_bin, until
+from .hook_helpers import run_with_app
 
 pytestmark = [pytest.mark.e2e, pytest.mark.gui, pytest.mark.usefixtures("qt_slate")]
 HOMES = ("HOME", "GEMINI_CLI_HOME", "QWEN_HOME", "COPILOT_HOME")
@@ -77,18 +77,6 @@ def make_app(tmp_path: Path, tmux: TmuxServer, runtime: Path, qtbot: Any, homes:
                       notification_backends=[], discover_opencode=False, ipc_path=runtime / "deck-tray" / "ipc.sock")
     qtbot.addWidget(app.window)
     return app
-
-
-def run_with_app(qloop: asyncio.AbstractEventLoop, app: DeckTrayApp,
-                 steps: Callable[[], Coroutine[Any, Any, None]]) -> None:
-    async def scenario() -> None:
-        app.start()
-        try:
-            await steps()
-        finally:
-            await app.stop()
-
-    qloop.run_until_complete(scenario())
 
 
 def agent_env(runtime: Path) -> dict[str, str]:

@@ -17,6 +17,9 @@ import pytest
 
 from deck_tray.core.model import AgentKind, DeliveryState, Session, SessionStatus
 from deck_tray.core.reply import Reply, ReplyKind
+from deck_tray.services.decisions import DecisionBroker
+from deck_tray.services.ipc import IpcServer
+from deck_tray.services.registry import SessionRegistry
 from tests.helpers import until
 
 from .test_hook_hold import REPO, env_for, serve
@@ -53,6 +56,15 @@ def waiting(agent: AgentKind) -> Session:
                    status=SessionStatus.WAITING_PERMISSION, reason="r", updated_at=time.time())
 
 
+def serve_short(runtime: Path, wait_s: float) -> tuple[IpcServer, DecisionBroker, SessionRegistry]:
+    """The real socket server and broker, holding Qwen/Copilot hooks at most ``wait_s`` seconds
+    (the setting) and telling the forwarder so."""
+    srv, broker, reg = serve(runtime)
+    broker.short_wait_s = wait_s
+    srv.hold_limit = broker.hold_limit
+    return srv, broker, reg
+
+
 def run_hook(runtime: Path, argv: list[str],
              payload: dict[str, Any]) -> tuple[float, subprocess.CompletedProcess[bytes]]:
     t0 = time.monotonic()
@@ -73,9 +85,7 @@ def test_no_app_returns_at_once_with_no_decision(name: str, runtime: Path) -> No
 @pytest.mark.parametrize("name", list(CASES))
 def test_an_allow_within_the_wait_is_printed_in_the_agents_format(name: str, runtime: Path, qloop: Any) -> None:
     argv, payload, agent = CASES[name]
-    srv, broker, reg = serve(runtime)
-    broker.short_wait_s = 5.0
-    srv.hold_limit = broker.hold_limit
+    srv, broker, reg = serve_short(runtime, 5.0)
 
     async def run() -> None:
         srv.start()
@@ -99,9 +109,7 @@ def test_a_silent_app_lets_the_hook_go_after_the_setting(name: str, runtime: Pat
     """Held for the setting's 1 s, nobody answers: the hook returns with nothing printed (the agent
     then shows its prompt) about 1 s later — not after the 600 s Claude Code's hook may wait."""
     argv, payload, agent = CASES[name]
-    srv, broker, reg = serve(runtime)
-    broker.short_wait_s = 1.0
-    srv.hold_limit = broker.hold_limit
+    srv, broker, reg = serve_short(runtime, 1.0)
 
     async def run() -> None:
         srv.start()
@@ -154,9 +162,7 @@ def test_a_forwarder_told_a_limit_never_waits_longer(runtime: Path) -> None:
 def test_gemini_hooks_never_wait(runtime: Path, qloop: Any) -> None:
     """Gemini CLI awaits its hooks before it draws the prompt: its permission notification is
     forwarded (the session becomes waiting) and the hook returns at once."""
-    srv, broker, reg = serve(runtime)
-    broker.short_wait_s = 5.0
-    srv.hold_limit = broker.hold_limit
+    srv, broker, reg = serve_short(runtime, 5.0)
     got: list[Any] = []
     srv.hook_received.connect(got.append)
 
@@ -185,8 +191,6 @@ def test_a_held_qwen_hook_keeps_its_session_waiting_until_it_is_answered(qloop: 
     from deck_tray.core.hooks import HookEvent, HookStore
     from deck_tray.core.model import Evidence, EvidenceSource
     from deck_tray.core.status import decide
-    from deck_tray.services.decisions import DecisionBroker
-    from deck_tray.services.registry import SessionRegistry
 
     clock = [time.time()]
     hooks = HookStore(clock=lambda: clock[0])
