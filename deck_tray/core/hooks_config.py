@@ -235,14 +235,7 @@ def load_json(path: Path, text: str | None) -> Json:
         ConfigError: not JSON (with the line), not an object, or ``hooks`` not shaped
             ``{Event: [{"hooks": [{...}, ...], ...}, ...]}``.
     """
-    if text is None or not text.strip():
-        return {}
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError as e:
-        raise ConfigError(path, f"not valid JSON: {e.msg} (column {e.colno})", e.lineno) from None
-    if not isinstance(data, dict):
-        raise ConfigError(path, f"expected a JSON object at the top, found {type(data).__name__}")
+    data = _json_object(path, text)
     hooks = data.get("hooks")
     if hooks is None:
         return data
@@ -525,11 +518,11 @@ def plan_edit(agent: AgentKind, path: Path, text: str | None, edit: Merge, insta
 # (docs/agents/copilot-cli.md). Handlers sit directly in the event's list (no groups).
 
 
-def load_flat(path: Path, text: str | None) -> Json:
-    """Parse a flat hooks file (``{"version": 1, "hooks": {event: [handler, ...]}}``).
+def _json_object(path: Path, text: str | None) -> Json:
+    """``text`` parsed as a JSON object; ``{}`` when empty or absent.
 
     Raises:
-        ConfigError: not JSON, or not that shape.
+        ConfigError: not JSON (with the line), or not an object.
     """
     if text is None or not text.strip():
         return {}
@@ -539,6 +532,16 @@ def load_flat(path: Path, text: str | None) -> Json:
         raise ConfigError(path, f"not valid JSON: {e.msg} (column {e.colno})", e.lineno) from None
     if not isinstance(data, dict):
         raise ConfigError(path, f"expected a JSON object at the top, found {type(data).__name__}")
+    return data
+
+
+def load_flat(path: Path, text: str | None) -> Json:
+    """Parse a flat hooks file (``{"version": 1, "hooks": {event: [handler, ...]}}``).
+
+    Raises:
+        ConfigError: not JSON, or not that shape.
+    """
+    data = _json_object(path, text)
     hooks = data.get("hooks", {})
     if not isinstance(hooks, dict):
         raise ConfigError(path, '"hooks" is not an object of events')
